@@ -1,0 +1,169 @@
+//! Bytes of an object to JSON text: gzip (also multi-member) or plain, BOM stripped,
+//! decompressed size capped.
+
+use std::io::Read;
+
+use flate2::read::MultiGzDecoder;
+
+use crate::IngestError;
+
+/// Default cap on an object's decompressed size.
+pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1 << 30;
+
+/// Inflates `raw` when it starts with the gzip magic, otherwise returns it as is; strips a
+/// UTF-8 byte order mark. Errors name `uri`.
+pub fn decode(uri: &str, raw: Vec<u8>, max_bytes: u64) -> Result<Vec<u8>, IngestError> {
+    let mut out = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::with_capacity((raw.len() * 10).min(max_bytes as usize + 1));
+        let mut reader = MultiGzDecoder::new(raw.as_slice()).take(max_bytes + 1);
+        if let Err(source) = reader.read_to_end(&mut out) {
+            return Err(IngestError::Inflate {
+                uri: uri.to_string(),
+                inflated: out.len() as u64,
+                source,
+            });
+        }
+        out
+    } else {
+        raw
+    };
+    if out.len() as u64 > max_bytes {
+        return Err(IngestError::TooLarge {
+            uri: uri.to_string(),
+            limit: max_bytes,
+        });
+    }
+    if out.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        out.drain(..3);
+    }
+    if out.iter().all(u8::is_ascii_whitespace) {
+        return Err(IngestError::Empty {
+            uri: uri.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// Splits text holding several top-level JSON values (JSON Lines, or values simply
+/// concatenated as Firehose writes them) into their byte ranges. Strings and escapes are
+/// honoured; a value that is not an object or array is reported by its index.
+pub fn split_values(buf: &[u8]) -> Result<Vec<std::ops::Range<usize>>, (usize, String)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    let n = buf.len();
+    while i < n {
+        while i < n && buf[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= n {
+            break;
+        }
+        let start = i;
+        if buf[i] != b'{' && buf[i] != b'[' {
+            let end = buf[i..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(n, |p| i + p);
+            return Err((
+                out.len(),
+                format!(
+                    "line starting at byte {start} is not a JSON object or array: {:?}",
+                    String::from_utf8_lossy(&buf[start..end.min(start + 60)])
+                ),
+            ));
+        }
+        let mut depth = 0usize;
+        let mut in_str = false;
+        while i < n {
+            let c = buf[i];
+            if in_str {
+                match c {
+                    b'\\' => i += 1,
+                    b'"' => in_str = false,
+                    _ => {}
+                }
+            } else {
+                match c {
+                    b'"' => in_str = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            i += 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            i += 1;
+        }
+        if depth != 0 {
+            return Err((
+                out.len(),
+                format!("value starting at byte {start} is truncated"),
+            ));
+        }
+        out.push(start..i);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn multi_member_gzip_is_read_whole() {
+        let mut raw = gz(b"{\"a\":1}\n");
+        raw.extend(gz(b"{\"a\":2}\n"));
+        assert_eq!(decode("x", raw, 1000).unwrap(), b"{\"a\":1}\n{\"a\":2}\n");
+    }
+
+    #[test]
+    fn bom_is_stripped_and_cap_enforced() {
+        assert_eq!(decode("x", b"\xEF\xBB\xBF{}".to_vec(), 100).unwrap(), b"{}");
+        let bomb = gz(&vec![b' '; 10_000]);
+        assert!(matches!(
+            decode("x", bomb, 1000),
+            Err(IngestError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            decode("x", b"  \n".to_vec(), 100),
+            Err(IngestError::Empty { .. })
+        ));
+    }
+
+    #[test]
+    fn truncated_gzip_is_an_error() {
+        let raw = gz(&vec![b'x'; 100_000]);
+        let cut = raw[..raw.len() / 2].to_vec();
+        let err = decode("s3://b/k.json.gz", cut, 1 << 20).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("s3://b/k.json.gz: gzip stream is corrupt"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn split_handles_strings_and_concatenation() {
+        let text = br#"{"a":"}{\"x"}{"b":[1,2]}
+ [3]"#;
+        let ranges = split_values(text).unwrap();
+        let parts: Vec<&[u8]> = ranges.iter().map(|r| &text[r.clone()]).collect();
+        assert_eq!(
+            parts,
+            vec![&br#"{"a":"}{\"x"}"#[..], br#"{"b":[1,2]}"#, b"[3]"]
+        );
+        assert!(split_values(b"{\"a\":1}\n42\n").is_err());
+        assert!(split_values(b"{\"a\":[1,2}").is_err());
+    }
+}

@@ -1,0 +1,53 @@
+use std::path::PathBuf;
+
+/// Why an object could not be read. Each variant names the object; the object is
+/// quarantined with this message and the rest of the ingest goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{uri}: cannot read: {source}")]
+    Io { uri: String, source: std::io::Error },
+    #[error(
+        "{uri}: gzip stream is corrupt or truncated after {inflated} bytes of output ({source}); re-download the object"
+    )]
+    Inflate {
+        uri: String,
+        inflated: u64,
+        source: std::io::Error,
+    },
+    #[error(
+        "{uri}: decompresses to more than {limit} bytes (gzip bomb or oversized object); raise --max-object-bytes if it is genuine"
+    )]
+    TooLarge { uri: String, limit: u64 },
+    #[error("{uri}: the object is empty")]
+    Empty { uri: String },
+    #[error(
+        "{uri}: not JSON (neither a CloudTrail object, a JSON array, nor JSON Lines): {detail}"
+    )]
+    NotJson { uri: String, detail: String },
+    #[error("{uri}: value {value_index}: {detail}")]
+    BadShape {
+        uri: String,
+        value_index: usize,
+        detail: String,
+    },
+    #[error("{path}: not found or unreadable: {source}")]
+    Source {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl IngestError {
+    /// The object at fault.
+    pub fn uri(&self) -> String {
+        match self {
+            Self::Io { uri, .. }
+            | Self::Inflate { uri, .. }
+            | Self::TooLarge { uri, .. }
+            | Self::Empty { uri }
+            | Self::NotJson { uri, .. }
+            | Self::BadShape { uri, .. } => uri.clone(),
+            Self::Source { path, .. } => path.display().to_string(),
+        }
+    }
+}

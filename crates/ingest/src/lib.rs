@@ -1,0 +1,396 @@
+//! Reading CloudTrail objects: local discovery, inflate, form detection, parse, and the
+//! encoder that fills the lake's Arrow columns straight from simd-json's tape.
+//!
+//! The form of an object is detected by content, never by name: gzip (also multi-member)
+//! or plain text, an optional UTF-8 BOM, then one of
+//! - `{"Records":[...]}` (CloudTrail's delivery format),
+//! - a bare JSON array of events, JSON Lines, or JSON values simply concatenated,
+//! - CloudWatch Logs subscription envelopes (`logEvents[].message` holds an event),
+//! - EventBridge envelopes (`detail` holds the event),
+//! - a single event object,
+//! - a CloudTrail digest file (counted and returned, not stored as an event).
+//!
+//! ```
+//! use trawl_ingest::{read_bytes, ReadOptions};
+//! let json = br#"{"Records":[{"eventVersion":"1.08","eventTime":"2024-03-01T12:00:00Z",
+//!   "eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"e1"}]}"#;
+//! let out = read_bytes("mem://example", json.to_vec(), &ReadOptions::default()).unwrap();
+//! assert_eq!(out.records, 1);
+//! assert_eq!(out.batches[0].num_rows(), 1);
+//! ```
+
+mod decode;
+mod encode;
+mod error;
+mod source;
+
+use arrow::array::RecordBatch;
+use simd_json::StaticNode;
+use simd_json::value::tape::Node;
+
+pub use decode::{DEFAULT_MAX_OBJECT_BYTES, decode, split_values};
+pub use encode::{Appended, RecordEncoder, TimeWindow};
+pub use error::IngestError;
+pub use source::{SourceObject, discover_local};
+
+use encode::{node_len, to_value, write_json};
+
+/// Rows per Arrow batch produced from one object.
+pub const BATCH_ROWS: usize = 64 * 1024;
+
+/// How objects are read.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOptions {
+    /// Cap on the decompressed size of one object.
+    pub max_object_bytes: u64,
+    /// Only events inside this window are kept.
+    pub window: TimeWindow,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            max_object_bytes: DEFAULT_MAX_OBJECT_BYTES,
+            window: TimeWindow::default(),
+        }
+    }
+}
+
+/// A record of an otherwise good object that could not be stored as an event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadRecord {
+    /// Position of the record in the object (0-based, counting every record-like value).
+    pub index: usize,
+    pub reason: String,
+    /// The record's JSON text (or the undecodable line), kept for the quarantine.
+    pub raw: String,
+}
+
+/// Everything read from one object.
+#[derive(Debug, Default)]
+pub struct ObjectOutput {
+    pub batches: Vec<RecordBatch>,
+    /// Events stored in `batches`.
+    pub records: usize,
+    /// Events dropped by the time window.
+    pub outside_window: usize,
+    /// Insight events among `records`.
+    pub insights: usize,
+    /// Digest files found (their compact JSON): recognised, not stored as events.
+    pub digests: Vec<String>,
+    pub bad_records: Vec<BadRecord>,
+    /// Things worth telling the user that did not lose data (e.g. replaced invalid UTF-8).
+    pub warnings: Vec<String>,
+    /// Decompressed JSON bytes.
+    pub json_bytes: u64,
+}
+
+/// Reads a local object; see [`read_bytes`].
+pub fn read_object(obj: &SourceObject, opts: &ReadOptions) -> Result<ObjectOutput, IngestError> {
+    let raw = std::fs::read(&obj.path).map_err(|source| IngestError::Io {
+        uri: obj.uri.clone(),
+        source,
+    })?;
+    read_bytes(&obj.uri, raw, opts)
+}
+
+/// Reads the bytes of one object named `uri`. An `Err` means the whole object is bad and
+/// must be quarantined; bad records inside a good object are in [`ObjectOutput::bad_records`].
+pub fn read_bytes(
+    uri: &str,
+    raw: Vec<u8>,
+    opts: &ReadOptions,
+) -> Result<ObjectOutput, IngestError> {
+    let mut text = decode(uri, raw, opts.max_object_bytes)?;
+    let mut reader = Reader {
+        uri,
+        enc: RecordEncoder::new(opts.window),
+        out: ObjectOutput::default(),
+        index: 0,
+    };
+    reader.out.json_bytes = text.len() as u64;
+    if let Err(first) = reader.read_text(&text) {
+        if std::str::from_utf8(&text).is_err() {
+            let fixed = String::from_utf8_lossy(&text).into_owned().into_bytes();
+            reader.out.warnings.push(format!(
+                "{uri}: invalid UTF-8 replaced with U+FFFD so the records could be kept; the original bytes are in the source object"
+            ));
+            text = fixed;
+            reader.read_text(&text)?;
+        } else {
+            return Err(first);
+        }
+    }
+    reader.flush();
+    Ok(reader.out)
+}
+
+struct Reader<'u> {
+    uri: &'u str,
+    enc: RecordEncoder,
+    out: ObjectOutput,
+    index: usize,
+}
+
+fn type_name(node: &Node<'_>) -> &'static str {
+    match node {
+        Node::String(_) => "a string",
+        Node::Object { .. } => "an object",
+        Node::Array { .. } => "an array",
+        Node::Static(StaticNode::Null) => "null",
+        Node::Static(StaticNode::Bool(_)) => "a boolean",
+        Node::Static(_) => "a number",
+    }
+}
+
+/// Looks up `key` (exact) in the object at `idx`; returns the value's index.
+fn get(tape: &[Node<'_>], idx: usize, key: &str) -> Option<usize> {
+    let Node::Object { len, .. } = tape[idx] else {
+        return None;
+    };
+    let mut i = idx + 1;
+    for _ in 0..len {
+        if matches!(tape[i], Node::String(k) if k == key) {
+            return Some(i + 1);
+        }
+        i += 1 + node_len(&tape[i + 1]);
+    }
+    None
+}
+
+fn has_event_key(tape: &[Node<'_>], idx: usize) -> bool {
+    let Node::Object { len, .. } = tape[idx] else {
+        return false;
+    };
+    let mut i = idx + 1;
+    for _ in 0..len {
+        if let Node::String(k) = tape[i] {
+            if trawl_schema::FIELDS
+                .iter()
+                .any(|f| f.key.eq_ignore_ascii_case(k))
+            {
+                return true;
+            }
+        }
+        i += 1 + node_len(&tape[i + 1]);
+    }
+    false
+}
+
+fn json_of(tape: &[Node<'_>], idx: usize) -> String {
+    let mut s = String::new();
+    write_json(tape, idx, &mut s);
+    s
+}
+
+impl Reader<'_> {
+    /// Reads text that holds one JSON value or several (JSON Lines / concatenated).
+    fn read_text(&mut self, text: &[u8]) -> Result<(), IngestError> {
+        let mut buf = text.to_vec();
+        let whole_err = match simd_json::to_tape(&mut buf) {
+            Ok(tape) => return self.visit_top(&tape.0, 0, 0),
+            Err(e) => e,
+        };
+        let ranges = split_values(text).map_err(|(_, detail)| IngestError::NotJson {
+            uri: self.uri.to_string(),
+            detail: format!("{whole_err}; {detail}"),
+        })?;
+        if ranges.len() <= 1 {
+            return Err(IngestError::NotJson {
+                uri: self.uri.to_string(),
+                detail: whole_err.to_string(),
+            });
+        }
+        for (n, range) in ranges.into_iter().enumerate() {
+            let mut part = text[range.clone()].to_vec();
+            match simd_json::to_tape(&mut part) {
+                Ok(tape) => self.visit_top(&tape.0, 0, n)?,
+                Err(e) => {
+                    let index = self.index;
+                    self.index += 1;
+                    self.out.bad_records.push(BadRecord {
+                        index,
+                        reason: format!(
+                            "{}: record {index} (value {n}) is not valid JSON: {e}",
+                            self.uri
+                        ),
+                        raw: String::from_utf8_lossy(&text[range]).into_owned(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_top(
+        &mut self,
+        tape: &[Node<'_>],
+        idx: usize,
+        value_index: usize,
+    ) -> Result<(), IngestError> {
+        match tape[idx] {
+            Node::Object { .. } => {
+                if let Some(records) = get(tape, idx, "Records") {
+                    if !matches!(tape[records], Node::Array { .. }) {
+                        return Err(IngestError::BadShape {
+                            uri: self.uri.to_string(),
+                            value_index,
+                            detail: format!(
+                                "`Records` is {}, not an array of events",
+                                type_name(&tape[records])
+                            ),
+                        });
+                    }
+                }
+                self.visit(tape, idx, 0);
+                Ok(())
+            }
+            Node::Array { .. } => {
+                self.visit(tape, idx, 0);
+                Ok(())
+            }
+            other => Err(IngestError::BadShape {
+                uri: self.uri.to_string(),
+                value_index,
+                detail: format!(
+                    "the top-level value is {}, not an object or array of events",
+                    type_name(&other)
+                ),
+            }),
+        }
+    }
+
+    fn bad(&mut self, tape: &[Node<'_>], idx: usize, why: String) {
+        let index = self.index;
+        self.index += 1;
+        self.out.bad_records.push(BadRecord {
+            index,
+            reason: format!("{}: record {index}: {why}", self.uri),
+            raw: json_of(tape, idx),
+        });
+    }
+
+    /// Visits a value that holds events: an envelope, an array of events, or an event.
+    fn visit(&mut self, tape: &[Node<'_>], idx: usize, depth: usize) {
+        if depth > 4 {
+            self.bad(tape, idx, "envelopes nested more than 4 deep".into());
+            return;
+        }
+        match tape[idx] {
+            Node::Array { len, .. } => {
+                let mut i = idx + 1;
+                for _ in 0..len {
+                    match tape[i] {
+                        Node::Object { .. } => self.visit(tape, i, depth + 1),
+                        other => self.bad(
+                            tape,
+                            i,
+                            format!("is {}, not an event object", type_name(&other)),
+                        ),
+                    }
+                    i += node_len(&tape[i]);
+                }
+            }
+            Node::Object { .. } => {
+                if let Some(records) = get(tape, idx, "Records") {
+                    match tape[records] {
+                        Node::Array { .. } => self.visit(tape, records, depth + 1),
+                        other => self.bad(
+                            tape,
+                            idx,
+                            format!("`Records` is {}, not an array", type_name(&other)),
+                        ),
+                    }
+                } else if get(tape, idx, "digestStartTime").is_some()
+                    && get(tape, idx, "digestEndTime").is_some()
+                {
+                    self.out.digests.push(json_of(tape, idx));
+                } else if let Some(events) = get(tape, idx, "logEvents") {
+                    self.visit_log_events(tape, idx, events, depth);
+                } else if let (Some(detail), true) = (
+                    get(tape, idx, "detail"),
+                    get(tape, idx, "detail-type").is_some() || get(tape, idx, "source").is_some(),
+                ) {
+                    match tape[detail] {
+                        Node::Object { .. } => self.visit(tape, detail, depth + 1),
+                        other => self.bad(
+                            tape,
+                            idx,
+                            format!(
+                                "EventBridge `detail` is {}, not an event",
+                                type_name(&other)
+                            ),
+                        ),
+                    }
+                } else if has_event_key(tape, idx) {
+                    self.index += 1;
+                    match self.enc.append(tape, idx, self.uri) {
+                        Appended::Stored => self.out.records += 1,
+                        Appended::OutsideWindow => self.out.outside_window += 1,
+                    }
+                    if self.enc.rows() >= BATCH_ROWS {
+                        self.flush();
+                    }
+                } else {
+                    self.bad(
+                        tape,
+                        idx,
+                        "object has none of CloudTrail's event fields".into(),
+                    );
+                }
+            }
+            other => self.bad(
+                tape,
+                idx,
+                format!("is {}, not an event object", type_name(&other)),
+            ),
+        }
+    }
+
+    /// CloudWatch Logs subscription data: `logEvents[].message` holds an event as JSON text.
+    fn visit_log_events(&mut self, tape: &[Node<'_>], idx: usize, events: usize, depth: usize) {
+        if matches!(
+            get(tape, idx, "messageType").map(|m| tape[m]),
+            Some(Node::String("CONTROL_MESSAGE"))
+        ) {
+            return;
+        }
+        let Node::Array { len, .. } = tape[events] else {
+            self.bad(tape, idx, "`logEvents` is not an array".into());
+            return;
+        };
+        let mut i = events + 1;
+        for _ in 0..len {
+            match get(tape, i, "message").map(|m| tape[m]) {
+                Some(Node::String(msg)) => {
+                    let mut buf = msg.as_bytes().to_vec();
+                    match simd_json::to_tape(&mut buf) {
+                        Ok(inner)
+                            if matches!(inner.0[0], Node::Object { .. } | Node::Array { .. }) =>
+                        {
+                            self.visit(&inner.0, 0, depth + 1)
+                        }
+                        Ok(_) => self.bad(tape, i, "logEvents message is not a JSON event".into()),
+                        Err(e) => {
+                            self.bad(tape, i, format!("logEvents message is not valid JSON: {e}"))
+                        }
+                    }
+                }
+                _ => self.bad(tape, i, "logEvents entry has no string `message`".into()),
+            }
+            i += node_len(&tape[i]);
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.enc.rows() > 0 {
+            self.out.batches.push(self.enc.finish());
+        }
+        self.out.insights = self.enc.insights();
+    }
+}
+
+/// Used by tests and the lake's quarantine: the value at `idx` as `serde_json::Value`.
+pub fn tape_value(tape: &[Node<'_>], idx: usize) -> serde_json::Value {
+    to_value(tape, idx)
+}
