@@ -1,1 +1,177 @@
-//! stub
+//! The trawl lake: a directory of Hive-partitioned Parquet files plus a commit log.
+//!
+//! It owns the on-disk [`layout`], the Parquet [`writer`], the commit [`log`] (which is
+//! also the ledger of ingested objects), dedup, crash recovery and the [`ingest`] job
+//! that drives `trawl-ingest` on every core.
+//!
+//! ```no_run
+//! use std::sync::atomic::AtomicBool;
+//! use trawl_lake::{Lake, IngestOptions, NoProgress, ingest};
+//! let lake = Lake::create("./trawl-lake")?;
+//! let objects = trawl_ingest::discover_local(&["./AWSLogs".into()])?;
+//! let summary = ingest(&lake, objects, &IngestOptions::default(), &NoProgress, &AtomicBool::new(false))?;
+//! println!("{} events stored", summary.events_stored);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Commit protocol
+//! Data files are written under `_trawl/staging/<v>/`, fsynced, renamed to their partition
+//! directory, then the log entry `_trawl/log/<v>.json` is written to a temporary name and
+//! renamed: that rename is the commit. A crash before it leaves files no log entry names;
+//! the next writer deletes them ([`recover`]) before doing anything else. Readers take the
+//! file list from the log, so they never see uncommitted files.
+
+pub mod error;
+mod ingest;
+pub mod layout;
+pub mod log;
+pub mod writer;
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+pub use error::LakeError;
+pub use ingest::{IngestOptions, IngestSummary, NoProgress, Progress, Quarantined, ingest};
+pub use layout::{FORMAT_VERSION, Layout};
+pub use log::{DataFile, QuarantineEntry, Snapshot, SourceEntry};
+
+use error::IoContext;
+
+/// A lake directory.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: PathBuf,
+}
+
+/// The writer lock; released when dropped or when the process dies.
+#[derive(Debug)]
+pub struct WriterLock {
+    _file: File,
+}
+
+impl Lake {
+    /// Opens the lake at `root`, creating it if needed.
+    pub fn create(root: impl AsRef<Path>) -> Result<Lake, LakeError> {
+        let root = std::path::absolute(root.as_ref()).at(root.as_ref())?;
+        let layout = Layout::new(&root);
+        if !layout.marker().exists() {
+            fs::create_dir_all(layout.log_dir()).at(layout.log_dir())?;
+            fs::create_dir_all(layout.events_dir()).at(layout.events_dir())?;
+            let marker = serde_json::json!({"format": "trawl-lake", "version": FORMAT_VERSION});
+            log::write_atomic(&layout.marker(), marker.to_string().as_bytes())?;
+        }
+        Self::open(root)
+    }
+
+    /// Opens an existing lake.
+    pub fn open(root: impl AsRef<Path>) -> Result<Lake, LakeError> {
+        let root = std::path::absolute(root.as_ref()).at(root.as_ref())?;
+        let marker = Layout::new(&root).marker();
+        let text = fs::read_to_string(&marker).map_err(|_| LakeError::NotALake(root.clone()))?;
+        let found = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("version").and_then(serde_json::Value::as_u64))
+            .ok_or_else(|| LakeError::BadLog {
+                path: marker.clone(),
+                message: "no `version` in lake marker".into(),
+            })?;
+        if found as u32 != FORMAT_VERSION {
+            return Err(LakeError::Version {
+                path: marker,
+                found: found as u32,
+                supported: FORMAT_VERSION,
+            });
+        }
+        Ok(Lake { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn layout(&self) -> Layout {
+        Layout::new(&self.root)
+    }
+
+    /// The latest committed state.
+    pub fn snapshot(&self) -> Result<Snapshot, LakeError> {
+        Snapshot::load(&self.layout())
+    }
+
+    /// Takes the writer lock without waiting.
+    pub fn lock(&self) -> Result<WriterLock, LakeError> {
+        let path = self.layout().lock();
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .at(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(WriterLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => Err(LakeError::Locked(self.root.clone())),
+            Err(fs::TryLockError::Error(e)) => Err(LakeError::Io { path, source: e }),
+        }
+    }
+}
+
+/// Removes what an interrupted commit left behind: staging files, data files and side
+/// files that no committed log entry names. Call with the writer lock held.
+pub fn recover(layout: &Layout, snap: &Snapshot) -> Result<Vec<PathBuf>, LakeError> {
+    let mut removed = Vec::new();
+    let staging = layout.meta_dir().join("staging");
+    if staging.exists() {
+        fs::remove_dir_all(&staging).at(&staging)?;
+        removed.push(staging);
+    }
+    let committed: std::collections::HashSet<PathBuf> = snap
+        .files
+        .iter()
+        .map(|f| layout.root().join(&f.path))
+        .collect();
+    let events = layout.events_dir();
+    if events.exists() {
+        for part in fs::read_dir(&events).at(&events)? {
+            let part = part.at(&events)?.path();
+            if !part.is_dir() {
+                continue;
+            }
+            for f in fs::read_dir(&part).at(&part)? {
+                let f = f.at(&part)?.path();
+                let name = f
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                if name.starts_with("part-")
+                    && name.ends_with(".parquet")
+                    && !committed.contains(&f)
+                {
+                    fs::remove_file(&f).at(&f)?;
+                    tracing::info!("removed uncommitted file {}", f.display());
+                    removed.push(f);
+                }
+            }
+        }
+    }
+    for dir in [
+        layout.meta_dir().join("quarantine"),
+        layout.meta_dir().join("digests"),
+    ] {
+        if !dir.exists() {
+            continue;
+        }
+        for f in fs::read_dir(&dir).at(&dir)? {
+            let f = f.at(&dir)?.path();
+            let version = f
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.parse::<u64>().ok());
+            if version.is_none_or(|v| v > snap.version) {
+                fs::remove_file(&f).at(&f)?;
+                removed.push(f);
+            }
+        }
+    }
+    Ok(removed)
+}

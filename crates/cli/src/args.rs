@@ -1,0 +1,176 @@
+//! Command-line flags (clap types mirroring the flags) and their resolution into settings.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use trawl_ingest::TimeWindow;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trawl",
+    version,
+    about = "AWS CloudTrail logs to a local, Athena-compatible Parquet lake, and SQL over it"
+)]
+pub struct Cli {
+    /// The lake directory.
+    #[arg(
+        long,
+        global = true,
+        env = "TRAWL_LAKE",
+        default_value = "./trawl-lake"
+    )]
+    pub lake: PathBuf,
+    /// More logging on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ingest CloudTrail logs (files or directory trees) into the lake.
+    Ingest(IngestArgs),
+    /// Run SQL (Athena/Trino dialect) against the lake's `cloudtrail_logs` table.
+    Sql(SqlArgs),
+    /// Generate a realistic synthetic trail, ingest it and show a few dashboard answers.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files or directories: a CloudTrail S3 layout (`AWSLogs/...`), or any tree of
+    /// `.json.gz`/`.json`/`.jsonl` files. The form of each file is detected by content.
+    #[arg(required = true)]
+    pub sources: Vec<PathBuf>,
+    /// Keep events at or after this time (RFC 3339, or a date meaning midnight UTC).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Keep events before this time (RFC 3339, or a date meaning midnight UTC).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Fail on the first bad object or record instead of quarantining it.
+    #[arg(long)]
+    pub strict: bool,
+    /// Reader threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Refuse objects that decompress to more than this many bytes.
+    #[arg(long, default_value_t = trawl_ingest::DEFAULT_MAX_OBJECT_BYTES)]
+    pub max_object_bytes: u64,
+    /// Show a progress bar: auto (when stderr is a terminal), always, never.
+    #[arg(long, value_enum, default_value_t = When::Auto)]
+    pub progress: When,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum When {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The SQL to run (several statements separated by `;`).
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub sql: Option<String>,
+    /// Read the SQL from this file (`-` for stdin).
+    #[arg(short, long)]
+    pub file: Option<PathBuf>,
+    /// Output format (default: table on a terminal, csv otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write the synthetic trail and its lake.
+    #[arg(long, default_value = "./trawl-demo")]
+    pub dir: PathBuf,
+    /// Number of events to generate.
+    #[arg(long, default_value_t = 200_000)]
+    pub events: usize,
+    /// Generator seed: the same seed gives the same trail.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// `--since`/`--until` value: RFC 3339 or `YYYY-MM-DD` (midnight UTC).
+pub fn parse_time(flag: &str, s: &str) -> anyhow::Result<i64> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc).timestamp_micros());
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+            .timestamp_micros());
+    }
+    bail!(
+        "--{flag} {s:?} is neither an RFC 3339 time (2024-03-01T12:00:00Z) nor a date (2024-03-01)"
+    )
+}
+
+pub fn window(since: Option<&str>, until: Option<&str>) -> anyhow::Result<TimeWindow> {
+    let w = TimeWindow {
+        since: since.map(|s| parse_time("since", s)).transpose()?,
+        until: until.map(|s| parse_time("until", s)).transpose()?,
+    };
+    if let (Some(a), Some(b)) = (w.since, w.until) {
+        if a >= b {
+            bail!("--since must be before --until");
+        }
+    }
+    Ok(w)
+}
+
+/// Reads the SQL of `trawl sql`.
+pub fn sql_text(args: &SqlArgs) -> anyhow::Result<String> {
+    match (&args.sql, &args.file) {
+        (Some(sql), _) => Ok(sql.clone()),
+        (None, Some(f)) if f.as_os_str() == "-" => {
+            std::io::read_to_string(std::io::stdin()).context("reading SQL from stdin")
+        }
+        (None, Some(f)) => {
+            std::fs::read_to_string(f).with_context(|| format!("reading SQL file {}", f.display()))
+        }
+        (None, None) => bail!("give the SQL as an argument or with -f FILE"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_flags() {
+        let cases = [
+            ("2024-03-01", Some(1_709_251_200_000_000)),
+            ("2024-03-01T00:00:00Z", Some(1_709_251_200_000_000)),
+            ("2024-03-01T01:00:00+01:00", Some(1_709_251_200_000_000)),
+            ("yesterday", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_time("since", input).ok(), want, "{input}");
+        }
+        assert!(window(Some("2024-03-02"), Some("2024-03-01")).is_err());
+    }
+}

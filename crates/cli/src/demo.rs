@@ -1,0 +1,107 @@
+//! `trawl demo`: a synthetic trail, ingested, with a few dashboard-style answers.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+use trawl_gen::TrailSpec;
+use trawl_lake::{IngestOptions, Lake};
+
+use crate::args::{DemoArgs, Format, When};
+use crate::render;
+
+/// The questions the demo answers, as Athena-style SQL.
+pub const QUESTIONS: &[(&str, &str)] = &[
+    (
+        "Top 10 events",
+        "SELECT eventname, count(*) AS events FROM cloudtrail_logs GROUP BY eventname ORDER BY events DESC, eventname LIMIT 10",
+    ),
+    (
+        "Console logins per user (failed = responseElements.ConsoleLogin 'Failure')",
+        "SELECT coalesce(useridentity.username, useridentity.type) AS user, \
+         sum(CASE WHEN responseelements LIKE '%\"ConsoleLogin\":\"Success\"%' THEN 1 ELSE 0 END) AS successful, \
+         sum(CASE WHEN responseelements LIKE '%\"ConsoleLogin\":\"Failure\"%' THEN 1 ELSE 0 END) AS failed, count(*) AS total \
+         FROM cloudtrail_logs WHERE eventname = 'ConsoleLogin' GROUP BY 1 ORDER BY total DESC, user LIMIT 10",
+    ),
+    (
+        "Security group rules opened to 0.0.0.0/0",
+        "SELECT eventtime, eventname, useridentity.arn AS who, sourceipaddress \
+         FROM cloudtrail_logs WHERE eventname LIKE '%SecurityGroup%' AND requestparameters LIKE '%\"0.0.0.0/0\"%' \
+         ORDER BY eventtime DESC LIMIT 5",
+    ),
+    (
+        "Root activity",
+        "SELECT eventname, count(*) AS events FROM cloudtrail_logs WHERE useridentity.type = 'Root' GROUP BY 1 ORDER BY events DESC, eventname LIMIT 5",
+    ),
+    (
+        "Top error codes",
+        "SELECT errorcode, count(*) AS events FROM cloudtrail_logs WHERE errorcode IS NOT NULL GROUP BY 1 ORDER BY events DESC, errorcode LIMIT 5",
+    ),
+];
+
+pub fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
+    let trail_dir = a.dir.join("trail");
+    let spec = TrailSpec {
+        seed: a.seed,
+        events: a.events,
+        days: 14,
+        ..TrailSpec::default()
+    };
+    let mut err = std::io::stderr();
+    if !trail_dir.exists() {
+        writeln!(
+            err,
+            "writing a synthetic trail of {} events to {} ...",
+            a.events,
+            trail_dir.display()
+        )?;
+        let stats = trawl_gen::write_trail(&trail_dir, &spec)
+            .with_context(|| format!("writing {}", trail_dir.display()))?;
+        writeln!(
+            err,
+            "  {} files, {:.1} MB of JSON, {} re-delivered events",
+            stats.files,
+            stats.json_bytes as f64 / 1e6,
+            stats.duplicates
+        )?;
+    } else {
+        writeln!(
+            err,
+            "reusing the trail in {} (delete it to regenerate)",
+            trail_dir.display()
+        )?;
+    }
+    let lake = Lake::create(a.dir.join("lake"))?;
+    let objects = trawl_ingest::discover_local(std::slice::from_ref(&trail_dir))?;
+    let bar = crate::Bar(crate::progress_bar(When::Auto));
+    let summary = trawl_lake::ingest(
+        &lake,
+        objects,
+        &IngestOptions::default(),
+        &bar,
+        &AtomicBool::new(false),
+    )?;
+    bar.0.finish_and_clear();
+    let mut out = std::io::stdout().lock();
+    render::write_summary(&mut out, &summary)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let engine = rt.block_on(trawl_query::QueryEngine::open(&lake))?;
+    for (title, sql) in QUESTIONS {
+        writeln!(out, "\n{title}")?;
+        let results = rt.block_on(engine.run(sql))?;
+        for r in results {
+            render::write_result(&mut out, Format::Table, &r.batches, &r.schema)?;
+        }
+    }
+    writeln!(
+        out,
+        "\nNext: trawl sql --lake {} \"SELECT eventsource, count(*) FROM cloudtrail_logs GROUP BY 1 ORDER BY 2 DESC\"",
+        lake.root().display()
+    )?;
+    Ok(if summary.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

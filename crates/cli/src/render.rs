@@ -1,0 +1,136 @@
+//! Rendering query results and ingest summaries.
+
+use std::io::Write;
+
+use arrow::record_batch::RecordBatch;
+use trawl_lake::IngestSummary;
+
+use crate::args::Format;
+
+/// Writes one statement's result in `format`. Statements without rows and columns (DDL)
+/// print nothing.
+pub fn write_result(
+    out: &mut dyn Write,
+    format: Format,
+    batches: &[RecordBatch],
+    schema: &arrow::datatypes::SchemaRef,
+) -> anyhow::Result<()> {
+    if schema.fields().is_empty() {
+        return Ok(());
+    }
+    match format {
+        Format::Table => {
+            let table = if batches.is_empty() {
+                arrow::util::pretty::pretty_format_batches(&[RecordBatch::new_empty(
+                    schema.clone(),
+                )])?
+            } else {
+                arrow::util::pretty::pretty_format_batches(batches)?
+            };
+            writeln!(out, "{table}")?;
+        }
+        Format::Csv => {
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut *out);
+            if batches.is_empty() {
+                w.write(&RecordBatch::new_empty(schema.clone()))?;
+            }
+            for b in batches {
+                w.write(b)?;
+            }
+        }
+        Format::Json => {
+            let mut w = arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow::json::writer::JsonArray>(&mut *out);
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+            if batches.iter().all(|b| b.num_rows() == 0) {
+                write!(out, "[]")?;
+            }
+            writeln!(out)?;
+        }
+        Format::Jsonl => {
+            let mut w = arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow::json::writer::LineDelimited>(&mut *out);
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+        }
+    }
+    Ok(())
+}
+
+fn human_bytes(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
+/// The human-readable ingest summary.
+pub fn write_summary(out: &mut dyn Write, s: &IngestSummary) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "lake            {} (version {})",
+        s.lake, s.lake_version
+    )?;
+    writeln!(
+        out,
+        "objects         {} found, {} read, {} already in the lake",
+        s.objects_found, s.objects_read, s.objects_skipped
+    )?;
+    writeln!(
+        out,
+        "bytes           {} read, {} of JSON",
+        human_bytes(s.bytes_read),
+        human_bytes(s.json_bytes)
+    )?;
+    writeln!(
+        out,
+        "events          {} stored, {} duplicates dropped, {} conflicts, {} outside the time window",
+        s.events_stored, s.duplicates_dropped, s.conflicts, s.outside_window
+    )?;
+    writeln!(
+        out,
+        "also seen       {} digest files, {} insight events",
+        s.digests, s.insights
+    )?;
+    writeln!(
+        out,
+        "speed           {:.0} events/s, {:.1} MB/s of JSON, {:.2} s",
+        s.events_per_second, s.json_mb_per_second, s.seconds
+    )?;
+    writeln!(
+        out,
+        "commits         {} ({} files written)",
+        s.commits, s.files_written
+    )?;
+    if s.bad_records > 0 {
+        writeln!(
+            out,
+            "bad records     {} quarantined (see _trawl/quarantine/ in the lake)",
+            s.bad_records
+        )?;
+    }
+    if !s.quarantined.is_empty() {
+        writeln!(out, "quarantined     {} objects:", s.quarantined.len())?;
+        for q in &s.quarantined {
+            writeln!(out, "  {}", q.reason)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,480 @@
+//! The ingest job: read objects on every core, dedup, buffer per partition, commit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::take_record_batch;
+use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+use serde::Serialize;
+use trawl_ingest::{IngestError, ObjectOutput, ReadOptions, SourceObject, read_object};
+use trawl_schema::{COL_EVENTTIME_TS, COL_HASH, UNKNOWN_PARTITION};
+
+use crate::error::{IoContext, LakeError};
+use crate::layout::Layout;
+use crate::log::{self, DataFile, LogEntry, QuarantineEntry, Snapshot, SourceEntry};
+use crate::{Lake, writer};
+
+/// How an ingest runs.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub read: ReadOptions,
+    /// Reader threads (default: available cores).
+    pub threads: usize,
+    /// Commit when this many bytes of Arrow data are buffered.
+    pub flush_bytes: usize,
+    /// Abort on the first bad object or record instead of quarantining it.
+    pub strict: bool,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        Self {
+            read: ReadOptions::default(),
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            flush_bytes: 256 << 20,
+            strict: false,
+        }
+    }
+}
+
+/// Receives progress as objects finish (called from the committing thread).
+pub trait Progress {
+    fn start(&self, _objects: u64, _bytes: u64) {}
+    fn object_done(&self, _raw_bytes: u64, _events: u64) {}
+}
+
+/// No progress reporting.
+#[derive(Debug, Default)]
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// An object that went to the quarantine, and why.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Quarantined {
+    pub path: String,
+    pub reason: String,
+}
+
+/// What an ingest did. Serialised as the `--json` summary.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestSummary {
+    pub lake: String,
+    /// Objects named by the sources.
+    pub objects_found: u64,
+    /// Objects skipped because the ledger has them already.
+    pub objects_skipped: u64,
+    /// Objects read in this run.
+    pub objects_read: u64,
+    /// Bytes of those objects as stored (compressed) and as JSON.
+    pub bytes_read: u64,
+    pub json_bytes: u64,
+    pub events_stored: u64,
+    pub duplicates_dropped: u64,
+    pub conflicts: u64,
+    pub outside_window: u64,
+    pub digests: u64,
+    pub insights: u64,
+    pub bad_records: u64,
+    pub commits: u64,
+    pub files_written: u64,
+    pub lake_version: u64,
+    pub seconds: f64,
+    pub events_per_second: f64,
+    pub json_mb_per_second: f64,
+    pub quarantined: Vec<Quarantined>,
+    pub warnings: Vec<String>,
+}
+
+impl IngestSummary {
+    /// Exit code contract: 0 all good, 1 done but some inputs were quarantined.
+    pub fn is_clean(&self) -> bool {
+        self.quarantined.is_empty() && self.bad_records == 0
+    }
+}
+
+/// Per-partition dedup index: eventID -> content hashes seen.
+struct Dedup {
+    files_by_dt: HashMap<String, Vec<PathBuf>>,
+    loaded: HashMap<String, HashMap<Box<str>, Vec<i64>>>,
+}
+
+enum Verdict {
+    New,
+    Duplicate,
+    Conflict,
+}
+
+impl Dedup {
+    fn new(layout: &Layout, snap: &Snapshot) -> Self {
+        let mut files_by_dt: HashMap<String, Vec<PathBuf>> = HashMap::new();
+        for f in &snap.files {
+            files_by_dt
+                .entry(f.dt.clone())
+                .or_default()
+                .push(layout.root().join(&f.path));
+        }
+        Self {
+            files_by_dt,
+            loaded: HashMap::new(),
+        }
+    }
+
+    fn partition(&mut self, dt: &str) -> Result<&mut HashMap<Box<str>, Vec<i64>>, LakeError> {
+        if !self.loaded.contains_key(dt) {
+            let mut index: HashMap<Box<str>, Vec<i64>> = HashMap::new();
+            for path in self.files_by_dt.get(dt).into_iter().flatten() {
+                for (id, hash) in writer::read_ids(path)? {
+                    if let Some(id) = id {
+                        let hashes = index.entry(id.into_boxed_str()).or_default();
+                        if !hashes.contains(&hash) {
+                            hashes.push(hash);
+                        }
+                    }
+                }
+            }
+            self.loaded.insert(dt.to_string(), index);
+        }
+        Ok(self.loaded.get_mut(dt).expect("just loaded"))
+    }
+
+    fn check(&mut self, dt: &str, id: &str, hash: i64) -> Result<Verdict, LakeError> {
+        let part = self.partition(dt)?;
+        Ok(match part.get_mut(id) {
+            None => {
+                part.insert(id.into(), vec![hash]);
+                Verdict::New
+            }
+            Some(hashes) if hashes.contains(&hash) => Verdict::Duplicate,
+            Some(hashes) => {
+                hashes.push(hash);
+                Verdict::Conflict
+            }
+        })
+    }
+}
+
+fn day_string(micros: i64) -> String {
+    let days = micros.div_euclid(86_400_000_000);
+    let date = chrono::DateTime::from_timestamp(days * 86_400, 0)
+        .expect("day in range")
+        .date_naive();
+    date.format("%Y-%m-%d").to_string()
+}
+
+struct Collector<'a> {
+    lake: &'a Lake,
+    opts: &'a IngestOptions,
+    version: u64,
+    dedup: Dedup,
+    pending: BTreeMap<String, Vec<RecordBatch>>,
+    pending_bytes: usize,
+    sources: Vec<SourceEntry>,
+    quarantined: Vec<QuarantineEntry>,
+    bad_lines: Vec<String>,
+    digest_lines: Vec<String>,
+    summary: IngestSummary,
+}
+
+impl Collector<'_> {
+    fn accept(
+        &mut self,
+        obj: &SourceObject,
+        res: Result<ObjectOutput, IngestError>,
+    ) -> Result<u64, LakeError> {
+        self.summary.objects_read += 1;
+        self.summary.bytes_read += obj.size;
+        let out = match res {
+            Ok(out) => out,
+            Err(e) => {
+                let reason = e.to_string();
+                if self.opts.strict {
+                    return Err(LakeError::Strict(reason));
+                }
+                tracing::warn!("{reason}");
+                self.summary.quarantined.push(Quarantined {
+                    path: obj.uri.clone(),
+                    reason: reason.clone(),
+                });
+                self.quarantined.push(QuarantineEntry {
+                    uri: obj.uri.clone(),
+                    size: obj.size,
+                    mtime_ns: obj.mtime_ns,
+                    reason,
+                });
+                return Ok(0);
+            }
+        };
+        if self.opts.strict {
+            if let Some(bad) = out.bad_records.first() {
+                return Err(LakeError::Strict(bad.reason.clone()));
+            }
+        }
+        self.summary.json_bytes += out.json_bytes;
+        self.summary.outside_window += out.outside_window as u64;
+        self.summary.insights += out.insights as u64;
+        self.summary.digests += out.digests.len() as u64;
+        self.summary.bad_records += out.bad_records.len() as u64;
+        for w in &out.warnings {
+            tracing::warn!("{w}");
+        }
+        self.summary.warnings.extend(out.warnings);
+        for bad in &out.bad_records {
+            tracing::warn!("{}", bad.reason);
+            self.bad_lines.push(
+                serde_json::json!({"uri": obj.uri, "index": bad.index, "reason": bad.reason, "raw": bad.raw}).to_string(),
+            );
+        }
+        for d in &out.digests {
+            self.digest_lines.push(format!(
+                "{{\"uri\":{},\"digest\":{d}}}",
+                serde_json::Value::String(obj.uri.clone())
+            ));
+        }
+        let (mut stored, mut duplicates, mut conflicts) = (0u64, 0u64, 0u64);
+        for batch in out.batches {
+            let (s, d, c) = self.route(batch)?;
+            stored += s;
+            duplicates += d;
+            conflicts += c;
+        }
+        self.summary.events_stored += stored;
+        self.summary.duplicates_dropped += duplicates;
+        self.summary.conflicts += conflicts;
+        self.sources.push(SourceEntry {
+            uri: obj.uri.clone(),
+            size: obj.size,
+            mtime_ns: obj.mtime_ns,
+            events: stored,
+            duplicates,
+            conflicts,
+            outside_window: out.outside_window as u64,
+            digests: out.digests.len() as u64,
+            bad_records: out.bad_records.len() as u64,
+            since_us: self.opts.read.window.since,
+            until_us: self.opts.read.window.until,
+        });
+        Ok(stored)
+    }
+
+    /// Dedups a batch and splits it by partition. Returns (stored, duplicates, conflicts).
+    fn route(&mut self, batch: RecordBatch) -> Result<(u64, u64, u64), LakeError> {
+        let ts = batch
+            .column_by_name(COL_EVENTTIME_TS)
+            .expect("eventtime_ts")
+            .as_primitive::<TimestampMicrosecondType>();
+        let ids = batch
+            .column_by_name("eventid")
+            .expect("eventid")
+            .as_string::<i32>();
+        let hashes = batch
+            .column_by_name(COL_HASH)
+            .expect("trawl_hash")
+            .as_primitive::<Int64Type>();
+        let mut groups: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        let mut day_cache: HashMap<i64, String> = HashMap::new();
+        let (mut dups, mut conflicts) = (0u64, 0u64);
+        for row in 0..batch.num_rows() {
+            let dt = if ts.is_valid(row) {
+                let micros = ts.value(row);
+                day_cache
+                    .entry(micros.div_euclid(86_400_000_000))
+                    .or_insert_with(|| day_string(micros))
+                    .clone()
+            } else {
+                UNKNOWN_PARTITION.to_string()
+            };
+            if ids.is_valid(row) {
+                match self.dedup.check(&dt, ids.value(row), hashes.value(row))? {
+                    Verdict::Duplicate => {
+                        dups += 1;
+                        continue;
+                    }
+                    Verdict::Conflict => conflicts += 1,
+                    Verdict::New => {}
+                }
+            }
+            groups.entry(dt).or_default().push(row as u32);
+        }
+        let mut stored = 0;
+        for (dt, rows) in groups {
+            stored += rows.len() as u64;
+            let part = if rows.len() == batch.num_rows() {
+                batch.clone()
+            } else {
+                take_record_batch(&batch, &UInt32Array::from(rows)).map_err(|source| {
+                    LakeError::Arrow {
+                        path: self.lake.root().into(),
+                        source,
+                    }
+                })?
+            };
+            self.pending_bytes += part.get_array_memory_size();
+            self.pending.entry(dt).or_default().push(part);
+        }
+        Ok((stored, dups, conflicts))
+    }
+
+    fn commit(&mut self) -> Result<(), LakeError> {
+        if self.pending.is_empty() && self.sources.is_empty() && self.quarantined.is_empty() {
+            return Ok(());
+        }
+        let layout = self.lake.layout();
+        let version = self.version + 1;
+        let staging = layout.staging(version);
+        fs::create_dir_all(&staging).at(&staging)?;
+        let mut add = Vec::new();
+        for (n, (dt, batches)) in std::mem::take(&mut self.pending).into_iter().enumerate() {
+            let tmp = staging.join(format!("{n:04}.parquet"));
+            let w = writer::write_file(&tmp, &batches)?;
+            let rel = Layout::data_file(&dt, version, n);
+            let dest = layout.root().join(&rel);
+            let dir = dest.parent().expect("data files live in a partition dir");
+            fs::create_dir_all(dir).at(dir)?;
+            fs::rename(&tmp, &dest).at(&dest)?;
+            log::sync_dir(dir)?;
+            self.dedup
+                .files_by_dt
+                .entry(dt.clone())
+                .or_default()
+                .push(dest);
+            add.push(DataFile {
+                path: rel,
+                dt,
+                rows: w.rows,
+                bytes: w.bytes,
+                min_time: w.min_time,
+                max_time: w.max_time,
+                xxh3: w.xxh3,
+            });
+        }
+        for (lines, path) in [
+            (&mut self.bad_lines, layout.quarantine(version)),
+            (&mut self.digest_lines, layout.digests(version)),
+        ] {
+            if !lines.is_empty() {
+                let mut text = lines.join("\n");
+                text.push('\n');
+                log::write_atomic(&path, text.as_bytes())?;
+                lines.clear();
+            }
+        }
+        let entry = LogEntry {
+            version,
+            committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            trawl_version: env!("CARGO_PKG_VERSION").to_string(),
+            add,
+            sources: std::mem::take(&mut self.sources),
+            quarantined: std::mem::take(&mut self.quarantined),
+        };
+        self.summary.files_written += entry.add.len() as u64;
+        log::commit(&layout, &entry)?;
+        let _ = fs::remove_dir_all(&staging);
+        self.version = version;
+        self.summary.commits += 1;
+        self.summary.lake_version = version;
+        self.pending_bytes = 0;
+        Ok(())
+    }
+}
+
+/// Ingests `objects` into the lake: objects the ledger already has are skipped, the others
+/// are read on `opts.threads` threads, deduplicated and committed atomically in batches.
+/// `stop` ends the run early at an object boundary (what is committed stays committed).
+pub fn ingest(
+    lake: &Lake,
+    objects: Vec<SourceObject>,
+    opts: &IngestOptions,
+    progress: &dyn Progress,
+    stop: &AtomicBool,
+) -> Result<IngestSummary, LakeError> {
+    let started = Instant::now();
+    let _lock = lake.lock()?;
+    let snap = Snapshot::load(&lake.layout())?;
+    crate::recover(&lake.layout(), &snap)?;
+    let found = objects.len() as u64;
+    let (todo, skipped): (Vec<_>, Vec<_>) = objects
+        .into_iter()
+        .partition(|o| !snap.has_source(&o.uri, o.size, o.mtime_ns, &opts.read.window));
+    let mut c = Collector {
+        lake,
+        opts,
+        version: snap.version,
+        dedup: Dedup::new(&lake.layout(), &snap),
+        pending: BTreeMap::new(),
+        pending_bytes: 0,
+        sources: Vec::new(),
+        quarantined: Vec::new(),
+        bad_lines: Vec::new(),
+        digest_lines: Vec::new(),
+        summary: IngestSummary {
+            lake: lake.root().display().to_string(),
+            objects_found: found,
+            objects_skipped: skipped.len() as u64,
+            lake_version: snap.version,
+            ..Default::default()
+        },
+    };
+    progress.start(todo.len() as u64, todo.iter().map(|o| o.size).sum());
+    let next = AtomicUsize::new(0);
+    let threads = opts.threads.max(1).min(todo.len().max(1));
+    let result: Result<(), LakeError> = std::thread::scope(|s| {
+        let (tx, rx) =
+            crossbeam_channel::bounded::<(usize, Result<ObjectOutput, IngestError>)>(threads * 2);
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (todo, next) = (&todo, &next);
+            s.spawn(move || {
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(obj) = todo.get(i) else { break };
+                    if tx.send((i, read_object(obj, &opts.read))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut outcome = Ok(());
+        for (i, res) in rx.iter() {
+            let step = c.accept(&todo[i], res).and_then(|events| {
+                progress.object_done(todo[i].size, events);
+                if c.pending_bytes >= opts.flush_bytes {
+                    c.commit()
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(e) = step {
+                stop.store(true, Ordering::Relaxed);
+                outcome = Err(e);
+                break;
+            }
+        }
+        drop(rx);
+        outcome
+    });
+    result?;
+    c.commit()?;
+    let secs = started
+        .elapsed()
+        .max(Duration::from_micros(1))
+        .as_secs_f64();
+    let s = &mut c.summary;
+    s.seconds = secs;
+    s.events_per_second = s.events_stored as f64 / secs;
+    s.json_mb_per_second = s.json_bytes as f64 / 1e6 / secs;
+    if stop.load(Ordering::Relaxed) {
+        return Err(LakeError::Interrupted(format!(
+            "{} objects committed up to lake version {}; run the same command again to resume",
+            s.objects_read, s.lake_version
+        )));
+    }
+    Ok(c.summary)
+}

@@ -1,0 +1,104 @@
+//! The lake's on-disk layout. It is an API: Athena, Trino, Spark and DuckDB read it, so
+//! every path is built here and pinned by tests.
+//!
+//! ```text
+//! <lake>/
+//!   events/dt=YYYY-MM-DD/part-<version:020>-<n:04>.parquet   Hive-partitioned event data
+//!   _trawl/lake.json                                         format marker and version
+//!   _trawl/log/<version:020>.json                            commit log: the ledger
+//!   _trawl/quarantine/<version:020>.jsonl                    bad records, with reasons
+//!   _trawl/digests/<version:020>.jsonl                       CloudTrail digest files seen
+//!   _trawl/staging/<version:020>/                            files of a commit in progress
+//!   _trawl/lock                                              writer lock (flock)
+//! ```
+//! Engines skip paths starting with `_`, so only `events/` is visible to them.
+
+use std::path::{Path, PathBuf};
+
+/// Format version written in `_trawl/lake.json`.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn meta_dir(&self) -> PathBuf {
+        self.root.join("_trawl")
+    }
+    pub fn marker(&self) -> PathBuf {
+        self.meta_dir().join("lake.json")
+    }
+    pub fn lock(&self) -> PathBuf {
+        self.meta_dir().join("lock")
+    }
+    pub fn log_dir(&self) -> PathBuf {
+        self.meta_dir().join("log")
+    }
+    pub fn log_entry(&self, version: u64) -> PathBuf {
+        self.log_dir().join(format!("{version:020}.json"))
+    }
+    pub fn quarantine(&self, version: u64) -> PathBuf {
+        self.meta_dir()
+            .join("quarantine")
+            .join(format!("{version:020}.jsonl"))
+    }
+    pub fn digests(&self, version: u64) -> PathBuf {
+        self.meta_dir()
+            .join("digests")
+            .join(format!("{version:020}.jsonl"))
+    }
+    pub fn staging(&self, version: u64) -> PathBuf {
+        self.meta_dir()
+            .join("staging")
+            .join(format!("{version:020}"))
+    }
+    pub fn events_dir(&self) -> PathBuf {
+        self.root.join("events")
+    }
+    /// Path of a data file relative to the lake root (as the log records it).
+    pub fn data_file(dt: &str, version: u64, n: usize) -> String {
+        format!("events/dt={dt}/part-{version:020}-{n:04}.parquet")
+    }
+    /// Parses a log entry's file name back into its version.
+    pub fn log_version(name: &str) -> Option<u64> {
+        let stem = name.strip_suffix(".json")?;
+        (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit())).then(|| stem.parse().ok())?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_pinned() {
+        let l = Layout::new("/lake");
+        assert_eq!(
+            Layout::data_file("2024-03-01", 7, 2),
+            "events/dt=2024-03-01/part-00000000000000000007-0002.parquet"
+        );
+        assert_eq!(
+            l.log_entry(12).to_str().unwrap(),
+            "/lake/_trawl/log/00000000000000000012.json"
+        );
+        assert_eq!(
+            l.quarantine(3).to_str().unwrap(),
+            "/lake/_trawl/quarantine/00000000000000000003.jsonl"
+        );
+        assert_eq!(
+            l.staging(3).to_str().unwrap(),
+            "/lake/_trawl/staging/00000000000000000003"
+        );
+        assert_eq!(Layout::log_version("00000000000000000012.json"), Some(12));
+        assert_eq!(Layout::log_version(".tmp-00000000000000000012.json"), None);
+        assert_eq!(Layout::log_version("12.json"), None);
+    }
+}
