@@ -134,10 +134,10 @@ pub fn window(since: Option<&str>, until: Option<&str>) -> anyhow::Result<TimeWi
         since: since.map(|s| parse_time("since", s)).transpose()?,
         until: until.map(|s| parse_time("until", s)).transpose()?,
     };
-    if let (Some(a), Some(b)) = (w.since, w.until) {
-        if a >= b {
-            bail!("--since must be before --until");
-        }
+    if let (Some(a), Some(b)) = (w.since, w.until)
+        && a >= b
+    {
+        bail!("--since must be before --until");
     }
     Ok(w)
 }

@@ -192,13 +192,14 @@ impl Spec {
 }
 
 type Resource<'t> = [Option<Cow<'t, str>>; 3];
+type MapEntry<'t> = (Cow<'t, str>, Option<Cow<'t, str>>);
 
 /// What one record staged before it is appended: column values in walk order.
 struct RecordState<'t> {
     staged: Vec<Option<Cow<'t, str>>>,
     staged_count: usize,
     ts: Option<i64>,
-    map_entries: Option<Vec<(Cow<'t, str>, Option<Cow<'t, str>>)>>,
+    map_entries: Option<Vec<MapEntry<'t>>>,
     resources: Option<Vec<Resource<'t>>>,
     fixups: Map<String, Value>,
 }

@@ -30,6 +30,14 @@ pub enum IngestError {
         value_index: usize,
         detail: String,
     },
+    #[error(
+        "{uri}: no CloudTrail event in the object ({count} values rejected, the first: {first})"
+    )]
+    NoEvents {
+        uri: String,
+        count: usize,
+        first: String,
+    },
     #[error("{path}: not found or unreadable: {source}")]
     Source {
         path: PathBuf,
@@ -46,7 +54,8 @@ impl IngestError {
             | Self::TooLarge { uri, .. }
             | Self::Empty { uri }
             | Self::NotJson { uri, .. }
-            | Self::BadShape { uri, .. } => uri.clone(),
+            | Self::BadShape { uri, .. }
+            | Self::NoEvents { uri, .. } => uri.clone(),
             Self::Source { path, .. } => path.display().to_string(),
         }
     }

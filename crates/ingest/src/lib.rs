@@ -122,7 +122,24 @@ pub fn read_bytes(
         }
     }
     reader.flush();
-    Ok(reader.out)
+    let out = reader.out;
+    if out.records == 0
+        && out.outside_window == 0
+        && out.digests.is_empty()
+        && let Some(first) = out.bad_records.first()
+    {
+        return Err(IngestError::NoEvents {
+            uri: uri.to_string(),
+            count: out.bad_records.len(),
+            first: first
+                .reason
+                .strip_prefix(uri)
+                .unwrap_or(&first.reason)
+                .trim_start_matches(": ")
+                .to_string(),
+        });
+    }
+    Ok(out)
 }
 
 struct Reader<'u> {
@@ -164,17 +181,40 @@ fn has_event_key(tape: &[Node<'_>], idx: usize) -> bool {
     };
     let mut i = idx + 1;
     for _ in 0..len {
-        if let Node::String(k) = tape[i] {
-            if trawl_schema::FIELDS
+        if let Node::String(k) = tape[i]
+            && trawl_schema::FIELDS
                 .iter()
                 .any(|f| f.key.eq_ignore_ascii_case(k))
-            {
-                return true;
-            }
+        {
+            return true;
         }
         i += 1 + node_len(&tape[i + 1]);
     }
     false
+}
+
+/// Non-blank lines, when the text looks like JSON Lines: several lines, the first of which
+/// is a complete JSON object or array.
+fn split_lines(text: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, &b) in text
+        .iter()
+        .enumerate()
+        .chain(std::iter::once((text.len(), &b'\n')))
+    {
+        if b == b'\n' {
+            if text[start..i].iter().any(|c| !c.is_ascii_whitespace()) {
+                out.push(start..i);
+            }
+            start = i + 1;
+        }
+    }
+    let first = out.first()?.clone();
+    let mut probe = text[first].to_vec();
+    let parses = simd_json::to_tape(&mut probe)
+        .is_ok_and(|t| matches!(t.0[0], Node::Object { .. } | Node::Array { .. }));
+    (out.len() > 1 && parses).then_some(out)
 }
 
 fn json_of(tape: &[Node<'_>], idx: usize) -> String {
@@ -191,16 +231,26 @@ impl Reader<'_> {
             Ok(tape) => return self.visit_top(&tape.0, 0, 0),
             Err(e) => e,
         };
-        let ranges = split_values(text).map_err(|(_, detail)| IngestError::NotJson {
-            uri: self.uri.to_string(),
-            detail: format!("{whole_err}; {detail}"),
-        })?;
-        if ranges.len() <= 1 {
-            return Err(IngestError::NotJson {
-                uri: self.uri.to_string(),
-                detail: whole_err.to_string(),
-            });
-        }
+        // Several values: concatenated or JSON Lines. When a broken line defeats the
+        // bracket-matching split, JSON Lines can still be split by line.
+        let ranges = match split_values(text) {
+            Ok(ranges) if ranges.len() > 1 => ranges,
+            Ok(_) => {
+                return Err(IngestError::NotJson {
+                    uri: self.uri.to_string(),
+                    detail: whole_err.to_string(),
+                });
+            }
+            Err((_, detail)) => match split_lines(text) {
+                Some(lines) => lines,
+                None => {
+                    return Err(IngestError::NotJson {
+                        uri: self.uri.to_string(),
+                        detail: format!("{whole_err}; {detail}"),
+                    });
+                }
+            },
+        };
         for (n, range) in ranges.into_iter().enumerate() {
             let mut part = text[range.clone()].to_vec();
             match simd_json::to_tape(&mut part) {
@@ -230,17 +280,17 @@ impl Reader<'_> {
     ) -> Result<(), IngestError> {
         match tape[idx] {
             Node::Object { .. } => {
-                if let Some(records) = get(tape, idx, "Records") {
-                    if !matches!(tape[records], Node::Array { .. }) {
-                        return Err(IngestError::BadShape {
-                            uri: self.uri.to_string(),
-                            value_index,
-                            detail: format!(
-                                "`Records` is {}, not an array of events",
-                                type_name(&tape[records])
-                            ),
-                        });
-                    }
+                if let Some(records) = get(tape, idx, "Records")
+                    && !matches!(tape[records], Node::Array { .. })
+                {
+                    return Err(IngestError::BadShape {
+                        uri: self.uri.to_string(),
+                        value_index,
+                        detail: format!(
+                            "`Records` is {}, not an array of events",
+                            type_name(&tape[records])
+                        ),
+                    });
                 }
                 self.visit(tape, idx, 0);
                 Ok(())

@@ -28,6 +28,8 @@ pub struct IngestOptions {
     pub flush_bytes: usize,
     /// Abort on the first bad object or record instead of quarantining it.
     pub strict: bool,
+    /// Rows per Parquet row group.
+    pub row_group_rows: usize,
 }
 
 impl Default for IngestOptions {
@@ -37,6 +39,7 @@ impl Default for IngestOptions {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             flush_bytes: 256 << 20,
             strict: false,
+            row_group_rows: writer::ROW_GROUP_ROWS,
         }
     }
 }
@@ -208,10 +211,10 @@ impl Collector<'_> {
                 return Ok(0);
             }
         };
-        if self.opts.strict {
-            if let Some(bad) = out.bad_records.first() {
-                return Err(LakeError::Strict(bad.reason.clone()));
-            }
+        if self.opts.strict
+            && let Some(bad) = out.bad_records.first()
+        {
+            return Err(LakeError::Strict(bad.reason.clone()));
         }
         self.summary.json_bytes += out.json_bytes;
         self.summary.outside_window += out.outside_window as u64;
@@ -222,8 +225,14 @@ impl Collector<'_> {
             tracing::warn!("{w}");
         }
         self.summary.warnings.extend(out.warnings);
+        if let Some(first) = out.bad_records.first() {
+            tracing::warn!(
+                "{} bad records quarantined, the first: {}",
+                out.bad_records.len(),
+                first.reason
+            );
+        }
         for bad in &out.bad_records {
-            tracing::warn!("{}", bad.reason);
             self.bad_lines.push(
                 serde_json::json!({"uri": obj.uri, "index": bad.index, "reason": bad.reason, "raw": bad.raw}).to_string(),
             );
@@ -329,7 +338,7 @@ impl Collector<'_> {
         let mut add = Vec::new();
         for (n, (dt, batches)) in std::mem::take(&mut self.pending).into_iter().enumerate() {
             let tmp = staging.join(format!("{n:04}.parquet"));
-            let w = writer::write_file(&tmp, &batches)?;
+            let w = writer::write_file(&tmp, &batches, self.opts.row_group_rows)?;
             let rel = Layout::data_file(&dt, version, n);
             let dest = layout.root().join(&rel);
             let dir = dest.parent().expect("data files live in a partition dir");

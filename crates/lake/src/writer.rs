@@ -22,7 +22,7 @@ use crate::error::{IoContext, LakeError};
 /// Rows per row group: small enough for row-group pruning to matter within a day.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
-fn properties(rows: usize) -> WriterProperties {
+fn properties(rows: usize, row_group_rows: usize) -> WriterProperties {
     let schema = arrow_schema();
     let ts_idx = schema
         .index_of(COL_EVENTTIME_TS)
@@ -32,7 +32,7 @@ fn properties(rows: usize) -> WriterProperties {
             ZstdLevel::try_new(3).expect("valid level"),
         ))
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_max_row_group_row_count(Some(row_group_rows.max(1)))
         .set_sorting_columns(Some(vec![SortingColumn {
             column_idx: ts_idx,
             descending: false,
@@ -47,7 +47,7 @@ fn properties(rows: usize) -> WriterProperties {
         b = b
             .set_column_bloom_filter_enabled(path.clone(), true)
             .set_column_bloom_filter_fpp(path.clone(), 0.01)
-            .set_column_bloom_filter_max_ndv(path, rows.clamp(1, ROW_GROUP_ROWS) as u64);
+            .set_column_bloom_filter_max_ndv(path, rows.clamp(1, row_group_rows.max(1)) as u64);
     }
     b.build()
 }
@@ -81,7 +81,11 @@ pub struct Written {
 }
 
 /// Writes `batches` (one partition's rows) sorted by time to `path`, fsynced.
-pub fn write_file(path: &Path, batches: &[RecordBatch]) -> Result<Written, LakeError> {
+pub fn write_file(
+    path: &Path,
+    batches: &[RecordBatch],
+    row_group_rows: usize,
+) -> Result<Written, LakeError> {
     let schema = arrow_schema();
     let all = concat_batches(&schema, batches).map_err(|source| LakeError::Arrow {
         path: path.into(),
@@ -104,7 +108,7 @@ pub fn write_file(path: &Path, batches: &[RecordBatch]) -> Result<Written, LakeE
     let mut w = ArrowWriter::try_new(
         file,
         Arc::clone(&schema),
-        Some(properties(sorted.num_rows())),
+        Some(properties(sorted.num_rows(), row_group_rows)),
     )
     .map_err(|source| LakeError::Parquet {
         path: path.into(),

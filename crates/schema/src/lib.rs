@@ -280,6 +280,10 @@ pub const BLOOM_COLUMNS: &[&str] = &[
     "requestid",
 ];
 
+/// Known members that AWS's Athena DDL does not have inside its structs: the view shows them
+/// as flat extra columns (named like the physical column) so the structs stay exactly Athena's.
+pub const NOT_IN_ATHENA_STRUCTS: &[&str] = &["useridentity_sessioncontext_sourceidentity"];
+
 /// Name of the physical table the `cloudtrail_logs` view reads.
 pub const PHYSICAL_TABLE: &str = "cloudtrail_events";
 
@@ -289,16 +293,19 @@ pub const PHYSICAL_TABLE: &str = "cloudtrail_events";
 /// DataFusion's `named_struct`).
 pub fn athena_view_select(table: &str) -> String {
     fn render(fields: &'static [Field], prefix: &str, out: &mut String) {
-        for (i, f) in fields.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
-            }
+        for f in fields {
             let lower = f.key.to_ascii_lowercase();
             let column = if prefix.is_empty() {
                 lower.clone()
             } else {
                 format!("{prefix}_{lower}")
             };
+            if NOT_IN_ATHENA_STRUCTS.contains(&column.as_str()) {
+                continue;
+            }
+            if !out.ends_with('(') {
+                out.push_str(", ");
+            }
             out.push_str(&format!("'{lower}', "));
             match f.kind {
                 Object(children) => {
@@ -327,10 +334,104 @@ pub fn athena_view_select(table: &str) -> String {
             _ => cols.push(lower),
         }
     }
+    cols.extend(NOT_IN_ATHENA_STRUCTS.iter().map(|c| c.to_string()));
     for extra in [COL_UNMAPPED, COL_FIXUPS, COL_SOURCE, PARTITION_COL] {
         cols.push(extra.to_string());
     }
     format!("SELECT {} FROM {table}", cols.join(", "))
+}
+
+/// The column reference of `docs/schema.md`, generated from the schema.
+pub fn markdown_columns() -> String {
+    let schema = arrow_schema();
+    let mut out =
+        String::from("| column | Arrow type | JSON source | stored as |\n|---|---|---|---|\n");
+    let kind_text = |k: Kind| match k {
+        Str => "string",
+        Bool => "boolean, as `true`/`false` text",
+        Json => "any JSON, as compact JSON text in original key order",
+        Time => "time, normalised to `YYYY-MM-DDTHH:MM:SSZ`",
+        StrMap => "object of strings, as `map<string,string>`",
+        Resources => "array of `{ARN, accountId, type}`",
+        Object(_) => "object",
+    };
+    for leaf in LEAVES.iter() {
+        let ty = schema
+            .field_with_name(&leaf.column)
+            .expect("leaf column")
+            .data_type()
+            .to_string();
+        out.push_str(&format!(
+            "| `{}` | {} | `{}` | {} |\n",
+            leaf.column,
+            ty,
+            leaf.path.join("."),
+            kind_text(leaf.kind)
+        ));
+        if matches!(leaf.kind, Time) {
+            out.push_str(&format!(
+                "| `{COL_EVENTTIME_TS}` | {} | `eventTime` | typed time (UTC, µs, fraction kept); NULL if unparseable |\n",
+                schema.field_with_name(COL_EVENTTIME_TS).expect("ts").data_type()
+            ));
+        }
+    }
+    for (col, what) in [
+        (
+            COL_UNMAPPED,
+            "members the schema does not know, under their path (JSON object)",
+        ),
+        (
+            COL_FIXUPS,
+            "original key / value of members stored in normalised form (JSON object)",
+        ),
+        (
+            COL_SOURCE,
+            "the object the row was read from (Athena's `\"$path\"`)",
+        ),
+        (COL_HASH, "64-bit hash of the record's content (dedup)"),
+    ] {
+        let ty = schema
+            .field_with_name(col)
+            .expect("trawl column")
+            .data_type()
+            .to_string();
+        out.push_str(&format!("| `{col}` | {ty} | — | {what} |\n"));
+    }
+    out.push_str(&format!("| `{PARTITION_COL}` | Utf8 (partition) | `eventTime` | the event's UTC date `YYYY-MM-DD`; `{UNKNOWN_PARTITION}` if unparseable |\n"));
+    out
+}
+
+fn hive_type(dt: &DataType) -> String {
+    match dt {
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "string".into(),
+        DataType::Int64 => "bigint".into(),
+        DataType::Timestamp(..) => "timestamp".into(),
+        DataType::Map(..) => "map<string,string>".into(),
+        DataType::List(item) => format!("array<{}>", hive_type(item.data_type())),
+        DataType::Struct(fields) => format!(
+            "struct<{}>",
+            fields
+                .iter()
+                .map(|f| format!("{}:{}", f.name(), hive_type(f.data_type())))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        other => unreachable!("no {other} column in the lake"),
+    }
+}
+
+/// `CREATE EXTERNAL TABLE` for the lake's physical table, for Athena, Trino or Spark
+/// (Hive DDL). `location` is where `events/` lives, e.g. `s3://bucket/lake/events/`.
+pub fn hive_ddl(table: &str, location: &str) -> String {
+    let cols: Vec<String> = arrow_schema()
+        .fields()
+        .iter()
+        .map(|f| format!("  `{}` {}", f.name(), hive_type(f.data_type())))
+        .collect();
+    format!(
+        "CREATE EXTERNAL TABLE {table} (\n{}\n)\nPARTITIONED BY (`{PARTITION_COL}` string)\nSTORED AS PARQUET\nLOCATION '{location}';",
+        cols.join(",\n")
+    )
 }
 
 #[cfg(test)]
@@ -378,5 +479,13 @@ mod tests {
         assert!(sql.contains("'sessionissuer', named_struct('type', useridentity_sessioncontext_sessionissuer_type"), "{sql}");
         assert!(sql.contains(") AS useridentity"), "{sql}");
         assert!(sql.contains(") AS tlsdetails"), "{sql}");
+        assert!(
+            !sql.contains("'sourceidentity'"),
+            "structs stay exactly Athena's: {sql}"
+        );
+        assert!(
+            sql.contains(", useridentity_sessioncontext_sourceidentity,"),
+            "{sql}"
+        );
     }
 }

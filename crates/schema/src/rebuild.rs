@@ -191,10 +191,10 @@ fn apply_fixups(obj: &mut Map<String, Value>, fixups: Map<String, Value>) {
         if let Some(v) = fix.get("v") {
             cur.insert(last.clone(), v.clone());
         }
-        if let Some(Value::String(original_key)) = fix.get("k") {
-            if let Some(v) = cur.remove(last) {
-                cur.insert(original_key.clone(), v);
-            }
+        if let Some(Value::String(original_key)) = fix.get("k")
+            && let Some(v) = cur.remove(last)
+        {
+            cur.insert(original_key.clone(), v);
         }
     }
 }

@@ -1,0 +1,270 @@
+//! The `trawl` binary as a user runs it: exit codes, output formats, messages.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+fn trawl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(args)
+        .env_remove("TRAWL_LAKE")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("trawl runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn lake_with_forms(dir: &Path) -> String {
+    let lake = dir.join("lake").display().to_string();
+    let o = trawl(&[
+        "ingest",
+        "--lake",
+        &lake,
+        fixtures().join("forms").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    lake
+}
+
+#[test]
+fn ingest_summary_and_exit_code_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake").display().to_string();
+    let o = trawl(&[
+        "ingest",
+        "--lake",
+        &lake,
+        fixtures().join("forms").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(&regex_escape(&lake), "[LAKE]");
+    settings.add_filter(r"speed .*", "speed [TIMING]");
+    settings.add_filter(
+        r"\d+(\.\d+)? (KiB|B) read, \d+(\.\d+)? (KiB|B) of JSON",
+        "[BYTES]",
+    );
+    settings.bind(|| insta::assert_snapshot!("ingest_forms_summary", stdout(&o)));
+}
+
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if "\\.+*?()|[]{}^$".contains(c) {
+                format!("\\{c}")
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn ingest_json_summary_lists_quarantined_objects_and_exits_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake").display().to_string();
+    let bad = fixtures().join("bad");
+    let o = trawl(&[
+        "ingest",
+        "--json",
+        "--lake",
+        &lake,
+        bad.to_str().unwrap(),
+        fixtures().join("forms/records.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&stdout(&o)).expect("one JSON object on stdout");
+    assert_eq!(
+        summary["events_stored"], 4,
+        "records.json 2 + mixed.jsonl 2"
+    );
+    assert_eq!(summary["bad_records"], 2);
+    let q = summary["quarantined"].as_array().unwrap();
+    assert_eq!(q.len(), 4);
+    for entry in q {
+        let path = entry["path"].as_str().unwrap();
+        assert!(path.starts_with(bad.to_str().unwrap()), "{entry}");
+        assert!(
+            entry["reason"].as_str().unwrap().starts_with(path),
+            "reason names the object: {entry}"
+        );
+    }
+}
+
+#[test]
+fn errors_name_the_object_and_exit_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake").display().to_string();
+    let missing = dir.path().join("no-such-trail");
+    let o = trawl(&["ingest", "--lake", &lake, missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(&format!("error: {}: not found", missing.display())),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = trawl(&["sql", "--lake", dir.path().to_str().unwrap(), "SELECT 1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("no trawl lake at")
+            && stderr(&o).contains("hint: create one with `trawl ingest"),
+        "{}",
+        stderr(&o)
+    );
+
+    let lake = lake_with_forms(dir.path());
+    let o = trawl(&[
+        "sql",
+        "--lake",
+        &lake,
+        "SELECT no_such_column FROM cloudtrail_logs",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("query error") && stderr(&o).contains("no_such_column"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = trawl(&["ingest", "--lake", &lake, "--since", "last tuesday", "x"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--since \"last tuesday\" is neither an RFC 3339 time"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn sql_output_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake_with_forms(dir.path());
+    let sql = "SELECT eventid, readonly, errorcode FROM cloudtrail_logs WHERE eventid IN ('fixture-0001', 'fixture-0002') ORDER BY eventid";
+    let run = |format: &str| {
+        let o = trawl(&["sql", "--lake", &lake, "--format", format, sql]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stdout(&o)
+    };
+    assert_eq!(
+        run("csv"),
+        "eventid,readonly,errorcode\nfixture-0001,true,\nfixture-0002,true,\n"
+    );
+    assert_eq!(
+        run("jsonl"),
+        "{\"eventid\":\"fixture-0001\",\"readonly\":\"true\",\"errorcode\":null}\n{\"eventid\":\"fixture-0002\",\"readonly\":\"true\",\"errorcode\":null}\n"
+    );
+    let json: serde_json::Value = serde_json::from_str(&run("json")).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 2);
+    assert_eq!(json[1]["eventid"], "fixture-0002");
+    let table = run("table");
+    assert!(
+        table.contains("| eventid      | readonly | errorcode |"),
+        "{table}"
+    );
+}
+
+#[test]
+fn sql_file_with_several_statements_and_comments() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake_with_forms(dir.path());
+    let file = dir.path().join("q.sql");
+    std::fs::write(
+        &file,
+        "-- how many events?\nSELECT count(*) AS n FROM cloudtrail_logs;\n/* insight events */\nSELECT count(*) AS insights FROM cloudtrail_logs WHERE eventcategory = 'Insight';\n",
+    )
+    .unwrap();
+    let o = trawl(&[
+        "sql",
+        "--lake",
+        &lake,
+        "--format",
+        "csv",
+        "-f",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "n\n10\ninsights\n1\n");
+}
+
+#[test]
+fn demo_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = trawl(&[
+        "demo",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--events",
+        "3000",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("events          3000 stored"), "{out}");
+    for title in [
+        "Top 10 events",
+        "Console logins per user",
+        "Security group rules opened to 0.0.0.0/0",
+        "Root activity",
+    ] {
+        assert!(out.contains(title), "{title} missing from:\n{out}");
+    }
+    // A second run reuses the trail and the ledger: nothing new is stored.
+    let again = trawl(&[
+        "demo",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--events",
+        "3000",
+    ]);
+    assert!(
+        stdout(&again).contains("events          0 stored"),
+        "{}",
+        stdout(&again)
+    );
+}
+
+#[test]
+fn cli_reference_has_the_current_help() {
+    let mut text = String::new();
+    for cmd in [
+        &["--help"][..],
+        &["ingest", "--help"],
+        &["sql", "--help"],
+        &["demo", "--help"],
+    ] {
+        let o = trawl(cmd);
+        assert_eq!(o.status.code(), Some(0));
+        text.push_str(&format!(
+            "### `trawl {}`\n\n```text\n{}```\n\n",
+            cmd.join(" "),
+            stdout(&o)
+        ));
+    }
+    let begin =
+        "<!-- help:begin (generated by `TRAWL_UPDATE_DOCS=1 cargo test -p trawl-cli`) -->\n";
+    let end_marker = "<!-- help:end -->";
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/cli.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let start = doc.find(begin).expect("begin marker") + begin.len();
+    let end = doc.find(end_marker).expect("end marker");
+    if std::env::var_os("TRAWL_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, format!("{}{text}{}", &doc[..start], &doc[end..])).unwrap();
+        return;
+    }
+    assert_eq!(
+        &doc[start..end],
+        text,
+        "docs/cli.md is stale: run TRAWL_UPDATE_DOCS=1 cargo test -p trawl-cli"
+    );
+}

@@ -1,0 +1,383 @@
+//! Ingest behaviour on the fixtures in `fixtures/`: every input form, bad input,
+//! idempotency, dedup and conflicts, time windows, crash recovery and the writer lock.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use trawl_ingest::{TimeWindow, discover_local};
+use trawl_lake::{IngestOptions, IngestSummary, Lake, LakeError, NoProgress, ingest};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+fn run(lake: &Lake, paths: &[PathBuf], opts: &IngestOptions) -> Result<IngestSummary, LakeError> {
+    let objects = discover_local(paths).expect("sources exist");
+    ingest(lake, objects, opts, &NoProgress, &AtomicBool::new(false))
+}
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn event(id: &str, time: &str, name: &str) -> serde_json::Value {
+    serde_json::json!({"eventVersion": "1.09", "eventTime": time, "eventSource": "iam.amazonaws.com",
+        "eventName": name, "awsRegion": "us-east-1", "eventID": id, "readOnly": false})
+}
+
+fn write_records(path: &Path, records: &[serde_json::Value]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let body = serde_json::to_vec(&serde_json::json!({ "Records": records })).unwrap();
+    std::fs::write(path, gz(&body)).unwrap();
+}
+
+#[test]
+fn every_input_form_is_detected_by_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::create(dir.path().join("lake")).unwrap();
+    let s = run(
+        &lake,
+        &[fixtures().join("forms")],
+        &IngestOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(s.objects_read, 8, "{s:?}");
+    assert!(s.quarantined.is_empty(), "{:?}", s.quarantined);
+    assert_eq!(s.bad_records, 0);
+    // records.json 2, lines.jsonl 2, array.json 1, bom.json 1, cloudwatch.json 2,
+    // eventbridge.json 1, insight.json 1; the digest file is counted, not stored.
+    assert_eq!(s.events_stored, 10);
+    assert_eq!(s.digests, 1);
+    assert_eq!(s.insights, 1);
+    let snap = lake.snapshot().unwrap();
+    assert_eq!(snap.rows(), 10);
+    assert_eq!(
+        snap.sources.len(),
+        8,
+        "every object, digest included, is in the ledger"
+    );
+    let digests = std::fs::read_to_string(lake.layout().digests(1)).unwrap();
+    assert!(
+        digests.contains("\"digestStartTime\":\"2024-03-01T09:00:00Z\""),
+        "{digests}"
+    );
+    // Partitioned by the event's date: 2024-03-02T23:59:59Z lands in dt=2024-03-02.
+    let dts: std::collections::BTreeSet<&str> = snap.files.iter().map(|f| f.dt.as_str()).collect();
+    assert_eq!(
+        dts.into_iter().collect::<Vec<_>>(),
+        vec!["2024-03-01", "2024-03-02"]
+    );
+}
+
+#[test]
+fn bad_objects_are_quarantined_and_good_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for f in std::fs::read_dir(fixtures().join("bad")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, src.join(f.file_name().unwrap())).unwrap();
+    }
+    let big = gz(&serde_json::to_vec(
+        &serde_json::json!({"Records": [event("big", "2024-03-01T00:00:00Z", "X")]}),
+    )
+    .unwrap());
+    std::fs::write(src.join("truncated.json.gz"), &big[..big.len() / 2]).unwrap();
+    std::fs::write(src.join("bomb.json.gz"), gz(&vec![b' '; 4 << 20])).unwrap();
+    write_records(
+        &src.join("good.json.gz"),
+        &[event("good-1", "2024-03-01T00:00:00Z", "CreateUser")],
+    );
+    let lake = Lake::create(dir.path().join("lake")).unwrap();
+    let opts = IngestOptions {
+        read: trawl_ingest::ReadOptions {
+            max_object_bytes: 1 << 20,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let s = run(&lake, std::slice::from_ref(&src), &opts).unwrap();
+
+    let mut reasons: Vec<(String, String)> = s
+        .quarantined
+        .iter()
+        .map(|q| {
+            (
+                Path::new(&q.path)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                q.reason.clone(),
+            )
+        })
+        .collect();
+    reasons.sort();
+    let names: Vec<&str> = reasons.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "bomb.json.gz",
+            "empty.json.gz",
+            "invalid.json",
+            "not-gzip.json.gz",
+            "records-not-array.json",
+            "truncated.json.gz"
+        ]
+    );
+    for (name, reason) in &reasons {
+        assert!(
+            reason.contains(&format!("{}/{name}", src.display())),
+            "reason must name the object: {reason}"
+        );
+    }
+    let reason_of = |n: &str| &reasons.iter().find(|(name, _)| name == n).unwrap().1;
+    assert!(reason_of("bomb.json.gz").contains("decompresses to more than 1048576 bytes"));
+    assert!(reason_of("truncated.json.gz").contains("gzip stream is corrupt or truncated"));
+    assert!(reason_of("records-not-array.json").contains("`Records` is an object"));
+    assert!(reason_of("empty.json.gz").contains("empty"));
+
+    // mixed.jsonl: two good records kept, a broken line and a non-object quarantined.
+    assert_eq!(s.bad_records, 2);
+    assert_eq!(s.events_stored, 3, "good.json.gz 1 + mixed.jsonl 2");
+    assert!(!s.is_clean());
+    let bad = std::fs::read_to_string(lake.layout().quarantine(1)).unwrap();
+    assert_eq!(bad.lines().count(), 2);
+    assert!(
+        bad.contains("record 1 (value 1) is not valid JSON"),
+        "{bad}"
+    );
+    assert!(bad.contains("is a number, not an event object"), "{bad}");
+
+    // Quarantined objects stay out of the ledger: the next run tries them again.
+    let snap = lake.snapshot().unwrap();
+    assert_eq!(snap.quarantined.len(), 6);
+    let again = run(&lake, &[src], &opts).unwrap();
+    assert_eq!(again.objects_read, 6);
+    assert_eq!(again.events_stored, 0);
+}
+
+#[test]
+fn strict_mode_stops_at_the_first_bad_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::create(dir.path().join("lake")).unwrap();
+    let opts = IngestOptions {
+        strict: true,
+        threads: 1,
+        ..Default::default()
+    };
+    let err = run(&lake, &[fixtures().join("bad/invalid.json")], &opts).unwrap_err();
+    assert!(err.to_string().contains("invalid.json: not JSON"), "{err}");
+    assert_eq!(lake.snapshot().unwrap().version, 0, "nothing committed");
+}
+
+#[test]
+fn reingest_changes_nothing_and_copies_are_deduplicated() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    let spec = trawl_gen::TrailSpec {
+        events: 3000,
+        duplicate_rate: 0.01,
+        ..Default::default()
+    };
+    let stats = trawl_gen::write_trail(&trail, &spec).unwrap();
+    let lake = Lake::create(dir.path().join("lake")).unwrap();
+    let first = run(
+        &lake,
+        std::slice::from_ref(&trail),
+        &IngestOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(first.events_stored, 3000);
+    assert_eq!(first.duplicates_dropped as usize, stats.duplicates);
+    assert!(stats.duplicates > 0);
+    let version = lake.snapshot().unwrap().version;
+
+    let second = run(
+        &lake,
+        std::slice::from_ref(&trail),
+        &IngestOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(second.objects_skipped as usize, stats.files);
+    assert_eq!(
+        (second.objects_read, second.events_stored, second.commits),
+        (0, 0, 0)
+    );
+    assert_eq!(
+        lake.snapshot().unwrap().version,
+        version,
+        "a no-op run commits nothing"
+    );
+
+    // The same objects under another path: read again, every event a duplicate.
+    let copy = dir.path().join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for (i, p) in stats.paths.iter().enumerate() {
+        std::fs::copy(p, copy.join(format!("{i}.json.gz"))).unwrap();
+    }
+    let third = run(&lake, &[copy], &IngestOptions::default()).unwrap();
+    assert_eq!(third.events_stored, 0);
+    assert_eq!(third.duplicates_dropped as usize, 3000 + stats.duplicates);
+    assert_eq!(lake.snapshot().unwrap().rows(), 3000);
+}
+
+#[test]
+fn same_event_id_with_other_content_is_kept_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    write_records(
+        &src.join("a.json.gz"),
+        &[event("same-id", "2024-03-01T00:00:00Z", "CreateUser")],
+    );
+    write_records(
+        &src.join("b.json.gz"),
+        &[event("same-id", "2024-03-01T00:00:00Z", "DeleteUser")],
+    );
+    write_records(
+        &src.join("c.json.gz"),
+        &[event("same-id", "2024-03-01T00:00:00Z", "CreateUser")],
+    );
+    let lake = Lake::create(dir.path().join("lake")).unwrap();
+    let s = run(
+        &lake,
+        &[src],
+        &IngestOptions {
+            threads: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        (s.events_stored, s.conflicts, s.duplicates_dropped),
+        (2, 1, 1)
+    );
+}
+
+#[test]
+fn time_window_filters_and_a_wider_window_reads_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    write_records(
+        &src.join("a.json.gz"),
+        &[
+            event("w1", "2024-02-29T23:59:59Z", "A"),
+            event("w2", "2024-03-01T00:00:00Z", "B"),
+            event("w3", "2024-03-01T23:59:59Z", "C"),
+            event("w4", "2024-03-02T00:00:00Z", "D"),
+            event("w5", "not a time", "E"),
+        ],
+    );
+    let lake = Lake::create(dir.path().join("lake")).unwrap();
+    let day = |d: &str| {
+        chrono::DateTime::parse_from_rfc3339(d)
+            .unwrap()
+            .timestamp_micros()
+    };
+    let mut opts = IngestOptions::default();
+    opts.read.window = TimeWindow {
+        since: Some(day("2024-03-01T00:00:00Z")),
+        until: Some(day("2024-03-02T00:00:00Z")),
+    };
+    let s = run(&lake, std::slice::from_ref(&src), &opts).unwrap();
+    assert_eq!((s.events_stored, s.outside_window), (2, 3));
+    // Same window again: skipped. No window: read again, the two already in are duplicates.
+    assert_eq!(
+        run(&lake, std::slice::from_ref(&src), &opts)
+            .unwrap()
+            .objects_read,
+        0
+    );
+    let wide = run(&lake, &[src], &IngestOptions::default()).unwrap();
+    assert_eq!(
+        (
+            wide.objects_read,
+            wide.events_stored,
+            wide.duplicates_dropped
+        ),
+        (1, 3, 2)
+    );
+}
+
+#[test]
+fn leftovers_of_a_crashed_commit_are_removed_before_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    write_records(
+        &src.join("a.json.gz"),
+        &[event("c1", "2024-03-01T00:00:00Z", "A")],
+    );
+    let lake = Lake::create(dir.path().join("lake")).unwrap();
+    run(&lake, std::slice::from_ref(&src), &IngestOptions::default()).unwrap();
+    let snap = lake.snapshot().unwrap();
+    let committed = lake.root().join(&snap.files[0].path);
+    // What a crash between "rename data files" and "write log entry" leaves behind.
+    let orphan = lake
+        .root()
+        .join(trawl_lake::Layout::data_file("2024-03-01", 2, 0));
+    std::fs::copy(&committed, &orphan).unwrap();
+    std::fs::create_dir_all(lake.layout().staging(2)).unwrap();
+    std::fs::write(lake.layout().staging(2).join("0000.parquet"), b"partial").unwrap();
+    std::fs::create_dir_all(lake.layout().quarantine(2).parent().unwrap()).unwrap();
+    std::fs::write(lake.layout().quarantine(2), b"{}\n").unwrap();
+
+    write_records(
+        &src.join("b.json.gz"),
+        &[event("c2", "2024-03-01T00:00:01Z", "B")],
+    );
+    let s = run(&lake, &[src], &IngestOptions::default()).unwrap();
+    assert_eq!(s.events_stored, 1);
+    let snap = lake.snapshot().unwrap();
+    assert_eq!(snap.rows(), 2);
+    assert!(
+        !lake.layout().quarantine(2).exists(),
+        "side file of the crashed commit removed"
+    );
+    assert!(!lake.layout().staging(2).exists());
+    // Version 2 is now the real commit: its file is the new one, not the planted orphan.
+    let files: Vec<PathBuf> = snap
+        .files
+        .iter()
+        .map(|f| lake.root().join(&f.path))
+        .collect();
+    assert!(
+        files.contains(&orphan),
+        "version 2's data file took the orphan's name"
+    );
+    let bytes = std::fs::read(&orphan).unwrap();
+    assert_eq!(
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes)),
+        snap.files[1].xxh3
+    );
+}
+
+#[test]
+fn a_second_writer_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::create(dir.path().join("lake")).unwrap();
+    let _held = lake.lock().unwrap();
+    let err = run(
+        &lake,
+        &[fixtures().join("forms/records.json")],
+        &IngestOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, LakeError::Locked(_)), "{err}");
+    assert!(
+        err.to_string().contains("another trawl process is writing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn opening_a_directory_that_is_not_a_lake_says_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Lake::open(dir.path()).unwrap_err();
+    assert!(
+        err.to_string().contains("no trawl lake at") && err.to_string().contains("trawl ingest"),
+        "{err}"
+    );
+}
