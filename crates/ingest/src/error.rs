@@ -24,6 +24,10 @@ pub enum IngestError {
         "{uri}: not JSON (neither a CloudTrail object, a JSON array, nor JSON Lines): {detail}"
     )]
     NotJson { uri: String, detail: String },
+    #[error(
+        "{uri}: JSON nested deeper than {limit} levels (the parser's limit, a guard against stack exhaustion); the object is not a genuine CloudTrail log"
+    )]
+    TooDeep { uri: String, limit: usize },
     #[error("{uri}: value {value_index}: {detail}")]
     BadShape {
         uri: String,
@@ -55,7 +59,8 @@ impl IngestError {
             | Self::Empty { uri }
             | Self::NotJson { uri, .. }
             | Self::BadShape { uri, .. }
-            | Self::NoEvents { uri, .. } => uri.clone(),
+            | Self::NoEvents { uri, .. }
+            | Self::TooDeep { uri, .. } => uri.clone(),
             Self::Source { path, .. } => path.display().to_string(),
         }
     }

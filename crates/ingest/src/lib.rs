@@ -229,6 +229,12 @@ impl Reader<'_> {
         let mut buf = text.to_vec();
         let whole_err = match simd_json::to_tape(&mut buf) {
             Ok(tape) => return self.visit_top(&tape.0, 0, 0),
+            Err(e) if matches!(e.error(), simd_json::ErrorType::DepthLimitExceeded) => {
+                return Err(IngestError::TooDeep {
+                    uri: self.uri.to_string(),
+                    limit: simd_json::DEFAULT_MAX_DEPTH,
+                });
+            }
             Err(e) => e,
         };
         // Several values: concatenated or JSON Lines. When a broken line defeats the
@@ -443,4 +449,83 @@ impl Reader<'_> {
 /// Used by tests and the lake's quarantine: the value at `idx` as `serde_json::Value`.
 pub fn tape_value(tape: &[Node<'_>], idx: usize) -> serde_json::Value {
     to_value(tape, idx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &[u8]) -> Result<ObjectOutput, IngestError> {
+        read_bytes("/trail/x.json", text.to_vec(), &ReadOptions::default())
+    }
+
+    #[test]
+    fn invalid_utf8_inside_a_string_keeps_the_record_with_a_warning() {
+        let out =
+            read(b"{\"Records\":[{\"eventID\":\"u1\",\"userAgent\":\"ab\xff\xfecd\"}]}").unwrap();
+        assert_eq!(out.records, 1);
+        assert_eq!(out.warnings.len(), 1);
+        assert!(
+            out.warnings[0].starts_with("/trail/x.json: invalid UTF-8 replaced"),
+            "{:?}",
+            out.warnings
+        );
+        let row = trawl_schema::rebuild(&out.batches[0], 0).unwrap();
+        assert_eq!(row["userAgent"], "ab\u{fffd}\u{fffd}cd");
+    }
+
+    #[test]
+    fn nesting_beyond_the_parser_limit_is_a_clear_error() {
+        let deep = format!(
+            "{{\"Records\":[{{\"eventID\":\"d\",\"requestParameters\":{}{}}}]}}",
+            "[".repeat(3000),
+            "]".repeat(3000)
+        );
+        let err = read(deep.as_bytes()).unwrap_err();
+        assert!(matches!(err, IngestError::TooDeep { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("/trail/x.json: JSON nested deeper than 1024 levels"),
+            "{err}"
+        );
+        // Just under the limit is fine, and kept exactly.
+        let ok = format!(
+            "{{\"Records\":[{{\"eventID\":\"d\",\"requestParameters\":{{\"x\":{}{}}}}}]}}",
+            "[".repeat(900),
+            "]".repeat(900)
+        );
+        let out = read(ok.as_bytes()).unwrap();
+        let row = trawl_schema::rebuild(&out.batches[0], 0).unwrap();
+        assert_eq!(row["requestParameters"].to_string().len(), 1806);
+    }
+
+    #[test]
+    fn huge_fields_are_kept_whole() {
+        let big = "A".repeat(8 << 20);
+        let text = format!("{{\"Records\":[{{\"eventID\":\"h\",\"errorMessage\":\"{big}\"}}]}}");
+        let out = read(text.as_bytes()).unwrap();
+        let row = trawl_schema::rebuild(&out.batches[0], 0).unwrap();
+        assert_eq!(row["errorMessage"].as_str().unwrap().len(), 8 << 20);
+    }
+
+    #[test]
+    fn records_that_are_not_events_are_reported_by_index() {
+        let out = read(br#"{"Records":[{"eventID":"a"}, 7, {"foo":1}, {"eventID":"b"}]}"#).unwrap();
+        assert_eq!(out.records, 2);
+        let reasons: Vec<&str> = out.bad_records.iter().map(|b| b.reason.as_str()).collect();
+        assert_eq!(
+            reasons,
+            [
+                "/trail/x.json: record 1: is a number, not an event object",
+                "/trail/x.json: record 2: object has none of CloudTrail's event fields"
+            ]
+        );
+        assert_eq!(out.bad_records[1].raw, r#"{"foo":1}"#);
+        let none = read(br#"{"name":"my-package","version":"1.0.0"}"#).unwrap_err();
+        assert!(
+            none.to_string()
+                .contains("no CloudTrail event in the object"),
+            "{none}"
+        );
+    }
 }

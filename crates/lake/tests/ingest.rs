@@ -381,3 +381,71 @@ fn opening_a_directory_that_is_not_a_lake_says_how_to_make_one() {
         "{err}"
     );
 }
+
+#[test]
+fn data_files_are_zstd_sorted_with_bloom_filters() {
+    use arrow::array::AsArray;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    let spec = trawl_gen::TrailSpec {
+        events: 2000,
+        days: 1,
+        ..Default::default()
+    };
+    trawl_gen::write_trail(&trail, &spec).unwrap();
+    let lake = Lake::create(dir.path().join("lake")).unwrap();
+    run(&lake, &[trail], &IngestOptions::default()).unwrap();
+    let snap = lake.snapshot().unwrap();
+    assert_eq!(snap.files.len(), 1);
+    let path = lake.root().join(&snap.files[0].path);
+
+    let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let meta = reader.metadata();
+    let rg = meta.row_group(0);
+    assert!(
+        rg.sorting_columns().is_some_and(|s| !s.is_empty()),
+        "sorting_columns recorded"
+    );
+    for (i, col) in rg.columns().iter().enumerate() {
+        let name = col.column_path().string();
+        assert!(
+            matches!(col.compression(), parquet::basic::Compression::ZSTD(_)),
+            "{name}: {:?}",
+            col.compression()
+        );
+        let bloom = col.bloom_filter_offset().is_some();
+        let wanted = trawl_schema::BLOOM_COLUMNS.contains(&name.as_str());
+        assert_eq!(bloom, wanted, "bloom filter on column {i} {name}");
+        if name == "eventtime" {
+            assert!(
+                col.statistics()
+                    .is_some_and(|s| s.min_bytes_opt().is_some()),
+                "eventtime has min/max"
+            );
+        }
+    }
+    let batches: Vec<arrow::array::RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(&path).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut last = i64::MIN;
+    for b in &batches {
+        let ts = b
+            .column_by_name("eventtime_ts")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        for t in ts.iter().flatten() {
+            assert!(t >= last, "rows sorted by event time");
+            last = t;
+        }
+    }
+    assert!(
+        snap.files[0].min_time.as_deref().unwrap() <= snap.files[0].max_time.as_deref().unwrap()
+    );
+}

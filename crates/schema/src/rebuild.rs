@@ -32,6 +32,17 @@ fn str_at(col: &ArrayRef, row: usize) -> Option<&str> {
     a.is_valid(row).then(|| a.value(row))
 }
 
+/// Parses JSON text without serde_json's 128-level recursion limit: the lake holds what
+/// simd-json accepted at ingest, up to 1024 levels.
+fn parse_json(text: &str) -> serde_json::Result<Value> {
+    use serde::Deserialize;
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.disable_recursion_limit();
+    let v = Value::deserialize(&mut de)?;
+    de.end()?;
+    Ok(v)
+}
+
 fn column(batch: &RecordBatch, name: &str) -> Result<ArrayRef, RebuildError> {
     batch
         .column_by_name(name)
@@ -67,7 +78,7 @@ pub fn rebuild_batch(batch: &RecordBatch) -> Result<Vec<Value>, RebuildError> {
                 |col: &ArrayRef, name: &str| -> Result<Option<Map<String, Value>>, RebuildError> {
                     match str_at(col, row) {
                         None => Ok(None),
-                        Some(text) => match serde_json::from_str::<Value>(text) {
+                        Some(text) => match parse_json(text) {
                             Ok(Value::Object(m)) => Ok(Some(m)),
                             other => Err(RebuildError::BadValue {
                                 column: name.to_string(),
@@ -107,7 +118,7 @@ fn leaf_value(col: &ArrayRef, kind: Kind, row: usize) -> Option<Value> {
         },
         Kind::Json => {
             let text = str_at(col, row)?;
-            serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+            parse_json(text).unwrap_or_else(|_| Value::String(text.to_string()))
         }
         Kind::StrMap => {
             let map: &MapArray = col.as_map();
