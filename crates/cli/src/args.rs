@@ -40,6 +40,30 @@ pub enum Command {
     Sql(SqlArgs),
     /// Generate a realistic synthetic trail, ingest it and show a few dashboard answers.
     Demo(DemoArgs),
+    /// Write a seeded synthetic trail in CloudTrail's S3 key layout (for tests and benchmarks).
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Directory to write `AWSLogs/...` under.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of distinct events.
+    #[arg(long, default_value_t = 100_000)]
+    pub events: usize,
+    /// Generator seed: the same seed gives the same trail.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Days the events spread over, from 2024-03-01.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    /// Events per delivered file.
+    #[arg(long, default_value_t = 400)]
+    pub events_per_file: usize,
+    /// Fraction of events delivered a second time in another file.
+    #[arg(long, default_value_t = 0.002)]
+    pub duplicate_rate: f64,
 }
 
 #[derive(Debug, Args)]

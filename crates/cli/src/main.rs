@@ -56,6 +56,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(a) => ingest(&cli, a),
         Command::Sql(a) => sql(&cli, a),
         Command::Demo(a) => demo::run(a),
+        Command::Generate(a) => generate(a),
     }
 }
 
@@ -122,6 +123,27 @@ fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn generate(a: &args::GenerateArgs) -> anyhow::Result<ExitCode> {
+    let spec = trawl_gen::TrailSpec {
+        seed: a.seed,
+        events: a.events,
+        days: a.days,
+        events_per_file: a.events_per_file,
+        duplicate_rate: a.duplicate_rate,
+        ..trawl_gen::TrailSpec::default()
+    };
+    let stats = trawl_gen::write_trail(&a.out, &spec)
+        .with_context(|| format!("writing the trail to {}", a.out.display()))?;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(
+        &mut out,
+        &serde_json::json!({"out": a.out, "files": stats.files, "events": stats.events,
+            "duplicates": stats.duplicates, "json_bytes": stats.json_bytes, "gz_bytes": stats.gz_bytes}),
+    )?;
+    writeln!(out)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn sql(cli: &Cli, a: &SqlArgs) -> anyhow::Result<ExitCode> {

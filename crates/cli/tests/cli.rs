@@ -242,6 +242,7 @@ fn cli_reference_has_the_current_help() {
         &["ingest", "--help"],
         &["sql", "--help"],
         &["demo", "--help"],
+        &["generate", "--help"],
     ] {
         let o = trawl(cmd);
         assert_eq!(o.status.code(), Some(0));

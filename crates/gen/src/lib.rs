@@ -117,20 +117,6 @@ impl Gen<'_> {
         format!("{prefix}{tail}")
     }
 
-    fn time(&mut self) -> DateTime<Utc> {
-        let span = i64::from(self.spec.days.max(1)) * 86_400;
-        // Busier in working hours: draw twice and keep the one closer to 14:00 half the time.
-        let mut secs = self.rng.random_range(0..span);
-        if self.rng.random_bool(0.5) {
-            let other = self.rng.random_range(0..span);
-            let score = |s: i64| ((s % 86_400) - 14 * 3600).abs();
-            if score(other) < score(secs) {
-                secs = other;
-            }
-        }
-        self.spec.start + Duration::seconds(secs)
-    }
-
     fn identity(&mut self, account: &str, kind: u32) -> Value {
         match kind {
             0 => {
@@ -180,10 +166,9 @@ impl Gen<'_> {
         }
     }
 
-    fn event(&mut self) -> Value {
+    fn event(&mut self, t: DateTime<Utc>) -> Value {
         let account = self.pick(&self.spec.accounts).clone();
         let region = self.pick(&self.spec.regions).clone();
-        let t = self.time();
         let roll = self.rng.random_range(0..100u32);
         let ip = (*self.pick(IPS)).to_string();
         let agent = (*self.pick(AGENTS)).to_string();
@@ -422,13 +407,35 @@ impl Gen<'_> {
     }
 }
 
-/// The trail's events, in generation order.
+/// Event times, sorted: uniform over the days, busier around 14:00 UTC.
+fn times(spec: &TrailSpec) -> Vec<DateTime<Utc>> {
+    let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x7153_7153);
+    let span = i64::from(spec.days.max(1)) * 86_400;
+    let score = |s: i64| ((s % 86_400) - 14 * 3600).abs();
+    let mut secs: Vec<i64> = (0..spec.events)
+        .map(|_| {
+            let a = rng.random_range(0..span);
+            let b = rng.random_range(0..span);
+            if rng.random_bool(0.5) && score(b) < score(a) {
+                b
+            } else {
+                a
+            }
+        })
+        .collect();
+    secs.sort_unstable();
+    secs.into_iter()
+        .map(|s| spec.start + Duration::seconds(s))
+        .collect()
+}
+
+/// The trail's events, in time order.
 pub fn records(spec: &TrailSpec) -> impl Iterator<Item = Value> + '_ {
     let mut g = Gen {
         rng: StdRng::seed_from_u64(spec.seed),
         spec,
     };
-    (0..spec.events).map(move |_| g.event())
+    times(spec).into_iter().map(move |t| g.event(t))
 }
 
 /// What [`write_trail`] wrote.
@@ -448,71 +455,84 @@ pub struct TrailStats {
 /// account, region and delivery time; the key's date is the delivery date, which for
 /// events just before midnight is the next day.
 pub fn write_trail(dir: &Path, spec: &TrailSpec) -> std::io::Result<TrailStats> {
-    let mut events: Vec<Value> = records(spec).collect();
-    events.sort_by(|a, b| a["eventTime"].as_str().cmp(&b["eventTime"].as_str()));
-    let mut groups: std::collections::BTreeMap<(String, String), Vec<Value>> = Default::default();
     let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x5eed);
+    let mut stats = TrailStats::default();
+    let mut open: std::collections::BTreeMap<(String, String), Vec<Value>> = Default::default();
     let mut dups = Vec::new();
-    for ev in events {
+    let per_file = spec.events_per_file.max(1);
+    for ev in records(spec) {
+        stats.events += 1;
         if rng.random_bool(spec.duplicate_rate.clamp(0.0, 1.0)) {
             dups.push(ev.clone());
         }
-        let account = ev["recipientAccountId"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let region = ev["awsRegion"].as_str().unwrap_or_default().to_string();
-        groups.entry((account, region)).or_default().push(ev);
-    }
-    let mut stats = TrailStats {
-        events: spec.events,
-        duplicates: dups.len(),
-        ..Default::default()
-    };
-    let mut chunks: Vec<(String, String, Vec<Value>)> = Vec::new();
-    for ((account, region), evs) in groups {
-        for chunk in evs.chunks(spec.events_per_file.max(1)) {
-            chunks.push((account.clone(), region.clone(), chunk.to_vec()));
+        let key = (
+            ev["recipientAccountId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            ev["awsRegion"].as_str().unwrap_or_default().to_string(),
+        );
+        let buf = open.entry(key.clone()).or_default();
+        buf.push(ev);
+        if buf.len() >= per_file {
+            let chunk = std::mem::take(buf);
+            write_file(dir, &key.0, &key.1, &chunk, &mut rng, spec, &mut stats)?;
         }
     }
-    // Re-deliver the duplicates in a file of their own, as CloudTrail does.
+    for ((account, region), chunk) in std::mem::take(&mut open) {
+        if !chunk.is_empty() {
+            write_file(dir, &account, &region, &chunk, &mut rng, spec, &mut stats)?;
+        }
+    }
+    // Re-deliver the duplicates, each in a file of its own, as CloudTrail does.
+    stats.duplicates = dups.len();
     for dup in dups {
         let account = dup["recipientAccountId"]
             .as_str()
             .unwrap_or_default()
             .to_string();
         let region = dup["awsRegion"].as_str().unwrap_or_default().to_string();
-        chunks.push((account, region, vec![dup]));
-    }
-    for (account, region, chunk) in chunks {
-        let last = chunk
-            .iter()
-            .filter_map(|e| e["eventTime"].as_str())
-            .max()
-            .unwrap_or("2024-01-01T00:00:00Z");
-        let last = DateTime::parse_from_rfc3339(last)
-            .map(|d| d.with_timezone(&Utc))
-            .unwrap_or(spec.start);
-        let delivered = last + Duration::minutes(rng.random_range(3..15));
-        let rel = format!(
-            "AWSLogs/{account}/CloudTrail/{region}/{}/{account}_CloudTrail_{region}_{}_{:016X}.json.gz",
-            delivered.format("%Y/%m/%d"),
-            delivered.format("%Y%m%dT%H%MZ"),
-            rng.random::<u64>()
-        );
-        let path = dir.join(rel);
-        std::fs::create_dir_all(path.parent().expect("has parent"))?;
-        let body = serde_json::to_vec(&json!({"Records": chunk})).expect("serialisable");
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-        gz.write_all(&body)?;
-        let gz = gz.finish()?;
-        std::fs::write(&path, &gz)?;
-        stats.files += 1;
-        stats.json_bytes += body.len() as u64;
-        stats.gz_bytes += gz.len() as u64;
-        stats.paths.push(path);
+        write_file(dir, &account, &region, &[dup], &mut rng, spec, &mut stats)?;
     }
     Ok(stats)
+}
+
+fn write_file(
+    dir: &Path,
+    account: &str,
+    region: &str,
+    chunk: &[Value],
+    rng: &mut StdRng,
+    spec: &TrailSpec,
+    stats: &mut TrailStats,
+) -> std::io::Result<()> {
+    let last = chunk
+        .iter()
+        .filter_map(|e| e["eventTime"].as_str())
+        .max()
+        .unwrap_or("2024-01-01T00:00:00Z");
+    let last = DateTime::parse_from_rfc3339(last)
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or(spec.start);
+    let delivered = last + Duration::minutes(rng.random_range(3..15));
+    let rel = format!(
+        "AWSLogs/{account}/CloudTrail/{region}/{}/{account}_CloudTrail_{region}_{}_{:016X}.json.gz",
+        delivered.format("%Y/%m/%d"),
+        delivered.format("%Y%m%dT%H%MZ"),
+        rng.random::<u64>()
+    );
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().expect("has parent"))?;
+    let body = serde_json::to_vec(&json!({ "Records": chunk })).expect("serialisable");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    gz.write_all(&body)?;
+    let gz = gz.finish()?;
+    std::fs::write(&path, &gz)?;
+    stats.files += 1;
+    stats.json_bytes += body.len() as u64;
+    stats.gz_bytes += gz.len() as u64;
+    stats.paths.push(path);
+    Ok(())
 }
 
 #[cfg(test)]
