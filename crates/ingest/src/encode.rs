@@ -13,7 +13,7 @@ use arrow::datatypes::{DataType, Field as ArrowField};
 use serde_json::{Map, Value};
 use simd_json::StaticNode;
 use simd_json::value::tape::Node;
-use trawl_schema::{FIELDS, Field, Kind, LEAVES, RESOURCE_KEYS, arrow_schema, parse_event_time};
+use trawl_schema::{FIELDS, Field, Kind, LEAVES, RESOURCE_KEYS, ingest_schema, parse_event_time};
 use xxhash_rust::xxh3::Xxh3;
 
 /// Number of tape nodes a value occupies, itself included.
@@ -381,9 +381,9 @@ impl RecordEncoder {
         Appended::Stored
     }
 
-    /// The rows appended since the last call, as a batch with the lake's schema.
+    /// The rows appended since the last call, as a batch of [`ingest_schema`].
     pub fn finish(&mut self) -> RecordBatch {
-        let schema = arrow_schema();
+        let schema = ingest_schema();
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
         for (leaf, kind) in self.leaf_kinds.iter().enumerate() {
             match kind {

@@ -99,11 +99,17 @@ impl IngestSummary {
     }
 }
 
-/// Per-partition dedup index: eventID -> content hashes seen.
+/// Per-partition dedup index: eventID hash -> content hashes seen. Partitions load lazily
+/// from the committed index files and are evicted (least recently used) after a commit,
+/// when everything they hold is on disk, so memory stays bounded over long backfills.
 struct Dedup {
     files_by_dt: HashMap<String, Vec<PathBuf>>,
-    loaded: HashMap<String, HashMap<Box<str>, Vec<i64>>>,
+    loaded: HashMap<String, (HashMap<u64, Vec<u64>>, u64)>,
+    clock: u64,
 }
+
+/// Partitions kept loaded between commits.
+const LOADED_PARTITIONS: usize = 32;
 
 enum Verdict {
     New,
@@ -118,37 +124,35 @@ impl Dedup {
             files_by_dt
                 .entry(f.dt.clone())
                 .or_default()
-                .push(layout.root().join(&f.path));
+                .push(layout.root().join(&f.index));
         }
         Self {
             files_by_dt,
             loaded: HashMap::new(),
+            clock: 0,
         }
-    }
-
-    fn partition(&mut self, dt: &str) -> Result<&mut HashMap<Box<str>, Vec<i64>>, LakeError> {
-        if !self.loaded.contains_key(dt) {
-            let mut index: HashMap<Box<str>, Vec<i64>> = HashMap::new();
-            for path in self.files_by_dt.get(dt).into_iter().flatten() {
-                for (id, hash) in writer::read_ids(path)? {
-                    if let Some(id) = id {
-                        let hashes = index.entry(id.into_boxed_str()).or_default();
-                        if !hashes.contains(&hash) {
-                            hashes.push(hash);
-                        }
-                    }
-                }
-            }
-            self.loaded.insert(dt.to_string(), index);
-        }
-        Ok(self.loaded.get_mut(dt).expect("just loaded"))
     }
 
     fn check(&mut self, dt: &str, id: &str, hash: i64) -> Result<Verdict, LakeError> {
-        let part = self.partition(dt)?;
-        Ok(match part.get_mut(id) {
+        self.clock += 1;
+        if !self.loaded.contains_key(dt) {
+            let mut index: HashMap<u64, Vec<u64>> = HashMap::new();
+            for path in self.files_by_dt.get(dt).into_iter().flatten() {
+                for (id, content) in writer::read_index(path)? {
+                    let hashes = index.entry(id).or_default();
+                    if !hashes.contains(&content) {
+                        hashes.push(content);
+                    }
+                }
+            }
+            self.loaded.insert(dt.to_string(), (index, 0));
+        }
+        let (part, used) = self.loaded.get_mut(dt).expect("just loaded");
+        *used = self.clock;
+        let hash = hash as u64;
+        Ok(match part.get_mut(&writer::id_hash(id)) {
             None => {
-                part.insert(id.into(), vec![hash]);
+                part.insert(writer::id_hash(id), vec![hash]);
                 Verdict::New
             }
             Some(hashes) if hashes.contains(&hash) => Verdict::Duplicate,
@@ -157,6 +161,20 @@ impl Dedup {
                 Verdict::Conflict
             }
         })
+    }
+
+    /// Drops the least recently used partitions beyond [`LOADED_PARTITIONS`]. Only call when
+    /// nothing is pending: what they held is in committed index files.
+    fn evict(&mut self) {
+        while self.loaded.len() > LOADED_PARTITIONS {
+            let oldest = self
+                .loaded
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(dt, _)| dt.clone())
+                .expect("non-empty");
+            self.loaded.remove(&oldest);
+        }
     }
 }
 
@@ -340,6 +358,8 @@ impl Collector<'_> {
             let tmp = staging.join(format!("{n:04}.parquet"));
             let w = writer::write_file(&tmp, &batches, self.opts.row_group_rows)?;
             let rel = Layout::data_file(&dt, version, n);
+            let index = Layout::index_file(version, n);
+            log::write_atomic(&layout.root().join(&index), &writer::encode_index(&w.index))?;
             let dest = layout.root().join(&rel);
             let dir = dest.parent().expect("data files live in a partition dir");
             fs::create_dir_all(dir).at(dir)?;
@@ -349,7 +369,7 @@ impl Collector<'_> {
                 .files_by_dt
                 .entry(dt.clone())
                 .or_default()
-                .push(dest);
+                .push(layout.root().join(&index));
             add.push(DataFile {
                 path: rel,
                 dt,
@@ -358,6 +378,7 @@ impl Collector<'_> {
                 min_time: w.min_time,
                 max_time: w.max_time,
                 xxh3: w.xxh3,
+                index,
             });
         }
         for (lines, path) in [
@@ -386,6 +407,7 @@ impl Collector<'_> {
         self.summary.commits += 1;
         self.summary.lake_version = version;
         self.pending_bytes = 0;
+        self.dedup.evict();
         Ok(())
     }
 }

@@ -8,6 +8,7 @@
 //!   _trawl/log/<version:020>.json                            commit log: the ledger
 //!   _trawl/quarantine/<version:020>.jsonl                    bad records, with reasons
 //!   _trawl/digests/<version:020>.jsonl                       CloudTrail digest files seen
+//!   _trawl/index/<version:020>-<n:04>.idx                    dedup index of each data file
 //!   _trawl/staging/<version:020>/                            files of a commit in progress
 //!   _trawl/lock                                              writer lock (flock)
 //! ```
@@ -49,6 +50,10 @@ impl Layout {
         self.meta_dir()
             .join("quarantine")
             .join(format!("{version:020}.jsonl"))
+    }
+    /// The dedup index of data file `n` of a commit (relative to the lake root).
+    pub fn index_file(version: u64, n: usize) -> String {
+        format!("_trawl/index/{version:020}-{n:04}.idx")
     }
     pub fn digests(&self, version: u64) -> PathBuf {
         self.meta_dir()

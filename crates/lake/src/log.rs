@@ -25,6 +25,8 @@ pub struct DataFile {
     pub max_time: Option<String>,
     /// xxh3-64 of the file's bytes, hex.
     pub xxh3: String,
+    /// The file's dedup index (`(eventID hash, content hash)` pairs), relative to the lake root.
+    pub index: String,
 }
 
 /// An input object fully ingested by a commit.

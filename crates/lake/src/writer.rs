@@ -9,18 +9,29 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::{
     SortColumn, SortOptions, concat_batches, lexsort_to_indices, take_record_batch,
 };
-use arrow::datatypes::TimestampMicrosecondType;
+use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
-use trawl_schema::{BLOOM_COLUMNS, COL_EVENTTIME_TS, arrow_schema, format_canonical};
+use trawl_schema::{
+    BLOOM_COLUMNS, COL_EVENTTIME_TS, COL_HASH, arrow_schema, format_canonical, ingest_schema,
+};
 
 use crate::error::{IoContext, LakeError};
 
 /// Rows per row group: small enough for row-group pruning to matter within a day.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Columns whose values are (nearly) all distinct: dictionary encoding only costs there.
+const UNIQUE_COLUMNS: &[&str] = &[
+    "eventid",
+    "requestid",
+    "sharedeventid",
+    "eventtime",
+    COL_EVENTTIME_TS,
+];
 
 fn properties(rows: usize, row_group_rows: usize) -> WriterProperties {
     let schema = arrow_schema();
@@ -42,6 +53,14 @@ fn properties(rows: usize, row_group_rows: usize) -> WriterProperties {
             "trawl.version".to_string(),
             env!("CARGO_PKG_VERSION").to_string(),
         )]));
+    for col in UNIQUE_COLUMNS {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(*col), false);
+    }
+    // Sorted timestamps: deltas are small and pack to a few bits each.
+    b = b.set_column_encoding(
+        ColumnPath::from(COL_EVENTTIME_TS),
+        Encoding::DELTA_BINARY_PACKED,
+    );
     for col in BLOOM_COLUMNS {
         let path = ColumnPath::from(*col);
         b = b
@@ -78,23 +97,28 @@ pub struct Written {
     pub min_time: Option<String>,
     pub max_time: Option<String>,
     pub xxh3: String,
+    /// `(xxh3 of eventID, content hash)` of every row that has an eventID: the dedup index.
+    pub index: Vec<(u64, u64)>,
 }
 
-/// Writes `batches` (one partition's rows) sorted by time to `path`, fsynced.
+/// The dedup key of an eventID.
+pub fn id_hash(event_id: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(event_id.as_bytes())
+}
+
+/// Writes `batches` (one partition's rows, in [`trawl_schema::ingest_schema`]) sorted by time
+/// to `path` as a lake file, fsynced; the content hashes go to [`Written::index`].
 pub fn write_file(
     path: &Path,
     batches: &[RecordBatch],
     row_group_rows: usize,
 ) -> Result<Written, LakeError> {
-    let schema = arrow_schema();
-    let all = concat_batches(&schema, batches).map_err(|source| LakeError::Arrow {
+    let arrow_err = |source| LakeError::Arrow {
         path: path.into(),
         source,
-    })?;
-    let sorted = sort_by_time(&all).map_err(|source| LakeError::Arrow {
-        path: path.into(),
-        source,
-    })?;
+    };
+    let all = concat_batches(&ingest_schema(), batches).map_err(arrow_err)?;
+    let sorted = sort_by_time(&all).map_err(arrow_err)?;
     let ts = sorted
         .column_by_name(COL_EVENTTIME_TS)
         .expect("eventtime_ts")
@@ -104,24 +128,35 @@ pub fn write_file(
         valid.first().map(|t| format_canonical(*t)),
         valid.last().map(|t| format_canonical(*t)),
     );
+    let ids = sorted
+        .column_by_name("eventid")
+        .expect("eventid")
+        .as_string::<i32>();
+    let hashes = sorted
+        .column_by_name(COL_HASH)
+        .expect("trawl_hash")
+        .as_primitive::<Int64Type>();
+    let index = (0..sorted.num_rows())
+        .filter(|&i| ids.is_valid(i))
+        .map(|i| (id_hash(ids.value(i)), hashes.value(i) as u64))
+        .collect();
+    let lake_schema = arrow_schema();
+    let lake_batch = sorted
+        .project(&(0..lake_schema.fields().len()).collect::<Vec<_>>())
+        .map_err(arrow_err)?;
     let file = File::create(path).at(path)?;
+    let parquet_err = |source| LakeError::Parquet {
+        path: path.into(),
+        source,
+    };
     let mut w = ArrowWriter::try_new(
         file,
-        Arc::clone(&schema),
+        Arc::clone(&lake_schema),
         Some(properties(sorted.num_rows(), row_group_rows)),
     )
-    .map_err(|source| LakeError::Parquet {
-        path: path.into(),
-        source,
-    })?;
-    w.write(&sorted).map_err(|source| LakeError::Parquet {
-        path: path.into(),
-        source,
-    })?;
-    let file = w.into_inner().map_err(|source| LakeError::Parquet {
-        path: path.into(),
-        source,
-    })?;
+    .map_err(parquet_err)?;
+    w.write(&lake_batch).map_err(parquet_err)?;
+    let file = w.into_inner().map_err(parquet_err)?;
     file.sync_all().at(path)?;
     drop(file);
     let bytes = std::fs::read(path).at(path)?;
@@ -131,59 +166,37 @@ pub fn write_file(
         min_time,
         max_time,
         xxh3: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes)),
+        index,
     })
 }
 
-/// Reads the `eventid` and `trawl_hash` columns of a lake file (for dedup).
-pub fn read_ids(path: &Path) -> Result<Vec<(Option<String>, i64)>, LakeError> {
-    use parquet::arrow::ProjectionMask;
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let file = File::open(path).at(path)?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|source| LakeError::Parquet {
-            path: path.into(),
-            source,
-        })?;
-    let schema = builder.parquet_schema();
-    let idx: Vec<usize> = ["eventid", trawl_schema::COL_HASH]
-        .iter()
-        .map(|name| {
-            schema
-                .columns()
-                .iter()
-                .position(|c| c.name() == *name)
-                .expect("lake file has the column")
-        })
-        .collect();
-    let mask = ProjectionMask::leaves(schema, idx);
-    let reader = builder
-        .with_projection(mask)
-        .build()
-        .map_err(|source| LakeError::Parquet {
-            path: path.into(),
-            source,
-        })?;
-    let mut out = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|source| LakeError::Arrow {
-            path: path.into(),
-            source,
-        })?;
-        let ids = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)
-            .map_err(|source| LakeError::Arrow {
-                path: path.into(),
-                source,
-            })?;
-        let ids = ids.as_string::<i32>();
-        let hashes = batch
-            .column(1)
-            .as_primitive::<arrow::datatypes::Int64Type>();
-        for i in 0..batch.num_rows() {
-            out.push((
-                ids.is_valid(i).then(|| ids.value(i).to_string()),
-                hashes.value(i),
-            ));
-        }
+/// Serialises a dedup index: little-endian `(id hash, content hash)` pairs.
+pub fn encode_index(pairs: &[(u64, u64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(pairs.len() * 16);
+    for (id, content) in pairs {
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&content.to_le_bytes());
     }
-    Ok(out)
+    out
+}
+
+/// Reads a dedup index written by [`encode_index`].
+pub fn read_index(path: &Path) -> Result<Vec<(u64, u64)>, LakeError> {
+    let bytes = std::fs::read(path).at(path)?;
+    if bytes.len() % 16 != 0 {
+        return Err(LakeError::BadLog {
+            path: path.into(),
+            message: "dedup index length is not a multiple of 16".into(),
+        });
+    }
+    Ok(bytes
+        .chunks_exact(16)
+        .map(|c| {
+            let (a, b) = c.split_at(8);
+            (
+                u64::from_le_bytes(a.try_into().expect("8 bytes")),
+                u64::from_le_bytes(b.try_into().expect("8 bytes")),
+            )
+        })
+        .collect())
 }

@@ -164,7 +164,8 @@ pub const COL_UNMAPPED: &str = "trawl_unmapped";
 pub const COL_FIXUPS: &str = "trawl_fixups";
 /// The object the row was read from (`/abs/path` or `s3://bucket/key`); Athena's `"$path"`.
 pub const COL_SOURCE: &str = "trawl_source";
-/// 64-bit hash of the record's content, used to tell duplicates from conflicts.
+/// 64-bit hash of the record's content, used to tell duplicates from conflicts. Only in the
+/// in-memory batches of [`ingest_schema`]: the lake keeps it in its dedup index, not in Parquet.
 pub const COL_HASH: &str = "trawl_hash";
 /// Hive partition column: the event's UTC date `YYYY-MM-DD`.
 pub const PARTITION_COL: &str = "dt";
@@ -247,23 +248,34 @@ fn leaf_type(kind: Kind) -> DataType {
     }
 }
 
+fn lake_fields() -> Vec<ArrowField> {
+    let mut fields: Vec<ArrowField> = Vec::new();
+    for leaf in LEAVES.iter() {
+        fields.push(ArrowField::new(&leaf.column, leaf_type(leaf.kind), true));
+        if matches!(leaf.kind, Time) {
+            fields.push(ArrowField::new(
+                COL_EVENTTIME_TS,
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ));
+        }
+    }
+    fields.push(ArrowField::new(COL_UNMAPPED, DataType::Utf8, true));
+    fields.push(ArrowField::new(COL_FIXUPS, DataType::Utf8, true));
+    fields.push(ArrowField::new(COL_SOURCE, DataType::Utf8, false));
+    fields
+}
+
 /// The schema of the lake's Parquet files (without the `dt` partition column).
 pub fn arrow_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| Arc::new(Schema::new(lake_fields())));
+    SCHEMA.clone()
+}
+
+/// The schema of the batches ingest builds: the lake's columns plus [`COL_HASH`] last.
+pub fn ingest_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-        let mut fields: Vec<ArrowField> = Vec::new();
-        for leaf in LEAVES.iter() {
-            fields.push(ArrowField::new(&leaf.column, leaf_type(leaf.kind), true));
-            if matches!(leaf.kind, Time) {
-                fields.push(ArrowField::new(
-                    COL_EVENTTIME_TS,
-                    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                    true,
-                ));
-            }
-        }
-        fields.push(ArrowField::new(COL_UNMAPPED, DataType::Utf8, true));
-        fields.push(ArrowField::new(COL_FIXUPS, DataType::Utf8, true));
-        fields.push(ArrowField::new(COL_SOURCE, DataType::Utf8, false));
+        let mut fields = lake_fields();
         fields.push(ArrowField::new(COL_HASH, DataType::Int64, false));
         Arc::new(Schema::new(fields))
     });
@@ -276,8 +288,6 @@ pub const BLOOM_COLUMNS: &[&str] = &[
     "sourceipaddress",
     "useridentity_accesskeyid",
     "useridentity_arn",
-    "useridentity_sessioncontext_sessionissuer_arn",
-    "requestid",
 ];
 
 /// Known members that AWS's Athena DDL does not have inside its structs: the view shows them
@@ -388,7 +398,6 @@ pub fn markdown_columns() -> String {
             COL_SOURCE,
             "the object the row was read from (Athena's `\"$path\"`)",
         ),
-        (COL_HASH, "64-bit hash of the record's content (dedup)"),
     ] {
         let ty = schema
             .field_with_name(col)
