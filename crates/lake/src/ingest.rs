@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, Sender};
+
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
@@ -37,7 +39,7 @@ impl Default for IngestOptions {
         Self {
             read: ReadOptions::default(),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            flush_bytes: 256 << 20,
+            flush_bytes: 128 << 20,
             strict: false,
             row_group_rows: writer::ROW_GROUP_ROWS,
         }
@@ -104,8 +106,12 @@ impl IngestSummary {
 /// when everything they hold is on disk, so memory stays bounded over long backfills.
 struct Dedup {
     files_by_dt: HashMap<String, Vec<PathBuf>>,
+    /// Loaded partitions with the commit epoch that last touched them.
     loaded: HashMap<String, (HashMap<u64, Vec<u64>>, u64)>,
-    clock: u64,
+    /// Epoch of the commit being assembled (= its version).
+    epoch: u64,
+    /// Last epoch the writer has committed: partitions touched after it are not on disk yet.
+    acked: u64,
 }
 
 /// Partitions kept loaded between commits.
@@ -129,12 +135,12 @@ impl Dedup {
         Self {
             files_by_dt,
             loaded: HashMap::new(),
-            clock: 0,
+            epoch: snap.version + 1,
+            acked: snap.version,
         }
     }
 
     fn check(&mut self, dt: &str, id: &str, hash: i64) -> Result<Verdict, LakeError> {
-        self.clock += 1;
         if !self.loaded.contains_key(dt) {
             let mut index: HashMap<u64, Vec<u64>> = HashMap::new();
             for path in self.files_by_dt.get(dt).into_iter().flatten() {
@@ -148,7 +154,7 @@ impl Dedup {
             self.loaded.insert(dt.to_string(), (index, 0));
         }
         let (part, used) = self.loaded.get_mut(dt).expect("just loaded");
-        *used = self.clock;
+        *used = self.epoch;
         let hash = hash as u64;
         Ok(match part.get_mut(&writer::id_hash(id)) {
             None => {
@@ -198,6 +204,7 @@ struct Collector<'a> {
     bad_lines: Vec<String>,
     digest_lines: Vec<String>,
     summary: IngestSummary,
+    in_flight: bool,
 }
 
 impl Collector<'_> {
@@ -345,71 +352,139 @@ impl Collector<'_> {
         Ok((stored, dups, conflicts))
     }
 
-    fn commit(&mut self) -> Result<(), LakeError> {
+    /// Hands what is pending to the writer thread as the next commit. At most one commit is
+    /// in flight: this first waits for the previous one.
+    fn flush(
+        &mut self,
+        jobs: &Sender<CommitJob>,
+        done: &Receiver<Result<Committed, LakeError>>,
+    ) -> Result<(), LakeError> {
+        self.wait(done)?;
         if self.pending.is_empty() && self.sources.is_empty() && self.quarantined.is_empty() {
             return Ok(());
         }
-        let layout = self.lake.layout();
         let version = self.version + 1;
-        let staging = layout.staging(version);
-        fs::create_dir_all(&staging).at(&staging)?;
-        let mut add = Vec::new();
-        for (n, (dt, batches)) in std::mem::take(&mut self.pending).into_iter().enumerate() {
-            let tmp = staging.join(format!("{n:04}.parquet"));
-            let w = writer::write_file(&tmp, &batches, self.opts.row_group_rows)?;
-            let rel = Layout::data_file(&dt, version, n);
-            let index = Layout::index_file(version, n);
-            log::write_atomic(&layout.root().join(&index), &writer::encode_index(&w.index))?;
-            let dest = layout.root().join(&rel);
-            let dir = dest.parent().expect("data files live in a partition dir");
-            fs::create_dir_all(dir).at(dir)?;
-            fs::rename(&tmp, &dest).at(&dest)?;
-            log::sync_dir(dir)?;
+        let pending = std::mem::take(&mut self.pending);
+        for (n, dt) in pending.keys().enumerate() {
+            let index = self.lake.root().join(Layout::index_file(version, n));
             self.dedup
                 .files_by_dt
                 .entry(dt.clone())
                 .or_default()
-                .push(layout.root().join(&index));
-            add.push(DataFile {
-                path: rel,
-                dt,
-                rows: w.rows,
-                bytes: w.bytes,
-                min_time: w.min_time,
-                max_time: w.max_time,
-                xxh3: w.xxh3,
-                index,
-            });
+                .push(index);
         }
-        for (lines, path) in [
-            (&mut self.bad_lines, layout.quarantine(version)),
-            (&mut self.digest_lines, layout.digests(version)),
-        ] {
-            if !lines.is_empty() {
-                let mut text = lines.join("\n");
-                text.push('\n');
-                log::write_atomic(&path, text.as_bytes())?;
-                lines.clear();
-            }
-        }
-        let entry = LogEntry {
+        let job = CommitJob {
             version,
-            committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            trawl_version: env!("CARGO_PKG_VERSION").to_string(),
-            add,
+            pending,
             sources: std::mem::take(&mut self.sources),
             quarantined: std::mem::take(&mut self.quarantined),
+            bad_lines: std::mem::take(&mut self.bad_lines),
+            digest_lines: std::mem::take(&mut self.digest_lines),
         };
-        self.summary.files_written += entry.add.len() as u64;
-        log::commit(&layout, &entry)?;
-        let _ = fs::remove_dir_all(&staging);
         self.version = version;
-        self.summary.commits += 1;
-        self.summary.lake_version = version;
         self.pending_bytes = 0;
+        self.dedup.epoch += 1;
+        jobs.send(job)
+            .map_err(|_| LakeError::Interrupted("the commit writer stopped".into()))?;
+        self.in_flight = true;
+        Ok(())
+    }
+
+    /// Waits for the commit in flight, if any.
+    fn wait(&mut self, done: &Receiver<Result<Committed, LakeError>>) -> Result<(), LakeError> {
+        if !self.in_flight {
+            return Ok(());
+        }
+        self.in_flight = false;
+        let committed = done
+            .recv()
+            .map_err(|_| LakeError::Interrupted("the commit writer stopped".into()))??;
+        self.summary.files_written += committed.files;
+        self.summary.commits += 1;
+        self.summary.lake_version = committed.version;
+        self.dedup.acked = committed.epoch;
         self.dedup.evict();
         Ok(())
     }
+}
+
+/// One commit's worth of data, handed to the writer thread.
+struct CommitJob {
+    version: u64,
+    pending: BTreeMap<String, Vec<RecordBatch>>,
+    sources: Vec<SourceEntry>,
+    quarantined: Vec<QuarantineEntry>,
+    bad_lines: Vec<String>,
+    digest_lines: Vec<String>,
+}
+
+struct Committed {
+    version: u64,
+    epoch: u64,
+    files: u64,
+}
+
+/// Writes a commit: data files and their dedup indexes through staging, side files, then
+/// the log entry (the commit point).
+fn write_commit(
+    lake: &Lake,
+    row_group_rows: usize,
+    job: CommitJob,
+) -> Result<Committed, LakeError> {
+    let layout = lake.layout();
+    let version = job.version;
+    let staging = layout.staging(version);
+    fs::create_dir_all(&staging).at(&staging)?;
+    let mut add = Vec::new();
+    for (n, (dt, batches)) in job.pending.into_iter().enumerate() {
+        let tmp = staging.join(format!("{n:04}.parquet"));
+        let w = writer::write_file(&tmp, &batches, row_group_rows)?;
+        drop(batches);
+        let rel = Layout::data_file(&dt, version, n);
+        let index = Layout::index_file(version, n);
+        log::write_atomic(&layout.root().join(&index), &writer::encode_index(&w.index))?;
+        let dest = layout.root().join(&rel);
+        let dir = dest.parent().expect("data files live in a partition dir");
+        fs::create_dir_all(dir).at(dir)?;
+        fs::rename(&tmp, &dest).at(&dest)?;
+        log::sync_dir(dir)?;
+        add.push(DataFile {
+            path: rel,
+            dt,
+            rows: w.rows,
+            bytes: w.bytes,
+            min_time: w.min_time,
+            max_time: w.max_time,
+            xxh3: w.xxh3,
+            index,
+        });
+    }
+    for (lines, path) in [
+        (job.bad_lines, layout.quarantine(version)),
+        (job.digest_lines, layout.digests(version)),
+    ] {
+        if !lines.is_empty() {
+            let mut text = lines.join("\n");
+            text.push('\n');
+            log::write_atomic(&path, text.as_bytes())?;
+        }
+    }
+    let files = add.len() as u64;
+    let entry = LogEntry {
+        version,
+        committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        trawl_version: env!("CARGO_PKG_VERSION").to_string(),
+        add,
+        sources: job.sources,
+        quarantined: job.quarantined,
+    };
+    log::commit(&layout, &entry)?;
+    let _ = fs::remove_dir_all(&staging);
+    Ok(Committed {
+        version,
+        epoch: 0,
+        files,
+    })
 }
 
 /// Ingests `objects` into the lake: objects the ledger already has are skipped, the others
@@ -448,11 +523,24 @@ pub fn ingest(
             lake_version: snap.version,
             ..Default::default()
         },
+        in_flight: false,
     };
     progress.start(todo.len() as u64, todo.iter().map(|o| o.size).sum());
     let next = AtomicUsize::new(0);
     let threads = opts.threads.max(1).min(todo.len().max(1));
     let result: Result<(), LakeError> = std::thread::scope(|s| {
+        let (jobs, job_rx) = crossbeam_channel::bounded::<CommitJob>(0);
+        let (done_tx, done) = crossbeam_channel::bounded::<Result<Committed, LakeError>>(1);
+        s.spawn(move || {
+            for job in job_rx {
+                let epoch = job.version;
+                let r =
+                    write_commit(lake, opts.row_group_rows, job).map(|c| Committed { epoch, ..c });
+                if done_tx.send(r).is_err() {
+                    break;
+                }
+            }
+        });
         let (tx, rx) =
             crossbeam_channel::bounded::<(usize, Result<ObjectOutput, IngestError>)>(threads * 2);
         for _ in 0..threads {
@@ -477,7 +565,7 @@ pub fn ingest(
             let step = c.accept(&todo[i], res).and_then(|events| {
                 progress.object_done(todo[i].size, events);
                 if c.pending_bytes >= opts.flush_bytes {
-                    c.commit()
+                    c.flush(&jobs, &done)
                 } else {
                     Ok(())
                 }
@@ -489,10 +577,12 @@ pub fn ingest(
             }
         }
         drop(rx);
-        outcome
+        // Commit what the readers produced, even when stopped early; not after an error.
+        outcome?;
+        c.flush(&jobs, &done)?;
+        c.wait(&done)
     });
     result?;
-    c.commit()?;
     let secs = started
         .elapsed()
         .max(Duration::from_micros(1))
