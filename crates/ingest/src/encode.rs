@@ -563,8 +563,14 @@ fn encode_leaf<'t>(
         Kind::Time => match node {
             Node::String(s) => match parse_event_time(s) {
                 Some(t) => {
-                    let canonical = t.canonical();
                     st.ts = Some(t.micros);
+                    // The usual case, `YYYY-MM-DDTHH:MM:SSZ`, parsed fine: it is already canonical.
+                    let b = s.as_bytes();
+                    if b.len() == 20 && b[10] == b'T' && b[19] == b'Z' {
+                        st.stage(leaf, Cow::Borrowed(s));
+                        return;
+                    }
+                    let canonical = t.canonical();
                     if canonical == s {
                         st.stage(leaf, Cow::Borrowed(s));
                     } else {
