@@ -15,6 +15,9 @@ use trawl_lake::{IngestOptions, Lake, Progress};
 
 use args::{Cli, Command, Format, IngestArgs, SqlArgs, When};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli);

@@ -13,6 +13,7 @@ use arrow::datatypes::{DataType, Field as ArrowField};
 use serde_json::{Map, Value};
 use simd_json::StaticNode;
 use simd_json::value::tape::Node;
+use smallvec::SmallVec;
 use trawl_schema::{FIELDS, Field, Kind, LEAVES, RESOURCE_KEYS, ingest_schema, parse_event_time};
 use xxhash_rust::xxh3::Xxh3;
 
@@ -196,7 +197,7 @@ type MapEntry<'t> = (Cow<'t, str>, Option<Cow<'t, str>>);
 
 /// What one record staged before it is appended: column values in walk order.
 struct RecordState<'t> {
-    staged: Vec<Option<Cow<'t, str>>>,
+    staged: SmallVec<[Option<Cow<'t, str>>; 64]>,
     staged_count: usize,
     ts: Option<i64>,
     map_entries: Option<Vec<MapEntry<'t>>>,
@@ -315,7 +316,7 @@ impl RecordEncoder {
     pub fn append<'t>(&mut self, tape: &[Node<'t>], idx: usize, source: &str) -> Appended {
         debug_assert!(matches!(tape[idx], Node::Object { .. }));
         let mut st = RecordState {
-            staged: vec![None; self.leaf_kinds.len()],
+            staged: smallvec::smallvec![None; self.leaf_kinds.len()],
             staged_count: 0,
             ts: None,
             map_entries: None,
@@ -451,7 +452,7 @@ fn walk_object<'t>(
     let Node::Object { len, .. } = tape[start] else {
         unreachable!("walk_object on an object")
     };
-    let mut entries: Vec<(&'t str, usize)> = Vec::with_capacity(len);
+    let mut entries: SmallVec<[(&'t str, usize); 32]> = SmallVec::with_capacity(len);
     let mut i = start + 1;
     for _ in 0..len {
         let key = match tape[i] {
@@ -463,15 +464,23 @@ fn walk_object<'t>(
     }
     // Exact key first (the last of duplicates wins, as in JSON value semantics); then a
     // case-insensitive match for fields no exact key claimed.
-    let mut claim: Vec<Option<usize>> = vec![None; spec.fields.len()];
-    let mut matched = vec![false; entries.len()];
+    let n = spec.fields.len();
+    let mut claim: SmallVec<[Option<usize>; 40]> = smallvec::smallvec![None; n];
+    let mut matched: SmallVec<[bool; 32]> = smallvec::smallvec![false; entries.len()];
+    // CloudTrail writes members in a stable order close to the schema's: look where the
+    // previous key matched first, then wrap around.
+    let mut hint = 0;
     for (ei, (k, _)) in entries.iter().enumerate() {
-        if let Some(fi) = spec.fields.iter().position(|f| f.key == *k) {
+        if let Some(fi) = (0..n)
+            .map(|j| (hint + j) % n)
+            .find(|&fi| spec.fields[fi].key == *k)
+        {
             if let Some(prev) = claim[fi] {
                 matched[prev] = true; // superseded duplicate: JSON keeps the last one
             }
             claim[fi] = Some(ei);
             matched[ei] = true;
+            hint = fi + 1;
         }
     }
     for (ei, (k, _)) in entries.iter().enumerate() {

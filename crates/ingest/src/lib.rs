@@ -175,22 +175,51 @@ fn get(tape: &[Node<'_>], idx: usize, key: &str) -> Option<usize> {
     None
 }
 
-fn has_event_key(tape: &[Node<'_>], idx: usize) -> bool {
-    let Node::Object { len, .. } = tape[idx] else {
-        return false;
-    };
-    let mut i = idx + 1;
-    for _ in 0..len {
-        if let Node::String(k) = tape[i]
-            && trawl_schema::FIELDS
-                .iter()
-                .any(|f| f.key.eq_ignore_ascii_case(k))
-        {
-            return true;
+/// What one pass over an object's keys tells about it: envelope members, digest markers,
+/// and whether it has any CloudTrail event member.
+#[derive(Default)]
+struct Envelope {
+    records: Option<usize>,
+    digest_start: bool,
+    digest_end: bool,
+    log_events: Option<usize>,
+    message_type: Option<usize>,
+    detail: Option<usize>,
+    detail_type: bool,
+    source: bool,
+    event_key: bool,
+}
+
+impl Envelope {
+    fn scan(tape: &[Node<'_>], idx: usize) -> Envelope {
+        let mut e = Envelope::default();
+        let Node::Object { len, .. } = tape[idx] else {
+            return e;
+        };
+        let mut i = idx + 1;
+        for _ in 0..len {
+            if let Node::String(k) = tape[i] {
+                match k {
+                    "Records" => e.records = Some(i + 1),
+                    "digestStartTime" => e.digest_start = true,
+                    "digestEndTime" => e.digest_end = true,
+                    "logEvents" => e.log_events = Some(i + 1),
+                    "messageType" => e.message_type = Some(i + 1),
+                    "detail" => e.detail = Some(i + 1),
+                    "detail-type" => e.detail_type = true,
+                    "source" => e.source = true,
+                    _ => {}
+                }
+                if !e.event_key {
+                    e.event_key = trawl_schema::FIELDS
+                        .iter()
+                        .any(|f| f.key.eq_ignore_ascii_case(k));
+                }
+            }
+            i += 1 + node_len(&tape[i + 1]);
         }
-        i += 1 + node_len(&tape[i + 1]);
+        e
     }
-    false
 }
 
 /// Non-blank lines, when the text looks like JSON Lines: several lines, the first of which
@@ -348,7 +377,8 @@ impl Reader<'_> {
                 }
             }
             Node::Object { .. } => {
-                if let Some(records) = get(tape, idx, "Records") {
+                let e = Envelope::scan(tape, idx);
+                if let Some(records) = e.records {
                     match tape[records] {
                         Node::Array { .. } => self.visit(tape, records, depth + 1),
                         other => self.bad(
@@ -357,16 +387,16 @@ impl Reader<'_> {
                             format!("`Records` is {}, not an array", type_name(&other)),
                         ),
                     }
-                } else if get(tape, idx, "digestStartTime").is_some()
-                    && get(tape, idx, "digestEndTime").is_some()
-                {
+                } else if e.digest_start && e.digest_end {
                     self.out.digests.push(json_of(tape, idx));
-                } else if let Some(events) = get(tape, idx, "logEvents") {
-                    self.visit_log_events(tape, idx, events, depth);
-                } else if let (Some(detail), true) = (
-                    get(tape, idx, "detail"),
-                    get(tape, idx, "detail-type").is_some() || get(tape, idx, "source").is_some(),
-                ) {
+                } else if let Some(events) = e.log_events {
+                    if !matches!(
+                        e.message_type.map(|m| tape[m]),
+                        Some(Node::String("CONTROL_MESSAGE"))
+                    ) {
+                        self.visit_log_events(tape, idx, events, depth);
+                    }
+                } else if let (Some(detail), true) = (e.detail, e.detail_type || e.source) {
                     match tape[detail] {
                         Node::Object { .. } => self.visit(tape, detail, depth + 1),
                         other => self.bad(
@@ -378,7 +408,7 @@ impl Reader<'_> {
                             ),
                         ),
                     }
-                } else if has_event_key(tape, idx) {
+                } else if e.event_key {
                     self.index += 1;
                     match self.enc.append(tape, idx, self.uri) {
                         Appended::Stored => self.out.records += 1,
@@ -405,12 +435,6 @@ impl Reader<'_> {
 
     /// CloudWatch Logs subscription data: `logEvents[].message` holds an event as JSON text.
     fn visit_log_events(&mut self, tape: &[Node<'_>], idx: usize, events: usize, depth: usize) {
-        if matches!(
-            get(tape, idx, "messageType").map(|m| tape[m]),
-            Some(Node::String("CONTROL_MESSAGE"))
-        ) {
-            return;
-        }
         let Node::Array { len, .. } = tape[events] else {
             self.bad(tape, idx, "`logEvents` is not an array".into());
             return;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
+use rustc_hash::FxHashMap;
 
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
@@ -107,7 +108,7 @@ impl IngestSummary {
 struct Dedup {
     files_by_dt: HashMap<String, Vec<PathBuf>>,
     /// Loaded partitions with the commit epoch that last touched them.
-    loaded: HashMap<String, (HashMap<u64, Vec<u64>>, u64)>,
+    loaded: HashMap<String, (FxHashMap<u64, Vec<u64>>, u64)>,
     /// Epoch of the commit being assembled (= its version).
     epoch: u64,
     /// Last epoch the writer has committed: partitions touched after it are not on disk yet.
@@ -142,7 +143,7 @@ impl Dedup {
 
     fn check(&mut self, dt: &str, id: &str, hash: i64) -> Result<Verdict, LakeError> {
         if !self.loaded.contains_key(dt) {
-            let mut index: HashMap<u64, Vec<u64>> = HashMap::new();
+            let mut index: FxHashMap<u64, Vec<u64>> = FxHashMap::default();
             for path in self.files_by_dt.get(dt).into_iter().flatten() {
                 for (id, content) in writer::read_index(path)? {
                     let hashes = index.entry(id).or_default();
