@@ -14,8 +14,9 @@ pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1 << 30;
 /// UTF-8 byte order mark. Errors name `uri`.
 pub fn decode(uri: &str, raw: Vec<u8>, max_bytes: u64) -> Result<Vec<u8>, IngestError> {
     let mut out = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity((raw.len() * 10).min(max_bytes as usize + 1));
-        let mut reader = MultiGzDecoder::new(raw.as_slice()).take(max_bytes + 1);
+        let cap = usize::try_from(max_bytes).unwrap_or(usize::MAX).saturating_add(1);
+        let mut out = Vec::with_capacity(raw.len().saturating_mul(10).min(cap));
+        let mut reader = MultiGzDecoder::new(raw.as_slice()).take(max_bytes.saturating_add(1));
         if let Err(source) = reader.read_to_end(&mut out) {
             return Err(IngestError::Inflate {
                 uri: uri.to_string(),
@@ -139,6 +140,13 @@ mod tests {
             decode("x", b"  \n".to_vec(), 100),
             Err(IngestError::Empty { .. })
         ));
+    }
+
+    #[test]
+    fn no_limit_means_no_limit() {
+        // Regression: `max_bytes + 1` overflowed for u64::MAX and read nothing.
+        let raw = gz(b"{\"Records\":[]}");
+        assert_eq!(decode("x", raw, u64::MAX).unwrap(), b"{\"Records\":[]}");
     }
 
     #[test]
