@@ -14,7 +14,9 @@ pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1 << 30;
 /// UTF-8 byte order mark. Errors name `uri`.
 pub fn decode(uri: &str, raw: Vec<u8>, max_bytes: u64) -> Result<Vec<u8>, IngestError> {
     let mut out = if raw.starts_with(&[0x1f, 0x8b]) {
-        let cap = usize::try_from(max_bytes).unwrap_or(usize::MAX).saturating_add(1);
+        let cap = usize::try_from(max_bytes)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
         let mut out = Vec::with_capacity(raw.len().saturating_mul(10).min(cap));
         let mut reader = MultiGzDecoder::new(raw.as_slice()).take(max_bytes.saturating_add(1));
         if let Err(source) = reader.read_to_end(&mut out) {
@@ -43,6 +45,62 @@ pub fn decode(uri: &str, raw: Vec<u8>, max_bytes: u64) -> Result<Vec<u8>, Ingest
         });
     }
     Ok(out)
+}
+
+/// Prefix of a string that stands for a number literal simd-json cannot hold (an integer
+/// beyond 64 bits, a float beyond f64): the encoder writes it back as the exact literal.
+pub const BIG_NUMBER_MARKER: &str = "\u{F8FF}trawl-number:";
+
+/// Rewrites number literals that do not fit 64-bit integers or f64 as marked strings, so
+/// the rest of the object parses; `None` if there are none.
+pub fn quote_big_numbers(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() + 64);
+    let (mut i, mut changed, mut in_str) = (0, false, false);
+    while i < text.len() {
+        let c = text[i];
+        if in_str {
+            out.push(c);
+            match c {
+                b'\\' if i + 1 < text.len() => {
+                    out.push(text[i + 1]);
+                    i += 1;
+                }
+                b'"' => in_str = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        if c == b'"' {
+            in_str = true;
+        } else if c == b'-' || c.is_ascii_digit() {
+            let end = i + text[i..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit() || b"+-.eE".contains(b))
+                .count();
+            let lit = std::str::from_utf8(&text[i..end]).unwrap_or("");
+            let fits = if lit.contains(['.', 'e', 'E']) {
+                lit.parse::<f64>().is_ok_and(f64::is_finite)
+            } else {
+                lit.parse::<i64>().is_ok() || lit.parse::<u64>().is_ok()
+            };
+            if !fits && !lit.is_empty() {
+                out.push(b'"');
+                out.extend_from_slice(BIG_NUMBER_MARKER.as_bytes());
+                out.extend_from_slice(lit.as_bytes());
+                out.push(b'"');
+                changed = true;
+                i = end;
+                continue;
+            }
+            out.extend_from_slice(&text[i..end]);
+            i = end;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    changed.then_some(out)
 }
 
 /// Splits text holding several top-level JSON values (JSON Lines, or values simply
@@ -140,6 +198,22 @@ mod tests {
             decode("x", b"  \n".to_vec(), 100),
             Err(IngestError::Empty { .. })
         ));
+    }
+
+    #[test]
+    fn only_out_of_range_numbers_are_quoted() {
+        let text = br#"{"a":123456789012345678901234567890,"b":[1,-2,3.5e10,1e400],"c":"9999999999999999999999","d":-9223372036854775809}"#;
+        let fixed = String::from_utf8(quote_big_numbers(text).unwrap()).unwrap();
+        let m = BIG_NUMBER_MARKER;
+        assert_eq!(
+            fixed,
+            format!(
+                r#"{{"a":"{m}123456789012345678901234567890","b":[1,-2,3.5e10,"{m}1e400"],"c":"9999999999999999999999","d":"{m}-9223372036854775809"}}"#
+            )
+        );
+        assert!(
+            quote_big_numbers(br#"{"a":18446744073709551615,"b":-9223372036854775808}"#).is_none()
+        );
     }
 
     #[test]

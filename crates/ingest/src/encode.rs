@@ -14,6 +14,8 @@ use serde_json::{Map, Value};
 use simd_json::StaticNode;
 use simd_json::value::tape::Node;
 use smallvec::SmallVec;
+
+use crate::BIG_NUMBER_MARKER;
 use trawl_schema::{FIELDS, Field, Kind, LEAVES, RESOURCE_KEYS, ingest_schema, parse_event_time};
 use xxhash_rust::xxh3::Xxh3;
 
@@ -29,7 +31,10 @@ pub(crate) fn node_len(node: &Node<'_>) -> usize {
 pub(crate) fn write_json(tape: &[Node<'_>], idx: usize, out: &mut String) -> usize {
     match tape[idx] {
         Node::String(s) => {
-            write_escaped(s, out);
+            match s.strip_prefix(BIG_NUMBER_MARKER) {
+                Some(literal) => out.push_str(literal),
+                None => write_escaped(s, out),
+            }
             idx + 1
         }
         Node::Static(s) => {
@@ -116,7 +121,13 @@ pub(crate) fn write_escaped(s: &str, out: &mut String) {
 /// `trawl_unmapped` / `trawl_fixups`).
 pub(crate) fn to_value(tape: &[Node<'_>], idx: usize) -> Value {
     match tape[idx] {
-        Node::String(s) => Value::String(s.to_string()),
+        Node::String(s) => match s.strip_prefix(BIG_NUMBER_MARKER) {
+            // As serde_json reads such a literal: the nearest f64.
+            Some(literal) => {
+                serde_json::from_str(literal).unwrap_or_else(|_| Value::String(literal.to_string()))
+            }
+            None => Value::String(s.to_string()),
+        },
         Node::Static(StaticNode::Null) => Value::Null,
         Node::Static(StaticNode::Bool(b)) => Value::Bool(b),
         Node::Static(StaticNode::I64(v)) => Value::from(v),
@@ -537,6 +548,16 @@ fn encode_leaf<'t>(
     st: &mut RecordState<'t>,
 ) {
     let node = tape[v];
+    if let Node::String(s) = node
+        && let Some(literal) = s.strip_prefix(BIG_NUMBER_MARKER)
+    {
+        // A number beyond 64 bits: its exact literal is the value's text.
+        st.stage(leaf, Cow::Owned(literal.to_string()));
+        if !matches!(kind, Kind::Json) {
+            st.fix(path, None, Some(to_value(tape, v)));
+        }
+        return;
+    }
     if matches!(node, Node::Static(StaticNode::Null)) {
         st.fix(path, None, Some(Value::Null));
         return;
@@ -605,7 +626,9 @@ fn encode_leaf<'t>(
                         unreachable!("object keys are strings")
                     };
                     let value = match tape[i + 1] {
-                        Node::String(s) => Some(Cow::Borrowed(s)),
+                        Node::String(s) if !s.starts_with(BIG_NUMBER_MARKER) => {
+                            Some(Cow::Borrowed(s))
+                        }
                         Node::Static(StaticNode::Null) => {
                             regular = false;
                             None

@@ -28,7 +28,9 @@ use arrow::array::RecordBatch;
 use simd_json::StaticNode;
 use simd_json::value::tape::Node;
 
-pub use decode::{DEFAULT_MAX_OBJECT_BYTES, decode, split_values};
+pub use decode::{
+    BIG_NUMBER_MARKER, DEFAULT_MAX_OBJECT_BYTES, decode, quote_big_numbers, split_values,
+};
 pub use encode::{Appended, RecordEncoder, TimeWindow};
 pub use error::IngestError;
 pub use source::{SourceObject, discover_local};
@@ -110,7 +112,23 @@ pub fn read_bytes(
     };
     reader.out.json_bytes = text.len() as u64;
     if let Err(first) = reader.read_text(&text) {
-        if std::str::from_utf8(&text).is_err() {
+        if let Some(fixed) = quote_big_numbers(&text) {
+            reader.out.warnings.push(format!(
+                "{uri}: numbers beyond 64-bit range kept as their exact text in the JSON columns"
+            ));
+            reader = Reader {
+                uri,
+                enc: RecordEncoder::new(opts.window),
+                out: ObjectOutput {
+                    warnings: reader.out.warnings,
+                    json_bytes: reader.out.json_bytes,
+                    ..Default::default()
+                },
+                index: 0,
+            };
+            text = fixed;
+            reader.read_text(&text)?;
+        } else if std::str::from_utf8(&text).is_err() {
             let fixed = String::from_utf8_lossy(&text).into_owned().into_bytes();
             reader.out.warnings.push(format!(
                 "{uri}: invalid UTF-8 replaced with U+FFFD so the records could be kept; the original bytes are in the source object"
@@ -288,21 +306,30 @@ impl Reader<'_> {
         };
         for (n, range) in ranges.into_iter().enumerate() {
             let mut part = text[range.clone()].to_vec();
-            match simd_json::to_tape(&mut part) {
-                Ok(tape) => self.visit_top(&tape.0, 0, n)?,
-                Err(e) => {
-                    let index = self.index;
-                    self.index += 1;
-                    self.out.bad_records.push(BadRecord {
-                        index,
-                        reason: format!(
-                            "{}: record {index} (value {n}) is not valid JSON: {e}",
-                            self.uri
-                        ),
-                        raw: String::from_utf8_lossy(&text[range]).into_owned(),
-                    });
+            let err = match simd_json::to_tape(&mut part) {
+                Ok(tape) => {
+                    self.visit_top(&tape.0, 0, n)?;
+                    continue;
                 }
+                Err(e) => e,
+            };
+            // A line whose only fault is a number beyond 64 bits is still a good record.
+            if let Some(mut fixed) = quote_big_numbers(&text[range.clone()])
+                && let Ok(tape) = simd_json::to_tape(&mut fixed)
+            {
+                self.visit_top(&tape.0, 0, n)?;
+                continue;
             }
+            let index = self.index;
+            self.index += 1;
+            self.out.bad_records.push(BadRecord {
+                index,
+                reason: format!(
+                    "{}: record {index} (value {n}) is not valid JSON: {err}",
+                    self.uri
+                ),
+                raw: String::from_utf8_lossy(&text[range]).into_owned(),
+            });
         }
         Ok(())
     }
@@ -521,6 +548,38 @@ mod tests {
         let out = read(ok.as_bytes()).unwrap();
         let row = trawl_schema::rebuild(&out.batches[0], 0).unwrap();
         assert_eq!(row["requestParameters"].to_string().len(), 1806);
+    }
+
+    #[test]
+    fn numbers_beyond_64_bits_do_not_cost_the_object() {
+        let text = br#"{"Records":[{"eventID":"b1","requestParameters":{"n":123456789012345678901234567890,"f":1e400,"ok":5},"apiVersion":99999999999999999999}]}"#;
+        let out = read(text).unwrap();
+        assert_eq!(out.records, 1);
+        assert!(
+            out.warnings[0].contains("numbers beyond 64-bit range"),
+            "{:?}",
+            out.warnings
+        );
+        let batch = &out.batches[0];
+        let params = batch.column_by_name("requestparameters").unwrap();
+        let params = arrow::array::AsArray::as_string::<i32>(params);
+        assert_eq!(
+            params.value(0),
+            r#"{"n":123456789012345678901234567890,"f":1e400,"ok":5}"#
+        );
+        let api =
+            arrow::array::AsArray::as_string::<i32>(batch.column_by_name("apiversion").unwrap());
+        assert_eq!(api.value(0), "99999999999999999999");
+        // Rebuilt as serde_json reads such input (big integers as the nearest f64).
+        let text = br#"{"Records":[{"eventID":"b2","requestParameters":{"n":123456789012345678901234567890,"ok":5},"apiVersion":99999999999999999999}]}"#;
+        let out = read(text).unwrap();
+        let row = trawl_schema::rebuild(&out.batches[0], 0).unwrap();
+        let want: serde_json::Value = serde_json::from_slice(text).unwrap();
+        assert_eq!(row, want["Records"][0]);
+        // Same in JSON Lines.
+        let lines = b"{\"eventID\":\"l1\",\"x\":1}\n{\"eventID\":\"l2\",\"responseElements\":{\"n\":123456789012345678901234567890}}\n";
+        let out = read(lines).unwrap();
+        assert_eq!((out.records, out.bad_records.len()), (2, 0));
     }
 
     #[test]
