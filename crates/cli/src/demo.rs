@@ -73,7 +73,7 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     let lake = Lake::create(a.dir.join("lake"))?;
-    let objects = trawl_ingest::discover_local(std::slice::from_ref(&trail_dir))?;
+    let objects = trawl_ingest::discover_local(std::slice::from_ref(&trail_dir), None)?.objects;
     let bar = crate::Bar(crate::progress_bar(When::Auto));
     let summary = trawl_lake::ingest(
         &lake,

@@ -100,7 +100,10 @@ pub(crate) fn progress_bar(when: When) -> ProgressBar {
 
 fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
     let window = args::window(a.since.as_deref(), a.until.as_deref())?;
-    let objects = trawl_ingest::discover_local(&a.sources)?;
+    let found = trawl_ingest::discover_local(&a.sources, Some(&cli.lake))?;
+    for (_, reason) in &found.unreadable {
+        tracing::warn!("{reason}");
+    }
     let lake = Lake::create(&cli.lake)?;
     let mut opts = IngestOptions {
         strict: a.strict,
@@ -112,8 +115,15 @@ fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
         opts.threads = t.max(1);
     }
     let bar = Bar(progress_bar(a.progress));
-    let summary = trawl_lake::ingest(&lake, objects, &opts, &bar, &AtomicBool::new(false))?;
+    let mut summary =
+        trawl_lake::ingest(&lake, found.objects, &opts, &bar, &AtomicBool::new(false))?;
     bar.0.finish_and_clear();
+    summary.quarantined.extend(
+        found
+            .unreadable
+            .into_iter()
+            .map(|(path, reason)| trawl_lake::Quarantined { path, reason }),
+    );
     let mut out = std::io::stdout().lock();
     if a.json {
         serde_json::to_writer(&mut out, &summary)?;

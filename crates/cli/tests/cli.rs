@@ -269,3 +269,21 @@ fn cli_reference_has_the_current_help() {
         "docs/cli.md is stale: run TRAWL_UPDATE_DOCS=1 cargo test -p trawl-cli"
     );
 }
+
+#[test]
+fn a_lake_inside_the_source_tree_is_not_ingested() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("logs");
+    std::fs::create_dir_all(&src).unwrap();
+    for f in std::fs::read_dir(fixtures().join("forms")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, src.join(f.file_name().unwrap())).unwrap();
+    }
+    let lake = src.join("trawl-lake");
+    for _ in 0..2 {
+        let o = trawl(&["ingest", "--json", "--lake", lake.to_str().unwrap(), src.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let summary: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(summary["objects_found"], 8, "{summary}");
+    }
+}

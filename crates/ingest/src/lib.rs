@@ -33,7 +33,7 @@ pub use decode::{
 };
 pub use encode::{Appended, RecordEncoder, TimeWindow};
 pub use error::IngestError;
-pub use source::{SourceObject, discover_local};
+pub use source::{Discovery, SourceObject, discover_local};
 
 use encode::{node_len, to_value, write_json};
 

@@ -53,50 +53,109 @@ fn object(path: &Path) -> Result<SourceObject, IngestError> {
     })
 }
 
+/// What discovery found: the objects to read, and entries it could not read (a dangling
+/// symlink, a directory without permission, a loop) with the reason. Those are reported,
+/// never fatal.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub objects: Vec<SourceObject>,
+    pub unreadable: Vec<(String, String)>,
+}
+
 /// Expands files and directories into the objects to read, sorted by path and deduplicated.
 /// A file named explicitly is always read (its form is detected by content); inside
 /// directories only log-like names are picked (`.json.gz`, `.json`, `.jsonl`, `.gz`, `.log`...),
-/// hidden files and directories are skipped.
-pub fn discover_local(paths: &[PathBuf]) -> Result<Vec<SourceObject>, IngestError> {
-    let mut out = Vec::new();
+/// hidden files and directories are skipped, and so is `exclude` (the lake itself, when it
+/// sits inside a source tree). A source that does not exist is an error.
+pub fn discover_local(paths: &[PathBuf], exclude: Option<&Path>) -> Result<Discovery, IngestError> {
+    let exclude = exclude.and_then(|p| std::path::absolute(p).ok());
+    let mut found = Discovery::default();
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|source| IngestError::Source {
             path: p.clone(),
             source,
         })?;
-        if meta.is_dir() {
-            let walker = walkdir::WalkDir::new(p)
-                .follow_links(true)
-                .sort_by_file_name()
-                .into_iter()
-                .filter_entry(|e| {
-                    e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')
-                });
-            for entry in walker {
-                let entry = entry.map_err(|e| IngestError::Source {
-                    path: e.path().map_or_else(|| p.clone(), Path::to_path_buf),
-                    source: e
-                        .into_io_error()
-                        .unwrap_or_else(|| std::io::Error::other("directory loop")),
-                })?;
-                if entry.file_type().is_file()
-                    && looks_like_log(&entry.file_name().to_string_lossy())
+        if !meta.is_dir() {
+            found.objects.push(object(p)?);
+            continue;
+        }
+        let walker = walkdir::WalkDir::new(p)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                let hidden = e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.');
+                let excluded = exclude
+                    .as_ref()
+                    .is_some_and(|x| std::path::absolute(e.path()).is_ok_and(|a| &a == x));
+                !hidden && !excluded
+            });
+        for entry in walker {
+            match entry {
+                Ok(e)
+                    if e.file_type().is_file()
+                        && looks_like_log(&e.file_name().to_string_lossy()) =>
                 {
-                    out.push(object(entry.path())?);
+                    match object(e.path()) {
+                        Ok(o) => found.objects.push(o),
+                        Err(err) => found
+                            .unreadable
+                            .push((e.path().display().to_string(), err.to_string())),
+                    }
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    let path = err
+                        .path()
+                        .map_or_else(|| p.display().to_string(), |x| x.display().to_string());
+                    found
+                        .unreadable
+                        .push((path.clone(), format!("{path}: cannot read: {err}")));
                 }
             }
-        } else {
-            out.push(object(p)?);
         }
     }
-    out.sort_by(|a, b| a.uri.cmp(&b.uri));
-    out.dedup_by(|a, b| a.uri == b.uri);
-    Ok(out)
+    found.objects.sort_by(|a, b| a.uri.cmp(&b.uri));
+    found.objects.dedup_by(|a, b| a.uri == b.uri);
+    Ok(found)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lake_and_broken_links_do_not_stop_discovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("AWSLogs/1/CloudTrail/us-east-1/2024/03/01")).unwrap();
+        std::fs::write(
+            root.join("AWSLogs/1/CloudTrail/us-east-1/2024/03/01/a.json.gz"),
+            b"x",
+        )
+        .unwrap();
+        std::fs::create_dir_all(root.join("lake/_trawl/log")).unwrap();
+        std::fs::write(
+            root.join("lake/_trawl/log/00000000000000000001.json"),
+            b"{}",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(root.join("missing"), root.join("dangling.json")).unwrap();
+        let found = discover_local(&[root.to_path_buf()], Some(&root.join("lake"))).unwrap();
+        let names: Vec<&str> = found
+            .objects
+            .iter()
+            .map(|o| o.uri.rsplit('/').next().unwrap())
+            .collect();
+        assert_eq!(names, ["a.json.gz"]);
+        assert_eq!(found.unreadable.len(), 1, "{:?}", found.unreadable);
+        assert!(
+            found.unreadable[0].1.contains("dangling.json"),
+            "{:?}",
+            found.unreadable
+        );
+        assert!(discover_local(&[root.join("nope")], None).is_err());
+    }
 
     #[test]
     fn directory_walk_picks_log_names() {

@@ -8,7 +8,7 @@
 //! use std::sync::atomic::AtomicBool;
 //! use trawl_lake::{Lake, IngestOptions, NoProgress, ingest};
 //! let lake = Lake::create("./trawl-lake")?;
-//! let objects = trawl_ingest::discover_local(&["./AWSLogs".into()])?;
+//! let objects = trawl_ingest::discover_local(&["./AWSLogs".into()], None)?.objects;
 //! let summary = ingest(&lake, objects, &IngestOptions::default(), &NoProgress, &AtomicBool::new(false))?;
 //! println!("{} events stored", summary.events_stored);
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -13,7 +13,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn run(lake: &Lake, paths: &[PathBuf], opts: &IngestOptions) -> Result<IngestSummary, LakeError> {
-    let objects = discover_local(paths).expect("sources exist");
+    let objects = discover_local(paths, None).expect("sources exist").objects;
     ingest(lake, objects, opts, &NoProgress, &AtomicBool::new(false))
 }
 
@@ -473,7 +473,7 @@ fn dedup_holds_across_many_commits_and_evicted_partitions() {
     for (i, p) in first.iter().take(5).enumerate() {
         std::fs::copy(p, redelivered.join(format!("{i}.json.gz"))).unwrap();
         copied += trawl_ingest::read_object(
-            &discover_local(&[(*p).clone()]).unwrap()[0],
+            &discover_local(&[(*p).clone()], None).unwrap().objects[0],
             &Default::default(),
         )
         .unwrap()

@@ -38,7 +38,7 @@ fn corpus_dir() -> Option<PathBuf> {
 }
 
 fn ingest_paths(lake: &Lake, paths: &[PathBuf], opts: &IngestOptions) -> trawl_lake::IngestSummary {
-    let objects = trawl_ingest::discover_local(paths).unwrap();
+    let objects = trawl_ingest::discover_local(paths, None).unwrap().objects;
     ingest(lake, objects, opts, &NoProgress, &AtomicBool::new(false)).unwrap()
 }
 
