@@ -281,7 +281,13 @@ fn a_lake_inside_the_source_tree_is_not_ingested() {
     }
     let lake = src.join("trawl-lake");
     for _ in 0..2 {
-        let o = trawl(&["ingest", "--json", "--lake", lake.to_str().unwrap(), src.to_str().unwrap()]);
+        let o = trawl(&[
+            "ingest",
+            "--json",
+            "--lake",
+            lake.to_str().unwrap(),
+            src.to_str().unwrap(),
+        ]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         let summary: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
         assert_eq!(summary["objects_found"], 8, "{summary}");

@@ -13,6 +13,7 @@
 //! every lake column is lowercase), so `userIdentity.sessionContext.sessionIssuer.userName`
 //! works. Tables resolve as `cloudtrail_logs` and `default.cloudtrail_logs`.
 
+mod athena;
 mod store;
 mod table;
 
@@ -31,6 +32,7 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use trawl_lake::{Lake, LakeError};
 use trawl_schema::{PARTITION_COL, PHYSICAL_TABLE, arrow_schema, athena_view_select};
 
+pub use athena::fold_quoted_identifiers;
 pub use store::SnapshotStore;
 pub use table::{CloudTrailTable, partition_predicates};
 
@@ -106,6 +108,7 @@ impl QueryEngine {
             .with_schema(arrow_schema());
         let table = ListingTable::try_new(config)?;
         ctx.register_table(PHYSICAL_TABLE, Arc::new(CloudTrailTable::new(table)))?;
+        athena::register(&ctx);
         ctx.sql(&format!(
             "CREATE VIEW {TABLE} AS {}",
             athena_view_select(PHYSICAL_TABLE)
@@ -128,7 +131,8 @@ impl QueryEngine {
 
     /// Runs every statement of `sql` (separated by `;`, comments allowed) in order.
     pub async fn run(&self, sql: &str) -> Result<Vec<StatementResult>, QueryError> {
-        let statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?;
+        let sql = athena::fold_quoted_identifiers(sql);
+        let statements = DFParser::parse_sql_with_dialect(&sql, &GenericDialect {})?;
         if statements.is_empty() {
             return Err(QueryError::Plan("no SQL statement given".into()));
         }

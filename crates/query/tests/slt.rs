@@ -1,0 +1,115 @@
+//! sqllogictest files in `tests/slt/`, run against a lake holding `fixtures/forms` and
+//! `fixtures/odd`. Expected answers were worked out by hand from those fixtures.
+//! Rewrite expectations only after checking them: the files are the specification.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner};
+use trawl_lake::{IngestOptions, Lake, NoProgress};
+use trawl_query::{QueryEngine, QueryError};
+
+struct Db {
+    engine: QueryEngine,
+}
+
+#[async_trait]
+impl AsyncDB for Db {
+    type Error = QueryError;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, QueryError> {
+        let result = self.engine.run(sql).await?.pop().expect("one statement");
+        if result.schema.fields().is_empty() {
+            return Ok(DBOutput::StatementComplete(0));
+        }
+        let options = FormatOptions::default().with_null("NULL");
+        let mut rows = Vec::new();
+        for batch in &result.batches {
+            let formatters: Vec<ArrayFormatter> = batch
+                .columns()
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+                .collect::<Result<_, _>>()
+                .map_err(|e| QueryError::Execution(e.to_string()))?;
+            for row in 0..batch.num_rows() {
+                rows.push(
+                    formatters
+                        .iter()
+                        .map(|f| {
+                            let s = f.value(row).to_string();
+                            if s.is_empty() {
+                                "(empty)".to_string()
+                            } else {
+                                s
+                            }
+                        })
+                        .collect(),
+                );
+            }
+        }
+        Ok(DBOutput::Rows {
+            types: vec![DefaultColumnType::Any; result.schema.fields().len()],
+            rows,
+        })
+    }
+
+    async fn shutdown(&mut self) {}
+
+    fn engine_name(&self) -> &str {
+        "trawl"
+    }
+
+    async fn sleep(dur: Duration) {
+        tokio::time::sleep(dur).await;
+    }
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqllogictest_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::create(dir.path().join("lake")).unwrap();
+    let objects =
+        trawl_ingest::discover_local(&[fixtures().join("forms"), fixtures().join("odd")], None)
+            .unwrap()
+            .objects;
+    trawl_lake::ingest(
+        &lake,
+        objects,
+        &IngestOptions::default(),
+        &NoProgress,
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    let slt_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&slt_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "slt"));
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    let mut failures = Vec::new();
+    for file in &files {
+        let lake = lake.clone();
+        let mut runner = Runner::new(move || {
+            let lake = lake.clone();
+            async move {
+                Ok(Db {
+                    engine: QueryEngine::open(&lake).await?,
+                })
+            }
+        });
+        if let Err(e) = runner.run_file_async(file).await {
+            failures.push(format!("{}: {e}", file.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
