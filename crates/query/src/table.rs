@@ -6,14 +6,20 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
+use datafusion::common::DFSchema;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::listing::ListingTable;
 use datafusion::error::Result;
+use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{
     BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType, col, lit,
 };
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::projection::ProjectionExec;
 use trawl_schema::{PARTITION_COL, UNKNOWN_PARTITION};
 
 #[derive(Debug)]
@@ -81,7 +87,60 @@ fn flip(op: Operator) -> Operator {
     }
 }
 
-/// Partition predicates implied by `filter` (conjunctions are searched).
+/// `from_iso8601_timestamp(eventtime)` (how the Looker block and many saved queries wrap
+/// every time filter).
+fn is_parsed_eventtime(e: &Expr) -> bool {
+    match e {
+        Expr::ScalarFunction(f) => {
+            f.name() == "from_iso8601_timestamp" && f.args.len() == 1 && is_eventtime(&f.args[0])
+        }
+        Expr::Cast(c) => is_parsed_eventtime(&c.expr),
+        _ => false,
+    }
+}
+
+fn timestamp_literal(e: &Expr) -> Option<i64> {
+    match e {
+        Expr::Literal(ScalarValue::TimestampMicrosecond(Some(v), _), _) => Some(*v),
+        Expr::Literal(ScalarValue::TimestampMillisecond(Some(v), _), _) => v.checked_mul(1_000),
+        Expr::Literal(ScalarValue::TimestampSecond(Some(v), _), _) => v.checked_mul(1_000_000),
+        Expr::Literal(ScalarValue::TimestampNanosecond(Some(v), _), _) => Some(v.div_euclid(1_000)),
+        Expr::Cast(c) => timestamp_literal(&c.expr),
+        _ => None,
+    }
+}
+
+/// For `from_iso8601_timestamp(eventtime) <op> T`: bounds on `eventtime_ts` and `dt` that
+/// every matching row satisfies. The function of the canonical text is `eventtime_ts`
+/// truncated to the second, so `< T` and `<= T` bound `eventtime_ts` by `T + 1s`. Rows whose
+/// time did not parse give NULL and never match, so the unknown partition is not kept.
+fn derive_parsed(op: Operator, t: i64, out: &mut Vec<Expr>) {
+    let ts = |v: i64| {
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(v),
+            Some("UTC".into()),
+        ))
+    };
+    let day = |v: i64| {
+        chrono::DateTime::from_timestamp_micros(v).map(|d| d.format("%Y-%m-%d").to_string())
+    };
+    let (lower, upper) = match op {
+        Operator::Gt | Operator::GtEq => (Some(t), None),
+        Operator::Lt | Operator::LtEq => (None, t.checked_add(1_000_000)),
+        Operator::Eq => (Some(t), t.checked_add(1_000_000)),
+        _ => (None, None),
+    };
+    if let Some(lo) = lower {
+        out.push(col(trawl_schema::COL_EVENTTIME_TS).gt_eq(ts(lo)));
+        out.extend(day(lo).map(|d| col(PARTITION_COL).gt_eq(lit(d))));
+    }
+    if let Some(hi) = upper {
+        out.push(col(trawl_schema::COL_EVENTTIME_TS).lt(ts(hi)));
+        out.extend(day(hi).map(|d| col(PARTITION_COL).lt_eq(lit(d))));
+    }
+}
+
+/// Partition (and row-group) predicates implied by `filter` (conjunctions are searched).
 pub fn partition_predicates(filter: &Expr, out: &mut Vec<Expr>) {
     match filter {
         Expr::BinaryExpr(BinaryExpr {
@@ -97,6 +156,10 @@ pub fn partition_predicates(filter: &Expr, out: &mut Vec<Expr>) {
                 out.extend(derive(*op, s));
             } else if let (Some(s), true) = (string_literal(left), is_eventtime(right)) {
                 out.extend(derive(flip(*op), s));
+            } else if let (true, Some(t)) = (is_parsed_eventtime(left), timestamp_literal(right)) {
+                derive_parsed(*op, t, out);
+            } else if let (Some(t), true) = (timestamp_literal(left), is_parsed_eventtime(right)) {
+                derive_parsed(flip(*op), t, out);
             }
         }
         Expr::Between(b) if !b.negated && is_eventtime(&b.expr) => {
@@ -133,11 +196,45 @@ impl TableProvider for CloudTrailTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let mut all = filters.to_vec();
+        let mut derived = Vec::new();
         for f in filters {
-            partition_predicates(f, &mut all);
+            partition_predicates(f, &mut derived);
         }
-        self.inner.scan(state, projection, &all, limit).await
+        // Partition bounds prune files in the listing; the others (bounds on eventtime_ts) go
+        // in a filter over the scan, which the physical optimizer pushes into the Parquet
+        // source for row-group pruning. All are implied by `filters`, so rows do not change.
+        let (on_partitions, on_rows): (Vec<Expr>, Vec<Expr>) = derived
+            .into_iter()
+            .partition(|e| e.column_refs().iter().all(|c| c.name == PARTITION_COL));
+        let mut all = filters.to_vec();
+        all.extend(on_partitions);
+        let Some(predicate) = conjunction(on_rows) else {
+            return self.inner.scan(state, projection, &all, limit).await;
+        };
+        let schema = self.schema();
+        let mut columns: Vec<usize> = projection
+            .cloned()
+            .unwrap_or_else(|| (0..schema.fields().len()).collect());
+        let wanted = columns.len();
+        for c in predicate.column_refs() {
+            let i = schema.index_of(&c.name)?;
+            if !columns.contains(&i) {
+                columns.push(i);
+            }
+        }
+        let scan = self.inner.scan(state, Some(&columns), &all, None).await?;
+        let df_schema = DFSchema::try_from(scan.schema())?;
+        let filter = FilterExec::try_new(state.create_physical_expr(predicate, &df_schema)?, scan)?;
+        let exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = (0..wanted)
+            .map(|i| {
+                let field = filter.schema().field(i).clone();
+                (
+                    Arc::new(PhysicalColumn::new(field.name(), i)) as Arc<dyn PhysicalExpr>,
+                    field.name().clone(),
+                )
+            })
+            .collect();
+        Ok(Arc::new(ProjectionExec::try_new(exprs, Arc::new(filter))?))
     }
 }
 

@@ -331,33 +331,63 @@ async fn eventtime_predicates_prune_partitions_and_row_groups() {
         ),
     )
     .await;
-    let got = scalar_i64(
-        &lake,
-        &format!("SELECT count(*) FROM cloudtrail_logs WHERE eventtime >= '{bound}'"),
-    )
-    .await;
-    assert_eq!(got, want, "pruning must not change the answer");
     assert!(want > 0 && want < 7000);
-
-    let plan = column_strings(
+    // The plain string comparison, and the form the Looker block writes.
+    for predicate in [
+        format!("eventtime >= '{bound}'"),
+        format!("from_iso8601_timestamp(eventtime) >= from_iso8601_timestamp('{bound}')"),
+    ] {
+        let got = scalar_i64(
+            &lake,
+            &format!("SELECT count(*) FROM cloudtrail_logs WHERE {predicate}"),
+        )
+        .await;
+        assert_eq!(
+            got, want,
+            "pruning must not change the answer of {predicate}"
+        );
+        let plan = column_strings(
+            &lake,
+            &format!("EXPLAIN ANALYZE SELECT count(*) FROM cloudtrail_logs WHERE {predicate}"),
+            1,
+        )
+        .await
+        .join("\n");
+        let scanned = plan.matches(".parquet").count();
+        assert_eq!(
+            scanned, 2,
+            "{predicate}: only dt=2024-03-06 and dt=2024-03-07 are scanned:\n{plan}"
+        );
+        let pruned_rg = metric(&plan, "row_groups_pruned_statistics");
+        assert!(
+            pruned_rg > 0,
+            "{predicate}: row groups before 12:00 on 2024-03-06 are pruned by statistics:\n{plan}"
+        );
+    }
+    // Upper bounds through the function keep the last second whole.
+    let upper = "2024-03-02T00:00:00Z";
+    let want = scalar_i64(
         &lake,
-        &format!(
-            "EXPLAIN ANALYZE SELECT count(*) FROM cloudtrail_logs WHERE eventtime >= '{bound}'"
-        ),
-        1,
+        &format!("SELECT count(*) FROM cloudtrail_events WHERE eventtime < '{upper}'"),
     )
     .await;
-    let plan = plan.join("\n");
-    let scanned = plan.matches(".parquet").count();
-    assert_eq!(
-        scanned, 2,
-        "only dt=2024-03-06 and dt=2024-03-07 are scanned:\n{plan}"
-    );
-    let pruned_rg = metric(&plan, "row_groups_pruned_statistics");
-    assert!(
-        pruned_rg > 0,
-        "row groups before 12:00 on 2024-03-06 are pruned by statistics:\n{plan}"
-    );
+    for op in ["<", "<="] {
+        let got = scalar_i64(
+            &lake,
+            &format!("SELECT count(*) FROM cloudtrail_logs WHERE from_iso8601_timestamp(eventtime) {op} from_iso8601_timestamp('2024-03-01T23:59:59Z')"),
+        )
+        .await;
+        let expected = if op == "<=" {
+            want
+        } else {
+            scalar_i64(
+                &lake,
+                "SELECT count(*) FROM cloudtrail_events WHERE eventtime < '2024-03-01T23:59:59Z'",
+            )
+            .await
+        };
+        assert_eq!(got, expected, "{op}");
+    }
 }
 
 /// Sums a `name=N` metric (the part before any " total" / "->") across the plan text.
