@@ -1,8 +1,11 @@
 //! Athena (Trino) compatibility: functions DataFusion lacks or names differently, and the
 //! identifier rules of Athena.
 
+mod agg;
 mod idents;
 mod json;
+mod regex;
+mod rewrite;
 mod time;
 
 use std::sync::Arc;
@@ -18,9 +21,16 @@ pub use idents::fold_quoted_identifiers;
 
 /// Registers every Athena function with `ctx`.
 pub fn register(ctx: &SessionContext) {
-    for f in json::functions().into_iter().chain(time::functions()) {
+    let scalars = json::functions()
+        .into_iter()
+        .chain(time::functions())
+        .chain(time::date_functions())
+        .chain(regex::functions())
+        .chain(rewrite::functions());
+    for f in scalars {
         ctx.register_udf(ScalarUDF::new_from_shared_impl(f));
     }
+    agg::register(ctx);
 }
 
 /// The argument as a Utf8 array of `rows` rows (scalars are broadcast).
