@@ -89,6 +89,8 @@ impl QueryEngine {
             .with_default_catalog_and_schema("awsdatacatalog", "default")
             .with_information_schema(true);
         let opts = config.options_mut();
+        // Trino sorts NULLs last whatever the direction.
+        opts.sql_parser.default_null_ordering = "nulls_last".to_string();
         opts.execution.parquet.pushdown_filters = true;
         opts.execution.parquet.reorder_filters = true;
         opts.execution.parquet.bloom_filter_on_read = true;

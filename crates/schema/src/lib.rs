@@ -348,6 +348,8 @@ pub fn athena_view_select(table: &str) -> String {
     for extra in [COL_UNMAPPED, COL_FIXUPS, COL_SOURCE, PARTITION_COL] {
         cols.push(extra.to_string());
     }
+    // Athena's pseudo-column: the object each row came from.
+    cols.push(format!("{COL_SOURCE} AS \"$path\""));
     format!("SELECT {} FROM {table}", cols.join(", "))
 }
 
