@@ -27,7 +27,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::sql::parser::DFParser;
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use trawl_lake::{Lake, LakeError};
 use trawl_schema::{PARTITION_COL, PHYSICAL_TABLE, arrow_schema, athena_view_select};
@@ -64,6 +64,15 @@ impl From<DataFusionError> for QueryError {
             DataFusionError::Internal(_) => QueryError::Internal(e.strip_backtrace()),
             _ => QueryError::Execution(e.strip_backtrace()),
         }
+    }
+}
+
+/// Athena rewrites at the AST level (see [`athena::rewrite_unnest`]).
+fn rewrite_statement(stmt: &mut DFStatement) -> Result<(), QueryError> {
+    match stmt {
+        DFStatement::Statement(s) => athena::rewrite_unnest(s).map_err(QueryError::Plan),
+        DFStatement::Explain(e) => rewrite_statement(&mut e.statement),
+        _ => Ok(()),
     }
 }
 
@@ -139,8 +148,9 @@ impl QueryEngine {
             return Err(QueryError::Plan("no SQL statement given".into()));
         }
         let mut out = Vec::new();
-        for stmt in statements {
+        for mut stmt in statements {
             let text = stmt.to_string();
+            rewrite_statement(&mut stmt)?;
             let plan = self.ctx.state().statement_to_plan(stmt).await?;
             let df = self.ctx.execute_logical_plan(plan).await?;
             let schema = Arc::new(df.schema().as_arrow().clone());

@@ -7,6 +7,7 @@ mod json;
 mod regex;
 mod rewrite;
 mod time;
+mod unnest;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use datafusion::logical_expr::{ColumnarValue, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 pub use idents::fold_quoted_identifiers;
+pub use unnest::rewrite_unnest;
 
 /// Registers every Athena function with `ctx`.
 pub fn register(ctx: &SessionContext) {
