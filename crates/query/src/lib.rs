@@ -32,7 +32,7 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use trawl_lake::{Lake, LakeError};
 use trawl_schema::{PARTITION_COL, PHYSICAL_TABLE, arrow_schema, athena_view_select};
 
-pub use athena::fold_quoted_identifiers;
+pub use athena::{ADDED as ATHENA_FUNCTIONS, fold_quoted_identifiers};
 pub use store::SnapshotStore;
 pub use table::{CloudTrailTable, partition_predicates};
 
@@ -138,6 +138,21 @@ impl QueryEngine {
 
     pub fn context(&self) -> &SessionContext {
         &self.ctx
+    }
+
+    /// Every function name the session knows: (scalar, aggregate, window), each sorted.
+    pub fn function_names(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let state = self.ctx.state();
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v.dedup();
+            v
+        };
+        (
+            sorted(state.scalar_functions().keys().cloned().collect()),
+            sorted(state.aggregate_functions().keys().cloned().collect()),
+            sorted(state.window_functions().keys().cloned().collect()),
+        )
     }
 
     /// Runs every statement of `sql` (separated by `;`, comments allowed) in order.

@@ -21,6 +21,71 @@ use datafusion::prelude::SessionContext;
 pub use idents::fold_quoted_identifiers;
 pub use unnest::rewrite_unnest;
 
+/// The Trino functions trawl adds to DataFusion's, with what they do (for the reference in
+/// `docs/functions.md`; a test checks each is registered).
+pub const ADDED: &[(&str, &str)] = &[
+    (
+        "json_extract_scalar(json, path)",
+        "scalar at a JSONPath as varchar; NULL for objects, arrays, missing paths, invalid JSON",
+    ),
+    (
+        "json_extract(json, path)",
+        "JSON text of the value at a JSONPath",
+    ),
+    (
+        "json_array_length(json)",
+        "length of a JSON array, else NULL",
+    ),
+    (
+        "json_size(json, path)",
+        "size of the array or object at a JSONPath, 0 for scalars",
+    ),
+    ("json_format(json)", "compact JSON text"),
+    (
+        "json_parse(text)",
+        "validates and compacts JSON text; an error for invalid JSON",
+    ),
+    (
+        "from_iso8601_timestamp(text)",
+        "timestamp (UTC) from ISO 8601; NULL if unparseable. Predicates on from_iso8601_timestamp(eventtime) prune",
+    ),
+    ("from_iso8601_date(text)", "date from ISO 8601"),
+    (
+        "date_parse(text, format)",
+        "timestamp from text with a MySQL-style format (%Y-%m-%d %H:%i:%s, %T ...)",
+    ),
+    (
+        "date_format(timestamp, format)",
+        "text from a timestamp with a MySQL-style format",
+    ),
+    (
+        "year/quarter/month/week/week_of_year/day/day_of_month/day_of_year/doy/hour/minute/second/millisecond(t)",
+        "date parts as bigint",
+    ),
+    (
+        "day_of_week(t), dow(t)",
+        "ISO day of week, Monday = 1 .. Sunday = 7",
+    ),
+    ("if(cond, a[, b])", "CASE WHEN cond THEN a ELSE b END"),
+    (
+        "regexp_extract(text, pattern[, group])",
+        "first match or its group; NULL without a match",
+    ),
+    (
+        "regexp_replace(text, pattern[, replacement])",
+        "replaces every match ($1 for groups); removes matches without a replacement",
+    ),
+    (
+        "count_if(bool)",
+        "number of rows where the argument is true",
+    ),
+    ("arbitrary(x)", "any value of the group (first_value)"),
+    (
+        "approx_percentile(x, p)",
+        "approximate percentile (approx_percentile_cont)",
+    ),
+];
+
 /// Registers every Athena function with `ctx`.
 pub fn register(ctx: &SessionContext) {
     let scalars = json::functions()

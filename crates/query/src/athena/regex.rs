@@ -19,22 +19,81 @@ struct RegexpExtract {
     signature: Signature,
 }
 
+/// `regexp_replace(text, pattern[, replacement])` as in Trino: every match is replaced
+/// (DataFusion's follows Postgres and replaces the first); without a replacement, matches are
+/// removed. `$1` refers to a group; `\$` is a literal dollar.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RegexpReplace {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for RegexpReplace {
+    fn name(&self) -> &str {
+        "regexp_replace"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let input = utf8_arg(&args.args[0], rows)?;
+        let (Some(Some(pattern)), replacement) = (
+            constant_str(&args.args[1]),
+            args.args.get(2).map(constant_str),
+        ) else {
+            return plan_err!("regexp_replace: the pattern must be a constant string");
+        };
+        let replacement = match replacement {
+            None => String::new(),
+            Some(Some(Some(r))) => r.replace("\\$", "$$"),
+            Some(Some(None)) => {
+                return Ok(ColumnarValue::Array(map_strings(&input, |_| Ok(None))?));
+            }
+            Some(None) => {
+                return plan_err!("regexp_replace: the replacement must be a constant string");
+            }
+        };
+        let re = compile(&pattern)?;
+        Ok(ColumnarValue::Array(map_strings(&input, |s| {
+            Ok(Some(re.replace_all(s, replacement.as_str()).into_owned()))
+        })?))
+    }
+}
+
 pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
-    vec![Arc::new(RegexpExtract {
-        signature: Signature::one_of(
-            vec![
-                TypeSignature::Exact(vec![DataType::Utf8, DataType::Utf8]),
-                TypeSignature::Exact(vec![DataType::Utf8, DataType::Utf8, DataType::Int64]),
-            ],
-            Volatility::Immutable,
-        ),
-    })]
+    let utf8 = || DataType::Utf8;
+    vec![
+        Arc::new(RegexpReplace {
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![utf8(), utf8()]),
+                    TypeSignature::Exact(vec![utf8(), utf8(), utf8()]),
+                ],
+                Volatility::Immutable,
+            ),
+        }),
+        Arc::new(RegexpExtract {
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Utf8]),
+                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Utf8, DataType::Int64]),
+                ],
+                Volatility::Immutable,
+            ),
+        }),
+    ]
 }
 
 fn compile(pattern: &str) -> Result<Regex> {
     match Regex::new(pattern) {
         Ok(r) => Ok(r),
-        Err(e) => plan_err!("regexp_extract: invalid pattern {pattern:?}: {e}"),
+        Err(e) => plan_err!("invalid regular expression {pattern:?}: {e}"),
     }
 }
 
