@@ -88,9 +88,13 @@ fn main() {
     report(
         "sort + Parquet write (zstd)",
         time(|| {
-            trawl_lake::writer::write_file(&path, &batches, trawl_lake::writer::ROW_GROUP_ROWS)
-                .unwrap()
-                .bytes
+            trawl_lake::writer::write_file(
+                &path,
+                batches.clone(),
+                trawl_lake::writer::ROW_GROUP_ROWS,
+            )
+            .unwrap()
+            .bytes
         }),
         json.len(),
         events,

@@ -439,8 +439,7 @@ fn write_commit(
     let mut add = Vec::new();
     for (n, (dt, batches)) in job.pending.into_iter().enumerate() {
         let tmp = staging.join(format!("{n:04}.parquet"));
-        let w = writer::write_file(&tmp, &batches, row_group_rows)?;
-        drop(batches);
+        let w = writer::write_file(&tmp, batches, row_group_rows)?;
         let rel = Layout::data_file(&dt, version, n);
         let index = Layout::index_file(version, n);
         log::write_atomic(&layout.root().join(&index), &writer::encode_index(&w.index))?;

@@ -106,19 +106,23 @@ pub fn id_hash(event_id: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(event_id.as_bytes())
 }
 
-/// Writes `batches` (one partition's rows, in [`trawl_schema::ingest_schema`]) sorted by time
+/// Writes `batches` (one partition's rows, in [`trawl_schema::ingest_schema`]) sorted by time,
+/// consuming them,
 /// to `path` as a lake file, fsynced; the content hashes go to [`Written::index`].
 pub fn write_file(
     path: &Path,
-    batches: &[RecordBatch],
+    batches: Vec<RecordBatch>,
     row_group_rows: usize,
 ) -> Result<Written, LakeError> {
     let arrow_err = |source| LakeError::Arrow {
         path: path.into(),
         source,
     };
-    let all = concat_batches(&ingest_schema(), batches).map_err(arrow_err)?;
+    // Each copy is dropped as soon as the next exists: memory holds at most two.
+    let all = concat_batches(&ingest_schema(), &batches).map_err(arrow_err)?;
+    drop(batches);
     let sorted = sort_by_time(&all).map_err(arrow_err)?;
+    drop(all);
     let ts = sorted
         .column_by_name(COL_EVENTTIME_TS)
         .expect("eventtime_ts")
