@@ -68,6 +68,27 @@ pub const ADDED: &[(&str, &str)] = &[
     ),
     ("if(cond, a[, b])", "CASE WHEN cond THEN a ELSE b END"),
     (
+        "date_add(unit, n, t)",
+        "t plus n units (millisecond .. year; months clamp to the month's end)",
+    ),
+    ("date_diff(unit, a, b)", "whole units from a to b"),
+    (
+        "split(text, delimiter)",
+        "array of the parts (string_to_array)",
+    ),
+    (
+        "array_join(array, separator)",
+        "the elements joined as text (array_to_string)",
+    ),
+    (
+        "element_at(array, i) / element_at(map, key)",
+        "1-based element (negative from the end), or a map's value; NULL when absent",
+    ),
+    (
+        "replace(text, search[, replacement])",
+        "without a replacement, removes every occurrence",
+    ),
+    (
         "regexp_extract(text, pattern[, group])",
         "first match or its group; NULL without a match",
     ),
@@ -92,6 +113,7 @@ pub fn register(ctx: &SessionContext) {
         .into_iter()
         .chain(time::functions())
         .chain(time::date_functions())
+        .chain(time::arith_functions())
         .chain(regex::functions())
         .chain(rewrite::functions());
     for f in scalars {

@@ -6,8 +6,11 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::internal_err;
+use datafusion::common::{ScalarValue, internal_err, plan_err};
 use datafusion::error::Result;
+use datafusion::functions_nested::extract::array_element_udf;
+use datafusion::functions_nested::map_extract::map_extract_udf;
+use datafusion::functions_nested::string::{array_to_string_udf, string_to_array_udf};
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature, Volatility,
@@ -21,6 +24,14 @@ enum Rewrite {
     /// ISO day of week, Monday = 1 .. Sunday = 7.
     IsoDayOfWeek,
     If,
+    /// `split(s, d)`: `string_to_array(s, d, NULL)`.
+    Split,
+    /// `array_join(a, sep)`: `array_to_string(a, sep)`.
+    ArrayJoin,
+    /// `element_at(array, i)` (1-based, negative from the end) or `element_at(map, key)`.
+    ElementAt,
+    /// `replace(s, x)` removes `x`; with three arguments, DataFusion's `replace`.
+    Replace,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -63,6 +74,19 @@ pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
             signature: Signature::any(1, Volatility::Immutable),
         }));
     }
+    for (name, rewrite, arity) in [
+        ("split", Rewrite::Split, vec![2]),
+        ("array_join", Rewrite::ArrayJoin, vec![2]),
+        ("element_at", Rewrite::ElementAt, vec![2]),
+        ("replace", Rewrite::Replace, vec![2, 3]),
+    ] {
+        let sigs = arity.into_iter().map(TypeSignature::Any).collect();
+        out.push(Arc::new(RewriteFn {
+            name,
+            rewrite,
+            signature: Signature::one_of(sigs, Volatility::Immutable),
+        }));
+    }
     out.push(Arc::new(RewriteFn {
         name: "if",
         rewrite: Rewrite::If,
@@ -91,16 +115,62 @@ impl ScalarUDFImpl for RewriteFn {
         Ok(match self.rewrite {
             Rewrite::Part(_) | Rewrite::IsoDayOfWeek => DataType::Int64,
             Rewrite::If => arg_types[1].clone(),
+            Rewrite::Split => string_to_array_udf().return_type(&[
+                DataType::Utf8,
+                DataType::Utf8,
+                DataType::Utf8,
+            ])?,
+            Rewrite::ArrayJoin | Rewrite::Replace => DataType::Utf8,
+            Rewrite::ElementAt => match &arg_types[0] {
+                DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+                    f.data_type().clone()
+                }
+                DataType::Map(entries, _) => match entries.data_type() {
+                    DataType::Struct(fields) if fields.len() == 2 => fields[1].data_type().clone(),
+                    other => return plan_err!("element_at: unexpected map entries {other}"),
+                },
+                other => return plan_err!("element_at takes an array or a map, not {other}"),
+            },
         })
     }
 
-    fn simplify(&self, mut args: Vec<Expr>, _: &SimplifyContext) -> Result<ExprSimplifyResult> {
+    fn simplify(&self, mut args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
         Ok(ExprSimplifyResult::Simplified(match self.rewrite {
             Rewrite::Part(part) => cast(date_part(part, args.remove(0)), DataType::Int64),
             Rewrite::IsoDayOfWeek => {
                 // date_part('dow') counts Sunday = 0.
                 let dow = cast(date_part("dow", args.remove(0)), DataType::Int64);
                 (dow + lit(6i64)) % lit(7i64) + lit(1i64)
+            }
+            Rewrite::Split => {
+                let (s, d) = (args.remove(0), args.remove(0));
+                string_to_array_udf().call(vec![
+                    cast(s, DataType::Utf8),
+                    cast(d, DataType::Utf8),
+                    lit(ScalarValue::Utf8(None)),
+                ])
+            }
+            Rewrite::ArrayJoin => {
+                let (a, sep) = (args.remove(0), args.remove(0));
+                cast(array_to_string_udf().call(vec![a, sep]), DataType::Utf8)
+            }
+            Rewrite::ElementAt => {
+                let (container, key) = (args.remove(0), args.remove(0));
+                match info.get_data_type(&container)? {
+                    DataType::Map(..) => array_element_udf().call(vec![
+                        map_extract_udf().call(vec![container, key]),
+                        lit(1i64),
+                    ]),
+                    _ => array_element_udf().call(vec![container, cast(key, DataType::Int64)]),
+                }
+            }
+            Rewrite::Replace => {
+                let s = cast(args.remove(0), DataType::Utf8);
+                let from = cast(args.remove(0), DataType::Utf8);
+                let to = args
+                    .pop()
+                    .map_or_else(|| lit(""), |t| cast(t, DataType::Utf8));
+                datafusion::functions::string::replace().call(vec![s, from, to])
             }
             Rewrite::If => {
                 let cond = args.remove(0);

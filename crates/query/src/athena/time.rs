@@ -226,3 +226,166 @@ impl ScalarUDFImpl for DateFn {
         }
     }
 }
+
+/// A `date_add`/`date_diff` unit: fixed length in microseconds, or whole months.
+#[derive(Debug, Clone, Copy)]
+enum Unit {
+    Micros(i64),
+    Months(i32),
+}
+
+fn unit(name: &str) -> Option<Unit> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "millisecond" => Unit::Micros(1_000),
+        "second" => Unit::Micros(1_000_000),
+        "minute" => Unit::Micros(60_000_000),
+        "hour" => Unit::Micros(3_600_000_000),
+        "day" => Unit::Micros(86_400_000_000),
+        "week" => Unit::Micros(7 * 86_400_000_000),
+        "month" => Unit::Months(1),
+        "quarter" => Unit::Months(3),
+        "year" => Unit::Months(12),
+        _ => return None,
+    })
+}
+
+fn add(t: i64, unit: Unit, n: i64) -> Option<i64> {
+    match unit {
+        Unit::Micros(u) => t.checked_add(u.checked_mul(n)?),
+        Unit::Months(m) => {
+            let dt = chrono::DateTime::from_timestamp_micros(t)?.naive_utc();
+            let months = n.checked_mul(i64::from(m))?;
+            let shifted = if months >= 0 {
+                dt.checked_add_months(chrono::Months::new(u32::try_from(months).ok()?))?
+            } else {
+                dt.checked_sub_months(chrono::Months::new(u32::try_from(-months).ok()?))?
+            };
+            Some(shifted.and_utc().timestamp_micros())
+        }
+    }
+}
+
+fn diff(a: i64, b: i64, unit: Unit) -> Option<i64> {
+    match unit {
+        Unit::Micros(u) => Some((b - a) / u),
+        Unit::Months(m) => {
+            use chrono::{Datelike, Timelike};
+            let (x, y) = (
+                chrono::DateTime::from_timestamp_micros(a)?,
+                chrono::DateTime::from_timestamp_micros(b)?,
+            );
+            let mut months = (i64::from(y.year()) * 12 + i64::from(y.month()))
+                - (i64::from(x.year()) * 12 + i64::from(x.month()));
+            // Only whole months count: compare the position inside the month.
+            let within = |d: &chrono::DateTime<chrono::Utc>| {
+                (d.day(), d.num_seconds_from_midnight(), d.nanosecond())
+            };
+            if months > 0 && within(&y) < within(&x) {
+                months -= 1;
+            } else if months < 0 && within(&y) > within(&x) {
+                months += 1;
+            }
+            Some(months / i64::from(m))
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DateArith {
+    diff: bool,
+    signature: Signature,
+}
+
+pub(super) fn arith_functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
+    [false, true]
+        .into_iter()
+        .map(|diff| {
+            Arc::new(DateArith {
+                diff,
+                signature: Signature::any(3, Volatility::Immutable),
+            }) as Arc<dyn ScalarUDFImpl>
+        })
+        .collect()
+}
+
+/// A timestamp or date argument as microseconds since the epoch.
+fn micros(arg: &ColumnarValue, rows: usize) -> Result<datafusion::arrow::array::ArrayRef> {
+    let array = arg.to_array(rows)?;
+    let array = match array.data_type() {
+        DataType::Timestamp(_, tz) => datafusion::arrow::compute::cast(
+            &array,
+            &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+        )?,
+        _ => datafusion::arrow::compute::cast(
+            &array,
+            &DataType::Timestamp(TimeUnit::Microsecond, None),
+        )?,
+    };
+    Ok(array)
+}
+
+impl ScalarUDFImpl for DateArith {
+    fn name(&self) -> &str {
+        if self.diff { "date_diff" } else { "date_add" }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(match (self.diff, &arg_types[2]) {
+            (true, _) => DataType::Int64,
+            (false, DataType::Timestamp(_, tz)) => {
+                DataType::Timestamp(TimeUnit::Microsecond, tz.clone())
+            }
+            (false, DataType::Date32 | DataType::Date64) => DataType::Date32,
+            (false, other) => {
+                return datafusion::common::plan_err!(
+                    "date_add takes a timestamp or a date, not {other}"
+                );
+            }
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let Some(Some(name)) = super::constant_str(&args.args[0]) else {
+            return datafusion::common::plan_err!(
+                "{}: the unit must be a constant string such as 'day'",
+                self.name()
+            );
+        };
+        let Some(unit) = unit(&name) else {
+            return datafusion::common::plan_err!(
+                "{}: unknown unit {name:?}; use millisecond, second, minute, hour, day, week, month, quarter or year",
+                self.name()
+            );
+        };
+        let last = micros(&args.args[2], rows)?;
+        let last_ts = last.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
+        if self.diff {
+            let first = micros(&args.args[1], rows)?;
+            let first =
+                first.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
+            let out: datafusion::arrow::array::Int64Array = first
+                .iter()
+                .zip(last_ts.iter())
+                .map(|(a, b)| diff(a?, b?, unit))
+                .collect();
+            return Ok(ColumnarValue::Array(Arc::new(out)));
+        }
+        let n = datafusion::arrow::compute::cast(&args.args[1].to_array(rows)?, &DataType::Int64)?;
+        let n = n.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        let shifted: TimestampMicrosecondArray = last_ts
+            .iter()
+            .zip(n.iter())
+            .map(|(t, n)| add(t?, unit, n?))
+            .collect();
+        let out: datafusion::arrow::array::ArrayRef = match args.args[2].data_type() {
+            DataType::Timestamp(_, tz) => Arc::new(shifted.with_timezone_opt(tz)),
+            _ => datafusion::arrow::compute::cast(&shifted, &DataType::Date32)?,
+        };
+        Ok(ColumnarValue::Array(out))
+    }
+}
