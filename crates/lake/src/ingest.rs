@@ -141,7 +141,8 @@ impl Dedup {
         }
     }
 
-    fn check(&mut self, dt: &str, id: &str, hash: i64) -> Result<Verdict, LakeError> {
+    /// The index of partition `dt`, loaded from its committed index files on first use.
+    fn partition(&mut self, dt: &str) -> Result<&mut FxHashMap<u64, Vec<u64>>, LakeError> {
         if !self.loaded.contains_key(dt) {
             let mut index: FxHashMap<u64, Vec<u64>> = FxHashMap::default();
             for path in self.files_by_dt.get(dt).into_iter().flatten() {
@@ -154,12 +155,17 @@ impl Dedup {
             }
             self.loaded.insert(dt.to_string(), (index, 0));
         }
-        let (part, used) = self.loaded.get_mut(dt).expect("just loaded");
+        let (index, used) = self.loaded.get_mut(dt).expect("just loaded");
         *used = self.epoch;
+        Ok(index)
+    }
+
+    /// Records `(id, hash)` in a partition's index and says what it was.
+    fn check(index: &mut FxHashMap<u64, Vec<u64>>, id: &str, hash: i64) -> Verdict {
         let hash = hash as u64;
-        Ok(match part.get_mut(&writer::id_hash(id)) {
+        match index.get_mut(&writer::id_hash(id)) {
             None => {
-                part.insert(writer::id_hash(id), vec![hash]);
+                index.insert(writer::id_hash(id), vec![hash]);
                 Verdict::New
             }
             Some(hashes) if hashes.contains(&hash) => Verdict::Duplicate,
@@ -167,7 +173,7 @@ impl Dedup {
                 hashes.push(hash);
                 Verdict::Conflict
             }
-        })
+        }
     }
 
     /// Drops the least recently used partitions beyond [`LOADED_PARTITIONS`]. Only call when
@@ -309,30 +315,46 @@ impl Collector<'_> {
             .column_by_name(COL_HASH)
             .expect("trawl_hash")
             .as_primitive::<Int64Type>();
-        let mut groups: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-        let mut day_cache: HashMap<i64, String> = HashMap::new();
-        let (mut dups, mut conflicts) = (0u64, 0u64);
+        // Group rows by event day first (None: time did not parse), then dedup each group
+        // against its partition's index, looked up once per group.
+        let mut by_day: BTreeMap<Option<i64>, Vec<u32>> = BTreeMap::new();
         for row in 0..batch.num_rows() {
-            let dt = if ts.is_valid(row) {
-                let micros = ts.value(row);
-                day_cache
-                    .entry(micros.div_euclid(86_400_000_000))
-                    .or_insert_with(|| day_string(micros))
-                    .clone()
-            } else {
-                UNKNOWN_PARTITION.to_string()
-            };
-            if ids.is_valid(row) {
-                match self.dedup.check(&dt, ids.value(row), hashes.value(row))? {
-                    Verdict::Duplicate => {
-                        dups += 1;
-                        continue;
+            let day = ts
+                .is_valid(row)
+                .then(|| ts.value(row).div_euclid(86_400_000_000));
+            by_day.entry(day).or_default().push(row as u32);
+        }
+        let (mut dups, mut conflicts) = (0u64, 0u64);
+        let mut groups: Vec<(String, Vec<u32>)> = Vec::with_capacity(by_day.len());
+        for (day, rows) in by_day {
+            let dt = day.map_or_else(
+                || UNKNOWN_PARTITION.to_string(),
+                |d| day_string(d * 86_400_000_000),
+            );
+            let index = self.dedup.partition(&dt)?;
+            let kept: Vec<u32> = rows
+                .into_iter()
+                .filter(|&row| {
+                    let row = row as usize;
+                    if !ids.is_valid(row) {
+                        return true;
                     }
-                    Verdict::Conflict => conflicts += 1,
-                    Verdict::New => {}
-                }
+                    match Dedup::check(index, ids.value(row), hashes.value(row)) {
+                        Verdict::Duplicate => {
+                            dups += 1;
+                            false
+                        }
+                        Verdict::Conflict => {
+                            conflicts += 1;
+                            true
+                        }
+                        Verdict::New => true,
+                    }
+                })
+                .collect();
+            if !kept.is_empty() {
+                groups.push((dt, kept));
             }
-            groups.entry(dt).or_default().push(row as u32);
         }
         let mut stored = 0;
         for (dt, rows) in groups {
