@@ -447,6 +447,38 @@ struct Committed {
     files: u64,
 }
 
+/// Writes data file `n` of a commit and its dedup index, and moves the file into place.
+fn write_partition(
+    layout: &Layout,
+    staging: &std::path::Path,
+    version: u64,
+    n: usize,
+    dt: String,
+    batches: Vec<RecordBatch>,
+    row_group_rows: usize,
+) -> Result<DataFile, LakeError> {
+    let tmp = staging.join(format!("{n:04}.parquet"));
+    let w = writer::write_file(&tmp, batches, row_group_rows)?;
+    let rel = Layout::data_file(&dt, version, n);
+    let index = Layout::index_file(version, n);
+    log::write_atomic(&layout.root().join(&index), &writer::encode_index(&w.index))?;
+    let dest = layout.root().join(&rel);
+    let dir = dest.parent().expect("data files live in a partition dir");
+    fs::create_dir_all(dir).at(dir)?;
+    fs::rename(&tmp, &dest).at(&dest)?;
+    log::sync_dir(dir)?;
+    Ok(DataFile {
+        path: rel,
+        dt,
+        rows: w.rows,
+        bytes: w.bytes,
+        min_time: w.min_time,
+        max_time: w.max_time,
+        xxh3: w.xxh3,
+        index,
+    })
+}
+
 /// Writes a commit: data files and their dedup indexes through staging, side files, then
 /// the log entry (the commit point).
 fn write_commit(
@@ -458,29 +490,46 @@ fn write_commit(
     let version = job.version;
     let staging = layout.staging(version);
     fs::create_dir_all(&staging).at(&staging)?;
-    let mut add = Vec::new();
-    for (n, (dt, batches)) in job.pending.into_iter().enumerate() {
-        let tmp = staging.join(format!("{n:04}.parquet"));
-        let w = writer::write_file(&tmp, batches, row_group_rows)?;
-        let rel = Layout::data_file(&dt, version, n);
-        let index = Layout::index_file(version, n);
-        log::write_atomic(&layout.root().join(&index), &writer::encode_index(&w.index))?;
-        let dest = layout.root().join(&rel);
-        let dir = dest.parent().expect("data files live in a partition dir");
-        fs::create_dir_all(dir).at(dir)?;
-        fs::rename(&tmp, &dest).at(&dest)?;
-        log::sync_dir(dir)?;
-        add.push(DataFile {
-            path: rel,
-            dt,
-            rows: w.rows,
-            bytes: w.bytes,
-            min_time: w.min_time,
-            max_time: w.max_time,
-            xxh3: w.xxh3,
-            index,
-        });
-    }
+    // Partitions are independent files: write them on every core (the readers may be done,
+    // and this is the tail of the run).
+    let queue = std::sync::Mutex::new(job.pending.into_iter().enumerate());
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut add: Vec<(usize, DataFile)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| -> Result<Vec<(usize, DataFile)>, LakeError> {
+                    let mut done = Vec::new();
+                    loop {
+                        let next = queue.lock().expect("queue lock").next();
+                        let Some((n, (dt, batches))) = next else {
+                            return Ok(done);
+                        };
+                        done.push((
+                            n,
+                            write_partition(
+                                &layout,
+                                &staging,
+                                version,
+                                n,
+                                dt,
+                                batches,
+                                row_group_rows,
+                            )?,
+                        ));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("partition writer panicked"))
+            .collect::<Result<Vec<_>, _>>()
+    })?
+    .into_iter()
+    .flatten()
+    .collect();
+    add.sort_by_key(|(n, _)| *n);
+    let add: Vec<DataFile> = add.into_iter().map(|(_, f)| f).collect();
     for (lines, path) in [
         (job.bad_lines, layout.quarantine(version)),
         (job.digest_lines, layout.digests(version)),
