@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
-use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
-use datafusion::logical_expr::function::AccumulatorArgs;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
 };
@@ -72,7 +72,109 @@ impl Accumulator for CountIfAcc {
     }
 }
 
+/// `max_by(x, y)` / `min_by(x, y)`: the `x` of the row with the largest (smallest) `y`;
+/// rows whose `y` is NULL are skipped.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ByExtreme {
+    max: bool,
+    signature: Signature,
+}
+
+#[derive(Debug)]
+struct ByExtremeAcc {
+    max: bool,
+    x: ScalarValue,
+    y: ScalarValue,
+}
+
+impl AggregateUDFImpl for ByExtreme {
+    fn name(&self) -> &str {
+        if self.max { "max_by" } else { "min_by" }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(arg_types[0].clone())
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(args
+            .input_fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                Arc::new(Field::new(
+                    format!("{}_{i}", args.name),
+                    f.data_type().clone(),
+                    true,
+                )) as FieldRef
+            })
+            .collect())
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(ByExtremeAcc {
+            max: self.max,
+            x: ScalarValue::try_from(args.expr_fields[0].data_type())?,
+            y: ScalarValue::try_from(args.expr_fields[1].data_type())?,
+        }))
+    }
+}
+
+impl ByExtremeAcc {
+    fn offer(&mut self, xs: &ArrayRef, ys: &ArrayRef) -> Result<()> {
+        for i in 0..ys.len() {
+            if ys.is_null(i) {
+                continue;
+            }
+            let y = ScalarValue::try_from_array(ys, i)?;
+            let better = self.y.is_null()
+                || match y.partial_cmp(&self.y) {
+                    Some(std::cmp::Ordering::Greater) => self.max,
+                    Some(std::cmp::Ordering::Less) => !self.max,
+                    _ => false,
+                };
+            if better {
+                self.x = ScalarValue::try_from_array(xs, i)?;
+                self.y = y;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Accumulator for ByExtremeAcc {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.offer(&values[0], &values[1])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(self.x.clone())
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.x.size() + self.y.size()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.x.clone(), self.y.clone()])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.offer(&states[0], &states[1])
+    }
+}
+
 pub(super) fn register(ctx: &SessionContext) {
+    for max in [true, false] {
+        ctx.register_udaf(AggregateUDF::new_from_impl(ByExtreme {
+            max,
+            signature: Signature::any(2, Volatility::Immutable),
+        }));
+    }
     ctx.register_udaf(AggregateUDF::new_from_impl(CountIf {
         signature: Signature::exact(vec![DataType::Boolean], Volatility::Immutable),
     }));
