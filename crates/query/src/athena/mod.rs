@@ -8,6 +8,7 @@ mod regex;
 mod rewrite;
 mod time;
 mod unnest;
+mod url;
 
 use std::sync::Arc;
 
@@ -115,6 +116,7 @@ pub fn register(ctx: &SessionContext) {
         .chain(time::date_functions())
         .chain(time::arith_functions())
         .chain(regex::functions())
+        .chain(url::functions())
         .chain(rewrite::functions());
     for f in scalars {
         ctx.register_udf(ScalarUDF::new_from_shared_impl(f));

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{ScalarValue, internal_err, plan_err};
 use datafusion::error::Result;
+use datafusion::functions_nested::array_has::array_has_udf;
 use datafusion::functions_nested::extract::array_element_udf;
 use datafusion::functions_nested::map_extract::map_extract_udf;
 use datafusion::functions_nested::string::{array_to_string_udf, string_to_array_udf};
@@ -32,6 +33,8 @@ enum Rewrite {
     ElementAt,
     /// `replace(s, x)` removes `x`; with three arguments, DataFusion's `replace`.
     Replace,
+    /// `contains(array, x)`: `array_has`; on strings, DataFusion's substring `contains`.
+    Contains,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -79,6 +82,7 @@ pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
         ("array_join", Rewrite::ArrayJoin, vec![2]),
         ("element_at", Rewrite::ElementAt, vec![2]),
         ("replace", Rewrite::Replace, vec![2, 3]),
+        ("contains", Rewrite::Contains, vec![2]),
     ] {
         let sigs = arity.into_iter().map(TypeSignature::Any).collect();
         out.push(Arc::new(RewriteFn {
@@ -121,6 +125,7 @@ impl ScalarUDFImpl for RewriteFn {
                 DataType::Utf8,
             ])?,
             Rewrite::ArrayJoin | Rewrite::Replace => DataType::Utf8,
+            Rewrite::Contains => DataType::Boolean,
             Rewrite::ElementAt => match &arg_types[0] {
                 DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
                     f.data_type().clone()
@@ -171,6 +176,18 @@ impl ScalarUDFImpl for RewriteFn {
                     .pop()
                     .map_or_else(|| lit(""), |t| cast(t, DataType::Utf8));
                 datafusion::functions::string::replace().call(vec![s, from, to])
+            }
+            Rewrite::Contains => {
+                let (haystack, needle) = (args.remove(0), args.remove(0));
+                match info.get_data_type(&haystack)? {
+                    DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => {
+                        array_has_udf().call(vec![haystack, needle])
+                    }
+                    _ => datafusion::functions::string::contains().call(vec![
+                        cast(haystack, DataType::Utf8),
+                        cast(needle, DataType::Utf8),
+                    ]),
+                }
             }
             Rewrite::If => {
                 let cond = args.remove(0);
