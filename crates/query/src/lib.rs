@@ -67,10 +67,10 @@ impl From<DataFusionError> for QueryError {
     }
 }
 
-/// Athena rewrites at the AST level (see [`athena::rewrite_unnest`]).
+/// Athena rewrites at the AST level (see [`athena::rewrite_statement`]).
 fn rewrite_statement(stmt: &mut DFStatement) -> Result<(), QueryError> {
     match stmt {
-        DFStatement::Statement(s) => athena::rewrite_unnest(s).map_err(QueryError::Plan),
+        DFStatement::Statement(s) => athena::rewrite_statement(s).map_err(QueryError::Plan),
         DFStatement::Explain(e) => rewrite_statement(&mut e.statement),
         _ => Ok(()),
     }

@@ -2,12 +2,12 @@
 //! identifier rules of Athena.
 
 mod agg;
+mod ast;
 mod idents;
 mod json;
 mod regex;
 mod rewrite;
 mod time;
-mod unnest;
 mod url;
 
 use std::sync::Arc;
@@ -19,8 +19,8 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
+pub use ast::rewrite_statement;
 pub use idents::fold_quoted_identifiers;
-pub use unnest::rewrite_unnest;
 
 /// The Trino functions trawl adds to DataFusion's, with what they do (for the reference in
 /// `docs/functions.md`; a test checks each is registered).

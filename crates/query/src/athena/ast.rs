@@ -1,3 +1,7 @@
+//! Rewrites of a parsed statement before planning.
+//!
+//! Output names: `SELECT useridentity.arn` yields a column named `arn`, as in Athena.
+//!
 //! Trino's `UNNEST` in `FROM`:
 //!
 //! ```sql
@@ -14,15 +18,15 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, JoinConstraint, JoinOperator, Query, Select, SetExpr, Statement, TableAlias,
-    TableFactor, TableWithJoins, Value, VisitMut, VisitorMut, visit_expressions_mut,
+    Expr, Ident, JoinConstraint, JoinOperator, Query, Select, SelectItem, SetExpr, Statement,
+    TableAlias, TableFactor, TableWithJoins, Value, VisitMut, VisitorMut, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-/// Rewrites every `UNNEST` relation of `stmt`; an `UNNEST` it cannot express gives an error
-/// that names the construct and the supported form.
-pub fn rewrite_unnest(stmt: &mut Statement) -> Result<(), String> {
+/// Rewrites every query of `stmt` (UNNEST relations, output names); an `UNNEST` it cannot
+/// express gives an error that names the construct and the supported form.
+pub fn rewrite_statement(stmt: &mut Statement) -> Result<(), String> {
     struct V(Option<String>);
     impl VisitorMut for V {
         type Break = ();
@@ -44,6 +48,7 @@ pub fn rewrite_unnest(stmt: &mut Statement) -> Result<(), String> {
 fn rewrite_query(q: &mut Query) -> Result<(), String> {
     let mut renames = Vec::new();
     rewrite_set_expr(&mut q.body, &mut renames)?;
+    name_field_accesses(&mut q.body);
     if !renames.is_empty() {
         let _ = visit_expressions_mut(q, |e| {
             if let Expr::CompoundIdentifier(parts) = e
@@ -57,6 +62,31 @@ fn rewrite_query(q: &mut Query) -> Result<(), String> {
         });
     }
     Ok(())
+}
+
+/// As in Athena, `SELECT useridentity.arn` yields a column named `arn` (DataFusion would call
+/// it `cloudtrail_logs.useridentity[arn]`): unaliased dotted references get their last name.
+fn name_field_accesses(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => {
+            for item in &mut select.projection {
+                if let SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) = item
+                    && parts.len() > 1
+                {
+                    let alias = parts.last().expect("len > 1").clone();
+                    *item = SelectItem::ExprWithAlias {
+                        expr: Expr::CompoundIdentifier(parts.clone()),
+                        alias,
+                    };
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            name_field_accesses(left);
+            name_field_accesses(right);
+        }
+        _ => {}
+    }
 }
 
 fn rewrite_set_expr(body: &mut SetExpr, renames: &mut Vec<(String, String)>) -> Result<(), String> {
