@@ -1,0 +1,138 @@
+//! Differential test: queries whose functions mean the same in Trino and DuckDB run through
+//! trawl (on the lake) and through DuckDB (on the raw trail JSON, `tests/duckdb/peer.py`), and
+//! must give the same rows. Needs `python3` with `duckdb`; with `CI` set, its absence fails.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use trawl_schema::{FIELDS, Field, Kind};
+
+/// The DuckDB type of a record, from trawl's schema (JSON members as JSON text, booleans as
+/// the text Athena shows).
+fn duckdb_type(fields: &[Field]) -> String {
+    let members: Vec<String> = fields
+        .iter()
+        .map(|f| {
+            let ty = match f.kind {
+                Kind::Str | Kind::Time | Kind::Bool => "VARCHAR".to_string(),
+                Kind::Json => "JSON".to_string(),
+                Kind::StrMap => "MAP(VARCHAR, VARCHAR)".to_string(),
+                Kind::Resources => {
+                    "STRUCT(\"ARN\" VARCHAR, \"accountId\" VARCHAR, \"type\" VARCHAR)[]".to_string()
+                }
+                Kind::Object(children) => duckdb_type(children),
+            };
+            format!("\"{}\" {ty}", f.key)
+        })
+        .collect();
+    format!("STRUCT({})", members.join(", "))
+}
+
+const QUERIES: &[&str] = &[
+    "SELECT eventname, count(*) AS n FROM cloudtrail_logs GROUP BY eventname ORDER BY n DESC, eventname",
+    "SELECT useridentity.type AS t, count(*) AS n FROM cloudtrail_logs GROUP BY 1 ORDER BY 1",
+    "SELECT errorcode, count(*) FROM cloudtrail_logs WHERE errorcode IS NOT NULL GROUP BY 1 ORDER BY 1",
+    "SELECT awsregion, count(DISTINCT sourceipaddress) FROM cloudtrail_logs GROUP BY 1 ORDER BY 1",
+    "SELECT min(eventtime), max(eventtime), count(*) FROM cloudtrail_logs",
+    "SELECT count(*) FROM cloudtrail_logs WHERE eventtime >= '2024-03-03T00:00:00Z' AND eventtime < '2024-03-05T00:00:00Z'",
+    "SELECT json_extract_scalar(requestparameters, '$.bucketName') AS b, count(*) FROM cloudtrail_logs WHERE eventsource = 's3.amazonaws.com' AND eventname = 'GetObject' GROUP BY 1 ORDER BY 1",
+    "SELECT useridentity.sessioncontext.sessionissuer.username AS role, count(*) FROM cloudtrail_logs WHERE useridentity.type = 'AssumedRole' GROUP BY 1 ORDER BY 1",
+    "SELECT coalesce(useridentity.username, useridentity.type) AS who, count(*) FROM cloudtrail_logs WHERE eventname = 'ConsoleLogin' AND json_extract_scalar(responseelements, '$.ConsoleLogin') = 'Failure' GROUP BY 1 ORDER BY 1",
+    "SELECT json_extract_scalar(additionaleventdata, '$.MFAUsed') AS mfa, count(*) FROM cloudtrail_logs WHERE eventname = 'ConsoleLogin' GROUP BY 1 ORDER BY 1",
+    "SELECT hour(from_iso8601_timestamp(eventtime)) AS h, count(*) FROM cloudtrail_logs GROUP BY 1 ORDER BY 1",
+    "SELECT readonly, count(*) FROM cloudtrail_logs GROUP BY 1 ORDER BY 1",
+    "SELECT eventid FROM cloudtrail_logs WHERE sourceipaddress = '81.2.69.142' AND errorcode = 'AccessDenied' ORDER BY eventid LIMIT 5",
+    "SELECT tlsdetails.tlsversion, count(*) FROM cloudtrail_logs GROUP BY 1 ORDER BY 1 NULLS LAST",
+];
+
+fn duckdb_available() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import duckdb"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok && std::env::var_os("CI").is_some() {
+        panic!("python3 with duckdb is needed for the differential test: pip install duckdb");
+    }
+    ok
+}
+
+#[tokio::test]
+async fn same_answers_as_duckdb() {
+    if !duckdb_available() {
+        eprintln!("skipping: python3 cannot import duckdb (pip install duckdb)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    let spec = trawl_gen::TrailSpec {
+        seed: 7,
+        events: 3000,
+        duplicate_rate: 0.0,
+        ..Default::default()
+    };
+    trawl_gen::write_trail(&trail, &spec).unwrap();
+    let lake = trawl_lake::Lake::create(dir.path().join("lake")).unwrap();
+    let objects = trawl_ingest::discover_local(std::slice::from_ref(&trail), None)
+        .unwrap()
+        .objects;
+    trawl_lake::ingest(
+        &lake,
+        objects,
+        &Default::default(),
+        &trawl_lake::NoProgress,
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+
+    let queries_file = dir.path().join("queries.sql");
+    std::fs::write(&queries_file, QUERIES.join("\n")).unwrap();
+    let peer = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/duckdb/peer.py");
+    let out = Command::new("python3")
+        .arg(&peer)
+        .arg(&trail)
+        .arg(duckdb_type(FIELDS))
+        .arg(&queries_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "duckdb peer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: Vec<Vec<Vec<Option<String>>>> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(theirs.len(), QUERIES.len());
+
+    let engine = trawl_query::QueryEngine::open(&lake).await.unwrap();
+    for (sql, want) in QUERIES.iter().zip(&theirs) {
+        let result = engine.run(sql).await.unwrap().pop().unwrap();
+        let options = FormatOptions::default();
+        let mut got: Vec<Vec<Option<String>>> = Vec::new();
+        for b in &result.batches {
+            let fmts: Vec<ArrayFormatter> = b
+                .columns()
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+                .collect();
+            for row in 0..b.num_rows() {
+                got.push(
+                    b.columns()
+                        .iter()
+                        .zip(&fmts)
+                        .map(|(c, f)| (!c.is_null(row)).then(|| f.value(row).to_string()))
+                        .collect(),
+                );
+            }
+        }
+        assert!(
+            !want.is_empty(),
+            "the query returns nothing, so it proves nothing: {sql}"
+        );
+        assert_eq!(&got, want, "trawl and DuckDB differ on: {sql}");
+    }
+}
