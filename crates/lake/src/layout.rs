@@ -10,6 +10,7 @@
 //!   _trawl/digests/<version:020>.jsonl                       CloudTrail digest files seen
 //!   _trawl/index/<version:020>-<n:04>.idx                    dedup index of each data file
 //!   _trawl/staging/<version:020>/                            files of a commit in progress
+//!   _trawl/catalog.json                                      tables declared with Athena DDL
 //!   _trawl/lock                                              writer lock (flock)
 //! ```
 //! Engines skip paths starting with `_`, so only `events/` is visible to them.
@@ -36,6 +37,10 @@ impl Layout {
     }
     pub fn marker(&self) -> PathBuf {
         self.meta_dir().join("lake.json")
+    }
+    /// Tables declared with Athena DDL.
+    pub fn catalog(&self) -> PathBuf {
+        self.meta_dir().join("catalog.json")
     }
     pub fn lock(&self) -> PathBuf {
         self.meta_dir().join("lock")

@@ -21,6 +21,7 @@
 //! the next writer deletes them ([`recover`]) before doing anything else. Readers take the
 //! file list from the log, so they never see uncommitted files.
 
+pub mod catalog;
 pub mod error;
 mod ingest;
 pub mod layout;
@@ -30,6 +31,7 @@ pub mod writer;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
+pub use catalog::{Catalog, TableDef};
 pub use error::LakeError;
 pub use ingest::{IngestOptions, IngestSummary, NoProgress, Progress, Quarantined, ingest};
 pub use layout::{FORMAT_VERSION, Layout};

@@ -19,8 +19,12 @@ mod table;
 
 use std::sync::Arc;
 
+use athena::ddl::Ddl;
+use datafusion::arrow::array::StringArray;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::TableReference;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -29,7 +33,7 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
-use trawl_lake::{Lake, LakeError};
+use trawl_lake::{Catalog, Lake, LakeError, Layout, TableDef};
 use trawl_schema::{PARTITION_COL, PHYSICAL_TABLE, arrow_schema, athena_view_select};
 
 pub use athena::{ADDED as ATHENA_FUNCTIONS, fold_quoted_identifiers};
@@ -38,6 +42,9 @@ pub use table::{CloudTrailTable, partition_predicates};
 
 /// The Athena-compatible view name.
 pub const TABLE: &str = "cloudtrail_logs";
+/// The Athena-shaped view over the lake that `cloudtrail_logs` and tables declared with DDL
+/// read (a DDL table may itself be named `cloudtrail_logs`).
+pub const BASE_VIEW: &str = "trawl_cloudtrail_logs";
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -88,6 +95,7 @@ pub struct StatementResult {
 pub struct QueryEngine {
     ctx: SessionContext,
     version: u64,
+    layout: Layout,
 }
 
 impl QueryEngine {
@@ -121,14 +129,145 @@ impl QueryEngine {
         ctx.register_table(PHYSICAL_TABLE, Arc::new(CloudTrailTable::new(table)))?;
         athena::register(&ctx);
         ctx.sql(&format!(
-            "CREATE VIEW {TABLE} AS {}",
+            "CREATE VIEW {BASE_VIEW} AS {}",
             athena_view_select(PHYSICAL_TABLE)
         ))
         .await?;
-        Ok(Self {
+        ctx.sql(&format!("CREATE VIEW {TABLE} AS SELECT * FROM {BASE_VIEW}"))
+            .await?;
+        let engine = Self {
             ctx,
             version: snap.version,
-        })
+            layout: lake.layout(),
+        };
+        for def in Catalog::load(&engine.layout)?.tables {
+            engine.register(&def).await?;
+        }
+        Ok(engine)
+    }
+
+    /// Registers a table declared with DDL as a view over the lake: its declared columns
+    /// (NULL where the lake has no such column) and its partition columns mapped onto the
+    /// lake's (see [`athena::ddl::partition_expr`]), so predicates on them prune.
+    async fn register(&self, def: &TableDef) -> Result<(), QueryError> {
+        let base = self.ctx.table(BASE_VIEW).await?;
+        let have: Vec<String> = base
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let mut select: Vec<String> = def
+            .columns
+            .iter()
+            .map(|c| {
+                if have.contains(c) {
+                    format!("\"{c}\"")
+                } else {
+                    format!("CAST(NULL AS VARCHAR) AS \"{c}\"")
+                }
+            })
+            .collect();
+        if select.is_empty() {
+            select.push("*".to_string());
+        }
+        for p in &def.partitions {
+            select.push(format!(
+                "{} AS \"{p}\"",
+                athena::ddl::partition_expr(p, &def.properties)
+            ));
+        }
+        self.ctx
+            .sql(&format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", def.schema))
+            .await?;
+        let view = format!(
+            "CREATE OR REPLACE VIEW \"{}\".\"{}\" AS SELECT {} FROM {BASE_VIEW}",
+            def.schema,
+            def.name,
+            select.join(", ")
+        );
+        self.ctx.sql(&view).await?;
+        Ok(())
+    }
+
+    /// Runs an Athena DDL statement against the lake's catalog.
+    async fn run_ddl(&self, sql: &str, ddl: Ddl) -> Result<StatementResult, QueryError> {
+        let empty = || StatementResult {
+            sql: sql.to_string(),
+            schema: Arc::new(Schema::empty()),
+            batches: vec![],
+        };
+        let mut catalog = Catalog::load(&self.layout)?;
+        match ddl {
+            Ddl::NoOp { .. } => Ok(empty()),
+            Ddl::Create { def, if_not_exists } => {
+                if if_not_exists && catalog.get(&def.schema, &def.name).is_some() {
+                    return Ok(empty());
+                }
+                self.register(&def).await?;
+                catalog.put(def);
+                catalog.save(&self.layout)?;
+                Ok(empty())
+            }
+            Ddl::Drop {
+                schema,
+                name,
+                if_exists,
+            } => {
+                if !catalog.remove(&schema, &name) {
+                    if if_exists {
+                        return Ok(empty());
+                    }
+                    let known: Vec<String> = catalog
+                        .tables
+                        .iter()
+                        .map(|t| format!("{}.{}", t.schema, t.name))
+                        .collect();
+                    return Err(QueryError::Plan(format!(
+                        "table {schema}.{name} was not created with DDL, so it cannot be dropped; DDL tables: [{}]",
+                        known.join(", ")
+                    )));
+                }
+                catalog.save(&self.layout)?;
+                self.ctx
+                    .deregister_table(TableReference::partial(schema.as_str(), name.as_str()))?;
+                if schema == "default" && name == TABLE {
+                    self.ctx
+                        .sql(&format!("CREATE VIEW {TABLE} AS SELECT * FROM {BASE_VIEW}"))
+                        .await?;
+                }
+                Ok(empty())
+            }
+            Ddl::ShowCreate { schema, name } => {
+                let ddl = match catalog.get(&schema, &name) {
+                    Some(def) => def.ddl.clone(),
+                    None if name == TABLE => format!(
+                        "CREATE VIEW {TABLE} AS {}",
+                        athena_view_select(PHYSICAL_TABLE)
+                    ),
+                    None => {
+                        return Err(QueryError::Plan(format!(
+                            "no table {schema}.{name} in the lake's catalog"
+                        )));
+                    }
+                };
+                let schema = Arc::new(Schema::new(vec![Field::new(
+                    "createtab_stmt",
+                    DataType::Utf8,
+                    false,
+                )]));
+                let batch = RecordBatch::try_new(
+                    schema.clone(),
+                    vec![Arc::new(StringArray::from(vec![ddl]))],
+                )
+                .map_err(|e| QueryError::Internal(e.to_string()))?;
+                Ok(StatementResult {
+                    sql: sql.to_string(),
+                    schema,
+                    batches: vec![batch],
+                })
+            }
+        }
     }
 
     /// The lake version this engine reads.
@@ -157,24 +296,29 @@ impl QueryEngine {
 
     /// Runs every statement of `sql` (separated by `;`, comments allowed) in order.
     pub async fn run(&self, sql: &str) -> Result<Vec<StatementResult>, QueryError> {
-        let sql = athena::fold_quoted_identifiers(sql);
-        let statements = DFParser::parse_sql_with_dialect(&sql, &GenericDialect {})?;
+        let statements = athena::ddl::split_statements(sql);
         if statements.is_empty() {
             return Err(QueryError::Plan("no SQL statement given".into()));
         }
         let mut out = Vec::new();
-        for mut stmt in statements {
-            let text = stmt.to_string();
-            rewrite_statement(&mut stmt)?;
-            let plan = self.ctx.state().statement_to_plan(stmt).await?;
-            let df = self.ctx.execute_logical_plan(plan).await?;
-            let schema = Arc::new(df.schema().as_arrow().clone());
-            let batches = df.collect().await?;
-            out.push(StatementResult {
-                sql: text,
-                schema,
-                batches,
-            });
+        for text in statements {
+            if let Some(ddl) = athena::ddl::parse_ddl(&text).map_err(QueryError::Plan)? {
+                out.push(self.run_ddl(&text, ddl).await?);
+                continue;
+            }
+            let folded = athena::fold_quoted_identifiers(&text);
+            for mut stmt in DFParser::parse_sql_with_dialect(&folded, &GenericDialect {})? {
+                rewrite_statement(&mut stmt)?;
+                let plan = self.ctx.state().statement_to_plan(stmt).await?;
+                let df = self.ctx.execute_logical_plan(plan).await?;
+                let schema = Arc::new(df.schema().as_arrow().clone());
+                let batches = df.collect().await?;
+                out.push(StatementResult {
+                    sql: text.trim().to_string(),
+                    schema,
+                    batches,
+                });
+            }
         }
         Ok(out)
     }

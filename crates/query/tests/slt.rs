@@ -72,10 +72,9 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqllogictest_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::create(dir.path().join("lake")).unwrap();
+/// A lake holding `fixtures/forms` and `fixtures/odd`.
+fn fixture_lake(dir: &std::path::Path) -> Lake {
+    let lake = Lake::create(dir.join("lake")).unwrap();
     let objects =
         trawl_ingest::discover_local(&[fixtures().join("forms"), fixtures().join("odd")], None)
             .unwrap()
@@ -88,6 +87,11 @@ async fn sqllogictest_files() {
         &AtomicBool::new(false),
     )
     .unwrap();
+    lake
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqllogictest_files() {
     let slt_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&slt_dir)
         .unwrap()
@@ -98,7 +102,9 @@ async fn sqllogictest_files() {
     assert!(files.len() >= 3, "{files:?}");
     let mut failures = Vec::new();
     for file in &files {
-        let lake = lake.clone();
+        // A lake per file: DDL persists in a lake's catalog and must not leak between files.
+        let dir = tempfile::tempdir().unwrap();
+        let lake = fixture_lake(dir.path());
         let mut runner = Runner::new(move || {
             let lake = lake.clone();
             async move {

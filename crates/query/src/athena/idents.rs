@@ -2,28 +2,30 @@
 //! `eventname`); DataFusion keeps the case of quoted ones. Fold them before parsing.
 
 use datafusion::sql::sqlparser::dialect::GenericDialect;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::Token;
 
 /// Lowercases every double-quoted identifier of `sql`; everything else (string literals,
 /// comments, spacing) is kept as written. SQL that does not tokenize is returned unchanged,
 /// so the parser reports the error.
 pub fn fold_quoted_identifiers(sql: &str) -> String {
-    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize() else {
+    let Some(tokens) = super::tokens_with_ranges(sql, &GenericDialect {}) else {
         return sql.to_string();
     };
-    if !tokens.iter().any(|t| matches!(t, Token::Word(w) if w.quote_style == Some('"') && w.value.chars().any(char::is_uppercase))) {
-        return sql.to_string();
+    let mut out = String::with_capacity(sql.len());
+    let mut last = 0;
+    for (token, range) in tokens {
+        if let Token::Word(w) = &token
+            && w.quote_style == Some('"')
+            && w.value.chars().any(char::is_uppercase)
+        {
+            let text = &sql[range.clone()];
+            out.push_str(&sql[last..range.start]);
+            out.push_str(&text.to_lowercase());
+            last = range.end;
+        }
     }
-    tokens
-        .into_iter()
-        .map(|t| match t {
-            Token::Word(mut w) if w.quote_style == Some('"') => {
-                w.value = w.value.to_lowercase();
-                Token::Word(w).to_string()
-            }
-            other => other.to_string(),
-        })
-        .collect()
+    out.push_str(&sql[last..]);
+    out
 }
 
 #[cfg(test)]

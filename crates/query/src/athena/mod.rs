@@ -3,6 +3,7 @@
 
 mod agg;
 mod ast;
+pub mod ddl;
 mod idents;
 mod json;
 mod regex;
@@ -122,6 +123,50 @@ pub fn register(ctx: &SessionContext) {
         ctx.register_udf(ScalarUDF::new_from_shared_impl(f));
     }
     agg::register(ctx);
+}
+
+/// Tokens of `sql` with their byte ranges in `sql` (sqlparser reports line and character
+/// column; rewriting by byte range keeps the rest of the text exactly as written).
+pub(crate) fn tokens_with_ranges(
+    sql: &str,
+    dialect: &dyn datafusion::sql::sqlparser::dialect::Dialect,
+) -> Option<
+    Vec<(
+        datafusion::sql::sqlparser::tokenizer::Token,
+        std::ops::Range<usize>,
+    )>,
+> {
+    let tokens = datafusion::sql::sqlparser::tokenizer::Tokenizer::new(dialect, sql)
+        .tokenize_with_location()
+        .ok()?;
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(
+            sql.char_indices()
+                .filter(|(_, c)| *c == '\n')
+                .map(|(i, _)| i + 1),
+        )
+        .collect();
+    let offset = |line: u64, column: u64| -> Option<usize> {
+        let start = *line_starts.get(usize::try_from(line).ok()?.checked_sub(1)?)?;
+        let col = usize::try_from(column).ok()?.checked_sub(1)?;
+        Some(
+            sql[start..]
+                .char_indices()
+                .nth(col)
+                .map_or(sql.len(), |(i, _)| start + i),
+        )
+    };
+    let mut out = Vec::with_capacity(tokens.len());
+    for (i, t) in tokens.iter().enumerate() {
+        let start = offset(t.span.start.line, t.span.start.column)?;
+        // The token ends where the next one starts (spans' end columns vary by token kind).
+        let end = match tokens.get(i + 1) {
+            Some(next) => offset(next.span.start.line, next.span.start.column)?,
+            None => sql.len(),
+        };
+        out.push((t.token.clone(), start..end));
+    }
+    Some(out)
 }
 
 /// The argument as a Utf8 array of `rows` rows (scalars are broadcast).
