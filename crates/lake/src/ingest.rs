@@ -40,7 +40,7 @@ impl Default for IngestOptions {
         Self {
             read: ReadOptions::default(),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            flush_bytes: 128 << 20,
+            flush_bytes: 96 << 20,
             strict: false,
             row_group_rows: writer::ROW_GROUP_ROWS,
         }
