@@ -491,3 +491,24 @@ async fn ddl_tables_persist_and_their_partition_columns_prune() {
         .await
     );
 }
+
+#[tokio::test]
+async fn struct_member_predicates_reach_the_flat_columns() {
+    let (_tmp, lake) = generated_lake(500, &IngestOptions::default());
+    let plan = column_strings(
+        &lake,
+        "EXPLAIN SELECT count(*) FROM cloudtrail_logs WHERE useridentity.sessioncontext.sessionissuer.arn = 'x' AND useridentity.arn = 'y'",
+        1,
+    )
+    .await
+    .join("\n");
+    for col in [
+        "useridentity_sessioncontext_sessionissuer_arn",
+        "useridentity_arn",
+    ] {
+        assert!(
+            plan.contains(&format!("{col}_min@")),
+            "{col} is pruned by statistics:\n{plan}"
+        );
+    }
+}
