@@ -320,6 +320,20 @@ impl Reader<'_> {
                 self.visit_top(&tape.0, 0, n)?;
                 continue;
             }
+            // So is one with invalid UTF-8 in a string: kept with U+FFFD, as whole objects are.
+            if std::str::from_utf8(&text[range.clone()]).is_err() {
+                let mut fixed = String::from_utf8_lossy(&text[range.clone()])
+                    .into_owned()
+                    .into_bytes();
+                if let Ok(tape) = simd_json::to_tape(&mut fixed) {
+                    self.out.warnings.push(format!(
+                        "{}: value {n}: invalid UTF-8 replaced with U+FFFD so the record could be kept",
+                        self.uri
+                    ));
+                    self.visit_top(&tape.0, 0, n)?;
+                    continue;
+                }
+            }
             let index = self.index;
             self.index += 1;
             self.out.bad_records.push(BadRecord {
@@ -523,6 +537,18 @@ mod tests {
         );
         let row = trawl_schema::rebuild(&out.batches[0], 0).unwrap();
         assert_eq!(row["userAgent"], "ab\u{fffd}\u{fffd}cd");
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_json_line_keeps_the_record() {
+        let out =
+            read(b"{\"eventID\":\"l1\"}\n{\"eventID\":\"l2\",\"userAgent\":\"x\xffy\"}\n").unwrap();
+        assert_eq!((out.records, out.bad_records.len()), (2, 0));
+        assert!(
+            out.warnings[0].contains("value 1: invalid UTF-8"),
+            "{:?}",
+            out.warnings
+        );
     }
 
     #[test]
