@@ -13,7 +13,9 @@
 //! They are rewritten to
 //! `FROM (SELECT b.*, unnest(e1) AS c1, ... [, unnest(range(1, cardinality(e1) + 1)) AS ord] FROM base AS b) AS b`
 //! and references `t.c1` become `b.c1`. Several arrays are zipped, the shorter padded with
-//! NULLs, and empty or NULL arrays produce no row, as in Trino.
+//! NULLs, and empty or NULL arrays produce no row, as in Trino. `LEFT JOIN UNNEST(...) ON TRUE`
+//! adds back, with NULL element columns, the rows whose arrays are all empty or NULL (a
+//! `UNION ALL` branch over the same base).
 
 use std::ops::ControlFlow;
 
@@ -108,6 +110,8 @@ struct Unnest {
     alias: Option<TableAlias>,
     exprs: Vec<Expr>,
     ordinality: bool,
+    /// `LEFT JOIN UNNEST(...) ON TRUE`: rows whose arrays are all empty or NULL stay, with NULLs.
+    left: bool,
 }
 
 fn as_unnest(f: &TableFactor) -> Option<Unnest> {
@@ -122,6 +126,7 @@ fn as_unnest(f: &TableFactor) -> Option<Unnest> {
             alias: alias.clone(),
             exprs: array_exprs.clone(),
             ordinality: *with_ordinality || *with_offset,
+            left: false,
         }),
         _ => None,
     }
@@ -140,8 +145,8 @@ fn rewrite_select(select: &mut Select, renames: &mut Vec<(String, String)>) -> R
             (Some(u), JoinOperator::Join(c) | JoinOperator::Inner(c)) if is_true(c) => {
                 unnests.push(u)
             }
-            (Some(_), JoinOperator::Left(_) | JoinOperator::LeftOuter(_)) => {
-                return Err("LEFT JOIN UNNEST(...) ON TRUE is not supported yet; use CROSS JOIN UNNEST(...) (rows whose array is empty drop out)".into());
+            (Some(u), JoinOperator::Left(c) | JoinOperator::LeftOuter(c)) if is_true(c) => {
+                unnests.push(Unnest { left: true, ..u })
             }
             (Some(_), _) => {
                 return Err("UNNEST(...) is supported as CROSS JOIN UNNEST(...) AS t(x)".into());
@@ -192,7 +197,13 @@ fn rewrite_select(select: &mut Select, renames: &mut Vec<(String, String)>) -> R
         ),
         _ => return Err("UNNEST(...) must follow a table or a subquery in FROM".into()),
     };
+    let left = unnests.iter().any(|u| u.left);
+    if left && unnests.len() > 1 {
+        return Err("LEFT JOIN UNNEST(...) together with another UNNEST in one FROM is not supported yet; unnest in a subquery first".into());
+    }
     let mut columns = vec![format!("{outer_alias}.*")];
+    let mut null_columns = vec![format!("{outer_alias}.*")];
+    let mut all_empty = Vec::new();
     for u in &unnests {
         let names: Vec<String> = u
             .alias
@@ -210,6 +221,8 @@ fn rewrite_select(select: &mut Select, renames: &mut Vec<(String, String)>) -> R
         }
         for (e, name) in u.exprs.iter().zip(&names) {
             columns.push(format!("unnest({e}) AS \"{name}\""));
+            null_columns.push(format!("NULL AS \"{name}\""));
+            all_empty.push(format!("coalesce(cardinality({e}), 0) = 0"));
         }
         if u.ordinality {
             columns.push(format!(
@@ -217,15 +230,23 @@ fn rewrite_select(select: &mut Select, renames: &mut Vec<(String, String)>) -> R
                 u.exprs[0],
                 names[wanted - 1]
             ));
+            null_columns.push(format!("CAST(NULL AS BIGINT) AS \"{}\"", names[wanted - 1]));
         }
         if let Some(a) = &u.alias {
             renames.push((a.name.value.clone(), outer_alias.value.clone()));
         }
     }
-    let sql = format!(
+    let mut sql = format!(
         "SELECT {} FROM {plain} AS {outer_alias}",
         columns.join(", ")
     );
+    if left {
+        sql.push_str(&format!(
+            " UNION ALL SELECT {} FROM {plain} AS {outer_alias} WHERE {}",
+            null_columns.join(", "),
+            all_empty.join(" AND ")
+        ));
+    }
     let subquery = Parser::new(&GenericDialect {})
         .try_with_sql(&sql)
         .and_then(|mut p| p.parse_query())
