@@ -9,7 +9,8 @@ use trawl_ingest::{TimeWindow, discover_local};
 use trawl_lake::{IngestOptions, IngestSummary, Lake, LakeError, NoProgress, ingest};
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
 }
 
 fn run(lake: &Lake, paths: &[PathBuf], opts: &IngestOptions) -> Result<IngestSummary, LakeError> {

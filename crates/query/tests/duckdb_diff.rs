@@ -88,7 +88,10 @@ async fn same_answers_as_duckdb() {
 
     let queries_file = dir.path().join("queries.sql");
     std::fs::write(&queries_file, QUERIES.join("\n")).unwrap();
-    let peer = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/duckdb/peer.py");
+    let peer = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("tests/duckdb/peer.py");
     let out = Command::new("python3")
         .arg(&peer)
         .arg(&trail)

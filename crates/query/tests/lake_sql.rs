@@ -12,14 +12,18 @@ use trawl_lake::{IngestOptions, Lake, NoProgress, ingest};
 use trawl_query::QueryEngine;
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
 }
 
 fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("TRAWL_CORPUS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/real")
+            PathBuf::from(
+                std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+            )
+            .join("../../../shared/corpus/real")
         });
     if dir.is_dir() {
         return Some(dir);

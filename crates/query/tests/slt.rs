@@ -69,7 +69,8 @@ impl AsyncDB for Db {
 }
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
 }
 
 /// A lake holding `fixtures/forms` and `fixtures/odd`.
@@ -92,7 +93,10 @@ fn fixture_lake(dir: &std::path::Path) -> Lake {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqllogictest_files() {
-    let slt_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
+    let slt_dir = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("tests/slt");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&slt_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
