@@ -20,8 +20,8 @@ pub const QUESTIONS: &[(&str, &str)] = &[
     (
         "Console logins per user (failed = responseElements.ConsoleLogin 'Failure')",
         "SELECT coalesce(useridentity.username, useridentity.type) AS user, \
-         sum(CASE WHEN responseelements LIKE '%\"ConsoleLogin\":\"Success\"%' THEN 1 ELSE 0 END) AS successful, \
-         sum(CASE WHEN responseelements LIKE '%\"ConsoleLogin\":\"Failure\"%' THEN 1 ELSE 0 END) AS failed, count(*) AS total \
+         count_if(json_extract_scalar(responseelements, '$.ConsoleLogin') = 'Success') AS successful, \
+         count_if(json_extract_scalar(responseelements, '$.ConsoleLogin') = 'Failure') AS failed, count(*) AS total \
          FROM cloudtrail_logs WHERE eventname = 'ConsoleLogin' GROUP BY 1 ORDER BY total DESC, user LIMIT 10",
     ),
     (
@@ -74,7 +74,7 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
     }
     let lake = Lake::create(a.dir.join("lake"))?;
     let objects = trawl_ingest::discover_local(std::slice::from_ref(&trail_dir), None)?.objects;
-    let bar = crate::Bar(crate::progress_bar(When::Auto));
+    let bar = crate::Bar::new(When::Auto);
     let summary = trawl_lake::ingest(
         &lake,
         objects,

@@ -63,7 +63,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-struct Bar(ProgressBar);
+/// The ingest progress bar: bytes as its position, the events stored so far as its message.
+pub(crate) struct Bar(pub(crate) ProgressBar, std::sync::atomic::AtomicU64);
+
+impl Bar {
+    pub(crate) fn new(when: When) -> Self {
+        Self(progress_bar(when), std::sync::atomic::AtomicU64::new(0))
+    }
+}
 
 impl Progress for Bar {
     fn start(&self, _objects: u64, bytes: u64) {
@@ -71,7 +78,10 @@ impl Progress for Bar {
     }
     fn object_done(&self, raw_bytes: u64, events: u64) {
         self.0.inc(raw_bytes);
-        let total = self.0.message().parse::<u64>().unwrap_or(0) + events;
+        let total = self
+            .1
+            .fetch_add(events, std::sync::atomic::Ordering::Relaxed)
+            + events;
         self.0.set_message(total.to_string());
     }
 }
@@ -114,7 +124,7 @@ fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
     if let Some(t) = a.threads {
         opts.threads = t.max(1);
     }
-    let bar = Bar(progress_bar(a.progress));
+    let bar = Bar::new(a.progress);
     let mut summary =
         trawl_lake::ingest(&lake, found.objects, &opts, &bar, &AtomicBool::new(false))?;
     bar.0.finish_and_clear();

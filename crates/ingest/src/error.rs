@@ -48,20 +48,3 @@ pub enum IngestError {
         source: std::io::Error,
     },
 }
-
-impl IngestError {
-    /// The object at fault.
-    pub fn uri(&self) -> String {
-        match self {
-            Self::Io { uri, .. }
-            | Self::Inflate { uri, .. }
-            | Self::TooLarge { uri, .. }
-            | Self::Empty { uri }
-            | Self::NotJson { uri, .. }
-            | Self::BadShape { uri, .. }
-            | Self::NoEvents { uri, .. }
-            | Self::TooDeep { uri, .. } => uri.clone(),
-            Self::Source { path, .. } => path.display().to_string(),
-        }
-    }
-}

@@ -35,7 +35,7 @@ pub use encode::{Appended, RecordEncoder, TimeWindow};
 pub use error::IngestError;
 pub use source::{Discovery, SourceObject, discover_local};
 
-use encode::{node_len, to_value, write_json};
+use encode::{node_len, write_json};
 
 /// Rows per Arrow batch produced from one object.
 pub const BATCH_ROWS: usize = 64 * 1024;
@@ -509,11 +509,6 @@ impl Reader<'_> {
         }
         self.out.insights = self.enc.insights();
     }
-}
-
-/// Used by tests and the lake's quarantine: the value at `idx` as `serde_json::Value`.
-pub fn tape_value(tape: &[Node<'_>], idx: usize) -> serde_json::Value {
-    to_value(tape, idx)
 }
 
 #[cfg(test)]

@@ -425,7 +425,7 @@ impl Collector<'_> {
         self.summary.files_written += committed.files;
         self.summary.commits += 1;
         self.summary.lake_version = committed.version;
-        self.dedup.acked = committed.epoch;
+        self.dedup.acked = committed.version;
         self.dedup.evict();
         Ok(())
     }
@@ -443,7 +443,6 @@ struct CommitJob {
 
 struct Committed {
     version: u64,
-    epoch: u64,
     files: u64,
 }
 
@@ -551,11 +550,7 @@ fn write_commit(
     };
     log::commit(&layout, &entry)?;
     let _ = fs::remove_dir_all(&staging);
-    Ok(Committed {
-        version,
-        epoch: 0,
-        files,
-    })
+    Ok(Committed { version, files })
 }
 
 /// Ingests `objects` into the lake: objects the ledger already has are skipped, the others
@@ -604,9 +599,7 @@ pub fn ingest(
         let (done_tx, done) = crossbeam_channel::bounded::<Result<Committed, LakeError>>(1);
         s.spawn(move || {
             for job in job_rx {
-                let epoch = job.version;
-                let r =
-                    write_commit(lake, opts.row_group_rows, job).map(|c| Committed { epoch, ..c });
+                let r = write_commit(lake, opts.row_group_rows, job);
                 if done_tx.send(r).is_err() {
                     break;
                 }

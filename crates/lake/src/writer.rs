@@ -148,7 +148,7 @@ pub fn write_file(
     let lake_batch = sorted
         .project(&(0..lake_schema.fields().len()).collect::<Vec<_>>())
         .map_err(arrow_err)?;
-    let file = File::create(path).at(path)?;
+    let file = HashingWriter::new(File::create(path).at(path)?);
     let parquet_err = |source| LakeError::Parquet {
         path: path.into(),
         source,
@@ -160,18 +160,46 @@ pub fn write_file(
     )
     .map_err(parquet_err)?;
     w.write(&lake_batch).map_err(parquet_err)?;
-    let file = w.into_inner().map_err(parquet_err)?;
-    file.sync_all().at(path)?;
-    drop(file);
-    let bytes = std::fs::read(path).at(path)?;
+    let written = w.into_inner().map_err(parquet_err)?;
+    written.file.sync_all().at(path)?;
     Ok(Written {
         rows: sorted.num_rows() as u64,
-        bytes: bytes.len() as u64,
+        bytes: written.bytes,
         min_time,
         max_time,
-        xxh3: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes)),
+        xxh3: format!("{:016x}", written.hasher.digest()),
         index,
     })
+}
+
+/// Hashes (xxh3) and counts what goes to the file, so the file is not read back.
+struct HashingWriter {
+    file: File,
+    hasher: xxhash_rust::xxh3::Xxh3,
+    bytes: u64,
+}
+
+impl HashingWriter {
+    fn new(file: File) -> Self {
+        Self {
+            file,
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
+            bytes: 0,
+        }
+    }
+}
+
+impl std::io::Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// Serialises a dedup index: little-endian `(id hash, content hash)` pairs.
