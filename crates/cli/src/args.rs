@@ -68,23 +68,54 @@ pub struct GenerateArgs {
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Files or directories: a CloudTrail S3 layout (`AWSLogs/...`), or any tree of
-    /// `.json.gz`/`.json`/`.jsonl` files. The form of each file is detected by content.
+    /// Files, directories and S3 URLs (`s3://bucket[/prefix]`), mixed as needed: a
+    /// CloudTrail layout (`AWSLogs/...`), or any tree of `.json.gz`/`.json`/`.jsonl` files.
+    /// The form of each file is detected by content.
     #[arg(required = true)]
-    pub sources: Vec<PathBuf>,
-    /// Keep events at or after this time (RFC 3339, or a date meaning midnight UTC).
+    pub sources: Vec<String>,
+    /// Keep events at or after this time (RFC 3339, or a date meaning midnight UTC). In S3,
+    /// only delivery days from the day before are listed.
     #[arg(long)]
     pub since: Option<String>,
-    /// Keep events before this time (RFC 3339, or a date meaning midnight UTC).
+    /// Keep events before this time (RFC 3339, or a date meaning midnight UTC). In S3, only
+    /// delivery days up to the day after are listed.
     #[arg(long)]
     pub until: Option<String>,
+    /// S3: only these accounts (comma-separated 12-digit ids).
+    #[arg(long, value_delimiter = ',')]
+    pub accounts: Vec<String>,
+    /// S3: only these regions (comma-separated, e.g. us-east-1,eu-west-1).
+    #[arg(long, value_delimiter = ',')]
+    pub regions: Vec<String>,
+    /// S3: the named profile of the AWS config files (default: the standard credential
+    /// chain: environment, AWS_PROFILE, SSO, web identity, container and instance roles).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// S3: an S3-compatible endpoint (MinIO, Ceph, LocalStack...), addressed path-style
+    /// (`AWS_ENDPOINT_URL_S3` and `AWS_ENDPOINT_URL` are honoured too).
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
+    /// S3: send unsigned requests (public buckets).
+    #[arg(long)]
+    pub no_sign_request: bool,
+    /// S3: GET requests in flight at once (default: 32 per core, at least 32).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// S3: attempts per request (throttling, 5xx, timeouts, broken bodies) before the
+    /// object is quarantined.
+    #[arg(long, default_value_t = 10)]
+    pub max_attempts: u32,
+    /// Commit at least this often (seconds) while reading, so an interrupted run keeps
+    /// what it read.
+    #[arg(long, default_value_t = 30.0)]
+    pub commit_interval: f64,
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
     /// Fail on the first bad object or record instead of quarantining it.
     #[arg(long)]
     pub strict: bool,
-    /// Reader threads (default: all cores).
+    /// Parser threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Refuse objects that decompress to more than this many bytes.

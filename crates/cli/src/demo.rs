@@ -82,7 +82,7 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
         &bar,
         &AtomicBool::new(false),
     )?;
-    bar.0.finish_and_clear();
+    bar.bar.finish_and_clear();
     let mut out = std::io::stdout().lock();
     render::write_summary(&mut out, &summary)?;
     let rt = tokio::runtime::Runtime::new()?;

@@ -63,27 +63,52 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The ingest progress bar: bytes as its position, the events stored so far as its message.
-pub(crate) struct Bar(pub(crate) ProgressBar, std::sync::atomic::AtomicU64);
+/// The ingest progress bar: bytes as its position; objects and events so far in its message.
+pub(crate) struct Bar {
+    pub(crate) bar: ProgressBar,
+    objects: std::sync::atomic::AtomicU64,
+    done: std::sync::atomic::AtomicU64,
+    events: std::sync::atomic::AtomicU64,
+}
 
 impl Bar {
     pub(crate) fn new(when: When) -> Self {
-        Self(progress_bar(when), std::sync::atomic::AtomicU64::new(0))
+        Self {
+            bar: progress_bar(when),
+            objects: Default::default(),
+            done: Default::default(),
+            events: Default::default(),
+        }
     }
 }
 
 impl Progress for Bar {
-    fn start(&self, _objects: u64, bytes: u64) {
-        self.0.set_length(bytes);
+    fn start(&self, objects: u64, bytes: u64) {
+        self.objects
+            .store(objects, std::sync::atomic::Ordering::Relaxed);
+        self.bar.set_length(bytes);
     }
     fn object_done(&self, raw_bytes: u64, events: u64) {
-        self.0.inc(raw_bytes);
-        let total = self
-            .1
-            .fetch_add(events, std::sync::atomic::Ordering::Relaxed)
-            + events;
-        self.0.set_message(total.to_string());
+        use std::sync::atomic::Ordering::Relaxed;
+        self.bar.inc(raw_bytes);
+        let done = self.done.fetch_add(1, Relaxed) + 1;
+        let events = self.events.fetch_add(events, Relaxed) + events;
+        self.bar.set_message(format!(
+            "{done}/{} objects, {events} events",
+            self.objects.load(Relaxed)
+        ));
     }
+}
+
+/// A spinner for work of unknown length (S3 listing).
+fn progress_spinner(when: When) -> ProgressBar {
+    let bar = progress_bar(when);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+            .expect("valid template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    bar
 }
 
 pub(crate) fn progress_bar(when: When) -> ProgressBar {
@@ -101,22 +126,94 @@ pub(crate) fn progress_bar(when: When) -> ProgressBar {
         },
     );
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, ETA {eta}) {msg} events")
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, ETA {eta}) {msg}")
             .expect("valid template"),
     );
-    bar.set_message("0");
     bar
 }
 
 fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
     let window = args::window(a.since.as_deref(), a.until.as_deref())?;
-    let found = trawl_ingest::discover_local(&a.sources, Some(&cli.lake))?;
+    let mut local = Vec::new();
+    let mut urls = Vec::new();
+    for src in &a.sources {
+        match trawl_s3::S3Url::parse(src) {
+            Some(url) => urls.push(url?),
+            None => local.push(std::path::PathBuf::from(src)),
+        }
+    }
+    let mut found = if local.is_empty() {
+        trawl_ingest::Discovery::default()
+    } else {
+        trawl_ingest::discover_local(&local, Some(&cli.lake))?
+    };
     for (_, reason) in &found.unreadable {
         tracing::warn!("{reason}");
     }
+    let s3 = if urls.is_empty() {
+        None
+    } else {
+        let opts = trawl_s3::S3Options {
+            profile: a.profile.clone(),
+            endpoint_url: a.endpoint_url.clone(),
+            no_sign_request: a.no_sign_request,
+            concurrency: a
+                .concurrency
+                .unwrap_or_else(trawl_s3::default_concurrency)
+                .max(1),
+            max_attempts: a.max_attempts.max(1),
+            ..trawl_s3::S3Options::default()
+        };
+        let src = trawl_s3::S3Source::new(opts)?;
+        let sel = trawl_s3::Selection {
+            since_us: window.since,
+            until_us: window.until,
+            accounts: a.accounts.clone(),
+            regions: a.regions.clone(),
+        };
+        let spinner = progress_spinner(a.progress);
+        let done = AtomicBool::new(false);
+        std::thread::scope(|scope| -> anyhow::Result<()> {
+            let ticker = scope.spawn(|| {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let c = src.counts().snapshot();
+                    spinner.set_message(format!(
+                        "listing: {} objects, {} LIST requests",
+                        c.listed, c.list_requests
+                    ));
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            });
+            let mut result = Ok(());
+            for url in &urls {
+                match src.discover(url, &sel) {
+                    Ok(d) => {
+                        if !d.skipped_prefixes.is_empty() {
+                            tracing::info!(
+                                "{url}: skipped {} folders that hold no CloudTrail: {}",
+                                d.skipped_prefixes.len(),
+                                d.skipped_prefixes.join(", ")
+                            );
+                        }
+                        found.objects.extend(d.objects);
+                    }
+                    Err(e) => {
+                        result = Err(e.into());
+                        break;
+                    }
+                }
+            }
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = ticker.join();
+            result
+        })?;
+        spinner.finish_and_clear();
+        Some(src)
+    };
     let lake = Lake::create(&cli.lake)?;
     let mut opts = IngestOptions {
         strict: a.strict,
+        commit_interval: std::time::Duration::from_secs_f64(a.commit_interval.max(0.0)),
         ..IngestOptions::default()
     };
     opts.read.window = window;
@@ -125,21 +222,41 @@ fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
         opts.threads = t.max(1);
     }
     let bar = Bar::new(a.progress);
-    let mut summary =
-        trawl_lake::ingest(&lake, found.objects, &opts, &bar, &AtomicBool::new(false))?;
-    bar.0.finish_and_clear();
+    let fetch: &dyn trawl_ingest::Fetch = match &s3 {
+        Some(src) => src,
+        None => &trawl_ingest::LocalFetch,
+    };
+    // Ctrl-C stops at an object boundary and commits what was read; a second one exits.
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+        eprintln!("interrupted: committing what was read (Ctrl-C again to quit now)");
+    });
+    let stop = &STOP;
+    let mut summary = trawl_lake::ingest_from(&lake, found.objects, fetch, &opts, &bar, stop)?;
+    bar.bar.finish_and_clear();
     summary.quarantined.extend(
         found
             .unreadable
             .into_iter()
             .map(|(path, reason)| trawl_lake::Quarantined { path, reason }),
     );
+    let requests = s3.as_ref().map(|src| src.counts().snapshot());
     let mut out = std::io::stdout().lock();
     if a.json {
-        serde_json::to_writer(&mut out, &summary)?;
+        let mut v = serde_json::to_value(&summary)?;
+        if let (Some(r), Some(map)) = (requests, v.as_object_mut()) {
+            map.insert("s3".into(), serde_json::to_value(r)?);
+        }
+        serde_json::to_writer(&mut out, &v)?;
         writeln!(out)?;
     } else {
         render::write_summary(&mut out, &summary)?;
+        if let Some(r) = requests {
+            render::write_requests(&mut out, &r)?;
+        }
     }
     Ok(if summary.is_clean() {
         ExitCode::SUCCESS

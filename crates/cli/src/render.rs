@@ -134,3 +134,17 @@ pub fn write_summary(out: &mut dyn Write, s: &IngestSummary) -> std::io::Result<
     }
     Ok(())
 }
+
+/// The S3 request counts of an ingest (after its summary).
+pub fn write_requests(out: &mut dyn Write, r: &trawl_s3::RequestSnapshot) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "s3 requests     {} LIST ({} objects listed), {} GET, {} HEAD, {} retried; {} downloaded",
+        r.list_requests,
+        r.listed,
+        r.get_requests,
+        r.head_requests,
+        r.retries,
+        human_bytes(r.bytes)
+    )
+}

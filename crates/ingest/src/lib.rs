@@ -33,7 +33,9 @@ pub use decode::{
 };
 pub use encode::{Appended, RecordEncoder, TimeWindow};
 pub use error::IngestError;
-pub use source::{Discovery, SourceObject, discover_local};
+pub use source::{
+    Discovery, Fetch, LocalFetch, Location, SourceObject, discover_local, looks_like_log,
+};
 
 use encode::{node_len, write_json};
 
@@ -89,11 +91,7 @@ pub struct ObjectOutput {
 
 /// Reads a local object; see [`read_bytes`].
 pub fn read_object(obj: &SourceObject, opts: &ReadOptions) -> Result<ObjectOutput, IngestError> {
-    let raw = std::fs::read(&obj.path).map_err(|source| IngestError::Io {
-        uri: obj.uri.clone(),
-        source,
-    })?;
-    read_bytes(&obj.uri, raw, opts)
+    read_bytes(&obj.uri, LocalFetch.fetch(obj)?, opts)
 }
 
 /// Reads the bytes of one object named `uri`. An `Err` means the whole object is bad and

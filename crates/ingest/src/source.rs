@@ -1,23 +1,66 @@
-//! Local sources: files and directory trees (the CloudTrail S3 key layout or any other).
+//! Sources: local files and directory trees (the CloudTrail S3 key layout or any other), and
+//! the [`Fetch`] seam through which other stores (S3) hand over their objects' bytes.
 
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use crate::IngestError;
 
-/// One input object: a local file (S3 objects come later with the same shape).
+/// One input object: a local file or an S3 object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceObject {
-    /// What the ledger and error messages call it: the absolute path (or `s3://bucket/key`).
+    /// What the ledger and error messages call it: the absolute path, or `s3://bucket/key`.
     pub uri: String,
-    pub path: PathBuf,
+    pub location: Location,
     pub size: u64,
-    /// Modification time in nanoseconds since the epoch; with `size`, the object's identity.
+    /// Modification time in nanoseconds since the epoch (S3: LastModified).
     pub mtime_ns: i64,
+    /// S3's ETag. With `uri` and `size`, an S3 object's identity in the ledger; local files
+    /// use `mtime_ns` instead.
+    pub etag: Option<String>,
 }
 
-/// What a directory walk picks up: names CloudTrail (and common shippers) use.
-fn looks_like_log(name: &str) -> bool {
+/// Where an object's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Local(PathBuf),
+    S3 { bucket: String, key: String },
+}
+
+/// Fetches the raw (still compressed) bytes of objects. The ingest job calls it from
+/// several threads at once.
+pub trait Fetch: Sync {
+    fn fetch(&self, obj: &SourceObject) -> Result<Vec<u8>, IngestError>;
+    /// How many fetches to keep in flight: a network source hides latency with many, a
+    /// disk needs no more than the readers (0).
+    fn concurrency(&self) -> usize {
+        0
+    }
+}
+
+/// Reads local files; refuses S3 objects.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LocalFetch;
+
+impl Fetch for LocalFetch {
+    fn fetch(&self, obj: &SourceObject) -> Result<Vec<u8>, IngestError> {
+        match &obj.location {
+            Location::Local(path) => std::fs::read(path).map_err(|source| IngestError::Io {
+                uri: obj.uri.clone(),
+                source,
+            }),
+            Location::S3 { .. } => Err(IngestError::Io {
+                uri: obj.uri.clone(),
+                source: std::io::Error::other(
+                    "this reader has no S3 client; give S3 URLs to `trawl ingest`",
+                ),
+            }),
+        }
+    }
+}
+
+/// What a directory walk (or an S3 listing) picks up: names CloudTrail and common shippers use.
+pub fn looks_like_log(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     !lower.starts_with('.')
         && [
@@ -47,9 +90,10 @@ fn object(path: &Path) -> Result<SourceObject, IngestError> {
         .map_or(0, |d| d.as_nanos() as i64);
     Ok(SourceObject {
         uri: abs.display().to_string(),
-        path: abs,
+        location: Location::Local(abs),
         size: meta.len(),
         mtime_ns,
+        etag: None,
     })
 }
 

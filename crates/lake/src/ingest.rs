@@ -13,7 +13,9 @@ use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use serde::Serialize;
-use trawl_ingest::{IngestError, ObjectOutput, ReadOptions, SourceObject, read_object};
+use trawl_ingest::{
+    Fetch, IngestError, LocalFetch, ObjectOutput, ReadOptions, SourceObject, read_bytes,
+};
 use trawl_schema::{COL_EVENTTIME_TS, COL_HASH, UNKNOWN_PARTITION};
 
 use crate::error::{IoContext, LakeError};
@@ -33,6 +35,12 @@ pub struct IngestOptions {
     pub strict: bool,
     /// Rows per Parquet row group.
     pub row_group_rows: usize,
+    /// Compressed bytes fetched but not yet parsed, at most (one object larger than this is
+    /// still read, alone). Bounds memory when a network source fetches many objects at once.
+    pub fetch_budget_bytes: u64,
+    /// Also commit when this long has passed since the last commit and something is
+    /// pending: a slow (network) run keeps what it read if it is interrupted.
+    pub commit_interval: Duration,
 }
 
 impl Default for IngestOptions {
@@ -43,6 +51,8 @@ impl Default for IngestOptions {
             flush_bytes: 96 << 20,
             strict: false,
             row_group_rows: writer::ROW_GROUP_ROWS,
+            fetch_budget_bytes: 128 << 20,
+            commit_interval: Duration::from_secs(30),
         }
     }
 }
@@ -238,6 +248,7 @@ impl Collector<'_> {
                     uri: obj.uri.clone(),
                     size: obj.size,
                     mtime_ns: obj.mtime_ns,
+                    etag: obj.etag.clone(),
                     reason,
                 });
                 return Ok(0);
@@ -297,6 +308,7 @@ impl Collector<'_> {
             bad_records: out.bad_records.len() as u64,
             since_us: self.opts.read.window.since,
             until_us: self.opts.read.window.until,
+            etag: obj.etag.clone(),
         });
         Ok(stored)
     }
@@ -553,12 +565,57 @@ fn write_commit(
     Ok(Committed { version, files })
 }
 
-/// Ingests `objects` into the lake: objects the ledger already has are skipped, the others
-/// are read on `opts.threads` threads, deduplicated and committed atomically in batches.
-/// `stop` ends the run early at an object boundary (what is committed stays committed).
+/// Ingests local `objects` into the lake; see [`ingest_from`].
 pub fn ingest(
     lake: &Lake,
     objects: Vec<SourceObject>,
+    opts: &IngestOptions,
+    progress: &dyn Progress,
+    stop: &AtomicBool,
+) -> Result<IngestSummary, LakeError> {
+    ingest_from(lake, objects, &LocalFetch, opts, progress, stop)
+}
+
+/// Compressed bytes in flight between fetchers and parsers, bounded.
+struct ByteBudget {
+    cap: u64,
+    used: std::sync::Mutex<u64>,
+    freed: std::sync::Condvar,
+}
+
+impl ByteBudget {
+    /// Waits until `n` more bytes fit (or nothing else is in flight), then takes them.
+    /// Gives up (false) once `stop` is set: parsers may have left with bytes unreturned.
+    fn take(&self, n: u64, stop: &AtomicBool) -> bool {
+        let mut used = self.used.lock().expect("budget lock");
+        while *used > 0 && *used + n > self.cap {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            used = self
+                .freed
+                .wait_timeout(used, Duration::from_millis(50))
+                .expect("budget lock")
+                .0;
+        }
+        *used += n;
+        true
+    }
+    fn give(&self, n: u64) {
+        *self.used.lock().expect("budget lock") -= n;
+        self.freed.notify_all();
+    }
+}
+
+/// Ingests `objects` into the lake: objects the ledger already has are skipped, the others
+/// are fetched by `fetch` (as many at once as it asks for, within
+/// [`IngestOptions::fetch_budget_bytes`]), parsed on `opts.threads` threads, deduplicated
+/// and committed atomically in batches. `stop` ends the run early at an object boundary
+/// (what is committed stays committed).
+pub fn ingest_from(
+    lake: &Lake,
+    objects: Vec<SourceObject>,
+    fetch: &dyn Fetch,
     opts: &IngestOptions,
     progress: &dyn Progress,
     stop: &AtomicBool,
@@ -570,7 +627,7 @@ pub fn ingest(
     let found = objects.len() as u64;
     let (todo, skipped): (Vec<_>, Vec<_>) = objects
         .into_iter()
-        .partition(|o| !snap.has_source(&o.uri, o.size, o.mtime_ns, &opts.read.window));
+        .partition(|o| !snap.has_source(o, &opts.read.window));
     let mut c = Collector {
         lake,
         opts,
@@ -593,6 +650,11 @@ pub fn ingest(
     };
     progress.start(todo.len() as u64, todo.iter().map(|o| o.size).sum());
     let next = AtomicUsize::new(0);
+    let budget = ByteBudget {
+        cap: opts.fetch_budget_bytes.max(1),
+        used: std::sync::Mutex::new(0),
+        freed: std::sync::Condvar::new(),
+    };
     let threads = opts.threads.max(1).min(todo.len().max(1));
     let result: Result<(), LakeError> = std::thread::scope(|s| {
         let (jobs, job_rx) = crossbeam_channel::bounded::<CommitJob>(0);
@@ -605,11 +667,13 @@ pub fn ingest(
                 }
             }
         });
-        let (tx, rx) =
-            crossbeam_channel::bounded::<(usize, Result<ObjectOutput, IngestError>)>(threads * 2);
-        for _ in 0..threads {
-            let tx = tx.clone();
-            let (todo, next) = (&todo, &next);
+        // Fetchers hand raw bytes to parsers; parsers hand Arrow batches to this thread.
+        let fetchers = fetch.concurrency().max(threads).min(todo.len().max(1));
+        let (raw_tx, raw_rx) =
+            crossbeam_channel::bounded::<(usize, Result<Vec<u8>, IngestError>)>(threads * 2);
+        for _ in 0..fetchers {
+            let raw_tx = raw_tx.clone();
+            let (todo, next, budget) = (&todo, &next, &budget);
             s.spawn(move || {
                 loop {
                     if stop.load(Ordering::Relaxed) {
@@ -617,18 +681,44 @@ pub fn ingest(
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(obj) = todo.get(i) else { break };
-                    if tx.send((i, read_object(obj, &opts.read))).is_err() {
+                    if !budget.take(obj.size, stop) {
+                        break;
+                    }
+                    if raw_tx.send((i, fetch.fetch(obj))).is_err() {
+                        budget.give(obj.size);
                         break;
                     }
                 }
             });
         }
+        drop(raw_tx);
+        let (tx, rx) =
+            crossbeam_channel::bounded::<(usize, Result<ObjectOutput, IngestError>)>(threads * 2);
+        for _ in 0..threads {
+            let (tx, raw_rx) = (tx.clone(), raw_rx.clone());
+            let (todo, budget) = (&todo, &budget);
+            s.spawn(move || {
+                for (i, raw) in raw_rx {
+                    let obj = &todo[i];
+                    let out = raw.and_then(|raw| read_bytes(&obj.uri, raw, &opts.read));
+                    budget.give(obj.size);
+                    if tx.send((i, out)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(raw_rx);
         drop(tx);
         let mut outcome = Ok(());
+        let mut last_commit = Instant::now();
         for (i, res) in rx.iter() {
             let step = c.accept(&todo[i], res).and_then(|events| {
                 progress.object_done(todo[i].size, events);
-                if c.pending_bytes >= opts.flush_bytes {
+                if c.pending_bytes >= opts.flush_bytes
+                    || last_commit.elapsed() >= opts.commit_interval
+                {
+                    last_commit = Instant::now();
                     c.flush(&jobs, &done)
                 } else {
                     Ok(())

@@ -33,7 +33,9 @@ use std::path::{Path, PathBuf};
 
 pub use catalog::{Catalog, TableDef};
 pub use error::LakeError;
-pub use ingest::{IngestOptions, IngestSummary, NoProgress, Progress, Quarantined, ingest};
+pub use ingest::{
+    IngestOptions, IngestSummary, NoProgress, Progress, Quarantined, ingest, ingest_from,
+};
 pub use layout::{FORMAT_VERSION, Layout};
 pub use log::{DataFile, QuarantineEntry, Snapshot, SourceEntry};
 

@@ -50,6 +50,9 @@ pub struct SourceEntry {
     pub since_us: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until_us: Option<i64>,
+    /// S3 ETag: with `uri` and `size`, an S3 object's identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
 }
 
 /// An input object that could not be read, with the reason.
@@ -58,6 +61,8 @@ pub struct QuarantineEntry {
     pub uri: String,
     pub size: u64,
     pub mtime_ns: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
     pub reason: String,
 }
 
@@ -134,12 +139,10 @@ impl Snapshot {
     /// that covers `window`.
     pub fn has_source(
         &self,
-        uri: &str,
-        size: u64,
-        mtime_ns: i64,
+        obj: &trawl_ingest::SourceObject,
         window: &trawl_ingest::TimeWindow,
     ) -> bool {
-        self.sources.get(uri).is_some_and(|s| {
+        self.sources.get(&obj.uri).is_some_and(|s| {
             let since_ok = match (s.since_us, window.since) {
                 (None, _) => true,
                 (Some(a), Some(b)) => a <= b,
@@ -150,7 +153,12 @@ impl Snapshot {
                 (Some(a), Some(b)) => a >= b,
                 (Some(_), None) => false,
             };
-            s.size == size && s.mtime_ns == mtime_ns && since_ok && until_ok
+            // S3 objects are the same object when the ETag is; files when the mtime is.
+            let same = match (&s.etag, &obj.etag) {
+                (Some(a), Some(b)) => a == b,
+                _ => s.mtime_ns == obj.mtime_ns,
+            };
+            s.size == obj.size && same && since_ok && until_ok
         })
     }
 

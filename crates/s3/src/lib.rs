@@ -1,0 +1,306 @@
+//! CloudTrail straight from S3.
+//!
+//! [`S3Source::discover`] walks the CloudTrail key layout
+//! (`[prefix/]AWSLogs/[o-…/]ACCOUNT/CloudTrail[-Digest|-Insight]/REGION/YYYY/MM/DD/`) with
+//! delimiter listings, listing only the accounts, regions and delivery days asked for;
+//! [`S3Source`] is also the ingest job's [`Fetch`]: many GETs in flight, each retried with
+//! backoff and jitter on throttling, server errors, timeouts and bodies that break halfway
+//! (resumed with a ranged GET pinned to the ETag).
+//!
+//! Its own crate so the parsing core builds and tests without the AWS SDK.
+
+mod fetch;
+mod retry;
+mod walk;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use trawl_ingest::{Fetch, IngestError, LocalFetch, Location, SourceObject};
+
+pub use walk::{Discovered, Selection};
+
+/// `s3://bucket[/prefix]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Url {
+    pub bucket: String,
+    pub prefix: String,
+}
+
+impl S3Url {
+    /// Parses `s3://bucket[/prefix]`; `None` if `text` is not an S3 URL.
+    pub fn parse(text: &str) -> Option<Result<S3Url, S3Error>> {
+        let rest = text.strip_prefix("s3://")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Some(Err(S3Error::BadUrl {
+                url: text.to_string(),
+                why: "no bucket name; write s3://bucket/prefix".into(),
+            }));
+        }
+        Some(Ok(S3Url {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+        }))
+    }
+}
+
+impl std::fmt::Display for S3Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.prefix)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum S3Error {
+    #[error("{url}: not an S3 URL: {why}")]
+    BadUrl { url: String, why: String },
+    #[error("{url}: {message}")]
+    Request { url: String, message: String },
+    #[error("starting the S3 client: {0}")]
+    Runtime(String),
+}
+
+/// How to reach S3.
+#[derive(Debug, Clone)]
+pub struct S3Options {
+    /// Named profile from the shared config files (else the standard chain: env vars,
+    /// `AWS_PROFILE`, SSO, web identity, ECS and instance roles).
+    pub profile: Option<String>,
+    /// An S3-compatible endpoint (MinIO, Ceph, LocalStack...); addressed path-style.
+    pub endpoint_url: Option<String>,
+    /// Unsigned requests, for public buckets.
+    pub no_sign_request: bool,
+    /// Explicit keys (tests and benchmarks); users rely on the credential chain.
+    pub static_credentials: Option<(String, String)>,
+    /// GETs in flight at once.
+    pub concurrency: usize,
+    /// Attempts per request before an object is given up (and quarantined).
+    pub max_attempts: u32,
+    /// First retry waits up to this long; each further one up to twice as long (full jitter).
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Limit for one attempt to get response headers; and for a body to make no progress.
+    pub attempt_timeout: Duration,
+}
+
+impl Default for S3Options {
+    fn default() -> Self {
+        Self {
+            profile: None,
+            endpoint_url: None,
+            no_sign_request: false,
+            static_credentials: None,
+            concurrency: default_concurrency(),
+            max_attempts: 10,
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(20),
+            attempt_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// CloudTrail objects are small (KBs to a few MBs) and S3's latency per request is tens of
+/// milliseconds: throughput comes from many requests in flight, far more than cores.
+pub fn default_concurrency() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cores * 32).clamp(32, 256)
+}
+
+/// Requests made (every attempt counts, retries included).
+#[derive(Debug, Default)]
+pub struct RequestCounts {
+    /// Objects the listings named (before selection by name and date).
+    pub listed: AtomicU64,
+    pub list: AtomicU64,
+    pub get: AtomicU64,
+    pub head: AtomicU64,
+    pub retries: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+/// A plain copy of [`RequestCounts`], for summaries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RequestSnapshot {
+    pub listed: u64,
+    pub list_requests: u64,
+    pub get_requests: u64,
+    pub head_requests: u64,
+    pub retries: u64,
+    pub bytes: u64,
+}
+
+impl RequestCounts {
+    pub fn snapshot(&self) -> RequestSnapshot {
+        RequestSnapshot {
+            listed: self.listed.load(Ordering::Relaxed),
+            list_requests: self.list.load(Ordering::Relaxed),
+            get_requests: self.get.load(Ordering::Relaxed),
+            head_requests: self.head.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// An S3 client on a runtime of its own, usable from plain threads.
+pub struct S3Source {
+    rt: tokio::runtime::Runtime,
+    opts: S3Options,
+    base: aws_config::SdkConfig,
+    /// One client per bucket, in the bucket's region.
+    clients: std::sync::Mutex<std::collections::HashMap<String, Client>>,
+    counts: RequestCounts,
+}
+
+impl std::fmt::Debug for S3Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Source")
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Source {
+    /// Loads the AWS configuration (credential chain, region) and starts the runtime.
+    pub fn new(opts: S3Options) -> Result<S3Source, S3Error> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("trawl-s3")
+            .enable_all()
+            .build()
+            .map_err(|e| S3Error::Runtime(e.to_string()))?;
+        let base = rt.block_on(load_config(&opts));
+        Ok(S3Source {
+            rt,
+            opts,
+            base,
+            clients: Default::default(),
+            counts: RequestCounts::default(),
+        })
+    }
+
+    pub fn counts(&self) -> &RequestCounts {
+        &self.counts
+    }
+
+    pub fn options(&self) -> &S3Options {
+        &self.opts
+    }
+
+    /// The client for `bucket`, in its region: asked of S3 once (HeadBucket answers with
+    /// the bucket's region even when it refuses), unless an endpoint was given.
+    async fn client(&self, bucket: &str) -> Client {
+        if let Some(c) = self.clients.lock().expect("client map").get(bucket) {
+            return c.clone();
+        }
+        let mut conf = aws_sdk_s3::config::Builder::from(&self.base);
+        if self.opts.endpoint_url.is_some() || self.base.endpoint_url().is_some() {
+            conf = conf.force_path_style(true);
+        } else {
+            let probe = Client::from_conf(conf.clone().build());
+            self.counts.head.fetch_add(1, Ordering::Relaxed);
+            let region = match probe.head_bucket().bucket(bucket).send().await {
+                Ok(out) => out.bucket_region().map(str::to_string),
+                Err(e) => e
+                    .raw_response()
+                    .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                    .map(str::to_string),
+            };
+            if let Some(region) = region {
+                conf = conf.region(aws_sdk_s3::config::Region::new(region));
+            }
+        }
+        let client = Client::from_conf(conf.build());
+        self.clients
+            .lock()
+            .expect("client map")
+            .insert(bucket.to_string(), client.clone());
+        client
+    }
+
+    /// Lists the CloudTrail objects under `url` that `sel` selects.
+    pub fn discover(&self, url: &S3Url, sel: &Selection) -> Result<Discovered, S3Error> {
+        self.rt.block_on(walk::discover(self, url, sel))
+    }
+}
+
+async fn load_config(opts: &S3Options) -> aws_config::SdkConfig {
+    use aws_config::BehaviorVersion;
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(opts.attempt_timeout)
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .timeout_config(timeouts)
+        // trawl retries itself: one policy for requests and for bodies that break halfway.
+        .retry_config(aws_config::retry::RetryConfig::disabled());
+    // The region from the environment or the profile, never from instance metadata (slow,
+    // noisy off EC2): it only picks the endpoint of the first request, and S3 tells each
+    // bucket's own region (see `S3Source::client`).
+    let mut profile_region = aws_config::profile::ProfileFileRegionProvider::builder();
+    if let Some(p) = &opts.profile {
+        loader = loader.profile_name(p);
+        profile_region = profile_region.profile_name(p);
+    }
+    loader = loader.region(
+        aws_config::meta::region::RegionProviderChain::first_try(
+            aws_config::environment::EnvironmentVariableRegionProvider::new(),
+        )
+        .or_else(profile_region.build())
+        .or_else(aws_sdk_s3::config::Region::from_static("us-east-1")),
+    );
+    if let Some(url) = &opts.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if opts.no_sign_request {
+        loader = loader.no_credentials();
+    }
+    if let Some((key, secret)) = &opts.static_credentials {
+        loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+            key, secret, None, None, "trawl",
+        ));
+    }
+    loader.load().await
+}
+
+impl Fetch for S3Source {
+    fn fetch(&self, obj: &SourceObject) -> Result<Vec<u8>, IngestError> {
+        match &obj.location {
+            Location::Local(_) => LocalFetch.fetch(obj),
+            Location::S3 { bucket, key } => self
+                .rt
+                .block_on(fetch::get(self, bucket, key, obj.etag.as_deref(), obj.size))
+                .map_err(|message| IngestError::Io {
+                    uri: obj.uri.clone(),
+                    source: std::io::Error::other(message),
+                }),
+        }
+    }
+
+    fn concurrency(&self) -> usize {
+        self.opts.concurrency
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = S3Url::parse("s3://b/AWSLogs/1/").unwrap().unwrap();
+        assert_eq!((u.bucket.as_str(), u.prefix.as_str()), ("b", "AWSLogs/1/"));
+        let u = S3Url::parse("s3://b").unwrap().unwrap();
+        assert_eq!((u.bucket.as_str(), u.prefix.as_str()), ("b", ""));
+        assert!(S3Url::parse("s3:///x").unwrap().is_err());
+        assert!(S3Url::parse("/tmp/x").is_none());
+    }
+}
