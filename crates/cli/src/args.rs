@@ -22,6 +22,10 @@ pub struct Cli {
         default_value = "./trawl-lake"
     )]
     pub lake: PathBuf,
+    /// MaxMind-format databases (GeoLite2/GeoIP2 City, Country, ASN, or DB-IP Lite; files or
+    /// directories of .mmdb) for the geoip_* SQL functions and the geolocation tiles.
+    #[arg(long, global = true, env = "TRAWL_GEOIP", value_delimiter = ':')]
+    pub geoip: Vec<PathBuf>,
     /// More logging on stderr (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

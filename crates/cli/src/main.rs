@@ -286,6 +286,16 @@ fn generate(a: &args::GenerateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The geolocation databases named by `--geoip` / `TRAWL_GEOIP`, if any.
+pub(crate) fn geo(cli: &Cli) -> anyhow::Result<Option<std::sync::Arc<trawl_geo::GeoDb>>> {
+    if cli.geoip.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(std::sync::Arc::new(trawl_geo::GeoDb::open(
+        &cli.geoip,
+    )?)))
+}
+
 fn sql(cli: &Cli, a: &SqlArgs) -> anyhow::Result<ExitCode> {
     let text = args::sql_text(a)?;
     let lake = Lake::open(&cli.lake)?;
@@ -295,8 +305,9 @@ fn sql(cli: &Cli, a: &SqlArgs) -> anyhow::Result<ExitCode> {
         Format::Csv
     });
     let rt = tokio::runtime::Runtime::new().context("starting the query runtime")?;
+    let geo = geo(cli)?;
     let results = rt.block_on(async {
-        let engine = trawl_query::QueryEngine::open(&lake).await?;
+        let engine = trawl_query::QueryEngine::open_with_geo(&lake, geo).await?;
         engine.run(&text).await
     })?;
     let mut out = std::io::stdout().lock();

@@ -26,8 +26,8 @@ fn command(args: &[&str], endpoint: Option<&str>) -> Command {
         .env("AWS_ACCESS_KEY_ID", trawl_s3_fake::ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", trawl_s3_fake::SECRET_KEY)
         .env("AWS_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/nonexistent/trawl-test")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/trawl-test")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("NO_COLOR", "1");
     if let Some(e) = endpoint {

@@ -14,6 +14,7 @@
 //! works. Tables resolve as `cloudtrail_logs` and `default.cloudtrail_logs`.
 
 mod athena;
+mod geo;
 mod store;
 mod table;
 
@@ -37,6 +38,7 @@ use trawl_lake::{Catalog, Lake, LakeError, Layout, TableDef};
 use trawl_schema::{PARTITION_COL, PHYSICAL_TABLE, arrow_schema, athena_view_select};
 
 pub use athena::{ADDED as ATHENA_FUNCTIONS, fold_quoted_identifiers};
+pub use geo::GEO_FUNCTIONS;
 pub use store::SnapshotStore;
 pub use table::{CloudTrailTable, partition_predicates};
 
@@ -99,8 +101,17 @@ pub struct QueryEngine {
 }
 
 impl QueryEngine {
-    /// Opens the latest committed snapshot of `lake`.
+    /// Opens the latest committed snapshot of `lake`, without geolocation.
     pub async fn open(lake: &Lake) -> Result<Self, QueryError> {
+        Self::open_with_geo(lake, None).await
+    }
+
+    /// Opens the latest committed snapshot of `lake`; the `geoip_*` functions answer from
+    /// `geo` (without it they say how to get a database).
+    pub async fn open_with_geo(
+        lake: &Lake,
+        geo: Option<Arc<trawl_geo::GeoDb>>,
+    ) -> Result<Self, QueryError> {
         let snap = lake.snapshot()?;
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema("awsdatacatalog", "default")
@@ -128,6 +139,7 @@ impl QueryEngine {
         let table = ListingTable::try_new(config)?;
         ctx.register_table(PHYSICAL_TABLE, Arc::new(CloudTrailTable::new(table)))?;
         athena::register(&ctx);
+        geo::register(&ctx, geo);
         ctx.sql(&format!(
             "CREATE VIEW {BASE_VIEW} AS {}",
             athena_view_select(PHYSICAL_TABLE)

@@ -2,7 +2,7 @@
 //! in sync (run with `TRAWL_UPDATE_DOCS=1` to rewrite it) and checks every Trino function
 //! listed as added is registered.
 
-use trawl_query::{ATHENA_FUNCTIONS, QueryEngine};
+use trawl_query::{ATHENA_FUNCTIONS, GEO_FUNCTIONS, QueryEngine};
 
 #[path = "../../schema/tests/support/generated_block.rs"]
 mod support;
@@ -14,7 +14,7 @@ async fn function_reference_matches_the_registry() {
     let lake = trawl_lake::Lake::create(dir.path().join("lake")).unwrap();
     let engine = QueryEngine::open(&lake).await.unwrap();
     let (scalars, aggregates, windows) = engine.function_names();
-    for (signature, _) in ATHENA_FUNCTIONS {
+    for (signature, _) in ATHENA_FUNCTIONS.iter().chain(GEO_FUNCTIONS) {
         let names = signature.split('(').next().unwrap();
         for name in names
             .split(['/', ','])
@@ -32,6 +32,12 @@ async fn function_reference_matches_the_registry() {
         "### Added for Athena (Trino) compatibility\n\n| function | what it does |\n|---|---|\n",
     );
     for (f, what) in ATHENA_FUNCTIONS {
+        doc.push_str(&format!("| `{f}` | {what} |\n"));
+    }
+    doc.push_str(
+        "\n### Geolocation (`--geoip FILE.mmdb` or `TRAWL_GEOIP`)\n\n| function | what it does |\n|---|---|\n",
+    );
+    for (f, what) in GEO_FUNCTIONS {
         doc.push_str(&format!("| `{f}` | {what} |\n"));
     }
     for (title, names) in [

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# S3 ingest benchmark: the same generated trail ingested from local disk and from an S3
+# endpoint on loopback with injected latency on every request, in one run; and the AWS
+# CLI's `aws s3 cp --recursive` (download only, its default settings) as a peer.
+#
+#   benches/s3_vs_local.sh [OBJECTS] [LATENCY_MS]
+#
+# TRAWL / FAKE pick the binaries (default: release builds under CARGO_TARGET_DIR:
+# `cargo build --release -p trawl-cli -p trawl-s3-fake`). EVENTS_PER_FILE (default 80) sets
+# the object size. Prints seconds, events/s and peak RSS for each, the S3/local ratio and the
+# request counts. Needs GNU time (/usr/bin/time); the AWS CLI row is skipped without `aws`.
+set -euo pipefail
+OBJECTS="${1:-2500}"
+LATENCY="${2:-20}"
+PER_FILE="${EVENTS_PER_FILE:-80}"
+here="$(cd "$(dirname "$0")" && pwd)"
+target="${CARGO_TARGET_DIR:-$here/../target}"
+TRAWL="${TRAWL:-$target/release/trawl}"
+FAKE="${FAKE:-$target/release/trawl-s3-fake}"
+for b in "$TRAWL" "$FAKE"; do
+    [ -x "$b" ] || { echo "no binary at $b: cargo build --release -p trawl-cli -p trawl-s3-fake, or set TRAWL/FAKE" >&2; exit 2; }
+done
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/trawl-s3-bench.XXXXXX")"
+fake_pid=""
+cleanup() {
+    if [ -n "$fake_pid" ]; then kill "$fake_pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+events=$((OBJECTS * PER_FILE))
+echo "generating $events events in objects of $PER_FILE into $work/root/trail ..." >&2
+"$TRAWL" generate --out "$work/root/trail" --events "$events" --events-per-file "$PER_FILE" \
+    --duplicate-rate 0 > "$work/gen.json"
+sync
+
+"$FAKE" --root "$work/root" --latency-ms "$LATENCY" > "$work/endpoint" &
+fake_pid=$!
+for _ in $(seq 100); do [ -s "$work/endpoint" ] && break; sleep 0.05; done
+endpoint="$(cat "$work/endpoint")"
+[ -n "$endpoint" ] || { echo "the S3 endpoint did not start" >&2; exit 2; }
+
+export AWS_ACCESS_KEY_ID=trawl-test AWS_SECRET_ACCESS_KEY=trawl-test-secret AWS_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+
+/usr/bin/time -f '%e %M' -o "$work/local.time" \
+    "$TRAWL" ingest --quiet --progress never --json --lake "$work/lake-local" "$work/root/trail" > "$work/local.json"
+/usr/bin/time -f '%e %M' -o "$work/s3.time" \
+    "$TRAWL" ingest --quiet --progress never --json --lake "$work/lake-s3" \
+    --endpoint-url "$endpoint" s3://trail/ > "$work/s3.json"
+if command -v aws > /dev/null; then
+    /usr/bin/time -f '%e %M' -o "$work/aws.time" \
+        aws s3 cp --quiet --recursive --endpoint-url "$endpoint" s3://trail/ "$work/copy" || rm -f "$work/aws.time"
+fi
+
+python3 - "$work" "$LATENCY" <<'PY'
+import json, os, sys
+work, latency = sys.argv[1], sys.argv[2]
+gen = json.load(open(os.path.join(work, "gen.json")))
+def timing(name):
+    path = os.path.join(work, name)
+    if not os.path.exists(path):
+        return None
+    secs, kb = open(path).read().split()
+    return float(secs), int(kb) / 1024
+local = json.load(open(os.path.join(work, "local.json")))
+s3 = json.load(open(os.path.join(work, "s3.json")))
+for name, s in [("local", local), ("s3", s3)]:
+    assert s["events_stored"] == gen["events"], f"{name} stored {s['events_stored']} of {gen['events']}"
+    assert not s["quarantined"], f"{name} quarantined {s['quarantined']}"
+print(f"trail: {gen['files']} objects, {gen['events']} events, {gen['gz_bytes'] / 1e6:.1f} MB gzip, "
+      f"{gen['json_bytes'] / 1e6:.1f} MB JSON; S3 endpoint with {latency} ms added to every request")
+print(f"{'run':28} {'seconds':>8} {'events/s':>10} {'peak RSS MB':>12}")
+rows = {}
+for name, label in [("local", "trawl ingest (local disk)"), ("s3", "trawl ingest s3://"),
+                    ("aws", "aws s3 cp --recursive")]:
+    t = timing(f"{name}.time")
+    if t is None:
+        continue
+    secs, rss = t
+    rows[name] = secs
+    print(f"{label:28} {secs:8.2f} {gen['events'] / secs:10.0f} {rss:12.0f}")
+print(f"S3/local throughput: {rows['local'] / rows['s3'] * 100:.0f}%")
+r = s3["s3"]
+print(f"S3 requests: {r['list_requests']} LIST, {r['get_requests']} GET, {r['retries']} retried, "
+      f"{r['bytes'] / 1e6:.1f} MB")
+PY
