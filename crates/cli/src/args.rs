@@ -46,6 +46,55 @@ pub enum Command {
     Demo(DemoArgs),
     /// Write a seeded synthetic trail in CloudTrail's S3 key layout (for tests and benchmarks).
     Generate(GenerateArgs),
+    /// Run the CloudTrail dashboards (general-operations, error-overview,
+    /// console-login-overview, security-group-modifications, operational-account-activity).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A dashboard id, or `all`.
+    #[arg(default_value = "all")]
+    pub dashboard: String,
+    /// Events at or after this time (RFC 3339, or a date meaning midnight UTC).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Events before this time (RFC 3339, or a date meaning midnight UTC).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// The last period before the lake's newest event (offline data has no "now"):
+    /// e.g. 48h, 7d, 30m.
+    #[arg(long, conflicts_with = "since")]
+    pub last: Option<String>,
+    /// Output: table (terminal) or json.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// Write to this file instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+}
+
+/// `48h`, `7d`, `30m`, `90s` as a duration.
+pub fn parse_period(text: &str) -> anyhow::Result<chrono::Duration> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: i64 = num
+        .parse()
+        .with_context(|| format!("--last {text}: write a number and a unit, e.g. 48h or 7d"))?;
+    Ok(match unit {
+        "s" => chrono::Duration::seconds(n),
+        "m" => chrono::Duration::minutes(n),
+        "h" => chrono::Duration::hours(n),
+        "d" => chrono::Duration::days(n),
+        "w" => chrono::Duration::weeks(n),
+        _ => bail!("--last {text}: the unit must be s, m, h, d or w (e.g. 48h)"),
+    })
 }
 
 #[derive(Debug, Args)]

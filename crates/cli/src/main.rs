@@ -13,7 +13,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use trawl_lake::{IngestOptions, Lake, Progress};
 
-use args::{Cli, Command, Format, IngestArgs, SqlArgs, When};
+use args::{Cli, Command, Format, IngestArgs, ReportArgs, ReportFormat, SqlArgs, When};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -60,6 +60,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sql(a) => sql(&cli, a),
         Command::Demo(a) => demo::run(a),
         Command::Generate(a) => generate(a),
+        Command::Report(a) => report(&cli, a),
     }
 }
 
@@ -263,6 +264,85 @@ fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn report(cli: &Cli, a: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let dashboards = trawl_report::select(&a.dashboard)?;
+    let window = args::window(a.since.as_deref(), a.until.as_deref())?;
+    let iso = |us: i64| {
+        chrono::DateTime::from_timestamp_micros(us)
+            .expect("a parsed time is in range")
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let lake = Lake::open(&cli.lake)?;
+    let geo = geo(cli)?;
+    let has_geo = geo.as_ref().is_some_and(|g| g.has_location());
+    let rt = tokio::runtime::Runtime::new().context("starting the query runtime")?;
+    let results = rt.block_on(async {
+        let engine = trawl_query::QueryEngine::open_with_geo(&lake, geo).await?;
+        let mut range = trawl_report::Range {
+            since: window.since.map(iso),
+            until: window.until.map(iso),
+        };
+        if let Some(last) = &a.last {
+            // Relative to the newest event at or before --until.
+            let period = args::parse_period(last)?;
+            let newest = engine
+                .run(&format!(
+                    "SELECT max(eventtime) FROM cloudtrail_logs WHERE {}",
+                    range.predicate()
+                ))
+                .await?;
+            let newest = newest[0].batches.first().and_then(|b| {
+                use arrow::array::{Array, AsArray};
+                b.column(0)
+                    .as_string_opt::<i32>()
+                    .filter(|c| !c.is_empty() && c.is_valid(0))
+                    .map(|c| c.value(0).to_string())
+            });
+            if let Some(newest) = newest.and_then(|t| trawl_schema::parse_event_time(&t)) {
+                range.since = Some(iso(newest
+                    .micros
+                    .saturating_sub(period.num_microseconds().unwrap_or(i64::MAX))));
+            }
+        }
+        let mut out = Vec::new();
+        for d in &dashboards {
+            out.push(trawl_report::run(&engine, d, &range, has_geo).await?);
+        }
+        anyhow::Ok(out)
+    })?;
+    let mut out: Box<dyn Write> = match &a.out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    match a.format {
+        ReportFormat::Json => {
+            serde_json::to_writer(&mut out, &serde_json::json!({ "dashboards": results }))?;
+            writeln!(out)?;
+        }
+        ReportFormat::Table => {
+            for d in &results {
+                writeln!(out, "# {}\n", d.title)?;
+                for t in &d.tiles {
+                    writeln!(out, "## {}", t.title)?;
+                    match &t.note {
+                        Some(note) => writeln!(out, "{note}")?,
+                        None if t.rows.is_empty() => writeln!(out, "(no rows)")?,
+                        None => {
+                            let schema = t.batches[0].schema();
+                            render::write_result(&mut out, Format::Table, &t.batches, &schema)?;
+                        }
+                    }
+                    writeln!(out)?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn generate(a: &args::GenerateArgs) -> anyhow::Result<ExitCode> {

@@ -294,3 +294,79 @@ fn a_lake_inside_the_source_tree_is_not_ingested() {
         assert_eq!(summary["objects_found"], 8, "{summary}");
     }
 }
+
+#[test]
+fn report_json_all_dashboards_and_last_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    let o = trawl(&[
+        "generate",
+        "--out",
+        trail.to_str().unwrap(),
+        "--events",
+        "3000",
+        "--days",
+        "3",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lake = dir.path().join("lake").display().to_string();
+    let o = trawl(&["ingest", "--lake", &lake, trail.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    let o = trawl(&["report", "all", "--lake", &lake, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let dashboards = v["dashboards"].as_array().unwrap();
+    assert_eq!(dashboards.len(), 5);
+    let tiles: usize = dashboards
+        .iter()
+        .map(|d| d["tiles"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(tiles, 7 + 7 + 8 + 1 + 3);
+    // All 3,000 events are in "Top Events (Full Detail)", as JSON numbers.
+    let full = &dashboards[0]["tiles"][1];
+    assert_eq!(full["id"], "top-events-full-detail");
+    let total: u64 = full["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[1].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 3000);
+
+    // --last 1d: the day before the newest event, the same count SQL gives.
+    let o = trawl(&[
+        "report",
+        "general-operations",
+        "--lake",
+        &lake,
+        "--format",
+        "json",
+        "--last",
+        "1d",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let last_day: u64 = v["dashboards"][0]["tiles"][1]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[1].as_u64().unwrap())
+        .sum();
+    let o = trawl(&[
+        "sql",
+        "--lake",
+        &lake,
+        "--format",
+        "csv",
+        "SELECT count(*) FROM cloudtrail_logs WHERE from_iso8601_timestamp(eventtime) >= \
+         (SELECT max(from_iso8601_timestamp(eventtime)) FROM cloudtrail_logs) - INTERVAL '1' DAY",
+    ]);
+    let want: u64 = stdout(&o).lines().nth(1).unwrap().trim().parse().unwrap();
+    assert!(want > 0 && want < 3000);
+    assert_eq!(last_day, want);
+
+    let o = trawl(&["report", "nope", "--lake", &lake]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("general-operations"), "{}", stderr(&o));
+}

@@ -509,7 +509,9 @@ mod tests {
         // Errors name the file.
         let bad = dir.path().join("bad.mmdb");
         std::fs::write(&bad, b"not a database").unwrap();
-        let err = GeoDb::open(std::slice::from_ref(&bad)).unwrap_err().to_string();
+        let err = GeoDb::open(std::slice::from_ref(&bad))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(&bad.display().to_string()), "{err}");
     }
 }

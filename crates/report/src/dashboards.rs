@@ -1,0 +1,356 @@
+//! The five dashboards of the Looker CloudTrail block, tile by tile, as Athena SQL over
+//! `cloudtrail_logs`, with the block's defects fixed: a failed console login is
+//! `responseElements.ConsoleLogin = 'Failure'` (not `errorCode = 'AccessDenied'`), JSON
+//! members are read with JSON functions, geolocation is real, and every query is filtered on
+//! `eventtime` so the time range prunes partitions. "Top N" tiles keep their N; the others
+//! return all rows.
+//!
+//! `{range}` in a query is replaced by the time-range predicate.
+
+/// How a tile reads best.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Chart {
+    Bar,
+    Line,
+    Area,
+    Pie,
+    Table,
+    Map,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tile {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub chart: Chart,
+    pub sql: String,
+    /// Needs a geolocation database.
+    pub geo: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub tiles: Vec<Tile>,
+}
+
+fn tile(id: &'static str, title: &'static str, chart: Chart, sql: impl Into<String>) -> Tile {
+    Tile {
+        id,
+        title,
+        chart,
+        sql: sql.into(),
+        geo: false,
+    }
+}
+
+/// The user a console login is for: `root`, the IAM user name, or the role session name.
+const LOGIN_USER: &str = "CASE WHEN useridentity.type = 'Root' THEN 'root' \
+     ELSE coalesce(useridentity.username, element_at(split(useridentity.arn, '/'), -1), useridentity.principalid) END";
+
+pub fn all() -> Vec<Dashboard> {
+    vec![
+        general_operations(),
+        error_overview(),
+        console_login_overview(),
+        security_group_modifications(),
+        operational_account_activity(),
+    ]
+}
+
+/// The dashboard with this id.
+pub fn find(id: &str) -> Option<Dashboard> {
+    all().into_iter().find(|d| d.id == id)
+}
+
+fn general_operations() -> Dashboard {
+    Dashboard {
+        id: "general-operations",
+        title: "General Operations",
+        tiles: vec![
+            tile(
+                "top-10-events",
+                "Top 10 Events",
+                Chart::Bar,
+                "SELECT eventname, count(*) AS events FROM cloudtrail_logs WHERE {range} \
+                 GROUP BY eventname ORDER BY events DESC, eventname LIMIT 10",
+            ),
+            tile(
+                "top-events-full-detail",
+                "Top Events (Full Detail)",
+                Chart::Table,
+                "SELECT eventname, count(*) AS events, \
+                 count(DISTINCT coalesce(useridentity.arn, useridentity.principalid)) AS distinct_users, \
+                 count_if(errorcode = 'AccessDenied') AS access_denied, \
+                 round(100.0 * count_if(errorcode IS NOT NULL) / count(*), 2) AS error_pct \
+                 FROM cloudtrail_logs WHERE {range} GROUP BY eventname ORDER BY events DESC, eventname",
+            ),
+            tile(
+                "events-by-source",
+                "Events by Source",
+                Chart::Pie,
+                "SELECT eventsource, count(*) AS events FROM cloudtrail_logs WHERE {range} \
+                 GROUP BY eventsource ORDER BY events DESC, eventsource",
+            ),
+            tile(
+                "events-by-region",
+                "Events by Region",
+                Chart::Line,
+                "SELECT substr(eventtime, 1, 10) AS day, awsregion, count(*) AS events \
+                 FROM cloudtrail_logs WHERE {range} GROUP BY 1, 2 ORDER BY 1, 2",
+            ),
+            tile(
+                "events-by-hour-of-day",
+                "Events by Hour of Day",
+                Chart::Bar,
+                "SELECT hour(from_iso8601_timestamp(eventtime)) AS hour, count(*) AS events \
+                 FROM cloudtrail_logs WHERE {range} GROUP BY 1 ORDER BY 1",
+            ),
+            tile(
+                "day-of-week",
+                "Day of Week",
+                Chart::Bar,
+                "SELECT day_of_week(from_iso8601_timestamp(eventtime)) AS day_of_week, \
+                 date_format(from_iso8601_timestamp(eventtime), '%W') AS day, count(*) AS events \
+                 FROM cloudtrail_logs WHERE {range} GROUP BY 1, 2 ORDER BY 1",
+            ),
+            tile(
+                "ec2-instance-changes",
+                "EC2 Instance Changes",
+                Chart::Area,
+                "SELECT substr(eventtime, 1, 10) AS day, eventname, count(*) AS events \
+                 FROM cloudtrail_logs WHERE {range} AND eventsource = 'ec2.amazonaws.com' \
+                 AND eventname IN ('RunInstances', 'StartInstances', 'StopInstances', 'TerminateInstances') \
+                 GROUP BY 1, 2 ORDER BY 1, 2",
+            ),
+        ],
+    }
+}
+
+fn error_overview() -> Dashboard {
+    Dashboard {
+        id: "error-overview",
+        title: "Error Overview",
+        tiles: vec![
+            tile(
+                "top-assumed-user-types",
+                "Top Assumed User Types",
+                Chart::Bar,
+                "SELECT useridentity.sessioncontext.sessionissuer.username AS assumed_role, count(*) AS errors \
+                 FROM cloudtrail_logs WHERE {range} AND errorcode IS NOT NULL \
+                 AND useridentity.type = 'AssumedRole' GROUP BY 1 ORDER BY errors DESC, 1",
+            ),
+            tile(
+                "errors-by-user-type",
+                "Errors by User Type",
+                Chart::Pie,
+                "SELECT useridentity.type AS user_type, count(*) AS errors FROM cloudtrail_logs \
+                 WHERE {range} AND errorcode IS NOT NULL GROUP BY 1 ORDER BY errors DESC, 1",
+            ),
+            tile(
+                "errors-by-source",
+                "Errors by Source",
+                Chart::Bar,
+                "SELECT eventsource, count(*) AS errors FROM cloudtrail_logs \
+                 WHERE {range} AND errorcode IS NOT NULL GROUP BY 1 ORDER BY errors DESC, 1",
+            ),
+            tile(
+                "errors-and-events-over-time",
+                "Errors and Events Over Time",
+                Chart::Line,
+                "SELECT from_unixtime(CAST(floor(to_unixtime(from_iso8601_timestamp(eventtime)) / 1800) * 1800 AS bigint)) AS bucket, \
+                 count(*) AS events, count_if(errorcode IS NOT NULL) AS errors, \
+                 round(100.0 * count_if(errorcode IS NOT NULL) / count(*), 2) AS error_pct \
+                 FROM cloudtrail_logs WHERE {range} GROUP BY 1 ORDER BY 1",
+            ),
+            tile(
+                "top-events-with-errors",
+                "Top Events with Errors",
+                Chart::Bar,
+                "SELECT eventname, count(*) AS errors FROM cloudtrail_logs \
+                 WHERE {range} AND errorcode IS NOT NULL GROUP BY 1 ORDER BY errors DESC, 1",
+            ),
+            tile(
+                "top-error-codes",
+                "Top Error Codes",
+                Chart::Bar,
+                "SELECT errorcode, count(*) AS errors FROM cloudtrail_logs \
+                 WHERE {range} AND errorcode IS NOT NULL GROUP BY 1 ORDER BY errors DESC, 1",
+            ),
+            tile(
+                "assumed-iam-user-errors-full-detail",
+                "Assumed IAM User Errors (Full Detail)",
+                Chart::Table,
+                "SELECT useridentity.sessioncontext.sessionissuer.username AS assumed_role, eventname, \
+                 errorcode, errormessage, eventsource, count(*) AS errors FROM cloudtrail_logs \
+                 WHERE {range} AND errorcode IS NOT NULL AND useridentity.type = 'AssumedRole' \
+                 GROUP BY 1, 2, 3, 4, 5 ORDER BY errors DESC, 1, 2, 3, 4, 5",
+            ),
+        ],
+    }
+}
+
+fn console_login_overview() -> Dashboard {
+    let q = |body: &str| -> String {
+        body.replace("{user}", LOGIN_USER)
+            .replace(
+                "{failed}",
+                "json_extract_scalar(responseelements, '$.ConsoleLogin') = 'Failure'",
+            )
+            .replace(
+                "{ok}",
+                "json_extract_scalar(responseelements, '$.ConsoleLogin') = 'Success'",
+            )
+    };
+    let logins = "FROM cloudtrail_logs WHERE {range} AND eventname = 'ConsoleLogin'";
+    Dashboard {
+        id: "console-login-overview",
+        title: "Console Login Overview",
+        tiles: vec![
+            tile(
+                "top-user-logins",
+                "Top User Logins",
+                Chart::Bar,
+                q(&format!(
+                    "SELECT {{user}} AS user, count_if({{ok}}) AS successful, count_if({{failed}}) AS failed, \
+                     count(*) AS total {logins} GROUP BY 1 ORDER BY total DESC, 1"
+                )),
+            ),
+            tile(
+                "console-logins-over-time",
+                "Console Logins Over Time",
+                Chart::Line,
+                q(&format!(
+                    "SELECT substr(eventtime, 1, 10) AS day, count_if({{ok}}) AS successful, \
+                     count_if({{failed}}) AS failed {logins} GROUP BY 1 ORDER BY 1"
+                )),
+            ),
+            tile(
+                "logins-from-multiple-ip-addresses",
+                "Logins from Multiple IP Addresses",
+                Chart::Table,
+                q(&format!(
+                    "SELECT {{user}} AS user, count(DISTINCT sourceipaddress) AS ip_addresses, \
+                     count(*) AS logins {logins} GROUP BY 1 HAVING count(DISTINCT sourceipaddress) > 1 \
+                     ORDER BY ip_addresses DESC, 1"
+                )),
+            ),
+            tile(
+                "most-common-ip-addresses",
+                "Most Common IP Addresses",
+                Chart::Bar,
+                q(&format!(
+                    "SELECT sourceipaddress, count(*) AS logins, count_if({{failed}}) AS failed \
+                     {logins} GROUP BY 1 ORDER BY logins DESC, 1"
+                )),
+            ),
+            Tile {
+                geo: true,
+                ..tile(
+                    "user-login-geolocation",
+                    "User Login Geolocation",
+                    Chart::Map,
+                    q(&format!(
+                        "SELECT geoip_country(sourceipaddress) AS country, geoip_city(sourceipaddress) AS city, \
+                         geoip_lat(sourceipaddress) AS latitude, geoip_lon(sourceipaddress) AS longitude, \
+                         count(*) AS logins, count_if({{failed}}) AS failed {logins} \
+                         GROUP BY 1, 2, 3, 4 ORDER BY logins DESC, 1, 2"
+                    )),
+                )
+            },
+            tile(
+                "most-common-login-errors",
+                "Most Common Login Errors",
+                Chart::Bar,
+                q(&format!(
+                    "SELECT coalesce(errormessage, errorcode, 'Failure') AS error, count(*) AS logins \
+                     {logins} AND {{failed}} GROUP BY 1 ORDER BY logins DESC, 1"
+                )),
+            ),
+            tile(
+                "login-user-count-over-time",
+                "Login User Count Over Time",
+                Chart::Line,
+                q(&format!(
+                    "SELECT substr(eventtime, 1, 10) AS day, count(DISTINCT {{user}}) AS users \
+                     {logins} GROUP BY 1 ORDER BY 1"
+                )),
+            ),
+            tile(
+                "logins-without-multi-factor-auth",
+                "Logins without Multi-Factor Auth",
+                Chart::Table,
+                q(&format!(
+                    "SELECT {{user}} AS user, json_extract_scalar(responseelements, '$.ConsoleLogin') AS login_status, \
+                     count(*) AS logins {logins} \
+                     AND json_extract_scalar(additionaleventdata, '$.MFAUsed') = 'No' \
+                     GROUP BY 1, 2 ORDER BY logins DESC, 1, 2"
+                )),
+            ),
+        ],
+    }
+}
+
+fn security_group_modifications() -> Dashboard {
+    Dashboard {
+        id: "security-group-modifications",
+        title: "EC2 Security Group Modifications",
+        tiles: vec![tile(
+            "security-group-modifications",
+            "Security Group Modifications",
+            Chart::Table,
+            "SELECT eventtime, eventname, \
+             coalesce(useridentity.arn, useridentity.principalid) AS user, sourceipaddress, \
+             json_extract_scalar(requestparameters, '$.groupId') AS group_id, \
+             json_extract_scalar(requestparameters, '$.networkInterfaceId') AS network_interface_id, \
+             CASE WHEN eventname LIKE '%Ingress' THEN 'ingress' WHEN eventname LIKE '%Egress' THEN 'egress' END AS direction, \
+             json_extract_scalar(requestparameters, '$.ipPermissions.items[0].ipProtocol') AS protocol, \
+             json_extract_scalar(requestparameters, '$.ipPermissions.items[0].fromPort') AS from_port, \
+             json_extract_scalar(requestparameters, '$.ipPermissions.items[0].toPort') AS to_port, \
+             coalesce(json_extract_scalar(requestparameters, '$.ipPermissions.items[0].ipRanges.items[0].cidrIp'), \
+                      json_extract_scalar(requestparameters, '$.ipPermissions.items[0].ipv6Ranges.items[0].cidrIpv6'), \
+                      json_extract_scalar(requestparameters, '$.ipPermissions.items[0].groups.items[0].groupId')) AS cidr_or_peer, \
+             (strpos(coalesce(requestparameters, ''), '\"0.0.0.0/0\"') > 0 \
+              OR strpos(coalesce(requestparameters, ''), '\"::/0\"') > 0) AS open_to_world \
+             FROM cloudtrail_logs WHERE {range} AND eventsource = 'ec2.amazonaws.com' AND eventname IN \
+             ('AuthorizeSecurityGroupIngress', 'AuthorizeSecurityGroupEgress', 'RevokeSecurityGroupIngress', \
+              'RevokeSecurityGroupEgress', 'CreateSecurityGroup', 'DeleteSecurityGroup', \
+              'ModifySecurityGroupRules', 'UpdateSecurityGroupRuleDescriptionsIngress', \
+              'UpdateSecurityGroupRuleDescriptionsEgress', 'ModifyNetworkInterfaceAttribute') \
+             ORDER BY eventtime DESC, eventid",
+        )],
+    }
+}
+
+fn operational_account_activity() -> Dashboard {
+    Dashboard {
+        id: "operational-account-activity",
+        title: "Operational Account Activity",
+        tiles: vec![
+            tile(
+                "top-aws-event-errors",
+                "Top AWS Event Errors",
+                Chart::Bar,
+                "SELECT eventname, errorcode, count(*) AS errors FROM cloudtrail_logs \
+                 WHERE {range} AND errorcode IS NOT NULL GROUP BY 1, 2 ORDER BY errors DESC, 1, 2",
+            ),
+            tile(
+                "top-iam-users",
+                "Top IAM Users",
+                Chart::Table,
+                "SELECT useridentity.username AS user, eventname, count(*) AS events FROM cloudtrail_logs \
+                 WHERE {range} AND useridentity.type = 'IAMUser' GROUP BY 1, 2 ORDER BY events DESC, 1, 2",
+            ),
+            tile(
+                "root-activity",
+                "Root Activity",
+                Chart::Table,
+                "SELECT eventname, coalesce(useridentity.invokedby, sourceipaddress) AS invoked_by, \
+                 count(*) AS events FROM cloudtrail_logs WHERE {range} AND useridentity.type = 'Root' \
+                 GROUP BY 1, 2 ORDER BY events DESC, 1, 2",
+            ),
+        ],
+    }
+}

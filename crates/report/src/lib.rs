@@ -1,0 +1,178 @@
+//! The five CloudTrail dashboards over the lake: their tiles as SQL ([`dashboards`]), run for
+//! a time range into results that render as terminal tables, JSON (and HTML).
+
+pub mod dashboards;
+
+use arrow::array::RecordBatch;
+use serde::Serialize;
+use trawl_query::QueryEngine;
+
+pub use dashboards::{Chart, Dashboard, Tile};
+
+/// A time range over `eventTime`, `[since, until)`, as RFC 3339 UTC text; open ends allowed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Range {
+    pub since: Option<String>,
+    pub until: Option<String>,
+}
+
+impl Range {
+    /// The SQL predicate: string comparisons on `eventtime`, which prune partitions.
+    pub fn predicate(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(s) = &self.since {
+            parts.push(format!("eventtime >= '{}'", s.replace('\'', "''")));
+        }
+        if let Some(u) = &self.until {
+            parts.push(format!("eventtime < '{}'", u.replace('\'', "''")));
+        }
+        if parts.is_empty() {
+            "TRUE".to_string()
+        } else {
+            parts.join(" AND ")
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("no dashboard {0:?}; the dashboards: {1}")]
+    Unknown(String, String),
+    #[error("tile {tile} of {dashboard}: {source}")]
+    Query {
+        dashboard: String,
+        tile: String,
+        #[source]
+        source: trawl_query::QueryError,
+    },
+    #[error("tile {tile}: {message}")]
+    Render { tile: String, message: String },
+}
+
+/// One tile's answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct TileResult {
+    pub id: String,
+    pub title: String,
+    pub chart: Chart,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<serde_json::Value>>,
+    /// Why the tile has no rows when it cannot have any (no geolocation database...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub sql: String,
+    #[serde(skip)]
+    pub batches: Vec<RecordBatch>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DashboardResult {
+    pub id: String,
+    pub title: String,
+    pub tiles: Vec<TileResult>,
+}
+
+/// The dashboards `id` names: one, or `all`.
+pub fn select(id: &str) -> Result<Vec<Dashboard>, ReportError> {
+    if id == "all" {
+        return Ok(dashboards::all());
+    }
+    dashboards::find(id).map(|d| vec![d]).ok_or_else(|| {
+        ReportError::Unknown(
+            id.to_string(),
+            dashboards::all()
+                .iter()
+                .map(|d| d.id)
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+    })
+}
+
+/// Runs every tile of `dashboard` over `range`. `has_geo`: whether the engine has a
+/// geolocation database (without one, geolocation tiles carry a note instead of rows).
+pub async fn run(
+    engine: &QueryEngine,
+    dashboard: &Dashboard,
+    range: &Range,
+    has_geo: bool,
+) -> Result<DashboardResult, ReportError> {
+    let mut tiles = Vec::new();
+    for t in &dashboard.tiles {
+        let sql = t.sql.replace("{range}", &range.predicate());
+        if t.geo && !has_geo {
+            tiles.push(TileResult {
+                id: t.id.to_string(),
+                title: t.title.to_string(),
+                chart: t.chart,
+                columns: Vec::new(),
+                rows: Vec::new(),
+                note: Some(trawl_geo::HOW_TO_GET.to_string()),
+                sql,
+                batches: Vec::new(),
+            });
+            continue;
+        }
+        let mut results = engine
+            .run(&sql)
+            .await
+            .map_err(|source| ReportError::Query {
+                dashboard: dashboard.id.to_string(),
+                tile: t.id.to_string(),
+                source,
+            })?;
+        let result = results.pop().expect("one statement, one result");
+        let columns: Vec<String> = result
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let rows = json_rows(&result.batches, &columns).map_err(|message| ReportError::Render {
+            tile: t.id.to_string(),
+            message,
+        })?;
+        tiles.push(TileResult {
+            id: t.id.to_string(),
+            title: t.title.to_string(),
+            chart: t.chart,
+            columns,
+            rows,
+            note: None,
+            sql,
+            batches: result.batches,
+        });
+    }
+    Ok(DashboardResult {
+        id: dashboard.id.to_string(),
+        title: dashboard.title.to_string(),
+        tiles,
+    })
+}
+
+/// Rows as JSON values in column order (numbers stay numbers).
+fn json_rows(
+    batches: &[RecordBatch],
+    columns: &[String],
+) -> Result<Vec<Vec<serde_json::Value>>, String> {
+    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+    for b in batches {
+        writer.write(b).map_err(|e| e.to_string())?;
+    }
+    writer.finish().map_err(|e| e.to_string())?;
+    let bytes = writer.into_inner();
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let objects: Vec<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    Ok(objects
+        .into_iter()
+        .map(|mut o| {
+            columns
+                .iter()
+                .map(|c| o.remove(c).unwrap_or(serde_json::Value::Null))
+                .collect()
+        })
+        .collect())
+}

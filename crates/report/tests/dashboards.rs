@@ -1,0 +1,494 @@
+//! Every tile of the five dashboards against a small hand-written trail whose answers are
+//! counted by hand in the comments.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use trawl_report::{DashboardResult, Range};
+
+/// One CloudTrail record.
+#[allow(clippy::too_many_arguments)]
+fn ev(
+    id: &str,
+    time: &str,
+    source: &str,
+    name: &str,
+    identity: Value,
+    ip: &str,
+    error: Option<(&str, &str)>,
+    extra: Value,
+) -> Value {
+    let mut r = json!({
+        "eventVersion": "1.09", "eventID": id, "eventTime": time, "eventSource": source,
+        "eventName": name, "awsRegion": "us-east-1", "sourceIPAddress": ip,
+        "userIdentity": identity, "eventType": "AwsApiCall", "recipientAccountId": "111122223333",
+    });
+    if let Some((code, msg)) = error {
+        r["errorCode"] = json!(code);
+        r["errorMessage"] = json!(msg);
+    }
+    for (k, v) in extra.as_object().unwrap() {
+        r[k] = v.clone();
+    }
+    r
+}
+
+fn iam(user: &str) -> Value {
+    json!({"type": "IAMUser", "principalId": format!("AIDA{user}"), "userName": user,
+           "arn": format!("arn:aws:iam::111122223333:user/{user}"), "accountId": "111122223333"})
+}
+
+fn role(name: &str) -> Value {
+    json!({"type": "AssumedRole", "principalId": format!("AROA:{name}"),
+           "arn": format!("arn:aws:sts::111122223333:assumed-role/{name}/session"),
+           "sessionContext": {"sessionIssuer": {"type": "Role", "userName": name,
+               "arn": format!("arn:aws:iam::111122223333:role/{name}")}}})
+}
+
+fn root() -> Value {
+    json!({"type": "Root", "principalId": "111122223333", "arn": "arn:aws:iam::111122223333:root"})
+}
+
+fn login(id: &str, time: &str, who: Value, ip: &str, ok: bool, mfa: &str) -> Value {
+    ev(
+        id,
+        time,
+        "signin.amazonaws.com",
+        "ConsoleLogin",
+        who,
+        ip,
+        // A failed login: ConsoleLogin = Failure, errorMessage set, errorCode null.
+        None,
+        json!({
+            "eventType": "AwsConsoleSignIn",
+            "responseElements": {"ConsoleLogin": if ok { "Success" } else { "Failure" }},
+            "additionalEventData": {"MFAUsed": mfa},
+            "errorMessage": if ok { Value::Null } else { json!("Failed authentication") },
+        }),
+    )
+}
+
+fn sg(id: &str, time: &str, name: &str, group: &str, cidr: &str) -> Value {
+    ev(
+        id,
+        time,
+        "ec2.amazonaws.com",
+        name,
+        iam("alice"),
+        "81.2.69.142",
+        None,
+        json!({"requestParameters": {"groupId": group, "ipPermissions": {"items": [
+            {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+             "ipRanges": {"items": [{"cidrIp": cidr}]}}]}}}),
+    )
+}
+
+fn trail() -> Vec<Value> {
+    let mut out = vec![
+        // 2024-03-01
+        login(
+            "l1",
+            "2024-03-01T08:00:00Z",
+            iam("alice"),
+            "89.160.20.112",
+            true,
+            "Yes",
+        ),
+        login(
+            "l2",
+            "2024-03-01T08:05:00Z",
+            iam("alice"),
+            "81.2.69.142",
+            false,
+            "No",
+        ),
+        login(
+            "l3",
+            "2024-03-01T09:00:00Z",
+            root(),
+            "89.160.20.112",
+            true,
+            "No",
+        ),
+        ev(
+            "e1",
+            "2024-03-01T10:00:00Z",
+            "ec2.amazonaws.com",
+            "RunInstances",
+            iam("bob"),
+            "81.2.69.142",
+            None,
+            json!({}),
+        ),
+        ev(
+            "e2",
+            "2024-03-01T10:10:00Z",
+            "ec2.amazonaws.com",
+            "RunInstances",
+            role("deployer"),
+            "ec2.amazonaws.com",
+            Some(("Client.UnauthorizedOperation", "You are not authorized")),
+            json!({}),
+        ),
+        ev(
+            "e3",
+            "2024-03-01T10:20:00Z",
+            "s3.amazonaws.com",
+            "GetObject",
+            role("deployer"),
+            "10.0.0.5",
+            Some(("AccessDenied", "Access Denied")),
+            json!({}),
+        ),
+        ev(
+            "e4",
+            "2024-03-01T10:40:00Z",
+            "s3.amazonaws.com",
+            "GetObject",
+            role("reader"),
+            "10.0.0.6",
+            Some(("AccessDenied", "Access Denied")),
+            json!({}),
+        ),
+        sg(
+            "s1",
+            "2024-03-01T11:00:00Z",
+            "AuthorizeSecurityGroupIngress",
+            "sg-0aaa",
+            "0.0.0.0/0",
+        ),
+        // 2024-03-02
+        login(
+            "l4",
+            "2024-03-02T08:00:00Z",
+            iam("bob"),
+            "175.16.199.7",
+            false,
+            "No",
+        ),
+        login(
+            "l5",
+            "2024-03-02T08:01:00Z",
+            iam("bob"),
+            "175.16.199.7",
+            false,
+            "No",
+        ),
+        ev(
+            "e5",
+            "2024-03-02T12:00:00Z",
+            "ec2.amazonaws.com",
+            "StopInstances",
+            iam("bob"),
+            "81.2.69.142",
+            None,
+            json!({}),
+        ),
+        ev(
+            "e6",
+            "2024-03-02T12:00:00Z",
+            "iam.amazonaws.com",
+            "CreateUser",
+            root(),
+            "89.160.20.112",
+            None,
+            json!({}),
+        ),
+        sg(
+            "s2",
+            "2024-03-02T13:00:00Z",
+            "RevokeSecurityGroupIngress",
+            "sg-0bbb",
+            "10.0.0.0/8",
+        ),
+    ];
+    // An event outside the range used below (2024-03-05): counted only without a range.
+    out.push(ev(
+        "x1",
+        "2024-03-05T00:00:00Z",
+        "s3.amazonaws.com",
+        "GetObject",
+        iam("carol"),
+        "8.8.8.8",
+        None,
+        json!({}),
+    ));
+    out
+}
+
+async fn report(range: Range, geo: bool) -> Vec<DashboardResult> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("trail.json");
+    std::fs::write(&file, json!({"Records": trail()}).to_string()).unwrap();
+    let lake = trawl_lake::Lake::create(dir.path().join("lake")).unwrap();
+    let objects = trawl_ingest::discover_local(&[file], None).unwrap().objects;
+    let summary = trawl_lake::ingest(
+        &lake,
+        objects,
+        &trawl_lake::IngestOptions::default(),
+        &trawl_lake::NoProgress,
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(summary.events_stored, 14);
+    let db = geo.then(|| {
+        let path = dir.path().join("city.mmdb");
+        trawl_geo::testing::write_city_db(&path, &trawl_geo::testing::sample_places()).unwrap();
+        Arc::new(trawl_geo::GeoDb::open(&[path]).unwrap())
+    });
+    let engine = trawl_query::QueryEngine::open_with_geo(&lake, db)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for d in trawl_report::select("all").unwrap() {
+        out.push(trawl_report::run(&engine, &d, &range, geo).await.unwrap());
+    }
+    out
+}
+
+/// The rows of tile `id` as compact JSON text, one string per row.
+fn tile(results: &[DashboardResult], id: &str) -> Vec<String> {
+    let t = results
+        .iter()
+        .flat_map(|d| &d.tiles)
+        .find(|t| t.id == id)
+        .unwrap_or_else(|| panic!("no tile {id}"));
+    t.rows
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap())
+        .collect()
+}
+
+fn march(since: u32, until: u32) -> Range {
+    Range {
+        since: Some(format!("2024-03-{since:02}T00:00:00Z")),
+        until: Some(format!("2024-03-{until:02}T00:00:00Z")),
+    }
+}
+
+#[tokio::test]
+async fn every_tile_answers_as_counted_by_hand() {
+    let r = report(march(1, 3), true).await;
+    // Ids: kebab-case of the titles, five dashboards.
+    let ids: Vec<&str> = r.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "general-operations",
+            "error-overview",
+            "console-login-overview",
+            "security-group-modifications",
+            "operational-account-activity"
+        ]
+    );
+
+    // General Operations. 13 events in range: ConsoleLogin 5, GetObject 2, RunInstances 2,
+    // CreateUser 1, StopInstances 1, Authorize... 1, Revoke... 1.
+    assert_eq!(
+        tile(&r, "top-10-events"),
+        [
+            r#"["ConsoleLogin",5]"#,
+            r#"["GetObject",2]"#,
+            r#"["RunInstances",2]"#,
+            r#"["AuthorizeSecurityGroupIngress",1]"#,
+            r#"["CreateUser",1]"#,
+            r#"["RevokeSecurityGroupIngress",1]"#,
+            r#"["StopInstances",1]"#,
+        ]
+    );
+    // GetObject: 2 events by 2 roles, both AccessDenied: 100 % errors.
+    // RunInstances: bob and deployer, one UnauthorizedOperation (not AccessDenied): 50 %.
+    assert_eq!(
+        tile(&r, "top-events-full-detail")[..3],
+        [
+            r#"["ConsoleLogin",5,3,0,0.0]"#,
+            r#"["GetObject",2,2,2,100.0]"#,
+            r#"["RunInstances",2,2,0,50.0]"#,
+        ]
+    );
+    assert_eq!(
+        tile(&r, "events-by-source"),
+        [
+            r#"["ec2.amazonaws.com",5]"#,
+            r#"["signin.amazonaws.com",5]"#,
+            r#"["s3.amazonaws.com",2]"#,
+            r#"["iam.amazonaws.com",1]"#,
+        ]
+    );
+    assert_eq!(
+        tile(&r, "events-by-region"),
+        [
+            r#"["2024-03-01","us-east-1",8]"#,
+            r#"["2024-03-02","us-east-1",5]"#
+        ]
+    );
+    assert_eq!(
+        tile(&r, "events-by-hour-of-day"),
+        ["[8,4]", "[9,1]", "[10,4]", "[11,1]", "[12,2]", "[13,1]"]
+    );
+    // 2024-03-01 is a Friday (ISO day 5), 2024-03-02 a Saturday.
+    assert_eq!(
+        tile(&r, "day-of-week"),
+        [r#"[5,"Friday",8]"#, r#"[6,"Saturday",5]"#]
+    );
+    assert_eq!(
+        tile(&r, "ec2-instance-changes"),
+        [
+            r#"["2024-03-01","RunInstances",2]"#,
+            r#"["2024-03-02","StopInstances",1]"#
+        ]
+    );
+
+    // Error Overview: errors are e2 (deployer), e3 (deployer), e4 (reader); failed console
+    // logins carry no errorCode and are not errors here.
+    assert_eq!(
+        tile(&r, "top-assumed-user-types"),
+        [r#"["deployer",2]"#, r#"["reader",1]"#]
+    );
+    assert_eq!(tile(&r, "errors-by-user-type"), [r#"["AssumedRole",3]"#]);
+    assert_eq!(
+        tile(&r, "errors-by-source"),
+        [r#"["s3.amazonaws.com",2]"#, r#"["ec2.amazonaws.com",1]"#]
+    );
+    // Eight 30-minute buckets; 03-01 10:00 has e1, e2, e3 (2 errors of 3), 10:30 has e4.
+    let over_time = tile(&r, "errors-and-events-over-time");
+    assert!(
+        over_time.contains(&r#"["2024-03-01T10:00:00",3,2,66.67]"#.to_string()),
+        "{over_time:?}"
+    );
+    assert!(
+        over_time.contains(&r#"["2024-03-01T10:30:00",1,1,100.0]"#.to_string()),
+        "{over_time:?}"
+    );
+    assert_eq!(over_time.len(), 8, "{over_time:?}");
+    assert_eq!(
+        tile(&r, "top-events-with-errors"),
+        [r#"["GetObject",2]"#, r#"["RunInstances",1]"#]
+    );
+    assert_eq!(
+        tile(&r, "top-error-codes"),
+        [
+            r#"["AccessDenied",2]"#,
+            r#"["Client.UnauthorizedOperation",1]"#
+        ]
+    );
+    assert_eq!(
+        tile(&r, "assumed-iam-user-errors-full-detail"),
+        [
+            r#"["deployer","GetObject","AccessDenied","Access Denied","s3.amazonaws.com",1]"#,
+            r#"["deployer","RunInstances","Client.UnauthorizedOperation","You are not authorized","ec2.amazonaws.com",1]"#,
+            r#"["reader","GetObject","AccessDenied","Access Denied","s3.amazonaws.com",1]"#,
+        ]
+    );
+
+    // Console Login Overview: alice 1 ok + 1 failed, bob 2 failed, root 1 ok.
+    assert_eq!(
+        tile(&r, "top-user-logins"),
+        [
+            r#"["alice",1,1,2]"#,
+            r#"["bob",0,2,2]"#,
+            r#"["root",1,0,1]"#
+        ]
+    );
+    assert_eq!(
+        tile(&r, "console-logins-over-time"),
+        [r#"["2024-03-01",2,1]"#, r#"["2024-03-02",0,2]"#]
+    );
+    assert_eq!(
+        tile(&r, "logins-from-multiple-ip-addresses"),
+        [r#"["alice",2,2]"#]
+    );
+    assert_eq!(
+        tile(&r, "most-common-ip-addresses"),
+        [
+            r#"["175.16.199.7",2,2]"#,
+            r#"["89.160.20.112",2,0]"#,
+            r#"["81.2.69.142",1,1]"#
+        ]
+    );
+    assert_eq!(
+        tile(&r, "user-login-geolocation"),
+        [
+            r#"["China","Changchun",43.88,125.3228,2,2]"#,
+            r#"["Sweden","Linköping",58.4167,15.6167,2,0]"#,
+            r#"["United Kingdom","London",51.5142,-0.0931,1,1]"#
+        ]
+    );
+    assert_eq!(
+        tile(&r, "most-common-login-errors"),
+        [r#"["Failed authentication",3]"#]
+    );
+    assert_eq!(
+        tile(&r, "login-user-count-over-time"),
+        [r#"["2024-03-01",2]"#, r#"["2024-03-02",1]"#]
+    );
+    assert_eq!(
+        tile(&r, "logins-without-multi-factor-auth"),
+        [
+            r#"["bob","Failure",2]"#,
+            r#"["alice","Failure",1]"#,
+            r#"["root","Success",1]"#
+        ]
+    );
+
+    // Security groups: newest first; the rule read from requestParameters; 0.0.0.0/0 flagged.
+    let sgs = tile(&r, "security-group-modifications");
+    assert_eq!(sgs.len(), 2, "{sgs:?}");
+    assert!(
+        sgs[0].contains(r#""RevokeSecurityGroupIngress""#)
+            && sgs[0].contains(r#""sg-0bbb""#)
+            && sgs[0].ends_with(r#""10.0.0.0/8",false]"#),
+        "{}",
+        sgs[0]
+    );
+    assert!(
+        sgs[1].contains(r#""sg-0aaa","#)
+            && sgs[1].contains(r#""ingress","tcp","22","22","0.0.0.0/0",true]"#),
+        "{}",
+        sgs[1]
+    );
+
+    // Operational Account Activity.
+    assert_eq!(
+        tile(&r, "top-aws-event-errors"),
+        [
+            r#"["GetObject","AccessDenied",2]"#,
+            r#"["RunInstances","Client.UnauthorizedOperation",1]"#
+        ]
+    );
+    assert_eq!(
+        tile(&r, "top-iam-users"),
+        [
+            r#"["alice","ConsoleLogin",2]"#,
+            r#"["bob","ConsoleLogin",2]"#,
+            r#"["alice","AuthorizeSecurityGroupIngress",1]"#,
+            r#"["alice","RevokeSecurityGroupIngress",1]"#,
+            r#"["bob","RunInstances",1]"#,
+            r#"["bob","StopInstances",1]"#,
+        ]
+    );
+    assert_eq!(
+        tile(&r, "root-activity"),
+        [
+            r#"["ConsoleLogin","89.160.20.112",1]"#,
+            r#"["CreateUser","89.160.20.112",1]"#
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_range_filters_and_geolocation_explains_itself_without_a_database() {
+    // No range: carol's GetObject of 03-05 is counted too.
+    let r = report(Range::default(), false).await;
+    assert_eq!(tile(&r, "top-10-events")[1], r#"["GetObject",3]"#);
+    let geo = r
+        .iter()
+        .flat_map(|d| &d.tiles)
+        .find(|t| t.id == "user-login-geolocation")
+        .unwrap();
+    assert!(geo.rows.is_empty());
+    assert!(geo.note.as_deref().unwrap().contains("--geoip"));
+    // Only 03-02.
+    let r = report(march(2, 3), false).await;
+    assert_eq!(tile(&r, "top-user-logins"), [r#"["bob",0,2,2]"#]);
+}
