@@ -49,6 +49,15 @@ pub enum Command {
     /// Run the CloudTrail dashboards (general-operations, error-overview,
     /// console-login-overview, security-group-modifications, operational-account-activity).
     Report(ReportArgs),
+    /// Serve the dashboards, drill-down and a read-only SQL console as a local web app.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback by default: the lake is not meant for the network).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]
@@ -66,7 +75,8 @@ pub struct ReportArgs {
     /// e.g. 48h, 7d, 30m.
     #[arg(long, conflicts_with = "since")]
     pub last: Option<String>,
-    /// Output: table (terminal) or json.
+    /// Output: table (terminal), json, or html (one self-contained, printable page with
+    /// inline charts).
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
     /// Write to this file instead of stdout.
@@ -78,6 +88,7 @@ pub struct ReportArgs {
 pub enum ReportFormat {
     Table,
     Json,
+    Html,
 }
 
 /// `48h`, `7d`, `30m`, `90s` as a duration.

@@ -13,7 +13,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use trawl_lake::{IngestOptions, Lake, Progress};
 
-use args::{Cli, Command, Format, IngestArgs, ReportArgs, ReportFormat, SqlArgs, When};
+use args::{Cli, Command, Format, IngestArgs, ReportArgs, ReportFormat, ServeArgs, SqlArgs, When};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -61,6 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(a) => demo::run(a),
         Command::Generate(a) => generate(a),
         Command::Report(a) => report(&cli, a),
+        Command::Serve(a) => serve(&cli, a),
     }
 }
 
@@ -278,7 +279,7 @@ fn report(cli: &Cli, a: &ReportArgs) -> anyhow::Result<ExitCode> {
     let geo = geo(cli)?;
     let has_geo = geo.as_ref().is_some_and(|g| g.has_location());
     let rt = tokio::runtime::Runtime::new().context("starting the query runtime")?;
-    let results = rt.block_on(async {
+    let (results, range) = rt.block_on(async {
         let engine = trawl_query::QueryEngine::open_with_geo(&lake, geo).await?;
         let mut range = trawl_report::Range {
             since: window.since.map(iso),
@@ -310,7 +311,7 @@ fn report(cli: &Cli, a: &ReportArgs) -> anyhow::Result<ExitCode> {
         for d in &dashboards {
             out.push(trawl_report::run(&engine, d, &range, has_geo).await?);
         }
-        anyhow::Ok(out)
+        anyhow::Ok((out, range))
     })?;
     let mut out: Box<dyn Write> = match &a.out {
         Some(path) => Box::new(std::io::BufWriter::new(
@@ -322,6 +323,9 @@ fn report(cli: &Cli, a: &ReportArgs) -> anyhow::Result<ExitCode> {
         ReportFormat::Json => {
             serde_json::to_writer(&mut out, &serde_json::json!({ "dashboards": results }))?;
             writeln!(out)?;
+        }
+        ReportFormat::Html => {
+            out.write_all(trawl_report::html::report(&results, &range).as_bytes())?
         }
         ReportFormat::Table => {
             for d in &results {
@@ -342,6 +346,33 @@ fn report(cli: &Cli, a: &ReportArgs) -> anyhow::Result<ExitCode> {
         }
     }
     out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn serve(cli: &Cli, a: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let lake = Lake::open(&cli.lake)?;
+    let geo = geo(cli)?;
+    let has_geo = geo.as_ref().is_some_and(|g| g.has_location());
+    let rt = tokio::runtime::Runtime::new().context("starting the server runtime")?;
+    rt.block_on(async {
+        let engine = trawl_query::QueryEngine::open_with_geo(&lake, geo).await?;
+        let app = std::sync::Arc::new(trawl_web::App { engine, has_geo });
+        let listener = tokio::net::TcpListener::bind(a.addr)
+            .await
+            .with_context(|| format!("listening on {}: pick another --addr", a.addr))?;
+        let addr = listener.local_addr()?;
+        eprintln!(
+            "trawl: serving {} on http://{addr}/ (Ctrl-C to stop)",
+            cli.lake.display()
+        );
+        if !addr.ip().is_loopback() {
+            tracing::warn!(
+                "{addr} is reachable from other machines: the lake has no access control"
+            );
+        }
+        axum::serve(listener, trawl_web::router(app)).await?;
+        anyhow::Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

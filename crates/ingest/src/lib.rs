@@ -34,7 +34,7 @@ pub use decode::{
 pub use encode::{Appended, RecordEncoder, TimeWindow};
 pub use error::IngestError;
 pub use source::{
-    Discovery, Fetch, LocalFetch, Location, SourceObject, discover_local, looks_like_log,
+    Claim, Discovery, Fetch, LocalFetch, Location, SourceObject, discover_local, looks_like_log,
 };
 
 use encode::{node_len, write_json};

@@ -27,14 +27,42 @@ pub enum Location {
     S3 { bucket: String, key: String },
 }
 
-/// Fetches the raw (still compressed) bytes of objects. The ingest job calls it from
-/// several threads at once.
+/// What [`Fetch::drive`] may fetch next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Fetch `objects[i]`.
+    Next(usize),
+    /// Nothing fits the memory budget now: finish a fetch first.
+    Later,
+    /// No more objects (or the run is stopping).
+    Done,
+}
+
+/// Fetches the raw (still compressed) bytes of objects. The ingest job calls `fetch` from
+/// several threads at once, or lets an asynchronous source [`drive`](Fetch::drive) many
+/// fetches from one thread.
 pub trait Fetch: Sync {
     fn fetch(&self, obj: &SourceObject) -> Result<Vec<u8>, IngestError>;
     /// How many fetches to keep in flight: a network source hides latency with many, a
     /// disk needs no more than the readers (0).
     fn concurrency(&self) -> usize {
         0
+    }
+    /// Fetches objects from one thread, up to `concurrency()` at once: `claim(wait)` gives
+    /// the next object to fetch (blocking until memory allows when `wait`), `deliver` passes
+    /// each result on (false: stop). The ingest job uses it when `concurrency()` is above 0;
+    /// this default fetches one object at a time.
+    fn drive(
+        &self,
+        objects: &[SourceObject],
+        claim: &mut dyn FnMut(bool) -> Claim,
+        deliver: &mut dyn FnMut(usize, Result<Vec<u8>, IngestError>) -> bool,
+    ) {
+        while let Claim::Next(i) = claim(true) {
+            if !deliver(i, self.fetch(&objects[i])) {
+                return;
+            }
+        }
     }
 }
 

@@ -601,6 +601,15 @@ impl ByteBudget {
         *used += n;
         true
     }
+    /// Takes `n` bytes if they fit now (or nothing else is in flight).
+    fn try_take(&self, n: u64) -> bool {
+        let mut used = self.used.lock().expect("budget lock");
+        if *used > 0 && *used + n > self.cap {
+            return false;
+        }
+        *used += n;
+        true
+    }
     fn give(&self, n: u64) {
         *self.used.lock().expect("budget lock") -= n;
         self.freed.notify_all();
@@ -671,7 +680,45 @@ pub fn ingest_from(
         let fetchers = fetch.concurrency().max(threads).min(todo.len().max(1));
         let (raw_tx, raw_rx) =
             crossbeam_channel::bounded::<(usize, Result<Vec<u8>, IngestError>)>(threads * 2);
-        for _ in 0..fetchers {
+        // A network source drives its many requests from one thread; a disk is read by
+        // `threads` fetchers.
+        let driven = fetch.concurrency() > 0;
+        if driven {
+            let raw_tx = raw_tx.clone();
+            let (todo, next, budget) = (&todo, &next, &budget);
+            s.spawn(move || {
+                let mut claim = |wait: bool| -> trawl_ingest::Claim {
+                    let i = next.load(Ordering::Relaxed);
+                    let Some(obj) = todo.get(i) else {
+                        return trawl_ingest::Claim::Done;
+                    };
+                    if stop.load(Ordering::Relaxed) {
+                        return trawl_ingest::Claim::Done;
+                    }
+                    let taken = if wait {
+                        budget.take(obj.size, stop)
+                    } else if budget.try_take(obj.size) {
+                        true
+                    } else {
+                        return trawl_ingest::Claim::Later;
+                    };
+                    if !taken {
+                        return trawl_ingest::Claim::Done;
+                    }
+                    next.store(i + 1, Ordering::Relaxed);
+                    trawl_ingest::Claim::Next(i)
+                };
+                let mut deliver = |i: usize, raw: Result<Vec<u8>, IngestError>| -> bool {
+                    let ok = raw_tx.send((i, raw)).is_ok();
+                    if !ok {
+                        budget.give(todo[i].size);
+                    }
+                    ok
+                };
+                fetch.drive(todo, &mut claim, &mut deliver);
+            });
+        }
+        for _ in 0..if driven { 0 } else { fetchers } {
             let raw_tx = raw_tx.clone();
             let (todo, next, budget) = (&todo, &next, &budget);
             s.spawn(move || {

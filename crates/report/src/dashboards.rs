@@ -50,6 +50,27 @@ fn tile(id: &'static str, title: &'static str, chart: Chart, sql: impl Into<Stri
 const LOGIN_USER: &str = "CASE WHEN useridentity.type = 'Root' THEN 'root' \
      ELSE coalesce(useridentity.username, element_at(split(useridentity.arn, '/'), -1), useridentity.principalid) END";
 
+/// The predicate on `cloudtrail_logs` that selects the events behind a tile cell: the
+/// web app's drill-down (click a user, address, event name, error code, group id...).
+/// `None` for columns that are not drillable.
+pub fn drill_filter(column: &str, value: &str) -> Option<String> {
+    let expr = match column {
+        "eventname" | "eventsource" | "sourceipaddress" | "errorcode" | "awsregion" => {
+            column.to_string()
+        }
+        "user" => LOGIN_USER.to_string(),
+        "user_type" => "useridentity.type".to_string(),
+        "assumed_role" => "useridentity.sessioncontext.sessionissuer.username".to_string(),
+        "group_id" => "json_extract_scalar(requestparameters, '$.groupId')".to_string(),
+        "network_interface_id" => {
+            "json_extract_scalar(requestparameters, '$.networkInterfaceId')".to_string()
+        }
+        "error" => "coalesce(errormessage, errorcode)".to_string(),
+        _ => return None,
+    };
+    Some(format!("{expr} = '{}'", value.replace('\'', "''")))
+}
+
 pub fn all() -> Vec<Dashboard> {
     vec![
         general_operations(),

@@ -1,7 +1,9 @@
 //! The five CloudTrail dashboards over the lake: their tiles as SQL ([`dashboards`]), run for
 //! a time range into results that render as terminal tables, JSON (and HTML).
 
+pub mod chart;
 pub mod dashboards;
+pub mod html;
 
 use arrow::array::RecordBatch;
 use serde::Serialize;
@@ -151,7 +153,7 @@ pub async fn run(
 }
 
 /// Rows as JSON values in column order (numbers stay numbers).
-fn json_rows(
+pub fn json_rows(
     batches: &[RecordBatch],
     columns: &[String],
 ) -> Result<Vec<Vec<serde_json::Value>>, String> {

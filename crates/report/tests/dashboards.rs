@@ -492,3 +492,34 @@ async fn the_range_filters_and_geolocation_explains_itself_without_a_database() 
     let r = report(march(2, 3), false).await;
     assert_eq!(tile(&r, "top-user-logins"), [r#"["bob",0,2,2]"#]);
 }
+
+#[tokio::test]
+async fn the_html_report_is_self_contained_with_a_chart_per_charted_tile() {
+    let r = report(march(1, 3), true).await;
+    let html = trawl_report::html::report(&r, &march(1, 3));
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    // Nothing fetched from elsewhere: no scripts, no external stylesheets, images or fonts.
+    for banned in ["<script", "<link", "src=\"http", "url(http", "@import"] {
+        assert!(!html.contains(banned), "{banned}");
+    }
+    let charted = r
+        .iter()
+        .flat_map(|d| &d.tiles)
+        .filter(|t| t.chart != trawl_report::Chart::Table && !t.rows.is_empty())
+        .count();
+    assert_eq!(html.matches("<div class=\"chart\"><svg").count(), charted);
+    // Every tile is there, with its rows in a table.
+    for d in &r {
+        for t in &d.tiles {
+            assert!(html.contains(&format!("id=\"tile-{}\"", t.id)), "{}", t.id);
+        }
+    }
+    assert!(html.contains("Events from 2024-03-01T00:00:00Z to 2024-03-03T00:00:00Z"));
+    assert!(html.contains("<td>Linköping</td>"));
+    assert!(html.contains("@media print"));
+    // Cell text is escaped.
+    assert_eq!(
+        trawl_report::html::escape("<script>alert('x')</script>&"),
+        "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;"
+    );
+}

@@ -46,6 +46,8 @@ pub struct Faults {
 /// What the server saw.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// TCP connections accepted.
+    connections: AtomicU64,
     requests: AtomicU64,
     gets: AtomicU64,
     lists: AtomicU64,
@@ -60,6 +62,9 @@ pub struct Counters {
 }
 
 impl Counters {
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
     pub fn gets(&self) -> u64 {
         self.gets.load(Ordering::Relaxed)
     }
@@ -178,12 +183,27 @@ impl S3 for Faulty {
             tokio::time::sleep(self.faults.stall).await;
         }
         let mut resp = self.inner.get_object(req).await?;
-        if every(self.faults.break_body_every, g)
-            && let Some(body) = resp.output.body.take()
-        {
+        let Some(body) = resp.output.body.take() else {
+            return Ok(resp);
+        };
+        if every(self.faults.break_body_every, g) {
             self.counters.broken_bodies.fetch_add(1, Ordering::Relaxed);
             let len = resp.output.content_length.unwrap_or(0).max(0) as usize;
             resp.output.body = Some(StreamingBlob::wrap(half_then_fail(body, len / 2)));
+        } else {
+            // One chunk (s3s-fs streams files 4 KiB at a time): the body leaves in large
+            // writes, as S3's do, and the server's CPU stays out of the client's way.
+            let chunks: Vec<Bytes> = body
+                .map(|c| c.map_err(std::io::Error::other))
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()
+                .map_err(|e| s3_error!(e, InternalError))?;
+            let whole = Bytes::from(chunks.concat());
+            resp.output.body = Some(StreamingBlob::wrap(futures::stream::once(async move {
+                Ok::<_, std::io::Error>(whole)
+            })));
         }
         Ok(resp)
     }
@@ -278,6 +298,7 @@ impl FakeS3 {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let accepted_count = counters.clone();
         let thread = std::thread::Builder::new()
             .name("fake-s3".into())
             .spawn(move || {
@@ -294,6 +315,9 @@ impl FakeS3 {
                         tokio::select! {
                             accepted = listener.accept() => {
                                 let Ok((socket, _)) = accepted else { continue };
+                                // As S3 does: no Nagle delay between a response's writes.
+                                let _ = socket.set_nodelay(true);
+                                accepted_count.connections.fetch_add(1, Ordering::Relaxed);
                                 let conn = http
                                     .serve_connection(TokioIo::new(socket), service.clone())
                                     .into_owned();

@@ -28,9 +28,19 @@ fn main() -> anyhow::Result<std::convert::Infallible> {
     };
     let server = trawl_s3_fake::FakeS3::start(&opt.root, opt.port, faults)?;
     println!("{}", server.endpoint());
-    let _server = server;
-    // Serve until killed (the benchmark script ends us by PID).
+    // Serve until killed (the benchmark script ends us by PID); report connections and
+    // requests on stderr every few seconds when asked to.
+    let report = std::env::var_os("TRAWL_FAKE_STATS").is_some();
     loop {
-        std::thread::park();
+        std::thread::sleep(Duration::from_secs(2));
+        if report {
+            let c = server.counters();
+            eprintln!(
+                "connections {} lists {} gets {}",
+                c.connections(),
+                c.lists(),
+                c.gets()
+            );
+        }
     }
 }

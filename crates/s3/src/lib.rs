@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
-use trawl_ingest::{Fetch, IngestError, LocalFetch, Location, SourceObject};
+use trawl_ingest::{Claim, Fetch, IngestError, LocalFetch, Location, SourceObject};
 
 pub use walk::{Discovered, Selection};
 
@@ -165,8 +165,9 @@ impl std::fmt::Debug for S3Source {
 impl S3Source {
     /// Loads the AWS configuration (credential chain, region) and starts the runtime.
     pub fn new(opts: S3Options) -> Result<S3Source, S3Error> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+        // One thread drives every request (`drive`): connections, timers and the requests'
+        // futures all poll there, with no wake-ups across threads. Parsing runs elsewhere.
+        let rt = tokio::runtime::Builder::new_current_thread()
             .thread_name("trawl-s3")
             .enable_all()
             .build()
@@ -287,6 +288,55 @@ impl Fetch for S3Source {
 
     fn concurrency(&self) -> usize {
         self.opts.concurrency
+    }
+
+    /// All GETs from one thread: up to `concurrency` futures in flight on the runtime.
+    fn drive(
+        &self,
+        objects: &[SourceObject],
+        claim: &mut dyn FnMut(bool) -> Claim,
+        deliver: &mut dyn FnMut(usize, Result<Vec<u8>, IngestError>) -> bool,
+    ) {
+        use futures::stream::{FuturesUnordered, StreamExt};
+        self.rt.block_on(async {
+            let mut running = FuturesUnordered::new();
+            let mut done = false;
+            loop {
+                while !done && running.len() < self.opts.concurrency.max(1) {
+                    // Block for memory only when nothing is in flight to free some.
+                    match claim(running.is_empty()) {
+                        Claim::Next(i) => {
+                            running.push(async move { (i, self.fetch_async(&objects[i]).await) })
+                        }
+                        Claim::Later => break,
+                        Claim::Done => done = true,
+                    }
+                }
+                let delivered = match running.next().await {
+                    Some((i, raw)) => deliver(i, raw),
+                    None => !done,
+                };
+                if !delivered {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+impl S3Source {
+    async fn fetch_async(&self, obj: &SourceObject) -> Result<Vec<u8>, IngestError> {
+        match &obj.location {
+            Location::Local(_) => LocalFetch.fetch(obj),
+            Location::S3 { bucket, key } => {
+                fetch::get(self, bucket, key, obj.etag.as_deref(), obj.size)
+                    .await
+                    .map_err(|message| IngestError::Io {
+                        uri: obj.uri.clone(),
+                        source: std::io::Error::other(message),
+                    })
+            }
+        }
     }
 }
 

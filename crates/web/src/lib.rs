@@ -1,0 +1,404 @@
+//! `trawl serve`: the five dashboards as a local web app. Pages are rendered on the server
+//! (charts are inline SVG), so the app needs no JavaScript and no network: a time-range
+//! form, drill-down links (a user, address, event name, error code or group id opens the
+//! events behind it; an event opens its full JSON), and a read-only SQL console with CSV
+//! download.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::Value;
+use trawl_query::QueryEngine;
+use trawl_report::html::{escape, page, table, url_encode};
+use trawl_report::{Range, dashboards};
+
+/// What the handlers share.
+pub struct App {
+    pub engine: QueryEngine,
+    pub has_geo: bool,
+}
+
+/// Rows an events page shows at most.
+const EVENTS_LIMIT: usize = 500;
+/// Rows the SQL console shows at most (the CSV download has them all).
+const CONSOLE_LIMIT: usize = 1000;
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { Redirect::to("/dashboards/general-operations") }),
+        )
+        .route("/dashboards/{id}", get(dashboard))
+        .route("/api/dashboards/{id}", get(dashboard_json))
+        .route("/events", get(events))
+        .route("/events/{id}", get(event))
+        .route("/sql", get(console))
+        .route("/sql.csv", get(console_csv))
+        .with_state(app)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RangeQuery {
+    since: Option<String>,
+    until: Option<String>,
+}
+
+impl RangeQuery {
+    fn range(&self) -> Range {
+        let clean = |v: &Option<String>| {
+            v.as_ref()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        Range {
+            since: clean(&self.since),
+            until: clean(&self.until),
+        }
+    }
+}
+
+fn range_params(r: &Range) -> String {
+    let mut q = String::new();
+    if let Some(s) = &r.since {
+        let _ = write!(q, "&since={}", url_encode(s));
+    }
+    if let Some(u) = &r.until {
+        let _ = write!(q, "&until={}", url_encode(u));
+    }
+    q
+}
+
+/// The header bar: dashboards, the SQL console, and the time-range form.
+fn header(current: &str, range: &Range, form_action: &str) -> String {
+    let mut h = String::from("<strong>trawl</strong><nav>");
+    for d in dashboards::all() {
+        let _ = write!(
+            h,
+            "<a href=\"/dashboards/{}?{}\"{}>{}</a>",
+            d.id,
+            escape(range_params(range).trim_start_matches('&')),
+            if d.id == current {
+                " class=\"current\""
+            } else {
+                ""
+            },
+            escape(d.title)
+        );
+    }
+    let _ = write!(
+        h,
+        "<a href=\"/sql\"{}>SQL console</a></nav>",
+        if current == "sql" {
+            " class=\"current\""
+        } else {
+            ""
+        }
+    );
+    if !form_action.is_empty() {
+        let _ = write!(
+            h,
+            "<form method=\"get\" action=\"{}\" id=\"range\"><label>from <input name=\"since\" \
+             placeholder=\"2024-03-01T00:00:00Z\" value=\"{}\"></label><label>to <input name=\"until\" \
+             placeholder=\"2024-03-08T00:00:00Z\" value=\"{}\"></label><button type=\"submit\">Apply</button></form>",
+            escape(form_action),
+            escape(range.since.as_deref().unwrap_or("")),
+            escape(range.until.as_deref().unwrap_or(""))
+        );
+    }
+    h
+}
+
+fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    let body = format!(
+        "<h1>{}</h1><p class=\"error\">{}</p>",
+        escape(title),
+        escape(message)
+    );
+    (
+        status,
+        Html(page(title, &header("", &Range::default(), ""), &body)),
+    )
+        .into_response()
+}
+
+async fn dashboard(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Response {
+    let Some(d) = dashboards::find(&id) else {
+        return error_page(StatusCode::NOT_FOUND, "No such dashboard", &id);
+    };
+    let range = q.range();
+    match trawl_report::run(&app.engine, &d, &range, app.has_geo).await {
+        Ok(result) => {
+            let rp = range_params(&range);
+            let link = move |column: &str, value: &Value| -> Option<String> {
+                let v = value.as_str()?;
+                dashboards::drill_filter(column, v)?;
+                Some(format!(
+                    "/events?col={}&value={}{rp}",
+                    url_encode(column),
+                    url_encode(v)
+                ))
+            };
+            let body = trawl_report::html::dashboard_body(&result, &range, Some(&link));
+            Html(page(
+                d.title,
+                &header(d.id, &range, &format!("/dashboards/{}", d.id)),
+                &body,
+            ))
+            .into_response()
+        }
+        Err(e) => error_page(StatusCode::INTERNAL_SERVER_ERROR, d.title, &e.to_string()),
+    }
+}
+
+async fn dashboard_json(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Response {
+    let Some(d) = dashboards::find(&id) else {
+        return (StatusCode::NOT_FOUND, format!("no dashboard {id}")).into_response();
+    };
+    match trawl_report::run(&app.engine, &d, &q.range(), app.has_geo).await {
+        Ok(result) => axum::Json(serde_json::json!({ "dashboards": [result] })).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// Rows of a query as JSON values per column.
+async fn rows(
+    engine: &QueryEngine,
+    sql: &str,
+) -> Result<(Vec<String>, Vec<Vec<Value>>, Vec<arrow::array::RecordBatch>), String> {
+    let mut results = engine.run(sql).await.map_err(|e| e.to_string())?;
+    let Some(result) = results.pop() else {
+        return Ok((Vec::new(), Vec::new(), Vec::new()));
+    };
+    let columns: Vec<String> = result
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let rows = trawl_report::json_rows(&result.batches, &columns)?;
+    Ok((columns, rows, result.batches))
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    col: String,
+    value: String,
+    #[serde(flatten)]
+    range: RangeQuery,
+}
+
+async fn events(State(app): State<Arc<App>>, Query(q): Query<EventsQuery>) -> Response {
+    let range = q.range.range();
+    let Some(filter) = dashboards::drill_filter(&q.col, &q.value) else {
+        return error_page(StatusCode::BAD_REQUEST, "Not a drill-down column", &q.col);
+    };
+    let sql = format!(
+        "SELECT eventtime, eventname, eventsource, coalesce(useridentity.arn, useridentity.principalid) AS user, \
+         sourceipaddress, errorcode, awsregion, eventid FROM cloudtrail_logs WHERE {} AND {filter} \
+         ORDER BY eventtime DESC, eventid LIMIT {EVENTS_LIMIT}",
+        range.predicate()
+    );
+    let title = format!("Events where {} = {}", q.col, q.value);
+    match rows(&app.engine, &sql).await {
+        Ok((columns, rows, _)) => {
+            let link = |column: &str, value: &Value| -> Option<String> {
+                let id = value.as_str().filter(|_| column == "eventid")?;
+                Some(format!("/events/{}", url_encode(id)))
+            };
+            let body = format!(
+                "<h1>{}</h1><div class=\"range\">{} · {} events{}</div>{}",
+                escape(&title),
+                escape(&trawl_report::html::range_text(&range)),
+                rows.len(),
+                if rows.len() == EVENTS_LIMIT {
+                    " (the newest shown)"
+                } else {
+                    ""
+                },
+                table(&columns, &rows, Some(&link))
+            );
+            Html(page(&title, &header("", &range, ""), &body)).into_response()
+        }
+        Err(e) => error_page(StatusCode::INTERNAL_SERVER_ERROR, &title, &e),
+    }
+}
+
+async fn event(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    let sql = format!(
+        "SELECT * FROM {} WHERE eventid = '{}'",
+        trawl_schema::PHYSICAL_TABLE,
+        id.replace('\'', "''")
+    );
+    let batches = match app.engine.run(&sql).await {
+        Ok(mut r) => r.pop().map(|r| r.batches).unwrap_or_default(),
+        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Event", &e.to_string()),
+    };
+    let mut records = Vec::new();
+    for b in &batches {
+        match trawl_schema::rebuild_batch(b) {
+            Ok(r) => records.extend(r),
+            Err(e) => {
+                return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Event", &e.to_string());
+            }
+        }
+    }
+    if records.is_empty() {
+        return error_page(StatusCode::NOT_FOUND, "No such event", &id);
+    }
+    let mut body = format!("<h1>Event {}</h1>", escape(&id));
+    if records.len() > 1 {
+        let _ = write!(
+            body,
+            "<p class=\"note\">{} records share this eventID (conflicting deliveries).</p>",
+            records.len()
+        );
+    }
+    for r in &records {
+        let text = serde_json::to_string_pretty(r).unwrap_or_default();
+        let _ = write!(body, "<pre class=\"event-json\">{}</pre>", escape(&text));
+    }
+    Html(page(
+        &format!("Event {id}"),
+        &header("", &Range::default(), ""),
+        &body,
+    ))
+    .into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SqlQuery {
+    q: Option<String>,
+}
+
+/// Only statements that read: SELECT/WITH (queries), EXPLAIN, SHOW and DESCRIBE.
+pub fn read_only(sql: &str) -> Result<(), String> {
+    use datafusion::sql::sqlparser::ast::Statement;
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    let refuse = "the console is read-only: only SELECT, WITH, EXPLAIN, SHOW and DESCRIBE statements run here";
+    let statements = Parser::parse_sql(&GenericDialect {}, sql)
+        .map_err(|e| format!("{refuse} (the statement did not parse: {e})"))?;
+    if statements.is_empty() {
+        return Err("no statement".into());
+    }
+    for s in &statements {
+        let ok = match s {
+            Statement::Query(_) | Statement::ExplainTable { .. } => true,
+            Statement::Explain {
+                statement, analyze, ..
+            } => !analyze || matches!(statement.as_ref(), Statement::Query(_)),
+            Statement::ShowTables { .. }
+            | Statement::ShowColumns { .. }
+            | Statement::ShowFunctions { .. }
+            | Statement::ShowVariable { .. }
+            | Statement::ShowCreate { .. }
+            | Statement::ShowSchemas { .. }
+            | Statement::ShowDatabases { .. }
+            | Statement::ShowViews { .. } => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(refuse.to_string());
+        }
+    }
+    Ok(())
+}
+
+async fn console(State(app): State<Arc<App>>, Query(q): Query<SqlQuery>) -> Response {
+    let sql = q.q.unwrap_or_default();
+    let mut body = format!(
+        "<h1>SQL console</h1><form method=\"get\" action=\"/sql\" id=\"console\">\
+         <textarea name=\"q\" rows=\"8\">{}</textarea><p><button type=\"submit\">Run</button> \
+         Athena (Trino) SQL over <code>cloudtrail_logs</code>; read-only.</p></form>",
+        escape(if sql.is_empty() {
+            "SELECT eventname, count(*) AS events FROM cloudtrail_logs GROUP BY 1 ORDER BY 2 DESC LIMIT 20"
+        } else {
+            &sql
+        })
+    );
+    let mut status = StatusCode::OK;
+    if !sql.trim().is_empty() {
+        match read_only(&sql) {
+            Err(e) => {
+                status = StatusCode::FORBIDDEN;
+                let _ = write!(body, "<p class=\"error\" id=\"refused\">{}</p>", escape(&e));
+            }
+            Ok(()) => match rows(&app.engine, &sql).await {
+                Ok((columns, mut rows, _)) => {
+                    let total = rows.len();
+                    rows.truncate(CONSOLE_LIMIT);
+                    let _ = write!(
+                        body,
+                        "<p id=\"result-count\">{total} rows{} · <a id=\"csv\" href=\"/sql.csv?q={}\">download CSV</a></p>{}",
+                        if total > CONSOLE_LIMIT {
+                            format!(" (the first {CONSOLE_LIMIT} shown)")
+                        } else {
+                            String::new()
+                        },
+                        url_encode(&sql),
+                        table(&columns, &rows, None)
+                    );
+                }
+                Err(e) => {
+                    status = StatusCode::BAD_REQUEST;
+                    let _ = write!(body, "<p class=\"error\">{}</p>", escape(&e));
+                }
+            },
+        }
+    }
+    (
+        status,
+        Html(page(
+            "SQL console",
+            &header("sql", &Range::default(), ""),
+            &body,
+        )),
+    )
+        .into_response()
+}
+
+async fn console_csv(State(app): State<Arc<App>>, Query(q): Query<SqlQuery>) -> Response {
+    let sql = q.q.unwrap_or_default();
+    if let Err(e) = read_only(&sql) {
+        return (StatusCode::FORBIDDEN, e).into_response();
+    }
+    let batches = match app.engine.run(&sql).await {
+        Ok(mut r) => r.pop().map(|r| r.batches).unwrap_or_default(),
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let mut out = Vec::new();
+    {
+        let mut w = arrow::csv::Writer::new(&mut out);
+        for b in &batches {
+            if let Err(e) = w.write(b) {
+                return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+            }
+        }
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"trawl-query.csv\"",
+            ),
+        ],
+        out,
+    )
+        .into_response()
+}
