@@ -44,13 +44,15 @@ endpoint="$(cat "$work/endpoint")"
 export AWS_ACCESS_KEY_ID=trawl-test AWS_SECRET_ACCESS_KEY=trawl-test-secret AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 
-/usr/bin/time -f '%e %M' -o "$work/local.time" \
+/usr/bin/time -f '%e %M %U %S' -o "$work/local.time" \
     "$TRAWL" ingest --quiet --progress never --json --lake "$work/lake-local" "$work/root/trail" > "$work/local.json"
-/usr/bin/time -f '%e %M' -o "$work/s3.time" \
+/usr/bin/time -f '%e %M %U %S' -o "$work/s3.time" \
     "$TRAWL" ingest --quiet --progress never --json --lake "$work/lake-s3" \
     --endpoint-url "$endpoint" s3://trail/ > "$work/s3.json"
+# The endpoint runs on the same cores: its CPU time is part of the picture.
+awk '{print ($14 + $15) / 100}' "/proc/$fake_pid/stat" > "$work/server.cpu"
 if command -v aws > /dev/null; then
-    /usr/bin/time -f '%e %M' -o "$work/aws.time" \
+    /usr/bin/time -f '%e %M %U %S' -o "$work/aws.time" \
         aws s3 cp --quiet --recursive --endpoint-url "$endpoint" s3://trail/ "$work/copy" || rm -f "$work/aws.time"
 fi
 
@@ -62,8 +64,8 @@ def timing(name):
     path = os.path.join(work, name)
     if not os.path.exists(path):
         return None
-    secs, kb = open(path).read().split()
-    return float(secs), int(kb) / 1024
+    secs, kb, user, sys_ = open(path).read().split()
+    return float(secs), int(kb) / 1024, float(user) + float(sys_)
 local = json.load(open(os.path.join(work, "local.json")))
 s3 = json.load(open(os.path.join(work, "s3.json")))
 for name, s in [("local", local), ("s3", s3)]:
@@ -71,17 +73,19 @@ for name, s in [("local", local), ("s3", s3)]:
     assert not s["quarantined"], f"{name} quarantined {s['quarantined']}"
 print(f"trail: {gen['files']} objects, {gen['events']} events, {gen['gz_bytes'] / 1e6:.1f} MB gzip, "
       f"{gen['json_bytes'] / 1e6:.1f} MB JSON; S3 endpoint with {latency} ms added to every request")
-print(f"{'run':28} {'seconds':>8} {'events/s':>10} {'peak RSS MB':>12}")
+print(f"{'run':28} {'seconds':>8} {'events/s':>10} {'peak RSS MB':>12} {'CPU s':>6}")
 rows = {}
 for name, label in [("local", "trawl ingest (local disk)"), ("s3", "trawl ingest s3://"),
                     ("aws", "aws s3 cp --recursive")]:
     t = timing(f"{name}.time")
     if t is None:
         continue
-    secs, rss = t
+    secs, rss, cpu = t
     rows[name] = secs
-    print(f"{label:28} {secs:8.2f} {gen['events'] / secs:10.0f} {rss:12.0f}")
+    print(f"{label:28} {secs:8.2f} {gen['events'] / secs:10.0f} {rss:12.0f} {cpu:6.2f}")
 print(f"S3/local throughput: {rows['local'] / rows['s3'] * 100:.0f}%")
+server_cpu = float(open(os.path.join(work, "server.cpu")).read())
+print(f"the S3 endpoint's own CPU during the S3 run (same cores): {server_cpu:.2f} s")
 r = s3["s3"]
 print(f"S3 requests: {r['list_requests']} LIST, {r['get_requests']} GET, {r['retries']} retried, "
       f"{r['bytes'] / 1e6:.1f} MB")

@@ -75,6 +75,10 @@ pub struct ReportArgs {
     /// e.g. 48h, 7d, 30m.
     #[arg(long, conflicts_with = "since")]
     pub last: Option<String>,
+    /// Only events matching COLUMN=VALUE in every tile, e.g. group_id=sg-0123abcd,
+    /// network_interface_id=eni-..., user=alice, eventname=..., sourceipaddress=...
+    #[arg(long, value_parser = parse_filter)]
+    pub filter: Option<(String, String)>,
     /// Output: table (terminal), json, or html (one self-contained, printable page with
     /// inline charts).
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
@@ -89,6 +93,12 @@ pub enum ReportFormat {
     Table,
     Json,
     Html,
+}
+
+fn parse_filter(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(c, v)| (c.trim().to_string(), v.to_string()))
+        .ok_or_else(|| format!("{text}: write COLUMN=VALUE, e.g. group_id=sg-0123abcd"))
 }
 
 /// `48h`, `7d`, `30m`, `90s` as a duration.

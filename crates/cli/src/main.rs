@@ -269,6 +269,14 @@ fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
 
 fn report(cli: &Cli, a: &ReportArgs) -> anyhow::Result<ExitCode> {
     let dashboards = trawl_report::select(&a.dashboard)?;
+    if let Some((col, value)) = &a.filter
+        && trawl_report::dashboards::drill_filter(col, value).is_none()
+    {
+        anyhow::bail!(
+            "--filter {col}={value}: {col} is not a filter column; use one of: {}",
+            trawl_report::dashboards::FILTER_COLUMNS.join(", ")
+        );
+    }
     let window = args::window(a.since.as_deref(), a.until.as_deref())?;
     let iso = |us: i64| {
         chrono::DateTime::from_timestamp_micros(us)
@@ -284,6 +292,7 @@ fn report(cli: &Cli, a: &ReportArgs) -> anyhow::Result<ExitCode> {
         let mut range = trawl_report::Range {
             since: window.since.map(iso),
             until: window.until.map(iso),
+            filter: a.filter.clone(),
         };
         if let Some(last) = &a.last {
             // Relative to the newest event at or before --until.

@@ -50,6 +50,21 @@ fn tile(id: &'static str, title: &'static str, chart: Chart, sql: impl Into<Stri
 const LOGIN_USER: &str = "CASE WHEN useridentity.type = 'Root' THEN 'root' \
      ELSE coalesce(useridentity.username, element_at(split(useridentity.arn, '/'), -1), useridentity.principalid) END";
 
+/// The columns [`drill_filter`] knows.
+pub const FILTER_COLUMNS: &[&str] = &[
+    "eventname",
+    "eventsource",
+    "sourceipaddress",
+    "errorcode",
+    "awsregion",
+    "user",
+    "user_type",
+    "assumed_role",
+    "group_id",
+    "network_interface_id",
+    "error",
+];
+
 /// The predicate on `cloudtrail_logs` that selects the events behind a tile cell: the
 /// web app's drill-down (click a user, address, event name, error code, group id...).
 /// `None` for columns that are not drillable.

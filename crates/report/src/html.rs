@@ -77,16 +77,26 @@ pub fn page(title: &str, header: &str, body: &str) -> String {
 }
 
 pub fn range_text(range: &Range) -> String {
-    match (&range.since, &range.until) {
+    let text = match (&range.since, &range.until) {
         (None, None) => "All events in the lake".to_string(),
         (Some(s), None) => format!("Events from {s}"),
         (None, Some(u)) => format!("Events before {u}"),
         (Some(s), Some(u)) => format!("Events from {s} to {u}"),
+    };
+    match &range.filter {
+        Some((c, v)) => format!("{text}, where {c} = {v}"),
+        None => text,
     }
 }
 
-/// The tiles of one dashboard (charts and tables).
-pub fn dashboard_body(d: &DashboardResult, range: &Range, link: Option<Linker<'_>>) -> String {
+/// The tiles of one dashboard (charts and tables). `max_rows` caps each table (the web
+/// app's; the JSON has every row), `None` shows all (the printable report).
+pub fn dashboard_body(
+    d: &DashboardResult,
+    range: &Range,
+    link: Option<Linker<'_>>,
+    max_rows: Option<usize>,
+) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -96,13 +106,13 @@ pub fn dashboard_body(d: &DashboardResult, range: &Range, link: Option<Linker<'_
         escape(&range_text(range))
     );
     for t in &d.tiles {
-        out.push_str(&tile(t, link));
+        out.push_str(&tile(t, link, max_rows));
     }
     out.push_str("</div>");
     out
 }
 
-fn tile(t: &TileResult, link: Option<Linker<'_>>) -> String {
+fn tile(t: &TileResult, link: Option<Linker<'_>>, max_rows: Option<usize>) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -123,7 +133,15 @@ fn tile(t: &TileResult, link: Option<Linker<'_>>) -> String {
         let start = svg.find("<svg").unwrap_or(0);
         let _ = write!(out, "<div class=\"chart\">{}</div>", &svg[start..]);
     }
-    out.push_str(&table(&t.columns, &t.rows, link));
+    let shown = max_rows.map_or(t.rows.len(), |m| m.min(t.rows.len()));
+    if shown < t.rows.len() {
+        let _ = write!(
+            out,
+            "<p class=\"note\">The first {shown} of {} rows; the dashboard's JSON has them all.</p>",
+            t.rows.len()
+        );
+    }
+    out.push_str(&table(&t.columns, &t.rows[..shown], link));
     out.push_str("</section>");
     out
 }
@@ -179,7 +197,7 @@ pub fn report(results: &[DashboardResult], range: &Range) -> String {
     nav.push_str("</nav>");
     let body: String = results
         .iter()
-        .map(|d| dashboard_body(d, range, None))
+        .map(|d| dashboard_body(d, range, None, None))
         .collect();
     let title = if results.len() == 1 {
         results[0].title.as_str()

@@ -16,6 +16,9 @@ pub use dashboards::{Chart, Dashboard, Tile};
 pub struct Range {
     pub since: Option<String>,
     pub until: Option<String>,
+    /// A drill-down filter applied to every tile: (column, value), as
+    /// [`dashboards::drill_filter`] knows them (`group_id`, `user`, `eventname`...).
+    pub filter: Option<(String, String)>,
 }
 
 impl Range {
@@ -27,6 +30,13 @@ impl Range {
         }
         if let Some(u) = &self.until {
             parts.push(format!("eventtime < '{}'", u.replace('\'', "''")));
+        }
+        if let Some(f) = self
+            .filter
+            .as_ref()
+            .and_then(|(c, v)| dashboards::drill_filter(c, v))
+        {
+            parts.push(f);
         }
         if parts.is_empty() {
             "TRUE".to_string()
@@ -99,56 +109,69 @@ pub async fn run(
     range: &Range,
     has_geo: bool,
 ) -> Result<DashboardResult, ReportError> {
-    let mut tiles = Vec::new();
-    for t in &dashboard.tiles {
-        let sql = t.sql.replace("{range}", &range.predicate());
-        if t.geo && !has_geo {
-            tiles.push(TileResult {
-                id: t.id.to_string(),
-                title: t.title.to_string(),
-                chart: t.chart,
-                columns: Vec::new(),
-                rows: Vec::new(),
-                note: Some(trawl_geo::HOW_TO_GET.to_string()),
-                sql,
-                batches: Vec::new(),
-            });
-            continue;
-        }
-        let mut results = engine
-            .run(&sql)
-            .await
-            .map_err(|source| ReportError::Query {
-                dashboard: dashboard.id.to_string(),
-                tile: t.id.to_string(),
-                source,
-            })?;
-        let result = results.pop().expect("one statement, one result");
-        let columns: Vec<String> = result
-            .schema
-            .fields()
+    // Tiles run concurrently: small queries leave cores idle between their stages.
+    let tiles = futures::future::try_join_all(
+        dashboard
+            .tiles
             .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        let rows = json_rows(&result.batches, &columns).map_err(|message| ReportError::Render {
-            tile: t.id.to_string(),
-            message,
-        })?;
-        tiles.push(TileResult {
-            id: t.id.to_string(),
-            title: t.title.to_string(),
-            chart: t.chart,
-            columns,
-            rows,
-            note: None,
-            sql,
-            batches: result.batches,
-        });
-    }
+            .map(|t| run_tile(engine, dashboard, t, range, has_geo)),
+    )
+    .await?;
     Ok(DashboardResult {
         id: dashboard.id.to_string(),
         title: dashboard.title.to_string(),
         tiles,
+    })
+}
+
+async fn run_tile(
+    engine: &QueryEngine,
+    dashboard: &Dashboard,
+    t: &Tile,
+    range: &Range,
+    has_geo: bool,
+) -> Result<TileResult, ReportError> {
+    let sql = t.sql.replace("{range}", &range.predicate());
+    if t.geo && !has_geo {
+        return Ok(TileResult {
+            id: t.id.to_string(),
+            title: t.title.to_string(),
+            chart: t.chart,
+            columns: Vec::new(),
+            rows: Vec::new(),
+            note: Some(trawl_geo::HOW_TO_GET.to_string()),
+            sql,
+            batches: Vec::new(),
+        });
+    }
+    let mut results = engine
+        .run(&sql)
+        .await
+        .map_err(|source| ReportError::Query {
+            dashboard: dashboard.id.to_string(),
+            tile: t.id.to_string(),
+            source,
+        })?;
+    let result = results.pop().expect("one statement, one result");
+    let columns: Vec<String> = result
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let rows = json_rows(&result.batches, &columns).map_err(|message| ReportError::Render {
+        tile: t.id.to_string(),
+        message,
+    })?;
+    Ok(TileResult {
+        id: t.id.to_string(),
+        title: t.title.to_string(),
+        chart: t.chart,
+        columns,
+        rows,
+        note: None,
+        sql,
+        batches: result.batches,
     })
 }
 

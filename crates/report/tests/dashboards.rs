@@ -263,6 +263,7 @@ fn march(since: u32, until: u32) -> Range {
     Range {
         since: Some(format!("2024-03-{since:02}T00:00:00Z")),
         until: Some(format!("2024-03-{until:02}T00:00:00Z")),
+        filter: None,
     }
 }
 
@@ -491,6 +492,22 @@ async fn the_range_filters_and_geolocation_explains_itself_without_a_database() 
     // Only 03-02.
     let r = report(march(2, 3), false).await;
     assert_eq!(tile(&r, "top-user-logins"), [r#"["bob",0,2,2]"#]);
+    // Filtered by a security group: its modification only, and every tile filtered.
+    let r = report(
+        Range {
+            filter: Some(("group_id".into(), "sg-0aaa".into())),
+            ..Range::default()
+        },
+        false,
+    )
+    .await;
+    let sgs = tile(&r, "security-group-modifications");
+    assert_eq!(sgs.len(), 1);
+    assert!(sgs[0].contains("sg-0aaa"), "{sgs:?}");
+    assert_eq!(
+        tile(&r, "top-10-events"),
+        [r#"["AuthorizeSecurityGroupIngress",1]"#]
+    );
 }
 
 #[tokio::test]

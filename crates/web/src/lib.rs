@@ -24,6 +24,8 @@ pub struct App {
     pub has_geo: bool,
 }
 
+/// Rows a dashboard tile's table shows at most (its JSON at /api/dashboards has all).
+const TILE_ROWS: usize = 1000;
 /// Rows an events page shows at most.
 const EVENTS_LIMIT: usize = 500;
 /// Rows the SQL console shows at most (the CSV download has them all).
@@ -48,6 +50,9 @@ pub fn router(app: Arc<App>) -> Router {
 struct RangeQuery {
     since: Option<String>,
     until: Option<String>,
+    /// A filter on every tile (`group_id`, `network_interface_id`, `user`...).
+    col: Option<String>,
+    value: Option<String>,
 }
 
 impl RangeQuery {
@@ -60,6 +65,7 @@ impl RangeQuery {
         Range {
             since: clean(&self.since),
             until: clean(&self.until),
+            filter: clean(&self.col).zip(clean(&self.value)),
         }
     }
 }
@@ -71,6 +77,9 @@ fn range_params(r: &Range) -> String {
     }
     if let Some(u) = &r.until {
         let _ = write!(q, "&until={}", url_encode(u));
+    }
+    if let Some((c, v)) = &r.filter {
+        let _ = write!(q, "&col={}&value={}", url_encode(c), url_encode(v));
     }
     q
 }
@@ -106,13 +115,29 @@ fn header(current: &str, range: &Range, form_action: &str) -> String {
             h,
             "<form method=\"get\" action=\"{}\" id=\"range\"><label>from <input name=\"since\" \
              placeholder=\"2024-03-01T00:00:00Z\" value=\"{}\"></label><label>to <input name=\"until\" \
-             placeholder=\"2024-03-08T00:00:00Z\" value=\"{}\"></label><button type=\"submit\">Apply</button></form>",
+             placeholder=\"2024-03-08T00:00:00Z\" value=\"{}\"></label><label>where <select name=\"col\">{}</select></label>\
+             <input name=\"value\" placeholder=\"sg-0123abcd\" value=\"{}\"><button type=\"submit\">Apply</button></form>",
             escape(form_action),
             escape(range.since.as_deref().unwrap_or("")),
-            escape(range.until.as_deref().unwrap_or(""))
+            escape(range.until.as_deref().unwrap_or("")),
+            filter_options(range.filter.as_ref().map(|f| f.0.as_str())),
+            escape(range.filter.as_ref().map_or("", |f| f.1.as_str()))
         );
     }
     h
+}
+
+/// The filter columns as `<option>`s, `current` selected.
+fn filter_options(current: Option<&str>) -> String {
+    let mut out = String::from("<option value=\"\">(no filter)</option>");
+    for c in dashboards::FILTER_COLUMNS {
+        let _ = write!(
+            out,
+            "<option{}>{c}</option>",
+            if Some(*c) == current { " selected" } else { "" }
+        );
+    }
+    out
 }
 
 fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
@@ -139,7 +164,11 @@ async fn dashboard(
     let range = q.range();
     match trawl_report::run(&app.engine, &d, &range, app.has_geo).await {
         Ok(result) => {
-            let rp = range_params(&range);
+            // Drill-downs keep the time range; their own filter replaces the page's.
+            let rp = range_params(&Range {
+                filter: None,
+                ..range.clone()
+            });
             let link = move |column: &str, value: &Value| -> Option<String> {
                 let v = value.as_str()?;
                 dashboards::drill_filter(column, v)?;
@@ -149,7 +178,8 @@ async fn dashboard(
                     url_encode(v)
                 ))
             };
-            let body = trawl_report::html::dashboard_body(&result, &range, Some(&link));
+            let body =
+                trawl_report::html::dashboard_body(&result, &range, Some(&link), Some(TILE_ROWS));
             Html(page(
                 d.title,
                 &header(d.id, &range, &format!("/dashboards/{}", d.id)),
@@ -194,26 +224,21 @@ async fn rows(
     Ok((columns, rows, result.batches))
 }
 
-#[derive(Debug, Deserialize)]
-struct EventsQuery {
-    col: String,
-    value: String,
-    #[serde(flatten)]
-    range: RangeQuery,
-}
-
-async fn events(State(app): State<Arc<App>>, Query(q): Query<EventsQuery>) -> Response {
-    let range = q.range.range();
-    let Some(filter) = dashboards::drill_filter(&q.col, &q.value) else {
-        return error_page(StatusCode::BAD_REQUEST, "Not a drill-down column", &q.col);
+async fn events(State(app): State<Arc<App>>, Query(q): Query<RangeQuery>) -> Response {
+    let range = q.range();
+    let Some((col, value)) = range.filter.clone() else {
+        return error_page(StatusCode::BAD_REQUEST, "No filter", "give col and value");
     };
+    if dashboards::drill_filter(&col, &value).is_none() {
+        return error_page(StatusCode::BAD_REQUEST, "Not a drill-down column", &col);
+    }
     let sql = format!(
         "SELECT eventtime, eventname, eventsource, coalesce(useridentity.arn, useridentity.principalid) AS user, \
-         sourceipaddress, errorcode, awsregion, eventid FROM cloudtrail_logs WHERE {} AND {filter} \
+         sourceipaddress, errorcode, awsregion, eventid FROM cloudtrail_logs WHERE {} \
          ORDER BY eventtime DESC, eventid LIMIT {EVENTS_LIMIT}",
         range.predicate()
     );
-    let title = format!("Events where {} = {}", q.col, q.value);
+    let title = format!("Events where {col} = {value}");
     match rows(&app.engine, &sql).await {
         Ok((columns, rows, _)) => {
             let link = |column: &str, value: &Value| -> Option<String> {
