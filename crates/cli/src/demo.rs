@@ -94,10 +94,12 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
             render::write_result(&mut out, Format::Table, &r.batches, &r.schema)?;
         }
     }
+    let root = lake.root().display();
     writeln!(
         out,
-        "\nNext: trawl sql --lake {} \"SELECT eventsource, count(*) FROM cloudtrail_logs GROUP BY 1 ORDER BY 2 DESC\"",
-        lake.root().display()
+        "\nNext:\n  trawl sql --lake {root} \"SELECT eventsource, count(*) FROM cloudtrail_logs GROUP BY 1 ORDER BY 2 DESC\"\n  \
+         trawl report all --lake {root} --format html --out report.html\n  \
+         trawl serve --lake {root}          # the dashboards at http://127.0.0.1:8080/"
     )?;
     Ok(if summary.is_clean() {
         ExitCode::SUCCESS
