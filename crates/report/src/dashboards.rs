@@ -58,6 +58,7 @@ pub const FILTER_COLUMNS: &[&str] = &[
     "errorcode",
     "awsregion",
     "user",
+    "user_arn",
     "user_type",
     "assumed_role",
     "group_id",
@@ -74,6 +75,7 @@ pub fn drill_filter(column: &str, value: &str) -> Option<String> {
             column.to_string()
         }
         "user" => LOGIN_USER.to_string(),
+        "user_arn" => "coalesce(useridentity.arn, useridentity.principalid)".to_string(),
         "user_type" => "useridentity.type".to_string(),
         "assumed_role" => "useridentity.sessioncontext.sessionissuer.username".to_string(),
         "group_id" => "json_extract_scalar(requestparameters, '$.groupId')".to_string(),
@@ -339,7 +341,7 @@ fn security_group_modifications() -> Dashboard {
             Chart::Table,
             // The first rule is read from a small JSON (`perm`): one parse of the large
             // requestParameters for all its fields.
-            "SELECT eventtime, eventname, user, sourceipaddress, group_id, network_interface_id, direction, \
+            "SELECT eventtime, eventname, user_arn, sourceipaddress, group_id, network_interface_id, direction, \
              json_extract_scalar(perm, '$.ipProtocol') AS protocol, \
              json_extract_scalar(perm, '$.fromPort') AS from_port, \
              json_extract_scalar(perm, '$.toPort') AS to_port, \
@@ -347,7 +349,7 @@ fn security_group_modifications() -> Dashboard {
                       json_extract_scalar(perm, '$.ipv6Ranges.items[0].cidrIpv6'), \
                       json_extract_scalar(perm, '$.groups.items[0].groupId')) AS cidr_or_peer, \
              open_to_world FROM (SELECT eventtime, eventid, eventname, \
-             coalesce(useridentity.arn, useridentity.principalid) AS user, sourceipaddress, \
+             coalesce(useridentity.arn, useridentity.principalid) AS user_arn, sourceipaddress, \
              json_extract_scalar(requestparameters, '$.groupId') AS group_id, \
              json_extract_scalar(requestparameters, '$.networkInterfaceId') AS network_interface_id, \
              CASE WHEN eventname LIKE '%Ingress' THEN 'ingress' WHEN eventname LIKE '%Egress' THEN 'egress' END AS direction, \

@@ -217,6 +217,17 @@ fn trail() -> Vec<Value> {
 }
 
 async fn report(range: Range, geo: bool) -> Vec<DashboardResult> {
+    report_and_engine(range, geo).await.0
+}
+
+async fn report_and_engine(
+    range: Range,
+    geo: bool,
+) -> (
+    Vec<DashboardResult>,
+    trawl_query::QueryEngine,
+    tempfile::TempDir,
+) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("trail.json");
     std::fs::write(&file, json!({"Records": trail()}).to_string()).unwrap();
@@ -243,7 +254,7 @@ async fn report(range: Range, geo: bool) -> Vec<DashboardResult> {
     for d in trawl_report::select("all").unwrap() {
         out.push(trawl_report::run(&engine, &d, &range, geo).await.unwrap());
     }
-    out
+    (out, engine, dir)
 }
 
 /// The rows of tile `id` as compact JSON text, one string per row.
@@ -539,4 +550,33 @@ async fn the_html_report_is_self_contained_with_a_chart_per_charted_tile() {
         trawl_report::html::escape("<script>alert('x')</script>&"),
         "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;"
     );
+}
+
+#[tokio::test]
+async fn every_drillable_cell_leads_to_its_events() {
+    // What a click on a cell shows (the web app's drill-down) must contain that cell's events.
+    let (r, engine, _dir) = report_and_engine(march(1, 3), true).await;
+    let mut checked = 0;
+    for t in r.iter().flat_map(|d| &d.tiles) {
+        for (c, column) in t.columns.iter().enumerate() {
+            let Some(value) = t.rows.first().and_then(|row| row[c].as_str()) else {
+                continue;
+            };
+            let Some(filter) = trawl_report::dashboards::drill_filter(column, value) else {
+                continue;
+            };
+            let sql = format!(
+                "SELECT count(*) FROM cloudtrail_logs WHERE {} AND {filter}",
+                march(1, 3).predicate()
+            );
+            let out = engine.run(&sql).await.unwrap();
+            let n = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(
+                out[0].batches[0].column(0),
+            )
+            .value(0);
+            assert!(n > 0, "{}: {column} = {value} finds no events", t.id);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "{checked}");
 }
