@@ -259,6 +259,8 @@ fn cli_reference_has_the_current_help() {
         &["sql", "--help"],
         &["demo", "--help"],
         &["generate", "--help"],
+        &["report", "--help"],
+        &["serve", "--help"],
     ] {
         let o = trawl(cmd);
         assert_eq!(o.status.code(), Some(0));
