@@ -339,28 +339,24 @@ fn security_group_modifications() -> Dashboard {
             "security-group-modifications",
             "Security Group Modifications",
             Chart::Table,
-            // The first rule is read from a small JSON (`perm`): one parse of the large
-            // requestParameters for all its fields.
-            "SELECT eventtime, eventname, user_arn, sourceipaddress, group_id, network_interface_id, direction, \
-             json_extract_scalar(perm, '$.ipProtocol') AS protocol, \
-             json_extract_scalar(perm, '$.fromPort') AS from_port, \
-             json_extract_scalar(perm, '$.toPort') AS to_port, \
-             coalesce(json_extract_scalar(perm, '$.ipRanges.items[0].cidrIp'), \
-                      json_extract_scalar(perm, '$.ipv6Ranges.items[0].cidrIpv6'), \
-                      json_extract_scalar(perm, '$.groups.items[0].groupId')) AS cidr_or_peer, \
-             open_to_world FROM (SELECT eventtime, eventid, eventname, \
+            "SELECT eventtime, eventname, \
              coalesce(useridentity.arn, useridentity.principalid) AS user_arn, sourceipaddress, \
              json_extract_scalar(requestparameters, '$.groupId') AS group_id, \
              json_extract_scalar(requestparameters, '$.networkInterfaceId') AS network_interface_id, \
              CASE WHEN eventname LIKE '%Ingress' THEN 'ingress' WHEN eventname LIKE '%Egress' THEN 'egress' END AS direction, \
-             json_format(json_extract(requestparameters, '$.ipPermissions.items[0]')) AS perm, \
+             json_extract_scalar(requestparameters, '$.ipPermissions.items[0].ipProtocol') AS protocol, \
+             json_extract_scalar(requestparameters, '$.ipPermissions.items[0].fromPort') AS from_port, \
+             json_extract_scalar(requestparameters, '$.ipPermissions.items[0].toPort') AS to_port, \
+             coalesce(json_extract_scalar(requestparameters, '$.ipPermissions.items[0].ipRanges.items[0].cidrIp'), \
+                      json_extract_scalar(requestparameters, '$.ipPermissions.items[0].ipv6Ranges.items[0].cidrIpv6'), \
+                      json_extract_scalar(requestparameters, '$.ipPermissions.items[0].groups.items[0].groupId')) AS cidr_or_peer, \
              (strpos(coalesce(requestparameters, ''), '\"0.0.0.0/0\"') > 0 \
               OR strpos(coalesce(requestparameters, ''), '\"::/0\"') > 0) AS open_to_world \
              FROM cloudtrail_logs WHERE {range} AND eventsource = 'ec2.amazonaws.com' AND eventname IN \
              ('AuthorizeSecurityGroupIngress', 'AuthorizeSecurityGroupEgress', 'RevokeSecurityGroupIngress', \
               'RevokeSecurityGroupEgress', 'CreateSecurityGroup', 'DeleteSecurityGroup', \
               'ModifySecurityGroupRules', 'UpdateSecurityGroupRuleDescriptionsIngress', \
-              'UpdateSecurityGroupRuleDescriptionsEgress', 'ModifyNetworkInterfaceAttribute')) \
+              'UpdateSecurityGroupRuleDescriptionsEgress', 'ModifyNetworkInterfaceAttribute') \
              ORDER BY eventtime DESC, eventid",
         )],
     }
