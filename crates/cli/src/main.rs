@@ -362,6 +362,9 @@ fn serve(cli: &Cli, a: &ServeArgs) -> anyhow::Result<ExitCode> {
     let lake = Lake::open(&cli.lake)?;
     let geo = geo(cli)?;
     let has_geo = geo.as_ref().is_some_and(|g| g.has_location());
+    for (path, kind) in geo.iter().flat_map(|g| g.files()) {
+        eprintln!("trawl: geolocation from {} ({kind})", path.display());
+    }
     let rt = tokio::runtime::Runtime::new().context("starting the server runtime")?;
     rt.block_on(async {
         let engine = trawl_query::QueryEngine::open_with_geo(&lake, geo).await?;

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use maxminddb::{Reader, geoip2};
@@ -287,11 +287,6 @@ impl GeoDb {
         }
         place
     }
-}
-
-/// Whether `path` looks like a database file (for directory scans by callers).
-pub fn is_mmdb(path: &Path) -> bool {
-    path.extension().is_some_and(|x| x == "mmdb")
 }
 
 /// Small databases in MaxMind's format, built on the spot, for tests and demos (the real

@@ -186,10 +186,6 @@ impl S3Source {
         &self.counts
     }
 
-    pub fn options(&self) -> &S3Options {
-        &self.opts
-    }
-
     /// The client for `bucket`, in its region: asked of S3 once (HeadBucket answers with
     /// the bucket's region even when it refuses), unless an endpoint was given.
     async fn client(&self, bucket: &str) -> Client {
