@@ -677,7 +677,6 @@ pub fn ingest_from(
             }
         });
         // Fetchers hand raw bytes to parsers; parsers hand Arrow batches to this thread.
-        let fetchers = fetch.concurrency().max(threads).min(todo.len().max(1));
         let (raw_tx, raw_rx) =
             crossbeam_channel::bounded::<(usize, Result<Vec<u8>, IngestError>)>(threads * 2);
         // A network source drives its many requests from one thread; a disk is read by
@@ -718,7 +717,8 @@ pub fn ingest_from(
                 fetch.drive(todo, &mut claim, &mut deliver);
             });
         }
-        for _ in 0..if driven { 0 } else { fetchers } {
+        let fetchers = if driven { 0 } else { threads };
+        for _ in 0..fetchers {
             let raw_tx = raw_tx.clone();
             let (todo, next, budget) = (&todo, &next, &budget);
             s.spawn(move || {

@@ -8,8 +8,7 @@
 //! `{range}` in a query is replaced by the time-range predicate.
 
 /// How a tile reads best.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chart {
     Bar,
     Line,
@@ -17,6 +16,26 @@ pub enum Chart {
     Pie,
     Table,
     Map,
+}
+
+impl Chart {
+    /// The name in JSON and in the page's `data-chart`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Chart::Bar => "bar",
+            Chart::Line => "line",
+            Chart::Area => "area",
+            Chart::Pie => "pie",
+            Chart::Table => "table",
+            Chart::Map => "map",
+        }
+    }
+}
+
+impl serde::Serialize for Chart {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -118,10 +118,7 @@ fn tile(t: &TileResult, link: Option<Linker<'_>>, max_rows: Option<usize>) -> St
         out,
         "<section class=\"tile\" id=\"tile-{}\" data-chart=\"{}\"><h2>{}</h2>",
         escape(&t.id),
-        serde_json::to_value(t.chart)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
+        t.chart.name(),
         escape(&t.title)
     );
     if let Some(note) = &t.note {

@@ -153,13 +153,7 @@ async fn run_tile(
             source,
         })?;
     let result = results.pop().expect("one statement, one result");
-    let columns: Vec<String> = result
-        .schema
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let rows = json_rows(&result.batches, &columns).map_err(|message| ReportError::Render {
+    let (columns, rows) = table_of(&result).map_err(|message| ReportError::Render {
         tile: t.id.to_string(),
         message,
     })?;
@@ -175,8 +169,22 @@ async fn run_tile(
     })
 }
 
+/// A statement's column names and its rows as JSON values.
+pub fn table_of(
+    result: &trawl_query::StatementResult,
+) -> Result<(Vec<String>, Vec<Vec<serde_json::Value>>), String> {
+    let columns: Vec<String> = result
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let rows = json_rows(&result.batches, &columns)?;
+    Ok((columns, rows))
+}
+
 /// Rows as JSON values in column order (numbers stay numbers).
-pub fn json_rows(
+fn json_rows(
     batches: &[RecordBatch],
     columns: &[String],
 ) -> Result<Vec<Vec<serde_json::Value>>, String> {

@@ -270,16 +270,7 @@ async fn load_config(opts: &S3Options) -> aws_config::SdkConfig {
 
 impl Fetch for S3Source {
     fn fetch(&self, obj: &SourceObject) -> Result<Vec<u8>, IngestError> {
-        match &obj.location {
-            Location::Local(_) => LocalFetch.fetch(obj),
-            Location::S3 { bucket, key } => self
-                .rt
-                .block_on(fetch::get(self, bucket, key, obj.etag.as_deref(), obj.size))
-                .map_err(|message| IngestError::Io {
-                    uri: obj.uri.clone(),
-                    source: std::io::Error::other(message),
-                }),
-        }
+        self.rt.block_on(self.fetch_async(obj))
     }
 
     fn concurrency(&self) -> usize {

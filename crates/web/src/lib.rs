@@ -205,23 +205,13 @@ async fn dashboard_json(
     }
 }
 
-/// Rows of a query as JSON values per column.
-async fn rows(
-    engine: &QueryEngine,
-    sql: &str,
-) -> Result<(Vec<String>, Vec<Vec<Value>>, Vec<arrow::array::RecordBatch>), String> {
+/// Columns and rows of a query's (last) statement, as JSON values.
+async fn rows(engine: &QueryEngine, sql: &str) -> Result<(Vec<String>, Vec<Vec<Value>>), String> {
     let mut results = engine.run(sql).await.map_err(|e| e.to_string())?;
-    let Some(result) = results.pop() else {
-        return Ok((Vec::new(), Vec::new(), Vec::new()));
-    };
-    let columns: Vec<String> = result
-        .schema
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let rows = trawl_report::json_rows(&result.batches, &columns)?;
-    Ok((columns, rows, result.batches))
+    match results.pop() {
+        Some(result) => trawl_report::table_of(&result),
+        None => Ok((Vec::new(), Vec::new())),
+    }
 }
 
 async fn events(State(app): State<Arc<App>>, Query(q): Query<RangeQuery>) -> Response {
@@ -240,7 +230,7 @@ async fn events(State(app): State<Arc<App>>, Query(q): Query<RangeQuery>) -> Res
     );
     let title = format!("Events where {col} = {value}");
     match rows(&app.engine, &sql).await {
-        Ok((columns, rows, _)) => {
+        Ok((columns, rows)) => {
             let link = |column: &str, value: &Value| -> Option<String> {
                 let id = value.as_str().filter(|_| column == "eventid")?;
                 Some(format!("/events/{}", url_encode(id)))
@@ -364,7 +354,7 @@ async fn console(State(app): State<Arc<App>>, Query(q): Query<SqlQuery>) -> Resp
                 let _ = write!(body, "<p class=\"error\" id=\"refused\">{}</p>", escape(&e));
             }
             Ok(()) => match rows(&app.engine, &sql).await {
-                Ok((columns, mut rows, _)) => {
+                Ok((columns, mut rows)) => {
                     let total = rows.len();
                     rows.truncate(CONSOLE_LIMIT);
                     let _ = write!(
