@@ -49,8 +49,19 @@ pub enum Command {
     /// Run the CloudTrail dashboards (general-operations, error-overview,
     /// console-login-overview, security-group-modifications, operational-account-activity).
     Report(ReportArgs),
+    /// Check the lake: re-read every committed Parquet file against the log (size, checksum,
+    /// rows, dedup index) and list files no commit names. Exit 1 if a committed file is
+    /// missing or damaged.
+    Verify(VerifyArgs),
     /// Serve the dashboards, drill-down and a read-only SQL console as a local web app.
     Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -58,6 +69,16 @@ pub struct ServeArgs {
     /// Address to listen on (loopback by default: the lake is not meant for the network).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: std::net::SocketAddr,
+    /// Allow an --addr other machines can reach. The app has no login: anyone who can
+    /// connect reads the whole lake.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Seconds a SQL console statement may run before it is cancelled.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub sql_timeout: u64,
+    /// Rows a SQL console result or CSV download keeps at most.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_rows: usize,
 }
 
 #[derive(Debug, Args)]

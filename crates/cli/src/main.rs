@@ -19,6 +19,8 @@ use args::{Cli, Command, Format, IngestArgs, ReportArgs, ReportFormat, ServeArgs
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Crash tests only: FAILPOINTS names where the process dies (see docs/lake-layout.md).
+    let _crash_points = std::env::var_os("FAILPOINTS").map(|_| fail::FailScenario::setup());
     let cli = Cli::parse();
     init_tracing(&cli);
     match run(cli) {
@@ -43,15 +45,21 @@ fn init_tracing(cli: &Cli) {
         (false, 1) => "info",
         _ => "debug",
     };
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRAWL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    // The AWS SDK's debug and trace events show the resolved credentials' access key id and
+    // signed request headers: they are never shown, whatever TRAWL_LOG asks for.
+    let no_credentials = tracing_subscriber::filter::filter_fn(|meta| {
+        !(meta.target().starts_with("aws_") && *meta.level() > tracing::Level::INFO)
+    });
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .without_time()
         .with_target(false)
-        .init();
+        .with_filter(no_credentials);
+    tracing_subscriber::registry().with(filter).with(fmt).init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -61,6 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(a) => demo::run(a),
         Command::Generate(a) => generate(a),
         Command::Report(a) => report(&cli, a),
+        Command::Verify(a) => verify(&cli, a),
         Command::Serve(a) => serve(&cli, a),
     }
 }
@@ -237,7 +246,17 @@ fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
         eprintln!("interrupted: committing what was read (Ctrl-C again to quit now)");
     });
     let stop = &STOP;
-    let mut summary = trawl_lake::ingest_from(&lake, found.objects, fetch, &opts, &bar, stop)?;
+    let mut summary = match trawl_lake::ingest_from(&lake, found.objects, fetch, &opts, &bar, stop)
+    {
+        Err(trawl_lake::LakeError::Interrupted(what))
+            if stop.load(std::sync::atomic::Ordering::Relaxed) =>
+        {
+            bar.bar.finish_and_clear();
+            eprintln!("trawl: stopped by Ctrl-C: {what}");
+            return Ok(ExitCode::from(130));
+        }
+        r => r?,
+    };
     bar.bar.finish_and_clear();
     summary.quarantined.extend(
         found
@@ -261,6 +280,23 @@ fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if summary.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn verify(cli: &Cli, a: &args::VerifyArgs) -> anyhow::Result<ExitCode> {
+    let lake = Lake::open(&cli.lake)?;
+    let report = trawl_lake::verify(&lake)?;
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        serde_json::to_writer(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        render::write_verify(&mut out, &report)?;
+    }
+    Ok(if report.is_clean() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -359,16 +395,26 @@ fn report(cli: &Cli, a: &ReportArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn serve(cli: &Cli, a: &ServeArgs) -> anyhow::Result<ExitCode> {
+    if !a.addr.ip().is_loopback() && !a.allow_remote {
+        anyhow::bail!(
+            "refusing to listen on {}: other machines could reach it, and the app has no login \
+             (anyone who connects reads the whole lake). Use --addr 127.0.0.1:PORT, or pass \
+             --allow-remote if that is what you want",
+            a.addr
+        );
+    }
     let lake = Lake::open(&cli.lake)?;
     let geo = geo(cli)?;
-    let has_geo = geo.as_ref().is_some_and(|g| g.has_location());
     for (path, kind) in geo.iter().flat_map(|g| g.files()) {
         eprintln!("trawl: geolocation from {} ({kind})", path.display());
     }
+    let limits = trawl_web::Limits {
+        sql_timeout: std::time::Duration::from_secs(a.sql_timeout.max(1)),
+        max_rows: a.max_rows.max(1),
+    };
     let rt = tokio::runtime::Runtime::new().context("starting the server runtime")?;
     rt.block_on(async {
-        let engine = trawl_query::QueryEngine::open_with_geo(&lake, geo).await?;
-        let app = std::sync::Arc::new(trawl_web::App { engine, has_geo });
+        let app = std::sync::Arc::new(trawl_web::App::open(lake, geo, limits).await?);
         let listener = tokio::net::TcpListener::bind(a.addr)
             .await
             .with_context(|| format!("listening on {}: pick another --addr", a.addr))?;
@@ -378,8 +424,9 @@ fn serve(cli: &Cli, a: &ServeArgs) -> anyhow::Result<ExitCode> {
             cli.lake.display()
         );
         if !addr.ip().is_loopback() {
-            tracing::warn!(
-                "{addr} is reachable from other machines: the lake has no access control"
+            eprintln!(
+                "trawl: WARNING: {addr} is reachable from other machines and the app has no \
+                 login: anyone who connects reads the whole lake"
             );
         }
         axum::serve(listener, trawl_web::router(app)).await?;

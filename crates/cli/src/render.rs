@@ -148,3 +148,41 @@ pub fn write_requests(out: &mut dyn Write, r: &trawl_s3::RequestSnapshot) -> std
         human_bytes(r.bytes)
     )
 }
+
+/// The human-readable `trawl verify` report.
+pub fn write_verify(out: &mut dyn Write, r: &trawl_lake::VerifyReport) -> std::io::Result<()> {
+    writeln!(out, "lake            {} (version {})", r.lake, r.version)?;
+    writeln!(
+        out,
+        "checked         {} files, {} rows, {}",
+        r.files_checked,
+        r.rows,
+        human_bytes(r.bytes)
+    )?;
+    if r.problems.is_empty() {
+        writeln!(
+            out,
+            "committed files all present, unchanged and readable; dedup indexes match"
+        )?;
+    } else {
+        writeln!(out, "DAMAGED         {} committed files:", r.problems.len())?;
+        for p in &r.problems {
+            writeln!(out, "  {}: {}", p.path, p.problem)?;
+        }
+        writeln!(
+            out,
+            "hint: restore these files from a backup, or ingest the sources again into a new lake"
+        )?;
+    }
+    if !r.orphans.is_empty() {
+        writeln!(
+            out,
+            "not in the lake {} files no commit names:",
+            r.orphans.len()
+        )?;
+        for o in &r.orphans {
+            writeln!(out, "  {}: {}", o.path, o.why)?;
+        }
+    }
+    Ok(())
+}

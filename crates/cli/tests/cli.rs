@@ -261,6 +261,7 @@ fn cli_reference_has_the_current_help() {
         &["generate", "--help"],
         &["report", "--help"],
         &["serve", "--help"],
+        &["verify", "--help"],
     ] {
         let o = trawl(cmd);
         assert_eq!(o.status.code(), Some(0));
@@ -371,4 +372,107 @@ fn report_json_all_dashboards_and_last_period() {
     let o = trawl(&["report", "nope", "--lake", &lake]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("general-operations"), "{}", stderr(&o));
+}
+
+#[test]
+fn serve_refuses_a_reachable_address_without_allow_remote() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake_with_forms(dir.path());
+    let o = trawl(&["serve", "--lake", &lake, "--addr", "0.0.0.0:0"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("refusing to listen on 0.0.0.0:0") && err.contains("--allow-remote"),
+        "{err}"
+    );
+    // With the flag it serves, and warns.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args([
+            "serve",
+            "--lake",
+            &lake,
+            "--addr",
+            "0.0.0.0:0",
+            "--allow-remote",
+        ])
+        .env_remove("TRAWL_LAKE")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("WARNING") {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut err, &mut line).unwrap() == 0 {
+            break;
+        }
+        said.push_str(&line);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        said.contains("serving") && said.contains("WARNING") && said.contains("no login"),
+        "{said}"
+    );
+}
+
+#[test]
+fn verify_finds_damaged_missing_and_orphaned_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake_with_forms(dir.path());
+    let o = trawl(&["verify", "--lake", &lake]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("all present, unchanged and readable"));
+    let report = |o: &Output| -> serde_json::Value { serde_json::from_str(&stdout(o)).unwrap() };
+    let clean = report(&trawl(&["verify", "--json", "--lake", &lake]));
+    assert!(clean["files_checked"].as_u64().unwrap() > 0);
+    assert_eq!(clean["problems"], serde_json::json!([]));
+
+    let mut data: Vec<PathBuf> = walk(&Path::new(&lake).join("events"));
+    data.sort();
+    // One bit flipped in the first file, the second deleted, a stray file added.
+    let mut bytes = std::fs::read(&data[0]).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&data[0], bytes).unwrap();
+    std::fs::remove_file(&data[1]).unwrap();
+    let stray = Path::new(&lake).join("events/dt=2024-01-01/part-stray.parquet");
+    std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
+    std::fs::write(&stray, b"PAR1").unwrap();
+
+    let o = trawl(&["verify", "--json", "--lake", &lake]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let r = report(&o);
+    let rel = |p: &Path| {
+        p.strip_prefix(&lake)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let problems = r["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 2, "{r}");
+    assert_eq!(problems[0]["path"], rel(&data[0]));
+    assert!(
+        problems[0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("content changed")
+    );
+    assert_eq!(problems[1]["path"], rel(&data[1]));
+    assert!(problems[1]["problem"].as_str().unwrap().contains("missing"));
+    assert_eq!(r["orphans"][0]["path"], rel(&stray), "{r}");
+    let text = stdout(&trawl(&["verify", "--lake", &lake]));
+    assert!(
+        text.contains("DAMAGED") && text.contains("restore"),
+        "{text}"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect()
 }

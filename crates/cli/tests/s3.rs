@@ -427,3 +427,58 @@ fn an_unknown_bucket_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn credentials_never_reach_the_output_the_logs_or_the_lake() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = trail(&dir.path().join("trail"), 400, 1, 50);
+    let s3 = serve(
+        &dir.path().join("s3"),
+        &trail,
+        Faults {
+            slowdown_every: 3,
+            ..Faults::default()
+        },
+    );
+    let lake = dir.path().join("lake");
+    let token = "IQoJb3JpZ2luX2VjEXAMPLE-trawl-session-token-must-not-leak";
+    let mut printed = String::new();
+    for url in ["s3://logs", "s3://no-such-bucket/AWSLogs/"] {
+        // Everything logged, from every crate (the SDK, hyper, rustls...).
+        let o = command(
+            &[
+                "ingest",
+                "-vv",
+                "--progress",
+                "never",
+                "--lake",
+                lake.to_str().unwrap(),
+                url,
+            ],
+            Some(&s3.endpoint()),
+        )
+        .env("TRAWL_LOG", "trace")
+        .env("AWS_SESSION_TOKEN", token)
+        .output()
+        .unwrap();
+        printed.push_str(&String::from_utf8_lossy(&o.stdout));
+        printed.push_str(&stderr(&o));
+    }
+    assert!(
+        printed.contains("no-such-bucket"),
+        "the runs said nothing: {printed}"
+    );
+    assert!(printed.contains("TRACE"), "trace logging was not on");
+    let mut stored = String::new();
+    for f in walkdir(&lake) {
+        stored.push_str(&String::from_utf8_lossy(&std::fs::read(f).unwrap()));
+    }
+    for (what, secret) in [
+        ("secret access key", trawl_s3_fake::SECRET_KEY),
+        ("session token", token),
+        ("access key id", trawl_s3_fake::ACCESS_KEY),
+    ] {
+        assert!(!printed.contains(secret), "the {what} was printed");
+        assert!(!stored.contains(secret), "the {what} is in the lake");
+    }
+}

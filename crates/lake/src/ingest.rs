@@ -478,6 +478,7 @@ fn write_partition(
     fs::create_dir_all(dir).at(dir)?;
     fs::rename(&tmp, &dest).at(&dest)?;
     log::sync_dir(dir)?;
+    crate::crash_point("lake::data-file-placed");
     Ok(DataFile {
         path: rel,
         dt,
@@ -560,7 +561,9 @@ fn write_commit(
         sources: job.sources,
         quarantined: job.quarantined,
     };
+    crate::crash_point("lake::before-commit");
     log::commit(&layout, &entry)?;
+    crate::crash_point("lake::after-commit");
     let _ = fs::remove_dir_all(&staging);
     Ok(Committed { version, files })
 }

@@ -91,8 +91,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Reads every committed log entry of the lake.
-    pub fn load(layout: &Layout) -> Result<Snapshot, LakeError> {
+    /// The committed versions, ascending.
+    fn versions(layout: &Layout) -> Result<Vec<u64>, LakeError> {
         let mut versions = Vec::new();
         let dir = layout.log_dir();
         if dir.exists() {
@@ -104,6 +104,17 @@ impl Snapshot {
             }
         }
         versions.sort_unstable();
+        Ok(versions)
+    }
+
+    /// The latest committed version, 0 when nothing is committed.
+    pub fn latest_version(layout: &Layout) -> Result<u64, LakeError> {
+        Ok(Self::versions(layout)?.last().copied().unwrap_or(0))
+    }
+
+    /// Reads every committed log entry of the lake.
+    pub fn load(layout: &Layout) -> Result<Snapshot, LakeError> {
+        let versions = Self::versions(layout)?;
         let mut snap = Snapshot::default();
         for v in versions {
             let path = layout.log_entry(v);
@@ -181,6 +192,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LakeError> {
         f.write_all(bytes).at(&tmp)?;
         f.sync_all().at(&tmp)?;
     }
+    crate::crash_point("lake::before-rename");
     fs::rename(&tmp, path).at(path)?;
     sync_dir(dir)
 }

@@ -160,6 +160,7 @@ pub fn write_file(
     )
     .map_err(parquet_err)?;
     w.write(&lake_batch).map_err(parquet_err)?;
+    crate::crash_point("lake::parquet-footer");
     let written = w.into_inner().map_err(parquet_err)?;
     written.file.sync_all().at(path)?;
     Ok(Written {

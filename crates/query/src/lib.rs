@@ -31,6 +31,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -304,6 +305,69 @@ impl QueryEngine {
             sorted(state.aggregate_functions().keys().cloned().collect()),
             sorted(state.window_functions().keys().cloned().collect()),
         )
+    }
+
+    /// Runs the statements of `sql` for a reader who may not change anything (the web
+    /// console): queries, EXPLAIN, SHOW and DESCRIBE only. DDL (Athena's included), DML,
+    /// `COPY` and `SET` fail before they run. Each result keeps at most `max_rows` rows; the
+    /// flag says whether rows were cut.
+    pub async fn run_read_only(
+        &self,
+        sql: &str,
+        max_rows: usize,
+    ) -> Result<Vec<(StatementResult, bool)>, QueryError> {
+        let statements = athena::ddl::split_statements(sql);
+        if statements.is_empty() {
+            return Err(QueryError::Plan("no SQL statement given".into()));
+        }
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let mut out = Vec::new();
+        for text in statements {
+            if athena::ddl::parse_ddl(&text)
+                .map_err(QueryError::Plan)?
+                .is_some()
+            {
+                return Err(QueryError::Plan(format!(
+                    "read-only: {:?} changes the catalog; run it with `trawl sql`",
+                    text.trim()
+                )));
+            }
+            let folded = athena::fold_quoted_identifiers(&text);
+            for mut stmt in DFParser::parse_sql_with_dialect(&folded, &GenericDialect {})? {
+                rewrite_statement(&mut stmt)?;
+                let plan = self.ctx.state().statement_to_plan(stmt).await?;
+                options
+                    .verify_plan(&plan)
+                    .map_err(|e| QueryError::Plan(format!("read-only: {}", e.strip_backtrace())))?;
+                let df = self.ctx.execute_logical_plan(plan).await?;
+                let schema = Arc::new(df.schema().as_arrow().clone());
+                let mut batches = df
+                    .limit(0, Some(max_rows.saturating_add(1)))?
+                    .collect()
+                    .await?;
+                let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+                let cut = rows > max_rows;
+                if cut {
+                    let mut keep = max_rows;
+                    for b in &mut batches {
+                        *b = b.slice(0, b.num_rows().min(keep));
+                        keep -= b.num_rows();
+                    }
+                }
+                out.push((
+                    StatementResult {
+                        sql: text.trim().to_string(),
+                        schema,
+                        batches,
+                    },
+                    cut,
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// Runs every statement of `sql` (separated by `;`, comments allowed) in order.

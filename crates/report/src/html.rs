@@ -131,11 +131,11 @@ fn tile(t: &TileResult, link: Option<Linker<'_>>, max_rows: Option<usize>) -> St
         let _ = write!(out, "<div class=\"chart\">{}</div>", &svg[start..]);
     }
     let shown = max_rows.map_or(t.rows.len(), |m| m.min(t.rows.len()));
-    if shown < t.rows.len() {
+    let total = t.total_rows.max(t.rows.len());
+    if shown < total {
         let _ = write!(
             out,
-            "<p class=\"note\">The first {shown} of {} rows; the dashboard's JSON has them all.</p>",
-            t.rows.len()
+            "<p class=\"note\">The first {shown} of {total} rows; the dashboard's JSON has them all.</p>"
         );
     }
     out.push_str(&table(&t.columns, &t.rows[..shown], link));

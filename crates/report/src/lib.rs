@@ -69,6 +69,9 @@ pub struct TileResult {
     pub chart: Chart,
     pub columns: Vec<String>,
     pub rows: Vec<Vec<serde_json::Value>>,
+    /// Rows the query returned: more than `rows` holds when a table's rows were capped.
+    #[serde(skip)]
+    pub total_rows: usize,
     /// Why the tile has no rows when it cannot have any (no geolocation database...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -109,12 +112,24 @@ pub async fn run(
     range: &Range,
     has_geo: bool,
 ) -> Result<DashboardResult, ReportError> {
+    run_capped(engine, dashboard, range, has_geo, None).await
+}
+
+/// [`run`], keeping at most `table_rows` rows of each table tile (charts keep every row):
+/// a page that shows the first rows need not convert the rest.
+pub async fn run_capped(
+    engine: &QueryEngine,
+    dashboard: &Dashboard,
+    range: &Range,
+    has_geo: bool,
+    table_rows: Option<usize>,
+) -> Result<DashboardResult, ReportError> {
     // Tiles run concurrently: small queries leave cores idle between their stages.
     let tiles = futures::future::try_join_all(
         dashboard
             .tiles
             .iter()
-            .map(|t| run_tile(engine, dashboard, t, range, has_geo)),
+            .map(|t| run_tile(engine, dashboard, t, range, has_geo, table_rows)),
     )
     .await?;
     Ok(DashboardResult {
@@ -130,6 +145,7 @@ async fn run_tile(
     t: &Tile,
     range: &Range,
     has_geo: bool,
+    table_rows: Option<usize>,
 ) -> Result<TileResult, ReportError> {
     let sql = t.sql.replace("{range}", &range.predicate());
     if t.geo && !has_geo {
@@ -139,6 +155,7 @@ async fn run_tile(
             chart: t.chart,
             columns: Vec::new(),
             rows: Vec::new(),
+            total_rows: 0,
             note: Some(trawl_geo::HOW_TO_GET.to_string()),
             sql,
             batches: Vec::new(),
@@ -153,7 +170,12 @@ async fn run_tile(
             source,
         })?;
     let result = results.pop().expect("one statement, one result");
-    let (columns, rows) = table_of(&result).map_err(|message| ReportError::Render {
+    let total_rows = result.batches.iter().map(RecordBatch::num_rows).sum();
+    let cap = match t.chart {
+        Chart::Table => table_rows,
+        _ => None,
+    };
+    let (columns, rows) = table_head(&result, cap).map_err(|message| ReportError::Render {
         tile: t.id.to_string(),
         message,
     })?;
@@ -163,6 +185,7 @@ async fn run_tile(
         chart: t.chart,
         columns,
         rows,
+        total_rows,
         note: None,
         sql,
         batches: result.batches,
@@ -181,6 +204,30 @@ pub fn table_of(
         .collect();
     let rows = json_rows(&result.batches, &columns)?;
     Ok((columns, rows))
+}
+
+/// [`table_of`] with at most `limit` rows converted.
+fn table_head(
+    result: &trawl_query::StatementResult,
+    limit: Option<usize>,
+) -> Result<(Vec<String>, Vec<Vec<serde_json::Value>>), String> {
+    let Some(mut left) = limit else {
+        return table_of(result);
+    };
+    let mut head = Vec::new();
+    for b in &result.batches {
+        if left == 0 {
+            break;
+        }
+        let n = b.num_rows().min(left);
+        head.push(b.slice(0, n));
+        left -= n;
+    }
+    table_of(&trawl_query::StatementResult {
+        sql: String::new(),
+        schema: result.schema.clone(),
+        batches: head,
+    })
 }
 
 /// Rows as JSON values in column order (numbers stay numbers).

@@ -553,6 +553,29 @@ async fn the_html_report_is_self_contained_with_a_chart_per_charted_tile() {
 }
 
 #[tokio::test]
+async fn a_capped_table_keeps_its_first_rows_and_says_how_many_there_are() {
+    let (full, engine, _dir) = report_and_engine(march(1, 3), true).await;
+    let d = trawl_report::dashboards::find("security-group-modifications").unwrap();
+    let capped = trawl_report::run_capped(&engine, &d, &march(1, 3), true, Some(1))
+        .await
+        .unwrap();
+    let whole = full
+        .iter()
+        .find(|r| r.id == d.id)
+        .map(|r| &r.tiles[0])
+        .unwrap();
+    let t = &capped.tiles[0];
+    assert!(whole.rows.len() > 1, "the fixture has several SG changes");
+    assert_eq!(t.rows, whole.rows[..1].to_vec());
+    assert_eq!(t.total_rows, whole.rows.len());
+    let html = trawl_report::html::dashboard_body(&capped, &march(1, 3), None, Some(1000));
+    assert!(
+        html.contains(&format!("The first 1 of {} rows", whole.rows.len())),
+        "{html}"
+    );
+}
+
+#[tokio::test]
 async fn every_drillable_cell_leads_to_its_events() {
     // What a click on a cell shows (the web app's drill-down) must contain that cell's events.
     let (r, engine, _dir) = report_and_engine(march(1, 3), true).await;

@@ -3,9 +3,15 @@
 //! form, drill-down links (a user, address, event name, error code or group id opens the
 //! events behind it; an event opens its full JSON), and a read-only SQL console with CSV
 //! download.
+//!
+//! Each request answers from the latest committed snapshot of the lake (an ingest running
+//! beside the server shows up commit by commit, never half a commit). The console runs
+//! only reading statements, for at most [`Limits::sql_timeout`], and keeps at most
+//! [`Limits::max_rows`] rows.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -14,14 +20,88 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::Value;
-use trawl_query::QueryEngine;
+use tokio::sync::Mutex;
+use trawl_geo::GeoDb;
+use trawl_lake::Lake;
+use trawl_query::{QueryEngine, QueryError, StatementResult};
 use trawl_report::html::{escape, page, table, url_encode};
 use trawl_report::{Range, dashboards};
 
 /// What the handlers share.
 pub struct App {
-    pub engine: QueryEngine,
-    pub has_geo: bool,
+    lake: Lake,
+    geo: Option<Arc<GeoDb>>,
+    has_geo: bool,
+    limits: Limits,
+    engine: Mutex<Arc<QueryEngine>>,
+}
+
+/// Bounds on what one SQL console request may cost.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A console statement running longer is cancelled.
+    pub sql_timeout: Duration,
+    /// Rows a console result (and its CSV download) keeps at most.
+    pub max_rows: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            sql_timeout: Duration::from_secs(60),
+            max_rows: 100_000,
+        }
+    }
+}
+
+impl App {
+    /// Opens the lake's latest snapshot; `geo` answers the `geoip_*` functions and the
+    /// geolocation tile.
+    pub async fn open(
+        lake: Lake,
+        geo: Option<Arc<GeoDb>>,
+        limits: Limits,
+    ) -> Result<Self, QueryError> {
+        let engine = QueryEngine::open_with_geo(&lake, geo.clone()).await?;
+        Ok(App {
+            has_geo: geo.as_ref().is_some_and(|g| g.has_location()),
+            lake,
+            geo,
+            limits,
+            engine: Mutex::new(Arc::new(engine)),
+        })
+    }
+
+    /// The engine over the latest committed snapshot, reopened when a commit landed since
+    /// the last request. A request keeps the engine it started with to its end.
+    async fn engine(&self) -> Result<Arc<QueryEngine>, String> {
+        let mut engine = self.engine.lock().await;
+        let latest = self.lake.latest_version().map_err(|e| e.to_string())?;
+        if latest != engine.version() {
+            let fresh = QueryEngine::open_with_geo(&self.lake, self.geo.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            *engine = Arc::new(fresh);
+        }
+        Ok(engine.clone())
+    }
+
+    /// Runs a console statement within the limits.
+    async fn read_only_query(&self, sql: &str) -> Result<(StatementResult, bool), String> {
+        let engine = self.engine().await?;
+        let run = engine.run_read_only(sql, self.limits.max_rows);
+        match tokio::time::timeout(self.limits.sql_timeout, run).await {
+            Err(_) => Err(format!(
+                "the statement was cancelled after {} s (trawl serve --sql-timeout); \
+                 narrow it with a time range or LIMIT, or run it with `trawl sql`",
+                self.limits.sql_timeout.as_secs_f64()
+            )),
+            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Ok(mut results)) => results
+                .pop()
+                .ok_or_else(|| "the statement returned nothing".to_string()),
+        }
+    }
 }
 
 /// Rows a dashboard tile's table shows at most (its JSON at /api/dashboards has all).
@@ -162,7 +242,11 @@ async fn dashboard(
         return error_page(StatusCode::NOT_FOUND, "No such dashboard", &id);
     };
     let range = q.range();
-    match trawl_report::run(&app.engine, &d, &range, app.has_geo).await {
+    let engine = match app.engine().await {
+        Ok(e) => e,
+        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, d.title, &e),
+    };
+    match trawl_report::run_capped(&engine, &d, &range, app.has_geo, Some(TILE_ROWS)).await {
         Ok(result) => {
             // Drill-downs keep the time range; their own filter replaces the page's.
             let rp = range_params(&Range {
@@ -199,7 +283,11 @@ async fn dashboard_json(
     let Some(d) = dashboards::find(&id) else {
         return (StatusCode::NOT_FOUND, format!("no dashboard {id}")).into_response();
     };
-    match trawl_report::run(&app.engine, &d, &q.range(), app.has_geo).await {
+    let engine = match app.engine().await {
+        Ok(e) => e,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    };
+    match trawl_report::run(&engine, &d, &q.range(), app.has_geo).await {
         Ok(result) => axum::Json(serde_json::json!({ "dashboards": [result] })).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
@@ -229,7 +317,11 @@ async fn events(State(app): State<Arc<App>>, Query(q): Query<RangeQuery>) -> Res
         range.predicate()
     );
     let title = format!("Events where {col} = {value}");
-    match rows(&app.engine, &sql).await {
+    let engine = match app.engine().await {
+        Ok(e) => e,
+        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, &title, &e),
+    };
+    match rows(&engine, &sql).await {
         Ok((columns, rows)) => {
             let link = |column: &str, value: &Value| -> Option<String> {
                 let id = value.as_str().filter(|_| column == "eventid")?;
@@ -259,7 +351,11 @@ async fn event(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response 
         trawl_schema::PHYSICAL_TABLE,
         id.replace('\'', "''")
     );
-    let batches = match app.engine.run(&sql).await {
+    let engine = match app.engine().await {
+        Ok(e) => e,
+        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Event", &e),
+    };
+    let batches = match engine.run(&sql).await {
         Ok(mut r) => r.pop().map(|r| r.batches).unwrap_or_default(),
         Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Event", &e.to_string()),
     };
@@ -353,18 +449,23 @@ async fn console(State(app): State<Arc<App>>, Query(q): Query<SqlQuery>) -> Resp
                 status = StatusCode::FORBIDDEN;
                 let _ = write!(body, "<p class=\"error\" id=\"refused\">{}</p>", escape(&e));
             }
-            Ok(()) => match rows(&app.engine, &sql).await {
-                Ok((columns, mut rows)) => {
+            Ok(()) => match app
+                .read_only_query(&sql)
+                .await
+                .and_then(|(r, cut)| Ok((trawl_report::table_of(&r)?, cut)))
+            {
+                Ok(((columns, mut rows), cut)) => {
                     let total = rows.len();
                     rows.truncate(CONSOLE_LIMIT);
+                    let shown = if total > CONSOLE_LIMIT {
+                        format!(" (the first {CONSOLE_LIMIT} shown)")
+                    } else {
+                        String::new()
+                    };
                     let _ = write!(
                         body,
-                        "<p id=\"result-count\">{total} rows{} · <a id=\"csv\" href=\"/sql.csv?q={}\">download CSV</a></p>{}",
-                        if total > CONSOLE_LIMIT {
-                            format!(" (the first {CONSOLE_LIMIT} shown)")
-                        } else {
-                            String::new()
-                        },
+                        "<p id=\"result-count\">{}{total} rows{shown} · <a id=\"csv\" href=\"/sql.csv?q={}\">download CSV</a></p>{}",
+                        if cut { "more than " } else { "" },
                         url_encode(&sql),
                         table(&columns, &rows, None)
                     );
@@ -392,9 +493,9 @@ async fn console_csv(State(app): State<Arc<App>>, Query(q): Query<SqlQuery>) -> 
     if let Err(e) = read_only(&sql) {
         return (StatusCode::FORBIDDEN, e).into_response();
     }
-    let batches = match app.engine.run(&sql).await {
-        Ok(mut r) => r.pop().map(|r| r.batches).unwrap_or_default(),
-        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    let batches = match app.read_only_query(&sql).await {
+        Ok((r, _)) => r.batches,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
     };
     let mut out = Vec::new();
     {

@@ -6,11 +6,13 @@
 //! Chromium is found at `TRAWL_CHROMIUM` or /usr/bin/chromium; without it the test fails when
 //! `CI` is set (`.ci/run` installs it) and is skipped otherwise.
 
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+
+mod support;
+use support::get;
 
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("TRAWL_CHROMIUM")
@@ -59,21 +61,6 @@ fn dom(chrome: &Path, profile: &Path, url: &str) -> String {
     browser(chrome, profile, &["--dump-dom"], url)
 }
 
-/// A plain HTTP GET: (status, headers, body).
-fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, head.to_string(), body.to_string())
-}
-
 /// Serves a lake of a generated trail (with a geolocation database) on a free port.
 fn start(dir: &Path) -> SocketAddr {
     let trail = dir.join("trail");
@@ -102,13 +89,10 @@ fn start(dir: &Path) -> SocketAddr {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async move {
-            let engine = trawl_query::QueryEngine::open_with_geo(&lake, Some(geo))
+            let app = trawl_web::App::open(lake, Some(geo), trawl_web::Limits::default())
                 .await
                 .unwrap();
-            let app = Arc::new(trawl_web::App {
-                engine,
-                has_geo: true,
-            });
+            let app = Arc::new(app);
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
             axum::serve(listener, trawl_web::router(app)).await.unwrap();

@@ -3,6 +3,12 @@
 //! (`$.a.b`, `$.a[0]`, `$["key-with-dash"]`, `$['k']`), evaluated with `serde_json_path`.
 //! Text that is not JSON, a path that selects nothing, or (for `json_extract_scalar`) a
 //! selected object or array give NULL, as in Trino.
+//!
+//! Paths made only of member names and array indices (`$.a.b[0]["c-d"]`, nearly every path
+//! in CloudTrail queries) take a fast road: a lazy `jiter` walk that skips unselected
+//! members without building them and stops at the selected value, as Trino's streaming
+//! extractor does (so the first of duplicate keys wins, and text after the value is not
+//! read). Other paths (wildcards, filters, slices) are evaluated with `serde_json_path`.
 
 use std::sync::Arc;
 
@@ -13,6 +19,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
+use jiter::{Jiter, JiterResult, Peek};
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
@@ -55,13 +62,169 @@ pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
     .collect()
 }
 
-fn parse_path(name: &str, path: &str) -> Result<JsonPath> {
+/// A parsed JSONPath: a chain of member names and indices, or anything else.
+enum Path {
+    Steps(Vec<Step>),
+    General(JsonPath),
+}
+
+#[derive(Debug, PartialEq)]
+enum Step {
+    Member(String),
+    Index(usize),
+}
+
+fn parse_path(name: &str, path: &str) -> Result<Path> {
+    if let Some(steps) = simple_steps(path) {
+        return Ok(Path::Steps(steps));
+    }
     match JsonPath::parse(path) {
-        Ok(p) => Ok(p),
+        Ok(p) => Ok(Path::General(p)),
         Err(e) => plan_err!(
             "{name}: invalid JSONPath {path:?}: {e}; paths look like $.a.b, $.a[0] or $[\"key-with-dash\"]"
         ),
     }
+}
+
+/// `$` followed by `.name`, `["name"]`, `['name']` or `[N]` steps; `None` for any other
+/// form (which then goes to the general evaluator, or fails there with its message).
+fn simple_steps(path: &str) -> Option<Vec<Step>> {
+    let mut rest = path.trim().strip_prefix('$')?;
+    let mut steps = Vec::new();
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let end = r
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(r.len());
+            if end == 0 {
+                return None;
+            }
+            steps.push(Step::Member(r[..end].to_string()));
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let close = r.find(']')?;
+            let inner = &r[..close];
+            let quoted = [('"', '"'), ('\'', '\'')]
+                .iter()
+                .find_map(|&(open, shut)| inner.strip_prefix(open)?.strip_suffix(shut));
+            match quoted {
+                Some(key) if !key.contains(['\\', '"', '\'']) => {
+                    steps.push(Step::Member(key.to_string()))
+                }
+                Some(_) => return None,
+                None if !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_digit()) => {
+                    steps.push(Step::Index(inner.parse().ok()?))
+                }
+                None => return None,
+            }
+            rest = &r[close + 1..];
+        } else {
+            return None;
+        }
+    }
+    Some(steps)
+}
+
+/// Walks `steps` into `doc`, leaving the iterator at the selected value; `Ok(None)` when
+/// the path selects nothing.
+fn locate(doc: &mut Jiter<'_>, steps: &[Step]) -> JiterResult<Option<Peek>> {
+    let mut peek = doc.peek()?;
+    for step in steps {
+        match step {
+            Step::Member(wanted) => {
+                if peek != Peek::Object {
+                    return Ok(None);
+                }
+                let mut found = doc.known_object()?.map(|k| k == wanted);
+                loop {
+                    match found {
+                        None => return Ok(None),
+                        Some(true) => break,
+                        Some(false) => {
+                            doc.next_skip()?;
+                            found = doc.next_key()?.map(|k| k == wanted);
+                        }
+                    }
+                }
+                peek = doc.peek()?;
+            }
+            Step::Index(wanted) => {
+                if peek != Peek::Array {
+                    return Ok(None);
+                }
+                let mut next = doc.known_array()?;
+                let mut i = 0;
+                loop {
+                    match next {
+                        None => return Ok(None),
+                        Some(p) if i == *wanted => {
+                            peek = p;
+                            break;
+                        }
+                        Some(p) => {
+                            doc.known_skip(p)?;
+                            next = doc.array_step()?;
+                            i += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(Some(peek))
+}
+
+/// `json_extract_scalar`, `json_extract` or `json_size` along a simple path.
+fn eval_steps(kind: Kind, doc: &str, steps: &[Step]) -> JiterResult<Option<String>> {
+    let mut j = Jiter::new(doc.as_bytes());
+    let Some(peek) = locate(&mut j, steps)? else {
+        return Ok(None);
+    };
+    Ok(match kind {
+        Kind::ExtractScalar => match peek {
+            Peek::String => Some(j.known_str()?.to_string()),
+            Peek::True => Some("true".to_string()),
+            Peek::False => Some("false".to_string()),
+            Peek::Null | Peek::Array | Peek::Object => None,
+            // Numbers as written, as Trino's extractor gives them.
+            _ => Some(String::from_utf8_lossy(j.known_number_bytes(peek)?).into_owned()),
+        },
+        Kind::Extract => {
+            let start = j.current_index();
+            j.known_skip(peek)?;
+            let raw = j.slice_to_current(start);
+            // Compact form, as Trino prints JSON.
+            serde_json::from_slice::<Value>(raw)
+                .ok()
+                .map(|v| v.to_string())
+        }
+        Kind::Size => Some(
+            match peek {
+                Peek::Array => {
+                    let (mut n, mut next) = (0, j.known_array()?);
+                    while let Some(p) = next {
+                        j.known_skip(p)?;
+                        n += 1;
+                        next = j.array_step()?;
+                    }
+                    n
+                }
+                Peek::Object => {
+                    let mut n = 0;
+                    let mut key = j.known_object()?.is_some();
+                    while key {
+                        j.next_skip()?;
+                        n += 1;
+                        key = j.next_key()?.is_some();
+                    }
+                    n
+                }
+                _ => 0,
+            }
+            .to_string(),
+        ),
+        _ => unreachable!("path functions only"),
+    })
 }
 
 fn select<'v>(path: &JsonPath, doc: &'v Value) -> Option<&'v Value> {
@@ -78,12 +241,25 @@ fn scalar_text(v: &Value) -> Option<String> {
 }
 
 impl JsonFn {
-    fn eval_path(&self, doc: &str, path: &JsonPath) -> Option<String> {
+    /// `json_extract_scalar`, `json_extract` or `json_size` (as text) of one document.
+    fn eval_path(&self, doc: &str, path: &Path) -> Option<String> {
+        let path = match path {
+            Path::Steps(steps) => return eval_steps(self.kind, doc, steps).ok().flatten(),
+            Path::General(path) => path,
+        };
         let doc: Value = serde_json::from_str(doc).ok()?;
         let v = select(path, &doc)?;
         match self.kind {
             Kind::ExtractScalar => scalar_text(v),
             Kind::Extract => Some(v.to_string()),
+            Kind::Size => Some(
+                match v {
+                    Value::Array(a) => a.len(),
+                    Value::Object(o) => o.len(),
+                    _ => 0,
+                }
+                .to_string(),
+            ),
             _ => unreachable!("path functions only"),
         }
     }
@@ -110,20 +286,7 @@ impl ScalarUDFImpl for JsonFn {
         let docs = utf8_arg(&args.args[0], rows)?;
         let out: ArrayRef = match self.kind {
             Kind::ExtractScalar | Kind::Extract | Kind::Size => {
-                let compute = |doc: &str, path: &JsonPath| -> Option<String> {
-                    if self.kind == Kind::Size {
-                        let doc: Value = serde_json::from_str(doc).ok()?;
-                        return Some(
-                            match select(path, &doc)? {
-                                Value::Array(a) => a.len(),
-                                Value::Object(o) => o.len(),
-                                _ => 0,
-                            }
-                            .to_string(),
-                        );
-                    }
-                    self.eval_path(doc, path)
-                };
+                let compute = |doc: &str, path: &Path| self.eval_path(doc, path);
                 let texts = match constant_str(&args.args[1]) {
                     Some(None) => map_strings(&docs, |_| Ok(None))?,
                     Some(Some(p)) => {
@@ -175,5 +338,136 @@ impl ScalarUDFImpl for JsonFn {
             })?,
         };
         Ok(ColumnarValue::Array(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn general(path: &str) -> Path {
+        Path::General(JsonPath::parse(path).unwrap())
+    }
+
+    fn eval(kind: Kind, doc: &str, path: &Path) -> Option<String> {
+        let f = JsonFn {
+            kind,
+            name: "test",
+            signature: Signature::string(2, Volatility::Immutable),
+        };
+        f.eval_path(doc, path)
+    }
+
+    #[test]
+    fn simple_paths_are_recognised() {
+        use Step::*;
+        let m = |s: &str| Member(s.to_string());
+        assert_eq!(simple_steps("$"), Some(vec![]));
+        assert_eq!(
+            simple_steps(r#"$.a.b_2[3]["key-with-dash"]['k']"#),
+            Some(vec![m("a"), m("b_2"), Index(3), m("key-with-dash"), m("k")])
+        );
+        for general in [
+            "$.a[*]",
+            "$..a",
+            "$.a[0:2]",
+            "$[?@.a]",
+            "a.b",
+            "$.",
+            r#"$["a\"b"]"#,
+        ] {
+            assert_eq!(simple_steps(general), None, "{general}");
+        }
+    }
+
+    #[test]
+    fn fast_path_reads_like_trino() {
+        let doc = r#" {"a": {"b": [10, 1.50, "x\u0041", true, null, {"c": 1e3}]}, "a-b": "dash", "dup": 1, "dup": 2} "#;
+        let scalar = |p: &str| eval(Kind::ExtractScalar, doc, &parse_path("t", p).unwrap());
+        assert_eq!(scalar("$.a.b[0]").as_deref(), Some("10"));
+        assert_eq!(scalar("$.a.b[1]").as_deref(), Some("1.50"));
+        assert_eq!(scalar("$.a.b[2]").as_deref(), Some("xA"));
+        assert_eq!(scalar("$.a.b[3]").as_deref(), Some("true"));
+        assert_eq!(scalar("$.a.b[4]"), None);
+        assert_eq!(scalar("$.a.b[5]"), None);
+        assert_eq!(scalar("$.a.b[5].c").as_deref(), Some("1e3"));
+        assert_eq!(scalar("$.a.b[6]"), None);
+        assert_eq!(scalar(r#"$["a-b"]"#).as_deref(), Some("dash"));
+        assert_eq!(
+            scalar("$.dup").as_deref(),
+            Some("1"),
+            "first duplicate wins"
+        );
+        assert_eq!(scalar("$.missing"), None);
+        assert_eq!(scalar("$.a.b.c"), None, "member of an array");
+        let extract = |p: &str| eval(Kind::Extract, doc, &parse_path("t", p).unwrap());
+        assert_eq!(
+            extract("$.a.b[5]").as_deref(),
+            Some(r#"{"c":1e3}"#.replace("1e3", "1000.0").as_str())
+        );
+        assert_eq!(extract("$.a.b[2]").as_deref(), Some(r#""xA""#));
+        let size = |p: &str| eval(Kind::Size, doc, &parse_path("t", p).unwrap());
+        assert_eq!(size("$.a.b").as_deref(), Some("6"));
+        assert_eq!(size("$.a").as_deref(), Some("1"));
+        assert_eq!(size("$.a.b[0]").as_deref(), Some("0"));
+        // Not JSON, or broken before the selected value: NULL.
+        assert_eq!(
+            eval(
+                Kind::ExtractScalar,
+                "not json",
+                &parse_path("t", "$.a").unwrap()
+            ),
+            None
+        );
+        assert_eq!(
+            eval(
+                Kind::ExtractScalar,
+                r#"{"x": tru, "a": 1}"#,
+                &parse_path("t", "$.a").unwrap()
+            ),
+            None
+        );
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            (-1e6f64..1e6).prop_map(Value::from),
+            "[a-c\\-\"\\\\é ]{0,4}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 40, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map("[a-c\\-]{1,2}", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn json_path() -> impl Strategy<Value = String> {
+        let step = prop_oneof![
+            "[a-c]{1,2}".prop_map(|k| format!(".{k}")),
+            "[a-c\\-]{1,2}".prop_map(|k| format!("[\"{k}\"]")),
+            "[a-c\\-]{1,2}".prop_map(|k| format!("['{k}']")),
+            (0usize..4).prop_map(|i| format!("[{i}]")),
+        ];
+        prop::collection::vec(step, 0..4).prop_map(|s| format!("${}", s.concat()))
+    }
+
+    proptest! {
+        /// The fast road gives what the general JSONPath evaluator gives, on documents
+        /// without duplicate keys, printed compact or pretty.
+        #[test]
+        fn fast_path_matches_general(doc in json_value(), path in json_path(), pretty in any::<bool>()) {
+            let text = if pretty { serde_json::to_string_pretty(&doc).unwrap() } else { doc.to_string() };
+            let fast = parse_path("t", &path).unwrap();
+            prop_assert!(matches!(fast, Path::Steps(_)));
+            for kind in [Kind::ExtractScalar, Kind::Extract, Kind::Size] {
+                prop_assert_eq!(eval(kind, &text, &fast), eval(kind, &text, &general(&path)), "{:?} {}", kind, path);
+            }
+        }
     }
 }

@@ -1,0 +1,348 @@
+//! The lake holds every event exactly once whatever happens to `trawl ingest`: killed with
+//! SIGKILL at random moments and resumed, killed at each named point of a commit (mid
+//! Parquet write, after a data file is placed, before and after the log rename), stopped
+//! with Ctrl-C, raced by a second writer — and queries running meanwhile only ever see
+//! whole commits.
+//!
+//! `TRAWL_CRASH_KILLS` sets the number of random kills (default 30); the seed of the kill
+//! times is printed, and `TRAWL_CRASH_SEED` replays one.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+
+fn trawl() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trawl"));
+    cmd.env_remove("TRAWL_LAKE")
+        .env_remove("FAILPOINTS")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `trawl ingest` of `trail` into `lake`, committing every few milliseconds so a kill lands
+/// between, during and after many commits.
+fn ingest_cmd(lake: &Path, trail: &Path) -> Command {
+    let mut cmd = trawl();
+    cmd.args([
+        "ingest",
+        "--quiet",
+        "--progress",
+        "never",
+        "--commit-interval",
+        "0.01",
+    ])
+    .arg("--lake")
+    .arg(lake)
+    .arg(trail)
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    cmd
+}
+
+fn run_to_end(lake: &Path, trail: &Path) -> Output {
+    let o = ingest_cmd(lake, trail).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    o
+}
+
+fn sql(lake: &Path, query: &str) -> Output {
+    trawl()
+        .args(["sql", "--format", "csv", "--lake"])
+        .arg(lake)
+        .arg(query)
+        .output()
+        .unwrap()
+}
+
+/// eventID -> copies, of the distinct records of the trail (identical re-deliveries are one
+/// record), read with serde_json: independent of trawl's reader.
+fn trail_ids(trail: &Path) -> BTreeMap<String, usize> {
+    let mut seen = HashSet::new();
+    let mut ids = BTreeMap::new();
+    for e in walkdir::WalkDir::new(trail) {
+        let e = e.unwrap();
+        if !e.file_type().is_file() {
+            continue;
+        }
+        let mut json = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(e.path()).unwrap())
+            .read_to_string(&mut json)
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+        for r in doc["Records"].as_array().unwrap() {
+            if seen.insert(r.to_string()) {
+                *ids.entry(r["eventID"].as_str().unwrap().to_string())
+                    .or_insert(0) += 1;
+            }
+        }
+    }
+    ids
+}
+
+fn lake_ids(lake: &Path) -> BTreeMap<String, usize> {
+    let o = sql(lake, "SELECT eventid FROM cloudtrail_logs");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let mut ids = BTreeMap::new();
+    for line in text(&o.stdout).lines().skip(1) {
+        *ids.entry(line.to_string()).or_insert(0) += 1;
+    }
+    ids
+}
+
+/// Rows visible after each committed version: 0, then the running sums of the log.
+fn committed_totals(lake: &Path) -> Vec<u64> {
+    let dir = lake.join("_trawl/log");
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    entries.retain(|p| {
+        p.extension().is_some_and(|x| x == "json")
+            && !p.file_name().unwrap().to_string_lossy().starts_with('.')
+    });
+    entries.sort();
+    let mut totals = vec![0];
+    for p in entries {
+        let entry: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        let rows: u64 = entry["add"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rows"].as_u64().unwrap())
+            .sum();
+        totals.push(totals.last().unwrap() + rows);
+    }
+    totals
+}
+
+fn count(lake: &Path) -> Result<u64, String> {
+    let o = sql(lake, "SELECT count(*) FROM cloudtrail_logs");
+    if !o.status.success() {
+        return Err(text(&o.stderr));
+    }
+    text(&o.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .ok_or_else(|| text(&o.stdout))
+}
+
+/// With no ingest running: what queries see is exactly the last commit, and every
+/// committed file is whole.
+fn check_between_runs(lake: &Path) {
+    if !lake.join("_trawl").exists() {
+        return;
+    }
+    let totals = committed_totals(lake);
+    assert_eq!(count(lake), Ok(*totals.last().unwrap()));
+    let o = trawl()
+        .args(["verify", "--lake"])
+        .arg(lake)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "trawl verify after a kill: {}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+}
+
+/// Queries `lake` in a loop until `stop`; every answer must be the row count of a commit.
+fn reader(lake: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<u64>> {
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            match count(&lake) {
+                Ok(n) => seen.push(n),
+                // Before the first commit there is no lake yet.
+                Err(e) if e.contains("no trawl lake at") => {}
+                Err(e) => panic!("a query during ingest failed: {e}"),
+            }
+        }
+        seen
+    })
+}
+
+fn trail(dir: &Path, events: usize) -> PathBuf {
+    let trail = dir.join("trail");
+    let spec = trawl_gen::TrailSpec {
+        seed: 7,
+        events,
+        days: 4,
+        events_per_file: 60,
+        duplicate_rate: 0.02,
+        ..trawl_gen::TrailSpec::default()
+    };
+    trawl_gen::write_trail(&trail, &spec).unwrap();
+    trail
+}
+
+fn kill(child: &mut Child) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn sigkill_anywhere_then_resume_gives_every_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = trail(dir.path(), 12_000);
+    let expected = trail_ids(&trail);
+    let want_kills: usize = std::env::var("TRAWL_CRASH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let seed: u64 = std::env::var("TRAWL_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("kill times from TRAWL_CRASH_SEED={seed}");
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+
+    // How long an uninterrupted run takes here, to spread the kills over it.
+    let reference = dir.path().join("reference");
+    let started = Instant::now();
+    run_to_end(&reference, &trail);
+    let full = started.elapsed();
+    assert_eq!(lake_ids(&reference), expected, "an uninterrupted run");
+
+    let (mut kills, mut rounds, mut second_writer_refused) = (0, 0, 0);
+    while kills < want_kills {
+        rounds += 1;
+        assert!(rounds <= 40, "only {kills} kills landed in 40 rounds");
+        let lake = dir.path().join(format!("lake-{rounds}"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let observer = reader(lake.clone(), stop.clone());
+        loop {
+            let mut child = ingest_cmd(&lake, &trail).spawn().unwrap();
+            let delay = full.mul_f64(rng.random_range(0.05..0.9));
+            std::thread::sleep(delay);
+            if child.try_wait().unwrap().is_some() {
+                break; // finished before the kill: the round is complete
+            }
+            if second_writer_refused < 3 {
+                let o = ingest_cmd(&lake, &trail).output().unwrap();
+                if child.try_wait().unwrap().is_none() {
+                    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+                    assert!(
+                        text(&o.stderr).contains("another trawl process is writing"),
+                        "{}",
+                        text(&o.stderr)
+                    );
+                    second_writer_refused += 1;
+                }
+            }
+            kill(&mut child);
+            kills += 1;
+            check_between_runs(&lake);
+        }
+        // Whatever the kills left, one more run completes the lake exactly.
+        run_to_end(&lake, &trail);
+        stop.store(true, Ordering::Relaxed);
+        let seen = observer.join().unwrap();
+        let totals = committed_totals(&lake);
+        for n in &seen {
+            assert!(
+                totals.contains(n),
+                "a query saw {n} rows, which no commit had (commits: {totals:?})"
+            );
+        }
+        assert_eq!(
+            lake_ids(&lake),
+            expected,
+            "round {rounds}, after {kills} kills"
+        );
+        eprintln!(
+            "round {rounds}: {} commits, {} queries during ingest, {kills} kills so far",
+            totals.len() - 1,
+            seen.len()
+        );
+    }
+    assert!(second_writer_refused > 0, "no second writer was tried");
+}
+
+#[test]
+fn a_crash_at_each_point_of_a_commit_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = trail(dir.path(), 3_000);
+    let expected = trail_ids(&trail);
+    for point in [
+        "lake::parquet-footer",
+        "lake::data-file-placed",
+        "lake::before-rename",
+        "lake::before-commit",
+        "lake::after-commit",
+    ] {
+        let lake = dir.path().join(point.replace("::", "-"));
+        // Die the second time the point is reached: one commit may already be in.
+        let o = ingest_cmd(&lake, &trail)
+            .env("FAILPOINTS", format!("{point}=1*off->return"))
+            .output()
+            .unwrap();
+        assert!(
+            !o.status.success() && o.status.code().is_none(),
+            "{point}: the run was not killed there ({:?}) {}",
+            o.status,
+            text(&o.stderr)
+        );
+        check_between_runs(&lake);
+        run_to_end(&lake, &trail);
+        assert_eq!(lake_ids(&lake), expected, "after a crash at {point}");
+        check_between_runs(&lake);
+    }
+}
+
+#[test]
+fn ctrl_c_commits_what_was_read_and_says_how_to_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = trail(dir.path(), 12_000);
+    let expected = trail_ids(&trail);
+    let lake = dir.path().join("lake");
+    let mut stopped = None;
+    for attempt in 0..5 {
+        let child = ingest_cmd(&lake, &trail).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(300 + 200 * attempt));
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let o = child.wait_with_output().unwrap();
+        if o.status.code() == Some(130) {
+            stopped = Some(o);
+            break;
+        }
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        std::fs::remove_dir_all(&lake).unwrap(); // finished first: try again, sooner
+    }
+    let o = stopped.expect("a run was stopped by SIGINT");
+    let err = text(&o.stderr);
+    assert!(err.contains("stopped by Ctrl-C"), "{err}");
+    assert!(
+        err.contains("run the same command again to resume"),
+        "{err}"
+    );
+    check_between_runs(&lake);
+    let before = lake_ids(&lake).values().sum::<usize>();
+    assert!(
+        before < expected.values().sum(),
+        "the stop came after the end"
+    );
+    run_to_end(&lake, &trail);
+    assert_eq!(lake_ids(&lake), expected);
+}
