@@ -18,6 +18,8 @@ pub enum IngestError {
         "{uri}: decompresses to more than {limit} bytes (gzip bomb or oversized object); raise --max-object-bytes if it is genuine"
     )]
     TooLarge { uri: String, limit: u64 },
+    #[error("{uri}: {detail}; it is read again on the next run")]
+    Changed { uri: String, detail: String },
     #[error("{uri}: the object is empty")]
     Empty { uri: String },
     #[error(

@@ -22,6 +22,8 @@
 mod decode;
 mod encode;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod source;
 
 use arrow::array::RecordBatch;

@@ -73,10 +73,7 @@ pub struct LocalFetch;
 impl Fetch for LocalFetch {
     fn fetch(&self, obj: &SourceObject) -> Result<Vec<u8>, IngestError> {
         match &obj.location {
-            Location::Local(path) => std::fs::read(path).map_err(|source| IngestError::Io {
-                uri: obj.uri.clone(),
-                source,
-            }),
+            Location::Local(path) => read_unchanged(obj, path),
             Location::S3 { .. } => Err(IngestError::Io {
                 uri: obj.uri.clone(),
                 source: std::io::Error::other(
@@ -105,17 +102,62 @@ pub fn looks_like_log(name: &str) -> bool {
         .any(|ext| lower.ends_with(ext))
 }
 
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// Reads a local file whole, provided it is still the file that was listed: one that
+/// vanished, or whose size or modification time changed since the listing or during the
+/// read, is an error (the object is quarantined, hence read again by the next run), so the
+/// ledger never records contents it did not see.
+fn read_unchanged(obj: &SourceObject, path: &Path) -> Result<Vec<u8>, IngestError> {
+    use std::io::Read;
+    let io = |source: std::io::Error| IngestError::Io {
+        uri: obj.uri.clone(),
+        source,
+    };
+    let mut file = match std::fs::File::open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(IngestError::Changed {
+                uri: obj.uri.clone(),
+                detail: "it vanished".into(),
+            });
+        }
+        r => r.map_err(io)?,
+    };
+    let before = file.metadata().map_err(io)?;
+    let mut bytes = Vec::with_capacity(before.len() as usize);
+    file.read_to_end(&mut bytes).map_err(io)?;
+    let after = file.metadata().map_err(io)?;
+    let listed = (obj.size, obj.mtime_ns);
+    for (when, meta) in [
+        ("since it was listed", &before),
+        ("while it was read", &after),
+    ] {
+        if (meta.len(), mtime_ns(meta)) != listed {
+            return Err(IngestError::Changed {
+                uri: obj.uri.clone(),
+                detail: format!(
+                    "it changed {when} ({} bytes then, {} now)",
+                    obj.size,
+                    meta.len()
+                ),
+            });
+        }
+    }
+    Ok(bytes)
+}
+
 fn object(path: &Path) -> Result<SourceObject, IngestError> {
     let meta = std::fs::metadata(path).map_err(|source| IngestError::Source {
         path: path.to_path_buf(),
         source,
     })?;
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mtime_ns = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i64);
+    let mtime_ns = mtime_ns(&meta);
     Ok(SourceObject {
         uri: abs.display().to_string(),
         location: Location::Local(abs),

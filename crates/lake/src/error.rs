@@ -3,7 +3,7 @@ use std::path::PathBuf;
 /// Errors of the lake itself (not of one input object: those are quarantined).
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {source}{}", io_hint(source))]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -16,7 +16,7 @@ pub enum LakeError {
     Locked(PathBuf),
     #[error("{path}: corrupt commit log entry: {message}; run `trawl verify` to inspect the lake")]
     BadLog { path: PathBuf, message: String },
-    #[error("{path}: writing Parquet failed: {source}")]
+    #[error("{path}: writing Parquet failed: {}", parquet_message(source))]
     Parquet {
         path: PathBuf,
         source: parquet::errors::ParquetError,
@@ -38,6 +38,37 @@ pub enum LakeError {
     Strict(String),
     #[error("ingest interrupted: {0}")]
     Interrupted(String),
+}
+
+/// A Parquet error whose cause is I/O (a full disk) reads as that I/O error, with its hint.
+fn parquet_message(e: &parquet::errors::ParquetError) -> String {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = match e {
+        parquet::errors::ParquetError::External(inner) => Some(inner.as_ref()),
+        _ => None,
+    };
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return format!("{io}{}", io_hint(io));
+        }
+        cause = c.source();
+    }
+    e.to_string()
+}
+
+/// What to do about the lake's own I/O errors. What was committed before one stays whole.
+fn io_hint(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        StorageFull | QuotaExceeded | FileTooLarge => {
+            "\n\nhint: free some space and run the same command again: what is committed is kept, \
+             the unfinished commit is cleaned up"
+        }
+        ReadOnlyFilesystem | PermissionDenied => {
+            "\n\nhint: the lake must be writable by this user; fix that and run the same command \
+             again (what is committed is kept)"
+        }
+        _ => "",
+    }
 }
 
 pub(crate) trait IoContext<T> {

@@ -148,10 +148,18 @@ pub fn write_file(
     let lake_batch = sorted
         .project(&(0..lake_schema.fields().len()).collect::<Vec<_>>())
         .map_err(arrow_err)?;
-    let file = HashingWriter::new(File::create(path).at(path)?);
-    let parquet_err = |source| LakeError::Parquet {
-        path: path.into(),
-        source,
+    let failed = IoFailure::default();
+    let file = HashingWriter::new(File::create(path).at(path)?, failed.clone());
+    // A write that failed for an I/O reason (a full disk) is reported as that I/O error.
+    let parquet_err = |source| match failed.lock().expect("io failure lock").take() {
+        Some(io) => LakeError::Io {
+            path: path.into(),
+            source: io,
+        },
+        None => LakeError::Parquet {
+            path: path.into(),
+            source,
+        },
     };
     let mut w = ArrowWriter::try_new(
         file,
@@ -178,28 +186,48 @@ struct HashingWriter {
     file: File,
     hasher: xxhash_rust::xxh3::Xxh3,
     bytes: u64,
+    /// The first I/O error, kept whole: the Parquet writer may pass it on only as text.
+    failed: IoFailure,
 }
 
+type IoFailure = Arc<std::sync::Mutex<Option<std::io::Error>>>;
+
 impl HashingWriter {
-    fn new(file: File) -> Self {
+    fn new(file: File, failed: IoFailure) -> Self {
         Self {
             file,
             hasher: xxhash_rust::xxh3::Xxh3::new(),
             bytes: 0,
+            failed,
         }
+    }
+
+    fn note<T>(&self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &r {
+            let mut failed = self.failed.lock().expect("io failure lock");
+            if failed.is_none() {
+                *failed = Some(match e.raw_os_error() {
+                    Some(code) => std::io::Error::from_raw_os_error(code),
+                    None => std::io::Error::new(e.kind(), e.to_string()),
+                });
+            }
+        }
+        r
     }
 }
 
 impl std::io::Write for HashingWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.write(buf)?;
+        let r = self.file.write(buf);
+        let n = self.note(r)?;
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
+        let r = self.file.flush();
+        self.note(r)
     }
 }
 

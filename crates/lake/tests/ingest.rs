@@ -500,3 +500,61 @@ fn dedup_holds_across_many_commits_and_evicted_partitions() {
     assert_eq!(snap.rows(), 6000);
     assert_eq!(snap.version, s.lake_version);
 }
+
+#[test]
+fn a_source_that_changes_or_vanishes_after_listing_is_reported_and_read_next_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let (keep, grow, gone) = (
+        src.join("keep.json.gz"),
+        src.join("grow.json.gz"),
+        src.join("gone.json.gz"),
+    );
+    write_records(&keep, &[event("k-1", "2024-03-01T00:00:00Z", "A")]);
+    write_records(&grow, &[event("g-1", "2024-03-01T00:00:00Z", "A")]);
+    write_records(&gone, &[event("v-1", "2024-03-01T00:00:00Z", "A")]);
+    let objects = discover_local(std::slice::from_ref(&src), None)
+        .unwrap()
+        .objects;
+    // Between the listing and the read: one file is rewritten, another deleted.
+    write_records(
+        &grow,
+        &[
+            event("g-1", "2024-03-01T00:00:00Z", "A"),
+            event("g-2", "2024-03-01T00:01:00Z", "A"),
+        ],
+    );
+    std::fs::remove_file(&gone).unwrap();
+    let lake = Lake::create(dir.path().join("lake")).unwrap();
+    let s = ingest(
+        &lake,
+        objects,
+        &IngestOptions::default(),
+        &NoProgress,
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(s.events_stored, 1, "only the unchanged file is read");
+    let reasons: Vec<(String, String)> = s
+        .quarantined
+        .iter()
+        .map(|q| (q.path.clone(), q.reason.clone()))
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    let reason = |p: &Path| {
+        reasons
+            .iter()
+            .find(|(path, _)| path == &p.display().to_string())
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| panic!("{} not reported: {reasons:?}", p.display()))
+    };
+    assert!(
+        reason(&grow).contains("changed since it was listed"),
+        "{reasons:?}"
+    );
+    assert!(reason(&gone).contains("vanished"), "{reasons:?}");
+    // The next run reads the changed file as it is now.
+    let s = run(&lake, &[src], &IngestOptions::default()).unwrap();
+    assert_eq!(s.events_stored, 2);
+    assert!(s.quarantined.is_empty());
+}

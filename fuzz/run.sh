@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECONDS each (default 60) with libFuzzer, seeded with the
+# fixtures (and the real corpus when TRAWL_CORPUS names it), and prints the executions.
+# Needs a nightly toolchain and cargo-fuzz (`cargo install --locked cargo-fuzz`).
+#
+#   fuzz/run.sh [SECONDS]
+#
+# A crash stops the script with the failing input saved under $CARGO_TARGET_DIR/fuzz-artifacts/.
+set -euo pipefail
+SECONDS_EACH="${1:-60}"
+cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+work="$(mktemp -d "${TMPDIR:-/tmp}/trawl-fuzz.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+mkdir -p "$work/seeds" "$target/fuzz-artifacts"
+i=0
+while IFS= read -r -d '' f; do
+    cp "$f" "$work/seeds/$i"; i=$((i + 1))
+done < <(find fixtures ${TRAWL_CORPUS:+"$TRAWL_CORPUS"} -type f ! -name '*.md' -size -1024k -print0)
+echo "fuzz: $i seed files, $SECONDS_EACH s per target"
+
+total=0
+for t in read_object records gzip; do
+    mkdir -p "$work/corpus-$t"
+    cargo +nightly fuzz run --target-dir "$target/fuzz" "$t" "$work/corpus-$t" "$work/seeds" -- \
+        -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 -max_len=65536 \
+        -artifact_prefix="$target/fuzz-artifacts/$t-" 2> "$work/$t.log" || {
+        tail -60 "$work/$t.log" >&2
+        echo "fuzz: $t failed; the input is in $target/fuzz-artifacts/" >&2
+        exit 1
+    }
+    runs="$(grep -o 'Done [0-9]* runs' "$work/$t.log" | grep -o '[0-9]*' | tail -1)"
+    echo "fuzz: $t: ${runs:-0} executions, no crash"
+    total=$((total + ${runs:-0}))
+done
+echo "fuzz: $total executions in all"
