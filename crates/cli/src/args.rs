@@ -62,6 +62,10 @@ pub struct VerifyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Write a new commit log from the data files (for a lake whose log is lost or damaged);
+    /// the old log is moved aside, not deleted.
+    #[arg(long)]
+    pub rebuild_ledger: bool,
 }
 
 #[derive(Debug, Args)]

@@ -288,6 +288,21 @@ fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
 
 fn verify(cli: &Cli, a: &args::VerifyArgs) -> anyhow::Result<ExitCode> {
     let lake = Lake::open(&cli.lake)?;
+    if a.rebuild_ledger {
+        let r = trawl_lake::rebuild_ledger(&lake)?;
+        let mut out = std::io::stdout().lock();
+        if a.json {
+            serde_json::to_writer(&mut out, &r)?;
+            writeln!(out)?;
+        } else {
+            render::write_rebuild(&mut out, &r)?;
+        }
+        return Ok(if r.skipped.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
     let report = trawl_lake::verify(&lake)?;
     let mut out = std::io::stdout().lock();
     if a.json {

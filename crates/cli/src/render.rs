@@ -183,6 +183,32 @@ pub fn write_verify(out: &mut dyn Write, r: &trawl_lake::VerifyReport) -> std::i
         for o in &r.orphans {
             writeln!(out, "  {}: {}", o.path, o.why)?;
         }
+        if r.orphans.iter().any(|o| o.path.ends_with(".parquet")) && r.files_checked == 0 {
+            writeln!(
+                out,
+                "hint: the commit log names no data file; if it was lost, `trawl verify --rebuild-ledger` writes one from these files"
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The human-readable `trawl verify --rebuild-ledger` report.
+pub fn write_rebuild(out: &mut dyn Write, r: &trawl_lake::RebuildReport) -> std::io::Result<()> {
+    writeln!(out, "lake            {} (version {})", r.lake, r.version)?;
+    if let Some(old) = &r.old_log {
+        writeln!(out, "old log         moved to {old}")?;
+    }
+    writeln!(
+        out,
+        "new log         {} files, {} rows, {} source objects; {} dedup indexes rebuilt",
+        r.files, r.rows, r.sources, r.indexes_rebuilt
+    )?;
+    if !r.skipped.is_empty() {
+        writeln!(out, "left out        {} files:", r.skipped.len())?;
+        for p in &r.skipped {
+            writeln!(out, "  {}: {}", p.path, p.problem)?;
+        }
     }
     Ok(())
 }

@@ -476,3 +476,75 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         .map(|e| e.into_path())
         .collect()
 }
+
+#[test]
+fn verify_rebuilds_a_lost_ledger_from_the_data_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    let spec = trawl_gen::TrailSpec {
+        events: 2_000,
+        days: 3,
+        duplicate_rate: 0.05,
+        ..trawl_gen::TrailSpec::default()
+    };
+    trawl_gen::write_trail(&trail, &spec).unwrap();
+    let lake = dir.path().join("lake");
+    let lake = lake.to_str().unwrap();
+    let ingest = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["ingest", "--json", "--lake", lake, trail.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = trawl(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        serde_json::from_str(&stdout(&o)).unwrap()
+    };
+    ingest(&[]);
+    let ids = || {
+        let o = trawl(&[
+            "sql",
+            "--lake",
+            lake,
+            "--format",
+            "csv",
+            "SELECT eventid, eventname, \"$path\" FROM cloudtrail_logs ORDER BY 1, 2, 3",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let before = ids();
+    // The log is lost, and one dedup index with it.
+    std::fs::remove_dir_all(Path::new(lake).join("_trawl/log")).unwrap();
+    let index = walk(&Path::new(lake).join("_trawl/index")).remove(0);
+    std::fs::remove_file(&index).unwrap();
+    assert_eq!(ids().lines().count(), 1, "no log, no rows");
+    let text = stdout(&trawl(&["verify", "--lake", lake]));
+    assert!(text.contains("--rebuild-ledger"), "{text}");
+
+    let o = trawl(&["verify", "--rebuild-ledger", "--json", "--lake", lake]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(r["indexes_rebuilt"], 1, "{r}");
+    assert_eq!(r["skipped"], serde_json::json!([]));
+    assert_eq!(ids(), before, "the same rows, sources included");
+    let o = trawl(&["verify", "--lake", lake]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(index.exists());
+    // The sources are known again: nothing is read twice, except objects none of whose
+    // events were stored (re-deliveries of events already in): those are read and dropped.
+    let s = ingest(&[]);
+    assert!(
+        s["objects_read"].as_u64().unwrap() * 20 < s["objects_found"].as_u64().unwrap(),
+        "{s}"
+    );
+    assert_eq!(s["events_stored"], 0, "{s}");
+    assert_eq!(s["conflicts"], 0, "{s}");
+    // Even read again (as S3 objects without a size and ETag would be), nothing is stored twice.
+    for f in walk(&trail) {
+        let t = std::fs::File::options().append(true).open(&f).unwrap();
+        t.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+            .unwrap();
+    }
+    let s = ingest(&[]);
+    assert_eq!(s["events_stored"], 0, "{s}");
+    assert_eq!(s["conflicts"], 0, "{s}");
+    assert_eq!(ids(), before);
+}

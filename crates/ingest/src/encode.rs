@@ -17,7 +17,6 @@ use smallvec::SmallVec;
 
 use crate::BIG_NUMBER_MARKER;
 use trawl_schema::{FIELDS, Field, Kind, LEAVES, RESOURCE_KEYS, ingest_schema, parse_event_time};
-use xxhash_rust::xxh3::Xxh3;
 
 /// Number of tape nodes a value occupies, itself included.
 pub(crate) fn node_len(node: &Node<'_>) -> usize {
@@ -417,38 +416,49 @@ impl RecordEncoder {
     }
 }
 
-/// Content hash of a record: every node of its tape, in order.
+/// Content hash of a record: its JSON value, where an object is the set of its members
+/// (key order does not matter: JSON objects are unordered, and a record rebuilt from the lake
+/// hashes as the original did, so a lost dedup index can be rebuilt), arrays keep their order.
 fn hash_value(tape: &[Node<'_>], idx: usize) -> u64 {
-    let mut h = Xxh3::new();
-    for node in &tape[idx..idx + node_len(&tape[idx])] {
-        match node {
-            Node::String(s) => {
-                h.update(&[1]);
-                h.update(&(s.len() as u64).to_le_bytes());
-                h.update(s.as_bytes());
-            }
-            Node::Object { len, .. } => {
-                h.update(&[2]);
-                h.update(&(*len as u64).to_le_bytes());
-            }
-            Node::Array { len, .. } => {
-                h.update(&[3]);
-                h.update(&(*len as u64).to_le_bytes());
-            }
-            Node::Static(s) => {
-                let (tag, bits) = match s {
-                    StaticNode::Null => (4, 0),
-                    StaticNode::Bool(b) => (5, u64::from(*b)),
-                    StaticNode::I64(v) => (6, *v as u64),
-                    StaticNode::U64(v) => (7, *v),
-                    StaticNode::F64(v) => (8, v.to_bits()),
+    // Recursive over at most the parser's 1,024 levels: frames stay small (no hasher state).
+    use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
+    let pair = |tag: u8, a: u64, b: u64| {
+        let mut bytes = [tag; 17];
+        bytes[1..9].copy_from_slice(&a.to_le_bytes());
+        bytes[9..].copy_from_slice(&b.to_le_bytes());
+        xxh3_64(&bytes)
+    };
+    match tape[idx] {
+        Node::String(s) => xxh3_64_with_seed(s.as_bytes(), 1),
+        Node::Object { len, .. } => {
+            // Members combine by a commutative sum of their (key, value) hashes.
+            let (mut sum, mut i) = (0u64, idx + 1);
+            for _ in 0..len {
+                let Node::String(key) = tape[i] else {
+                    unreachable!("object keys are strings")
                 };
-                h.update(&[tag]);
-                h.update(&bits.to_le_bytes());
+                let value = hash_value(tape, i + 1);
+                sum = sum.wrapping_add(xxh3_64_with_seed(key.as_bytes(), value));
+                i += 1 + node_len(&tape[i + 1]);
             }
+            pair(2, len as u64, sum)
         }
+        Node::Array { len, .. } => {
+            let (mut acc, mut i) = (pair(3, len as u64, 0), idx + 1);
+            for _ in 0..len {
+                acc = pair(3, acc, hash_value(tape, i));
+                i += node_len(&tape[i]);
+            }
+            acc
+        }
+        Node::Static(s) => match s {
+            StaticNode::Null => pair(4, 0, 0),
+            StaticNode::Bool(b) => pair(5, u64::from(b), 0),
+            StaticNode::I64(v) => pair(6, v as u64, 0),
+            StaticNode::U64(v) => pair(7, v, 0),
+            StaticNode::F64(v) => pair(8, v.to_bits(), 0),
+        },
     }
-    h.digest()
 }
 
 /// Walks a known object; returns the members it does not know (original keys), with

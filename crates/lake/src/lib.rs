@@ -39,7 +39,7 @@ pub use ingest::{
 };
 pub use layout::{FORMAT_VERSION, Layout};
 pub use log::{DataFile, QuarantineEntry, Snapshot, SourceEntry};
-pub use verify::{Orphan, Problem, VerifyReport, verify};
+pub use verify::{Orphan, Problem, RebuildReport, VerifyReport, rebuild_ledger, verify};
 
 use error::IoContext;
 

@@ -201,3 +201,255 @@ fn walk(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
     }
     Ok(out)
 }
+
+/// What [`rebuild_ledger`] did.
+#[derive(Debug, Default, Serialize)]
+pub struct RebuildReport {
+    pub lake: String,
+    /// Where the previous log was moved (kept, never deleted).
+    pub old_log: Option<String>,
+    /// The version of the one entry that now lists the lake.
+    pub version: u64,
+    pub files: u64,
+    pub rows: u64,
+    /// Source objects named by the rows (`"$path"`).
+    pub sources: u64,
+    /// Dedup indexes written again because theirs was missing or did not match.
+    pub indexes_rebuilt: u64,
+    /// Data files left out (not readable as lake Parquet), with the reason.
+    pub skipped: Vec<Problem>,
+}
+
+/// Writes a new commit log from the data files themselves, for a lake whose log is lost or
+/// damaged: one entry listing every readable data file (rows, bytes, times, checksum) and
+/// the source objects its rows came from. The old log is moved aside, not deleted. Dedup
+/// indexes that still match their file are kept; others are rebuilt from the rows (their
+/// content hashes then come from the rebuilt records, so a re-delivery whose key order
+/// differs may later be kept as a conflict rather than dropped). Local sources that still
+/// exist get their current size and time, so the next ingest skips them; others (S3) are
+/// read again by the next ingest, and dedup drops what is already in.
+pub fn rebuild_ledger(lake: &Lake) -> Result<RebuildReport, LakeError> {
+    let _lock = lake.lock()?;
+    let layout = lake.layout();
+    let root = layout.root().to_path_buf();
+    let mut report = RebuildReport {
+        lake: root.display().to_string(),
+        ..RebuildReport::default()
+    };
+    let events = layout.events_dir();
+    let mut data: Vec<PathBuf> = if events.exists() {
+        walk(&events)?
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    data.sort();
+    // The new entry's version is above every version any file name carries, so the next
+    // commit's file names cannot collide with an existing file.
+    let mut version = 0u64;
+    let mut note_version = |name: &str| {
+        if let Some(v) = name
+            .strip_prefix("part-")
+            .or(Some(name))
+            .and_then(|n| n.get(..20))
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            version = version.max(v);
+        }
+    };
+    for p in data
+        .iter()
+        .chain(walk_if(&layout.meta_dir().join("index"))?.iter())
+    {
+        note_version(&p.file_name().unwrap_or_default().to_string_lossy());
+    }
+    for p in walk_if(&layout.log_dir())? {
+        note_version(&p.file_name().unwrap_or_default().to_string_lossy());
+    }
+    let version = version + 1;
+
+    let mut add = Vec::new();
+    let mut sources: std::collections::BTreeMap<String, u64> = Default::default();
+    for (n, path) in data.iter().enumerate() {
+        let rel = path
+            .strip_prefix(&root)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .replace('\\', "/");
+        match describe(&root, path, &rel, n) {
+            Ok((file, rows_by_source, rebuilt)) => {
+                report.rows += file.rows;
+                report.indexes_rebuilt += u64::from(rebuilt);
+                for (uri, count) in rows_by_source {
+                    *sources.entry(uri).or_default() += count;
+                }
+                add.push(file);
+            }
+            Err(problem) => report.skipped.push(Problem { path: rel, problem }),
+        }
+    }
+    report.files = add.len() as u64;
+    report.sources = sources.len() as u64;
+    let sources = sources
+        .into_iter()
+        .map(|(uri, events)| {
+            let (size, mtime_ns) = std::fs::metadata(&uri)
+                .ok()
+                .filter(|_| uri.starts_with('/'))
+                .map_or((0, 0), |m| {
+                    let t = m
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_nanos() as i64);
+                    (m.len(), t)
+                });
+            crate::log::SourceEntry {
+                uri,
+                size,
+                mtime_ns,
+                events,
+                duplicates: 0,
+                conflicts: 0,
+                outside_window: 0,
+                digests: 0,
+                bad_records: 0,
+                since_us: None,
+                until_us: None,
+                etag: None,
+            }
+        })
+        .collect();
+
+    let log = layout.log_dir();
+    if log.exists() {
+        let aside = layout.meta_dir().join(format!(
+            "log.replaced-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        ));
+        fs::rename(&log, &aside).at(&aside)?;
+        report.old_log = Some(aside.display().to_string());
+    }
+    let entry = crate::log::LogEntry {
+        version,
+        committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        trawl_version: env!("CARGO_PKG_VERSION").to_string(),
+        add,
+        sources,
+        quarantined: Vec::new(),
+    };
+    crate::log::commit(&layout, &entry)?;
+    report.version = version;
+    Ok(report)
+}
+
+fn walk_if(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
+    if dir.exists() {
+        walk(dir)
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+/// A data file's log record, its rows per source object, and whether its index was rebuilt.
+type Described = (DataFile, Vec<(String, u64)>, bool);
+
+fn describe(root: &Path, path: &Path, rel: &str, n: usize) -> Result<Described, String> {
+    use arrow::array::TimestampMicrosecondArray;
+    let bytes = fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let xxh3 = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));
+    let size = bytes.len() as u64;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+        .and_then(|b| b.build())
+        .map_err(|e| format!("not readable as Parquet: {e}"))?;
+    let (mut rows, mut ids, mut times) = (0u64, Vec::new(), Vec::new());
+    let mut by_source: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut records = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| format!("a page does not decode: {e}"))?;
+        rows += batch.num_rows() as u64;
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .cloned()
+                .ok_or(format!("no {name} column: not a trawl data file"))
+        };
+        let eventid = col("eventid")?;
+        let eventid = eventid.as_string::<i32>();
+        let base = records.len();
+        ids.extend(
+            (0..eventid.len())
+                .filter(|&i| eventid.is_valid(i))
+                .map(|i| (base + i, writer::id_hash(eventid.value(i)))),
+        );
+        let source = col(trawl_schema::COL_SOURCE)?;
+        for s in source.as_string::<i32>().iter().flatten() {
+            *by_source.entry(s.to_string()).or_default() += 1;
+        }
+        let ts = col(trawl_schema::COL_EVENTTIME_TS)?;
+        if let Some(ts) = ts.as_any().downcast_ref::<TimestampMicrosecondArray>() {
+            times.extend(ts.iter().flatten());
+        }
+        records.extend(trawl_schema::rebuild_batch(&batch).map_err(|e| e.to_string())?);
+    }
+    let dt = Path::new(rel)
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|d| d.to_str())
+        .and_then(|d| d.strip_prefix("dt="))
+        .ok_or("not under events/dt=.../")?
+        .to_string();
+    let file_name = path.file_name().unwrap_or_default().to_string_lossy();
+    let index_rel = match file_name
+        .strip_prefix("part-")
+        .and_then(|n| n.strip_suffix(".parquet"))
+        .and_then(|n| n.split_once('-'))
+        .and_then(|(v, i)| Some((v.parse::<u64>().ok()?, i.parse::<usize>().ok()?)))
+    {
+        Some((v, i)) => Layout::index_file(v, i),
+        None => format!("_trawl/index/rebuilt-{n:06}.idx"),
+    };
+    let index_path = root.join(&index_rel);
+    let kept = writer::read_index(&index_path).is_ok_and(|index| {
+        index.len() == ids.len() && index.iter().zip(&ids).all(|((a, _), (_, b))| a == b)
+    });
+    if !kept {
+        // Content hashes from the rebuilt records, as ingest computes them.
+        let text = serde_json::to_vec(&serde_json::json!({ "Records": records }))
+            .map_err(|e| e.to_string())?;
+        let out = trawl_ingest::read_bytes(rel, text, &trawl_ingest::ReadOptions::default())
+            .map_err(|e| format!("its rows do not read back as events: {e}"))?;
+        let mut hashes = Vec::new();
+        for b in &out.batches {
+            let h = b
+                .column_by_name(trawl_schema::COL_HASH)
+                .ok_or("no content hash")?
+                .as_primitive::<arrow::datatypes::Int64Type>();
+            hashes.extend(h.values().iter().map(|v| *v as u64));
+        }
+        if hashes.len() != records.len() {
+            return Err(format!(
+                "{} of {} rows read back as events",
+                hashes.len(),
+                records.len()
+            ));
+        }
+        let pairs: Vec<(u64, u64)> = ids.iter().map(|(pos, id)| (*id, hashes[*pos])).collect();
+        crate::log::write_atomic(&index_path, &writer::encode_index(&pairs))
+            .map_err(|e| e.to_string())?;
+    }
+    times.sort_unstable();
+    let file = DataFile {
+        path: rel.to_string(),
+        dt,
+        rows,
+        bytes: size,
+        min_time: times.first().map(|t| trawl_schema::format_canonical(*t)),
+        max_time: times.last().map(|t| trawl_schema::format_canonical(*t)),
+        xxh3,
+        index: index_rel,
+    };
+    Ok((file, by_source.into_iter().collect(), !kept))
+}
