@@ -158,19 +158,84 @@ fn check_between_runs(lake: &Path) {
     );
 }
 
-/// Queries `lake` in a loop until `stop`; every answer must be the row count of a commit.
-fn reader(lake: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<u64>> {
+/// `trawl serve` on `lake` (which must exist), on a free loopback port.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(lake: &Path) -> Server {
+        let mut child = trawl()
+            .args(["serve", "--addr", "127.0.0.1:0", "--lake"])
+            .arg(lake)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|a| a.split('/').next())
+            .unwrap_or_else(|| panic!("trawl serve said: {line}"))
+            .to_string();
+        Server { child, addr }
+    }
+
+    /// `count(*)` through the web console's CSV download.
+    fn count(&self) -> Result<u64, String> {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(&self.addr).map_err(|e| e.to_string())?;
+        write!(
+            s,
+            "GET /sql.csv?q=SELECT%20count(*)%20FROM%20cloudtrail_logs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .map_err(|e| e.to_string())?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).map_err(|e| e.to_string())?;
+        let (head, body) = text.split_once("\r\n\r\n").ok_or("no HTTP response")?;
+        if !head.starts_with("HTTP/1.1 200") {
+            return Err(text);
+        }
+        body.lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .ok_or_else(|| text.clone())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Queries `lake` in a loop until `stop`, with `trawl sql` and through a `trawl serve`
+/// started once the lake exists; every answer must be the row count of a commit.
+fn reader(lake: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(Vec<u64>, usize)> {
     std::thread::spawn(move || {
-        let mut seen = Vec::new();
+        let (mut seen, mut served) = (Vec::new(), 0);
+        let mut server: Option<Server> = None;
         while !stop.load(Ordering::Relaxed) {
             match count(&lake) {
                 Ok(n) => seen.push(n),
                 // Before the first commit there is no lake yet.
-                Err(e) if e.contains("no trawl lake at") => {}
+                Err(e) if e.contains("no trawl lake at") => continue,
                 Err(e) => panic!("a query during ingest failed: {e}"),
             }
+            let server = server.get_or_insert_with(|| Server::start(&lake));
+            match server.count() {
+                Ok(n) => {
+                    seen.push(n);
+                    served += 1;
+                }
+                Err(e) => panic!("a trawl serve query during ingest failed: {e}"),
+            }
         }
-        seen
+        (seen, served)
     })
 }
 
@@ -221,7 +286,7 @@ fn sigkill_anywhere_then_resume_gives_every_event_once() {
     let full = started.elapsed();
     assert_eq!(lake_ids(&reference), expected, "an uninterrupted run");
 
-    let (mut kills, mut rounds, mut second_writer_refused) = (0, 0, 0);
+    let (mut kills, mut rounds, mut second_writer_refused, mut served_total) = (0, 0, 0, 0);
     while kills < want_kills {
         rounds += 1;
         assert!(rounds <= 40, "only {kills} kills landed in 40 rounds");
@@ -254,7 +319,8 @@ fn sigkill_anywhere_then_resume_gives_every_event_once() {
         // Whatever the kills left, one more run completes the lake exactly.
         run_to_end(&lake, &trail);
         stop.store(true, Ordering::Relaxed);
-        let seen = observer.join().unwrap();
+        let (seen, served) = observer.join().unwrap();
+        served_total += served;
         let totals = committed_totals(&lake);
         for n in &seen {
             assert!(
@@ -268,12 +334,13 @@ fn sigkill_anywhere_then_resume_gives_every_event_once() {
             "round {rounds}, after {kills} kills"
         );
         eprintln!(
-            "round {rounds}: {} commits, {} queries during ingest, {kills} kills so far",
+            "round {rounds}: {} commits, {} queries during ingest ({served} through trawl serve), {kills} kills so far",
             totals.len() - 1,
             seen.len()
         );
     }
     assert!(second_writer_refused > 0, "no second writer was tried");
+    assert!(served_total > 0, "no query went through trawl serve");
 }
 
 #[test]
