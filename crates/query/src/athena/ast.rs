@@ -32,6 +32,10 @@ pub fn rewrite_statement(stmt: &mut Statement) -> Result<(), String> {
     struct V(Option<String>);
     impl VisitorMut for V {
         type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            rewrite_ipaddress(e);
+            ControlFlow::Continue(())
+        }
         fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
             match rewrite_query(q) {
                 Ok(()) => ControlFlow::Continue(()),
@@ -45,6 +49,78 @@ pub fn rewrite_statement(stmt: &mut Statement) -> Result<(), String> {
     let mut v = V(None);
     let _ = stmt.visit(&mut v);
     v.0.map_or(Ok(()), Err)
+}
+
+/// `CAST(x AS IPADDRESS)` / `TRY_CAST` / `IPADDRESS '...'` to the `ipaddress` functions, and
+/// a cast of an address to a string to `ipaddress_text` (see `athena::ip`).
+fn rewrite_ipaddress(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{CastKind, DataType};
+    let is_ip = |t: &DataType| matches!(t, DataType::Custom(name, _) if name.to_string().eq_ignore_ascii_case("ipaddress"));
+    // An address: an `ipaddress` call, or min/max/arbitrary of one.
+    fn is_ip_call(e: &Expr) -> bool {
+        use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+        let Expr::Function(f) = e else { return false };
+        let name = f.name.to_string().to_ascii_lowercase();
+        if name == "ipaddress" || name == "try_ipaddress" {
+            return true;
+        }
+        let FunctionArguments::List(list) = &f.args else {
+            return false;
+        };
+        ["min", "max", "arbitrary", "any_value"].contains(&name.as_str())
+            && matches!(list.args.as_slice(),
+                [FunctionArg::Unnamed(FunctionArgExpr::Expr(inner))] if is_ip_call(inner))
+    }
+    let replacement = match e {
+        Expr::Cast {
+            kind,
+            expr,
+            data_type,
+            ..
+        } if is_ip(data_type) => {
+            let name = if matches!(kind, CastKind::TryCast | CastKind::SafeCast) {
+                "try_ipaddress"
+            } else {
+                "ipaddress"
+            };
+            call(name, (**expr).clone())
+        }
+        Expr::TypedString(ts) if is_ip(&ts.data_type) => {
+            call("ipaddress", Expr::Value(ts.value.clone()))
+        }
+        Expr::Cast {
+            expr, data_type, ..
+        } if is_ip_call(expr)
+            && matches!(
+                data_type,
+                DataType::Varchar(_)
+                    | DataType::String(_)
+                    | DataType::Text
+                    | DataType::Char(_)
+                    | DataType::CharVarying(_)
+                    | DataType::CharacterVarying(_)
+            ) =>
+        {
+            call("ipaddress_text", (**expr).clone())
+        }
+        _ => return,
+    };
+    *e = replacement;
+}
+
+/// `name(arg)` as an expression.
+fn call(name: &str, arg: Expr) -> Expr {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let mut e = Parser::new(&GenericDialect {})
+        .try_with_sql(&format!("{name}(NULL)"))
+        .and_then(|mut p| p.parse_expr())
+        .expect("a one-argument call parses");
+    if let Expr::Function(f) = &mut e
+        && let FunctionArguments::List(list) = &mut f.args
+    {
+        list.args[0] = FunctionArg::Unnamed(FunctionArgExpr::Expr(arg));
+    }
+    e
 }
 
 fn rewrite_query(q: &mut Query) -> Result<(), String> {

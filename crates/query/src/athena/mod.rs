@@ -5,6 +5,7 @@ mod agg;
 mod ast;
 pub mod ddl;
 mod idents;
+mod ip;
 mod json;
 mod regex;
 mod rewrite;
@@ -107,6 +108,18 @@ pub const ADDED: &[(&str, &str)] = &[
         "approx_percentile(x, p)",
         "approximate percentile (approx_percentile_cont)",
     ),
+    (
+        "ipaddress(text), try_ipaddress(text)",
+        "what CAST(x AS IPADDRESS), TRY_CAST(x AS IPADDRESS) and IPADDRESS '...' become: an address (16 bytes, IPv4-mapped) that compares as an address",
+    ),
+    (
+        "ipaddress_text(ip)",
+        "what CAST(ip AS VARCHAR) becomes: the address as Trino prints it",
+    ),
+    (
+        "cidr_contains(cidr, ip)",
+        "what contains('10.0.0.0/8', ip) becomes: whether the address is in the network, IPv4 or IPv6",
+    ),
 ];
 
 /// Registers every Athena function with `ctx`.
@@ -118,7 +131,8 @@ pub fn register(ctx: &SessionContext) {
         .chain(time::arith_functions())
         .chain(regex::functions())
         .chain(url::functions())
-        .chain(rewrite::functions());
+        .chain(rewrite::functions())
+        .chain(ip::functions());
     for f in scalars {
         ctx.register_udf(ScalarUDF::new_from_shared_impl(f));
     }

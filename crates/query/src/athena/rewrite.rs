@@ -179,6 +179,12 @@ impl ScalarUDFImpl for RewriteFn {
             }
             Rewrite::Contains => {
                 let (haystack, needle) = (args.remove(0), args.remove(0));
+                if info.get_data_type(&needle)? == super::ip::IP_TYPE {
+                    // contains('10.0.0.0/8', CAST(ip AS IPADDRESS)): a CIDR test.
+                    return Ok(ExprSimplifyResult::Simplified(
+                        super::ip::cidr_contains().call(vec![haystack, needle]),
+                    ));
+                }
                 match info.get_data_type(&haystack)? {
                     DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => {
                         array_has_udf().call(vec![haystack, needle])
