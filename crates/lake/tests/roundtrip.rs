@@ -193,6 +193,18 @@ fn id(r: &Value) -> String {
     r["eventID"].as_str().unwrap_or_default().to_string()
 }
 
+fn ingest_file(lake: &Lake, path: std::path::PathBuf) -> trawl_lake::IngestSummary {
+    let objects = trawl_ingest::discover_local(&[path], None).unwrap().objects;
+    trawl_lake::ingest(
+        lake,
+        objects,
+        &IngestOptions::default(),
+        &NoProgress,
+        &AtomicBool::new(false),
+    )
+    .unwrap()
+}
+
 /// Ingests `records` into a new lake and compares what comes back, record by record.
 fn round_trip(records: &[Value]) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
@@ -202,15 +214,7 @@ fn round_trip(records: &[Value]) -> Result<(), TestCaseError> {
         .unwrap();
     std::fs::write(&src, gz.finish().unwrap()).unwrap();
     let lake = Lake::create(dir.path().join("lake")).unwrap();
-    let objects = trawl_ingest::discover_local(&[src], None).unwrap().objects;
-    let s = trawl_lake::ingest(
-        &lake,
-        objects,
-        &IngestOptions::default(),
-        &NoProgress,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let s = ingest_file(&lake, src);
     prop_assert!(s.quarantined.is_empty(), "{:?}", s.quarantined);
     prop_assert_eq!(s.bad_records, 0);
     let mut back = lake_records(&dir.path().join("lake"));
@@ -229,17 +233,7 @@ fn round_trip(records: &[Value]) -> Result<(), TestCaseError> {
         serde_json::to_vec(&json!({ "Records": back })).unwrap(),
     )
     .unwrap();
-    let objects = trawl_ingest::discover_local(&[again], None)
-        .unwrap()
-        .objects;
-    let s = trawl_lake::ingest(
-        &lake,
-        objects,
-        &IngestOptions::default(),
-        &NoProgress,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let s = ingest_file(&lake, again);
     prop_assert_eq!(s.events_stored, 0);
     prop_assert_eq!(s.conflicts, 0);
     prop_assert_eq!(s.duplicates_dropped, records.len() as u64);
