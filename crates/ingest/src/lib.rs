@@ -37,6 +37,7 @@ pub use encode::{Appended, RecordEncoder, TimeWindow};
 pub use error::IngestError;
 pub use source::{
     Claim, Discovery, Fetch, LocalFetch, Location, SourceObject, discover_local, looks_like_log,
+    mtime_ns,
 };
 
 use encode::{node_len, write_json};

@@ -102,7 +102,9 @@ pub fn looks_like_log(name: &str) -> bool {
         .any(|ext| lower.ends_with(ext))
 }
 
-fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+/// A file's modification time in nanoseconds since the epoch (0 if unknown): with the size,
+/// what the ledger records of a local object.
+pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
     meta.modified()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())

@@ -16,7 +16,7 @@ pub enum LakeError {
     Locked(PathBuf),
     #[error("{path}: corrupt commit log entry: {message}; run `trawl verify` to inspect the lake")]
     BadLog { path: PathBuf, message: String },
-    #[error("{path}: writing Parquet failed: {}", parquet_message(source))]
+    #[error("{path}: writing Parquet failed: {source}")]
     Parquet {
         path: PathBuf,
         source: parquet::errors::ParquetError,
@@ -38,21 +38,6 @@ pub enum LakeError {
     Strict(String),
     #[error("ingest interrupted: {0}")]
     Interrupted(String),
-}
-
-/// A Parquet error whose cause is I/O (a full disk) reads as that I/O error, with its hint.
-fn parquet_message(e: &parquet::errors::ParquetError) -> String {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = match e {
-        parquet::errors::ParquetError::External(inner) => Some(inner.as_ref()),
-        _ => None,
-    };
-    while let Some(c) = cause {
-        if let Some(io) = c.downcast_ref::<std::io::Error>() {
-            return format!("{io}{}", io_hint(io));
-        }
-        cause = c.source();
-    }
-    e.to_string()
 }
 
 /// What to do about the lake's own I/O errors. What was committed before one stays whole.

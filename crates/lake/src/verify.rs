@@ -7,7 +7,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use serde::Serialize;
 
 use crate::error::{IoContext, LakeError};
@@ -90,42 +91,57 @@ fn check_file(layout: &Layout, f: &DataFile) -> Result<(), String> {
             f.bytes
         ));
     }
-    let xxh3 = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));
+    let (xxh3, reader) = open_data(bytes)?;
     if xxh3 != f.xxh3 {
         return Err(format!(
             "content changed: xxh3 {xxh3}, the log recorded {}",
             f.xxh3
         ));
     }
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
-        .and_then(|b| b.build())
-        .map_err(|e| format!("not readable as Parquet: {e}"))?;
     let (mut rows, mut ids) = (0u64, Vec::new());
     for batch in reader {
         let batch = batch.map_err(|e| format!("a page does not decode: {e}"))?;
+        ids.extend(id_hashes(&batch, rows as usize)?);
         rows += batch.num_rows() as u64;
-        let col = batch
-            .column_by_name("eventid")
-            .ok_or("no eventid column")?
-            .as_string::<i32>();
-        ids.extend(
-            (0..col.len())
-                .filter(|&i| col.is_valid(i))
-                .map(|i| writer::id_hash(col.value(i))),
-        );
     }
     if rows != f.rows {
         return Err(format!("{rows} rows, the log recorded {}", f.rows));
     }
     let index_path = layout.root().join(&f.index);
     let index = writer::read_index(&index_path).map_err(|e| format!("dedup index: {e}"))?;
-    if index.len() != ids.len() || index.iter().zip(&ids).any(|((id, _), want)| id != want) {
+    if !index_matches(&index, &ids) {
         return Err(format!(
             "dedup index {} does not match the file's eventIDs",
             f.index
         ));
     }
     Ok(())
+}
+
+/// The xxh3 of a data file's bytes (as the log writes it) and a reader over its rows.
+fn open_data(bytes: Vec<u8>) -> Result<(String, ParquetRecordBatchReader), String> {
+    let xxh3 = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+        .and_then(|b| b.build())
+        .map_err(|e| format!("not readable as Parquet: {e}"))?;
+    Ok((xxh3, reader))
+}
+
+/// `(row, eventID hash)` of the rows of `batch` that have an eventID; rows count from `base`.
+fn id_hashes(batch: &RecordBatch, base: usize) -> Result<Vec<(usize, u64)>, String> {
+    let col = batch
+        .column_by_name("eventid")
+        .ok_or("no eventid column: not a trawl data file")?
+        .as_string::<i32>();
+    Ok((0..col.len())
+        .filter(|&i| col.is_valid(i))
+        .map(|i| (base + i, writer::id_hash(col.value(i))))
+        .collect())
+}
+
+/// Whether a dedup index lists exactly these eventIDs, in file order.
+fn index_matches(index: &[(u64, u64)], ids: &[(usize, u64)]) -> bool {
+    index.len() == ids.len() && index.iter().zip(ids).all(|((a, _), (_, b))| a == b)
 }
 
 /// Files under `events/`, the index directory, staging and the log that no commit names.
@@ -298,14 +314,7 @@ pub fn rebuild_ledger(lake: &Lake) -> Result<RebuildReport, LakeError> {
             let (size, mtime_ns) = std::fs::metadata(&uri)
                 .ok()
                 .filter(|_| uri.starts_with('/'))
-                .map_or((0, 0), |m| {
-                    let t = m
-                        .modified()
-                        .ok()
-                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map_or(0, |d| d.as_nanos() as i64);
-                    (m.len(), t)
-                });
+                .map_or((0, 0), |m| (m.len(), trawl_ingest::mtime_ns(&m)));
             crate::log::SourceEntry {
                 uri,
                 size,
@@ -359,16 +368,14 @@ type Described = (DataFile, Vec<(String, u64)>, bool);
 fn describe(root: &Path, path: &Path, rel: &str, n: usize) -> Result<Described, String> {
     use arrow::array::TimestampMicrosecondArray;
     let bytes = fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let xxh3 = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));
     let size = bytes.len() as u64;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
-        .and_then(|b| b.build())
-        .map_err(|e| format!("not readable as Parquet: {e}"))?;
+    let (xxh3, reader) = open_data(bytes)?;
     let (mut rows, mut ids, mut times) = (0u64, Vec::new(), Vec::new());
     let mut by_source: std::collections::BTreeMap<String, u64> = Default::default();
     let mut records = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| format!("a page does not decode: {e}"))?;
+        ids.extend(id_hashes(&batch, rows as usize)?);
         rows += batch.num_rows() as u64;
         let col = |name: &str| {
             batch
@@ -376,14 +383,6 @@ fn describe(root: &Path, path: &Path, rel: &str, n: usize) -> Result<Described, 
                 .cloned()
                 .ok_or(format!("no {name} column: not a trawl data file"))
         };
-        let eventid = col("eventid")?;
-        let eventid = eventid.as_string::<i32>();
-        let base = records.len();
-        ids.extend(
-            (0..eventid.len())
-                .filter(|&i| eventid.is_valid(i))
-                .map(|i| (base + i, writer::id_hash(eventid.value(i)))),
-        );
         let source = col(trawl_schema::COL_SOURCE)?;
         for s in source.as_string::<i32>().iter().flatten() {
             *by_source.entry(s.to_string()).or_default() += 1;
@@ -412,9 +411,7 @@ fn describe(root: &Path, path: &Path, rel: &str, n: usize) -> Result<Described, 
         None => format!("_trawl/index/rebuilt-{n:06}.idx"),
     };
     let index_path = root.join(&index_rel);
-    let kept = writer::read_index(&index_path).is_ok_and(|index| {
-        index.len() == ids.len() && index.iter().zip(&ids).all(|((a, _), (_, b))| a == b)
-    });
+    let kept = writer::read_index(&index_path).is_ok_and(|index| index_matches(&index, &ids));
     if !kept {
         // Content hashes from the rebuilt records, as ingest computes them.
         let text = serde_json::to_vec(&serde_json::json!({ "Records": records }))

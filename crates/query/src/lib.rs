@@ -94,6 +94,21 @@ pub struct StatementResult {
     pub batches: Vec<RecordBatch>,
 }
 
+/// The first `n` rows of `batches` (zero-copy slices).
+pub fn first_rows(batches: &[RecordBatch], n: usize) -> Vec<RecordBatch> {
+    let mut left = n;
+    let mut out = Vec::new();
+    for b in batches {
+        if left == 0 {
+            break;
+        }
+        let take = b.num_rows().min(left);
+        out.push(b.slice(0, take));
+        left -= take;
+    }
+    out
+}
+
 /// A DataFusion session over one committed snapshot of a lake.
 pub struct QueryEngine {
     ctx: SessionContext,
@@ -316,6 +331,21 @@ impl QueryEngine {
         sql: &str,
         max_rows: usize,
     ) -> Result<Vec<(StatementResult, bool)>, QueryError> {
+        self.run_statements(sql, Some(max_rows)).await
+    }
+
+    /// Runs every statement of `sql` (separated by `;`, comments allowed) in order.
+    pub async fn run(&self, sql: &str) -> Result<Vec<StatementResult>, QueryError> {
+        let results = self.run_statements(sql, None).await?;
+        Ok(results.into_iter().map(|(r, _)| r).collect())
+    }
+
+    /// [`Self::run`], or with `read_only = Some(max_rows)` [`Self::run_read_only`].
+    async fn run_statements(
+        &self,
+        sql: &str,
+        read_only: Option<usize>,
+    ) -> Result<Vec<(StatementResult, bool)>, QueryError> {
         let statements = athena::ddl::split_statements(sql);
         if statements.is_empty() {
             return Err(QueryError::Plan("no SQL statement given".into()));
@@ -326,74 +356,44 @@ impl QueryEngine {
             .with_allow_statements(false);
         let mut out = Vec::new();
         for text in statements {
-            if athena::ddl::parse_ddl(&text)
-                .map_err(QueryError::Plan)?
-                .is_some()
-            {
-                return Err(QueryError::Plan(format!(
-                    "read-only: {:?} changes the catalog; run it with `trawl sql`",
-                    text.trim()
-                )));
-            }
-            let folded = athena::fold_quoted_identifiers(&text);
-            for mut stmt in DFParser::parse_sql_with_dialect(&folded, &GenericDialect {})? {
-                rewrite_statement(&mut stmt)?;
-                let plan = self.ctx.state().statement_to_plan(stmt).await?;
-                options
-                    .verify_plan(&plan)
-                    .map_err(|e| QueryError::Plan(format!("read-only: {}", e.strip_backtrace())))?;
-                let df = self.ctx.execute_logical_plan(plan).await?;
-                let schema = Arc::new(df.schema().as_arrow().clone());
-                let mut batches = df
-                    .limit(0, Some(max_rows.saturating_add(1)))?
-                    .collect()
-                    .await?;
-                let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-                let cut = rows > max_rows;
-                if cut {
-                    let mut keep = max_rows;
-                    for b in &mut batches {
-                        *b = b.slice(0, b.num_rows().min(keep));
-                        keep -= b.num_rows();
-                    }
-                }
-                out.push((
-                    StatementResult {
-                        sql: text.trim().to_string(),
-                        schema,
-                        batches,
-                    },
-                    cut,
-                ));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Runs every statement of `sql` (separated by `;`, comments allowed) in order.
-    pub async fn run(&self, sql: &str) -> Result<Vec<StatementResult>, QueryError> {
-        let statements = athena::ddl::split_statements(sql);
-        if statements.is_empty() {
-            return Err(QueryError::Plan("no SQL statement given".into()));
-        }
-        let mut out = Vec::new();
-        for text in statements {
             if let Some(ddl) = athena::ddl::parse_ddl(&text).map_err(QueryError::Plan)? {
-                out.push(self.run_ddl(&text, ddl).await?);
+                if read_only.is_some() {
+                    return Err(QueryError::Plan(format!(
+                        "read-only: {:?} changes the catalog; run it with `trawl sql`",
+                        text.trim()
+                    )));
+                }
+                out.push((self.run_ddl(&text, ddl).await?, false));
                 continue;
             }
             let folded = athena::fold_quoted_identifiers(&text);
             for mut stmt in DFParser::parse_sql_with_dialect(&folded, &GenericDialect {})? {
                 rewrite_statement(&mut stmt)?;
                 let plan = self.ctx.state().statement_to_plan(stmt).await?;
+                if read_only.is_some() {
+                    options.verify_plan(&plan).map_err(|e| {
+                        QueryError::Plan(format!("read-only: {}", e.strip_backtrace()))
+                    })?;
+                }
                 let df = self.ctx.execute_logical_plan(plan).await?;
                 let schema = Arc::new(df.schema().as_arrow().clone());
-                let batches = df.collect().await?;
-                out.push(StatementResult {
+                let (batches, cut) = match read_only {
+                    None => (df.collect().await?, false),
+                    Some(max_rows) => {
+                        let batches = df
+                            .limit(0, Some(max_rows.saturating_add(1)))?
+                            .collect()
+                            .await?;
+                        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+                        (first_rows(&batches, max_rows), rows > max_rows)
+                    }
+                };
+                let result = StatementResult {
                     sql: text.trim().to_string(),
                     schema,
                     batches,
-                });
+                };
+                out.push((result, cut));
             }
         }
         Ok(out)

@@ -196,14 +196,7 @@ async fn run_tile(
 pub fn table_of(
     result: &trawl_query::StatementResult,
 ) -> Result<(Vec<String>, Vec<Vec<serde_json::Value>>), String> {
-    let columns: Vec<String> = result
-        .schema
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let rows = json_rows(&result.batches, &columns)?;
-    Ok((columns, rows))
+    table_head(result, None)
 }
 
 /// [`table_of`] with at most `limit` rows converted.
@@ -211,23 +204,17 @@ fn table_head(
     result: &trawl_query::StatementResult,
     limit: Option<usize>,
 ) -> Result<(Vec<String>, Vec<Vec<serde_json::Value>>), String> {
-    let Some(mut left) = limit else {
-        return table_of(result);
+    let columns: Vec<String> = result
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let rows = match limit {
+        Some(n) => json_rows(&trawl_query::first_rows(&result.batches, n), &columns)?,
+        None => json_rows(&result.batches, &columns)?,
     };
-    let mut head = Vec::new();
-    for b in &result.batches {
-        if left == 0 {
-            break;
-        }
-        let n = b.num_rows().min(left);
-        head.push(b.slice(0, n));
-        left -= n;
-    }
-    table_of(&trawl_query::StatementResult {
-        sql: String::new(),
-        schema: result.schema.clone(),
-        batches: head,
-    })
+    Ok((columns, rows))
 }
 
 /// Rows as JSON values in column order (numbers stay numbers).
