@@ -7,7 +7,7 @@
 #
 # TRAWL / FAKE pick the binaries (default: release builds under CARGO_TARGET_DIR:
 # `cargo build --release -p trawl-cli -p trawl-s3-fake`). EVENTS_PER_FILE (default 80) sets
-# the object size. Prints seconds, events/s and peak RSS for each, the S3/local ratio and the
+# the object size; S3_ARGS adds options to the S3 run (e.g. `--concurrency 128`). Prints seconds, events/s and peak RSS for each, the S3/local ratio and the
 # request counts. Needs GNU time (/usr/bin/time); the AWS CLI row is skipped without `aws`.
 set -euo pipefail
 OBJECTS="${1:-2500}"
@@ -48,7 +48,7 @@ export AWS_EC2_METADATA_DISABLED=true
     "$TRAWL" ingest --quiet --progress never --json --lake "$work/lake-local" "$work/root/trail" > "$work/local.json"
 /usr/bin/time -f '%e %M %U %S' -o "$work/s3.time" \
     "$TRAWL" ingest --quiet --progress never --json --lake "$work/lake-s3" \
-    --endpoint-url "$endpoint" s3://trail/ > "$work/s3.json"
+    --endpoint-url "$endpoint" ${S3_ARGS:-} s3://trail/ > "$work/s3.json"
 # The endpoint runs on the same cores: its CPU time is part of the picture.
 awk '{print ($14 + $15) / 100}' "/proc/$fake_pid/stat" > "$work/server.cpu"
 if command -v aws > /dev/null; then

@@ -197,7 +197,7 @@ pub struct IngestArgs {
     /// S3: send unsigned requests (public buckets).
     #[arg(long)]
     pub no_sign_request: bool,
-    /// S3: GET requests in flight at once (default: 32 per core, at least 32).
+    /// S3: GET requests in flight at once (default: 64 per core, at least 64).
     #[arg(long)]
     pub concurrency: Option<usize>,
     /// S3: attempts per request (throttling, 5xx, timeouts, broken bodies) before the

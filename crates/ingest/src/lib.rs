@@ -36,8 +36,8 @@ pub use decode::{
 pub use encode::{Appended, RecordEncoder, TimeWindow};
 pub use error::IngestError;
 pub use source::{
-    Claim, Discovery, Fetch, LocalFetch, Location, SourceObject, discover_local, looks_like_log,
-    mtime_ns,
+    Claim, Discovery, Fetch, LocalFetch, Location, SourceObject, delivery_stamp, discover_local,
+    looks_like_log, mtime_ns, sort_by_delivery,
 };
 
 use encode::{node_len, write_json};

@@ -491,6 +491,54 @@ fn write_partition(
     })
 }
 
+/// The fewest rows a data file gets when a partition is split to keep every core writing.
+const MIN_SPLIT_ROWS: usize = 32 * 1024;
+
+/// The partitions of a commit as the files to write: objects are read in delivery order, so
+/// a commit often holds one or two days; the biggest partition is halved (in arrival order,
+/// which follows event time closely) until there is a file per core, while halves keep at
+/// least `min_rows` rows.
+fn split_for_cores(
+    pending: BTreeMap<String, Vec<RecordBatch>>,
+    cores: usize,
+    min_rows: usize,
+) -> Vec<(String, Vec<RecordBatch>)> {
+    let rows = |b: &[RecordBatch]| b.iter().map(RecordBatch::num_rows).sum::<usize>();
+    let mut parts: Vec<(String, Vec<RecordBatch>)> = pending.into_iter().collect();
+    while parts.len() < cores {
+        let Some((i, n)) = parts
+            .iter()
+            .enumerate()
+            .map(|(i, (_, b))| (i, rows(b)))
+            .max_by_key(|(_, n)| *n)
+        else {
+            break;
+        };
+        if n < 2 * min_rows {
+            break;
+        }
+        let (dt, batches) = parts.remove(i);
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        let mut taken = 0;
+        for b in batches {
+            let want = (n / 2).saturating_sub(taken);
+            if want >= b.num_rows() {
+                taken += b.num_rows();
+                first.push(b);
+            } else if want == 0 {
+                second.push(b);
+            } else {
+                taken += want;
+                first.push(b.slice(0, want));
+                second.push(b.slice(want, b.num_rows() - want));
+            }
+        }
+        parts.insert(i, (dt.clone(), second));
+        parts.insert(i, (dt, first));
+    }
+    parts
+}
+
 /// Writes a commit: data files and their dedup indexes through staging, side files, then
 /// the log entry (the commit point).
 fn write_commit(
@@ -504,8 +552,9 @@ fn write_commit(
     fs::create_dir_all(&staging).at(&staging)?;
     // Partitions are independent files: write them on every core (the readers may be done,
     // and this is the tail of the run).
-    let queue = std::sync::Mutex::new(job.pending.into_iter().enumerate());
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let parts = split_for_cores(job.pending, threads, MIN_SPLIT_ROWS);
+    let queue = std::sync::Mutex::new(parts.into_iter().enumerate());
     let mut add: Vec<(usize, DataFile)> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
@@ -637,9 +686,10 @@ pub fn ingest_from(
     let snap = Snapshot::load(&lake.layout())?;
     crate::recover(&lake.layout(), &snap)?;
     let found = objects.len() as u64;
-    let (todo, skipped): (Vec<_>, Vec<_>) = objects
+    let (mut todo, skipped): (Vec<_>, Vec<_>) = objects
         .into_iter()
         .partition(|o| !snap.has_source(o, &opts.read.window));
+    trawl_ingest::sort_by_delivery(&mut todo);
     let mut c = Collector {
         lake,
         opts,
@@ -802,4 +852,60 @@ pub fn ingest_from(
         )));
     }
     Ok(c.summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Array, Int32Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(from: i32, n: i32) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
+        RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int32Array::from_iter_values(from..from + n))],
+        )
+        .unwrap()
+    }
+
+    fn values(batches: &[RecordBatch]) -> Vec<i32> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                let a = b.column(0).as_any().downcast_ref::<Int32Array>().unwrap();
+                (0..a.len()).map(|i| a.value(i)).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_lone_big_partition_is_halved_in_order_and_small_ones_are_not() {
+        let pending =
+            BTreeMap::from([("2024-03-01".to_string(), vec![batch(0, 70), batch(70, 30)])]);
+        let parts = split_for_cores(pending, 2, 10);
+        assert_eq!(parts.len(), 2);
+        assert!(parts.iter().all(|(dt, _)| dt == "2024-03-01"));
+        assert_eq!(values(&parts[0].1), (0..50).collect::<Vec<_>>());
+        assert_eq!(values(&parts[1].1), (50..100).collect::<Vec<_>>());
+
+        // Four cores: halved twice, every row once, in order.
+        let pending = BTreeMap::from([("d".to_string(), vec![batch(0, 100)])]);
+        let parts = split_for_cores(pending, 4, 10);
+        assert_eq!(parts.len(), 4);
+        let all: Vec<i32> = parts.iter().flat_map(|(_, b)| values(b)).collect();
+        assert_eq!(all, (0..100).collect::<Vec<_>>());
+
+        // Too small to split, or already one partition per core.
+        let pending = BTreeMap::from([("d".to_string(), vec![batch(0, 15)])]);
+        assert_eq!(split_for_cores(pending, 2, 10).len(), 1);
+        let pending = BTreeMap::from([
+            ("a".to_string(), vec![batch(0, 100)]),
+            ("b".to_string(), vec![batch(0, 100)]),
+        ]);
+        assert_eq!(split_for_cores(pending, 2, 10).len(), 2);
+    }
 }

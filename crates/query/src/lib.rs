@@ -316,7 +316,15 @@ impl QueryEngine {
             v
         };
         (
-            sorted(state.scalar_functions().keys().cloned().collect()),
+            // Lambda functions (filter, transform ...) are called like scalars.
+            sorted(
+                state
+                    .scalar_functions()
+                    .keys()
+                    .chain(state.higher_order_functions().keys())
+                    .cloned()
+                    .collect(),
+            ),
             sorted(state.aggregate_functions().keys().cloned().collect()),
             sorted(state.window_functions().keys().cloned().collect()),
         )
@@ -366,7 +374,7 @@ impl QueryEngine {
                 out.push((self.run_ddl(&text, ddl).await?, false));
                 continue;
             }
-            let folded = athena::fold_quoted_identifiers(&text);
+            let folded = athena::mark_lambdas(&athena::fold_quoted_identifiers(&text));
             for mut stmt in DFParser::parse_sql_with_dialect(&folded, &GenericDialect {})? {
                 rewrite_statement(&mut stmt)?;
                 let plan = self.ctx.state().statement_to_plan(stmt).await?;

@@ -13,7 +13,9 @@ async fn function_reference_matches_the_registry() {
     let dir = tempfile::tempdir().unwrap();
     let lake = trawl_lake::Lake::create(dir.path().join("lake")).unwrap();
     let engine = QueryEngine::open(&lake).await.unwrap();
-    let (scalars, aggregates, windows) = engine.function_names();
+    let (mut scalars, aggregates, windows) = engine.function_names();
+    // What CAST(x AS BIGINT) and the like become: not for calling by name.
+    scalars.retain(|n| !n.starts_with("__trawl_"));
     for (signature, _) in ATHENA_FUNCTIONS.iter().chain(GEO_FUNCTIONS) {
         let names = signature.split('(').next().unwrap();
         for name in names

@@ -12,12 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::dto::{
-    GetObjectInput, GetObjectOutput, HeadBucketInput, HeadBucketOutput, HeadObjectInput,
-    HeadObjectOutput, ListObjectsV2Input, ListObjectsV2Output, StreamingBlob,
+    ETagCondition, GetObjectInput, GetObjectOutput, HeadBucketInput, HeadBucketOutput,
+    HeadObjectInput, HeadObjectOutput, ListObjectsV2Input, ListObjectsV2Output, StreamingBlob,
 };
 use s3s::service::S3ServiceBuilder;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
@@ -124,6 +123,19 @@ impl Faulty {
         Ok(n)
     }
 
+    /// The file behind `bucket/key`; keys that would leave the bucket are refused.
+    fn object_path(&self, bucket: &str, key: &str) -> S3Result<PathBuf> {
+        let bad = |p: &str| {
+            p.is_empty()
+                || p.split('/')
+                    .any(|c| c == ".." || c == "." || c.contains('\\'))
+        };
+        if bad(bucket) || bucket.contains('/') || bad(key) {
+            return Err(s3_error!(InvalidArgument, "invalid bucket or key"));
+        }
+        Ok(self.root.join(bucket).join(key))
+    }
+
     /// The ETag S3 gives a single-part upload: the hex MD5 of the content, quoted.
     fn etag(&self, bucket: &str, key: &str) -> Option<String> {
         use md5::Digest;
@@ -182,30 +194,59 @@ impl S3 for Faulty {
         if every(self.faults.stall_every, g) {
             tokio::time::sleep(self.faults.stall).await;
         }
-        let mut resp = self.inner.get_object(req).await?;
-        let Some(body) = resp.output.body.take() else {
-            return Ok(resp);
+        // Served here rather than by s3s-fs, which reads a file 4 KiB at a time through
+        // tokio's blocking pool and reads it twice (for the MD5): on a shared machine that
+        // CPU is taken from the client being measured. Range and If-Match as S3 has them.
+        let input = req.input;
+        let path = self.object_path(&input.bucket, &input.key)?;
+        let (bytes, modified) = match std::fs::read(&path).and_then(|b| {
+            let modified = std::fs::metadata(&path)?.modified()?;
+            Ok((b, modified))
+        }) {
+            Ok(found) => found,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(s3_error!(NoSuchKey));
+            }
+            Err(e) => return Err(s3_error!(e, InternalError)),
         };
-        if every(self.faults.break_body_every, g) {
-            self.counters.broken_bodies.fetch_add(1, Ordering::Relaxed);
-            let len = resp.output.content_length.unwrap_or(0).max(0) as usize;
-            resp.output.body = Some(StreamingBlob::wrap(half_then_fail(body, len / 2)));
-        } else {
-            // One chunk (s3s-fs streams files 4 KiB at a time): the body leaves in large
-            // writes, as S3's do, and the server's CPU stays out of the client's way.
-            let chunks: Vec<Bytes> = body
-                .map(|c| c.map_err(std::io::Error::other))
-                .collect::<Vec<_>>()
-                .await
-                .into_iter()
-                .collect::<Result<_, _>>()
-                .map_err(|e| s3_error!(e, InternalError))?;
-            let whole = Bytes::from(chunks.concat());
-            resp.output.body = Some(StreamingBlob::wrap(futures::stream::once(async move {
-                Ok::<_, std::io::Error>(whole)
-            })));
+        let etag = {
+            use md5::Digest;
+            format!("{:x}", md5::Md5::digest(&bytes))
+        };
+        if let Some(ETagCondition::ETag(want)) = &input.if_match
+            && want.value() != etag
+        {
+            return Err(s3_error!(PreconditionFailed));
         }
-        Ok(resp)
+        let total = bytes.len() as u64;
+        let (range, content_range) = match &input.range {
+            None => (0..total, None),
+            Some(r) => {
+                let range = r.check(total)?;
+                let header = format!("bytes {}-{}/{total}", range.start, range.end - 1);
+                (range, Some(header))
+            }
+        };
+        let body = Bytes::from(bytes).slice(range.start as usize..range.end as usize);
+        let len = body.len();
+        let body = if every(self.faults.break_body_every, g) {
+            self.counters.broken_bodies.fetch_add(1, Ordering::Relaxed);
+            StreamingBlob::wrap(half_then_fail(body, len / 2))
+        } else {
+            // One chunk: the body leaves in large writes, as S3's do.
+            StreamingBlob::wrap(futures::stream::once(async move {
+                Ok::<_, std::io::Error>(body)
+            }))
+        };
+        let output = GetObjectOutput {
+            body: Some(body),
+            content_length: Some(len as i64),
+            content_range,
+            e_tag: Some(s3s::dto::ETag::Strong(etag)),
+            last_modified: Some(s3s::dto::Timestamp::from(modified)),
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
     }
 
     async fn head_object(
@@ -225,39 +266,19 @@ impl S3 for Faulty {
     }
 }
 
-/// Passes `keep` bytes of `body` through, then fails: the server drops the connection with
-/// the body short of its `Content-Length`, as a reset connection does.
+/// Sends `keep` bytes of `body`, then fails: the server drops the connection with the body
+/// short of its `Content-Length`, as a reset connection does.
 fn half_then_fail(
-    body: StreamingBlob,
+    body: Bytes,
     keep: usize,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static {
-    let mut left = keep;
-    let mut failed = false;
-    body.map(move |chunk| -> Result<Bytes, std::io::Error> {
-        let chunk = chunk.map_err(std::io::Error::other)?;
-        if left >= chunk.len() {
-            left -= chunk.len();
-            return Ok(chunk);
-        }
-        if !failed && left > 0 {
-            let head = chunk.slice(..left);
-            left = 0;
-            return Ok(head);
-        }
-        failed = true;
+    futures::stream::iter([
+        Ok(body.slice(..keep.min(body.len()))),
         Err(std::io::Error::new(
             std::io::ErrorKind::ConnectionReset,
-            "injected: connection dropped mid-body",
-        ))
-    })
-    .take_while({
-        let mut done = false;
-        move |r| {
-            let go = !done;
-            done = r.is_err();
-            futures::future::ready(go)
-        }
-    })
+            "injected: connection dropped halfway through the body",
+        )),
+    ])
 }
 
 /// A running server. Dropping it stops the server.

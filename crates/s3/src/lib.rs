@@ -105,7 +105,7 @@ impl Default for S3Options {
 /// milliseconds: throughput comes from many requests in flight, far more than cores.
 pub fn default_concurrency() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (cores * 32).clamp(32, 256)
+    (cores * 64).clamp(64, 512)
 }
 
 /// Requests made (every attempt counts, retries included).

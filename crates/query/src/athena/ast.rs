@@ -12,16 +12,19 @@
 //! DataFusion plans these but cannot run them; its own form is `unnest()` in a projection.
 //! They are rewritten to
 //! `FROM (SELECT b.*, unnest(e1) AS c1, ... [, unnest(range(1, cardinality(e1) + 1)) AS ord] FROM base AS b) AS b`
-//! and references `t.c1` become `b.c1`. Several arrays are zipped, the shorter padded with
-//! NULLs, and empty or NULL arrays produce no row, as in Trino. `LEFT JOIN UNNEST(...) ON TRUE`
-//! adds back, with NULL element columns, the rows whose arrays are all empty or NULL (a
-//! `UNION ALL` branch over the same base).
+//! and references `t.c1` become `b.c1`. The arrays of one `UNNEST(e1, e2)` are zipped, the
+//! shorter padded with NULLs; each further `UNNEST` join wraps the result again, so two of them
+//! give every combination, as in Trino; empty or NULL arrays produce no row.
+//! `LEFT JOIN UNNEST(...) ON TRUE` adds back, with NULL element columns, the rows whose arrays
+//! are all empty or NULL (a `UNION ALL` branch over the same base). The relation an `UNNEST`
+//! wraps is the one its arrays name (`l.resources` → `l`; unqualified → the first), which may
+//! sit next to other joins as long as no RIGHT or FULL join could add rows without it.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     Expr, Ident, JoinConstraint, JoinOperator, Query, Select, SelectItem, SetExpr, Statement,
-    TableAlias, TableFactor, TableWithJoins, Value, VisitMut, VisitorMut, visit_expressions_mut,
+    TableAlias, TableFactor, Value, VisitMut, VisitorMut, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -33,7 +36,9 @@ pub fn rewrite_statement(stmt: &mut Statement) -> Result<(), String> {
     impl VisitorMut for V {
         type Break = ();
         fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            rewrite_lambda(e);
             rewrite_ipaddress(e);
+            rewrite_integer_cast(e);
             ControlFlow::Continue(())
         }
         fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
@@ -106,6 +111,141 @@ fn rewrite_ipaddress(e: &mut Expr) {
         _ => return,
     };
     *e = replacement;
+}
+
+/// `__trawl_lambda('x', body)` (see `athena::idents::mark_lambdas`) back to the lambda
+/// `x -> body`; Trino's `all_match(a, x -> p)` to `NOT any_match(a, x -> NOT p)` and
+/// `none_match(a, x -> p)` to `NOT any_match(a, x -> p)` (same NULL rules).
+fn rewrite_lambda(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{
+        FunctionArg, FunctionArgExpr, FunctionArguments, LambdaFunction, LambdaFunctionParameter,
+        LambdaSyntax, ObjectName, ObjectNamePart, OneOrManyWithParens, UnaryOperator,
+    };
+    let Expr::Function(f) = e else { return };
+    let name = f.name.to_string().to_ascii_lowercase();
+    let FunctionArguments::List(list) = &mut f.args else {
+        return;
+    };
+    if name == "__trawl_lambda" {
+        let mut args: Vec<Expr> = list
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => Some(x.clone()),
+                _ => None,
+            })
+            .collect();
+        let Some(body) = args.pop() else { return };
+        let params: Option<Vec<LambdaFunctionParameter>> = args
+            .iter()
+            .map(|a| match a {
+                Expr::Value(v) => match &v.value {
+                    Value::SingleQuotedString(s) => Some(LambdaFunctionParameter {
+                        name: Ident::new(s.clone()),
+                        data_type: None,
+                    }),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        let Some(mut params) = params else { return };
+        // `r.arn` on a struct parameter: DataFusion reads a dotted name as table.column, so
+        // the field accesses become get_field calls.
+        let mut body = body;
+        let _ = visit_expressions_mut(&mut body, |x| {
+            if let Expr::CompoundIdentifier(parts) = x
+                && params
+                    .iter()
+                    .any(|p| p.name.value.eq_ignore_ascii_case(&parts[0].value))
+            {
+                let mut access = Expr::Identifier(parts[0].clone());
+                for field in &parts[1..] {
+                    let name = if field.quote_style.is_some() {
+                        field.value.clone()
+                    } else {
+                        field.value.to_ascii_lowercase()
+                    };
+                    access = call2(
+                        "get_field",
+                        access,
+                        Expr::value(Value::SingleQuotedString(name)),
+                    );
+                }
+                *x = access;
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        *e = Expr::Lambda(LambdaFunction {
+            params: if params.len() == 1 {
+                OneOrManyWithParens::One(params.remove(0))
+            } else {
+                OneOrManyWithParens::Many(params)
+            },
+            body: Box::new(body),
+            syntax: LambdaSyntax::Arrow,
+        });
+        return;
+    }
+    if (name == "all_match" || name == "none_match")
+        && let [
+            _,
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Lambda(lambda))),
+        ] = list.args.as_mut_slice()
+    {
+        if name == "all_match" {
+            let body = std::mem::replace(&mut *lambda.body, Expr::Value(Value::Null.into()));
+            *lambda.body = Expr::UnaryOp {
+                op: UnaryOperator::Not,
+                expr: Box::new(Expr::Nested(Box::new(body))),
+            };
+        }
+        f.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("any_match"))]);
+        let any = std::mem::replace(e, Expr::Value(Value::Null.into()));
+        *e = Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr: Box::new(Expr::Nested(Box::new(any))),
+        };
+    }
+}
+
+/// `CAST(x AS BIGINT)` (and INTEGER, SMALLINT, TINYINT; TRY_CAST too) to a function that
+/// rounds doubles and decimals as Trino does before converting (`athena::rewrite`).
+fn rewrite_integer_cast(e: &mut Expr) {
+    use super::rewrite::IntType;
+    use datafusion::sql::sqlparser::ast::{CastKind, DataType};
+    let Expr::Cast {
+        kind,
+        expr,
+        data_type,
+        format: None,
+        ..
+    } = e
+    else {
+        return;
+    };
+    let to = match data_type {
+        DataType::BigInt(_) => IntType::BigInt,
+        DataType::Int(_) | DataType::Integer(_) => IntType::Integer,
+        DataType::SmallInt(_) => IntType::SmallInt,
+        DataType::TinyInt(_) => IntType::TinyInt,
+        _ => return,
+    };
+    let try_cast = matches!(kind, CastKind::TryCast | CastKind::SafeCast);
+    *e = call(to.function(try_cast), (**expr).clone());
+}
+
+/// `name(a, b)` as an expression.
+fn call2(name: &str, a: Expr, b: Expr) -> Expr {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let mut e = call(name, a);
+    if let Expr::Function(f) = &mut e
+        && let FunctionArguments::List(list) = &mut f.args
+    {
+        list.args
+            .push(FunctionArg::Unnamed(FunctionArgExpr::Expr(b)));
+    }
+    e
 }
 
 /// `name(arg)` as an expression.
@@ -208,45 +348,173 @@ fn as_unnest(f: &TableFactor) -> Option<Unnest> {
     }
 }
 
+/// Where a relation sits in `FROM`: the item, and the join within it (`None`: the item's own
+/// relation).
+type Slot = (usize, Option<usize>);
+
+/// The name a relation is referred to by: its alias, else the table's own name.
+fn relation_name(f: &TableFactor) -> Option<String> {
+    match f {
+        TableFactor::Table { name, alias, .. } => alias.as_ref().map_or_else(
+            || {
+                name.0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .map(|i| i.value.to_ascii_lowercase())
+            },
+            |a| Some(a.name.value.to_ascii_lowercase()),
+        ),
+        TableFactor::Derived { alias, .. } => {
+            alias.as_ref().map(|a| a.name.value.to_ascii_lowercase())
+        }
+        _ => None,
+    }
+}
+
+fn relation_mut(select: &mut Select, (item, join): Slot) -> &mut TableFactor {
+    let item = &mut select.from[item];
+    match join {
+        None => &mut item.relation,
+        Some(j) => &mut item.joins[j].relation,
+    }
+}
+
+/// A join that keeps every row of its left side as it is (so an UNNEST of a left-side column
+/// may be applied before it).
+fn keeps_left_rows(op: &JoinOperator) -> bool {
+    matches!(
+        op,
+        JoinOperator::Join(_)
+            | JoinOperator::Inner(_)
+            | JoinOperator::CrossJoin(_)
+            | JoinOperator::Left(_)
+            | JoinOperator::LeftOuter(_)
+            | JoinOperator::LeftSemi(_)
+            | JoinOperator::LeftAnti(_)
+            | JoinOperator::Semi(_)
+            | JoinOperator::Anti(_)
+    )
+}
+
+fn is_inner(op: &JoinOperator) -> bool {
+    matches!(
+        op,
+        JoinOperator::Join(_) | JoinOperator::Inner(_) | JoinOperator::CrossJoin(_)
+    )
+}
+
 fn rewrite_select(select: &mut Select, renames: &mut Vec<(String, String)>) -> Result<(), String> {
-    // Find UNNESTs joined to the first FROM item, or listed after it.
+    // Take the UNNESTs out of FROM, in the order written.
     let mut unnests = Vec::new();
-    let Some(first) = select.from.first_mut() else {
-        return Ok(());
-    };
-    let mut kept_joins = Vec::new();
-    for join in std::mem::take(&mut first.joins) {
-        match (as_unnest(&join.relation), &join.join_operator) {
-            (Some(u), JoinOperator::CrossJoin(JoinConstraint::None)) => unnests.push(u),
-            (Some(u), JoinOperator::Join(c) | JoinOperator::Inner(c)) if is_true(c) => {
-                unnests.push(u)
-            }
-            (Some(u), JoinOperator::Left(c) | JoinOperator::LeftOuter(c)) if is_true(c) => {
-                unnests.push(Unnest { left: true, ..u })
-            }
-            (Some(_), _) => {
-                return Err("UNNEST(...) is supported as CROSS JOIN UNNEST(...) AS t(x)".into());
-            }
-            (None, _) => kept_joins.push(join),
+    let mut items = Vec::new();
+    for (idx, mut item) in std::mem::take(&mut select.from).into_iter().enumerate() {
+        if idx > 0
+            && item.joins.is_empty()
+            && let Some(u) = as_unnest(&item.relation)
+        {
+            unnests.push(u);
+            continue;
         }
-    }
-    first.joins = kept_joins;
-    let mut rest = Vec::new();
-    for item in select.from.drain(1..) {
-        match as_unnest(&item.relation) {
-            Some(u) if item.joins.is_empty() => unnests.push(u),
-            _ => rest.push(item),
+        let mut kept = Vec::new();
+        for join in std::mem::take(&mut item.joins) {
+            match (as_unnest(&join.relation), &join.join_operator) {
+                (Some(u), JoinOperator::CrossJoin(JoinConstraint::None)) => unnests.push(u),
+                (Some(u), JoinOperator::Join(c) | JoinOperator::Inner(c)) if is_true(c) => {
+                    unnests.push(u)
+                }
+                (Some(u), JoinOperator::Left(c) | JoinOperator::LeftOuter(c)) if is_true(c) => {
+                    unnests.push(Unnest { left: true, ..u })
+                }
+                (Some(_), _) => {
+                    return Err(
+                        "UNNEST(...) is supported as CROSS JOIN UNNEST(...) AS t(x) or LEFT JOIN UNNEST(...) AS t(x) ON TRUE"
+                            .into(),
+                    );
+                }
+                (None, _) => kept.push(join),
+            }
         }
+        item.joins = kept;
+        items.push(item);
     }
-    select.from.extend(rest);
+    select.from = items;
     if unnests.is_empty() {
         return Ok(());
     }
-    let base = &mut select.from[0];
-    if !base.joins.is_empty() {
-        return Err("UNNEST(...) with other joins in the same FROM is not supported yet; unnest in a subquery first".into());
+    // Names that lead to a relation: its own name, then UNNEST aliases and the columns
+    // earlier UNNESTs added to it.
+    let mut names: Vec<(String, Slot)> = Vec::new();
+    for (i, item) in select.from.iter().enumerate() {
+        names.extend(relation_name(&item.relation).map(|n| (n, (i, None))));
+        for (j, join) in item.joins.iter().enumerate() {
+            names.extend(relation_name(&join.relation).map(|n| (n, (i, Some(j)))));
+        }
     }
-    let (outer_alias, plain) = match &base.relation {
+    for u in unnests {
+        // The relation whose columns the arrays are made of (the first one by default).
+        let mut slots: Vec<Slot> = Vec::new();
+        for e in &u.exprs {
+            let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |x| {
+                let first = match x {
+                    Expr::Identifier(id) => Some(&id.value),
+                    Expr::CompoundIdentifier(parts) => parts.first().map(|p| &p.value),
+                    _ => None,
+                };
+                if let Some(first) = first
+                    && let Some((_, slot)) =
+                        names.iter().find(|(n, _)| n.eq_ignore_ascii_case(first))
+                    && !slots.contains(slot)
+                {
+                    slots.push(*slot);
+                }
+                ControlFlow::<()>::Continue(())
+            });
+        }
+        let slot = match slots.as_slice() {
+            [] => (0, None),
+            [one] => *one,
+            _ => {
+                return Err(format!(
+                    "UNNEST({}) uses columns of more than one table; unnest each table's arrays separately",
+                    u.exprs
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        };
+        let joins = &select.from[slot.0].joins;
+        let later = match slot.1 {
+            None => &joins[..],
+            Some(j) => {
+                if !is_inner(&joins[j].join_operator) {
+                    return Err("UNNEST(...) of a table on the right of an outer join is not supported; unnest in a subquery first".into());
+                }
+                &joins[j + 1..]
+            }
+        };
+        if !later.iter().all(|j| keeps_left_rows(&j.join_operator)) {
+            return Err("UNNEST(...) before a RIGHT or FULL JOIN is not supported; unnest in a subquery first".into());
+        }
+        let outer_alias = wrap_in_unnest(relation_mut(select, slot), &u)?;
+        if let Some(a) = &u.alias {
+            renames.push((a.name.value.clone(), outer_alias.clone()));
+            names.push((a.name.value.to_ascii_lowercase(), slot));
+            names.extend(
+                a.columns
+                    .iter()
+                    .map(|c| (c.name.value.to_ascii_lowercase(), slot)),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Replaces `relation` by `(SELECT b.*, unnest(e1) AS c1 ... FROM relation AS b) AS b`;
+/// returns `b`.
+fn wrap_in_unnest(relation: &mut TableFactor, u: &Unnest) -> Result<String, String> {
+    let (outer_alias, plain) = match &*relation {
         TableFactor::Table { name, alias, .. } => {
             let alias_name = alias.as_ref().map_or_else(
                 || {
@@ -257,7 +525,7 @@ fn rewrite_select(select: &mut Select, renames: &mut Vec<(String, String)>) -> R
                 },
                 |a| a.name.clone(),
             );
-            let mut plain = base.relation.clone();
+            let mut plain = relation.clone();
             if let TableFactor::Table { alias, .. } = &mut plain {
                 *alias = None;
             }
@@ -273,50 +541,47 @@ fn rewrite_select(select: &mut Select, renames: &mut Vec<(String, String)>) -> R
         ),
         _ => return Err("UNNEST(...) must follow a table or a subquery in FROM".into()),
     };
-    let left = unnests.iter().any(|u| u.left);
-    if left && unnests.len() > 1 {
-        return Err("LEFT JOIN UNNEST(...) together with another UNNEST in one FROM is not supported yet; unnest in a subquery first".into());
+    let names: Vec<String> = u
+        .alias
+        .as_ref()
+        .map(|a| a.columns.iter().map(|c| c.name.value.clone()).collect())
+        .unwrap_or_default();
+    let wanted = u.exprs.len() + usize::from(u.ordinality);
+    if names.len() != wanted {
+        return Err(format!(
+            "UNNEST of {} array(s){} needs {wanted} column name(s) in AS t(...), got {}; write e.g. CROSS JOIN UNNEST(resources) AS t(r) and use r.arn",
+            u.exprs.len(),
+            if u.ordinality { " WITH ORDINALITY" } else { "" },
+            names.len()
+        ));
     }
     let mut columns = vec![format!("{outer_alias}.*")];
     let mut null_columns = vec![format!("{outer_alias}.*")];
-    let mut all_empty = Vec::new();
-    for u in &unnests {
-        let names: Vec<String> = u
-            .alias
-            .as_ref()
-            .map(|a| a.columns.iter().map(|c| c.name.value.clone()).collect())
-            .unwrap_or_default();
-        let wanted = u.exprs.len() + usize::from(u.ordinality);
-        if names.len() != wanted {
-            return Err(format!(
-                "UNNEST of {} array(s){} needs {wanted} column name(s) in AS t(...), got {}; write e.g. CROSS JOIN UNNEST(resources) AS t(r) and use r.arn",
-                u.exprs.len(),
-                if u.ordinality { " WITH ORDINALITY" } else { "" },
-                names.len()
-            ));
-        }
-        for (e, name) in u.exprs.iter().zip(&names) {
-            columns.push(format!("unnest({e}) AS \"{name}\""));
-            null_columns.push(format!("NULL AS \"{name}\""));
-            all_empty.push(format!("coalesce(cardinality({e}), 0) = 0"));
-        }
-        if u.ordinality {
-            columns.push(format!(
-                "unnest(range(1, CAST(cardinality({}) AS BIGINT) + 1)) AS \"{}\"",
-                u.exprs[0],
-                names[wanted - 1]
-            ));
-            null_columns.push(format!("CAST(NULL AS BIGINT) AS \"{}\"", names[wanted - 1]));
-        }
-        if let Some(a) = &u.alias {
-            renames.push((a.name.value.clone(), outer_alias.value.clone()));
-        }
+    let mut lengths = Vec::new();
+    for (e, name) in u.exprs.iter().zip(&names) {
+        columns.push(format!("unnest({e}) AS \"{name}\""));
+        null_columns.push(format!("NULL AS \"{name}\""));
+        lengths.push(format!("coalesce(cardinality({e}), 0)"));
+    }
+    if u.ordinality {
+        // As long as the longest array (the others are padded with NULLs).
+        let longest = if lengths.len() == 1 {
+            lengths[0].clone()
+        } else {
+            format!("greatest({})", lengths.join(", "))
+        };
+        columns.push(format!(
+            "unnest(range(1, CAST({longest} AS BIGINT) + 1)) AS \"{}\"",
+            names[wanted - 1]
+        ));
+        null_columns.push(format!("CAST(NULL AS BIGINT) AS \"{}\"", names[wanted - 1]));
     }
     let mut sql = format!(
         "SELECT {} FROM {plain} AS {outer_alias}",
         columns.join(", ")
     );
-    if left {
+    if u.left {
+        let all_empty: Vec<String> = lengths.iter().map(|l| format!("{l} = 0")).collect();
         sql.push_str(&format!(
             " UNION ALL SELECT {} FROM {plain} AS {outer_alias} WHERE {}",
             null_columns.join(", "),
@@ -327,19 +592,16 @@ fn rewrite_select(select: &mut Select, renames: &mut Vec<(String, String)>) -> R
         .try_with_sql(&sql)
         .and_then(|mut p| p.parse_query())
         .map_err(|e| format!("internal error rewriting UNNEST ({sql}): {e}"))?;
-    *base = TableWithJoins {
-        relation: TableFactor::Derived {
-            lateral: false,
-            subquery,
-            alias: Some(TableAlias {
-                explicit: true,
-                name: outer_alias,
-                columns: vec![],
-                at: None,
-            }),
-            sample: None,
-        },
-        joins: vec![],
+    *relation = TableFactor::Derived {
+        lateral: false,
+        subquery,
+        alias: Some(TableAlias {
+            explicit: true,
+            name: outer_alias.clone(),
+            columns: vec![],
+            at: None,
+        }),
+        sample: None,
     };
-    Ok(())
+    Ok(outer_alias.value)
 }

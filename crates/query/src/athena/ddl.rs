@@ -125,6 +125,15 @@ fn column_list(ts: &[Token], i: &mut usize) -> Result<Vec<String>, String> {
 pub fn parse_ddl(sql: &str) -> Result<Option<Ddl>, String> {
     let ts = significant(sql)?;
     let kw = |i: usize, k: &str| keyword(ts.get(i), k);
+    if let Some(verb) = ["insert", "update", "delete", "merge"]
+        .into_iter()
+        .find(|v| kw(0, v))
+    {
+        return Err(format!(
+            "{} is not supported: the lake is written only by `trawl ingest` (run `trawl ingest --lake LAKE PATH_OR_S3_URL` to add CloudTrail files); to keep a query's result, use CREATE VIEW name AS SELECT ...",
+            verb.to_ascii_uppercase()
+        ));
+    }
     if kw(0, "msck")
         || (kw(0, "alter") && kw(1, "table") && ts.iter().any(|t| keyword(Some(t), "partition")))
     {

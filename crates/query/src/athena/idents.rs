@@ -49,6 +49,96 @@ pub fn fold_quoted_identifiers(sql: &str) -> String {
     out
 }
 
+/// Trino's lambdas (`x -> x > 1`, `(k, v) -> ...`) as function arguments become
+/// `__trawl_lambda('x', <body>)`, which the generic dialect parses (it has no lambdas);
+/// [`crate::athena::rewrite_statement`] turns that call back into a lambda. The body runs
+/// to the `,` or `)` that closes the argument; lambdas may nest.
+pub fn mark_lambdas(sql: &str) -> String {
+    let Some(tokens) = super::tokens_with_ranges(sql, &GenericDialect {}) else {
+        return sql.to_string();
+    };
+    let tokens: Vec<_> = tokens
+        .into_iter()
+        .filter(|(t, _)| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let word = |i: usize| match tokens.get(i) {
+        Some((Token::Word(w), _)) => Some(w.value.clone()),
+        _ => None,
+    };
+    let is = |i: usize, want: &Token| tokens.get(i).is_some_and(|(t, _)| t == want);
+    // The parameters and the index of the arrow of a lambda starting at token `i`.
+    let lambda_at = |i: usize| -> Option<(Vec<String>, usize)> {
+        if !(i > 0 && (is(i - 1, &Token::LParen) || is(i - 1, &Token::Comma))) {
+            return None;
+        }
+        if let Some(name) = word(i) {
+            return is(i + 1, &Token::Arrow).then(|| (vec![name], i + 1));
+        }
+        if !is(i, &Token::LParen) {
+            return None;
+        }
+        let mut params = Vec::new();
+        let mut j = i + 1;
+        loop {
+            params.push(word(j)?);
+            j += 1;
+            if is(j, &Token::RParen) {
+                return is(j + 1, &Token::Arrow).then_some((params, j + 1));
+            }
+            if !is(j, &Token::Comma) {
+                return None;
+            }
+            j += 1;
+        }
+    };
+    let mut out = String::with_capacity(sql.len() + 32);
+    let mut last = 0;
+    let mut depth = 0usize;
+    // Depths at which a lambda's body is open.
+    let mut open: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let (token, range) = &tokens[i];
+        let closes = match token {
+            Token::Comma => open.last() == Some(&depth),
+            Token::RParen | Token::RBracket | Token::RBrace => open.last() == Some(&depth),
+            _ => false,
+        };
+        if closes {
+            out.push_str(&sql[last..range.start]);
+            out.push(')');
+            last = range.start;
+            open.pop();
+            continue;
+        }
+        if depth > 0
+            && let Some((params, arrow)) = lambda_at(i)
+        {
+            out.push_str(&sql[last..range.start]);
+            let quoted: Vec<String> = params
+                .iter()
+                .map(|p| format!("'{}'", p.replace('\'', "''")))
+                .collect();
+            out.push_str(&format!("__trawl_lambda({}, ", quoted.join(", ")));
+            last = tokens[arrow].1.end;
+            open.push(depth);
+            i = arrow + 1;
+            continue;
+        }
+        match token {
+            Token::LParen | Token::LBracket | Token::LBrace => depth += 1,
+            Token::RParen | Token::RBracket | Token::RBrace => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push_str(&sql[last..]);
+    for _ in open {
+        out.push(')');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ use datafusion::logical_expr::{ColumnarValue, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 pub use ast::rewrite_statement;
-pub use idents::fold_quoted_identifiers;
+pub use idents::{fold_quoted_identifiers, mark_lambdas};
 
 /// The Trino functions trawl adds to DataFusion's, with what they do (for the reference in
 /// `docs/functions.md`; a test checks each is registered).
@@ -109,6 +109,18 @@ pub const ADDED: &[(&str, &str)] = &[
         "approximate percentile (approx_percentile_cont)",
     ),
     (
+        "filter(array, x -> predicate)",
+        "the elements for which the lambda is true (array_filter)",
+    ),
+    (
+        "transform(array, x -> expression)",
+        "the lambda applied to each element (array_transform)",
+    ),
+    (
+        "any_match(array, x -> predicate)",
+        "whether some element matches; NULL when the answer depends on a NULL. all_match(a, x -> p) and none_match(a, x -> p) are rewritten to NOT any_match(a, x -> NOT p) and NOT any_match(a, x -> p)",
+    ),
+    (
         "ipaddress(text), try_ipaddress(text)",
         "what CAST(x AS IPADDRESS), TRY_CAST(x AS IPADDRESS) and IPADDRESS '...' become: an address (16 bytes, IPv4-mapped) that compares as an address",
     ),
@@ -137,6 +149,17 @@ pub fn register(ctx: &SessionContext) {
         ctx.register_udf(ScalarUDF::new_from_shared_impl(f));
     }
     agg::register(ctx);
+    // Trino's names for DataFusion's lambda functions.
+    use datafusion::functions_nested::{array_filter, array_transform};
+    for (f, alias) in [
+        (array_filter::array_filter_higher_order_function(), "filter"),
+        (
+            array_transform::array_transform_higher_order_function(),
+            "transform",
+        ),
+    ] {
+        ctx.register_higher_order_function(Arc::new((*f).clone().with_aliases([alias])));
+    }
 }
 
 /// Tokens of `sql` with their byte ranges in `sql` (sqlparser reports line and character

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::{ScalarValue, internal_err, plan_err};
 use datafusion::error::Result;
 use datafusion::functions_nested::array_has::array_has_udf;
@@ -35,6 +35,67 @@ enum Rewrite {
     Replace,
     /// `contains(array, x)`: `array_has`; on strings, DataFusion's substring `contains`.
     Contains,
+    /// `md5(x)`: the digest as varbinary (`digest(x, 'md5')`), as in Trino.
+    Md5,
+    /// `to_hex(varbinary)`: upper-case hex, as in Trino.
+    ToHex,
+    /// `to_utf8(s)`: the string's bytes.
+    ToUtf8,
+    /// `from_utf8(b)`: the bytes as a string.
+    FromUtf8,
+    /// `from_hex(s)`: the bytes the hex digits spell.
+    FromHex,
+    /// `from_unixtime(seconds[, zone])`: seconds may have a fraction (kept to the millisecond).
+    FromUnixtime,
+    /// `to_unixtime(t)`: seconds as a double, with the fraction.
+    ToUnixtime,
+    /// `CAST(x AS BIGINT ...)` (`try` for TRY_CAST): a double or decimal is rounded half away
+    /// from zero, as in Trino, not truncated.
+    IntegerCast {
+        to: IntType,
+        try_cast: bool,
+    },
+}
+
+/// The integer types of `CAST(... AS <type>)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum IntType {
+    TinyInt,
+    SmallInt,
+    Integer,
+    BigInt,
+}
+
+impl IntType {
+    pub(super) const ALL: [IntType; 4] = [
+        IntType::TinyInt,
+        IntType::SmallInt,
+        IntType::Integer,
+        IntType::BigInt,
+    ];
+
+    /// The name of the function a cast to this type is rewritten to.
+    pub(super) fn function(self, try_cast: bool) -> &'static str {
+        match (self, try_cast) {
+            (IntType::TinyInt, false) => "__trawl_cast_tinyint",
+            (IntType::SmallInt, false) => "__trawl_cast_smallint",
+            (IntType::Integer, false) => "__trawl_cast_integer",
+            (IntType::BigInt, false) => "__trawl_cast_bigint",
+            (IntType::TinyInt, true) => "__trawl_try_cast_tinyint",
+            (IntType::SmallInt, true) => "__trawl_try_cast_smallint",
+            (IntType::Integer, true) => "__trawl_try_cast_integer",
+            (IntType::BigInt, true) => "__trawl_try_cast_bigint",
+        }
+    }
+
+    fn data_type(self) -> DataType {
+        match self {
+            IntType::TinyInt => DataType::Int8,
+            IntType::SmallInt => DataType::Int16,
+            IntType::Integer => DataType::Int32,
+            IntType::BigInt => DataType::Int64,
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -83,6 +144,13 @@ pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
         ("element_at", Rewrite::ElementAt, vec![2]),
         ("replace", Rewrite::Replace, vec![2, 3]),
         ("contains", Rewrite::Contains, vec![2]),
+        ("md5", Rewrite::Md5, vec![1]),
+        ("to_hex", Rewrite::ToHex, vec![1]),
+        ("to_utf8", Rewrite::ToUtf8, vec![1]),
+        ("from_utf8", Rewrite::FromUtf8, vec![1]),
+        ("from_hex", Rewrite::FromHex, vec![1]),
+        ("from_unixtime", Rewrite::FromUnixtime, vec![1, 2]),
+        ("to_unixtime", Rewrite::ToUnixtime, vec![1]),
     ] {
         let sigs = arity.into_iter().map(TypeSignature::Any).collect();
         out.push(Arc::new(RewriteFn {
@@ -90,6 +158,15 @@ pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
             rewrite,
             signature: Signature::one_of(sigs, Volatility::Immutable),
         }));
+    }
+    for to in IntType::ALL {
+        for try_cast in [false, true] {
+            out.push(Arc::new(RewriteFn {
+                name: to.function(try_cast),
+                rewrite: Rewrite::IntegerCast { to, try_cast },
+                signature: Signature::any(1, Volatility::Immutable),
+            }));
+        }
     }
     out.push(Arc::new(RewriteFn {
         name: "if",
@@ -124,7 +201,13 @@ impl ScalarUDFImpl for RewriteFn {
                 DataType::Utf8,
                 DataType::Utf8,
             ])?,
-            Rewrite::ArrayJoin | Rewrite::Replace => DataType::Utf8,
+            Rewrite::ArrayJoin | Rewrite::Replace | Rewrite::ToHex | Rewrite::FromUtf8 => {
+                DataType::Utf8
+            }
+            Rewrite::Md5 | Rewrite::ToUtf8 | Rewrite::FromHex => DataType::Binary,
+            Rewrite::FromUnixtime => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            Rewrite::ToUnixtime => DataType::Float64,
+            Rewrite::IntegerCast { to, .. } => to.data_type(),
             Rewrite::Contains => DataType::Boolean,
             Rewrite::ElementAt => match &arg_types[0] {
                 DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
@@ -140,7 +223,73 @@ impl ScalarUDFImpl for RewriteFn {
     }
 
     fn simplify(&self, mut args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
+        use datafusion::functions::{crypto, encoding, math, string};
         Ok(ExprSimplifyResult::Simplified(match self.rewrite {
+            Rewrite::Md5 => crypto::digest().call(vec![args.remove(0), lit("md5")]),
+            Rewrite::ToHex => {
+                let x = args.remove(0);
+                let hex = match info.get_data_type(&x)? {
+                    t if t.is_integer() => string::to_hex().call(vec![x]),
+                    _ => encoding::encode().call(vec![x, lit("hex")]),
+                };
+                string::upper().call(vec![hex])
+            }
+            Rewrite::ToUtf8 => cast(cast(args.remove(0), DataType::Utf8), DataType::Binary),
+            Rewrite::FromUtf8 => cast(args.remove(0), DataType::Utf8),
+            Rewrite::FromHex => {
+                encoding::decode().call(vec![cast(args.remove(0), DataType::Binary), lit("hex")])
+            }
+            Rewrite::FromUnixtime => {
+                let seconds = cast(args.remove(0), DataType::Float64);
+                let zone = match args.pop() {
+                    None => "UTC".to_string(),
+                    Some(Expr::Literal(ScalarValue::Utf8(Some(z)), _))
+                    | Some(Expr::Literal(ScalarValue::Utf8View(Some(z)), _))
+                    | Some(Expr::Literal(ScalarValue::LargeUtf8(Some(z)), _)) => z,
+                    Some(other) => {
+                        return plan_err!(
+                            "from_unixtime: the time zone must be a constant string, not {other}"
+                        );
+                    }
+                };
+                // Milliseconds, as Trino keeps them, then microseconds since the epoch.
+                let millis = cast(
+                    math::round().call(vec![seconds * lit(1000.0)]),
+                    DataType::Int64,
+                );
+                cast(
+                    millis * lit(1000i64),
+                    DataType::Timestamp(TimeUnit::Microsecond, Some(zone.into())),
+                )
+            }
+            Rewrite::ToUnixtime => {
+                let micros = cast(
+                    cast(
+                        args.remove(0),
+                        DataType::Timestamp(TimeUnit::Microsecond, None),
+                    ),
+                    DataType::Int64,
+                );
+                cast(micros, DataType::Float64) / lit(1_000_000.0)
+            }
+            Rewrite::IntegerCast { to, try_cast } => {
+                let x = args.remove(0);
+                let x = match info.get_data_type(&x)? {
+                    DataType::Float16
+                    | DataType::Float32
+                    | DataType::Float64
+                    | DataType::Decimal32(..)
+                    | DataType::Decimal64(..)
+                    | DataType::Decimal128(..)
+                    | DataType::Decimal256(..) => math::round().call(vec![x]),
+                    _ => x,
+                };
+                if try_cast {
+                    datafusion::logical_expr::try_cast(x, to.data_type())
+                } else {
+                    cast(x, to.data_type())
+                }
+            }
             Rewrite::Part(part) => cast(date_part(part, args.remove(0)), DataType::Int64),
             Rewrite::IsoDayOfWeek => {
                 // date_part('dow') counts Sunday = 0.
