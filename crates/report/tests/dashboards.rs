@@ -365,11 +365,11 @@ async fn every_tile_answers_as_counted_by_hand() {
     // Eight 30-minute buckets; 03-01 10:00 has e1, e2, e3 (2 errors of 3), 10:30 has e4.
     let over_time = tile(&r, "errors-and-events-over-time");
     assert!(
-        over_time.contains(&r#"["2024-03-01T10:00:00",3,2,66.67]"#.to_string()),
+        over_time.contains(&r#"["2024-03-01T10:00:00Z",3,2,66.67]"#.to_string()),
         "{over_time:?}"
     );
     assert!(
-        over_time.contains(&r#"["2024-03-01T10:30:00",1,1,100.0]"#.to_string()),
+        over_time.contains(&r#"["2024-03-01T10:30:00Z",1,1,100.0]"#.to_string()),
         "{over_time:?}"
     );
     assert_eq!(over_time.len(), 8, "{over_time:?}");
