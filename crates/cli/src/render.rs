@@ -34,10 +34,10 @@ pub fn write_result(
                 .with_header(true)
                 .build(&mut *out);
             if batches.is_empty() {
-                w.write(&RecordBatch::new_empty(schema.clone()))?;
+                w.write(&csv_ready(&RecordBatch::new_empty(schema.clone()))?)?;
             }
             for b in batches {
-                w.write(b)?;
+                w.write(&csv_ready(b)?)?;
             }
         }
         Format::Json => {
@@ -64,6 +64,49 @@ pub fn write_result(
         }
     }
     Ok(())
+}
+
+/// CSV has no arrays, structs, maps or bytes: such columns are written as their display text
+/// (`[a, b]`, `{arn: ...}`, hex), as the table format shows them.
+fn csv_ready(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
+    use std::sync::Arc;
+
+    use arrow::array::{Array, ArrayRef, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let textual = |t: &DataType| {
+        t.is_nested()
+            || matches!(
+                t,
+                DataType::Binary
+                    | DataType::LargeBinary
+                    | DataType::BinaryView
+                    | DataType::FixedSizeBinary(_)
+            )
+    };
+    let schema = batch.schema();
+    if !schema.fields().iter().any(|f| textual(f.data_type())) {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if !textual(field.data_type()) {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+            continue;
+        }
+        let formatter = ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default())?;
+        let text: StringArray = (0..column.len())
+            .map(|i| column.is_valid(i).then(|| formatter.value(i).to_string()))
+            .collect();
+        fields.push(Field::new(field.name(), DataType::Utf8, true));
+        columns.push(Arc::new(text));
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 fn human_bytes(n: u64) -> String {

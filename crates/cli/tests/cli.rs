@@ -168,11 +168,12 @@ fn sql_output_formats() {
     let dir = tempfile::tempdir().unwrap();
     let lake = lake_with_forms(dir.path());
     let sql = "SELECT eventid, readonly, errorcode FROM cloudtrail_logs WHERE eventid IN ('fixture-0001', 'fixture-0002') ORDER BY eventid";
-    let run = |format: &str| {
+    let run_sql = |format: &str, sql: &str| {
         let o = trawl(&["sql", "--lake", &lake, "--format", format, sql]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         stdout(&o)
     };
+    let run = |format: &str| run_sql(format, sql);
     assert_eq!(
         run("csv"),
         "eventid,readonly,errorcode\nfixture-0001,true,\nfixture-0002,true,\n"
@@ -188,6 +189,14 @@ fn sql_output_formats() {
     assert!(
         table.contains("| eventid      | readonly | errorcode |"),
         "{table}"
+    );
+    // Arrays and bytes, which CSV has no type for, are written as their text.
+    assert_eq!(
+        run_sql(
+            "csv",
+            "SELECT split('a/b', '/') AS parts, to_utf8('A') AS bytes"
+        ),
+        "parts,bytes\n\"[a, b]\",41\n"
     );
 }
 

@@ -62,6 +62,22 @@ pub const ADDED: &[(&str, &str)] = &[
         "text from a timestamp with a MySQL-style format",
     ),
     (
+        "parse_datetime(text, pattern)",
+        "timestamp (UTC) from text with a Joda pattern (yyyy-MM-dd HH:mm:ss, 'T', SSS, Z ...)",
+    ),
+    (
+        "format_datetime(timestamp, pattern)",
+        "text from a timestamp with a Joda pattern",
+    ),
+    (
+        "regexp_extract_all(text, pattern[, group])",
+        "every match (or its group) as an array",
+    ),
+    (
+        "slice(array, start, length)",
+        "length elements from the 1-based start (negative: from the end)",
+    ),
+    (
         "year/quarter/month/week/week_of_year/day/day_of_month/day_of_year/doy/hour/minute/second/millisecond(t)",
         "date parts as bigint",
     ),

@@ -1,5 +1,5 @@
 //! `regexp_extract(s, pattern[, group])`: the first match (or its group), NULL without one,
-//! as in Trino.
+//! as in Trino; `regexp_extract_all` every match.
 
 use std::sync::Arc;
 
@@ -14,9 +14,11 @@ use regex::Regex;
 
 use super::{constant_str, map_strings, utf8_arg};
 
+/// `all`: `regexp_extract_all`, every match (or its group) as an array; NULL input, NULL.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct RegexpExtract {
     signature: Signature,
+    all: bool,
 }
 
 /// `regexp_replace(text, pattern[, replacement])` as in Trino: every match is replaced
@@ -79,15 +81,24 @@ pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
             ),
         }),
         Arc::new(RegexpExtract {
-            signature: Signature::one_of(
-                vec![
-                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Utf8]),
-                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Utf8, DataType::Int64]),
-                ],
-                Volatility::Immutable,
-            ),
+            signature: extract_signature(),
+            all: false,
+        }),
+        Arc::new(RegexpExtract {
+            signature: extract_signature(),
+            all: true,
         }),
     ]
+}
+
+fn extract_signature() -> Signature {
+    Signature::one_of(
+        vec![
+            TypeSignature::Exact(vec![DataType::Utf8, DataType::Utf8]),
+            TypeSignature::Exact(vec![DataType::Utf8, DataType::Utf8, DataType::Int64]),
+        ],
+        Volatility::Immutable,
+    )
 }
 
 fn compile(pattern: &str) -> Result<Regex> {
@@ -99,7 +110,11 @@ fn compile(pattern: &str) -> Result<Regex> {
 
 impl ScalarUDFImpl for RegexpExtract {
     fn name(&self) -> &str {
-        "regexp_extract"
+        if self.all {
+            "regexp_extract_all"
+        } else {
+            "regexp_extract"
+        }
     }
 
     fn signature(&self) -> &Signature {
@@ -107,7 +122,11 @@ impl ScalarUDFImpl for RegexpExtract {
     }
 
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
+        Ok(if self.all {
+            DataType::new_list(DataType::Utf8, true)
+        } else {
+            DataType::Utf8
+        })
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -118,10 +137,14 @@ impl ScalarUDFImpl for RegexpExtract {
             Some(ColumnarValue::Scalar(ScalarValue::Int64(Some(g)))) if *g >= 0 => *g as usize,
             Some(_) => {
                 return plan_err!(
-                    "regexp_extract: the group must be a non-negative integer constant"
+                    "{}: the group must be a non-negative integer constant",
+                    self.name()
                 );
             }
         };
+        if self.all {
+            return self.extract_all(&input, &args.args[1], rows, group);
+        }
         let extract = |re: &Regex, s: &str| {
             re.captures(s)
                 .and_then(|c| c.get(group))
@@ -132,7 +155,7 @@ impl ScalarUDFImpl for RegexpExtract {
             Some(Some(p)) => {
                 let re = compile(&p)?;
                 if group >= re.captures_len() {
-                    return plan_err!("regexp_extract: pattern {p:?} has no group {group}");
+                    return plan_err!("{}: pattern {p:?} has no group {group}", self.name());
                 }
                 map_strings(&input, |s| Ok(extract(&re, s)))?
             }
@@ -148,5 +171,55 @@ impl ScalarUDFImpl for RegexpExtract {
             }
         };
         Ok(ColumnarValue::Array(out))
+    }
+}
+
+impl RegexpExtract {
+    fn extract_all(
+        &self,
+        input: &datafusion::arrow::array::ArrayRef,
+        pattern: &ColumnarValue,
+        rows: usize,
+        group: usize,
+    ) -> Result<ColumnarValue> {
+        use datafusion::arrow::array::{Array, ListBuilder, StringBuilder};
+        let constant = match constant_str(pattern) {
+            Some(Some(p)) => {
+                let re = compile(&p)?;
+                if group >= re.captures_len() {
+                    return plan_err!("{}: pattern {p:?} has no group {group}", self.name());
+                }
+                Some(Some(re))
+            }
+            Some(None) => Some(None),
+            None => None,
+        };
+        let patterns = match constant {
+            Some(_) => None,
+            None => Some(utf8_arg(pattern, rows)?),
+        };
+        let input = input.as_string::<i32>();
+        let mut out = ListBuilder::new(StringBuilder::new());
+        for i in 0..input.len() {
+            let row_re;
+            let re = match (&constant, &patterns) {
+                (Some(Some(re)), _) => Some(re),
+                (Some(None), _) => None,
+                (None, Some(p)) if p.is_valid(i) => {
+                    row_re = compile(p.as_string::<i32>().value(i))?;
+                    Some(&row_re)
+                }
+                _ => None,
+            };
+            let (Some(re), true) = (re, input.is_valid(i)) else {
+                out.append(false);
+                continue;
+            };
+            for c in re.captures_iter(input.value(i)) {
+                out.values().append_option(c.get(group).map(|m| m.as_str()));
+            }
+            out.append(true);
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
 }

@@ -35,6 +35,8 @@ enum Rewrite {
     Replace,
     /// `contains(array, x)`: `array_has`; on strings, DataFusion's substring `contains`.
     Contains,
+    /// `slice(a, start, length)`: `array_slice` with an end index (negative start from the end).
+    Slice,
     /// `md5(x)`: the digest as varbinary (`digest(x, 'md5')`), as in Trino.
     Md5,
     /// `to_hex(varbinary)`: upper-case hex, as in Trino.
@@ -144,6 +146,7 @@ pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
         ("element_at", Rewrite::ElementAt, vec![2]),
         ("replace", Rewrite::Replace, vec![2, 3]),
         ("contains", Rewrite::Contains, vec![2]),
+        ("slice", Rewrite::Slice, vec![3]),
         ("md5", Rewrite::Md5, vec![1]),
         ("to_hex", Rewrite::ToHex, vec![1]),
         ("to_utf8", Rewrite::ToUtf8, vec![1]),
@@ -205,6 +208,7 @@ impl ScalarUDFImpl for RewriteFn {
                 DataType::Utf8
             }
             Rewrite::Md5 | Rewrite::ToUtf8 | Rewrite::FromHex => DataType::Binary,
+            Rewrite::Slice => arg_types[0].clone(),
             Rewrite::FromUnixtime => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             Rewrite::ToUnixtime => DataType::Float64,
             Rewrite::IntegerCast { to, .. } => to.data_type(),
@@ -226,6 +230,23 @@ impl ScalarUDFImpl for RewriteFn {
         use datafusion::functions::{crypto, encoding, math, string};
         Ok(ExprSimplifyResult::Simplified(match self.rewrite {
             Rewrite::Md5 => crypto::digest().call(vec![args.remove(0), lit("md5")]),
+            Rewrite::Slice => {
+                let array = args.remove(0);
+                let start = cast(args.remove(0), DataType::Int64);
+                let length = cast(args.remove(0), DataType::Int64);
+                let end = start.clone() + length - lit(1i64);
+                // From the end: stop at the last element.
+                let end = when(
+                    start
+                        .clone()
+                        .lt(lit(0i64))
+                        .and(end.clone().gt_eq(lit(0i64))),
+                    lit(-1i64),
+                )
+                .otherwise(end)?;
+                datafusion::functions_nested::extract::array_slice_udf()
+                    .call(vec![array, start, end])
+            }
             Rewrite::ToHex => {
                 let x = args.remove(0);
                 let hex = match info.get_data_type(&x)? {

@@ -132,31 +132,115 @@ pub fn mysql_format(fmt: &str) -> std::result::Result<String, String> {
     Ok(out)
 }
 
+/// Translates a Joda-style pattern (Trino's `parse_datetime`/`format_datetime`) to chrono's.
+pub fn joda_format(fmt: &str) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(fmt.len() + 8);
+    let chars: Vec<char> = fmt.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            // 'literal' text; '' is a quote.
+            let mut j = i + 1;
+            if chars.get(j) == Some(&'\'') {
+                out.push('\'');
+                i += 2;
+                continue;
+            }
+            while j < chars.len() && chars[j] != '\'' {
+                if chars[j] == '%' {
+                    out.push('%');
+                }
+                out.push(chars[j]);
+                j += 1;
+            }
+            i = j + 1;
+            continue;
+        }
+        let mut n = 1;
+        while chars.get(i + n) == Some(&c) {
+            n += 1;
+        }
+        i += n;
+        if !c.is_ascii_alphabetic() {
+            for _ in 0..n {
+                if c == '%' {
+                    out.push('%');
+                }
+                out.push(c);
+            }
+            continue;
+        }
+        out.push_str(match (c, n) {
+            ('y' | 'Y' | 'x', 2) => "%y",
+            ('y' | 'Y' | 'x', _) => "%Y",
+            ('M', 1) => "%-m",
+            ('M', 2) => "%m",
+            ('M', 3) => "%b",
+            ('M', _) => "%B",
+            ('d', 1) => "%-d",
+            ('d', _) => "%d",
+            ('D', _) => "%j",
+            ('H' | 'k', 1) => "%-H",
+            ('H' | 'k', _) => "%H",
+            ('h' | 'K', 1) => "%-I",
+            ('h' | 'K', _) => "%I",
+            ('m', 1) => "%-M",
+            ('m', _) => "%M",
+            ('s', 1) => "%-S",
+            ('s', _) => "%S",
+            ('S', 1..=3) => "%3f",
+            ('S', 4..=6) => "%6f",
+            ('S', _) => "%9f",
+            ('a', _) => "%p",
+            ('E', 1..=3) => "%a",
+            ('E', _) => "%A",
+            ('Z', 1) => "%z",
+            ('Z', _) => "%:z",
+            ('z', _) => "%Z",
+            _ => {
+                return Err(format!("pattern letter {c} of {fmt:?} is not supported"));
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// `date_parse`/`date_format` (MySQL formats) or, `joda`, `parse_datetime`/`format_datetime`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct DateFn {
     parse: bool,
+    joda: bool,
     signature: Signature,
 }
 
 pub(super) fn date_functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
-    vec![
-        Arc::new(DateFn {
-            parse: true,
-            signature: Signature::string(2, Volatility::Immutable),
-        }),
-        Arc::new(DateFn {
-            parse: false,
-            signature: Signature::any(2, Volatility::Immutable),
-        }),
-    ]
+    [false, true]
+        .into_iter()
+        .flat_map(|joda| {
+            [
+                Arc::new(DateFn {
+                    parse: true,
+                    joda,
+                    signature: Signature::string(2, Volatility::Immutable),
+                }) as Arc<dyn ScalarUDFImpl>,
+                Arc::new(DateFn {
+                    parse: false,
+                    joda,
+                    signature: Signature::any(2, Volatility::Immutable),
+                }),
+            ]
+        })
+        .collect()
 }
 
 impl ScalarUDFImpl for DateFn {
     fn name(&self) -> &str {
-        if self.parse {
-            "date_parse"
-        } else {
-            "date_format"
+        match (self.parse, self.joda) {
+            (true, false) => "date_parse",
+            (false, false) => "date_format",
+            (true, true) => "parse_datetime",
+            (false, true) => "format_datetime",
         }
     }
 
@@ -165,7 +249,10 @@ impl ScalarUDFImpl for DateFn {
     }
 
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(if self.parse {
+        Ok(if self.parse && self.joda {
+            // Trino: timestamp with time zone.
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        } else if self.parse {
             DataType::Timestamp(TimeUnit::Microsecond, None)
         } else {
             DataType::Utf8
@@ -180,7 +267,12 @@ impl ScalarUDFImpl for DateFn {
                 self.name()
             );
         };
-        let chrono_fmt = match mysql_format(&fmt) {
+        let translated = if self.joda {
+            joda_format(&fmt)
+        } else {
+            mysql_format(&fmt)
+        };
+        let chrono_fmt = match translated {
             Ok(f) => f,
             Err(e) => return datafusion::common::plan_err!("{}: {e}", self.name()),
         };
@@ -188,15 +280,20 @@ impl ScalarUDFImpl for DateFn {
             chrono::format::StrftimeItems::new(&chrono_fmt).collect();
         if self.parse {
             let input = utf8_arg(&args.args[0], rows)?;
-            let has_time = ["%H", "%I", "%-H", "%-I", "%M", "%S"]
+            let has_time = ["%H", "%I", "%-H", "%-I", "%M", "%S", "%-M", "%-S"]
                 .iter()
                 .any(|t| chrono_fmt.contains(t));
+            let has_offset = chrono_fmt.contains("%z") || chrono_fmt.contains("%:z");
             let parsed: TimestampMicrosecondArray = input
                 .as_string::<i32>()
                 .iter()
                 .map(|s| {
                     let s = s?;
-                    if has_time {
+                    if has_offset {
+                        chrono::DateTime::parse_from_str(s, &chrono_fmt)
+                            .ok()
+                            .map(|t| t.timestamp_micros())
+                    } else if has_time {
                         chrono::NaiveDateTime::parse_from_str(s, &chrono_fmt)
                             .ok()
                             .map(|t| t.and_utc().timestamp_micros())
@@ -206,6 +303,11 @@ impl ScalarUDFImpl for DateFn {
                     }
                 })
                 .collect();
+            let parsed = if self.joda {
+                parsed.with_timezone("UTC")
+            } else {
+                parsed
+            };
             Ok(ColumnarValue::Array(Arc::new(parsed)))
         } else {
             let input = args.args[0].to_array(rows)?;
@@ -218,7 +320,8 @@ impl ScalarUDFImpl for DateFn {
             let out: datafusion::arrow::array::StringArray = micros
                 .iter()
                 .map(|t| {
-                    let t = chrono::DateTime::from_timestamp_micros(t?)?.naive_utc();
+                    // A UTC DateTime, so that zone specifiers (%Z, %z) have a zone to print.
+                    let t = chrono::DateTime::from_timestamp_micros(t?)?;
                     Some(t.format_with_items(items.iter()).to_string())
                 })
                 .collect();
