@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::compute::interleave_record_batch;
+use arrow::compute::{
+    SortColumn, SortOptions, concat_batches, lexsort_to_indices, take_record_batch,
+};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -15,6 +17,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use trawl_schema::{
     BLOOM_COLUMNS, COL_EVENTTIME_TS, COL_HASH, FIELDS, Kind, arrow_schema, format_canonical,
+    ingest_schema,
 };
 
 use crate::error::{IoContext, LakeError};
@@ -87,6 +90,24 @@ fn properties(rows: usize, row_group_rows: usize) -> WriterProperties {
     b.build()
 }
 
+/// Sorts rows by event time (unparseable times last, ties in arrival order).
+pub fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let ts = batch
+        .column_by_name(COL_EVENTTIME_TS)
+        .expect("eventtime_ts column");
+    let indices = lexsort_to_indices(
+        &[SortColumn {
+            values: ts.clone(),
+            options: Some(SortOptions {
+                descending: false,
+                nulls_first: false,
+            }),
+        }],
+        None,
+    )?;
+    take_record_batch(batch, &indices)
+}
+
 /// What a written file holds, for the log.
 #[derive(Debug)]
 pub struct Written {
@@ -116,51 +137,36 @@ pub fn write_file(
         path: path.into(),
         source,
     };
-    // The rows in time order, as (batch, row): unparseable times last, ties in arrival order
-    // (a stable sort). Rows are copied once, a row group at a time, in that order.
-    let mut order: Vec<(bool, i64, usize, usize)> = Vec::new();
-    for (b, batch) in batches.iter().enumerate() {
-        let ts = batch
-            .column_by_name(COL_EVENTTIME_TS)
-            .expect("eventtime_ts")
-            .as_primitive::<TimestampMicrosecondType>();
-        order.extend((0..batch.num_rows()).map(|r| {
-            let valid = ts.is_valid(r);
-            (!valid, if valid { ts.value(r) } else { 0 }, b, r)
-        }));
-    }
-    order.sort_by_key(|&(null, t, _, _)| (null, t));
-    let rows = order.len();
-    let valid: Vec<i64> = order
-        .iter()
-        .filter(|(null, ..)| !null)
-        .map(|&(_, t, ..)| t)
-        .collect();
+    // Each copy is dropped as soon as the next exists: memory holds at most two.
+    let all = concat_batches(&ingest_schema(), &batches).map_err(arrow_err)?;
+    drop(batches);
+    let sorted = sort_by_time(&all).map_err(arrow_err)?;
+    drop(all);
+    let ts = sorted
+        .column_by_name(COL_EVENTTIME_TS)
+        .expect("eventtime_ts")
+        .as_primitive::<TimestampMicrosecondType>();
+    let valid: Vec<i64> = ts.iter().flatten().collect();
     let (min_time, max_time) = (
         valid.first().map(|t| format_canonical(*t)),
         valid.last().map(|t| format_canonical(*t)),
     );
-    drop(valid);
-    let order: Vec<(usize, usize)> = order.into_iter().map(|(_, _, b, r)| (b, r)).collect();
-    let keys: Vec<_> = batches
-        .iter()
-        .map(|batch| {
-            let ids = batch.column_by_name("eventid").expect("eventid");
-            let hashes = batch.column_by_name(COL_HASH).expect("trawl_hash");
-            (ids.as_string::<i32>(), hashes.as_primitive::<Int64Type>())
-        })
+    let ids = sorted
+        .column_by_name("eventid")
+        .expect("eventid")
+        .as_string::<i32>();
+    let hashes = sorted
+        .column_by_name(COL_HASH)
+        .expect("trawl_hash")
+        .as_primitive::<Int64Type>();
+    let index = (0..sorted.num_rows())
+        .filter(|&i| ids.is_valid(i))
+        .map(|i| (id_hash(ids.value(i)), hashes.value(i) as u64))
         .collect();
-    let mut index = Vec::with_capacity(rows);
-    for &(b, r) in &order {
-        let (ids, hashes) = keys[b];
-        if ids.is_valid(r) {
-            index.push((id_hash(ids.value(r)), hashes.value(r) as u64));
-        }
-    }
-    drop(keys);
     let lake_schema = arrow_schema();
-    let lake_columns: Vec<usize> = (0..lake_schema.fields().len()).collect();
-    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    let lake_batch = sorted
+        .project(&(0..lake_schema.fields().len()).collect::<Vec<_>>())
+        .map_err(arrow_err)?;
     let failed = IoFailure::default();
     let file = HashingWriter::new(File::create(path).at(path)?, failed.clone());
     // A write that failed for an I/O reason (a full disk) is reported as that I/O error.
@@ -177,20 +183,15 @@ pub fn write_file(
     let mut w = ArrowWriter::try_new(
         file,
         Arc::clone(&lake_schema),
-        Some(properties(rows, row_group_rows)),
+        Some(properties(sorted.num_rows(), row_group_rows)),
     )
     .map_err(parquet_err)?;
-    for chunk in order.chunks(row_group_rows.max(1)) {
-        let part = interleave_record_batch(&refs, chunk)
-            .and_then(|b| b.project(&lake_columns))
-            .map_err(arrow_err)?;
-        w.write(&part).map_err(parquet_err)?;
-    }
+    w.write(&lake_batch).map_err(parquet_err)?;
     crate::crash_point("lake::parquet-footer");
     let written = w.into_inner().map_err(parquet_err)?;
     written.file.sync_all().at(path)?;
     Ok(Written {
-        rows: rows as u64,
+        rows: sorted.num_rows() as u64,
         bytes: written.bytes,
         min_time,
         max_time,
