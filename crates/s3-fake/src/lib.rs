@@ -136,12 +136,18 @@ impl Faulty {
         Ok(self.root.join(bucket).join(key))
     }
 
-    /// The ETag S3 gives a single-part upload: the hex MD5 of the content, quoted.
+    /// The ETag of a stored object (see [`md5_hex`]).
     fn etag(&self, bucket: &str, key: &str) -> Option<String> {
-        use md5::Digest;
-        let bytes = std::fs::read(self.root.join(bucket).join(key)).ok()?;
-        Some(format!("\"{:x}\"", md5::Md5::digest(&bytes)))
+        std::fs::read(self.root.join(bucket).join(key))
+            .ok()
+            .map(|bytes| md5_hex(&bytes))
     }
+}
+
+/// The ETag S3 gives a single-part upload: the hex MD5 of the content (unquoted here).
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest;
+    format!("{:x}", md5::Md5::digest(bytes))
 }
 
 fn every(n: u64, count: u64) -> bool {
@@ -168,9 +174,7 @@ impl S3 for Faulty {
         for obj in resp.output.contents.iter_mut().flatten() {
             if let Some(key) = &obj.key {
                 listed.push(key.clone());
-                obj.e_tag = self
-                    .etag(&bucket, key)
-                    .map(|e| s3s::dto::ETag::Strong(e.trim_matches('"').to_string()));
+                obj.e_tag = self.etag(&bucket, key).map(s3s::dto::ETag::Strong);
             }
         }
         drop(listed);
@@ -209,10 +213,7 @@ impl S3 for Faulty {
             }
             Err(e) => return Err(s3_error!(e, InternalError)),
         };
-        let etag = {
-            use md5::Digest;
-            format!("{:x}", md5::Md5::digest(&bytes))
-        };
+        let etag = md5_hex(&bytes);
         if let Some(ETagCondition::ETag(want)) = &input.if_match
             && want.value() != etag
         {

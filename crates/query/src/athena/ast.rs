@@ -353,22 +353,20 @@ fn as_unnest(f: &TableFactor) -> Option<Unnest> {
 type Slot = (usize, Option<usize>);
 
 /// The name a relation is referred to by: its alias, else the table's own name.
-fn relation_name(f: &TableFactor) -> Option<String> {
+fn relation_ident(f: &TableFactor) -> Option<Ident> {
     match f {
         TableFactor::Table { name, alias, .. } => alias.as_ref().map_or_else(
-            || {
-                name.0
-                    .last()
-                    .and_then(|p| p.as_ident())
-                    .map(|i| i.value.to_ascii_lowercase())
-            },
-            |a| Some(a.name.value.to_ascii_lowercase()),
+            || name.0.last().and_then(|p| p.as_ident()).cloned(),
+            |a| Some(a.name.clone()),
         ),
-        TableFactor::Derived { alias, .. } => {
-            alias.as_ref().map(|a| a.name.value.to_ascii_lowercase())
-        }
+        TableFactor::Derived { alias, .. } => alias.as_ref().map(|a| a.name.clone()),
         _ => None,
     }
+}
+
+/// [`relation_ident`] folded to lower case, for matching references.
+fn relation_name(f: &TableFactor) -> Option<String> {
+    relation_ident(f).map(|i| i.value.to_ascii_lowercase())
 }
 
 fn relation_mut(select: &mut Select, (item, join): Slot) -> &mut TableFactor {
@@ -514,31 +512,16 @@ fn rewrite_select(select: &mut Select, renames: &mut Vec<(String, String)>) -> R
 /// Replaces `relation` by `(SELECT b.*, unnest(e1) AS c1 ... FROM relation AS b) AS b`;
 /// returns `b`.
 fn wrap_in_unnest(relation: &mut TableFactor, u: &Unnest) -> Result<String, String> {
-    let (outer_alias, plain) = match &*relation {
-        TableFactor::Table { name, alias, .. } => {
-            let alias_name = alias.as_ref().map_or_else(
-                || {
-                    name.0
-                        .last()
-                        .and_then(|p| p.as_ident())
-                        .map_or_else(|| Ident::new("__b"), Clone::clone)
-                },
-                |a| a.name.clone(),
-            );
+    let outer_alias = relation_ident(relation).unwrap_or_else(|| Ident::new("__b"));
+    let plain = match &*relation {
+        TableFactor::Table { .. } => {
             let mut plain = relation.clone();
             if let TableFactor::Table { alias, .. } = &mut plain {
                 *alias = None;
             }
-            (alias_name, plain.to_string())
+            plain.to_string()
         }
-        TableFactor::Derived {
-            alias, subquery, ..
-        } => (
-            alias
-                .as_ref()
-                .map_or_else(|| Ident::new("__b"), |a| a.name.clone()),
-            format!("({subquery})"),
-        ),
+        TableFactor::Derived { subquery, .. } => format!("({subquery})"),
         _ => return Err("UNNEST(...) must follow a table or a subquery in FROM".into()),
     };
     let names: Vec<String> = u

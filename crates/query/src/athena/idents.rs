@@ -99,11 +99,11 @@ pub fn mark_lambdas(sql: &str) -> String {
     let mut i = 0;
     while i < tokens.len() {
         let (token, range) = &tokens[i];
-        let closes = match token {
-            Token::Comma => open.last() == Some(&depth),
-            Token::RParen | Token::RBracket | Token::RBrace => open.last() == Some(&depth),
-            _ => false,
-        };
+        // A `,` or closing bracket at the body's own depth ends it.
+        let closes = matches!(
+            token,
+            Token::Comma | Token::RParen | Token::RBracket | Token::RBrace
+        ) && open.last() == Some(&depth);
         if closes {
             out.push_str(&sql[last..range.start]);
             out.push(')');
