@@ -75,10 +75,24 @@ fn main() {
         json.len(),
         events,
     );
-    let opts = ReadOptions::default();
+    // The object read whole (as objects under 2 MiB are), then streamed (as bigger ones are).
+    let opts = ReadOptions {
+        stream_min_bytes: u64::MAX,
+        ..ReadOptions::default()
+    };
     report(
         "parse + Arrow build",
         time(|| read_bytes("bench", json.clone(), &opts).unwrap().records),
+        json.len(),
+        events,
+    );
+    let streamed = ReadOptions {
+        stream_min_bytes: 1,
+        ..ReadOptions::default()
+    };
+    report(
+        "inflate + parse + Arrow build, streamed",
+        time(|| read_bytes("bench", gz.clone(), &streamed).unwrap().records),
         json.len(),
         events,
     );

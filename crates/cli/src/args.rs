@@ -208,6 +208,10 @@ pub struct IngestArgs {
     /// what it read.
     #[arg(long, default_value_t = 30.0)]
     pub commit_interval: f64,
+    /// Commit every this many MB of rows buffered in memory. Peak memory is about four times
+    /// this plus the readers' working set; lower it on a small machine (more, smaller files).
+    #[arg(long, value_name = "MB", default_value_t = 64)]
+    pub buffer_mb: usize,
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

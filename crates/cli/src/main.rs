@@ -225,6 +225,7 @@ fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
     let mut opts = IngestOptions {
         strict: a.strict,
         commit_interval: std::time::Duration::from_secs_f64(a.commit_interval.max(0.0)),
+        flush_bytes: a.buffer_mb.max(1) << 20,
         ..IngestOptions::default()
     };
     opts.read.window = window;

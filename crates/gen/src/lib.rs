@@ -457,7 +457,8 @@ pub struct TrailStats {
 pub fn write_trail(dir: &Path, spec: &TrailSpec) -> std::io::Result<TrailStats> {
     let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x5eed);
     let mut stats = TrailStats::default();
-    let mut open: std::collections::BTreeMap<(String, String), Vec<Value>> = Default::default();
+    // Each open file as its events' JSON text: a trail of big files is not held as values.
+    let mut open: std::collections::BTreeMap<(String, String), Pending> = Default::default();
     let mut dups = Vec::new();
     let per_file = spec.events_per_file.max(1);
     for ev in records(spec) {
@@ -473,15 +474,15 @@ pub fn write_trail(dir: &Path, spec: &TrailSpec) -> std::io::Result<TrailStats> 
             ev["awsRegion"].as_str().unwrap_or_default().to_string(),
         );
         let buf = open.entry(key.clone()).or_default();
-        buf.push(ev);
-        if buf.len() >= per_file {
+        buf.push(&ev);
+        if buf.events >= per_file {
             let chunk = std::mem::take(buf);
-            write_file(dir, &key.0, &key.1, &chunk, &mut rng, spec, &mut stats)?;
+            write_file(dir, &key.0, &key.1, chunk, &mut rng, spec, &mut stats)?;
         }
     }
     for ((account, region), chunk) in std::mem::take(&mut open) {
-        if !chunk.is_empty() {
-            write_file(dir, &account, &region, &chunk, &mut rng, spec, &mut stats)?;
+        if chunk.events > 0 {
+            write_file(dir, &account, &region, chunk, &mut rng, spec, &mut stats)?;
         }
     }
     // Re-deliver the duplicates, each in a file of its own, as CloudTrail does.
@@ -492,25 +493,47 @@ pub fn write_trail(dir: &Path, spec: &TrailSpec) -> std::io::Result<TrailStats> 
             .unwrap_or_default()
             .to_string();
         let region = dup["awsRegion"].as_str().unwrap_or_default().to_string();
-        write_file(dir, &account, &region, &[dup], &mut rng, spec, &mut stats)?;
+        let mut one = Pending::default();
+        one.push(&dup);
+        write_file(dir, &account, &region, one, &mut rng, spec, &mut stats)?;
     }
     Ok(stats)
+}
+
+/// The events of a file being filled, as the JSON text of its `Records` members.
+#[derive(Default)]
+struct Pending {
+    text: Vec<u8>,
+    events: usize,
+    /// The latest event time, for the delivery time.
+    last: Option<String>,
+}
+
+impl Pending {
+    fn push(&mut self, ev: &Value) {
+        if self.events > 0 {
+            self.text.push(b',');
+        }
+        serde_json::to_writer(&mut self.text, ev).expect("serialisable");
+        self.events += 1;
+        if let Some(t) = ev["eventTime"].as_str()
+            && self.last.as_deref().is_none_or(|last| t > last)
+        {
+            self.last = Some(t.to_string());
+        }
+    }
 }
 
 fn write_file(
     dir: &Path,
     account: &str,
     region: &str,
-    chunk: &[Value],
+    chunk: Pending,
     rng: &mut StdRng,
     spec: &TrailSpec,
     stats: &mut TrailStats,
 ) -> std::io::Result<()> {
-    let last = chunk
-        .iter()
-        .filter_map(|e| e["eventTime"].as_str())
-        .max()
-        .unwrap_or("2024-01-01T00:00:00Z");
+    let last = chunk.last.as_deref().unwrap_or("2024-01-01T00:00:00Z");
     let last = DateTime::parse_from_rfc3339(last)
         .map(|d| d.with_timezone(&Utc))
         .unwrap_or(spec.start);
@@ -523,7 +546,11 @@ fn write_file(
     );
     let path = dir.join(rel);
     std::fs::create_dir_all(path.parent().expect("has parent"))?;
-    let body = serde_json::to_vec(&json!({ "Records": chunk })).expect("serialisable");
+    let mut body = Vec::with_capacity(chunk.text.len() + 14);
+    body.extend_from_slice(b"{\"Records\":[");
+    body.extend_from_slice(&chunk.text);
+    body.extend_from_slice(b"]}");
+    drop(chunk);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
     gz.write_all(&body)?;
     let gz = gz.finish()?;

@@ -13,11 +13,23 @@ pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1 << 30;
 /// Inflates `raw` when it starts with the gzip magic, otherwise returns it as is; strips a
 /// UTF-8 byte order mark. Errors name `uri`.
 pub fn decode(uri: &str, raw: Vec<u8>, max_bytes: u64) -> Result<Vec<u8>, IngestError> {
+    decode_into(uri, raw, max_bytes, Vec::new())
+}
+
+/// [`decode`], inflating into `out` (cleared first; a buffer kept from the previous object
+/// saves fresh pages). Plain text is returned as it is, and `out` dropped.
+pub fn decode_into(
+    uri: &str,
+    raw: Vec<u8>,
+    max_bytes: u64,
+    mut out: Vec<u8>,
+) -> Result<Vec<u8>, IngestError> {
     let mut out = if raw.starts_with(&[0x1f, 0x8b]) {
         let cap = usize::try_from(max_bytes)
             .unwrap_or(usize::MAX)
             .saturating_add(1);
-        let mut out = Vec::with_capacity(raw.len().saturating_mul(10).min(cap));
+        out.clear();
+        out.reserve(raw.len().saturating_mul(10).min(cap));
         let mut reader = MultiGzDecoder::new(raw.as_slice()).take(max_bytes.saturating_add(1));
         if let Err(source) = reader.read_to_end(&mut out) {
             return Err(IngestError::Inflate {

@@ -44,6 +44,14 @@ pub enum IngestError {
         count: usize,
         first: String,
     },
+    /// A streamed object failed part way: its first `stored` events were read and kept.
+    #[error(
+        "{source} (the {stored} events read before the fault are stored; the object is retried on the next run)"
+    )]
+    Partial {
+        stored: usize,
+        source: Box<IngestError>,
+    },
     #[error("{path}: not found or unreadable: {source}")]
     Source {
         path: PathBuf,

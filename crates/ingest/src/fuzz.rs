@@ -3,24 +3,66 @@
 
 use std::io::Write;
 
-use crate::{ReadOptions, decode, read_bytes};
+use crate::{ReadOptions, decode, read_bytes, read_bytes_with};
 
 /// Inflated bytes the targets allow an object (a bomb stops here, with an error).
 const CAP: u64 = 8 << 20;
 
 /// Any bytes as one whole object (gzip or not, any envelope): reading never panics, the
 /// rows stored are the events counted, and every stored row rebuilds to a JSON object.
+/// Streamed (as big objects are), the object gives the same rows, records and bad records
+/// whenever both ways succeed; when only the whole read succeeds, the streamed rows are a
+/// prefix of its rows.
 pub fn read_object(data: &[u8]) {
     let opts = ReadOptions {
         max_object_bytes: CAP,
+        stream_min_bytes: u64::MAX,
         ..ReadOptions::default()
     };
-    if let Ok(out) = read_bytes("fuzz://object", data.to_vec(), &opts) {
+    let whole = read_bytes("fuzz://object", data.to_vec(), &opts);
+    if let Ok(out) = &whole {
         let rows: usize = out.batches.iter().map(|b| b.num_rows()).sum();
         assert_eq!(rows, out.records, "rows stored vs events counted");
         for b in &out.batches {
             let records = trawl_schema::rebuild_batch(b).expect("a stored row rebuilds");
             assert!(records.iter().all(|r| r.is_object()));
+        }
+    }
+    // Small chunks, so that objects of a few events already stream in several.
+    let opts = ReadOptions {
+        stream_min_bytes: 1,
+        stream_chunk_bytes: 64,
+        ..opts
+    };
+    let mut emitted = Vec::new();
+    let streamed = read_bytes_with("fuzz://object", data.to_vec(), &opts, &mut |b| {
+        emitted.push(b)
+    });
+    let rows = |batches: &[arrow::array::RecordBatch]| -> Vec<serde_json::Value> {
+        batches
+            .iter()
+            .flat_map(|b| trawl_schema::rebuild_batch(b).expect("a stored row rebuilds"))
+            .collect()
+    };
+    let Ok(whole) = whole else { return };
+    let whole_rows = rows(&whole.batches);
+    match streamed {
+        Ok(mut out) => {
+            emitted.append(&mut out.batches);
+            assert_eq!(rows(&emitted), whole_rows, "streamed rows vs whole rows");
+            assert_eq!(out.records, whole.records, "streamed vs whole records");
+            let bad = |o: &crate::ObjectOutput| -> Vec<usize> {
+                o.bad_records.iter().map(|b| b.index).collect()
+            };
+            assert_eq!(bad(&out), bad(&whole), "streamed vs whole bad records");
+        }
+        Err(_) => {
+            let got = rows(&emitted);
+            assert_eq!(got[..], whole_rows[..got.len().min(whole_rows.len())]);
+            assert!(
+                got.len() <= whole_rows.len(),
+                "streamed more rows than whole"
+            );
         }
     }
 }

@@ -147,40 +147,59 @@ pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
 /// ledger never records contents it did not see.
 fn read_unchanged(obj: &SourceObject, path: &Path) -> Result<Vec<u8>, IngestError> {
     use std::io::Read;
-    let io = |source: std::io::Error| IngestError::Io {
-        uri: obj.uri.clone(),
-        source,
-    };
-    let mut file = match std::fs::File::open(path) {
+    let mut file = open_unchanged(obj, path)?;
+    let mut bytes = Vec::with_capacity(obj.size as usize);
+    file.read_to_end(&mut bytes)
+        .map_err(|source| IngestError::Io {
+            uri: obj.uri.clone(),
+            source,
+        })?;
+    check_unchanged(obj, &file, "while it was read")?;
+    Ok(bytes)
+}
+
+/// Opens the file of `obj`, checking it is still the one listed.
+pub(crate) fn open_unchanged(
+    obj: &SourceObject,
+    path: &Path,
+) -> Result<std::fs::File, IngestError> {
+    let file = match std::fs::File::open(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(IngestError::Changed {
                 uri: obj.uri.clone(),
                 detail: "it vanished".into(),
             });
         }
-        r => r.map_err(io)?,
+        r => r.map_err(|source| IngestError::Io {
+            uri: obj.uri.clone(),
+            source,
+        })?,
     };
-    let before = file.metadata().map_err(io)?;
-    let mut bytes = Vec::with_capacity(before.len() as usize);
-    file.read_to_end(&mut bytes).map_err(io)?;
-    let after = file.metadata().map_err(io)?;
-    let listed = (obj.size, obj.mtime_ns);
-    for (when, meta) in [
-        ("since it was listed", &before),
-        ("while it was read", &after),
-    ] {
-        if (meta.len(), mtime_ns(meta)) != listed {
-            return Err(IngestError::Changed {
-                uri: obj.uri.clone(),
-                detail: format!(
-                    "it changed {when} ({} bytes then, {} now)",
-                    obj.size,
-                    meta.len()
-                ),
-            });
-        }
+    check_unchanged(obj, &file, "since it was listed")?;
+    Ok(file)
+}
+
+/// An error if `file` no longer has the size and time `obj` was listed with.
+pub(crate) fn check_unchanged(
+    obj: &SourceObject,
+    file: &std::fs::File,
+    when: &str,
+) -> Result<(), IngestError> {
+    let meta = file.metadata().map_err(|source| IngestError::Io {
+        uri: obj.uri.clone(),
+        source,
+    })?;
+    if (meta.len(), mtime_ns(&meta)) != (obj.size, obj.mtime_ns) {
+        return Err(IngestError::Changed {
+            uri: obj.uri.clone(),
+            detail: format!(
+                "it changed {when} ({} bytes then, {} now)",
+                obj.size,
+                meta.len()
+            ),
+        });
     }
-    Ok(bytes)
+    Ok(())
 }
 
 fn object(path: &Path) -> Result<SourceObject, IngestError> {

@@ -14,7 +14,8 @@ use arrow::compute::take_record_batch;
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use serde::Serialize;
 use trawl_ingest::{
-    Fetch, IngestError, LocalFetch, ObjectOutput, ReadOptions, SourceObject, read_bytes,
+    Fetch, IngestError, LocalFetch, Location, ObjectOutput, ReadOptions, SourceObject,
+    read_bytes_with, read_file_with,
 };
 use trawl_schema::{COL_EVENTTIME_TS, COL_HASH, UNKNOWN_PARTITION};
 
@@ -48,7 +49,7 @@ impl Default for IngestOptions {
         Self {
             read: ReadOptions::default(),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            flush_bytes: 96 << 20,
+            flush_bytes: 64 << 20,
             strict: false,
             row_group_rows: writer::ROW_GROUP_ROWS,
             fetch_budget_bytes: 128 << 20,
@@ -118,15 +119,27 @@ impl IngestSummary {
 struct Dedup {
     files_by_dt: HashMap<String, Vec<PathBuf>>,
     /// Loaded partitions with the commit epoch that last touched them.
-    loaded: HashMap<String, (FxHashMap<u64, Vec<u64>>, u64)>,
+    loaded: HashMap<String, (PartIndex, u64)>,
     /// Epoch of the commit being assembled (= its version).
     epoch: u64,
     /// Last epoch the writer has committed: partitions touched after it are not on disk yet.
     acked: u64,
 }
 
+/// One partition's index: the first content hash of each eventID (16 bytes an event), and
+/// the further ones of the rare eventIDs seen with other content (conflicts).
+#[derive(Default)]
+struct PartIndex {
+    first: FxHashMap<u64, u64>,
+    more: FxHashMap<u64, Vec<u64>>,
+}
+
 /// Partitions kept loaded between commits.
 const LOADED_PARTITIONS: usize = 32;
+
+/// EventIDs kept loaded between commits, at most (about 17-34 bytes each): partitions beyond
+/// it are evicted, except those with rows not yet committed.
+const LOADED_EVENTS: usize = 2 << 20;
 
 enum Verdict {
     New,
@@ -152,15 +165,12 @@ impl Dedup {
     }
 
     /// The index of partition `dt`, loaded from its committed index files on first use.
-    fn partition(&mut self, dt: &str) -> Result<&mut FxHashMap<u64, Vec<u64>>, LakeError> {
+    fn partition(&mut self, dt: &str) -> Result<&mut PartIndex, LakeError> {
         if !self.loaded.contains_key(dt) {
-            let mut index: FxHashMap<u64, Vec<u64>> = FxHashMap::default();
+            let mut index = PartIndex::default();
             for path in self.files_by_dt.get(dt).into_iter().flatten() {
                 for (id, content) in writer::read_index(path)? {
-                    let hashes = index.entry(id).or_default();
-                    if !hashes.contains(&content) {
-                        hashes.push(content);
-                    }
+                    Dedup::record(&mut index, id, content);
                 }
             }
             self.loaded.insert(dt.to_string(), (index, 0));
@@ -170,32 +180,52 @@ impl Dedup {
         Ok(index)
     }
 
-    /// Records `(id, hash)` in a partition's index and says what it was.
-    fn check(index: &mut FxHashMap<u64, Vec<u64>>, id: &str, hash: i64) -> Verdict {
-        let hash = hash as u64;
-        match index.get_mut(&writer::id_hash(id)) {
-            None => {
-                index.insert(writer::id_hash(id), vec![hash]);
+    /// Records `(id hash, content hash)` in a partition's index and says what it was.
+    fn record(index: &mut PartIndex, id: u64, content: u64) -> Verdict {
+        let PartIndex { first, more } = index;
+        match first.entry(id) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(content);
                 Verdict::New
             }
-            Some(hashes) if hashes.contains(&hash) => Verdict::Duplicate,
-            Some(hashes) => {
-                hashes.push(hash);
-                Verdict::Conflict
+            std::collections::hash_map::Entry::Occupied(o) => {
+                if *o.get() == content {
+                    return Verdict::Duplicate;
+                }
+                let others = more.entry(id).or_default();
+                if others.contains(&content) {
+                    Verdict::Duplicate
+                } else {
+                    others.push(content);
+                    Verdict::Conflict
+                }
             }
         }
     }
 
-    /// Drops the least recently used partitions beyond [`LOADED_PARTITIONS`]. Only call when
-    /// nothing is pending: what they held is in committed index files.
+    /// Records an event in a partition's index and says what it was.
+    fn check(index: &mut PartIndex, id: &str, hash: i64) -> Verdict {
+        Dedup::record(index, writer::id_hash(id), hash as u64)
+    }
+
+    /// Drops the least recently used partitions beyond [`LOADED_PARTITIONS`] or
+    /// [`LOADED_EVENTS`]; never one touched since the last acknowledged commit (what it holds
+    /// is not all in committed index files yet).
     fn evict(&mut self) {
-        while self.loaded.len() > LOADED_PARTITIONS {
-            let oldest = self
+        loop {
+            let events: usize = self.loaded.values().map(|(i, _)| i.first.len()).sum();
+            if self.loaded.len() <= LOADED_PARTITIONS && events <= LOADED_EVENTS {
+                return;
+            }
+            let Some(oldest) = self
                 .loaded
                 .iter()
+                .filter(|(_, (_, used))| *used <= self.acked)
                 .min_by_key(|(_, (_, used))| *used)
                 .map(|(dt, _)| dt.clone())
-                .expect("non-empty");
+            else {
+                return;
+            };
             self.loaded.remove(&oldest);
         }
     }
@@ -222,16 +252,53 @@ struct Collector<'a> {
     digest_lines: Vec<String>,
     summary: IngestSummary,
     in_flight: bool,
+    /// (stored, duplicates, conflicts) so far of objects being streamed, by object index:
+    /// their rows arrive a chunk at a time, and may be committed before the object ends.
+    open: FxHashMap<usize, (u64, u64, u64)>,
+    /// Time spent waiting for the commit in flight (the readers stall meanwhile).
+    waited: Duration,
+}
+
+/// What a fetcher hands a parser.
+enum Body {
+    /// The object's bytes, counted in the fetch budget.
+    Bytes(Vec<u8>),
+    /// A big local file: the parser streams it from disk.
+    File(PathBuf),
+}
+
+/// What a parser thread hands the collector.
+enum Parsed {
+    /// Rows of a streamed object, ahead of its end.
+    Part(usize, RecordBatch),
+    /// An object read to its end (or its failure).
+    Done(usize, Result<ObjectOutput, IngestError>),
 }
 
 impl Collector<'_> {
+    /// Routes rows of object `i` that is still being read.
+    fn accept_part(&mut self, i: usize, batch: RecordBatch) -> Result<(), LakeError> {
+        let (s, d, c) = self.route(batch)?;
+        let open = self.open.entry(i).or_default();
+        open.0 += s;
+        open.1 += d;
+        open.2 += c;
+        self.summary.events_stored += s;
+        self.summary.duplicates_dropped += d;
+        self.summary.conflicts += c;
+        Ok(())
+    }
+
     fn accept(
         &mut self,
+        i: usize,
         obj: &SourceObject,
         res: Result<ObjectOutput, IngestError>,
     ) -> Result<u64, LakeError> {
         self.summary.objects_read += 1;
         self.summary.bytes_read += obj.size;
+        // Rows it streamed before this are routed and counted already.
+        let (mut stored, mut duplicates, mut conflicts) = self.open.remove(&i).unwrap_or_default();
         let out = match res {
             Ok(out) => out,
             Err(e) => {
@@ -251,7 +318,7 @@ impl Collector<'_> {
                     etag: obj.etag.clone(),
                     reason,
                 });
-                return Ok(0);
+                return Ok(stored);
             }
         };
         if self.opts.strict
@@ -286,16 +353,15 @@ impl Collector<'_> {
                 serde_json::Value::String(obj.uri.clone())
             ));
         }
-        let (mut stored, mut duplicates, mut conflicts) = (0u64, 0u64, 0u64);
         for batch in out.batches {
             let (s, d, c) = self.route(batch)?;
             stored += s;
             duplicates += d;
             conflicts += c;
+            self.summary.events_stored += s;
+            self.summary.duplicates_dropped += d;
+            self.summary.conflicts += c;
         }
-        self.summary.events_stored += stored;
-        self.summary.duplicates_dropped += duplicates;
-        self.summary.conflicts += conflicts;
         self.sources.push(SourceEntry {
             uri: obj.uri.clone(),
             size: obj.size,
@@ -431,9 +497,11 @@ impl Collector<'_> {
             return Ok(());
         }
         self.in_flight = false;
+        let started = Instant::now();
         let committed = done
             .recv()
             .map_err(|_| LakeError::Interrupted("the commit writer stopped".into()))??;
+        self.waited += started.elapsed();
         self.summary.files_written += committed.files;
         self.summary.commits += 1;
         self.summary.lake_version = committed.version;
@@ -554,43 +622,12 @@ fn write_commit(
     // and this is the tail of the run).
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let parts = split_for_cores(job.pending, threads, MIN_SPLIT_ROWS);
-    let queue = std::sync::Mutex::new(parts.into_iter().enumerate());
-    let mut add: Vec<(usize, DataFile)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| -> Result<Vec<(usize, DataFile)>, LakeError> {
-                    let mut done = Vec::new();
-                    loop {
-                        let next = queue.lock().expect("queue lock").next();
-                        let Some((n, (dt, batches))) = next else {
-                            return Ok(done);
-                        };
-                        done.push((
-                            n,
-                            write_partition(
-                                &layout,
-                                &staging,
-                                version,
-                                n,
-                                dt,
-                                batches,
-                                row_group_rows,
-                            )?,
-                        ));
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("partition writer panicked"))
-            .collect::<Result<Vec<_>, _>>()
-    })?
-    .into_iter()
-    .flatten()
-    .collect();
-    add.sort_by_key(|(n, _)| *n);
-    let add: Vec<DataFile> = add.into_iter().map(|(_, f)| f).collect();
+    let add: Vec<DataFile> = writer::on_cores(
+        parts.into_iter().enumerate().collect(),
+        |(n, (dt, batches))| {
+            write_partition(&layout, &staging, version, n, dt, batches, row_group_rows)
+        },
+    )?;
     for (lines, path) in [
         (job.bad_lines, layout.quarantine(version)),
         (job.digest_lines, layout.digests(version)),
@@ -709,6 +746,8 @@ pub fn ingest_from(
             ..Default::default()
         },
         in_flight: false,
+        open: FxHashMap::default(),
+        waited: Duration::ZERO,
     };
     progress.start(todo.len() as u64, todo.iter().map(|o| o.size).sum());
     let next = AtomicUsize::new(0);
@@ -718,12 +757,16 @@ pub fn ingest_from(
         freed: std::sync::Condvar::new(),
     };
     let threads = opts.threads.max(1).min(todo.len().max(1));
+    // Microseconds the parsers spent waiting for the collector to take their output.
+    let parsers_blocked = std::sync::atomic::AtomicU64::new(0);
     let result: Result<(), LakeError> = std::thread::scope(|s| {
         let (jobs, job_rx) = crossbeam_channel::bounded::<CommitJob>(0);
         let (done_tx, done) = crossbeam_channel::bounded::<Result<Committed, LakeError>>(1);
         s.spawn(move || {
             for job in job_rx {
+                let started = Instant::now();
                 let r = write_commit(lake, opts.row_group_rows, job);
+                tracing::debug!("commit written in {:.3} s", started.elapsed().as_secs_f64());
                 if done_tx.send(r).is_err() {
                     break;
                 }
@@ -731,7 +774,7 @@ pub fn ingest_from(
         });
         // Fetchers hand raw bytes to parsers; parsers hand Arrow batches to this thread.
         let (raw_tx, raw_rx) =
-            crossbeam_channel::bounded::<(usize, Result<Vec<u8>, IngestError>)>(threads * 2);
+            crossbeam_channel::bounded::<(usize, Result<Body, IngestError>)>(threads * 2);
         // A network source drives its many requests from one thread; a disk is read by
         // `threads` fetchers.
         let driven = fetch.concurrency() > 0;
@@ -761,7 +804,7 @@ pub fn ingest_from(
                     trawl_ingest::Claim::Next(i)
                 };
                 let mut deliver = |i: usize, raw: Result<Vec<u8>, IngestError>| -> bool {
-                    let ok = raw_tx.send((i, raw)).is_ok();
+                    let ok = raw_tx.send((i, raw.map(Body::Bytes))).is_ok();
                     if !ok {
                         budget.give(todo[i].size);
                     }
@@ -781,10 +824,19 @@ pub fn ingest_from(
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(obj) = todo.get(i) else { break };
+                    // A big local file is streamed from disk by its parser: no bytes held.
+                    if let Location::Local(path) = &obj.location
+                        && obj.size >= opts.read.stream_min_bytes
+                    {
+                        if raw_tx.send((i, Ok(Body::File(path.clone())))).is_err() {
+                            break;
+                        }
+                        continue;
+                    }
                     if !budget.take(obj.size, stop) {
                         break;
                     }
-                    if raw_tx.send((i, fetch.fetch(obj))).is_err() {
+                    if raw_tx.send((i, fetch.fetch(obj).map(Body::Bytes))).is_err() {
                         budget.give(obj.size);
                         break;
                     }
@@ -792,17 +844,35 @@ pub fn ingest_from(
             });
         }
         drop(raw_tx);
-        let (tx, rx) =
-            crossbeam_channel::bounded::<(usize, Result<ObjectOutput, IngestError>)>(threads * 2);
+        let (tx, rx) = crossbeam_channel::bounded::<Parsed>(threads * 2);
         for _ in 0..threads {
             let (tx, raw_rx) = (tx.clone(), raw_rx.clone());
-            let (todo, budget) = (&todo, &budget);
+            let (todo, budget, blocked) = (&todo, &budget, &parsers_blocked);
             s.spawn(move || {
+                let send = |parsed| {
+                    let started = Instant::now();
+                    let sent = tx.send(parsed).is_ok();
+                    blocked.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    sent
+                };
                 for (i, raw) in raw_rx {
                     let obj = &todo[i];
-                    let out = raw.and_then(|raw| read_bytes(&obj.uri, raw, &opts.read));
-                    budget.give(obj.size);
-                    if tx.send((i, out)).is_err() {
+                    // A big object's rows come a chunk at a time, ahead of its end.
+                    let mut part = |batch| {
+                        send(Parsed::Part(i, batch));
+                    };
+                    let (out, held) = match raw {
+                        Ok(Body::Bytes(raw)) => (
+                            read_bytes_with(&obj.uri, raw, &opts.read, &mut part),
+                            obj.size,
+                        ),
+                        Ok(Body::File(path)) => {
+                            (read_file_with(obj, &path, &opts.read, &mut part), 0)
+                        }
+                        Err(e) => (Err(e), obj.size),
+                    };
+                    budget.give(held);
+                    if !send(Parsed::Done(i, out)) {
                         break;
                     }
                 }
@@ -812,9 +882,14 @@ pub fn ingest_from(
         drop(tx);
         let mut outcome = Ok(());
         let mut last_commit = Instant::now();
-        for (i, res) in rx.iter() {
-            let step = c.accept(&todo[i], res).and_then(|events| {
-                progress.object_done(todo[i].size, events);
+        for parsed in rx.iter() {
+            let step = match parsed {
+                Parsed::Part(i, batch) => c.accept_part(i, batch),
+                Parsed::Done(i, res) => c.accept(i, &todo[i], res).map(|events| {
+                    progress.object_done(todo[i].size, events);
+                }),
+            }
+            .and_then(|()| {
                 if c.pending_bytes >= opts.flush_bytes
                     || last_commit.elapsed() >= opts.commit_interval
                 {
@@ -837,6 +912,11 @@ pub fn ingest_from(
         c.wait(&done)
     });
     result?;
+    tracing::debug!(
+        "the collector waited {:.3} s for commits in flight; the parsers {:.3} s for the collector",
+        c.waited.as_secs_f64(),
+        parsers_blocked.load(Ordering::Relaxed) as f64 / 1e6
+    );
     let secs = started
         .elapsed()
         .max(Duration::from_micros(1))

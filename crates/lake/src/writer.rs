@@ -11,7 +11,11 @@ use arrow::compute::{
 };
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::{
+    ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn, compute_leaves,
+};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -180,13 +184,26 @@ pub fn write_file(
             source,
         },
     };
-    let mut w = ArrowWriter::try_new(
+    let w = ArrowWriter::try_new(
         file,
         Arc::clone(&lake_schema),
         Some(properties(sorted.num_rows(), row_group_rows)),
     )
     .map_err(parquet_err)?;
-    w.write(&lake_batch).map_err(parquet_err)?;
+    // The Arrow writer has put the Arrow schema in the file's metadata; its row groups are
+    // written here, their columns encoded on every core.
+    let (mut w, factory) = w.into_serialized_writer().map_err(parquet_err)?;
+    let step = row_group_rows.max(1);
+    for (n, start) in (0..lake_batch.num_rows()).step_by(step).enumerate() {
+        let rows = lake_batch.slice(start, step.min(lake_batch.num_rows() - start));
+        let writers = factory.create_column_writers(n).map_err(parquet_err)?;
+        let chunks = encode_columns(&rows, writers).map_err(parquet_err)?;
+        let mut group = w.next_row_group().map_err(parquet_err)?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut group).map_err(parquet_err)?;
+        }
+        group.close().map_err(parquet_err)?;
+    }
     crate::crash_point("lake::parquet-footer");
     let written = w.into_inner().map_err(parquet_err)?;
     written.file.sync_all().at(path)?;
@@ -198,6 +215,82 @@ pub fn write_file(
         xxh3: format!("{:016x}", written.hasher.digest()),
         index,
     })
+}
+
+/// Encodes the columns of one row group on every core, biggest first; the chunks come back
+/// in column order.
+fn encode_columns(
+    rows: &RecordBatch,
+    writers: Vec<ArrowColumnWriter>,
+) -> Result<Vec<ArrowColumnChunk>, ParquetError> {
+    // Leaves in column order (a nested column has several), each with its column's size:
+    // the order to encode them in.
+    let mut leaves = Vec::with_capacity(writers.len());
+    let mut sizes = Vec::with_capacity(writers.len());
+    for (field, column) in rows.schema().fields().iter().zip(rows.columns()) {
+        let of_column = compute_leaves(field, column)?;
+        sizes.extend(std::iter::repeat_n(
+            column.get_array_memory_size(),
+            of_column.len(),
+        ));
+        leaves.extend(of_column);
+    }
+    if leaves.len() != writers.len() {
+        return Err(ParquetError::General(format!(
+            "{} leaf columns for {} column writers",
+            leaves.len(),
+            writers.len()
+        )));
+    }
+    let mut tasks: Vec<(usize, ArrowColumnWriter, ArrowLeafColumn)> = writers
+        .into_iter()
+        .zip(leaves)
+        .enumerate()
+        .map(|(i, (w, leaf))| (i, w, leaf))
+        .collect();
+    tasks.sort_by_key(|(i, _, _)| std::cmp::Reverse(sizes[*i]));
+    let mut done = on_cores(tasks, |(i, mut w, leaf)| {
+        w.write(&leaf)?;
+        Ok::<_, ParquetError>((i, w.close()?))
+    })?;
+    done.sort_by_key(|(i, _)| *i);
+    Ok(done.into_iter().map(|(_, chunk)| chunk).collect())
+}
+
+/// Runs `work` on every item, on as many threads as there are cores, taking items in order;
+/// the results come back in the items' order. The first error is returned.
+pub(crate) fn on_cores<T: Send, R: Send, E: Send>(
+    items: Vec<T>,
+    work: impl Fn(T) -> Result<R, E> + Sync,
+) -> Result<Vec<R>, E> {
+    let n = items.len();
+    let queue = std::sync::Mutex::new(items.into_iter().enumerate());
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut done: Vec<(usize, R)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads.min(n))
+            .map(|_| {
+                s.spawn(|| -> Result<Vec<(usize, R)>, E> {
+                    let mut done = Vec::new();
+                    loop {
+                        let next = queue.lock().expect("work queue lock").next();
+                        let Some((i, item)) = next else {
+                            return Ok(done);
+                        };
+                        done.push((i, work(item)?));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker panicked"))
+            .collect::<Result<Vec<_>, _>>()
+    })?
+    .into_iter()
+    .flatten()
+    .collect();
+    done.sort_by_key(|(i, _)| *i);
+    Ok(done.into_iter().map(|(_, r)| r).collect())
 }
 
 /// Hashes (xxh3) and counts what goes to the file, so the file is not read back.
