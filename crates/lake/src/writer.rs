@@ -257,40 +257,15 @@ fn encode_columns(
     Ok(done.into_iter().map(|(_, chunk)| chunk).collect())
 }
 
-/// Runs `work` on every item, on as many threads as there are cores, taking items in order;
+/// Runs `work` on every item on the process's worker pool (rayon: a thread per core, kept for
+/// the whole run, so nested calls, partitions then columns, never oversubscribe the cores);
 /// the results come back in the items' order. The first error is returned.
 pub(crate) fn on_cores<T: Send, R: Send, E: Send>(
     items: Vec<T>,
-    work: impl Fn(T) -> Result<R, E> + Sync,
+    work: impl Fn(T) -> Result<R, E> + Sync + Send,
 ) -> Result<Vec<R>, E> {
-    let n = items.len();
-    let queue = std::sync::Mutex::new(items.into_iter().enumerate());
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut done: Vec<(usize, R)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads.min(n))
-            .map(|_| {
-                s.spawn(|| -> Result<Vec<(usize, R)>, E> {
-                    let mut done = Vec::new();
-                    loop {
-                        let next = queue.lock().expect("work queue lock").next();
-                        let Some((i, item)) = next else {
-                            return Ok(done);
-                        };
-                        done.push((i, work(item)?));
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("worker panicked"))
-            .collect::<Result<Vec<_>, _>>()
-    })?
-    .into_iter()
-    .flatten()
-    .collect();
-    done.sort_by_key(|(i, _)| *i);
-    Ok(done.into_iter().map(|(_, r)| r).collect())
+    use rayon::prelude::*;
+    items.into_par_iter().with_max_len(1).map(work).collect()
 }
 
 /// Hashes (xxh3) and counts what goes to the file, so the file is not read back.
