@@ -276,7 +276,7 @@ enum Parsed {
 }
 
 impl Collector<'_> {
-    /// Routes rows of object `i` that is still being read.
+    /// Routes rows of object `i` and counts them for it and for the run.
     fn accept_part(&mut self, i: usize, batch: RecordBatch) -> Result<(), LakeError> {
         let (s, d, c) = self.route(batch)?;
         let open = self.open.entry(i).or_default();
@@ -297,8 +297,6 @@ impl Collector<'_> {
     ) -> Result<u64, LakeError> {
         self.summary.objects_read += 1;
         self.summary.bytes_read += obj.size;
-        // Rows it streamed before this are routed and counted already.
-        let (mut stored, mut duplicates, mut conflicts) = self.open.remove(&i).unwrap_or_default();
         let out = match res {
             Ok(out) => out,
             Err(e) => {
@@ -318,7 +316,8 @@ impl Collector<'_> {
                     etag: obj.etag.clone(),
                     reason,
                 });
-                return Ok(stored);
+                // Rows it streamed before the fault are stored.
+                return Ok(self.open.remove(&i).map_or(0, |(stored, _, _)| stored));
             }
         };
         if self.opts.strict
@@ -354,14 +353,10 @@ impl Collector<'_> {
             ));
         }
         for batch in out.batches {
-            let (s, d, c) = self.route(batch)?;
-            stored += s;
-            duplicates += d;
-            conflicts += c;
-            self.summary.events_stored += s;
-            self.summary.duplicates_dropped += d;
-            self.summary.conflicts += c;
+            self.accept_part(i, batch)?;
         }
+        // With the rows it streamed before this, routed and counted as they came.
+        let (stored, duplicates, conflicts) = self.open.remove(&i).unwrap_or_default();
         self.sources.push(SourceEntry {
             uri: obj.uri.clone(),
             size: obj.size,
