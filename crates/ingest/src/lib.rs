@@ -313,18 +313,29 @@ impl Parser {
         text: &[u8],
         visit: impl FnOnce(&[Node<'_>]) -> T,
     ) -> Result<T, simd_json::Error> {
+        self.parse_written(|buf| buf.extend_from_slice(text), visit)
+    }
+
+    /// Parses the text `write` puts in the parser's (empty) buffer, and calls `visit` with
+    /// the tape: text assembled from pieces is written once, not copied again.
+    fn parse_written<T>(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>),
+        visit: impl FnOnce(&[Node<'_>]) -> T,
+    ) -> Result<T, simd_json::Error> {
         self.text.clear();
-        self.text.extend_from_slice(text);
-        self.text.resize(text.len() + simd_json::INPUT_PADDING, 0);
+        write(&mut self.text);
+        let len = self.text.len();
+        self.text.resize(len + simd_json::INPUT_PADDING, 0);
         let buffers = self
             .buffers
-            .get_or_insert_with(|| simd_json::Buffers::new(text.len()));
+            .get_or_insert_with(|| simd_json::Buffers::new(len));
         let mut tape = self
             .tape
             .take()
             .unwrap_or_else(simd_json::Tape::null)
             .reset();
-        let parsed = simd_json::fill_tape_padded(&mut self.text, text.len(), buffers, &mut tape);
+        let parsed = simd_json::fill_tape_padded(&mut self.text, len, buffers, &mut tape);
         let out = parsed.map(|()| visit(&tape.0));
         self.tape = Some(tape.reset());
         out

@@ -8,11 +8,9 @@
 use std::io::Read;
 use std::ops::Range;
 
+use crate::{IngestError, Parser, Reader};
 use arrow::array::RecordBatch;
 use flate2::read::MultiGzDecoder;
-use simd_json::{Buffers, INPUT_PADDING, Tape};
-
-use crate::{IngestError, Reader};
 
 /// JSON text parsed at once: a chunk of whole events at least this long (or the last).
 /// Two parsers streaming hold about 10x this between them (window, parse buffers, tape,
@@ -266,10 +264,7 @@ pub(crate) fn stream<R: std::io::BufRead>(
     } else {
         0
     };
-    let mut chunk = Chunk {
-        bytes: chunk_bytes.max(1),
-        ..Chunk::default()
-    };
+    let chunk_bytes = chunk_bytes.max(1);
     let mut i = 0;
     // Top-level values read so far.
     let mut value = 0;
@@ -289,7 +284,7 @@ pub(crate) fn stream<R: std::io::BufRead>(
         while w.buf.len() < HEAD_BYTES && w.more()? {}
         i = match head(&w.buf) {
             Some((start, depth)) => {
-                let end = stream_array(reader, &mut w, start, depth, &mut chunk, sink)?;
+                let end = stream_array(reader, &mut w, start, depth, chunk_bytes, sink)?;
                 if depth == 0 {
                     end
                 } else {
@@ -371,7 +366,7 @@ fn stream_array(
     w: &mut Window<'_>,
     start: usize,
     depth: usize,
-    chunk: &mut Chunk,
+    chunk_bytes: usize,
     sink: &mut dyn FnMut(RecordBatch),
 ) -> Result<usize, IngestError> {
     let mut i = start;
@@ -435,70 +430,51 @@ fn stream_array(
         seen += 1;
         i = end;
         after_value = true;
-        if end - elems[0].start >= chunk.bytes {
-            chunk.parse(reader, &w.buf, &elems, depth, sink);
+        if end - elems[0].start >= chunk_bytes {
+            parse_chunk(reader, &w.buf, &elems, depth, sink);
             elems.clear();
             w.consume(i);
             i = 0;
         }
     };
-    chunk.parse(reader, &w.buf, &elems, depth, sink);
+    parse_chunk(reader, &w.buf, &elems, depth, sink);
     outcome
 }
 
-/// The parser's buffers, kept from chunk to chunk.
-#[derive(Default)]
-struct Chunk {
-    /// Text parsed at once, at least (whole events).
-    bytes: usize,
-    text: Vec<u8>,
-    buffers: Option<Buffers>,
-    tape: Option<Tape<'static>>,
-}
-
-impl Chunk {
-    /// Parses the events `elems` of `buf` as one array visited at `depth` (falling back to
-    /// one event at a time when the array does not parse), and hands the rows to `sink`.
-    fn parse(
-        &mut self,
-        reader: &mut Reader<'_>,
-        buf: &[u8],
-        elems: &[Range<usize>],
-        depth: usize,
-        sink: &mut dyn FnMut(RecordBatch),
-    ) {
-        if elems.is_empty() {
-            return;
-        }
-        self.text.clear();
-        self.text.push(b'[');
+/// Parses the events `elems` of `buf` as one array visited at `depth`, with this thread's
+/// parser (falling back to one event at a time when the array does not parse), and hands
+/// the rows to `sink`.
+fn parse_chunk(
+    reader: &mut Reader<'_>,
+    buf: &[u8],
+    elems: &[Range<usize>],
+    depth: usize,
+    sink: &mut dyn FnMut(RecordBatch),
+) {
+    if elems.is_empty() {
+        return;
+    }
+    let write = |text: &mut Vec<u8>| {
+        text.push(b'[');
         for (n, r) in elems.iter().enumerate() {
             if n > 0 {
-                self.text.push(b',');
+                text.push(b',');
             }
-            self.text.extend_from_slice(&buf[r.clone()]);
+            text.extend_from_slice(&buf[r.clone()]);
         }
-        self.text.push(b']');
-        let len = self.text.len();
-        self.text.resize(len + INPUT_PADDING, 0);
-        let buffers = self.buffers.get_or_insert_with(|| Buffers::new(len));
-        let mut tape = self.tape.take().unwrap_or_else(Tape::null).reset();
-        let parsed = simd_json::fill_tape_padded(&mut self.text, len, buffers, &mut tape);
-        if parsed.is_ok() {
-            reader.visit(&tape.0, 0, depth);
+        text.push(b']');
+    };
+    let parsed = Parser::with(|p| p.parse_written(write, |tape| reader.visit(tape, 0, depth)));
+    if parsed.is_err() {
+        // One event is at fault: the others are kept, it is reported by its index.
+        for r in elems {
+            // An event never fails the object: at worst it is a bad record.
+            let _ = reader.read_value(&buf[r.clone()], Some(depth + 1), reader.index);
         }
-        self.tape = Some(tape.reset());
-        if parsed.is_err() {
-            // One event is at fault: the others are kept, it is reported by its index.
-            for r in elems {
-                // An event never fails the object: at worst it is a bad record.
-                let _ = reader.read_value(&buf[r.clone()], Some(depth + 1), reader.index);
-            }
-        }
-        reader.flush();
-        for batch in reader.out.batches.drain(..) {
-            sink(batch);
-        }
+    }
+    reader.flush();
+    for batch in reader.out.batches.drain(..) {
+        sink(batch);
     }
 }
 
