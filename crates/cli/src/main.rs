@@ -15,6 +15,7 @@ use trawl_lake::{IngestOptions, Lake, Progress};
 
 use args::{Cli, Command, Format, IngestArgs, ReportArgs, ReportFormat, ServeArgs, SqlArgs, When};
 
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -5,15 +5,10 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::compute::{
-    SortColumn, SortOptions, concat_batches, lexsort_to_indices, take_record_batch,
-};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, TimestampMicrosecondArray};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_writer::{
-    ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn, compute_leaves,
-};
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter, compute_leaves};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{KeyValue, SortingColumn};
@@ -21,7 +16,6 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use trawl_schema::{
     BLOOM_COLUMNS, COL_EVENTTIME_TS, COL_HASH, FIELDS, Kind, arrow_schema, format_canonical,
-    ingest_schema,
 };
 
 use crate::error::{IoContext, LakeError};
@@ -94,22 +88,23 @@ fn properties(rows: usize, row_group_rows: usize) -> WriterProperties {
     b.build()
 }
 
-/// Sorts rows by event time (unparseable times last, ties in arrival order).
-pub fn sort_by_time(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let ts = batch
-        .column_by_name(COL_EVENTTIME_TS)
-        .expect("eventtime_ts column");
-    let indices = lexsort_to_indices(
-        &[SortColumn {
-            values: ts.clone(),
-            options: Some(SortOptions {
-                descending: false,
-                nulls_first: false,
-            }),
-        }],
-        None,
-    )?;
-    take_record_batch(batch, &indices)
+/// The rows of `batches` in event-time order, as `(batch, row)`: unparseable times last,
+/// ties in arrival order. `ts` is each batch's event time column.
+fn time_order(ts: &[&TimestampMicrosecondArray]) -> Vec<(usize, usize)> {
+    let mut order: Vec<(usize, usize)> = Vec::with_capacity(ts.iter().map(|t| t.len()).sum());
+    for (b, t) in ts.iter().enumerate() {
+        order.extend((0..t.len()).map(|r| (b, r)));
+    }
+    // A stable sort: rows come nearly in order, which it handles in about one pass.
+    order.sort_by_key(|&(b, r)| {
+        let ts = ts[b];
+        if ts.is_valid(r) {
+            (false, ts.value(r))
+        } else {
+            (true, 0)
+        }
+    });
+    order
 }
 
 /// What a written file holds, for the log.
@@ -130,8 +125,13 @@ pub fn id_hash(event_id: &str) -> u64 {
 }
 
 /// Writes `batches` (one partition's rows, in [`trawl_schema::ingest_schema`]) sorted by time,
-/// consuming them,
-/// to `path` as a lake file, fsynced; the content hashes go to [`Written::index`].
+/// consuming them, to `path` as a lake file, fsynced; the content hashes go to
+/// [`Written::index`].
+///
+/// The rows are never gathered into one sorted copy: each column of a row group is taken in
+/// time order from the batches on its own, encoded, and dropped, so memory holds the batches
+/// plus about one column per core (a commit is tens of MB; two copies of it would double
+/// the writer's share of the peak).
 pub fn write_file(
     path: &Path,
     batches: Vec<RecordBatch>,
@@ -141,36 +141,50 @@ pub fn write_file(
         path: path.into(),
         source,
     };
-    // Each copy is dropped as soon as the next exists: memory holds at most two.
-    let all = concat_batches(&ingest_schema(), &batches).map_err(arrow_err)?;
-    drop(batches);
-    let sorted = sort_by_time(&all).map_err(arrow_err)?;
-    drop(all);
-    let ts = sorted
-        .column_by_name(COL_EVENTTIME_TS)
-        .expect("eventtime_ts")
-        .as_primitive::<TimestampMicrosecondType>();
-    let valid: Vec<i64> = ts.iter().flatten().collect();
-    let (min_time, max_time) = (
-        valid.first().map(|t| format_canonical(*t)),
-        valid.last().map(|t| format_canonical(*t)),
-    );
-    let ids = sorted
-        .column_by_name("eventid")
-        .expect("eventid")
-        .as_string::<i32>();
-    let hashes = sorted
-        .column_by_name(COL_HASH)
-        .expect("trawl_hash")
-        .as_primitive::<Int64Type>();
-    let index = (0..sorted.num_rows())
-        .filter(|&i| ids.is_valid(i))
-        .map(|i| (id_hash(ids.value(i)), hashes.value(i) as u64))
+    let ts: Vec<_> = batches
+        .iter()
+        .map(|b| {
+            b.column_by_name(COL_EVENTTIME_TS)
+                .expect("eventtime_ts")
+                .as_primitive::<TimestampMicrosecondType>()
+        })
         .collect();
+    let order = time_order(&ts);
+    let rows = order.len();
+    // Unparseable times sort last: the first row has the earliest time if any has one.
+    let time_at = |&(b, r): &(usize, usize)| ts[b].is_valid(r).then(|| ts[b].value(r));
+    let min_time = order.first().and_then(time_at).map(format_canonical);
+    let max_time = order.iter().rev().find_map(time_at).map(format_canonical);
+    let index = {
+        let ids: Vec<_> = batches
+            .iter()
+            .map(|b| {
+                b.column_by_name("eventid")
+                    .expect("eventid")
+                    .as_string::<i32>()
+            })
+            .collect();
+        let hashes: Vec<_> = batches
+            .iter()
+            .map(|b| {
+                b.column_by_name(COL_HASH)
+                    .expect("trawl_hash")
+                    .as_primitive::<Int64Type>()
+            })
+            .collect();
+        order
+            .iter()
+            .filter(|&&(b, r)| ids[b].is_valid(r))
+            .map(|&(b, r)| (id_hash(ids[b].value(r)), hashes[b].value(r) as u64))
+            .collect()
+    };
+    drop(ts);
+    // The lake's columns (a prefix of the ingest schema), each as its arrays in the batches.
     let lake_schema = arrow_schema();
-    let lake_batch = sorted
-        .project(&(0..lake_schema.fields().len()).collect::<Vec<_>>())
-        .map_err(arrow_err)?;
+    let mut columns: Vec<Vec<ArrayRef>> = (0..lake_schema.fields().len())
+        .map(|j| batches.iter().map(|b| Arc::clone(b.column(j))).collect())
+        .collect();
+    drop(batches);
     let failed = IoFailure::default();
     let file = HashingWriter::new(File::create(path).at(path)?, failed.clone());
     // A write that failed for an I/O reason (a full disk) is reported as that I/O error.
@@ -187,17 +201,32 @@ pub fn write_file(
     let w = ArrowWriter::try_new(
         file,
         Arc::clone(&lake_schema),
-        Some(properties(sorted.num_rows(), row_group_rows)),
+        Some(properties(rows, row_group_rows)),
     )
     .map_err(parquet_err)?;
     // The Arrow writer has put the Arrow schema in the file's metadata; its row groups are
     // written here, their columns encoded on every core.
     let (mut w, factory) = w.into_serialized_writer().map_err(parquet_err)?;
-    let step = row_group_rows.max(1);
-    for (n, start) in (0..lake_batch.num_rows()).step_by(step).enumerate() {
-        let rows = lake_batch.slice(start, step.min(lake_batch.num_rows() - start));
+    let groups: Vec<&[(usize, usize)]> = order.chunks(row_group_rows.max(1)).collect();
+    for (n, group) in groups.iter().enumerate() {
+        // The last row group is the last use of the batches: each column is freed as soon
+        // as it is encoded.
+        let last = n + 1 == groups.len();
         let writers = factory.create_column_writers(n).map_err(parquet_err)?;
-        let chunks = encode_columns(&rows, writers).map_err(parquet_err)?;
+        let inputs = columns
+            .iter_mut()
+            .map(|arrays| {
+                if last {
+                    std::mem::take(arrays)
+                } else {
+                    arrays.clone()
+                }
+            })
+            .collect();
+        let chunks = encode_columns(&lake_schema, inputs, group, writers).map_err(|e| match e {
+            Encode::Arrow(e) => arrow_err(e),
+            Encode::Parquet(e) => parquet_err(e),
+        })?;
         let mut group = w.next_row_group().map_err(parquet_err)?;
         for chunk in chunks {
             chunk.append_to_row_group(&mut group).map_err(parquet_err)?;
@@ -208,7 +237,7 @@ pub fn write_file(
     let written = w.into_inner().map_err(parquet_err)?;
     written.file.sync_all().at(path)?;
     Ok(Written {
-        rows: sorted.num_rows() as u64,
+        rows: rows as u64,
         bytes: written.bytes,
         min_time,
         max_time,
@@ -217,44 +246,83 @@ pub fn write_file(
     })
 }
 
-/// Encodes the columns of one row group on every core, biggest first; the chunks come back
-/// in column order.
+/// Why a column could not be encoded.
+enum Encode {
+    Arrow(arrow::error::ArrowError),
+    Parquet(ParquetError),
+}
+
+impl From<ParquetError> for Encode {
+    fn from(e: ParquetError) -> Self {
+        Encode::Parquet(e)
+    }
+}
+
+/// Runs of consecutive rows of one batch at least this long (on average) are encoded from
+/// the batch as they are; shorter ones are gathered into a new array first.
+const MIN_RUN_ROWS: usize = 64;
+
+/// Encodes one row group, the rows `group` of the batches whose columns are `columns`, on
+/// every core, biggest column first; the chunks come back in column order.
 fn encode_columns(
-    rows: &RecordBatch,
+    schema: &arrow::datatypes::Schema,
+    columns: Vec<Vec<ArrayRef>>,
+    group: &[(usize, usize)],
     writers: Vec<ArrowColumnWriter>,
-) -> Result<Vec<ArrowColumnChunk>, ParquetError> {
-    // Leaves in column order (a nested column has several), each with its column's size:
-    // the order to encode them in.
-    let mut leaves = Vec::with_capacity(writers.len());
-    let mut sizes = Vec::with_capacity(writers.len());
-    for (field, column) in rows.schema().fields().iter().zip(rows.columns()) {
-        let of_column = compute_leaves(field, column)?;
-        sizes.extend(std::iter::repeat_n(
-            column.get_array_memory_size(),
-            of_column.len(),
-        ));
-        leaves.extend(of_column);
+) -> Result<Vec<ArrowColumnChunk>, Encode> {
+    // The rows as runs (batch, first row, rows): slices of the batches when they are long.
+    let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+    for &(b, r) in group {
+        match runs.last_mut() {
+            Some((lb, lr, len)) if *lb == b && *lr + *len == r => *len += 1,
+            _ => runs.push((b, r, 1)),
+        }
     }
-    if leaves.len() != writers.len() {
-        return Err(ParquetError::General(format!(
-            "{} leaf columns for {} column writers",
-            leaves.len(),
-            writers.len()
-        )));
+    let gather = runs.len() * MIN_RUN_ROWS > group.len();
+    // A nested column has several leaves, each with its writer.
+    let mut writers = writers.into_iter();
+    let mut tasks = Vec::with_capacity(columns.len());
+    for ((i, field), arrays) in schema.fields().iter().enumerate().zip(columns) {
+        let leaves = compute_leaves(field, &arrow::array::new_empty_array(field.data_type()))?;
+        let of_column: Vec<ArrowColumnWriter> = writers.by_ref().take(leaves.len()).collect();
+        if of_column.len() != leaves.len() {
+            return Err(ParquetError::General(format!(
+                "too few column writers for column {}",
+                field.name()
+            ))
+            .into());
+        }
+        let size: usize = arrays.iter().map(|a| a.get_array_memory_size()).sum();
+        tasks.push((i, field, of_column, arrays, size));
     }
-    let mut tasks: Vec<(usize, ArrowColumnWriter, ArrowLeafColumn)> = writers
-        .into_iter()
-        .zip(leaves)
-        .enumerate()
-        .map(|(i, (w, leaf))| (i, w, leaf))
-        .collect();
-    tasks.sort_by_key(|(i, _, _)| std::cmp::Reverse(sizes[*i]));
-    let mut done = on_cores(tasks, |(i, mut w, leaf)| {
-        w.write(&leaf)?;
-        Ok::<_, ParquetError>((i, w.close()?))
+    tasks.sort_by_key(|t| std::cmp::Reverse(t.4));
+    let mut done = on_cores(tasks, |(i, field, mut writers, arrays, _)| {
+        let mut write = |array: &ArrayRef| -> Result<(), Encode> {
+            for (w, leaf) in writers.iter_mut().zip(compute_leaves(field, array)?) {
+                w.write(&leaf)?;
+            }
+            Ok(())
+        };
+        if gather {
+            let refs: Vec<&dyn Array> = arrays.iter().map(AsRef::as_ref).collect();
+            let taken = arrow::compute::interleave(&refs, group).map_err(Encode::Arrow)?;
+            drop(refs);
+            drop(arrays);
+            write(&taken)?;
+        } else {
+            for &(b, r, len) in &runs {
+                write(&arrays[b].slice(r, len))?;
+            }
+            drop(arrays);
+        }
+        let chunks = writers
+            .into_iter()
+            .map(ArrowColumnWriter::close)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok::<_, Encode>((i, chunks))
     })?;
     done.sort_by_key(|(i, _)| *i);
-    Ok(done.into_iter().map(|(_, chunk)| chunk).collect())
+    Ok(done.into_iter().flat_map(|(_, chunks)| chunks).collect())
 }
 
 /// Runs `work` on every item on the process's worker pool (rayon: a thread per core, kept for
@@ -347,4 +415,107 @@ pub fn read_index(path: &Path) -> Result<Vec<(u64, u64)>, LakeError> {
             )
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use serde_json::json;
+
+    use super::*;
+
+    /// A batch of events `ids` with event times `secs` (None: a time that does not parse).
+    fn batch(ids: &[usize], secs: &[Option<i64>]) -> RecordBatch {
+        let records: Vec<_> = ids
+            .iter()
+            .zip(secs)
+            .map(|(id, s)| {
+                let time = match s {
+                    Some(s) => chrono::DateTime::from_timestamp(1_700_000_000 + s, 0)
+                        .unwrap()
+                        .format("%Y-%m-%dT%H:%M:%SZ")
+                        .to_string(),
+                    None => "yesterday".to_string(),
+                };
+                json!({"eventVersion": "1.08", "eventID": format!("id-{id}"), "eventTime": time,
+                       "eventName": "Get", "requestParameters": {"n": id}})
+            })
+            .collect();
+        let raw = serde_json::to_vec(&json!({ "Records": records })).unwrap();
+        let out = trawl_ingest::read_bytes("mem://t.json", raw, &Default::default()).unwrap();
+        assert_eq!(out.batches.len(), 1);
+        out.batches.into_iter().next().unwrap()
+    }
+
+    /// Writes `batches` with `row_group_rows` and returns the eventIDs read back, in file
+    /// order, checking the times are sorted and the index and time range match.
+    fn write_and_read(batches: Vec<RecordBatch>, row_group_rows: usize) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.parquet");
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let w = write_file(&path, batches, row_group_rows).unwrap();
+        assert_eq!(w.rows as usize, rows);
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+        assert_eq!(
+            reader.metadata().num_row_groups(),
+            rows.div_ceil(row_group_rows)
+        );
+        let (mut ids, mut times) = (Vec::new(), Vec::new());
+        for b in reader.build().unwrap() {
+            let b = b.unwrap();
+            let id = b.column_by_name("eventid").unwrap().as_string::<i32>();
+            ids.extend(id.iter().map(|v| v.unwrap().to_string()));
+            let ts = b
+                .column_by_name(COL_EVENTTIME_TS)
+                .unwrap()
+                .as_primitive::<TimestampMicrosecondType>();
+            times.extend(ts.iter());
+        }
+        let valid: Vec<i64> = times.iter().flatten().copied().collect();
+        assert!(valid.is_sorted(), "times in order: {times:?}");
+        assert!(
+            times
+                .iter()
+                .skip_while(|t| t.is_some())
+                .all(Option::is_none),
+            "unparsed times last"
+        );
+        assert_eq!(w.min_time, valid.first().map(|t| format_canonical(*t)));
+        assert_eq!(w.max_time, valid.last().map(|t| format_canonical(*t)));
+        let index: Vec<u64> = w.index.iter().map(|(id, _)| *id).collect();
+        assert_eq!(index, ids.iter().map(|id| id_hash(id)).collect::<Vec<_>>());
+        ids
+    }
+
+    fn names(ids: &[usize]) -> Vec<String> {
+        ids.iter().map(|i| format!("id-{i}")).collect()
+    }
+
+    #[test]
+    fn shuffled_rows_across_batches_come_out_in_time_order_ties_in_arrival_order() {
+        // Times 0..9 in a scramble over three batches; 4 twice (ids 2 and 8), two unparsed.
+        let a = batch(&[0, 1, 2, 3], &[Some(7), Some(1), Some(4), None]);
+        let b = batch(&[4, 5, 6], &[Some(9), Some(0), Some(3)]);
+        let c = batch(&[7, 8, 9, 10], &[Some(2), Some(4), None, Some(8)]);
+        let ids = write_and_read(vec![a, b, c], 4);
+        assert_eq!(ids, names(&[5, 1, 7, 6, 2, 8, 0, 10, 4, 3, 9]));
+    }
+
+    #[test]
+    fn rows_already_in_order_are_written_from_the_batches_as_they_are() {
+        // Long sorted runs: encoded from slices of the batches, not gathered.
+        let n = 3 * MIN_RUN_ROWS;
+        let first: Vec<usize> = (0..n).collect();
+        let second: Vec<usize> = (n..2 * n).collect();
+        let secs = |ids: &[usize]| ids.iter().map(|&i| Some(i as i64)).collect::<Vec<_>>();
+        let batches = vec![batch(&second, &secs(&second)), batch(&first, &secs(&first))];
+        for group in [n / 2, 2 * n, 100] {
+            let ids = write_and_read(batches.clone(), group);
+            assert_eq!(
+                ids,
+                names(&(0..2 * n).collect::<Vec<_>>()),
+                "row groups of {group}"
+            );
+        }
+    }
 }
