@@ -208,10 +208,16 @@ pub struct IngestArgs {
     /// what it read.
     #[arg(long, default_value_t = 30.0)]
     pub commit_interval: f64,
-    /// Commit every this many MB of rows buffered in memory. Peak memory is about four times
-    /// this plus the readers' working set; lower it on a small machine (more, smaller files).
+    /// Commit every this many MB of rows buffered in memory. Peak memory is about twice this
+    /// (the rows buffered and the commit being written) plus the readers' working set and the
+    /// dedup index; lower it on a small machine (more, smaller files).
     #[arg(long, value_name = "MB", default_value_t = 64)]
     pub buffer_mb: usize,
+    /// EventIDs the dedup index keeps in memory (17-34 bytes each). Beyond, days already
+    /// committed are dropped from memory and the eventIDs of the days being written are
+    /// spilled to sorted files in the lake's staging directory (slower lookups).
+    #[arg(long, value_name = "N", default_value_t = trawl_lake::IngestOptions::default().dedup_events)]
+    pub dedup_events: usize,
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

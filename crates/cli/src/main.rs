@@ -227,6 +227,7 @@ fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
         strict: a.strict,
         commit_interval: std::time::Duration::from_secs_f64(a.commit_interval.max(0.0)),
         flush_bytes: a.buffer_mb.max(1) << 20,
+        dedup_events: a.dedup_events,
         ..IngestOptions::default()
     };
     opts.read.window = window;

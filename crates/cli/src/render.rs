@@ -147,6 +147,13 @@ pub fn write_summary(out: &mut dyn Write, s: &IngestSummary) -> std::io::Result<
         "events          {} stored, {} duplicates dropped, {} conflicts, {} outside the time window",
         s.events_stored, s.duplicates_dropped, s.conflicts, s.outside_window
     )?;
+    if s.dedup_spilled > 0 {
+        writeln!(
+            out,
+            "dedup           {} eventIDs spilled to disk to stay within --dedup-events",
+            s.dedup_spilled
+        )?;
+    }
     writeln!(
         out,
         "also seen       {} digest files, {} insight events",

@@ -1,6 +1,6 @@
 //! The ingest job: read objects on every core, dedup, buffer per partition, commit.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -19,6 +19,7 @@ use trawl_ingest::{
 };
 use trawl_schema::{COL_EVENTTIME_TS, COL_HASH, UNKNOWN_PARTITION};
 
+use crate::dedup::{Dedup, Verdict};
 use crate::error::{IoContext, LakeError};
 use crate::layout::Layout;
 use crate::log::{self, DataFile, LogEntry, QuarantineEntry, Snapshot, SourceEntry};
@@ -42,6 +43,9 @@ pub struct IngestOptions {
     /// Also commit when this long has passed since the last commit and something is
     /// pending: a slow (network) run keeps what it read if it is interrupted.
     pub commit_interval: Duration,
+    /// EventIDs the dedup index keeps in hash tables, at most (about 17-34 bytes each):
+    /// beyond, partitions are evicted or spilled to disk (see `dedup.rs`).
+    pub dedup_events: usize,
 }
 
 impl Default for IngestOptions {
@@ -54,6 +58,7 @@ impl Default for IngestOptions {
             row_group_rows: writer::ROW_GROUP_ROWS,
             fetch_budget_bytes: 128 << 20,
             commit_interval: Duration::from_secs(30),
+            dedup_events: 1 << 20,
         }
     }
 }
@@ -92,6 +97,9 @@ pub struct IngestSummary {
     pub events_stored: u64,
     pub duplicates_dropped: u64,
     pub conflicts: u64,
+    /// EventIDs the dedup index moved to disk to stay within
+    /// [`IngestOptions::dedup_events`] (0 unless the days being written are very big).
+    pub dedup_spilled: u64,
     pub outside_window: u64,
     pub digests: u64,
     pub insights: u64,
@@ -110,124 +118,6 @@ impl IngestSummary {
     /// Exit code contract: 0 all good, 1 done but some inputs were quarantined.
     pub fn is_clean(&self) -> bool {
         self.quarantined.is_empty() && self.bad_records == 0
-    }
-}
-
-/// Per-partition dedup index: eventID hash -> content hashes seen. Partitions load lazily
-/// from the committed index files and are evicted (least recently used) after a commit,
-/// when everything they hold is on disk, so memory stays bounded over long backfills.
-struct Dedup {
-    files_by_dt: HashMap<String, Vec<PathBuf>>,
-    /// Loaded partitions with the commit epoch that last touched them.
-    loaded: HashMap<String, (PartIndex, u64)>,
-    /// Epoch of the commit being assembled (= its version).
-    epoch: u64,
-    /// Last epoch the writer has committed: partitions touched after it are not on disk yet.
-    acked: u64,
-}
-
-/// One partition's index: the first content hash of each eventID (16 bytes an event), and
-/// the further ones of the rare eventIDs seen with other content (conflicts).
-#[derive(Default)]
-struct PartIndex {
-    first: FxHashMap<u64, u64>,
-    more: FxHashMap<u64, Vec<u64>>,
-}
-
-/// Partitions kept loaded between commits.
-const LOADED_PARTITIONS: usize = 32;
-
-/// EventIDs kept loaded between commits, at most (about 17-34 bytes each): partitions beyond
-/// it are evicted, except those with rows not yet committed.
-const LOADED_EVENTS: usize = 2 << 20;
-
-enum Verdict {
-    New,
-    Duplicate,
-    Conflict,
-}
-
-impl Dedup {
-    fn new(layout: &Layout, snap: &Snapshot) -> Self {
-        let mut files_by_dt: HashMap<String, Vec<PathBuf>> = HashMap::new();
-        for f in &snap.files {
-            files_by_dt
-                .entry(f.dt.clone())
-                .or_default()
-                .push(layout.root().join(&f.index));
-        }
-        Self {
-            files_by_dt,
-            loaded: HashMap::new(),
-            epoch: snap.version + 1,
-            acked: snap.version,
-        }
-    }
-
-    /// The index of partition `dt`, loaded from its committed index files on first use.
-    fn partition(&mut self, dt: &str) -> Result<&mut PartIndex, LakeError> {
-        if !self.loaded.contains_key(dt) {
-            let mut index = PartIndex::default();
-            for path in self.files_by_dt.get(dt).into_iter().flatten() {
-                for (id, content) in writer::read_index(path)? {
-                    Dedup::record(&mut index, id, content);
-                }
-            }
-            self.loaded.insert(dt.to_string(), (index, 0));
-        }
-        let (index, used) = self.loaded.get_mut(dt).expect("just loaded");
-        *used = self.epoch;
-        Ok(index)
-    }
-
-    /// Records `(id hash, content hash)` in a partition's index and says what it was.
-    fn record(index: &mut PartIndex, id: u64, content: u64) -> Verdict {
-        let PartIndex { first, more } = index;
-        match first.entry(id) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(content);
-                Verdict::New
-            }
-            std::collections::hash_map::Entry::Occupied(o) => {
-                if *o.get() == content {
-                    return Verdict::Duplicate;
-                }
-                let others = more.entry(id).or_default();
-                if others.contains(&content) {
-                    Verdict::Duplicate
-                } else {
-                    others.push(content);
-                    Verdict::Conflict
-                }
-            }
-        }
-    }
-
-    /// Records an event in a partition's index and says what it was.
-    fn check(index: &mut PartIndex, id: &str, hash: i64) -> Verdict {
-        Dedup::record(index, writer::id_hash(id), hash as u64)
-    }
-
-    /// Drops the least recently used partitions beyond [`LOADED_PARTITIONS`] or
-    /// [`LOADED_EVENTS`]; never one touched since the last acknowledged commit (what it holds
-    /// is not all in committed index files yet).
-    fn evict(&mut self) {
-        loop {
-            let events: usize = self.loaded.values().map(|(i, _)| i.first.len()).sum();
-            if self.loaded.len() <= LOADED_PARTITIONS && events <= LOADED_EVENTS {
-                return;
-            }
-            let Some(oldest) = self
-                .loaded
-                .iter()
-                .filter(|(_, (_, used))| *used <= self.acked)
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(dt, _)| dt.clone())
-            else {
-                return;
-            };
-            self.loaded.remove(&oldest);
-        }
     }
 }
 
@@ -404,15 +294,20 @@ impl Collector<'_> {
                 || UNKNOWN_PARTITION.to_string(),
                 |d| day_string(d * 86_400_000_000),
             );
-            let index = self.dedup.partition(&dt)?;
+            // Rows without an eventID are kept as they are.
+            let with_id = rows.iter().filter(|&&r| ids.is_valid(r as usize));
+            let verdicts = self.dedup.check(
+                &dt,
+                with_id.map(|&r| (ids.value(r as usize), hashes.value(r as usize))),
+            )?;
+            let mut verdicts = verdicts.into_iter();
             let kept: Vec<u32> = rows
                 .into_iter()
                 .filter(|&row| {
-                    let row = row as usize;
-                    if !ids.is_valid(row) {
+                    if !ids.is_valid(row as usize) {
                         return true;
                     }
-                    match Dedup::check(index, ids.value(row), hashes.value(row)) {
+                    match verdicts.next().expect("a verdict per row with an eventID") {
                         Verdict::Duplicate => {
                             dups += 1;
                             false
@@ -463,11 +358,7 @@ impl Collector<'_> {
         let pending = std::mem::take(&mut self.pending);
         for (n, dt) in pending.keys().enumerate() {
             let index = self.lake.root().join(Layout::index_file(version, n));
-            self.dedup
-                .files_by_dt
-                .entry(dt.clone())
-                .or_default()
-                .push(index);
+            self.dedup.add_file(dt, index);
         }
         let job = CommitJob {
             version,
@@ -726,7 +617,7 @@ pub fn ingest_from(
         lake,
         opts,
         version: snap.version,
-        dedup: Dedup::new(&lake.layout(), &snap),
+        dedup: Dedup::new(&lake.layout(), &snap, opts.dedup_events),
         pending: BTreeMap::new(),
         pending_bytes: 0,
         sources: Vec::new(),
@@ -917,6 +808,7 @@ pub fn ingest_from(
         .max(Duration::from_micros(1))
         .as_secs_f64();
     let s = &mut c.summary;
+    s.dedup_spilled = c.dedup.spilled_events;
     s.seconds = secs;
     s.events_per_second = s.events_stored as f64 / secs;
     s.json_mb_per_second = s.json_bytes as f64 / 1e6 / secs;

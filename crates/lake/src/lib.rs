@@ -22,6 +22,7 @@
 //! file list from the log, so they never see uncommitted files.
 
 pub mod catalog;
+mod dedup;
 pub mod error;
 mod ingest;
 pub mod layout;

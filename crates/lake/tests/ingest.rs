@@ -502,6 +502,69 @@ fn dedup_holds_across_many_commits_and_evicted_partitions() {
 }
 
 #[test]
+fn a_dedup_index_over_its_memory_budget_spills_to_disk_and_drops_the_same_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    let spec = trawl_gen::TrailSpec {
+        events: 6000,
+        days: 2,
+        events_per_file: 200,
+        duplicate_rate: 0.05,
+        ..Default::default()
+    };
+    let stats = trawl_gen::write_trail(&trail, &spec).unwrap();
+    assert!(stats.duplicates > 100, "{} duplicates", stats.duplicates);
+    // The whole trail again under another path: a second run where every event is a
+    // duplicate, found in partitions reloaded from the committed index files.
+    let again = dir.path().join("again");
+    for p in &stats.paths {
+        let to = again.join(p.strip_prefix(&trail).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(p, to).unwrap();
+    }
+    // Each day holds ~3,000 eventIDs: a budget of 500 spills several runs per day.
+    for budget in [IngestOptions::default().dedup_events, 500] {
+        let lake = Lake::create(dir.path().join(format!("lake-{budget}"))).unwrap();
+        let opts = IngestOptions {
+            dedup_events: budget,
+            flush_bytes: 256 << 10,
+            ..Default::default()
+        };
+        let first = run(&lake, std::slice::from_ref(&trail), &opts).unwrap();
+        assert_eq!(first.events_stored, 6000, "budget {budget}");
+        assert_eq!(first.duplicates_dropped as usize, stats.duplicates);
+        assert_eq!(first.conflicts, 0);
+        let second = run(&lake, std::slice::from_ref(&again), &opts).unwrap();
+        assert_eq!(second.events_stored, 0, "budget {budget}");
+        assert_eq!(second.duplicates_dropped as usize, 6000 + stats.duplicates);
+        if budget == 500 {
+            assert!(
+                first.dedup_spilled >= 5000,
+                "{} spilled",
+                first.dedup_spilled
+            );
+            assert!(
+                second.dedup_spilled >= 5000,
+                "{} spilled",
+                second.dedup_spilled
+            );
+        } else {
+            assert_eq!(first.dedup_spilled + second.dedup_spilled, 0);
+        }
+        assert_eq!(lake.snapshot().unwrap().rows(), 6000);
+        // The spilled runs are the run's own: none is left behind.
+        let staging = lake.root().join("_trawl/staging");
+        let left: Vec<_> = walkdir::WalkDir::new(&staging)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.path().to_path_buf())
+            .collect();
+        assert!(left.is_empty(), "left in staging: {left:?}");
+    }
+}
+
+#[test]
 fn a_source_that_changes_or_vanishes_after_listing_is_reported_and_read_next_time() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
