@@ -138,13 +138,13 @@ impl Dedup {
         self.loaded.values().map(|(i, _)| i.first.len()).sum()
     }
 
-    /// Keeps the resident eventIDs within the budget: evicts partitions all on disk first,
-    /// then spills the biggest partitions being written until half the budget is left.
+    /// Keeps the resident eventIDs within the budget: once over it, evicts partitions all on
+    /// disk, then spills the biggest partitions being written, down to half the budget.
     fn bound(&mut self) -> Result<(), LakeError> {
         if self.resident() <= self.budget {
             return Ok(());
         }
-        self.evict();
+        self.evict_to(self.budget / 2);
         while self.resident() > self.budget / 2 {
             let Some((_, (index, _))) = self
                 .loaded
@@ -163,7 +163,12 @@ impl Dedup {
     /// never one touched since the last acknowledged commit (what it holds is not all in
     /// committed index files yet).
     pub(crate) fn evict(&mut self) {
-        while self.loaded.len() > LOADED_PARTITIONS || self.resident() > self.budget {
+        self.evict_to(self.budget);
+    }
+
+    /// Evicts like [`Dedup::evict`] down to `limit` resident eventIDs.
+    fn evict_to(&mut self, limit: usize) {
+        while self.loaded.len() > LOADED_PARTITIONS || self.resident() > limit {
             let Some(oldest) = self
                 .loaded
                 .iter()
@@ -319,6 +324,53 @@ mod tests {
             assert_eq!(index.record(id * 7919, id).unwrap(), Verdict::New);
         }
         index
+    }
+
+    fn ids(range: std::ops::Range<usize>) -> Vec<String> {
+        range.map(|i| format!("id-{i}")).collect()
+    }
+
+    #[test]
+    fn over_budget_committed_days_are_evicted_before_any_day_is_spilled() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = Dedup {
+            files_by_dt: HashMap::new(),
+            loaded: HashMap::new(),
+            epoch: 1,
+            acked: 0,
+            budget: 100,
+            spill_dir: dir.path().join("spill"),
+            spills: 0,
+            spilled_events: 0,
+        };
+        let (a, c) = (ids(0..40), ids(1000..1040));
+        d.check("a", a.iter().map(|id| (id.as_str(), 1))).unwrap();
+        d.check("c", c.iter().map(|id| (id.as_str(), 1))).unwrap();
+        // Days a and c are committed; day b is written by the next commit.
+        d.acked = 1;
+        d.epoch = 2;
+        let b = ids(80..110);
+        d.check("b", b.iter().map(|id| (id.as_str(), 1))).unwrap();
+        assert!(
+            d.loaded.keys().all(|dt| dt == "b"),
+            "committed days evicted"
+        );
+        assert_eq!(d.spilled_events, 0);
+        // Day b alone past the budget: it cannot be evicted, so it spills, down to half.
+        let more = ids(110..200);
+        let v = d
+            .check("b", more.iter().map(|id| (id.as_str(), 1)))
+            .unwrap();
+        assert!(v.iter().all(|v| *v == Verdict::New));
+        assert_eq!(d.spilled_events, 120);
+        assert!(d.resident() <= 50);
+        let again = d.check("b", b.iter().map(|id| (id.as_str(), 1))).unwrap();
+        assert!(again.iter().all(|v| *v == Verdict::Duplicate));
+        drop(d);
+        assert!(
+            !dir.path().join("spill").exists(),
+            "spill directory removed"
+        );
     }
 
     #[test]
