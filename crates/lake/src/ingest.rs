@@ -44,7 +44,8 @@ pub struct IngestOptions {
     /// pending: a slow (network) run keeps what it read if it is interrupted.
     pub commit_interval: Duration,
     /// EventIDs the dedup index keeps in hash tables, at most (about 17-34 bytes each):
-    /// beyond, partitions are evicted or spilled to disk (see `dedup.rs`).
+    /// beyond, committed partitions are evicted and the others spilled to sorted files
+    /// (docs/lake-layout.md, "Dedup").
     pub dedup_events: usize,
 }
 
