@@ -11,6 +11,7 @@
 //! there: for new events, about one lookup in 256 per run.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -194,13 +195,15 @@ impl Drop for Dedup {
 impl PartIndex {
     /// Records `(id hash, content hash)` and says what it was.
     fn record(&mut self, id: u64, content: u64) -> Result<Verdict, LakeError> {
-        let seen = match self.first.get(&id) {
-            Some(c) => Some(*c),
-            None => self.spilled_content(id)?,
-        };
-        let Some(seen) = seen else {
-            self.first.insert(id, content);
-            return Ok(Verdict::New);
+        let seen = match self.first.entry(id) {
+            Entry::Occupied(o) => *o.get(),
+            Entry::Vacant(v) => match spilled_content(&mut self.spilled, id)? {
+                Some(c) => c,
+                None => {
+                    v.insert(content);
+                    return Ok(Verdict::New);
+                }
+            },
         };
         if seen == content {
             return Ok(Verdict::Duplicate);
@@ -212,15 +215,6 @@ impl PartIndex {
             others.push(content);
             Verdict::Conflict
         })
-    }
-
-    fn spilled_content(&mut self, id: u64) -> Result<Option<u64>, LakeError> {
-        for run in &mut self.spilled {
-            if let Some(c) = run.get(id)? {
-                return Ok(Some(c));
-            }
-        }
-        Ok(None)
     }
 
     /// Moves the resident eventIDs to a new spilled run, file `n` of `dir`; returns how many.
@@ -237,6 +231,16 @@ impl PartIndex {
             .push(Spilled::write(&dir.join(format!("{n:06}.idx")), pairs)?);
         Ok(spilled)
     }
+}
+
+/// The content hash the spilled runs hold for `id`, if any (an id is in at most one).
+fn spilled_content(runs: &mut [Spilled], id: u64) -> Result<Option<u64>, LakeError> {
+    for run in runs {
+        if let Some(c) = run.get(id)? {
+            return Ok(Some(c));
+        }
+    }
+    Ok(None)
 }
 
 /// EventIDs moved out of memory: `(id hash, content hash)` pairs sorted by id in a file,
