@@ -263,9 +263,8 @@ impl Spilled {
             })
             .at(path)?;
         let mut out = BufWriter::new(File::create(path).at(path)?);
-        for (id, content) in &pairs {
-            out.write_all(&id.to_le_bytes()).at(path)?;
-            out.write_all(&content.to_le_bytes()).at(path)?;
+        for pair in &pairs {
+            out.write_all(&writer::encode_pair(*pair)).at(path)?;
         }
         out.flush().at(path)?;
         drop(out);
@@ -294,10 +293,7 @@ impl Spilled {
             .seek(SeekFrom::Start(start as u64 * 16))
             .at(&self.path)?;
         self.file.read_exact(bytes).at(&self.path)?;
-        let pair = |i: usize| {
-            let at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"));
-            (at(i * 16), at(i * 16 + 8))
-        };
+        let pair = |i: usize| writer::decode_pair(&bytes[i * 16..i * 16 + 16]);
         let (mut lo, mut hi) = (0, n);
         while lo < hi {
             let mid = (lo + hi) / 2;

@@ -389,11 +389,27 @@ impl std::io::Write for HashingWriter {
 /// Serialises a dedup index: little-endian `(id hash, content hash)` pairs.
 pub fn encode_index(pairs: &[(u64, u64)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(pairs.len() * 16);
-    for (id, content) in pairs {
-        out.extend_from_slice(&id.to_le_bytes());
-        out.extend_from_slice(&content.to_le_bytes());
+    for pair in pairs {
+        out.extend_from_slice(&encode_pair(*pair));
     }
     out
+}
+
+/// One `(id hash, content hash)` pair of a dedup index, as stored.
+pub(crate) fn encode_pair((id, content): (u64, u64)) -> [u8; 16] {
+    let mut out = [0; 16];
+    out[..8].copy_from_slice(&id.to_le_bytes());
+    out[8..].copy_from_slice(&content.to_le_bytes());
+    out
+}
+
+/// The pair [`encode_pair`] stored in `bytes` (16 bytes).
+pub(crate) fn decode_pair(bytes: &[u8]) -> (u64, u64) {
+    let (a, b) = bytes.split_at(8);
+    (
+        u64::from_le_bytes(a.try_into().expect("8 bytes")),
+        u64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
+    )
 }
 
 /// Reads a dedup index written by [`encode_index`].
@@ -405,16 +421,7 @@ pub fn read_index(path: &Path) -> Result<Vec<(u64, u64)>, LakeError> {
             message: "dedup index length is not a multiple of 16".into(),
         });
     }
-    Ok(bytes
-        .chunks_exact(16)
-        .map(|c| {
-            let (a, b) = c.split_at(8);
-            (
-                u64::from_le_bytes(a.try_into().expect("8 bytes")),
-                u64::from_le_bytes(b.try_into().expect("8 bytes")),
-            )
-        })
-        .collect())
+    Ok(bytes.chunks_exact(16).map(decode_pair).collect())
 }
 
 #[cfg(test)]
