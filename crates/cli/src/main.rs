@@ -95,10 +95,10 @@ impl Bar {
 }
 
 impl Progress for Bar {
-    fn start(&self, objects: u64, bytes: u64) {
+    fn found(&self, objects: u64, bytes: u64) {
         self.objects
-            .store(objects, std::sync::atomic::Ordering::Relaxed);
-        self.bar.set_length(bytes);
+            .fetch_add(objects, std::sync::atomic::Ordering::Relaxed);
+        self.bar.inc_length(bytes);
     }
     fn object_done(&self, raw_bytes: u64, events: u64) {
         use std::sync::atomic::Ordering::Relaxed;
@@ -154,14 +154,13 @@ fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
             None => local.push(std::path::PathBuf::from(src)),
         }
     }
-    let mut found = if local.is_empty() {
-        trawl_ingest::Discovery::default()
+    // Local trees are listed as the run goes, a delivery day at a time; S3 is listed first.
+    let walk = if local.is_empty() {
+        None
     } else {
-        trawl_ingest::discover_local(&local, Some(&cli.lake))?
+        Some(trawl_ingest::walk_local(&local, Some(&cli.lake))?)
     };
-    for (_, reason) in &found.unreadable {
-        tracing::warn!("{reason}");
-    }
+    let mut listed: Vec<trawl_ingest::SourceObject> = Vec::new();
     let s3 = if urls.is_empty() {
         None
     } else {
@@ -207,7 +206,7 @@ fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
                                 d.skipped_prefixes.join(", ")
                             );
                         }
-                        found.objects.extend(d.objects);
+                        listed.extend(d.objects);
                     }
                     Err(e) => {
                         result = Err(e.into());
@@ -249,8 +248,9 @@ fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
         eprintln!("interrupted: committing what was read (Ctrl-C again to quit now)");
     });
     let stop = &STOP;
-    let mut summary = match trawl_lake::ingest_from(&lake, found.objects, fetch, &opts, &bar, stop)
-    {
+    trawl_ingest::sort_by_delivery(&mut listed);
+    let listing = walk.into_iter().flatten().chain(listed.into_iter().map(Ok));
+    let summary = match trawl_lake::ingest_listing(&lake, listing, fetch, &opts, &bar, stop) {
         Err(trawl_lake::LakeError::Interrupted(what))
             if stop.load(std::sync::atomic::Ordering::Relaxed) =>
         {
@@ -261,12 +261,6 @@ fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
         r => r?,
     };
     bar.bar.finish_and_clear();
-    summary.quarantined.extend(
-        found
-            .unreadable
-            .into_iter()
-            .map(|(path, reason)| trawl_lake::Quarantined { path, reason }),
-    );
     let requests = s3.as_ref().map(|src| src.counts().snapshot());
     let mut out = std::io::stdout().lock();
     if a.json {

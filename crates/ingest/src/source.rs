@@ -2,6 +2,7 @@
 //! the [`Fetch`] seam through which other stores (S3) hand over their objects' bytes.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use crate::IngestError;
@@ -28,10 +29,10 @@ pub enum Location {
 }
 
 /// What [`Fetch::drive`] may fetch next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// Fetch `objects[i]`.
-    Next(usize),
+    /// Fetch this object, the `n`th of the run.
+    Next(usize, Arc<SourceObject>),
     /// Nothing fits the memory budget now: finish a fetch first.
     Later,
     /// No more objects (or the run is stopping).
@@ -50,16 +51,16 @@ pub trait Fetch: Sync {
     }
     /// Fetches objects from one thread, up to `concurrency()` at once: `claim(wait)` gives
     /// the next object to fetch (blocking until memory allows when `wait`), `deliver` passes
-    /// each result on (false: stop). The ingest job uses it when `concurrency()` is above 0;
-    /// this default fetches one object at a time.
+    /// each result on with the object and its number (false: stop). The ingest job uses it
+    /// when `concurrency()` is above 0; this default fetches one object at a time.
     fn drive(
         &self,
-        objects: &[SourceObject],
         claim: &mut dyn FnMut(bool) -> Claim,
-        deliver: &mut dyn FnMut(usize, Result<Vec<u8>, IngestError>) -> bool,
+        deliver: &mut dyn FnMut(usize, Arc<SourceObject>, Result<Vec<u8>, IngestError>) -> bool,
     ) {
-        while let Claim::Next(i) = claim(true) {
-            if !deliver(i, self.fetch(&objects[i])) {
+        while let Claim::Next(i, obj) = claim(true) {
+            let raw = self.fetch(&obj);
+            if !deliver(i, obj, raw) {
                 return;
             }
         }
@@ -227,26 +228,54 @@ pub struct Discovery {
     pub unreadable: Vec<(String, String)>,
 }
 
-/// Expands files and directories into the objects to read, sorted by path and deduplicated.
+/// Expands files and directories into the objects to read, sorted by path and deduplicated
+/// (the whole listing in memory: [`walk_local`] hands it out as it goes instead).
+pub fn discover_local(paths: &[PathBuf], exclude: Option<&Path>) -> Result<Discovery, IngestError> {
+    let mut found = Discovery::default();
+    for listed in walk_local(paths, exclude)? {
+        match listed {
+            Ok(o) => found.objects.push(o),
+            Err(bad) => found.unreadable.push(bad),
+        }
+    }
+    found.objects.sort_by(|a, b| a.uri.cmp(&b.uri));
+    found.objects.dedup_by(|a, b| a.uri == b.uri);
+    Ok(found)
+}
+
+/// Lists files and directory trees in delivery order, a delivery day at a time, so that a
+/// trail of millions of files is never held whole: at the start only the folders that hold
+/// log files are found (a few hundred times fewer than the files in the CloudTrail layout);
+/// then each day's folders (`…/YYYY/MM/DD/`, in every account and region) are read when
+/// reached and their files handed out by [`delivery_stamp`], then name. Folders off the
+/// layout come after, one at a time, in path order; files named explicitly come first.
+///
 /// A file named explicitly is always read (its form is detected by content); inside
 /// directories only log-like names are picked (`.json.gz`, `.json`, `.jsonl`, `.gz`, `.log`...),
 /// hidden files and directories are skipped, and so is `exclude` (the lake itself, when it
-/// sits inside a source tree). A source that does not exist is an error.
-pub fn discover_local(paths: &[PathBuf], exclude: Option<&Path>) -> Result<Discovery, IngestError> {
+/// sits inside a source tree). A source that does not exist is an error; an entry that
+/// cannot be read (a dangling symlink, a folder without permission, a loop) is listed as
+/// `Err((path, reason))`.
+pub fn walk_local(paths: &[PathBuf], exclude: Option<&Path>) -> Result<LocalWalk, IngestError> {
     let exclude = exclude.and_then(|p| std::path::absolute(p).ok());
-    let mut found = Discovery::default();
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut explicit = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut unreadable = Vec::new();
+    let mut dirs = std::collections::BTreeSet::new();
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|source| IngestError::Source {
             path: p.clone(),
             source,
         })?;
         if !meta.is_dir() {
-            found.objects.push(object(p)?);
+            let o = object(p)?;
+            seen.insert(PathBuf::from(&o.uri));
+            explicit.push(o);
             continue;
         }
         let walker = walkdir::WalkDir::new(p)
             .follow_links(true)
-            .sort_by_file_name()
             .into_iter()
             .filter_entry(|e| {
                 let hidden = e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.');
@@ -255,34 +284,133 @@ pub fn discover_local(paths: &[PathBuf], exclude: Option<&Path>) -> Result<Disco
                     .is_some_and(|x| std::path::absolute(e.path()).is_ok_and(|a| &a == x));
                 !hidden && !excluded
             });
+        let mut last: Option<PathBuf> = None;
         for entry in walker {
             match entry {
                 Ok(e)
                     if e.file_type().is_file()
                         && looks_like_log(&e.file_name().to_string_lossy()) =>
                 {
-                    match object(e.path()) {
-                        Ok(o) => found.objects.push(o),
-                        Err(err) => found
-                            .unreadable
-                            .push((e.path().display().to_string(), err.to_string())),
+                    let Some(parent) = e.path().parent() else {
+                        continue;
+                    };
+                    if last.as_deref() != Some(parent) {
+                        dirs.insert(absolute(parent));
+                        last = Some(parent.to_path_buf());
                     }
                 }
                 Ok(_) => {}
                 Err(err) => {
-                    let path = err
-                        .path()
-                        .map_or_else(|| p.display().to_string(), |x| x.display().to_string());
-                    found
-                        .unreadable
-                        .push((path.clone(), format!("{path}: cannot read: {err}")));
+                    let path = err.path().unwrap_or(p);
+                    seen.insert(absolute(path));
+                    let path = path.display().to_string();
+                    unreadable.push(Err((path.clone(), format!("{path}: cannot read: {err}"))));
                 }
             }
         }
     }
-    found.objects.sort_by(|a, b| a.uri.cmp(&b.uri));
-    found.objects.dedup_by(|a, b| a.uri == b.uri);
-    Ok(found)
+    sort_by_delivery(&mut explicit);
+    explicit.dedup_by(|a, b| a.uri == b.uri);
+    let mut dated: std::collections::BTreeMap<u64, Vec<PathBuf>> = Default::default();
+    let mut undated = Vec::new();
+    for dir in dirs {
+        match delivery_stamp(&format!("{}/", dir.display())) {
+            Some(day) => dated.entry(day).or_default().push(dir),
+            None => undated.push(vec![dir]),
+        }
+    }
+    let mut groups: Vec<Vec<PathBuf>> = dated.into_values().chain(undated).collect();
+    groups.reverse();
+    let mut ready: Vec<Listed> = unreadable;
+    ready.extend(explicit.into_iter().map(Ok));
+    ready.reverse();
+    Ok(LocalWalk {
+        ready,
+        groups,
+        seen,
+    })
+}
+
+/// An object, or an entry that could not be listed as `(path, reason)`.
+type Listed = Result<SourceObject, (String, String)>;
+
+/// The listing [`walk_local`] hands out as it goes.
+#[derive(Debug)]
+pub struct LocalWalk {
+    /// What is ready to hand out, last first.
+    ready: Vec<Listed>,
+    /// Folders holding log files, a delivery day (or an undated folder) each, last first.
+    groups: Vec<Vec<PathBuf>>,
+    /// Files named explicitly and entries reported already: not listed twice.
+    seen: std::collections::HashSet<PathBuf>,
+}
+
+impl LocalWalk {
+    /// The objects of one group of folders, in delivery order (reversed, to pop).
+    fn list(&self, dirs: Vec<PathBuf>) -> Vec<Listed> {
+        let cannot = |path: &Path, err: &dyn std::fmt::Display| {
+            let path = path.display().to_string();
+            Err((path.clone(), format!("{path}: cannot read: {err}")))
+        };
+        let mut objects = Vec::new();
+        let mut bad = Vec::new();
+        for dir in dirs {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(err) => {
+                    bad.push(cannot(&dir, &err));
+                    continue;
+                }
+            };
+            for entry in entries {
+                let entry = match entry {
+                    Ok(entry) => entry,
+                    Err(err) => {
+                        bad.push(cannot(&dir, &err));
+                        continue;
+                    }
+                };
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let path = entry.path();
+                if name.starts_with('.') || !looks_like_log(&name) || self.seen.contains(&path) {
+                    continue;
+                }
+                // Symlinks followed, as the first walk did.
+                match std::fs::metadata(&path) {
+                    Ok(meta) if meta.is_file() => objects.push(SourceObject {
+                        uri: path.display().to_string(),
+                        size: meta.len(),
+                        mtime_ns: mtime_ns(&meta),
+                        location: Location::Local(path),
+                        etag: None,
+                    }),
+                    Ok(_) => {}
+                    Err(err) => bad.push(cannot(&path, &err)),
+                }
+            }
+        }
+        sort_by_delivery(&mut objects);
+        objects.dedup_by(|a, b| a.uri == b.uri);
+        let mut ready = bad;
+        ready.extend(objects.into_iter().map(Ok));
+        ready.reverse();
+        ready
+    }
+}
+
+impl Iterator for LocalWalk {
+    type Item = Listed;
+
+    fn next(&mut self) -> Option<Listed> {
+        loop {
+            if let Some(listed) = self.ready.pop() {
+                return Some(listed);
+            }
+            let group = self.groups.pop()?;
+            self.ready = self.list(group);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -320,6 +448,67 @@ mod tests {
             found.unreadable
         );
         assert!(discover_local(&[root.join("nope")], None).is_err());
+    }
+
+    #[test]
+    fn the_walk_hands_out_a_delivery_day_at_a_time_and_reads_folders_when_reached() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let put = |rel: &str| {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, b"x").unwrap();
+            path
+        };
+        let ct = |acct: &str, region: &str, day: u32, hhmm: &str| {
+            format!(
+                "AWSLogs/{acct}/CloudTrail/{region}/2024/03/{day:02}/{acct}_CloudTrail_{region}_202403{day:02}T{hhmm}Z_x.json.gz"
+            )
+        };
+        put(&ct("111111111111", "us-east-1", 2, "0005"));
+        put(&ct("111111111111", "us-east-1", 1, "2300"));
+        put(&ct("222222222222", "eu-west-1", 1, "0100"));
+        put(&ct("222222222222", "eu-west-1", 2, "0000"));
+        put(&ct("222222222222", "eu-west-1", 3, "1200"));
+        put("loose/b.json");
+        put("loose/.hidden.json");
+        let named = put("named/one.json");
+        // Named explicitly and inside a walked tree: listed once, first.
+        let mut walk = walk_local(&[root.to_path_buf(), named.clone()], None).unwrap();
+        let name = |l: Option<Listed>| {
+            let uri = l.unwrap().unwrap().uri;
+            uri.strip_prefix(&format!("{}/", root.display()))
+                .unwrap()
+                .to_string()
+        };
+        let mut take = |n: usize| (0..n).map(|_| name(walk.next())).collect::<Vec<_>>();
+        // Then day 1 of both accounts, in delivery time.
+        assert_eq!(
+            take(3),
+            [
+                "named/one.json".to_string(),
+                ct("222222222222", "eu-west-1", 1, "0100"),
+                ct("111111111111", "us-east-1", 1, "2300"),
+            ]
+        );
+        // Later days' folders are read only when reached: a file added now is listed, a
+        // folder removed now is reported.
+        put(&ct("111111111111", "us-east-1", 2, "2359"));
+        std::fs::remove_dir_all(root.join("AWSLogs/222222222222/CloudTrail/eu-west-1/2024/03/03"))
+            .unwrap();
+        assert_eq!(
+            take(3),
+            [
+                ct("222222222222", "eu-west-1", 2, "0000"),
+                ct("111111111111", "us-east-1", 2, "0005"),
+                ct("111111111111", "us-east-1", 2, "2359"),
+            ]
+        );
+        let gone = walk.next().unwrap().unwrap_err();
+        assert!(gone.0.ends_with("2024/03/03"), "{gone:?}");
+        // Folders off the layout last; the named file not twice.
+        assert_eq!(name(walk.next()), "loose/b.json");
+        assert!(walk.next().is_none());
     }
 
     #[test]

@@ -3,14 +3,15 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use rustc_hash::FxHashMap;
 
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
-use arrow::compute::take_record_batch;
+use arrow::compute::{BatchCoalescer, take_record_batch};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use serde::Serialize;
 use trawl_ingest::{
@@ -64,11 +65,16 @@ impl Default for IngestOptions {
     }
 }
 
-/// Receives progress as objects finish (called from the committing thread).
-pub trait Progress {
-    fn start(&self, _objects: u64, _bytes: u64) {}
+/// Receives progress: objects to read as the listing finds them (called from the reader
+/// threads), objects as they finish (from the committing thread).
+pub trait Progress: Sync {
+    fn found(&self, _objects: u64, _bytes: u64) {}
     fn object_done(&self, _raw_bytes: u64, _events: u64) {}
 }
+
+/// One entry of a listing: an object, or an entry that could not be listed, as
+/// `(path, reason)` (reported with the quarantined objects, never fatal).
+pub type Listed = Result<SourceObject, (String, String)>;
 
 /// No progress reporting.
 #[derive(Debug, Default)]
@@ -136,6 +142,9 @@ struct Collector<'a> {
     version: u64,
     dedup: Dedup,
     pending: BTreeMap<String, Vec<RecordBatch>>,
+    /// Rows of small objects, per partition, copied together into batches of
+    /// [`COALESCE_ROWS`] (see [`Collector::keep`]).
+    small: BTreeMap<String, BatchCoalescer>,
     pending_bytes: usize,
     sources: Vec<SourceEntry>,
     quarantined: Vec<QuarantineEntry>,
@@ -163,7 +172,55 @@ enum Parsed {
     /// Rows of a streamed object, ahead of its end.
     Part(usize, RecordBatch),
     /// An object read to its end (or its failure).
-    Done(usize, Result<ObjectOutput, IngestError>),
+    Done(usize, Arc<SourceObject>, Result<ObjectOutput, IngestError>),
+}
+
+/// The listing, consumed by the readers as they go (never held whole): objects the ledger
+/// has are counted and passed over, the others numbered in the order they come.
+struct Feed<I> {
+    state: std::sync::Mutex<FeedState<I>>,
+}
+
+struct FeedState<I> {
+    listing: I,
+    next: usize,
+    found: u64,
+    skipped: u64,
+    unreadable: Vec<Quarantined>,
+    done: bool,
+}
+
+impl<I: Iterator<Item = Listed>> Feed<I> {
+    /// The next object to read, with its number in the run.
+    fn pull(
+        &self,
+        snap: &Snapshot,
+        window: &trawl_ingest::TimeWindow,
+        progress: &dyn Progress,
+    ) -> Option<(usize, Arc<SourceObject>)> {
+        let mut st = self.state.lock().expect("listing lock");
+        while !st.done {
+            match st.listing.next() {
+                None => st.done = true,
+                Some(Err((path, reason))) => {
+                    tracing::warn!("{reason}");
+                    st.unreadable.push(Quarantined { path, reason });
+                }
+                Some(Ok(obj)) => {
+                    st.found += 1;
+                    if snap.has_source(&obj, window) {
+                        st.skipped += 1;
+                        continue;
+                    }
+                    let i = st.next;
+                    st.next += 1;
+                    progress.found(1, obj.size);
+                    return Some((i, Arc::new(obj)));
+                }
+            }
+        }
+        None
+    }
 }
 
 impl Collector<'_> {
@@ -338,10 +395,45 @@ impl Collector<'_> {
                     }
                 })?
             };
-            self.pending_bytes += part.get_array_memory_size();
-            self.pending.entry(dt).or_default().push(part);
+            self.keep(dt, part)?;
         }
         Ok((stored, dups, conflicts))
+    }
+
+    /// Buffers the rows of a partition for the next commit. A batch of a few rows from a
+    /// small object holds Arrow buffers sized for a thousand (a 2-event object, ~300 KB):
+    /// those rows are copied into shared batches instead, so that memory, and the commits
+    /// it triggers, follow the data, not the number of objects.
+    fn keep(&mut self, dt: String, part: RecordBatch) -> Result<(), LakeError> {
+        let lake = self.lake;
+        let arrow_err = |source| LakeError::Arrow {
+            path: lake.root().into(),
+            source,
+        };
+        let held = part.get_array_memory_size();
+        if part.num_rows() < SMALL_ROWS {
+            let used: usize = part
+                .columns()
+                .iter()
+                .map(|c| c.to_data().get_slice_memory_size())
+                .sum::<Result<usize, _>>()
+                .map_err(arrow_err)?;
+            if held > 2 * used {
+                self.pending_bytes += used;
+                let co = self
+                    .small
+                    .entry(dt.clone())
+                    .or_insert_with(|| BatchCoalescer::new(part.schema(), COALESCE_ROWS));
+                co.push_batch(part).map_err(arrow_err)?;
+                while let Some(batch) = co.next_completed_batch() {
+                    self.pending.entry(dt.clone()).or_default().push(batch);
+                }
+                return Ok(());
+            }
+        }
+        self.pending_bytes += held;
+        self.pending.entry(dt).or_default().push(part);
+        Ok(())
     }
 
     /// Hands what is pending to the writer thread as the next commit. At most one commit is
@@ -352,6 +444,16 @@ impl Collector<'_> {
         done: &Receiver<Result<Committed, LakeError>>,
     ) -> Result<(), LakeError> {
         self.wait(done)?;
+        for (dt, mut co) in std::mem::take(&mut self.small) {
+            co.finish_buffered_batch()
+                .map_err(|source| LakeError::Arrow {
+                    path: self.lake.root().into(),
+                    source,
+                })?;
+            while let Some(batch) = co.next_completed_batch() {
+                self.pending.entry(dt.clone()).or_default().push(batch);
+            }
+        }
         if self.pending.is_empty() && self.sources.is_empty() && self.quarantined.is_empty() {
             return Ok(());
         }
@@ -397,6 +499,12 @@ impl Collector<'_> {
         Ok(())
     }
 }
+
+/// Batches under this many rows holding far more memory than their rows need are copied
+/// together ([`Collector::keep`]).
+const SMALL_ROWS: usize = 4096;
+/// The batches small ones are copied into.
+const COALESCE_ROWS: usize = 8192;
 
 /// One commit's worth of data, handed to the writer thread.
 struct CommitJob {
@@ -541,7 +649,7 @@ fn write_commit(
     Ok(Committed { version, files })
 }
 
-/// Ingests local `objects` into the lake; see [`ingest_from`].
+/// Ingests local `objects` into the lake; see [`ingest_listing`].
 pub fn ingest(
     lake: &Lake,
     objects: Vec<SourceObject>,
@@ -592,14 +700,36 @@ impl ByteBudget {
     }
 }
 
-/// Ingests `objects` into the lake: objects the ledger already has are skipped, the others
-/// are fetched by `fetch` (as many at once as it asks for, within
-/// [`IngestOptions::fetch_budget_bytes`]), parsed on `opts.threads` threads, deduplicated
-/// and committed atomically in batches. `stop` ends the run early at an object boundary
-/// (what is committed stays committed).
+/// Ingests `objects` in delivery order ([`trawl_ingest::sort_by_delivery`]); see
+/// [`ingest_listing`].
 pub fn ingest_from(
     lake: &Lake,
-    objects: Vec<SourceObject>,
+    mut objects: Vec<SourceObject>,
+    fetch: &dyn Fetch,
+    opts: &IngestOptions,
+    progress: &dyn Progress,
+    stop: &AtomicBool,
+) -> Result<IngestSummary, LakeError> {
+    trawl_ingest::sort_by_delivery(&mut objects);
+    ingest_listing(
+        lake,
+        objects.into_iter().map(Ok),
+        fetch,
+        opts,
+        progress,
+        stop,
+    )
+}
+
+/// Ingests the objects of `listing` into the lake, in its order, consuming it as the run
+/// goes (a listing of millions of objects is never held whole): objects the ledger already
+/// has are skipped, the others are fetched by `fetch` (as many at once as it asks for,
+/// within [`IngestOptions::fetch_budget_bytes`]), parsed on `opts.threads` threads,
+/// deduplicated and committed atomically in batches. `stop` ends the run early at an object
+/// boundary (what is committed stays committed).
+pub fn ingest_listing(
+    lake: &Lake,
+    listing: impl Iterator<Item = Listed> + Send,
     fetch: &dyn Fetch,
     opts: &IngestOptions,
     progress: &dyn Progress,
@@ -609,17 +739,25 @@ pub fn ingest_from(
     let _lock = lake.lock()?;
     let snap = Snapshot::load(&lake.layout())?;
     crate::recover(&lake.layout(), &snap)?;
-    let found = objects.len() as u64;
-    let (mut todo, skipped): (Vec<_>, Vec<_>) = objects
-        .into_iter()
-        .partition(|o| !snap.has_source(o, &opts.read.window));
-    trawl_ingest::sort_by_delivery(&mut todo);
+    let feed = Feed {
+        state: std::sync::Mutex::new(FeedState {
+            listing,
+            next: 0,
+            found: 0,
+            skipped: 0,
+            unreadable: Vec::new(),
+            done: false,
+        }),
+    };
+    let window = &opts.read.window;
+    let pull = || feed.pull(&snap, window, progress);
     let mut c = Collector {
         lake,
         opts,
         version: snap.version,
         dedup: Dedup::new(&lake.layout(), &snap, opts.dedup_events),
         pending: BTreeMap::new(),
+        small: BTreeMap::new(),
         pending_bytes: 0,
         sources: Vec::new(),
         quarantined: Vec::new(),
@@ -627,8 +765,6 @@ pub fn ingest_from(
         digest_lines: Vec::new(),
         summary: IngestSummary {
             lake: lake.root().display().to_string(),
-            objects_found: found,
-            objects_skipped: skipped.len() as u64,
             lake_version: snap.version,
             ..Default::default()
         },
@@ -636,14 +772,12 @@ pub fn ingest_from(
         open: FxHashMap::default(),
         waited: Duration::ZERO,
     };
-    progress.start(todo.len() as u64, todo.iter().map(|o| o.size).sum());
-    let next = AtomicUsize::new(0);
     let budget = ByteBudget {
         cap: opts.fetch_budget_bytes.max(1),
         used: std::sync::Mutex::new(0),
         freed: std::sync::Condvar::new(),
     };
-    let threads = opts.threads.max(1).min(todo.len().max(1));
+    let threads = opts.threads.max(1);
     // Microseconds the parsers spent waiting for the collector to take their output.
     let parsers_blocked = std::sync::atomic::AtomicU64::new(0);
     let result: Result<(), LakeError> = std::thread::scope(|s| {
@@ -661,70 +795,77 @@ pub fn ingest_from(
         });
         // Fetchers hand raw bytes to parsers; parsers hand Arrow batches to this thread.
         let (raw_tx, raw_rx) =
-            crossbeam_channel::bounded::<(usize, Result<Body, IngestError>)>(threads * 2);
+            crossbeam_channel::bounded::<(usize, Arc<SourceObject>, Result<Body, IngestError>)>(
+                threads * 2,
+            );
         // A network source drives its many requests from one thread; a disk is read by
         // `threads` fetchers.
         let driven = fetch.concurrency() > 0;
         if driven {
             let raw_tx = raw_tx.clone();
-            let (todo, next, budget) = (&todo, &next, &budget);
+            let (pull, budget) = (&pull, &budget);
             s.spawn(move || {
+                // An object pulled from the listing that did not fit the budget yet.
+                let mut held: Option<(usize, Arc<SourceObject>)> = None;
                 let mut claim = |wait: bool| -> trawl_ingest::Claim {
-                    let i = next.load(Ordering::Relaxed);
-                    let Some(obj) = todo.get(i) else {
-                        return trawl_ingest::Claim::Done;
-                    };
                     if stop.load(Ordering::Relaxed) {
                         return trawl_ingest::Claim::Done;
                     }
+                    let Some((i, obj)) = held.take().or_else(pull) else {
+                        return trawl_ingest::Claim::Done;
+                    };
                     let taken = if wait {
                         budget.take(obj.size, stop)
                     } else if budget.try_take(obj.size) {
                         true
                     } else {
+                        held = Some((i, obj));
                         return trawl_ingest::Claim::Later;
                     };
                     if !taken {
                         return trawl_ingest::Claim::Done;
                     }
-                    next.store(i + 1, Ordering::Relaxed);
-                    trawl_ingest::Claim::Next(i)
+                    trawl_ingest::Claim::Next(i, obj)
                 };
-                let mut deliver = |i: usize, raw: Result<Vec<u8>, IngestError>| -> bool {
-                    let ok = raw_tx.send((i, raw.map(Body::Bytes))).is_ok();
-                    if !ok {
-                        budget.give(todo[i].size);
-                    }
-                    ok
-                };
-                fetch.drive(todo, &mut claim, &mut deliver);
+                let mut deliver =
+                    |i: usize, obj: Arc<SourceObject>, raw: Result<Vec<u8>, IngestError>| -> bool {
+                        let size = obj.size;
+                        let ok = raw_tx.send((i, obj, raw.map(Body::Bytes))).is_ok();
+                        if !ok {
+                            budget.give(size);
+                        }
+                        ok
+                    };
+                fetch.drive(&mut claim, &mut deliver);
             });
         }
         let fetchers = if driven { 0 } else { threads };
         for _ in 0..fetchers {
             let raw_tx = raw_tx.clone();
-            let (todo, next, budget) = (&todo, &next, &budget);
+            let (pull, budget) = (&pull, &budget);
             s.spawn(move || {
                 loop {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(obj) = todo.get(i) else { break };
+                    let Some((i, obj)) = pull() else { break };
                     // A big local file is streamed from disk by its parser: no bytes held.
                     if let Location::Local(path) = &obj.location
                         && obj.size >= opts.read.stream_min_bytes
                     {
-                        if raw_tx.send((i, Ok(Body::File(path.clone())))).is_err() {
+                        let body = Ok(Body::File(path.clone()));
+                        if raw_tx.send((i, obj, body)).is_err() {
                             break;
                         }
                         continue;
                     }
-                    if !budget.take(obj.size, stop) {
+                    let size = obj.size;
+                    if !budget.take(size, stop) {
                         break;
                     }
-                    if raw_tx.send((i, fetch.fetch(obj).map(Body::Bytes))).is_err() {
-                        budget.give(obj.size);
+                    let raw = fetch.fetch(&obj).map(Body::Bytes);
+                    if raw_tx.send((i, obj, raw)).is_err() {
+                        budget.give(size);
                         break;
                     }
                 }
@@ -734,7 +875,7 @@ pub fn ingest_from(
         let (tx, rx) = crossbeam_channel::bounded::<Parsed>(threads * 2);
         for _ in 0..threads {
             let (tx, raw_rx) = (tx.clone(), raw_rx.clone());
-            let (todo, budget, blocked) = (&todo, &budget, &parsers_blocked);
+            let (budget, blocked) = (&budget, &parsers_blocked);
             s.spawn(move || {
                 let send = |parsed| {
                     let started = Instant::now();
@@ -742,8 +883,7 @@ pub fn ingest_from(
                     blocked.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
                     sent
                 };
-                for (i, raw) in raw_rx {
-                    let obj = &todo[i];
+                for (i, obj, raw) in raw_rx {
                     // A big object's rows come a chunk at a time, ahead of its end.
                     let mut part = |batch| {
                         send(Parsed::Part(i, batch));
@@ -754,12 +894,12 @@ pub fn ingest_from(
                             obj.size,
                         ),
                         Ok(Body::File(path)) => {
-                            (read_file_with(obj, &path, &opts.read, &mut part), 0)
+                            (read_file_with(&obj, &path, &opts.read, &mut part), 0)
                         }
                         Err(e) => (Err(e), obj.size),
                     };
                     budget.give(held);
-                    if !send(Parsed::Done(i, out)) {
+                    if !send(Parsed::Done(i, obj, out)) {
                         break;
                     }
                 }
@@ -772,8 +912,8 @@ pub fn ingest_from(
         for parsed in rx.iter() {
             let step = match parsed {
                 Parsed::Part(i, batch) => c.accept_part(i, batch),
-                Parsed::Done(i, res) => c.accept(i, &todo[i], res).map(|events| {
-                    progress.object_done(todo[i].size, events);
+                Parsed::Done(i, obj, res) => c.accept(i, &obj, res).map(|events| {
+                    progress.object_done(obj.size, events);
                 }),
             }
             .and_then(|()| {
@@ -808,7 +948,11 @@ pub fn ingest_from(
         .elapsed()
         .max(Duration::from_micros(1))
         .as_secs_f64();
+    let listed = feed.state.into_inner().expect("listing lock");
     let s = &mut c.summary;
+    s.objects_found = listed.found;
+    s.objects_skipped = listed.skipped;
+    s.quarantined.extend(listed.unreadable);
     s.dedup_spilled = c.dedup.spilled_events;
     s.seconds = secs;
     s.events_per_second = s.events_stored as f64 / secs;

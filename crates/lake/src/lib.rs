@@ -36,10 +36,11 @@ use std::path::{Path, PathBuf};
 pub use catalog::{Catalog, TableDef};
 pub use error::LakeError;
 pub use ingest::{
-    IngestOptions, IngestSummary, NoProgress, Progress, Quarantined, ingest, ingest_from,
+    IngestOptions, IngestSummary, Listed, NoProgress, Progress, Quarantined, ingest, ingest_from,
+    ingest_listing,
 };
 pub use layout::{FORMAT_VERSION, Layout};
-pub use log::{DataFile, QuarantineEntry, Snapshot, SourceEntry};
+pub use log::{DataFile, Ledger, QuarantineEntry, Snapshot, SourceEntry};
 pub use verify::{Orphan, Problem, RebuildReport, VerifyReport, rebuild_ledger, verify};
 
 use error::IoContext;
@@ -113,6 +114,11 @@ impl Lake {
     /// The latest committed state.
     pub fn snapshot(&self) -> Result<Snapshot, LakeError> {
         Snapshot::load(&self.layout())
+    }
+
+    /// Every ingested object's latest ledger entry, by URI (read from the whole log).
+    pub fn sources(&self) -> Result<std::collections::BTreeMap<String, SourceEntry>, LakeError> {
+        log::load_sources(&self.layout())
     }
 
     /// The latest committed version (0 for an empty lake), from the log's file names

@@ -7,7 +7,9 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 use crate::error::{IoContext, LakeError};
 use crate::layout::Layout;
@@ -55,6 +57,26 @@ pub struct SourceEntry {
     pub etag: Option<String>,
 }
 
+impl SourceEntry {
+    /// An entry with no window, no ETag and every count 0.
+    pub fn new(uri: String, size: u64, mtime_ns: i64) -> Self {
+        SourceEntry {
+            uri,
+            size,
+            mtime_ns,
+            events: 0,
+            duplicates: 0,
+            conflicts: 0,
+            outside_window: 0,
+            digests: 0,
+            bad_records: 0,
+            since_us: None,
+            until_us: None,
+            etag: None,
+        }
+    }
+}
+
 /// An input object that could not be read, with the reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuarantineEntry {
@@ -79,13 +101,82 @@ pub struct LogEntry {
     pub quarantined: Vec<QuarantineEntry>,
 }
 
+/// Which input objects the lake holds, in about 20 bytes an object whatever the length of
+/// its URI, so that a lake of millions of objects loads in little memory: per URI (its
+/// xxh3-64) a hash of the identity it was read with (size, and ETag or modification time).
+/// A URI hash that collides only makes an object look new: it is read again and dedup drops
+/// its events. The full entries stay in the log ([`load_sources`]).
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    identities: FxHashMap<u64, u64>,
+    /// The `--since`/`--until` window of the objects read with one (few).
+    windows: FxHashMap<u64, (Option<i64>, Option<i64>)>,
+}
+
+/// The identity of an object as the ledger compares it: S3 objects by size and ETag, files
+/// by size and modification time.
+fn identity(size: u64, etag: Option<&str>, mtime_ns: i64) -> u64 {
+    match etag {
+        Some(e) => xxh3_64_with_seed(e.as_bytes(), size),
+        None => xxh3_64_with_seed(&mtime_ns.to_le_bytes(), size ^ 0x6d74_696d_6500_0000),
+    }
+}
+
+impl Ledger {
+    /// Records an ingested object (the latest record of a URI wins).
+    pub fn insert(&mut self, s: &SourceEntry) {
+        let key = xxh3_64(s.uri.as_bytes());
+        self.identities
+            .insert(key, identity(s.size, s.etag.as_deref(), s.mtime_ns));
+        if s.since_us.is_some() || s.until_us.is_some() {
+            self.windows.insert(key, (s.since_us, s.until_us));
+        } else {
+            self.windows.remove(&key);
+        }
+    }
+
+    /// Whether the object with this identity is in the lake, read with a window that covers
+    /// `window`.
+    pub fn has(&self, obj: &trawl_ingest::SourceObject, window: &trawl_ingest::TimeWindow) -> bool {
+        let key = xxh3_64(obj.uri.as_bytes());
+        if self.identities.get(&key).copied()
+            != Some(identity(obj.size, obj.etag.as_deref(), obj.mtime_ns))
+        {
+            return false;
+        }
+        let Some(&(since, until)) = self.windows.get(&key) else {
+            return true;
+        };
+        let since_ok = match (since, window.since) {
+            (None, _) => true,
+            (Some(a), Some(b)) => a <= b,
+            (Some(_), None) => false,
+        };
+        let until_ok = match (until, window.until) {
+            (None, _) => true,
+            (Some(a), Some(b)) => a >= b,
+            (Some(_), None) => false,
+        };
+        since_ok && until_ok
+    }
+
+    /// Objects recorded.
+    pub fn len(&self) -> usize {
+        self.identities.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.identities.is_empty()
+    }
+}
+
 /// The lake as of one committed version.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub version: u64,
     pub files: Vec<DataFile>,
-    /// Ingested objects by URI (the latest entry wins).
-    pub sources: BTreeMap<String, SourceEntry>,
+    /// Which objects are in the lake.
+    pub ledger: Ledger,
     /// Objects whose latest attempt was quarantined and not since ingested.
     pub quarantined: BTreeMap<String, QuarantineEntry>,
 }
@@ -112,25 +203,10 @@ impl Snapshot {
         Ok(Self::versions(layout)?.last().copied().unwrap_or(0))
     }
 
-    /// Reads every committed log entry of the lake.
+    /// Reads every committed log entry of the lake, one at a time.
     pub fn load(layout: &Layout) -> Result<Snapshot, LakeError> {
-        let versions = Self::versions(layout)?;
         let mut snap = Snapshot::default();
-        for v in versions {
-            let path = layout.log_entry(v);
-            let text = fs::read_to_string(&path).at(&path)?;
-            let entry: LogEntry = serde_json::from_str(&text).map_err(|e| LakeError::BadLog {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-            if entry.version != v {
-                return Err(LakeError::BadLog {
-                    path,
-                    message: format!("names version {} inside", entry.version),
-                });
-            }
-            snap.apply(entry);
-        }
+        for_each_entry(layout, |entry| snap.apply(entry))?;
         Ok(snap)
     }
 
@@ -140,9 +216,11 @@ impl Snapshot {
         for q in entry.quarantined {
             self.quarantined.insert(q.uri.clone(), q);
         }
-        for s in entry.sources {
-            self.quarantined.remove(&s.uri);
-            self.sources.insert(s.uri.clone(), s);
+        for s in &entry.sources {
+            if !self.quarantined.is_empty() {
+                self.quarantined.remove(&s.uri);
+            }
+            self.ledger.insert(s);
         }
     }
 
@@ -153,29 +231,44 @@ impl Snapshot {
         obj: &trawl_ingest::SourceObject,
         window: &trawl_ingest::TimeWindow,
     ) -> bool {
-        self.sources.get(&obj.uri).is_some_and(|s| {
-            let since_ok = match (s.since_us, window.since) {
-                (None, _) => true,
-                (Some(a), Some(b)) => a <= b,
-                (Some(_), None) => false,
-            };
-            let until_ok = match (s.until_us, window.until) {
-                (None, _) => true,
-                (Some(a), Some(b)) => a >= b,
-                (Some(_), None) => false,
-            };
-            // S3 objects are the same object when the ETag is; files when the mtime is.
-            let same = match (&s.etag, &obj.etag) {
-                (Some(a), Some(b)) => a == b,
-                _ => s.mtime_ns == obj.mtime_ns,
-            };
-            s.size == obj.size && same && since_ok && until_ok
-        })
+        self.ledger.has(obj, window)
     }
 
     pub fn rows(&self) -> u64 {
         self.files.iter().map(|f| f.rows).sum()
     }
+}
+
+/// Calls `f` with each committed log entry, in version order.
+fn for_each_entry(layout: &Layout, mut f: impl FnMut(LogEntry)) -> Result<(), LakeError> {
+    for v in Snapshot::versions(layout)? {
+        let path = layout.log_entry(v);
+        let text = fs::read(&path).at(&path)?;
+        let entry: LogEntry = serde_json::from_slice(&text).map_err(|e| LakeError::BadLog {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        if entry.version != v {
+            return Err(LakeError::BadLog {
+                path,
+                message: format!("names version {} inside", entry.version),
+            });
+        }
+        f(entry);
+    }
+    Ok(())
+}
+
+/// Every ingested object's latest ledger entry, by URI, read from the log: what the
+/// [`Ledger`] summarises, with the counts (memory grows with the number of objects).
+pub fn load_sources(layout: &Layout) -> Result<BTreeMap<String, SourceEntry>, LakeError> {
+    let mut sources = BTreeMap::new();
+    for_each_entry(layout, |entry| {
+        for s in entry.sources {
+            sources.insert(s.uri.clone(), s);
+        }
+    })?;
+    Ok(sources)
 }
 
 /// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
@@ -212,4 +305,69 @@ pub(crate) fn commit(layout: &Layout, entry: &LogEntry) -> Result<(), LakeError>
     }
     let json = serde_json::to_vec_pretty(entry).expect("log entries serialise");
     write_atomic(&path, &json)
+}
+
+#[cfg(test)]
+mod tests {
+    use trawl_ingest::{Location, SourceObject, TimeWindow};
+
+    use super::*;
+
+    fn entry(uri: &str, size: u64, mtime_ns: i64, etag: Option<&str>) -> SourceEntry {
+        SourceEntry {
+            etag: etag.map(str::to_string),
+            ..SourceEntry::new(uri.into(), size, mtime_ns)
+        }
+    }
+
+    fn object(uri: &str, size: u64, mtime_ns: i64, etag: Option<&str>) -> SourceObject {
+        SourceObject {
+            uri: uri.into(),
+            location: Location::Local(uri.into()),
+            size,
+            mtime_ns,
+            etag: etag.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_ledger_knows_an_object_by_uri_size_and_etag_or_mtime_and_window() {
+        let open = TimeWindow::default();
+        let mut ledger = Ledger::default();
+        ledger.insert(&entry("/t/a.json.gz", 10, 5, None));
+        ledger.insert(&entry("s3://b/k.json.gz", 20, 1, Some("\"e1\"")));
+        assert_eq!(ledger.len(), 2);
+        assert!(ledger.has(&object("/t/a.json.gz", 10, 5, None), &open));
+        assert!(
+            !ledger.has(&object("/t/a.json.gz", 10, 6, None), &open),
+            "mtime"
+        );
+        assert!(
+            !ledger.has(&object("/t/a.json.gz", 11, 5, None), &open),
+            "size"
+        );
+        assert!(
+            !ledger.has(&object("/t/b.json.gz", 10, 5, None), &open),
+            "uri"
+        );
+        // S3: the ETag decides, whatever LastModified says.
+        assert!(ledger.has(&object("s3://b/k.json.gz", 20, 9, Some("\"e1\"")), &open));
+        assert!(!ledger.has(&object("s3://b/k.json.gz", 20, 1, Some("\"e2\"")), &open));
+
+        // Read with a window: a narrower or equal one is covered, a wider one is not.
+        let mut windowed = entry("/t/w.json.gz", 1, 1, None);
+        (windowed.since_us, windowed.until_us) = (Some(100), Some(200));
+        ledger.insert(&windowed);
+        let w = |since, until| TimeWindow { since, until };
+        let obj = object("/t/w.json.gz", 1, 1, None);
+        assert!(ledger.has(&obj, &w(Some(100), Some(200))));
+        assert!(ledger.has(&obj, &w(Some(150), Some(160))));
+        assert!(!ledger.has(&obj, &w(Some(50), Some(200))));
+        assert!(!ledger.has(&obj, &w(None, Some(200))));
+        assert!(!ledger.has(&obj, &open));
+        // Read again without one: the latest entry wins.
+        ledger.insert(&entry("/t/w.json.gz", 1, 1, None));
+        assert!(ledger.has(&obj, &open));
+        assert_eq!(ledger.len(), 3);
+    }
 }

@@ -316,18 +316,8 @@ pub fn rebuild_ledger(lake: &Lake) -> Result<RebuildReport, LakeError> {
                 .filter(|_| uri.starts_with('/'))
                 .map_or((0, 0), |m| (m.len(), trawl_ingest::mtime_ns(&m)));
             crate::log::SourceEntry {
-                uri,
-                size,
-                mtime_ns,
                 events,
-                duplicates: 0,
-                conflicts: 0,
-                outside_window: 0,
-                digests: 0,
-                bad_records: 0,
-                since_us: None,
-                until_us: None,
-                etag: None,
+                ..crate::log::SourceEntry::new(uri, size, mtime_ns)
             }
         })
         .collect();

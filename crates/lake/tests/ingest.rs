@@ -5,17 +5,21 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use trawl_ingest::{TimeWindow, discover_local};
-use trawl_lake::{IngestOptions, IngestSummary, Lake, LakeError, NoProgress, ingest};
+use trawl_ingest::{LocalFetch, TimeWindow, discover_local, walk_local};
+use trawl_lake::{
+    IngestOptions, IngestSummary, Lake, LakeError, NoProgress, ingest, ingest_listing,
+};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
         .join("../../fixtures")
 }
 
+/// Ingests `paths` as `trawl ingest` does: the local listing consumed as the run goes.
 fn run(lake: &Lake, paths: &[PathBuf], opts: &IngestOptions) -> Result<IngestSummary, LakeError> {
-    let objects = discover_local(paths, None).expect("sources exist").objects;
-    ingest(lake, objects, opts, &NoProgress, &AtomicBool::new(false))
+    let listing = walk_local(paths, None).expect("sources exist");
+    let stop = AtomicBool::new(false);
+    ingest_listing(lake, listing, &LocalFetch, opts, &NoProgress, &stop)
 }
 
 fn gz(data: &[u8]) -> Vec<u8> {
@@ -56,10 +60,11 @@ fn every_input_form_is_detected_by_content() {
     let snap = lake.snapshot().unwrap();
     assert_eq!(snap.rows(), 10);
     assert_eq!(
-        snap.sources.len(),
+        snap.ledger.len(),
         8,
         "every object, digest included, is in the ledger"
     );
+    assert_eq!(lake.sources().unwrap().len(), 8);
     let digests = std::fs::read_to_string(lake.layout().digests(1)).unwrap();
     assert!(
         digests.contains("\"digestStartTime\":\"2024-03-01T09:00:00Z\""),
@@ -673,7 +678,8 @@ fn a_big_object_is_streamed_and_committed_in_parts_without_losing_or_doubling_ro
     let snap = lake.snapshot().unwrap();
     assert_eq!(snap.rows(), 3003);
     // Which of the two copies counts as the duplicate depends on which object is read first.
-    let source = |name: &str| &snap.sources[&src.join(name).display().to_string()];
+    let sources = lake.sources().unwrap();
+    let source = |name: &str| &sources[&src.join(name).display().to_string()];
     let (big, small) = (source("big.json.gz"), source("small.json.gz"));
     assert_eq!(big.events + big.duplicates, 3000);
     assert_eq!(small.events + small.duplicates, 5);
@@ -716,4 +722,79 @@ fn a_big_object_cut_short_keeps_its_first_events_and_is_read_again_when_whole() 
     assert!(s.is_clean(), "{s:?}");
     assert_eq!((s.events_stored, s.duplicates_dropped), (3000 - kept, kept));
     assert_eq!(lake.snapshot().unwrap().rows(), 3000);
+}
+
+/// Counts objects finished, for a listing to look at as it is pulled.
+#[derive(Default)]
+struct Finished(std::sync::atomic::AtomicU64);
+
+impl trawl_lake::Progress for Finished {
+    fn object_done(&self, _raw_bytes: u64, _events: u64) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn the_listing_is_consumed_as_objects_finish_and_small_objects_share_commits() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    // 300 objects over three days, two regions.
+    for n in 0..300 {
+        let day = 1 + n % 3;
+        let region = ["us-east-1", "eu-west-1"][n % 2];
+        let path = src.join(format!(
+            "AWSLogs/111122223333/CloudTrail/{region}/2024/03/0{day}/111122223333_CloudTrail_{region}_2024030{day}T{:02}{:02}Z_{n}.json.gz",
+            n / 60 % 24,
+            n % 60
+        ));
+        let id = format!("00000000-0000-4000-8000-{n:012}");
+        let time = format!("2024-03-0{day}T{:02}:{:02}:00Z", n / 60 % 24, n % 60);
+        write_records(&path, &[event(&id, &time, "GetUser")]);
+    }
+    let lake = Lake::create(&dir.path().join("lake")).unwrap();
+    let finished = Finished::default();
+    // What had finished when each entry was pulled, and the order of the objects' days.
+    let seen = std::sync::Mutex::new((Vec::new(), Vec::new()));
+    let listing = walk_local(&[src], None).unwrap().inspect(|listed| {
+        let mut seen = seen.lock().unwrap();
+        seen.0.push(finished.0.load(SeqCst));
+        let uri = &listed.as_ref().unwrap().uri;
+        seen.1
+            .push(trawl_ingest::delivery_stamp(uri).unwrap() / 10_000);
+    });
+    let opts = IngestOptions {
+        threads: 2,
+        flush_bytes: 4 << 20,
+        ..IngestOptions::default()
+    };
+    let stop = AtomicBool::new(false);
+    let s = ingest_listing(&lake, listing, &LocalFetch, &opts, &finished, &stop).unwrap();
+    assert_eq!(
+        (s.objects_found, s.objects_read, s.events_stored),
+        (300, 300, 300)
+    );
+    // One-event objects are buffered by what their rows take (a few hundred KB in all), not
+    // by the Arrow capacity each object's batch was built with (~300 KB each).
+    assert_eq!(s.commits, 1, "{s:?}");
+    assert_eq!(s.files_written, 3, "a file per day: {s:?}");
+    let (pulled, days) = seen.into_inner().unwrap();
+    assert_eq!(pulled.len(), 300);
+    // Readers hold a few objects each, so most of the listing is pulled after objects are done.
+    assert!(
+        pulled[150] > 0 && pulled[299] >= 200,
+        "the listing was drained before objects finished: {:?}",
+        &pulled[..]
+    );
+    // A day at a time, across regions.
+    assert!(days.is_sorted(), "{days:?}");
+    let again = run(&lake, &[dir.path().join("src")], &opts).unwrap();
+    assert_eq!(
+        (
+            again.objects_found,
+            again.objects_skipped,
+            again.objects_read
+        ),
+        (300, 300, 0)
+    );
 }

@@ -280,9 +280,12 @@ impl Fetch for S3Source {
     /// All GETs from one thread: up to `concurrency` futures in flight on the runtime.
     fn drive(
         &self,
-        objects: &[SourceObject],
         claim: &mut dyn FnMut(bool) -> Claim,
-        deliver: &mut dyn FnMut(usize, Result<Vec<u8>, IngestError>) -> bool,
+        deliver: &mut dyn FnMut(
+            usize,
+            std::sync::Arc<SourceObject>,
+            Result<Vec<u8>, IngestError>,
+        ) -> bool,
     ) {
         use futures::stream::{FuturesUnordered, StreamExt};
         self.rt.block_on(async {
@@ -292,15 +295,16 @@ impl Fetch for S3Source {
                 while !done && running.len() < self.opts.concurrency.max(1) {
                     // Block for memory only when nothing is in flight to free some.
                     match claim(running.is_empty()) {
-                        Claim::Next(i) => {
-                            running.push(async move { (i, self.fetch_async(&objects[i]).await) })
-                        }
+                        Claim::Next(i, obj) => running.push(async move {
+                            let raw = self.fetch_async(&obj).await;
+                            (i, obj, raw)
+                        }),
                         Claim::Later => break,
                         Claim::Done => done = true,
                     }
                 }
                 let delivered = match running.next().await {
-                    Some((i, raw)) => deliver(i, raw),
+                    Some((i, obj, raw)) => deliver(i, obj, raw),
                     None => !done,
                 };
                 if !delivered {
