@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, Sender};
 use rustc_hash::FxHashMap;
 
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
-use arrow::compute::{BatchCoalescer, take_record_batch};
+use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use serde::Serialize;
 use trawl_ingest::{
@@ -142,9 +142,9 @@ struct Collector<'a> {
     version: u64,
     dedup: Dedup,
     pending: BTreeMap<String, Vec<RecordBatch>>,
-    /// Rows of small objects, per partition, copied together into batches of
-    /// [`COALESCE_ROWS`] (see [`Collector::keep`]).
-    small: BTreeMap<String, BatchCoalescer>,
+    /// Batches of small objects waiting to be copied together, per partition (see
+    /// [`Collector::keep`]).
+    small: BTreeMap<String, Small>,
     pending_bytes: usize,
     sources: Vec<SourceEntry>,
     quarantined: Vec<QuarantineEntry>,
@@ -401,38 +401,52 @@ impl Collector<'_> {
     }
 
     /// Buffers the rows of a partition for the next commit. A batch of a few rows from a
-    /// small object holds Arrow buffers sized for a thousand (a 2-event object, ~300 KB):
-    /// those rows are copied into shared batches instead, so that memory, and the commits
-    /// it triggers, follow the data, not the number of objects.
+    /// small object holds Arrow buffers sized for a thousand (a 2-event object, ~300 KB) and
+    /// a few hundred bytes of bookkeeping per column: such batches are copied together, up
+    /// to [`COALESCE_BATCHES`] or [`COALESCE_HELD_BYTES`] at a time, so that memory, and the
+    /// commits it triggers, follow the data, not the number of objects. Until then they
+    /// count for the bytes their rows take.
     fn keep(&mut self, dt: String, part: RecordBatch) -> Result<(), LakeError> {
-        let lake = self.lake;
-        let arrow_err = |source| LakeError::Arrow {
-            path: lake.root().into(),
-            source,
-        };
         let held = part.get_array_memory_size();
         if part.num_rows() < SMALL_ROWS {
-            let used: usize = part
+            let used = part
                 .columns()
                 .iter()
                 .map(|c| c.to_data().get_slice_memory_size())
                 .sum::<Result<usize, _>>()
-                .map_err(arrow_err)?;
+                .map_err(|source| LakeError::Arrow {
+                    path: self.lake.root().into(),
+                    source,
+                })?;
             if held > 2 * used {
                 self.pending_bytes += used;
-                let co = self
-                    .small
-                    .entry(dt.clone())
-                    .or_insert_with(|| BatchCoalescer::new(part.schema(), COALESCE_ROWS));
-                co.push_batch(part).map_err(arrow_err)?;
-                while let Some(batch) = co.next_completed_batch() {
-                    self.pending.entry(dt.clone()).or_default().push(batch);
+                let small = self.small.entry(dt.clone()).or_default();
+                small.batches.push(part);
+                small.used += used;
+                small.held += held;
+                if small.batches.len() >= COALESCE_BATCHES || small.held >= COALESCE_HELD_BYTES {
+                    let small = self.small.remove(&dt).expect("just added");
+                    self.coalesce(dt, small)?;
                 }
                 return Ok(());
             }
         }
         self.pending_bytes += held;
         self.pending.entry(dt).or_default().push(part);
+        Ok(())
+    }
+
+    /// Copies small batches of a partition into one.
+    fn coalesce(&mut self, dt: String, small: Small) -> Result<(), LakeError> {
+        let Small { batches, used, .. } = small;
+        let one =
+            concat_batches(&batches[0].schema(), &batches).map_err(|source| LakeError::Arrow {
+                path: self.lake.root().into(),
+                source,
+            })?;
+        drop(batches);
+        self.pending_bytes = self.pending_bytes - used + one.get_array_memory_size();
+        self.pending.entry(dt).or_default().push(one);
         Ok(())
     }
 
@@ -444,15 +458,8 @@ impl Collector<'_> {
         done: &Receiver<Result<Committed, LakeError>>,
     ) -> Result<(), LakeError> {
         self.wait(done)?;
-        for (dt, mut co) in std::mem::take(&mut self.small) {
-            co.finish_buffered_batch()
-                .map_err(|source| LakeError::Arrow {
-                    path: self.lake.root().into(),
-                    source,
-                })?;
-            while let Some(batch) = co.next_completed_batch() {
-                self.pending.entry(dt.clone()).or_default().push(batch);
-            }
+        for (dt, small) in std::mem::take(&mut self.small) {
+            self.coalesce(dt, small)?;
         }
         if self.pending.is_empty() && self.sources.is_empty() && self.quarantined.is_empty() {
             return Ok(());
@@ -500,11 +507,23 @@ impl Collector<'_> {
     }
 }
 
-/// Batches under this many rows holding far more memory than their rows need are copied
-/// together ([`Collector::keep`]).
-const SMALL_ROWS: usize = 4096;
-/// The batches small ones are copied into.
-const COALESCE_ROWS: usize = 8192;
+/// Batches under this many rows holding more than twice the bytes their rows take are
+/// copied together ([`Collector::keep`]).
+const SMALL_ROWS: usize = 1024;
+/// How many such batches of a partition are copied into one, at most...
+const COALESCE_BATCHES: usize = 64;
+/// ...or as soon as they hold this many bytes.
+const COALESCE_HELD_BYTES: usize = 4 << 20;
+
+/// Small batches of a partition waiting to be copied together.
+#[derive(Default)]
+struct Small {
+    batches: Vec<RecordBatch>,
+    /// Bytes their rows take (what they count for in the buffered bytes).
+    used: usize,
+    /// Bytes they hold.
+    held: usize,
+}
 
 /// One commit's worth of data, handed to the writer thread.
 struct CommitJob {

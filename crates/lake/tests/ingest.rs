@@ -752,7 +752,7 @@ fn the_listing_is_consumed_as_objects_finish_and_small_objects_share_commits() {
         let time = format!("2024-03-0{day}T{:02}:{:02}:00Z", n / 60 % 24, n % 60);
         write_records(&path, &[event(&id, &time, "GetUser")]);
     }
-    let lake = Lake::create(&dir.path().join("lake")).unwrap();
+    let lake = Lake::create(dir.path().join("lake")).unwrap();
     let finished = Finished::default();
     // What had finished when each entry was pulled, and the order of the objects' days.
     let seen = std::sync::Mutex::new((Vec::new(), Vec::new()));
