@@ -37,7 +37,7 @@ pub use decode::{
 pub use encode::{Appended, RecordEncoder, TimeWindow};
 pub use error::IngestError;
 pub use source::{
-    Claim, Discovery, Fetch, LocalFetch, LocalWalk, Location, SourceObject, delivery_stamp,
+    Claim, Discovery, Fetch, Listed, LocalFetch, LocalWalk, Location, SourceObject, delivery_stamp,
     discover_local, looks_like_log, mtime_ns, sort_by_delivery, walk_local,
 };
 pub use stream::CHUNK_BYTES as DEFAULT_STREAM_CHUNK_BYTES;

@@ -331,8 +331,9 @@ pub fn walk_local(paths: &[PathBuf], exclude: Option<&Path>) -> Result<LocalWalk
     })
 }
 
-/// An object, or an entry that could not be listed as `(path, reason)`.
-type Listed = Result<SourceObject, (String, String)>;
+/// One entry of a listing: an object, or an entry that could not be listed, as
+/// `(path, reason)` (reported with the quarantined objects, never fatal).
+pub type Listed = Result<SourceObject, (String, String)>;
 
 /// The listing [`walk_local`] hands out as it goes.
 #[derive(Debug)]

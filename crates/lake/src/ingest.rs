@@ -15,7 +15,7 @@ use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use serde::Serialize;
 use trawl_ingest::{
-    Fetch, IngestError, LocalFetch, Location, ObjectOutput, ReadOptions, SourceObject,
+    Fetch, IngestError, Listed, LocalFetch, Location, ObjectOutput, ReadOptions, SourceObject,
     read_bytes_with, read_file_with,
 };
 use trawl_schema::{COL_EVENTTIME_TS, COL_HASH, UNKNOWN_PARTITION};
@@ -71,10 +71,6 @@ pub trait Progress: Sync {
     fn found(&self, _objects: u64, _bytes: u64) {}
     fn object_done(&self, _raw_bytes: u64, _events: u64) {}
 }
-
-/// One entry of a listing: an object, or an entry that could not be listed, as
-/// `(path, reason)` (reported with the quarantined objects, never fatal).
-pub type Listed = Result<SourceObject, (String, String)>;
 
 /// No progress reporting.
 #[derive(Debug, Default)]

@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 pub use catalog::{Catalog, TableDef};
 pub use error::LakeError;
 pub use ingest::{
-    IngestOptions, IngestSummary, Listed, NoProgress, Progress, Quarantined, ingest, ingest_from,
+    IngestOptions, IngestSummary, NoProgress, Progress, Quarantined, ingest, ingest_from,
     ingest_listing,
 };
 pub use layout::{FORMAT_VERSION, Layout};
