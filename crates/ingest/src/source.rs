@@ -374,7 +374,8 @@ impl LocalWalk {
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
                 let path = entry.path();
-                if name.starts_with('.') || !looks_like_log(&name) || self.seen.contains(&path) {
+                // `looks_like_log` also passes over hidden names.
+                if !looks_like_log(&name) || self.seen.contains(&path) {
                     continue;
                 }
                 // Symlinks followed, as the first walk did.

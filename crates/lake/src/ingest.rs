@@ -178,12 +178,11 @@ struct Feed<I> {
 }
 
 struct FeedState<I> {
-    listing: I,
+    listing: std::iter::Fuse<I>,
     next: usize,
     found: u64,
     skipped: u64,
     unreadable: Vec<Quarantined>,
-    done: bool,
 }
 
 impl<I: Iterator<Item = Listed>> Feed<I> {
@@ -195,14 +194,13 @@ impl<I: Iterator<Item = Listed>> Feed<I> {
         progress: &dyn Progress,
     ) -> Option<(usize, Arc<SourceObject>)> {
         let mut st = self.state.lock().expect("listing lock");
-        while !st.done {
-            match st.listing.next() {
-                None => st.done = true,
-                Some(Err((path, reason))) => {
+        while let Some(listed) = st.listing.next() {
+            match listed {
+                Err((path, reason)) => {
                     tracing::warn!("{reason}");
                     st.unreadable.push(Quarantined { path, reason });
                 }
-                Some(Ok(obj)) => {
+                Ok(obj) => {
                     st.found += 1;
                     if snap.has_source(&obj, window) {
                         st.skipped += 1;
@@ -756,12 +754,11 @@ pub fn ingest_listing(
     crate::recover(&lake.layout(), &snap)?;
     let feed = Feed {
         state: std::sync::Mutex::new(FeedState {
-            listing,
+            listing: listing.fuse(),
             next: 0,
             found: 0,
             skipped: 0,
             unreadable: Vec::new(),
-            done: false,
         }),
     };
     let window = &opts.read.window;
