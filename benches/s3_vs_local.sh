@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # S3 ingest benchmark: the same generated trail ingested from local disk and from an S3
 # endpoint on loopback with injected latency on every request, in one run; and the AWS
-# CLI's `aws s3 cp --recursive` (download only, its default settings) as a peer.
+# CLI's `aws s3 cp --recursive` (download only, its default settings) as a peer. Then the
+# S3 ingest again (everything in the ledger: listing and ledger only) beside the AWS CLI's
+# `aws s3 ls --recursive` (listing only).
 #
 #   benches/s3_vs_local.sh [OBJECTS] [LATENCY_MS]
 #
 # TRAWL / FAKE pick the binaries (default: release builds under CARGO_TARGET_DIR:
 # `cargo build --release -p trawl-cli -p trawl-s3-fake`). EVENTS_PER_FILE (default 80) sets
 # the object size; S3_ARGS adds options to the S3 run (e.g. `--concurrency 128`). Prints seconds, events/s and peak RSS for each, the S3/local ratio and the
-# request counts. Needs GNU time (/usr/bin/time); the AWS CLI row is skipped without `aws`.
+# request counts. The re-run (ledger) and `aws s3 ls` rows show what listing takes. Needs GNU time (/usr/bin/time); the AWS CLI row is skipped without `aws`.
 set -euo pipefail
 OBJECTS="${1:-2500}"
 LATENCY="${2:-20}"
@@ -51,9 +53,15 @@ export AWS_EC2_METADATA_DISABLED=true
     --endpoint-url "$endpoint" ${S3_ARGS:-} s3://trail/ > "$work/s3.json"
 # The endpoint runs on the same cores: its CPU time is part of the picture.
 awk '{print ($14 + $15) / 100}' "/proc/$fake_pid/stat" > "$work/server.cpu"
+/usr/bin/time -f '%e %M %U %S' -o "$work/rerun.time" \
+    "$TRAWL" ingest --quiet --progress never --json --lake "$work/lake-s3" \
+    --endpoint-url "$endpoint" ${S3_ARGS:-} s3://trail/ > "$work/rerun.json"
 if command -v aws > /dev/null; then
     /usr/bin/time -f '%e %M %U %S' -o "$work/aws.time" \
         aws s3 cp --quiet --recursive --endpoint-url "$endpoint" s3://trail/ "$work/copy" || rm -f "$work/aws.time"
+    rm -rf "$work/copy"
+    /usr/bin/time -f '%e %M %U %S' -o "$work/ls.time" \
+        aws s3 ls --recursive --endpoint-url "$endpoint" s3://trail/ > /dev/null || rm -f "$work/ls.time"
 fi
 
 python3 - "$work" "$LATENCY" <<'PY'
@@ -68,15 +76,20 @@ def timing(name):
     return float(secs), int(kb) / 1024, float(user) + float(sys_)
 local = json.load(open(os.path.join(work, "local.json")))
 s3 = json.load(open(os.path.join(work, "s3.json")))
+rerun = json.load(open(os.path.join(work, "rerun.json")))
 for name, s in [("local", local), ("s3", s3)]:
     assert s["events_stored"] == gen["events"], f"{name} stored {s['events_stored']} of {gen['events']}"
     assert not s["quarantined"], f"{name} quarantined {s['quarantined']}"
+assert rerun["events_stored"] == 0 and rerun["objects_skipped"] == gen["files"], \
+    f"the re-run stored {rerun['events_stored']} and skipped {rerun['objects_skipped']} of {gen['files']}"
+assert rerun["s3"]["get_requests"] == 0, f"the re-run made {rerun['s3']['get_requests']} GETs"
 print(f"trail: {gen['files']} objects, {gen['events']} events, {gen['gz_bytes'] / 1e6:.1f} MB gzip, "
       f"{gen['json_bytes'] / 1e6:.1f} MB JSON; S3 endpoint with {latency} ms added to every request")
 print(f"{'run':28} {'seconds':>8} {'events/s':>10} {'peak RSS MB':>12} {'CPU s':>6}")
 rows = {}
 for name, label in [("local", "trawl ingest (local disk)"), ("s3", "trawl ingest s3://"),
-                    ("aws", "aws s3 cp --recursive")]:
+                    ("aws", "aws s3 cp --recursive"), ("rerun", "trawl ingest s3:// (re-run)"),
+                    ("ls", "aws s3 ls --recursive")]:
     t = timing(f"{name}.time")
     if t is None:
         continue
@@ -89,4 +102,7 @@ print(f"the S3 endpoint's own CPU during the S3 run (same cores): {server_cpu:.2
 r = s3["s3"]
 print(f"S3 requests: {r['list_requests']} LIST, {r['get_requests']} GET, {r['retries']} retried, "
       f"{r['bytes'] / 1e6:.1f} MB")
+r = rerun["s3"]
+print(f"re-run: {rerun['objects_skipped']} objects in the ledger skipped, {r['list_requests']} LIST, "
+      f"{r['get_requests']} GET")
 PY

@@ -154,15 +154,15 @@ fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
             None => local.push(std::path::PathBuf::from(src)),
         }
     }
-    // Local trees are listed as the run goes, a delivery day at a time; S3 is listed first.
+    // Local trees are listed as the run goes, a delivery day at a time; S3 too, a page of
+    // each region at a time, once the folders above the regions are listed.
     let walk = if local.is_empty() {
         None
     } else {
         Some(trawl_ingest::walk_local(&local, Some(&cli.lake))?)
     };
-    let mut listed: Vec<trawl_ingest::SourceObject> = Vec::new();
-    let s3 = if urls.is_empty() {
-        None
+    let (s3, s3_walk) = if urls.is_empty() {
+        (None, None)
     } else {
         let opts = trawl_s3::S3Options {
             profile: a.profile.clone(),
@@ -184,42 +184,37 @@ fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
         };
         let spinner = progress_spinner(a.progress);
         let done = AtomicBool::new(false);
-        std::thread::scope(|scope| -> anyhow::Result<()> {
+        let s3_walk = std::thread::scope(|scope| {
             let ticker = scope.spawn(|| {
                 while !done.load(std::sync::atomic::Ordering::Relaxed) {
                     let c = src.counts().snapshot();
                     spinner.set_message(format!(
-                        "listing: {} objects, {} LIST requests",
-                        c.listed, c.list_requests
+                        "listing the folders above the regions: {} LIST requests",
+                        c.list_requests
                     ));
                     std::thread::sleep(std::time::Duration::from_millis(100));
                 }
             });
-            let mut result = Ok(());
-            for url in &urls {
-                match src.discover(url, &sel) {
-                    Ok(d) => {
-                        if !d.skipped_prefixes.is_empty() {
-                            tracing::info!(
-                                "{url}: skipped {} folders that hold no CloudTrail: {}",
-                                d.skipped_prefixes.len(),
-                                d.skipped_prefixes.join(", ")
-                            );
-                        }
-                        listed.extend(d.objects);
-                    }
-                    Err(e) => {
-                        result = Err(e.into());
-                        break;
-                    }
-                }
-            }
+            let walk = src.walk(&urls, &sel);
             done.store(true, std::sync::atomic::Ordering::Relaxed);
             let _ = ticker.join();
-            result
+            walk
         })?;
         spinner.finish_and_clear();
-        Some(src)
+        let skipped = s3_walk.skipped_prefixes();
+        if !skipped.is_empty() {
+            tracing::info!(
+                "skipped {} folders that hold no CloudTrail: {}",
+                skipped.len(),
+                skipped.join(", ")
+            );
+        }
+        tracing::debug!(
+            "S3: {} streams merged by delivery time, {} keys a page",
+            s3_walk.streams(),
+            s3_walk.page_keys()
+        );
+        (Some(src), Some(s3_walk))
     };
     let lake = Lake::create(&cli.lake)?;
     let mut opts = IngestOptions {
@@ -248,8 +243,10 @@ fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
         eprintln!("interrupted: committing what was read (Ctrl-C again to quit now)");
     });
     let stop = &STOP;
-    trawl_ingest::sort_by_delivery(&mut listed);
-    let listing = walk.into_iter().flatten().chain(listed.into_iter().map(Ok));
+    let listing = walk
+        .into_iter()
+        .flatten()
+        .chain(s3_walk.into_iter().flatten());
     let summary = match trawl_lake::ingest_listing(&lake, listing, fetch, &opts, &bar, stop) {
         Err(trawl_lake::LakeError::Interrupted(what))
             if stop.load(std::sync::atomic::Ordering::Relaxed) =>

@@ -102,6 +102,26 @@ fn serve(root: &Path, trail: &Path, faults: Faults) -> FakeS3 {
     s3
 }
 
+/// `trawl ingest --json` of the served trail into `lake`, with `more` options.
+fn ingest_trail(lake: &str, s3: &FakeS3, more: &[&str]) -> Output {
+    let mut args = vec!["ingest", "--lake", lake, "s3://logs/org-trail", "--json"];
+    args.extend_from_slice(more);
+    trawl(&args, Some(&s3.endpoint()))
+}
+
+/// Asserts a run exited 1 with one input quarantined, `path`; returns the summary and the
+/// reason.
+#[track_caller]
+fn one_quarantined(o: &Output, path: &str) -> (serde_json::Value, String) {
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(o));
+    let s = summary(o);
+    let q = s["quarantined"].as_array().unwrap();
+    assert_eq!(q.len(), 1, "{s}");
+    assert_eq!(q[0]["path"], path);
+    let reason = q[0]["reason"].as_str().unwrap().to_string();
+    (s, reason)
+}
+
 /// Asserts two lakes' rows are equal, showing the first difference only.
 #[track_caller]
 fn assert_same(a: &[String], b: &[String]) {
@@ -276,24 +296,8 @@ fn a_failing_object_is_quarantined_by_key_and_fetched_again_next_run() {
                 ..Faults::default()
             },
         );
-        let o = trawl(
-            &[
-                "ingest",
-                "--lake",
-                &lake,
-                "s3://logs/org-trail",
-                "--max-attempts",
-                "3",
-                "--json",
-            ],
-            Some(&s3.endpoint()),
-        );
-        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-        let s = summary(&o);
-        let q = s["quarantined"].as_array().unwrap();
-        assert_eq!(q.len(), 1, "{s}");
-        assert_eq!(q[0]["path"], format!("s3://{BUCKET}/{bad_key}"));
-        let reason = q[0]["reason"].as_str().unwrap();
+        let o = ingest_trail(&lake, &s3, &["--max-attempts", "3"]);
+        let (_, reason) = one_quarantined(&o, &format!("s3://{BUCKET}/{bad_key}"));
         assert!(
             reason.contains(&format!("s3://{BUCKET}/{bad_key}"))
                 && reason.contains("gave up after 3 attempts")
@@ -306,12 +310,62 @@ fn a_failing_object_is_quarantined_by_key_and_fetched_again_next_run() {
     }
     // The store recovers: only the quarantined object is fetched, and the lake is whole.
     let s3 = serve(&root, &trail, Faults::default());
-    let o = trawl(
-        &["ingest", "--lake", &lake, "s3://logs/org-trail", "--json"],
-        Some(&s3.endpoint()),
-    );
+    let o = ingest_trail(&lake, &s3, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(s3.counters().get_keys(), vec![bad_key]);
+    assert_same(&rows(&lake), &local_lake(dir.path(), &trail));
+}
+
+#[test]
+fn a_region_whose_listing_fails_is_reported_and_listed_again_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = trail(&dir.path().join("trail"), 3_000, 1, 100);
+    let region = "AWSLogs/111122223333/CloudTrail/eu-west-1/";
+    let broken = format!("{PREFIX}/{region}");
+    let under = files(&trail)
+        .into_iter()
+        .filter(|f| f.starts_with(region))
+        .count();
+    assert!(under > 0, "the trail has objects in {region}");
+    let root = dir.path().join("s3");
+    let lake = dir.path().join("s3-lake").display().to_string();
+    {
+        let s3 = serve(
+            &root,
+            &trail,
+            Faults {
+                always_fail_lists: vec![broken.clone()],
+                ..Faults::default()
+            },
+        );
+        let o = ingest_trail(&lake, &s3, &["--max-attempts", "2"]);
+        let (s, reason) = one_quarantined(&o, &format!("s3://{BUCKET}/{broken}"));
+        assert!(
+            reason.contains("listing failed")
+                && reason.contains("InternalError")
+                && reason.contains("run the same command again"),
+            "{reason}"
+        );
+        // The other regions were read whole.
+        assert_eq!(
+            s["objects_read"].as_u64().unwrap() as usize,
+            files(&trail).len() - under,
+            "{s}"
+        );
+        assert!(
+            !s3.counters()
+                .get_keys()
+                .iter()
+                .any(|k| k.starts_with(&broken))
+        );
+    }
+    // Listed again next run: only that region's objects are fetched, and the lake is whole.
+    let s3 = serve(&root, &trail, Faults::default());
+    let o = ingest_trail(&lake, &s3, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let gets = s3.counters().get_keys();
+    assert_eq!(gets.len(), under);
+    assert!(gets.iter().all(|k| k.starts_with(&broken)), "{gets:?}");
     assert_same(&rows(&lake), &local_lake(dir.path(), &trail));
 }
 

@@ -40,6 +40,8 @@ pub struct Faults {
     pub stall: Duration,
     /// Keys whose GET always fails with `500 InternalError` (a permanently bad object).
     pub always_fail: Vec<String>,
+    /// Prefixes whose LIST always fails with `500 InternalError` (a listing that breaks).
+    pub always_fail_lists: Vec<String>,
 }
 
 /// What the server saw.
@@ -167,6 +169,14 @@ impl S3 for Faulty {
             .expect("counter lock")
             .push(req.input.prefix.clone().unwrap_or_default());
         self.admit().await?;
+        if let Some(prefix) = &req.input.prefix
+            && self.faults.always_fail_lists.contains(prefix)
+        {
+            return Err(s3_error!(
+                InternalError,
+                "injected permanent listing failure"
+            ));
+        }
         let bucket = req.input.bucket.clone();
         let mut resp = self.inner.list_objects_v2(req).await?;
         // s3s-fs lists no ETags; real S3 does, and clients key their ledgers by them.

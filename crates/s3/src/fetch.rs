@@ -16,8 +16,8 @@ pub(crate) async fn get(
     size: u64,
 ) -> Result<Vec<u8>, String> {
     let client = src.client(bucket).await;
-    let opts = &src.opts;
-    let counts = &src.counts;
+    let opts = &src.shared.opts;
+    let counts = &src.shared.counts;
     let mut buf: Vec<u8> = Vec::with_capacity(size as usize);
     let mut etag = etag.map(str::to_string);
     let mut attempt = 0u32;

@@ -1,8 +1,10 @@
 //! CloudTrail straight from S3.
 //!
-//! [`S3Source::discover`] walks the CloudTrail key layout
+//! [`S3Source::walk`] walks the CloudTrail key layout
 //! (`[prefix/]AWSLogs/[o-…/]ACCOUNT/CloudTrail[-Digest|-Insight]/REGION/YYYY/MM/DD/`) with
-//! delimiter listings, listing only the accounts, regions and delivery days asked for;
+//! delimiter listings, listing only the accounts, regions and delivery days asked for, and
+//! hands the objects out as the run consumes them, in delivery order, never holding the
+//! listing whole;
 //! [`S3Source`] is also the ingest job's [`Fetch`]: many GETs in flight, each retried with
 //! backoff and jitter on throttling, server errors, timeouts and bodies that break halfway
 //! (resumed with a ranged GET pinned to the ETag).
@@ -13,13 +15,15 @@ mod fetch;
 mod retry;
 mod walk;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use trawl_ingest::{Claim, Fetch, IngestError, LocalFetch, Location, SourceObject};
 
-pub use walk::{Discovered, Selection};
+pub use walk::{Discovered, S3Walk, Selection};
 
 /// `s3://bucket[/prefix]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +62,9 @@ pub enum S3Error {
     BadUrl { url: String, why: String },
     #[error("{url}: {message}")]
     Request { url: String, message: String },
+    /// A listing that failed part way (its reason names the prefix).
+    #[error("{0}")]
+    Listing(String),
     #[error("starting the S3 client: {0}")]
     Runtime(String),
 }
@@ -83,6 +90,10 @@ pub struct S3Options {
     pub max_backoff: Duration,
     /// Limit for one attempt to get response headers; and for a body to make no progress.
     pub attempt_timeout: Duration,
+    /// Objects the listing may hold ahead of the run (listed, not handed out yet), shared
+    /// among the streams (region folders): each holds at most a page and a half, of 10 to
+    /// 1,000 keys; the queue handing them over holds a quarter of this more, 1,024 at most.
+    pub listing_budget: usize,
 }
 
 impl Default for S3Options {
@@ -97,6 +108,7 @@ impl Default for S3Options {
             base_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(20),
             attempt_timeout: Duration::from_secs(30),
+            listing_budget: 65_536,
         }
     }
 }
@@ -147,17 +159,92 @@ impl RequestCounts {
 /// An S3 client on a runtime of its own, usable from plain threads.
 pub struct S3Source {
     rt: tokio::runtime::Runtime,
-    opts: S3Options,
+    shared: Arc<Shared>,
+    /// The GETs' clients, on `rt`.
+    clients: Clients,
+}
+
+/// What the fetching and the listing (on its own thread and runtime) share.
+pub(crate) struct Shared {
+    pub(crate) opts: S3Options,
     base: aws_config::SdkConfig,
-    /// One client per bucket, in the bucket's region.
-    clients: std::sync::Mutex<std::collections::HashMap<String, Client>>,
-    counts: RequestCounts,
+    /// Each bucket's region, as S3 told it (`None`: it did not).
+    regions: Mutex<HashMap<String, Option<String>>>,
+    pub(crate) counts: RequestCounts,
+}
+
+/// One client per bucket, in the bucket's region, on one runtime: each runtime has its own
+/// HTTP connection pool, since a pooled connection is driven by the runtime that opened it.
+pub(crate) struct Clients {
+    http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    map: Mutex<HashMap<String, Client>>,
+}
+
+impl Clients {
+    pub(crate) fn new() -> Clients {
+        Clients {
+            http: http_client(),
+            map: Mutex::default(),
+        }
+    }
+
+    /// The client for `bucket`, made on first use.
+    pub(crate) async fn get(&self, shared: &Shared, bucket: &str) -> Client {
+        if let Some(c) = self.map.lock().expect("client map").get(bucket) {
+            return c.clone();
+        }
+        let mut conf =
+            aws_sdk_s3::config::Builder::from(&shared.base).http_client(self.http.clone());
+        if shared.opts.endpoint_url.is_some() || shared.base.endpoint_url().is_some() {
+            conf = conf.force_path_style(true);
+        } else if let Some(region) = shared.region(bucket, &self.http).await {
+            conf = conf.region(aws_sdk_s3::config::Region::new(region));
+        }
+        let client = Client::from_conf(conf.build());
+        self.map
+            .lock()
+            .expect("client map")
+            .insert(bucket.to_string(), client.clone());
+        client
+    }
+}
+
+impl Shared {
+    /// The region of `bucket`: asked of S3 once (HeadBucket answers with the bucket's
+    /// region even when it refuses).
+    async fn region(
+        &self,
+        bucket: &str,
+        http: &aws_smithy_runtime_api::client::http::SharedHttpClient,
+    ) -> Option<String> {
+        if let Some(known) = self.regions.lock().expect("region map").get(bucket) {
+            return known.clone();
+        }
+        let probe = Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.base)
+                .http_client(http.clone())
+                .build(),
+        );
+        self.counts.head.fetch_add(1, Ordering::Relaxed);
+        let region = match probe.head_bucket().bucket(bucket).send().await {
+            Ok(out) => out.bucket_region().map(str::to_string),
+            Err(e) => e
+                .raw_response()
+                .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                .map(str::to_string),
+        };
+        self.regions
+            .lock()
+            .expect("region map")
+            .insert(bucket.to_string(), region.clone());
+        region
+    }
 }
 
 impl std::fmt::Debug for S3Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Source")
-            .field("opts", &self.opts)
+            .field("opts", &self.shared.opts)
             .finish_non_exhaustive()
     }
 }
@@ -167,75 +254,84 @@ impl S3Source {
     pub fn new(opts: S3Options) -> Result<S3Source, S3Error> {
         // One thread drives every request (`drive`): connections, timers and the requests'
         // futures all poll there, with no wake-ups across threads. Parsing runs elsewhere.
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .thread_name("trawl-s3")
-            .enable_all()
-            .build()
-            .map_err(|e| S3Error::Runtime(e.to_string()))?;
+        let rt = runtime("trawl-s3")?;
         let base = rt.block_on(load_config(&opts));
         Ok(S3Source {
             rt,
-            opts,
-            base,
-            clients: Default::default(),
-            counts: RequestCounts::default(),
+            shared: Arc::new(Shared {
+                opts,
+                base,
+                regions: Mutex::default(),
+                counts: RequestCounts::default(),
+            }),
+            clients: Clients::new(),
         })
     }
 
     pub fn counts(&self) -> &RequestCounts {
-        &self.counts
+        &self.shared.counts
     }
 
-    /// The client for `bucket`, in its region: asked of S3 once (HeadBucket answers with
-    /// the bucket's region even when it refuses), unless an endpoint was given.
+    /// The GET client for `bucket`.
     async fn client(&self, bucket: &str) -> Client {
-        if let Some(c) = self.clients.lock().expect("client map").get(bucket) {
-            return c.clone();
-        }
-        let mut conf = aws_sdk_s3::config::Builder::from(&self.base);
-        if self.opts.endpoint_url.is_some() || self.base.endpoint_url().is_some() {
-            conf = conf.force_path_style(true);
-        } else {
-            let probe = Client::from_conf(conf.clone().build());
-            self.counts.head.fetch_add(1, Ordering::Relaxed);
-            let region = match probe.head_bucket().bucket(bucket).send().await {
-                Ok(out) => out.bucket_region().map(str::to_string),
-                Err(e) => e
-                    .raw_response()
-                    .and_then(|r| r.headers().get("x-amz-bucket-region"))
-                    .map(str::to_string),
-            };
-            if let Some(region) = region {
-                conf = conf.region(aws_sdk_s3::config::Region::new(region));
+        self.clients.get(&self.shared, bucket).await
+    }
+
+    /// Lists the CloudTrail objects under `urls` that `sel` selects, as the run consumes
+    /// them; see [`S3Walk`]. The folders above the regions are listed before this returns
+    /// (an error there, such as a bucket that cannot be listed, is returned); the rest is
+    /// listed on a thread of its own, a page at a time.
+    pub fn walk(&self, urls: &[S3Url], sel: &Selection) -> Result<S3Walk, S3Error> {
+        walk::walk(&self.shared, urls, sel)
+    }
+
+    /// Lists the CloudTrail objects under `url` that `sel` selects, whole, sorted by URI
+    /// (tests and tools; `trawl ingest` consumes [`S3Source::walk`] as it goes).
+    pub fn discover(&self, url: &S3Url, sel: &Selection) -> Result<Discovered, S3Error> {
+        let walk = self.walk(std::slice::from_ref(url), sel)?;
+        let skipped_prefixes = walk.skipped_prefixes().to_vec();
+        let mut objects = Vec::new();
+        for listed in walk {
+            match listed {
+                Ok(obj) => objects.push(obj),
+                Err((_, reason)) => return Err(S3Error::Listing(reason)),
             }
         }
-        let client = Client::from_conf(conf.build());
-        self.clients
-            .lock()
-            .expect("client map")
-            .insert(bucket.to_string(), client.clone());
-        client
+        objects.sort_by(|a, b| a.uri.cmp(&b.uri));
+        objects.dedup_by(|a, b| a.uri == b.uri);
+        Ok(Discovered {
+            objects,
+            skipped_prefixes,
+        })
     }
+}
 
-    /// Lists the CloudTrail objects under `url` that `sel` selects.
-    pub fn discover(&self, url: &S3Url, sel: &Selection) -> Result<Discovered, S3Error> {
-        self.rt.block_on(walk::discover(self, url, sel))
-    }
+/// A runtime on the calling thread (see [`S3Source::new`]).
+pub(crate) fn runtime(name: &str) -> Result<tokio::runtime::Runtime, S3Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .map_err(|e| S3Error::Runtime(e.to_string()))
+}
+
+/// An HTTPS client with its own connection pool: rustls on ring (no aws-lc C build).
+fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
 }
 
 async fn load_config(opts: &S3Options) -> aws_config::SdkConfig {
     use aws_config::BehaviorVersion;
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(10))
         .operation_attempt_timeout(opts.attempt_timeout)
         .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
+        .http_client(http_client())
         .timeout_config(timeouts)
         // trawl retries itself: one policy for requests and for bodies that break halfway.
         .retry_config(aws_config::retry::RetryConfig::disabled());
@@ -274,7 +370,7 @@ impl Fetch for S3Source {
     }
 
     fn concurrency(&self) -> usize {
-        self.opts.concurrency
+        self.shared.opts.concurrency
     }
 
     /// All GETs from one thread: up to `concurrency` futures in flight on the runtime.
@@ -292,7 +388,7 @@ impl Fetch for S3Source {
             let mut running = FuturesUnordered::new();
             let mut done = false;
             loop {
-                while !done && running.len() < self.opts.concurrency.max(1) {
+                while !done && running.len() < self.shared.opts.concurrency.max(1) {
                     // Block for memory only when nothing is in flight to free some.
                     match claim(running.is_empty()) {
                         Claim::Next(i, obj) => running.push(async move {

@@ -1,21 +1,33 @@
 //! Discovery: walk the CloudTrail key layout with delimiter listings, descending only into
-//! the organizations, accounts, log kinds, regions and delivery days selected.
+//! the organizations, accounts, log kinds, regions and delivery days selected, and hand the
+//! objects out as they are listed.
 //!
 //! `[prefix/]AWSLogs/[o-ORG/]ACCOUNT/CloudTrail[-Digest|-Insight]/REGION/YYYY/MM/DD/file`
+//!
+//! Two phases. First the folders above the regions are listed (a few requests an account):
+//! that gives the streams, one per region folder of each log kind (or per folder off the
+//! layout, or per prefix a URL names below a region). Then the streams are listed a page at a
+//! time, each in key order, which in this layout is delivery order, and merged by delivery
+//! time, so an organization trail is read a day at a time across accounts and regions. A
+//! stream holds a page or so: the listing takes the same memory for ten years of logs as for
+//! a day, [`S3Options::listing_budget`](crate::S3Options) objects at most.
 //!
 //! The key's date is the delivery date (UTC), which trails the events' by minutes (rarely
 //! more), so a window `[since, until)` lists the days `since - 1` to `until + 1`. A window
 //! fully covering a month lists the month in one go; edge months are listed day by day.
-//! Below the last level that filters, a prefix is listed whole (1,000 keys a request).
+//! Below the last level that filters, a prefix is listed whole.
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chrono::{Datelike, NaiveDate};
 use futures::stream::{FuturesUnordered, StreamExt};
-use trawl_ingest::{Location, SourceObject, looks_like_log};
+use trawl_ingest::{Listed, Location, SourceObject, delivery_stamp, looks_like_log};
 
 use crate::retry::{backoff, classify};
-use crate::{S3Error, S3Source, S3Url};
+use crate::{Clients, S3Error, S3Url, Shared};
 
 /// Which objects to list.
 #[derive(Debug, Clone, Default)]
@@ -145,8 +157,8 @@ impl Task {
         let days = day_range(sel);
         // Listed folder by folder while a level below still filters.
         let delimited = match level {
-            Level::Search(_) | Level::AwsLogs | Level::Org | Level::Account => true,
-            Level::Kind => days.is_some() || !sel.regions.is_empty(),
+            // A log kind is split into its regions, streams merged by delivery time.
+            Level::Search(_) | Level::AwsLogs | Level::Org | Level::Account | Level::Kind => true,
             Level::Region | Level::Year(_) => days.is_some(),
             Level::Month(y, m) => days.is_some_and(|(a, b)| {
                 let first = NaiveDate::from_ymd_opt(y, m, 1).expect("valid month");
@@ -210,73 +222,473 @@ fn start_level(prefix: &str, sel: &Selection) -> Option<Level> {
     Some(level)
 }
 
-pub(crate) async fn discover(
-    src: &S3Source,
-    url: &S3Url,
+/// Levels listed folder by folder before the streams start: a few folders an account.
+fn above_region(level: Level) -> bool {
+    matches!(
+        level,
+        Level::Search(_) | Level::AwsLogs | Level::Org | Level::Account | Level::Kind
+    )
+}
+
+/// Pages of a stream are the listing budget shared among the streams, within these bounds
+/// (S3 answers at most 1,000 keys a request).
+const MIN_PAGE: usize = 10;
+const MAX_PAGE: usize = 1000;
+
+/// Where the streams start, from the folders above the regions.
+#[derive(Debug, Default)]
+struct Plan {
+    /// Objects a URL names exactly.
+    exact: Vec<SourceObject>,
+    /// Each stream's bucket and first listing. A stream at a level above the regions lists
+    /// only the objects right in its folder (its folders are streams of their own).
+    roots: Vec<(String, Task)>,
+    skipped: Vec<String>,
+}
+
+/// Whether a root lists everything below its prefix (a stream at a level above the regions
+/// lists only the objects right in its folder).
+fn covers_below(task: &Task) -> bool {
+    task.whole || !above_region(task.level)
+}
+
+impl Plan {
+    /// Drops the roots and objects that another root lists already (URLs that overlap).
+    fn dedup(&mut self) {
+        self.roots.sort_by(|(a, x), (b, y)| {
+            (a, &x.prefix, !covers_below(x)).cmp(&(b, &y.prefix, !covers_below(y)))
+        });
+        // Keys under one prefix sort together: the last root kept that covers what is
+        // below it is the only one that can cover the next.
+        let mut cover: Option<(String, String)> = None;
+        let mut kept: Vec<(String, Task)> = Vec::with_capacity(self.roots.len());
+        for (bucket, task) in std::mem::take(&mut self.roots) {
+            let covered = cover
+                .as_ref()
+                .is_some_and(|(b, p)| *b == bucket && task.prefix.starts_with(p.as_str()));
+            let repeated = kept
+                .last()
+                .is_some_and(|(b, t)| *b == bucket && t.prefix == task.prefix);
+            if covered || repeated {
+                continue;
+            }
+            if covers_below(&task) {
+                cover = Some((bucket.clone(), task.prefix.clone()));
+            }
+            kept.push((bucket, task));
+        }
+        self.roots = kept;
+        let roots = &self.roots;
+        self.exact.sort_by(|a, b| a.uri.cmp(&b.uri));
+        self.exact.dedup_by(|a, b| a.uri == b.uri);
+        self.exact.retain(|o| {
+            let Location::S3 { bucket, key } = &o.location else {
+                return true;
+            };
+            !roots.iter().any(|(b, t)| {
+                b == bucket
+                    && key
+                        .strip_prefix(t.prefix.as_str())
+                        .is_some_and(|rest| covers_below(t) || !rest.contains('/'))
+            })
+        });
+        self.skipped.sort();
+        self.skipped.dedup();
+    }
+}
+
+/// Whether an object listed is picked: a log-like name, delivered within the window.
+fn keep(key: &str, days: Option<(NaiveDate, NaiveDate)>) -> bool {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    looks_like_log(name) && days.is_none_or(|(a, b)| key_date(key).is_none_or(|d| a <= d && d <= b))
+}
+
+/// Phase one: the folders above the regions of every URL, listed concurrently.
+async fn plan(
+    shared: &Shared,
+    clients: &Clients,
+    urls: &[S3Url],
     sel: &Selection,
-) -> Result<Discovered, S3Error> {
-    let client = src.client(&url.bucket).await;
-    let mut found = Discovered::default();
+) -> Result<Plan, S3Error> {
+    let mut plan = Plan::default();
     let days = day_range(sel);
-    let keep = |key: &str| -> bool {
-        let name = key.rsplit('/').next().unwrap_or(key);
-        looks_like_log(name)
-            && days.is_none_or(|(a, b)| key_date(key).is_none_or(|d| a <= d && d <= b))
-    };
-    // One object named exactly.
-    let last = url.prefix.rsplit('/').next().unwrap_or("");
-    let mut queue: Vec<Task> = Vec::new();
-    if !last.is_empty() && looks_like_log(last) {
-        let page = list_page(src, &client, url, &url.prefix, false, None).await?;
-        found.objects.extend(
-            page.objects
-                .into_iter()
-                .filter(|o| matches!(&o.location, Location::S3 { key, .. } if *key == url.prefix)),
-        );
-        return Ok(found);
+    let mut queue: Vec<(String, Task)> = Vec::new();
+    for url in urls {
+        let last = url.prefix.rsplit('/').next().unwrap_or("");
+        if !last.is_empty() && looks_like_log(last) {
+            // One object named exactly.
+            let client = clients.get(shared, &url.bucket).await;
+            let page = list_page(
+                shared,
+                &client,
+                &url.bucket,
+                &url.prefix,
+                false,
+                None,
+                MAX_PAGE,
+            )
+            .await?;
+            plan.exact.extend(
+                page.objects.into_iter().filter(
+                    |o| matches!(&o.location, Location::S3 { key, .. } if *key == url.prefix),
+                ),
+            );
+            continue;
+        }
+        let prefix = if url.prefix.is_empty() || url.prefix.ends_with('/') {
+            url.prefix.clone()
+        } else {
+            format!("{}/", url.prefix)
+        };
+        if let Some(level) = start_level(&prefix, sel) {
+            queue.push((url.bucket.clone(), Task::new(prefix, level, sel)));
+        }
     }
-    let prefix = if url.prefix.is_empty() || url.prefix.ends_with('/') {
-        url.prefix.clone()
-    } else {
-        format!("{}/", url.prefix)
-    };
-    match start_level(&prefix, sel) {
-        Some(level) => queue.push(Task::new(prefix, level, sel)),
-        None => return Ok(found),
-    }
-    let limit = src.opts.concurrency.clamp(1, 64);
+    let limit = shared.opts.concurrency.clamp(1, 64);
     let mut running = FuturesUnordered::new();
     while !queue.is_empty() || !running.is_empty() {
         while running.len() < limit
-            && let Some(task) = queue.pop()
+            && let Some((bucket, task)) = queue.pop()
         {
-            running.push(list_task(src, &client, url, task));
+            if covers_below(&task) {
+                plan.roots.push((bucket, task));
+                continue;
+            }
+            running.push(async move {
+                let client = clients.get(shared, &bucket).await;
+                let listing = list_all(shared, &client, &bucket, &task.prefix).await;
+                (bucket, task, listing)
+            });
         }
-        let Some(done) = running.next().await else {
+        let Some((bucket, task, listing)) = running.next().await else {
             break;
         };
-        let (task, listing) = done?;
-        found
+        let listing = listing?;
+        if listing
             .objects
-            .extend(listing.objects.into_iter().filter(|o| match &o.location {
-                Location::S3 { key, .. } => keep(key),
-                Location::Local(_) => false,
-            }));
+            .iter()
+            .any(|o| matches!(&o.location, Location::S3 { key, .. } if keep(key, days)))
+        {
+            // Objects right in a folder above the regions: listed again by a stream, so
+            // that no folder's objects are held here.
+            plan.roots.push((bucket.clone(), task.clone()));
+        }
         for folder in listing.folders {
             let name = folder[task.prefix.len()..].trim_end_matches('/');
             match child_level(task.level, name) {
                 Some(level) if selected(level, name, sel) => {
-                    queue.push(Task::new(folder, level, sel));
+                    queue.push((bucket.clone(), Task::new(folder, level, sel)));
                 }
                 Some(_) => {}
-                None => found.skipped_prefixes.push(folder),
+                None => plan.skipped.push(format!("s3://{bucket}/{folder}")),
             }
         }
     }
-    found.objects.sort_by(|a, b| a.uri.cmp(&b.uri));
-    found.objects.dedup_by(|a, b| a.uri == b.uri);
-    found.skipped_prefixes.sort();
-    Ok(found)
+    plan.dedup();
+    Ok(plan)
+}
+
+/// Every page of a delimited listing of `prefix` (folders above the regions: a few each).
+async fn list_all(
+    shared: &Shared,
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Listing, S3Error> {
+    let mut all = Listing::default();
+    let mut token = None;
+    loop {
+        let page = list_page(shared, client, bucket, prefix, true, token, MAX_PAGE).await?;
+        all.objects.extend(page.objects);
+        all.folders.extend(page.folders);
+        token = page.next;
+        if token.is_none() {
+            return Ok(all);
+        }
+    }
+}
+
+pub(crate) fn walk(
+    shared: &Arc<Shared>,
+    urls: &[S3Url],
+    sel: &Selection,
+) -> Result<S3Walk, S3Error> {
+    // The listing's own runtime and connections: the GETs' runtime is driven only while the
+    // run fetches, from the thread that also pulls from this listing.
+    let rt = crate::runtime("trawl-s3-list")?;
+    let clients = Clients::new();
+    let plan = rt.block_on(plan(shared, &clients, urls, sel))?;
+    let streams = plan.roots.len();
+    // A stream is topped up when below half a page, so holds at most a page and a half.
+    let page = (shared.opts.listing_budget * 2 / (3 * streams.max(1))).clamp(MIN_PAGE, MAX_PAGE);
+    let (tx, rx) = crossbeam_channel::bounded((shared.opts.listing_budget / 4).clamp(1, 1024));
+    let mut merge = Merge {
+        shared: shared.clone(),
+        clients,
+        sel: sel.clone(),
+        page,
+        streams: Vec::with_capacity(streams),
+    };
+    for (bucket, task) in plan.roots {
+        merge.streams.push(Stream {
+            bucket,
+            pending: vec![(task, None)],
+            buf: VecDeque::new(),
+        });
+    }
+    let exact = plan.exact;
+    std::thread::Builder::new()
+        .name("trawl-s3-list".into())
+        .spawn(move || {
+            for obj in exact {
+                if tx.send(Some(Ok(obj))).is_err() {
+                    return;
+                }
+            }
+            if merge.run(&rt, &tx) {
+                let _ = tx.send(None);
+            }
+        })
+        .map_err(|e| S3Error::Runtime(format!("starting the listing thread: {e}")))?;
+    Ok(S3Walk {
+        rx,
+        ended: false,
+        skipped_prefixes: plan.skipped,
+        streams,
+        page,
+    })
+}
+
+/// The objects of an S3 walk, in delivery order across streams, listed as the run consumes
+/// them: the listing holds at most about [`S3Options::listing_budget`](crate::S3Options)
+/// objects ahead of the run, whatever the trail's size. A stream whose listing fails after
+/// its retries yields `Err((prefix URL, reason))` and ends; the others go on.
+#[derive(Debug)]
+pub struct S3Walk {
+    /// `None` once every stream is listed to its end.
+    rx: crossbeam_channel::Receiver<Option<Listed>>,
+    ended: bool,
+    skipped_prefixes: Vec<String>,
+    streams: usize,
+    page: usize,
+}
+
+impl S3Walk {
+    /// Folders passed over because they hold no CloudTrail (other services' logs beside the
+    /// trail, say), as `s3://bucket/prefix/`.
+    pub fn skipped_prefixes(&self) -> &[String] {
+        &self.skipped_prefixes
+    }
+
+    /// How many streams (region folders, folders off the layout) are merged.
+    pub fn streams(&self) -> usize {
+        self.streams
+    }
+
+    /// Keys asked for in each of the streams' listings.
+    pub fn page_keys(&self) -> usize {
+        self.page
+    }
+}
+
+impl Iterator for S3Walk {
+    type Item = Listed;
+
+    fn next(&mut self) -> Option<Listed> {
+        if self.ended {
+            return None;
+        }
+        match self.rx.recv() {
+            Ok(Some(listed)) => Some(listed),
+            Ok(None) => {
+                self.ended = true;
+                None
+            }
+            // The listing thread is gone without saying it is done: never end as if it were.
+            Err(_) => {
+                self.ended = true;
+                Some(Err((
+                    "s3://".into(),
+                    "the S3 listing stopped before its end (a bug in trawl: please report it); run the same command again to read the rest".into(),
+                )))
+            }
+        }
+    }
+}
+
+/// One stream: a region folder (or a folder off the layout), listed in key order, which in
+/// the CloudTrail layout is delivery order.
+struct Stream {
+    bucket: String,
+    /// Listings still to make, the next last: (what, continuation token). A delimited
+    /// listing pushes its continuation, then its folders, so they are listed first.
+    pending: Vec<(Task, Option<String>)>,
+    /// Listed, not handed out yet: (delivery stamp, object), in key order.
+    buf: VecDeque<(u64, SourceObject)>,
+}
+
+impl Stream {
+    fn exhausted(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+/// Phase two: the streams listed a page at a time and merged by delivery time.
+struct Merge {
+    shared: Arc<Shared>,
+    clients: Clients,
+    sel: Selection,
+    /// Keys a page.
+    page: usize,
+    streams: Vec<Stream>,
+}
+
+impl Merge {
+    /// Hands out every stream's objects, smallest delivery stamp first, until all are
+    /// listed (true) or the receiver is gone (false). Requests are in flight only inside
+    /// `fill`, so none waits on a runtime that is not driven while `tx` blocks.
+    fn run(
+        mut self,
+        rt: &tokio::runtime::Runtime,
+        tx: &crossbeam_channel::Sender<Option<Listed>>,
+    ) -> bool {
+        let mut heap: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
+        let mut queued = vec![false; self.streams.len()];
+        loop {
+            let failed = rt.block_on(self.fill());
+            for f in failed {
+                if tx.send(Some(Err(f))).is_err() {
+                    return false;
+                }
+            }
+            for (i, s) in self.streams.iter().enumerate() {
+                if let (false, Some((stamp, _))) = (queued[i], s.buf.front()) {
+                    heap.push(Reverse((*stamp, i)));
+                    queued[i] = true;
+                }
+            }
+            if heap.is_empty() {
+                return true;
+            }
+            // Until a stream that has more to list runs dry: its next object may come first.
+            while let Some(Reverse((_, i))) = heap.pop() {
+                let s = &mut self.streams[i];
+                let (_, obj) = s.buf.pop_front().expect("a queued stream has a head");
+                if tx.send(Some(Ok(obj))).is_err() {
+                    return false;
+                }
+                match s.buf.front() {
+                    Some((stamp, _)) => heap.push(Reverse((*stamp, i))),
+                    None => {
+                        queued[i] = false;
+                        if !s.exhausted() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Lists a page of every stream that is below half a page, then again for those still
+    /// empty, until every stream has an object or is listed to its end. Returns the
+    /// listings that failed, as `(prefix URL, reason)`.
+    async fn fill(&mut self) -> Vec<(String, String)> {
+        let low = (self.page / 2).max(1);
+        let limit = self.shared.opts.concurrency.clamp(1, 64);
+        let days = day_range(&self.sel);
+        let mut failed = Vec::new();
+        let mut want: Vec<usize> = (0..self.streams.len())
+            .filter(|&i| self.streams[i].buf.len() < low && !self.streams[i].exhausted())
+            .collect();
+        while !want.is_empty() {
+            let mut running = FuturesUnordered::new();
+            let mut next = want.into_iter();
+            loop {
+                while running.len() < limit
+                    && let Some(i) = next.next()
+                {
+                    let s = &mut self.streams[i];
+                    let (task, token) = s.pending.pop().expect("a stream with more to list");
+                    let bucket = s.bucket.clone();
+                    let (shared, clients, page) = (&*self.shared, &self.clients, self.page);
+                    running.push(async move {
+                        let client = clients.get(shared, &bucket).await;
+                        let delimited = !task.whole;
+                        let r = list_page(
+                            shared,
+                            &client,
+                            &bucket,
+                            &task.prefix,
+                            delimited,
+                            token,
+                            page,
+                        )
+                        .await;
+                        (i, task, r)
+                    });
+                }
+                let Some((i, task, r)) = running.next().await else {
+                    break;
+                };
+                let s = &mut self.streams[i];
+                match r {
+                    Ok(listing) => s.take(listing, task, &self.sel, days),
+                    Err(e) => {
+                        s.pending.clear();
+                        failed.push((
+                            format!("s3://{}/{}", s.bucket, task.prefix),
+                            format!(
+                                "{e}; the objects under it not listed yet were not read: run the same command again to list them"
+                            ),
+                        ));
+                    }
+                }
+            }
+            want = (0..self.streams.len())
+                .filter(|&i| self.streams[i].buf.is_empty() && !self.streams[i].exhausted())
+                .collect();
+        }
+        failed
+    }
+}
+
+impl Stream {
+    /// Takes in one page of `task`'s listing.
+    fn take(
+        &mut self,
+        listing: Listing,
+        task: Task,
+        sel: &Selection,
+        days: Option<(NaiveDate, NaiveDate)>,
+    ) {
+        let folders = !above_region(task.level) && !task.whole;
+        if let Some(token) = listing.next {
+            self.pending.push((task.clone(), Some(token)));
+        }
+        if folders {
+            for folder in listing.folders.iter().rev() {
+                let name = folder[task.prefix.len()..].trim_end_matches('/');
+                match child_level(task.level, name) {
+                    Some(level) if selected(level, name, sel) => {
+                        self.pending
+                            .push((Task::new(folder.clone(), level, sel), None));
+                    }
+                    Some(_) => {}
+                    None => tracing::info!(
+                        "s3://{}/{folder}: skipped, not a folder of the CloudTrail layout here",
+                        self.bucket
+                    ),
+                }
+            }
+        }
+        for obj in listing.objects {
+            if matches!(&obj.location, Location::S3 { key, .. } if keep(key, days)) {
+                let stamp = delivery_stamp(&obj.uri).unwrap_or(u64::MAX);
+                self.buf.push_back((stamp, obj));
+            }
+        }
+    }
 }
 
 /// Objects and folders under one prefix.
@@ -287,45 +699,28 @@ struct Listing {
     next: Option<String>,
 }
 
-async fn list_task(
-    src: &S3Source,
-    client: &aws_sdk_s3::Client,
-    url: &S3Url,
-    task: Task,
-) -> Result<(Task, Listing), S3Error> {
-    let mut all = Listing::default();
-    let mut token = None;
-    loop {
-        let page = list_page(src, client, url, &task.prefix, !task.whole, token).await?;
-        all.objects.extend(page.objects);
-        all.folders.extend(page.folders);
-        token = page.next;
-        if token.is_none() {
-            return Ok((task, all));
-        }
-    }
-}
-
-/// One ListObjectsV2 page, retried like GETs are.
+/// One ListObjectsV2 page of at most `max_keys` keys, retried like GETs are.
 async fn list_page(
-    src: &S3Source,
+    shared: &Shared,
     client: &aws_sdk_s3::Client,
-    url: &S3Url,
+    bucket: &str,
     prefix: &str,
     delimited: bool,
     token: Option<String>,
+    max_keys: usize,
 ) -> Result<Listing, S3Error> {
     let mut attempt = 0u32;
     loop {
         let mut req = client
             .list_objects_v2()
-            .bucket(&url.bucket)
+            .bucket(bucket)
             .prefix(prefix)
+            .max_keys(max_keys.min(MAX_PAGE) as i32)
             .set_continuation_token(token.clone());
         if delimited {
             req = req.delimiter("/");
         }
-        src.counts.list.fetch_add(1, Ordering::Relaxed);
+        shared.counts.list.fetch_add(1, Ordering::Relaxed);
         let f = match req.send().await {
             Ok(out) => {
                 let objects = out
@@ -334,9 +729,9 @@ async fn list_page(
                     .filter_map(|o| {
                         let key = o.key()?;
                         (!key.ends_with('/')).then(|| SourceObject {
-                            uri: format!("s3://{}/{key}", url.bucket),
+                            uri: format!("s3://{bucket}/{key}"),
                             location: Location::S3 {
-                                bucket: url.bucket.clone(),
+                                bucket: bucket.to_string(),
                                 key: key.to_string(),
                             },
                             size: o.size().unwrap_or(0).max(0) as u64,
@@ -349,7 +744,8 @@ async fn list_page(
                         })
                     })
                     .collect();
-                src.counts
+                shared
+                    .counts
                     .listed
                     .fetch_add(out.contents().len() as u64, Ordering::Relaxed);
                 let folders = out
@@ -371,14 +767,14 @@ async fn list_page(
             Err(e) => classify(&e),
         };
         attempt += 1;
-        if !f.retry || attempt >= src.opts.max_attempts {
+        if !f.retry || attempt >= shared.opts.max_attempts {
             return Err(S3Error::Request {
-                url: format!("s3://{}/{prefix}", url.bucket),
+                url: format!("s3://{bucket}/{prefix}"),
                 message: format!("listing failed: {}", f.message),
             });
         }
-        src.counts.retries.fetch_add(1, Ordering::Relaxed);
-        tokio::time::sleep(backoff(&src.opts, attempt - 1)).await;
+        shared.counts.retries.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(backoff(&shared.opts, attempt - 1)).await;
     }
 }
 
@@ -465,8 +861,9 @@ mod tests {
             "09",
             &sel
         ));
-        // Without a window or region filter a log kind is listed whole.
-        assert!(Task::new("p/".into(), Level::Kind, &Selection::default()).whole);
+        // Without a window a region is listed whole; a log kind is always split into its
+        // regions (streams merged by delivery time).
+        assert!(!Task::new("p/".into(), Level::Kind, &Selection::default()).whole);
         assert!(Task::new("p/".into(), Level::Region, &Selection::default()).whole);
     }
 }

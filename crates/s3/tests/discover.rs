@@ -54,17 +54,28 @@ fn serve(dir: &std::path::Path) -> FakeS3 {
     s3
 }
 
-fn discovered_keys(s3: &FakeS3, url: &str, sel: &Selection) -> BTreeSet<String> {
-    let url = S3Url::parse(url).unwrap().unwrap();
-    let src = S3Source::new(S3Options {
+fn source(s3: &FakeS3, opts: S3Options) -> S3Source {
+    S3Source::new(S3Options {
         endpoint_url: Some(s3.endpoint()),
         static_credentials: Some((
             trawl_s3_fake::ACCESS_KEY.into(),
             trawl_s3_fake::SECRET_KEY.into(),
         )),
-        ..S3Options::default()
+        ..opts
     })
-    .unwrap();
+    .unwrap()
+}
+
+fn key_of(o: &trawl_ingest::SourceObject) -> String {
+    match &o.location {
+        Location::S3 { key, .. } => key.clone(),
+        Location::Local(p) => panic!("{p:?}"),
+    }
+}
+
+fn discovered_keys(s3: &FakeS3, url: &str, sel: &Selection) -> BTreeSet<String> {
+    let url = S3Url::parse(url).unwrap().unwrap();
+    let src = source(s3, S3Options::default());
     s3.counters().reset();
     let found = src.discover(&url, sel).unwrap();
     assert_eq!(
@@ -108,8 +119,13 @@ fn the_whole_trail_from_the_bucket_root() {
         "{:?}",
         s3.counters().list_prefixes()
     );
-    // A whole-trail walk lists each log kind in one go, not day by day.
-    assert!(s3.counters().lists() < 40, "{}", s3.counters().lists());
+    // A whole-trail walk lists the 17 folders above the regions, then each of the 27 region
+    // folders in one go (30 keys each), not day by day (270 day folders).
+    assert!(
+        s3.counters().lists() <= 17 + 27,
+        "{}",
+        s3.counters().lists()
+    );
 }
 
 #[test]
@@ -176,4 +192,134 @@ fn a_prefix_below_awslogs_and_a_single_object() {
     let one = want.iter().next().unwrap().clone();
     let got = discovered_keys(&s3, &format!("s3://trail/{one}"), &Selection::default());
     assert_eq!(got, BTreeSet::from([one]));
+}
+
+/// A bucket of one account, `regions` regions with `per_day` objects a day for `days` days;
+/// returns the keys.
+fn busy_bucket(s3: &FakeS3, regions: &[&str], days: u32, per_day: u32) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    for region in regions {
+        for day in 1..=days {
+            for n in 0..per_day {
+                let (h, m) = (n * 1440 / per_day / 60, n * 1440 / per_day % 60);
+                let key = format!(
+                    "AWSLogs/111122223333/CloudTrail/{region}/2024/03/{day:02}/111122223333_CloudTrail_{region}_202403{day:02}T{h:02}{m:02}Z_{n}.json.gz"
+                );
+                s3.put("busy", &key, b"x").unwrap();
+                keys.insert(key);
+            }
+        }
+    }
+    keys
+}
+
+#[test]
+fn the_listing_is_handed_out_as_it_goes_in_delivery_order_within_its_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = FakeS3::start(dir.path(), 0, Faults::default()).unwrap();
+    let regions = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+    let want = busy_bucket(&s3, &regions, 4, 100);
+    let budget = 60;
+    let src = source(
+        &s3,
+        S3Options {
+            listing_budget: budget,
+            ..S3Options::default()
+        },
+    );
+    s3.counters().reset();
+    let url = S3Url::parse("s3://busy/").unwrap().unwrap();
+    let walk = src.walk(&[url], &Selection::default()).unwrap();
+    assert_eq!(walk.streams(), 3);
+    // The budget shared by three region streams, a page and a half each: 13 keys a page.
+    assert_eq!(walk.page_keys(), 13);
+    let mut got = Vec::new();
+    let mut most_ahead = 0;
+    for listed in walk {
+        let obj = listed.unwrap();
+        got.push(key_of(&obj));
+        // Keys the server has named so far, against those the run has taken.
+        let ahead = s3.counters().listed_keys().len() - got.len();
+        most_ahead = most_ahead.max(ahead);
+    }
+    // Every object once.
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got.iter().cloned().collect::<BTreeSet<_>>(), want);
+    // Never more than the budget and the hand-over queue (15) ahead of the run, where a
+    // listing held whole would be 1,200.
+    assert!(
+        most_ahead <= budget + budget / 4,
+        "{most_ahead} listed ahead"
+    );
+    // Delivery order across the regions, not region by region.
+    let stamps: Vec<u64> = got
+        .iter()
+        .map(|k| trawl_ingest::delivery_stamp(k).unwrap())
+        .collect();
+    assert!(
+        stamps.windows(2).all(|w| w[0] <= w[1]),
+        "not in delivery order"
+    );
+    let region = |k: &String| k.split('/').nth(3).unwrap().to_string();
+    let first_three: BTreeSet<String> = got[..3].iter().map(region).collect();
+    assert_eq!(first_three.len(), 3, "{:?}", &got[..3]);
+    // Pages of 13 keys: 1,200 objects took at least 93 listings.
+    assert!(s3.counters().lists() >= 93, "{}", s3.counters().lists());
+    assert_eq!(s3.counters().gets(), 0);
+}
+
+#[test]
+fn a_listing_that_fails_is_reported_by_prefix_and_the_other_streams_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = "AWSLogs/111122223333/CloudTrail/eu-west-1/";
+    let s3 = FakeS3::start(
+        dir.path(),
+        0,
+        Faults {
+            always_fail_lists: vec![broken.into()],
+            ..Faults::default()
+        },
+    )
+    .unwrap();
+    let want = busy_bucket(&s3, &["us-east-1", "eu-west-1"], 2, 30);
+    let src = source(
+        &s3,
+        S3Options {
+            max_attempts: 2,
+            base_backoff: std::time::Duration::from_millis(1),
+            ..S3Options::default()
+        },
+    );
+    let url = S3Url::parse("s3://busy/").unwrap().unwrap();
+    let (mut ok, mut failed) = (BTreeSet::new(), Vec::new());
+    for listed in src
+        .walk(std::slice::from_ref(&url), &Selection::default())
+        .unwrap()
+    {
+        match listed {
+            Ok(obj) => {
+                ok.insert(key_of(&obj));
+            }
+            Err(e) => failed.push(e),
+        }
+    }
+    let healthy: BTreeSet<String> = want
+        .into_iter()
+        .filter(|k| !k.starts_with(broken))
+        .collect();
+    assert_eq!(ok, healthy);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let (path, reason) = &failed[0];
+    assert_eq!(path, &format!("s3://busy/{broken}"));
+    assert!(reason.starts_with(path.as_str()), "{reason}");
+    assert!(
+        reason.contains("listing failed") && reason.contains("run the same command again"),
+        "{reason}"
+    );
+    // Listed whole, the same failure is an error naming the prefix.
+    let err = src
+        .discover(&url, &Selection::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(broken), "{err}");
 }
