@@ -831,6 +831,54 @@ mod tests {
     }
 
     #[test]
+    fn overlapping_urls_list_each_object_once() {
+        let all = Selection::default();
+        let task = |prefix: &str, level| Task::new(prefix.into(), level, &all);
+        let region = "AWSLogs/111122223333/CloudTrail/us-east-1/";
+        let object = |bucket: &str, key: &str| SourceObject {
+            uri: format!("s3://{bucket}/{key}"),
+            location: Location::S3 {
+                bucket: bucket.into(),
+                key: key.into(),
+            },
+            size: 1,
+            mtime_ns: 0,
+            etag: None,
+        };
+        let mut plan = Plan {
+            roots: vec![
+                (
+                    "b".into(),
+                    task(&format!("{region}2024/"), Level::Year(2024)),
+                ),
+                ("b".into(), task(region, Level::Region)),
+                // Objects right in AWSLogs/: a stream of that folder alone.
+                ("b".into(), task("AWSLogs/", Level::AwsLogs)),
+                ("b".into(), task(region, Level::Region)),
+                ("b".into(), task("AWSLogs/", Level::AwsLogs)),
+                ("c".into(), task(region, Level::Region)),
+            ],
+            exact: vec![
+                object("b", &format!("{region}2024/03/01/x.json.gz")),
+                object("b", "AWSLogs/top.json.gz"),
+                object("b", "AWSLogs/elsewhere/y.json.gz"),
+                object("b", "AWSLogs/elsewhere/y.json.gz"),
+            ],
+            skipped: Vec::new(),
+        };
+        plan.dedup();
+        let roots: Vec<(&str, &str)> = plan
+            .roots
+            .iter()
+            .map(|(b, t)| (b.as_str(), t.prefix.as_str()))
+            .collect();
+        assert_eq!(roots, [("b", "AWSLogs/"), ("b", region), ("c", region)]);
+        // Only the object no stream lists stays, once.
+        let exact: Vec<&str> = plan.exact.iter().map(|o| o.uri.as_str()).collect();
+        assert_eq!(exact, ["s3://b/AWSLogs/elsewhere/y.json.gz"]);
+    }
+
+    #[test]
     fn windows_list_whole_months_and_edge_days() {
         let sel = Selection {
             since_us: Some(us("2024-03-10")),
