@@ -247,8 +247,9 @@ pub fn discover_local(paths: &[PathBuf], exclude: Option<&Path>) -> Result<Disco
 /// trail of millions of files is never held whole: at the start only the folders that hold
 /// log files are found (a few hundred times fewer than the files in the CloudTrail layout);
 /// then each day's folders (`…/YYYY/MM/DD/`, in every account and region) are read when
-/// reached and their files handed out by [`delivery_stamp`], then name. Folders off the
-/// layout come after, one at a time, in path order; files named explicitly come first.
+/// reached and their files handed out by [`delivery_stamp`], then name (a day of more than
+/// 65,536 files in batches of that many, each in that order). Folders off the layout come
+/// after, one at a time, in path order, in batches too; files named explicitly come first.
 ///
 /// A file named explicitly is always read (its form is detected by content); inside
 /// directories only log-like names are picked (`.json.gz`, `.json`, `.jsonl`, `.gz`, `.log`...),
@@ -327,6 +328,9 @@ pub fn walk_local(paths: &[PathBuf], exclude: Option<&Path>) -> Result<LocalWalk
     Ok(LocalWalk {
         ready,
         groups,
+        current: Vec::new(),
+        open: None,
+        batch: LOCAL_BATCH,
         seen,
     })
 }
@@ -335,6 +339,11 @@ pub fn walk_local(paths: &[PathBuf], exclude: Option<&Path>) -> Result<LocalWalk
 /// `(path, reason)` (reported with the quarantined objects, never fatal).
 pub type Listed = Result<SourceObject, (String, String)>;
 
+/// Objects a local walk reads ahead at most: a delivery day (or a folder off the layout) of
+/// more files is handed out in batches of this many, each in delivery order, so memory does
+/// not follow the size of a day or a folder either.
+const LOCAL_BATCH: usize = 65_536;
+
 /// The listing [`walk_local`] hands out as it goes.
 #[derive(Debug)]
 pub struct LocalWalk {
@@ -342,54 +351,67 @@ pub struct LocalWalk {
     ready: Vec<Listed>,
     /// Folders holding log files, a delivery day (or an undated folder) each, last first.
     groups: Vec<Vec<PathBuf>>,
+    /// The folders of the group being read still to open, last first, and the one open.
+    current: Vec<PathBuf>,
+    open: Option<(PathBuf, std::fs::ReadDir)>,
+    /// Objects read ahead at most ([`LOCAL_BATCH`]).
+    batch: usize,
     /// Files named explicitly and entries reported already: not listed twice.
     seen: std::collections::HashSet<PathBuf>,
 }
 
 impl LocalWalk {
-    /// The objects of one group of folders, in delivery order (reversed, to pop).
-    fn list(&self, dirs: Vec<PathBuf>) -> Vec<Listed> {
+    /// The next objects of the group being read, up to `batch`, in delivery order
+    /// (reversed, to pop).
+    fn fill(&mut self) -> Vec<Listed> {
         let cannot = |path: &Path, err: &dyn std::fmt::Display| {
             let path = path.display().to_string();
             Err((path.clone(), format!("{path}: cannot read: {err}")))
         };
         let mut objects = Vec::new();
         let mut bad = Vec::new();
-        for dir in dirs {
-            let entries = match std::fs::read_dir(&dir) {
-                Ok(entries) => entries,
-                Err(err) => {
-                    bad.push(cannot(&dir, &err));
+        while objects.len() < self.batch {
+            let Some((dir, entries)) = &mut self.open else {
+                let Some(dir) = self.current.pop() else {
+                    break;
+                };
+                match std::fs::read_dir(&dir) {
+                    Ok(entries) => self.open = Some((dir, entries)),
+                    Err(err) => bad.push(cannot(&dir, &err)),
+                }
+                continue;
+            };
+            let entry = match entries.next() {
+                None => {
+                    self.open = None;
+                    continue;
+                }
+                Some(Ok(entry)) => entry,
+                // Reported, and the folder closed: the next run lists it again.
+                Some(Err(err)) => {
+                    bad.push(cannot(dir, &err));
+                    self.open = None;
                     continue;
                 }
             };
-            for entry in entries {
-                let entry = match entry {
-                    Ok(entry) => entry,
-                    Err(err) => {
-                        bad.push(cannot(&dir, &err));
-                        continue;
-                    }
-                };
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                let path = entry.path();
-                // `looks_like_log` also passes over hidden names.
-                if !looks_like_log(&name) || self.seen.contains(&path) {
-                    continue;
-                }
-                // Symlinks followed, as the first walk did.
-                match std::fs::metadata(&path) {
-                    Ok(meta) if meta.is_file() => objects.push(SourceObject {
-                        uri: path.display().to_string(),
-                        size: meta.len(),
-                        mtime_ns: mtime_ns(&meta),
-                        location: Location::Local(path),
-                        etag: None,
-                    }),
-                    Ok(_) => {}
-                    Err(err) => bad.push(cannot(&path, &err)),
-                }
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let path = entry.path();
+            // `looks_like_log` also passes over hidden names.
+            if !looks_like_log(&name) || self.seen.contains(&path) {
+                continue;
+            }
+            // Symlinks followed, as the first walk did.
+            match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_file() => objects.push(SourceObject {
+                    uri: path.display().to_string(),
+                    size: meta.len(),
+                    mtime_ns: mtime_ns(&meta),
+                    location: Location::Local(path),
+                    etag: None,
+                }),
+                Ok(_) => {}
+                Err(err) => bad.push(cannot(&path, &err)),
             }
         }
         sort_by_delivery(&mut objects);
@@ -409,8 +431,12 @@ impl Iterator for LocalWalk {
             if let Some(listed) = self.ready.pop() {
                 return Some(listed);
             }
-            let group = self.groups.pop()?;
-            self.ready = self.list(group);
+            if self.open.is_none() && self.current.is_empty() {
+                let mut group = self.groups.pop()?;
+                group.reverse();
+                self.current = group;
+            }
+            self.ready = self.fill();
         }
     }
 }
@@ -511,6 +537,41 @@ mod tests {
         // Folders off the layout last; the named file not twice.
         assert_eq!(name(walk.next()), "loose/b.json");
         assert!(walk.next().is_none());
+    }
+
+    #[test]
+    fn a_big_day_or_folder_is_read_a_batch_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut want = Vec::new();
+        for region in ["us-east-1", "eu-west-1"] {
+            let day = root.join(format!("AWSLogs/1/CloudTrail/{region}/2024/03/01"));
+            std::fs::create_dir_all(&day).unwrap();
+            for minute in 0..13 {
+                let name = format!("1_CloudTrail_{region}_20240301T00{minute:02}Z_x.json.gz");
+                std::fs::write(day.join(&name), b"x").unwrap();
+                want.push(day.join(name).display().to_string());
+            }
+        }
+        std::fs::create_dir_all(root.join("flat")).unwrap();
+        for n in 0..7 {
+            std::fs::write(root.join(format!("flat/{n}.json")), b"x").unwrap();
+            want.push(root.join(format!("flat/{n}.json")).display().to_string());
+        }
+        let mut walk = walk_local(&[root.to_path_buf()], None).unwrap();
+        walk.batch = 5;
+        let mut got = Vec::new();
+        let mut most_ahead = 0;
+        while let Some(listed) = walk.next() {
+            got.push(listed.unwrap().uri);
+            most_ahead = most_ahead.max(walk.ready.len());
+        }
+        // Never more than a batch read ahead, every file once.
+        assert!(most_ahead < 5, "{most_ahead}");
+        assert_eq!(got.len(), want.len());
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
     }
 
     #[test]
