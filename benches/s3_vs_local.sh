@@ -9,7 +9,10 @@
 #
 # TRAWL / FAKE pick the binaries (default: release builds under CARGO_TARGET_DIR:
 # `cargo build --release -p trawl-cli -p trawl-s3-fake`). EVENTS_PER_FILE (default 80) sets
-# the object size; S3_ARGS adds options to the S3 run (e.g. `--concurrency 128`). Prints seconds, events/s and peak RSS for each, the S3/local ratio and the
+# the object size; S3_ARGS adds options to the S3 run (e.g. `--concurrency 128`); PEERS
+# picks the AWS CLI rows (default "cp ls"; "ls" skips the slow copy of many small objects);
+# BASELINE names another trawl binary (an earlier build) to run the S3 ingest and re-run with
+# too, on the same endpoint, for before/after figures. Prints seconds, events/s and peak RSS for each, the S3/local ratio and the
 # request counts. The re-run (ledger) and `aws s3 ls` rows show what listing takes. Needs GNU time (/usr/bin/time); the AWS CLI row is skipped without `aws`.
 set -euo pipefail
 OBJECTS="${1:-2500}"
@@ -56,12 +59,24 @@ awk '{print ($14 + $15) / 100}' "/proc/$fake_pid/stat" > "$work/server.cpu"
 /usr/bin/time -f '%e %M %U %S' -o "$work/rerun.time" \
     "$TRAWL" ingest --quiet --progress never --json --lake "$work/lake-s3" \
     --endpoint-url "$endpoint" ${S3_ARGS:-} s3://trail/ > "$work/rerun.json"
+if [ -n "${BASELINE:-}" ]; then
+    for run in base base-rerun; do
+        /usr/bin/time -f '%e %M %U %S' -o "$work/$run.time" \
+            "$BASELINE" ingest --quiet --progress never --json --lake "$work/lake-base" \
+            --endpoint-url "$endpoint" ${S3_ARGS:-} s3://trail/ > "$work/$run.json"
+    done
+fi
+peers="${PEERS:-cp ls}"
 if command -v aws > /dev/null; then
-    /usr/bin/time -f '%e %M %U %S' -o "$work/aws.time" \
-        aws s3 cp --quiet --recursive --endpoint-url "$endpoint" s3://trail/ "$work/copy" || rm -f "$work/aws.time"
-    rm -rf "$work/copy"
-    /usr/bin/time -f '%e %M %U %S' -o "$work/ls.time" \
-        aws s3 ls --recursive --endpoint-url "$endpoint" s3://trail/ > /dev/null || rm -f "$work/ls.time"
+    if [[ " $peers " == *" cp "* ]]; then
+        /usr/bin/time -f '%e %M %U %S' -o "$work/aws.time" \
+            aws s3 cp --quiet --recursive --endpoint-url "$endpoint" s3://trail/ "$work/copy" || rm -f "$work/aws.time"
+        rm -rf "$work/copy"
+    fi
+    if [[ " $peers " == *" ls "* ]]; then
+        /usr/bin/time -f '%e %M %U %S' -o "$work/ls.time" \
+            aws s3 ls --recursive --endpoint-url "$endpoint" s3://trail/ > /dev/null || rm -f "$work/ls.time"
+    fi
 fi
 
 python3 - "$work" "$LATENCY" <<'PY'
@@ -77,6 +92,10 @@ def timing(name):
 local = json.load(open(os.path.join(work, "local.json")))
 s3 = json.load(open(os.path.join(work, "s3.json")))
 rerun = json.load(open(os.path.join(work, "rerun.json")))
+base = os.path.join(work, "base.json")
+if os.path.exists(base):
+    b = json.load(open(base))
+    assert b["events_stored"] == gen["events"], f"the baseline stored {b['events_stored']} of {gen['events']}"
 for name, s in [("local", local), ("s3", s3)]:
     assert s["events_stored"] == gen["events"], f"{name} stored {s['events_stored']} of {gen['events']}"
     assert not s["quarantined"], f"{name} quarantined {s['quarantined']}"
@@ -85,17 +104,21 @@ assert rerun["events_stored"] == 0 and rerun["objects_skipped"] == gen["files"],
 assert rerun["s3"]["get_requests"] == 0, f"the re-run made {rerun['s3']['get_requests']} GETs"
 print(f"trail: {gen['files']} objects, {gen['events']} events, {gen['gz_bytes'] / 1e6:.1f} MB gzip, "
       f"{gen['json_bytes'] / 1e6:.1f} MB JSON; S3 endpoint with {latency} ms added to every request")
-print(f"{'run':28} {'seconds':>8} {'events/s':>10} {'peak RSS MB':>12} {'CPU s':>6}")
+print(f"{'run':32} {'seconds':>8} {'events/s':>10} {'objects/s':>10} {'peak RSS MB':>12} {'CPU s':>6}")
 rows = {}
 for name, label in [("local", "trawl ingest (local disk)"), ("s3", "trawl ingest s3://"),
-                    ("aws", "aws s3 cp --recursive"), ("rerun", "trawl ingest s3:// (re-run)"),
+                    ("aws", "aws s3 cp --recursive"), ("base", "baseline ingest s3://"),
+                    ("rerun", "trawl ingest s3:// (re-run)"),
+                    ("base-rerun", "baseline ingest s3:// (re-run)"),
                     ("ls", "aws s3 ls --recursive")]:
     t = timing(f"{name}.time")
     if t is None:
         continue
     secs, rss, cpu = t
     rows[name] = secs
-    print(f"{label:28} {secs:8.2f} {gen['events'] / secs:10.0f} {rss:12.0f} {cpu:6.2f}")
+    # Re-runs and listings store no events: objects/s is their rate.
+    rate = "-" if name in ("rerun", "base-rerun", "ls") else f"{gen['events'] / secs:.0f}"
+    print(f"{label:32} {secs:8.2f} {rate:>10} {gen['files'] / secs:10.0f} {rss:12.0f} {cpu:6.2f}")
 print(f"S3/local throughput: {rows['local'] / rows['s3'] * 100:.0f}%")
 server_cpu = float(open(os.path.join(work, "server.cpu")).read())
 print(f"the S3 endpoint's own CPU during the S3 run (same cores): {server_cpu:.2f} s")
