@@ -109,17 +109,27 @@ fn ingest_trail(lake: &str, s3: &FakeS3, more: &[&str]) -> Output {
     trawl(&args, Some(&s3.endpoint()))
 }
 
-/// Asserts a run exited 1 with one input quarantined, `path`; returns the summary and the
-/// reason.
+/// Serves `trail` with `faults` and ingests it into `lake` with `attempts` tries a request;
+/// asserts the run exited 1 with one input quarantined, `path`. Returns the endpoint, the
+/// summary and the reason.
 #[track_caller]
-fn one_quarantined(o: &Output, path: &str) -> (serde_json::Value, String) {
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(o));
-    let s = summary(o);
+fn quarantines_one(
+    root: &Path,
+    trail: &Path,
+    faults: Faults,
+    lake: &str,
+    attempts: u32,
+    path: &str,
+) -> (FakeS3, serde_json::Value, String) {
+    let s3 = serve(root, trail, faults);
+    let o = ingest_trail(lake, &s3, &["--max-attempts", &attempts.to_string()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let s = summary(&o);
     let q = s["quarantined"].as_array().unwrap();
     assert_eq!(q.len(), 1, "{s}");
     assert_eq!(q[0]["path"], path);
     let reason = q[0]["reason"].as_str().unwrap().to_string();
-    (s, reason)
+    (s3, s, reason)
 }
 
 /// Asserts two lakes' rows are equal, showing the first difference only.
@@ -288,16 +298,12 @@ fn a_failing_object_is_quarantined_by_key_and_fetched_again_next_run() {
     let root = dir.path().join("s3");
     let lake = dir.path().join("s3-lake").display().to_string();
     {
-        let s3 = serve(
-            &root,
-            &trail,
-            Faults {
-                always_fail: vec![bad_key.clone()],
-                ..Faults::default()
-            },
-        );
-        let o = ingest_trail(&lake, &s3, &["--max-attempts", "3"]);
-        let (_, reason) = one_quarantined(&o, &format!("s3://{BUCKET}/{bad_key}"));
+        let faults = Faults {
+            always_fail: vec![bad_key.clone()],
+            ..Faults::default()
+        };
+        let path = format!("s3://{BUCKET}/{bad_key}");
+        let (s3, _, reason) = quarantines_one(&root, &trail, faults, &lake, 3, &path);
         assert!(
             reason.contains(&format!("s3://{BUCKET}/{bad_key}"))
                 && reason.contains("gave up after 3 attempts")
@@ -330,16 +336,12 @@ fn a_region_whose_listing_fails_is_reported_and_listed_again_next_run() {
     let root = dir.path().join("s3");
     let lake = dir.path().join("s3-lake").display().to_string();
     {
-        let s3 = serve(
-            &root,
-            &trail,
-            Faults {
-                always_fail_lists: vec![broken.clone()],
-                ..Faults::default()
-            },
-        );
-        let o = ingest_trail(&lake, &s3, &["--max-attempts", "2"]);
-        let (s, reason) = one_quarantined(&o, &format!("s3://{BUCKET}/{broken}"));
+        let faults = Faults {
+            always_fail_lists: vec![broken.clone()],
+            ..Faults::default()
+        };
+        let path = format!("s3://{BUCKET}/{broken}");
+        let (s3, s, reason) = quarantines_one(&root, &trail, faults, &lake, 2, &path);
         assert!(
             reason.contains("listing failed")
                 && reason.contains("InternalError")

@@ -197,7 +197,7 @@ impl Clients {
             aws_sdk_s3::config::Builder::from(&shared.base).http_client(self.http.clone());
         if shared.opts.endpoint_url.is_some() || shared.base.endpoint_url().is_some() {
             conf = conf.force_path_style(true);
-        } else if let Some(region) = shared.region(bucket, &self.http).await {
+        } else if let Some(region) = shared.region(bucket, &conf).await {
             conf = conf.region(aws_sdk_s3::config::Region::new(region));
         }
         let client = Client::from_conf(conf.build());
@@ -210,21 +210,18 @@ impl Clients {
 }
 
 impl Shared {
+    /// LISTs in flight at once, below the GETs' concurrency.
+    pub(crate) fn list_concurrency(&self) -> usize {
+        self.opts.concurrency.clamp(1, 64)
+    }
+
     /// The region of `bucket`: asked of S3 once (HeadBucket answers with the bucket's
     /// region even when it refuses).
-    async fn region(
-        &self,
-        bucket: &str,
-        http: &aws_smithy_runtime_api::client::http::SharedHttpClient,
-    ) -> Option<String> {
+    async fn region(&self, bucket: &str, conf: &aws_sdk_s3::config::Builder) -> Option<String> {
         if let Some(known) = self.regions.lock().expect("region map").get(bucket) {
             return known.clone();
         }
-        let probe = Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&self.base)
-                .http_client(http.clone())
-                .build(),
-        );
+        let probe = Client::from_conf(conf.clone().build());
         self.counts.head.fetch_add(1, Ordering::Relaxed);
         let region = match probe.head_bucket().bucket(bucket).send().await {
             Ok(out) => out.bucket_region().map(str::to_string),
@@ -297,8 +294,8 @@ impl S3Source {
                 Err((_, reason)) => return Err(S3Error::Listing(reason)),
             }
         }
+        // The walk lists each object once (overlapping URLs are merged before it starts).
         objects.sort_by(|a, b| a.uri.cmp(&b.uri));
-        objects.dedup_by(|a, b| a.uri == b.uri);
         Ok(Discovered {
             objects,
             skipped_prefixes,

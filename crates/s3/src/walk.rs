@@ -157,8 +157,8 @@ impl Task {
         let days = day_range(sel);
         // Listed folder by folder while a level below still filters.
         let delimited = match level {
-            // A log kind is split into its regions, streams merged by delivery time.
-            Level::Search(_) | Level::AwsLogs | Level::Org | Level::Account | Level::Kind => true,
+            // Down to a log kind, split into its regions: streams merged by delivery time.
+            l if above_region(l) => true,
             Level::Region | Level::Year(_) => days.is_some(),
             Level::Month(y, m) => days.is_some_and(|(a, b)| {
                 let first = NaiveDate::from_ymd_opt(y, m, 1).expect("valid month");
@@ -167,7 +167,8 @@ impl Task {
                     .unwrap_or(NaiveDate::MAX);
                 !(a <= first && next.pred_opt().is_some_and(|last| last <= b))
             }),
-            Level::Day(_) | Level::Unknown => false,
+            // A day, a folder off the layout.
+            _ => false,
         };
         Task {
             prefix,
@@ -246,10 +247,10 @@ struct Plan {
     skipped: Vec<String>,
 }
 
-/// Whether a root lists everything below its prefix (a stream at a level above the regions
-/// lists only the objects right in its folder).
+/// Whether a root lists everything below its prefix (a stream at a level above the regions,
+/// always delimited, lists only the objects right in its folder).
 fn covers_below(task: &Task) -> bool {
-    task.whole || !above_region(task.level)
+    !above_region(task.level)
 }
 
 impl Plan {
@@ -344,7 +345,7 @@ async fn plan(
             queue.push((url.bucket.clone(), Task::new(prefix, level, sel)));
         }
     }
-    let limit = shared.opts.concurrency.clamp(1, 64);
+    let limit = shared.list_concurrency();
     let mut running = FuturesUnordered::new();
     while !queue.is_empty() || !running.is_empty() {
         while running.len() < limit
@@ -595,7 +596,7 @@ impl Merge {
     /// listings that failed, as `(prefix URL, reason)`.
     async fn fill(&mut self) -> Vec<(String, String)> {
         let low = (self.page / 2).max(1);
-        let limit = self.shared.opts.concurrency.clamp(1, 64);
+        let limit = self.shared.list_concurrency();
         let days = day_range(&self.sel);
         let mut failed = Vec::new();
         let mut want: Vec<usize> = (0..self.streams.len())
@@ -662,11 +663,12 @@ impl Stream {
         sel: &Selection,
         days: Option<(NaiveDate, NaiveDate)>,
     ) {
-        let folders = !above_region(task.level) && !task.whole;
         if let Some(token) = listing.next {
             self.pending.push((task.clone(), Some(token)));
         }
-        if folders {
+        // Below the regions a delimited listing's folders are listed in turn; above them
+        // they are streams of their own.
+        if covers_below(&task) && !task.whole {
             for folder in listing.folders.iter().rev() {
                 let name = folder[task.prefix.len()..].trim_end_matches('/');
                 match child_level(task.level, name) {
