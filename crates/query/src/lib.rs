@@ -135,12 +135,14 @@ impl QueryEngine {
         let opts = config.options_mut();
         // Trino sorts NULLs last whatever the direction.
         opts.sql_parser.default_null_ordering = "nulls_last".to_string();
+        // Trino reads `100.0` as DECIMAL(4,1), not a double (athena::decimal).
+        opts.sql_parser.parse_float_as_decimal = true;
         opts.execution.parquet.pushdown_filters = true;
         opts.execution.parquet.reorder_filters = true;
         opts.execution.parquet.bloom_filter_on_read = true;
         // File-level min/max from Parquet footers prune whole files before row groups.
         opts.execution.collect_statistics = true;
-        let ctx = SessionContext::new_with_config(config);
+        let mut ctx = SessionContext::new_with_config(config);
         let store = SnapshotStore::new(lake.root(), &snap)
             .map_err(|e| QueryError::Execution(e.to_string()))?;
         let url = url::Url::parse("trawl://lake/").expect("static url");
@@ -154,7 +156,7 @@ impl QueryEngine {
             .with_schema(arrow_schema());
         let table = ListingTable::try_new(config)?;
         ctx.register_table(PHYSICAL_TABLE, Arc::new(CloudTrailTable::new(table)))?;
-        athena::register(&ctx);
+        athena::register(&mut ctx);
         geo::register(&ctx, geo);
         ctx.sql(&format!(
             "CREATE VIEW {BASE_VIEW} AS {}",
@@ -374,7 +376,9 @@ impl QueryEngine {
                 out.push((self.run_ddl(&text, ddl).await?, false));
                 continue;
             }
-            let folded = athena::mark_lambdas(&athena::fold_quoted_identifiers(&text));
+            let folded = athena::mark_lambdas(&athena::angle_bracket_types(
+                &athena::trim_without_characters(&athena::fold_quoted_identifiers(&text)),
+            ));
             for mut stmt in DFParser::parse_sql_with_dialect(&folded, &GenericDialect {})? {
                 rewrite_statement(&mut stmt)?;
                 let plan = self.ctx.state().statement_to_plan(stmt).await?;

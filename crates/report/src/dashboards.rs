@@ -141,7 +141,7 @@ fn general_operations() -> Dashboard {
                 "SELECT eventname, count(*) AS events, \
                  count(DISTINCT coalesce(useridentity.arn, useridentity.principalid)) AS distinct_users, \
                  count_if(errorcode = 'AccessDenied') AS access_denied, \
-                 round(100.0 * count_if(errorcode IS NOT NULL) / count(*), 2) AS error_pct \
+                 round(100 * CAST(count_if(errorcode IS NOT NULL) AS DOUBLE) / count(*), 2) AS error_pct \
                  FROM cloudtrail_logs WHERE {range} GROUP BY eventname ORDER BY events DESC, eventname",
             ),
             tile(
@@ -219,7 +219,7 @@ fn error_overview() -> Dashboard {
                 Chart::Line,
                 "SELECT from_unixtime(CAST(floor(to_unixtime(from_iso8601_timestamp(eventtime)) / 1800) * 1800 AS bigint)) AS bucket, \
                  count(*) AS events, count_if(errorcode IS NOT NULL) AS errors, \
-                 round(100.0 * count_if(errorcode IS NOT NULL) / count(*), 2) AS error_pct \
+                 round(100 * CAST(count_if(errorcode IS NOT NULL) AS DOUBLE) / count(*), 2) AS error_pct \
                  FROM cloudtrail_logs WHERE {range} GROUP BY 1 ORDER BY 1",
             ),
             tile(

@@ -39,6 +39,12 @@ pub fn rewrite_statement(stmt: &mut Statement) -> Result<(), String> {
             rewrite_lambda(e);
             rewrite_ipaddress(e);
             rewrite_integer_cast(e);
+            rewrite_cast(e);
+            rewrite_string_forms(e);
+            if let Err(msg) = rewrite_like(e) {
+                self.0 = Some(msg);
+                return ControlFlow::Break(());
+            }
             ControlFlow::Continue(())
         }
         fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
@@ -235,6 +241,180 @@ fn rewrite_integer_cast(e: &mut Expr) {
     *e = call(to.function(try_cast), (**expr).clone());
 }
 
+/// `CAST(x AS t)` / `TRY_CAST` for the types whose Trino casts differ from DataFusion's
+/// (VARCHAR, JSON, DOUBLE, REAL, BOOLEAN, ARRAY, MAP, ROW) to `__trawl_cast(x, 't', try)`
+/// (`athena::casts`), and the literal `JSON '...'` to `json_parse('...')`.
+fn rewrite_cast(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{CastKind, DataType};
+    let trino_name = |t: &DataType| -> Option<String> {
+        Some(match t {
+            DataType::Varchar(_)
+            | DataType::String(_)
+            | DataType::Text
+            | DataType::Char(_)
+            | DataType::Character(_)
+            | DataType::CharVarying(_)
+            | DataType::CharacterVarying(_) => "varchar".into(),
+            DataType::JSON => "json".into(),
+            DataType::Double(_) | DataType::DoublePrecision => "double".into(),
+            DataType::Real => "real".into(),
+            DataType::Boolean | DataType::Bool => "boolean".into(),
+            DataType::Array(_) | DataType::Map(..) | DataType::Struct(..) => t.to_string(),
+            DataType::Custom(name, args)
+                if name.to_string().eq_ignore_ascii_case("row")
+                    || name.to_string().eq_ignore_ascii_case("map")
+                    || name.to_string().eq_ignore_ascii_case("array") =>
+            {
+                format!("{name}({})", args.join(", "))
+            }
+            _ => return None,
+        })
+    };
+    match e {
+        Expr::Cast {
+            kind,
+            expr,
+            data_type,
+            format: None,
+            ..
+        } => {
+            let Some(name) = trino_name(data_type) else {
+                return;
+            };
+            let try_cast = matches!(kind, CastKind::TryCast | CastKind::SafeCast);
+            *e = call_n(
+                "__trawl_cast",
+                vec![
+                    (**expr).clone(),
+                    Expr::value(Value::SingleQuotedString(name)),
+                    Expr::value(Value::Boolean(try_cast)),
+                ],
+            );
+        }
+        Expr::TypedString(ts) if matches!(ts.data_type, DataType::JSON) => {
+            *e = call("json_parse", Expr::Value(ts.value.clone()));
+        }
+        _ => {}
+    }
+}
+
+/// Trino forms DataFusion would plan with its own semantics:
+/// - a number with an exponent (`1e3`) is a DOUBLE in Trino; other fractional literals are
+///   decimals (the session parses them so);
+/// - `SUBSTRING(s FROM a FOR b)` / `substr(s, a, b)` go to Trino's `substr` (DataFusion's
+///   planner would call its own, which counts a start of 0 or less differently);
+/// - `TRIM(BOTH FROM s)` is `trim(s)` (Unicode whitespace, not only spaces);
+/// - `ts AT TIME ZONE z` is `at_timezone(ts, z)` (a timestamp without zone is UTC first).
+fn rewrite_string_forms(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{DataType, TrimWhereField};
+    match e {
+        Expr::Value(v) => {
+            if let Value::Number(n, _) = &v.value
+                && n.contains(['e', 'E'])
+            {
+                *e = Expr::Cast {
+                    kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+                    expr: Box::new(e.clone()),
+                    data_type: DataType::Double(
+                        datafusion::sql::sqlparser::ast::ExactNumberInfo::None,
+                    ),
+                    array: false,
+                    format: None,
+                };
+            }
+        }
+        Expr::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            let mut args = vec![(**expr).clone()];
+            args.push(
+                substring_from
+                    .as_deref()
+                    .cloned()
+                    .unwrap_or_else(|| Expr::value(Value::Number("1".into(), false))),
+            );
+            if let Some(len) = substring_for {
+                args.push((**len).clone());
+            }
+            *e = call_n("__trawl_substr", args);
+        }
+        Expr::Trim { trim_where, .. } if *trim_where == Some(TrimWhereField::Both) => {
+            *trim_where = None;
+        }
+        Expr::Position { expr, r#in } => {
+            *e = call_n("strpos", vec![(**r#in).clone(), (**expr).clone()]);
+        }
+        Expr::AtTimeZone {
+            timestamp,
+            time_zone,
+        } => {
+            *e = call_n(
+                "at_timezone",
+                vec![(**timestamp).clone(), (**time_zone).clone()],
+            );
+        }
+        _ => {}
+    }
+}
+
+/// Trino's LIKE: `\` is an ordinary character unless it is the `ESCAPE` character, and the
+/// escape character may be any one character (followed by `%`, `_` or itself). DataFusion's
+/// LIKE always escapes with `\`, so a constant pattern is rewritten into that form and any
+/// other pattern goes through `__trawl_like_pattern(pattern, escape)`.
+fn rewrite_like(e: &mut Expr) -> Result<(), String> {
+    let Expr::Like {
+        pattern,
+        escape_char,
+        ..
+    } = e
+    else {
+        return Ok(());
+    };
+    let escape = match escape_char.take().map(|v| v.value) {
+        None => None,
+        Some(Value::SingleQuotedString(c)) if c.chars().count() == 1 => c.chars().next(),
+        Some(other) => {
+            return Err(format!(
+                "LIKE ... ESCAPE {other}: the escape must be a single character in quotes, e.g. ESCAPE '#'"
+            ));
+        }
+    };
+    match &**pattern {
+        Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)) => {
+            let Value::SingleQuotedString(p) = &v.value else {
+                unreachable!("matched above")
+            };
+            let p = super::strings::like_pattern(p, escape)?;
+            **pattern = Expr::value(Value::SingleQuotedString(p));
+        }
+        other => {
+            let esc = match escape {
+                Some(c) => Expr::value(Value::SingleQuotedString(c.to_string())),
+                None => Expr::value(Value::Null),
+            };
+            **pattern = call_n("__trawl_like_pattern", vec![other.clone(), esc]);
+        }
+    }
+    Ok(())
+}
+
+/// `name(args...)` as an expression (`name` must not be one the parser treats specially).
+fn call_n(name: &str, args: Vec<Expr>) -> Expr {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let mut args = args.into_iter();
+    let mut e = call(name, args.next().unwrap_or(Expr::value(Value::Null)));
+    if let Expr::Function(f) = &mut e
+        && let FunctionArguments::List(list) = &mut f.args
+    {
+        list.args
+            .extend(args.map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a))));
+    }
+    e
+}
+
 /// `name(a, b)` as an expression.
 fn call2(name: &str, a: Expr, b: Expr) -> Expr {
     use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
@@ -287,6 +467,20 @@ fn rewrite_query(q: &mut Query) -> Result<(), String> {
 fn name_field_accesses(body: &mut SetExpr) {
     match body {
         SetExpr::Select(select) => {
+            // Trino allows the same unaliased expression twice (`SELECT count(*), count(*)`);
+            // DataFusion needs distinct names, so a repeat gets Athena's name, `_col<N>`.
+            let mut seen = std::collections::HashSet::new();
+            for (n, item) in select.projection.iter_mut().enumerate() {
+                if let SelectItem::UnnamedExpr(expr) = item
+                    && !matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+                    && !seen.insert(expr.to_string())
+                {
+                    *item = SelectItem::ExprWithAlias {
+                        expr: expr.clone(),
+                        alias: Ident::new(format!("_col{n}")),
+                    };
+                }
+            }
             for item in &mut select.projection {
                 if let SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) = item
                     && parts.len() > 1

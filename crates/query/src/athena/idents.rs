@@ -49,18 +49,33 @@ pub fn fold_quoted_identifiers(sql: &str) -> String {
     out
 }
 
+/// The tokens of `sql` other than whitespace, with their byte ranges.
+fn significant_tokens(sql: &str) -> Option<Vec<(Token, std::ops::Range<usize>)>> {
+    let tokens = super::tokens_with_ranges(sql, &GenericDialect {})?;
+    Some(
+        tokens
+            .into_iter()
+            .filter(|(t, _)| !matches!(t, Token::Whitespace(_)))
+            .collect(),
+    )
+}
+
+/// Token `i` as an upper-case keyword, if it is an unquoted word.
+fn keyword(tokens: &[(Token, std::ops::Range<usize>)], i: usize) -> Option<String> {
+    match tokens.get(i) {
+        Some((Token::Word(w), _)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    }
+}
+
 /// Trino's lambdas (`x -> x > 1`, `(k, v) -> ...`) as function arguments become
 /// `__trawl_lambda('x', <body>)`, which the generic dialect parses (it has no lambdas);
 /// [`crate::athena::rewrite_statement`] turns that call back into a lambda. The body runs
 /// to the `,` or `)` that closes the argument; lambdas may nest.
 pub fn mark_lambdas(sql: &str) -> String {
-    let Some(tokens) = super::tokens_with_ranges(sql, &GenericDialect {}) else {
+    let Some(tokens) = significant_tokens(sql) else {
         return sql.to_string();
     };
-    let tokens: Vec<_> = tokens
-        .into_iter()
-        .filter(|(t, _)| !matches!(t, Token::Whitespace(_)))
-        .collect();
     let word = |i: usize| match tokens.get(i) {
         Some((Token::Word(w), _)) => Some(w.value.clone()),
         _ => None,
@@ -136,6 +151,104 @@ pub fn mark_lambdas(sql: &str) -> String {
     for _ in open {
         out.push(')');
     }
+    out
+}
+
+/// Trino's parametric types in `CAST(x AS ARRAY(VARCHAR))` and `ROW(a BIGINT, ...)` written
+/// as the parser reads them, `ARRAY<VARCHAR>` and `STRUCT<a BIGINT, ...>` (`MAP(K, V)` parses
+/// as it is). Only a type that follows `AS` (and the types nested in it) is touched.
+pub fn angle_bracket_types(sql: &str) -> String {
+    let Some(tokens) = significant_tokens(sql) else {
+        return sql.to_string();
+    };
+    let word = |i: usize| keyword(&tokens, i);
+    // (token index, replacement) pairs.
+    let mut edits: Vec<(usize, &str)> = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        if word(i).as_deref() == Some("AS")
+            && matches!(word(i + 1).as_deref(), Some("ARRAY" | "ROW" | "MAP"))
+            && matches!(tokens.get(i + 2), Some((Token::LParen, _)))
+        {
+            // Inside the type: every ARRAY( / ROW( pair becomes angle brackets.
+            let mut stack: Vec<bool> = Vec::new();
+            let mut j = i + 1;
+            while j < tokens.len() {
+                match &tokens[j].0 {
+                    Token::LParen => {
+                        let kind = word(j - 1);
+                        let angle = matches!(kind.as_deref(), Some("ARRAY" | "ROW"));
+                        if angle {
+                            if kind.as_deref() == Some("ROW") {
+                                edits.push((j - 1, "STRUCT"));
+                            }
+                            edits.push((j, "<"));
+                        }
+                        stack.push(angle);
+                    }
+                    Token::RParen => {
+                        let Some(angle) = stack.pop() else { break };
+                        if angle {
+                            edits.push((j, ">"));
+                        }
+                        if stack.is_empty() {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            i = j;
+        }
+        i += 1;
+    }
+    if edits.is_empty() {
+        return sql.to_string();
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut last = 0;
+    for (idx, with) in edits {
+        let range = &tokens[idx].1;
+        // A token's range runs to the next token; keep what follows its own text.
+        let text = &sql[range.clone()];
+        let own = text.trim_end().len();
+        out.push_str(&sql[last..range.start]);
+        out.push_str(with);
+        last = range.start + own;
+    }
+    out.push_str(&sql[last..]);
+    out
+}
+
+/// `TRIM(LEADING FROM s)`, `TRIM(TRAILING FROM s)`, `TRIM(BOTH FROM s)` (Trino's forms
+/// without characters, which the parser refuses) as `ltrim(s)`, `rtrim(s)`, `trim(s)`.
+pub fn trim_without_characters(sql: &str) -> String {
+    let Some(tokens) = significant_tokens(sql) else {
+        return sql.to_string();
+    };
+    let word = |i: usize| keyword(&tokens, i);
+    let mut out = String::with_capacity(sql.len());
+    let mut last = 0;
+    for i in 0..tokens.len() {
+        if word(i).as_deref() != Some("TRIM")
+            || !matches!(tokens.get(i + 1), Some((Token::LParen, _)))
+            || word(i + 3).as_deref() != Some("FROM")
+        {
+            continue;
+        }
+        let name = match word(i + 2).as_deref() {
+            Some("LEADING") => "ltrim",
+            Some("TRAILING") => "rtrim",
+            Some("BOTH") => "trim",
+            _ => continue,
+        };
+        out.push_str(&sql[last..tokens[i].1.start]);
+        out.push_str(name);
+        out.push('(');
+        last = tokens[i + 3].1.end;
+    }
+    out.push_str(&sql[last..]);
     out
 }
 

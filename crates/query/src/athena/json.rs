@@ -281,6 +281,25 @@ impl ScalarUDFImpl for JsonFn {
         })
     }
 
+    fn return_field_from_args(
+        &self,
+        _: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> Result<datafusion::arrow::datatypes::FieldRef> {
+        // json_extract and json_parse return Trino's JSON type (see athena::casts).
+        Ok(match self.kind {
+            Kind::Extract | Kind::Parse => super::casts::json_field(self.name),
+            kind => std::sync::Arc::new(datafusion::arrow::datatypes::Field::new(
+                self.name,
+                if matches!(kind, Kind::ArrayLength | Kind::Size) {
+                    DataType::Int64
+                } else {
+                    DataType::Utf8
+                },
+                true,
+            )),
+        })
+    }
+
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
         let docs = utf8_arg(&args.args[0], rows)?;

@@ -3,14 +3,18 @@
 
 mod agg;
 mod ast;
+mod casts;
 pub mod ddl;
+mod decimal;
 mod idents;
 mod ip;
 mod json;
 mod regex;
 mod rewrite;
+mod strings;
 mod time;
 mod url;
+mod zones;
 
 use std::sync::Arc;
 
@@ -22,7 +26,9 @@ use datafusion::logical_expr::{ColumnarValue, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 pub use ast::rewrite_statement;
-pub use idents::{fold_quoted_identifiers, mark_lambdas};
+pub use idents::{
+    angle_bracket_types, fold_quoted_identifiers, mark_lambdas, trim_without_characters,
+};
 
 /// The Trino functions trawl adds to DataFusion's, with what they do (for the reference in
 /// `docs/functions.md`; a test checks each is registered).
@@ -92,9 +98,52 @@ pub const ADDED: &[(&str, &str)] = &[
     ),
     ("date_diff(unit, a, b)", "whole units from a to b"),
     (
-        "split(text, delimiter)",
-        "array of the parts (string_to_array)",
+        "split(text, delimiter[, limit])",
+        "array of the parts, empty ones kept; at most limit parts, the last holding the rest",
     ),
+    (
+        "concat(a, b, ...)",
+        "the strings joined (NULL if any is NULL, as in Trino); arrays concatenated",
+    ),
+    (
+        "split_part(text, delimiter, index)",
+        "the index-th field (1-based); NULL past the last; an empty delimiter splits into characters",
+    ),
+    (
+        "substr(text, start[, length]) / substring",
+        "1-based; a negative start counts from the end; '' for a start of 0 or outside the text",
+    ),
+    (
+        "strpos(text, sub[, instance])",
+        "1-based position of the instance-th match (negative: from the end), 0 if none",
+    ),
+    (
+        "lpad(text, size, pad) / rpad",
+        "padded (or cut) to size characters; an error for an empty pad or a negative size",
+    ),
+    (
+        "trim(text[, chars]) / ltrim / rtrim",
+        "without chars, Unicode whitespace (tabs, newlines, U+2028 ...), not only spaces",
+    ),
+    (
+        "hamming_distance(a, b)",
+        "positions at which the characters differ",
+    ),
+    ("codepoint(c)", "the code point of a one-character string"),
+    (
+        "round(x[, d])",
+        "half away from zero; a decimal keeps its scale (round(1.245, 2) is 1.250)",
+    ),
+    (
+        "at_timezone(t, zone)",
+        "the same instant in zone; what t AT TIME ZONE zone becomes (a timestamp without zone is UTC)",
+    ),
+    ("with_timezone(t, zone)", "the wall clock of t read in zone"),
+    (
+        "to_iso8601(t)",
+        "ISO 8601 text (2024-03-01T13:04:05.000Z, +09:00 for other zones; dates as 2024-03-01)",
+    ),
+    ("current_timezone()", "UTC, the session zone"),
     (
         "array_join(array, separator)",
         "the elements joined as text (array_to_string)",
@@ -151,7 +200,7 @@ pub const ADDED: &[(&str, &str)] = &[
 ];
 
 /// Registers every Athena function with `ctx`.
-pub fn register(ctx: &SessionContext) {
+pub fn register(ctx: &mut SessionContext) {
     let scalars = json::functions()
         .into_iter()
         .chain(time::functions())
@@ -160,11 +209,20 @@ pub fn register(ctx: &SessionContext) {
         .chain(regex::functions())
         .chain(url::functions())
         .chain(rewrite::functions())
+        .chain(strings::functions())
+        .chain(decimal::functions())
+        .chain(zones::functions())
+        .chain(casts::functions())
         .chain(ip::functions());
     for f in scalars {
         ctx.register_udf(ScalarUDF::new_from_shared_impl(f));
     }
     agg::register(ctx);
+    datafusion::execution::FunctionRegistry::register_expr_planner(
+        ctx,
+        Arc::new(decimal::DecimalPlanner::new()),
+    )
+    .expect("a session accepts expression planners");
     // Trino's names for DataFusion's lambda functions.
     use datafusion::functions_nested::{array_filter, array_transform};
     for (f, alias) in [

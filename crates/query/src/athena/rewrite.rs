@@ -11,7 +11,7 @@ use datafusion::error::Result;
 use datafusion::functions_nested::array_has::array_has_udf;
 use datafusion::functions_nested::extract::array_element_udf;
 use datafusion::functions_nested::map_extract::map_extract_udf;
-use datafusion::functions_nested::string::{array_to_string_udf, string_to_array_udf};
+use datafusion::functions_nested::string::array_to_string_udf;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature, Volatility,
@@ -25,14 +25,10 @@ enum Rewrite {
     /// ISO day of week, Monday = 1 .. Sunday = 7.
     IsoDayOfWeek,
     If,
-    /// `split(s, d)`: `string_to_array(s, d, NULL)`.
-    Split,
     /// `array_join(a, sep)`: `array_to_string(a, sep)`.
     ArrayJoin,
     /// `element_at(array, i)` (1-based, negative from the end) or `element_at(map, key)`.
     ElementAt,
-    /// `replace(s, x)` removes `x`; with three arguments, DataFusion's `replace`.
-    Replace,
     /// `contains(array, x)`: `array_has`; on strings, DataFusion's substring `contains`.
     Contains,
     /// `slice(a, start, length)`: `array_slice` with an end index (negative start from the end).
@@ -141,10 +137,8 @@ pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
         }));
     }
     for (name, rewrite, arity) in [
-        ("split", Rewrite::Split, vec![2]),
         ("array_join", Rewrite::ArrayJoin, vec![2]),
         ("element_at", Rewrite::ElementAt, vec![2]),
-        ("replace", Rewrite::Replace, vec![2, 3]),
         ("contains", Rewrite::Contains, vec![2]),
         ("slice", Rewrite::Slice, vec![3]),
         ("md5", Rewrite::Md5, vec![1]),
@@ -199,14 +193,7 @@ impl ScalarUDFImpl for RewriteFn {
         Ok(match self.rewrite {
             Rewrite::Part(_) | Rewrite::IsoDayOfWeek => DataType::Int64,
             Rewrite::If => arg_types[1].clone(),
-            Rewrite::Split => string_to_array_udf().return_type(&[
-                DataType::Utf8,
-                DataType::Utf8,
-                DataType::Utf8,
-            ])?,
-            Rewrite::ArrayJoin | Rewrite::Replace | Rewrite::ToHex | Rewrite::FromUtf8 => {
-                DataType::Utf8
-            }
+            Rewrite::ArrayJoin | Rewrite::ToHex | Rewrite::FromUtf8 => DataType::Utf8,
             Rewrite::Md5 | Rewrite::ToUtf8 | Rewrite::FromHex => DataType::Binary,
             Rewrite::Slice => arg_types[0].clone(),
             Rewrite::FromUnixtime => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
@@ -317,14 +304,6 @@ impl ScalarUDFImpl for RewriteFn {
                 let dow = cast(date_part("dow", args.remove(0)), DataType::Int64);
                 (dow + lit(6i64)) % lit(7i64) + lit(1i64)
             }
-            Rewrite::Split => {
-                let (s, d) = (args.remove(0), args.remove(0));
-                string_to_array_udf().call(vec![
-                    cast(s, DataType::Utf8),
-                    cast(d, DataType::Utf8),
-                    lit(ScalarValue::Utf8(None)),
-                ])
-            }
             Rewrite::ArrayJoin => {
                 let (a, sep) = (args.remove(0), args.remove(0));
                 cast(array_to_string_udf().call(vec![a, sep]), DataType::Utf8)
@@ -338,14 +317,6 @@ impl ScalarUDFImpl for RewriteFn {
                     ]),
                     _ => array_element_udf().call(vec![container, cast(key, DataType::Int64)]),
                 }
-            }
-            Rewrite::Replace => {
-                let s = cast(args.remove(0), DataType::Utf8);
-                let from = cast(args.remove(0), DataType::Utf8);
-                let to = args
-                    .pop()
-                    .map_or_else(|| lit(""), |t| cast(t, DataType::Utf8));
-                datafusion::functions::string::replace().call(vec![s, from, to])
             }
             Rewrite::Contains => {
                 let (haystack, needle) = (args.remove(0), args.remove(0));

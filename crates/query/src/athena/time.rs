@@ -311,17 +311,16 @@ impl ScalarUDFImpl for DateFn {
             Ok(ColumnarValue::Array(Arc::new(parsed)))
         } else {
             let input = args.args[0].to_array(rows)?;
-            let micros = datafusion::arrow::compute::cast(
-                &input,
-                &DataType::Timestamp(TimeUnit::Microsecond, None),
-            )?;
-            let micros =
-                micros.as_primitive::<datafusion::arrow::datatypes::TimestampMicrosecondType>();
+            // The wall clock of the value's zone (UTC without one), as hour() reads it.
+            let zone = match input.data_type() {
+                DataType::Timestamp(_, Some(tz)) => Some(super::zones::parse_zone(tz)?),
+                _ => None,
+            };
+            let micros = super::zones::instants(&input)?;
             let out: datafusion::arrow::array::StringArray = micros
                 .iter()
                 .map(|t| {
-                    // A UTC DateTime, so that zone specifiers (%Z, %z) have a zone to print.
-                    let t = chrono::DateTime::from_timestamp_micros(t?)?;
+                    let t = super::zones::local(t?, zone.as_ref())?;
                     Some(t.format_with_items(items.iter()).to_string())
                 })
                 .collect();

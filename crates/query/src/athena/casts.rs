@@ -1,0 +1,709 @@
+//! Trino's casts where DataFusion's differ, and Trino's JSON type.
+//!
+//! JSON values (what `json_extract`, `json_parse` and `CAST(x AS JSON)` return) are JSON text
+//! whose Arrow field carries [`JSON_KEY`] = `json`, so a later cast knows it has JSON:
+//! `CAST(json_extract(x, '$.a') AS VARCHAR)` of a JSON string is the string without quotes,
+//! as in Trino, not the JSON text.
+//!
+//! `CAST(x AS <type>)` for VARCHAR, JSON, DOUBLE, REAL, BOOLEAN, ARRAY, MAP and ROW is
+//! rewritten to `__trawl_cast(x, '<type>', try)`. It simplifies back to DataFusion's cast
+//! whenever that agrees with Trino; it computes the result itself for:
+//! - JSON input: JSON string, number, boolean, array, object to the type asked (JSON null is
+//!   NULL; a value that does not fit is an error, or NULL with TRY_CAST);
+//! - JSON output: a string becomes a JSON string (`CAST('abc' AS JSON)` is `"abc"`);
+//! - VARCHAR output of a double (`1.0E10`, Java's text, as Trino prints), of a timestamp
+//!   (`2024-03-01 13:04:05.000`, then the zone for a timestamp with time zone), or of an array,
+//!   map or row (an error, as in Trino: use `array_join` or `CAST(... AS JSON)`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, ListArray, MapArray, StringArray, StructArray,
+};
+use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, TimeUnit};
+use datafusion::common::{ScalarValue, exec_err, plan_err};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ExprSchemable, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl,
+    Signature, Volatility,
+};
+use serde_json::Value;
+
+/// The field metadata key that marks JSON text as Trino's JSON type.
+pub(crate) const JSON_KEY: &str = "trawl.sql_type";
+
+/// A field of JSON values.
+pub(crate) fn json_field(name: &str) -> FieldRef {
+    Arc::new(
+        Field::new(name, DataType::Utf8, true)
+            .with_metadata(HashMap::from([(JSON_KEY.to_string(), "json".to_string())])),
+    )
+}
+
+pub(crate) fn is_json(field: &Field) -> bool {
+    field.metadata().get(JSON_KEY).is_some_and(|v| v == "json")
+}
+
+/// A Trino type name (`varchar`, `array(varchar)`, `map(varchar, bigint)`,
+/// `row(a bigint, b varchar)`, `json` ...) as an Arrow type; `json` is Utf8 (see [`is_json`]).
+pub(crate) fn parse_type(text: &str) -> std::result::Result<(DataType, bool), String> {
+    // The parser's spelling (`ARRAY<VARCHAR>`, `STRUCT<a BIGINT>`) as Trino's.
+    let normalized = text.trim().replace('<', "(").replace('>', ")");
+    let t = match normalized.get(..6) {
+        Some(head) if head.eq_ignore_ascii_case("struct") => format!("row{}", &normalized[6..]),
+        _ => normalized,
+    };
+    let t = t.as_str();
+    let lower = t.to_ascii_lowercase();
+    let (head, inner) = match lower.find('(') {
+        Some(i) if lower.ends_with(')') => (lower[..i].trim(), Some(&t[i + 1..t.len() - 1])),
+        _ => (lower.as_str(), None),
+    };
+    let args = || -> Vec<&str> { inner.map(split_top).unwrap_or_default() };
+    let dt = match head {
+        "json" => return Ok((DataType::Utf8, true)),
+        "varchar" | "char" | "string" | "text" | "character varying" => DataType::Utf8,
+        "varbinary" => DataType::Binary,
+        "bigint" => DataType::Int64,
+        "integer" | "int" => DataType::Int32,
+        "smallint" => DataType::Int16,
+        "tinyint" => DataType::Int8,
+        "double" | "double precision" => DataType::Float64,
+        "real" | "float" => DataType::Float32,
+        "boolean" => DataType::Boolean,
+        "date" => DataType::Date32,
+        "timestamp" => DataType::Timestamp(TimeUnit::Microsecond, None),
+        "timestamp with time zone" => {
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        }
+        "decimal" => {
+            let a = args();
+            let p: u8 = a.first().and_then(|p| p.trim().parse().ok()).unwrap_or(38);
+            let s: i8 = a.get(1).and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+            DataType::Decimal128(p, s)
+        }
+        "array" => {
+            let [elem] = args()[..] else {
+                return Err(format!(
+                    "{text}: array needs one element type, e.g. array(varchar)"
+                ));
+            };
+            let (elem, _) = parse_type(elem)?;
+            DataType::List(Arc::new(Field::new_list_field(elem, true)))
+        }
+        "map" => {
+            let [k, v] = args()[..] else {
+                return Err(format!(
+                    "{text}: map needs a key and a value type, e.g. map(varchar, bigint)"
+                ));
+            };
+            let (k, _) = parse_type(k)?;
+            let (v, _) = parse_type(v)?;
+            DataType::Map(
+                Arc::new(Field::new(
+                    "entries",
+                    DataType::Struct(Fields::from(vec![
+                        Field::new("key", k, false),
+                        Field::new("value", v, true),
+                    ])),
+                    false,
+                )),
+                false,
+            )
+        }
+        "row" => {
+            let mut fields = Vec::new();
+            for (i, f) in args().into_iter().enumerate() {
+                let f = f.trim();
+                // `name type` or just `type`.
+                let (name, ty) = match f.split_once(char::is_whitespace) {
+                    Some((n, ty)) if parse_type(ty).is_ok() && !n.contains('(') => {
+                        (n.trim_matches('"').to_ascii_lowercase(), ty)
+                    }
+                    _ => (format!("field{i}"), f),
+                };
+                fields.push(Field::new(name, parse_type(ty)?.0, true));
+            }
+            DataType::Struct(Fields::from(fields))
+        }
+        _ => return Err(format!("type {text} is not supported in CAST")),
+    };
+    Ok((dt, false))
+}
+
+/// `a, b(c, d), e` split at the commas outside parentheses.
+fn split_top(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(s[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if !s[start..].trim().is_empty() {
+        out.push(s[start..].trim());
+    }
+    out
+}
+
+/// Java's `Double.toString`, which Trino uses for `CAST(double AS VARCHAR)`: plain between
+/// 10^-3 and 10^7 (`100.0`, `0.001`), else scientific (`1.0E10`, `1.234E-5`).
+pub(crate) fn java_double(d: f64) -> String {
+    java_text(d, format!("{d}"), format!("{d:e}"))
+}
+
+/// Java's `Float.toString` (for REAL), the same rules on the float's shortest digits.
+fn java_float(f: f32) -> String {
+    java_text(f64::from(f), format!("{f}"), format!("{f:e}"))
+}
+
+/// Java's text of a floating-point value from Rust's shortest plain and scientific texts.
+fn java_text(d: f64, plain: String, scientific: String) -> String {
+    if d.is_nan() {
+        return "NaN".into();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() { "-0.0" } else { "0.0" }.into();
+    }
+    if (1e-3..1e7).contains(&d.abs()) {
+        return if plain.contains('.') {
+            plain
+        } else {
+            plain + ".0"
+        };
+    }
+    let (m, e) = scientific.split_once('e').expect("{:e} has an exponent");
+    let m = if m.contains('.') {
+        m.to_string()
+    } else {
+        format!("{m}.0")
+    };
+    format!("{m}E{e}")
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Cast {
+    signature: Signature,
+}
+
+pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
+    vec![Arc::new(Cast {
+        signature: Signature::any(3, Volatility::Immutable),
+    })]
+}
+
+/// The constant type text and TRY flag of a `__trawl_cast` call.
+fn target(scalars: &[Option<&ScalarValue>]) -> Result<(DataType, bool, bool)> {
+    let text = match scalars.get(1) {
+        Some(Some(s)) => s.try_as_str().flatten().map(str::to_string),
+        _ => None,
+    };
+    let Some(text) = text else {
+        return plan_err!("CAST: the target type must be a constant");
+    };
+    let try_cast = matches!(scalars.get(2), Some(Some(ScalarValue::Boolean(Some(true)))));
+    match parse_type(&text) {
+        Ok((dt, json)) => Ok((dt, json, try_cast)),
+        Err(e) => plan_err!("{e}"),
+    }
+}
+
+fn is_string(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
+}
+
+/// Whether DataFusion's cast from `from` to `to` gives Trino's answer.
+fn datafusion_agrees(from: &Field, to: &DataType, to_json: bool) -> bool {
+    if is_json(from) || to_json {
+        return false;
+    }
+    let f = from.data_type();
+    if is_string(to) {
+        return !matches!(
+            f,
+            DataType::Float64
+                | DataType::Float32
+                | DataType::Float16
+                | DataType::Timestamp(..)
+                | DataType::List(_)
+                | DataType::LargeList(_)
+                | DataType::FixedSizeList(..)
+                | DataType::Struct(_)
+                | DataType::Map(..)
+        );
+    }
+    true
+}
+
+impl ScalarUDFImpl for Cast {
+    fn name(&self) -> &str {
+        "__trawl_cast"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        datafusion::common::internal_err!("__trawl_cast: use return_field_from_args")
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let (dt, json, _) = target(args.scalar_arguments)?;
+        if json {
+            return Ok(json_field("cast"));
+        }
+        Ok(Arc::new(Field::new("cast", dt, true)))
+    }
+
+    fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
+        let scalars: Vec<Option<ScalarValue>> = args
+            .iter()
+            .map(|a| match a {
+                Expr::Literal(v, _) => Some(v.clone()),
+                _ => None,
+            })
+            .collect();
+        let refs: Vec<Option<&ScalarValue>> = scalars.iter().map(Option::as_ref).collect();
+        let (to, to_json, try_cast) = target(&refs)?;
+        let Ok((_, from)) = args[0].to_field(info.schema()) else {
+            return Ok(ExprSimplifyResult::Original(args));
+        };
+        if !datafusion_agrees(&from, &to, to_json) {
+            return Ok(ExprSimplifyResult::Original(args));
+        }
+        let input = args.into_iter().next().expect("three arguments");
+        let cast = if try_cast {
+            Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(input), to))
+        } else {
+            Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(input), to))
+        };
+        Ok(ExprSimplifyResult::Simplified(cast))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let scalars: Vec<Option<ScalarValue>> = args
+            .args
+            .iter()
+            .map(|a| match a {
+                ColumnarValue::Scalar(s) => Some(s.clone()),
+                ColumnarValue::Array(_) => None,
+            })
+            .collect();
+        let refs: Vec<Option<&ScalarValue>> = scalars.iter().map(Option::as_ref).collect();
+        let (to, to_json, try_cast) = target(&refs)?;
+        let from = args.arg_fields[0].clone();
+        let input = args.args[0].to_array(rows)?;
+        let out = if is_json(&from) {
+            if to_json {
+                input
+            } else {
+                from_json(&input, &to, try_cast)?
+            }
+        } else if to_json {
+            to_json_text(&input)?
+        } else if is_string(&to) {
+            to_varchar(&input, try_cast)?
+        } else {
+            if try_cast {
+                datafusion::arrow::compute::cast_with_options(
+                    &input,
+                    &to,
+                    &datafusion::arrow::compute::CastOptions {
+                        safe: true,
+                        ..Default::default()
+                    },
+                )?
+            } else {
+                datafusion::arrow::compute::cast(&input, &to)?
+            }
+        };
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+/// CAST(x AS VARCHAR) where DataFusion's text differs from Trino's.
+fn to_varchar(input: &ArrayRef, try_cast: bool) -> Result<ArrayRef> {
+    let out: StringArray = match input.data_type() {
+        DataType::Float64 => {
+            let a = input.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+            a.iter().map(|v| v.map(java_double)).collect()
+        }
+        DataType::Float32 => {
+            let a = input.as_primitive::<datafusion::arrow::datatypes::Float32Type>();
+            a.iter().map(|v| v.map(java_float)).collect()
+        }
+        DataType::Timestamp(_, zone) => {
+            let tz = zone.as_deref().map(super::zones::parse_zone).transpose()?;
+            let micros = super::zones::instants(input)?;
+            micros
+                .iter()
+                .map(|t| super::zones::trino_timestamp_text(t?, tz.as_ref().zip(zone.as_deref())))
+                .collect()
+        }
+        other if try_cast => {
+            let _ = other;
+            StringArray::new_null(input.len())
+        }
+        other => {
+            return plan_err!(
+                "Cannot cast {other} to varchar (Trino has no such cast); use array_join(x, ',') for an array, or CAST(x AS JSON)"
+            );
+        }
+    };
+    Ok(Arc::new(out))
+}
+
+/// JSON text of each value (CAST(x AS JSON)); NULL stays NULL.
+fn to_json_text(input: &ArrayRef) -> Result<ArrayRef> {
+    let out: StringArray = match input.data_type() {
+        DataType::Null => StringArray::new_null(input.len()),
+        t if is_string(t) => {
+            let s = datafusion::arrow::compute::cast(input, &DataType::Utf8)?;
+            s.as_string::<i32>()
+                .iter()
+                .map(|v| v.map(|v| Value::String(v.to_string()).to_string()))
+                .collect()
+        }
+        DataType::Float64 | DataType::Float32 => {
+            let f = datafusion::arrow::compute::cast(input, &DataType::Float64)?;
+            f.as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                .iter()
+                .map(|v| {
+                    v.map(|v| {
+                        serde_json::Number::from_f64(v)
+                            .map_or("null".to_string(), |n| n.to_string())
+                    })
+                })
+                .collect()
+        }
+        t if t.is_integer() || matches!(t, DataType::Boolean | DataType::Decimal128(..)) => {
+            let s = datafusion::arrow::compute::cast(input, &DataType::Utf8)?;
+            s.as_string::<i32>()
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect()
+        }
+        _ => {
+            // Arrays, maps, rows: Arrow's JSON writer, one object {"v": value} a row.
+            let batch = datafusion::arrow::record_batch::RecordBatch::try_from_iter([(
+                "v",
+                input.clone(),
+            )])?;
+            let mut buf = Vec::new();
+            {
+                let mut w = datafusion::arrow::json::LineDelimitedWriter::new(&mut buf);
+                w.write(&batch)?;
+                w.finish()?;
+            }
+            let text =
+                String::from_utf8(buf).map_err(|e| DataFusionError::Execution(e.to_string()))?;
+            let mut out = Vec::with_capacity(input.len());
+            for (i, line) in text.lines().enumerate() {
+                if input.is_null(i) {
+                    out.push(None);
+                    continue;
+                }
+                let v: Value = serde_json::from_str(line)
+                    .map_err(|e| DataFusionError::Execution(e.to_string()))?;
+                out.push(v.get("v").map(Value::to_string));
+            }
+            StringArray::from(out)
+        }
+    };
+    Ok(Arc::new(out))
+}
+
+/// The JSON text of each row parsed (SQL NULL and JSON null are `None`).
+fn parse_rows(input: &ArrayRef) -> Result<Vec<Option<Value>>> {
+    let s = datafusion::arrow::compute::cast(input, &DataType::Utf8)?;
+    s.as_string::<i32>()
+        .iter()
+        .map(|v| match v {
+            None => Ok(None),
+            Some(t) => match serde_json::from_str::<Value>(t) {
+                Ok(Value::Null) => Ok(None),
+                Ok(v) => Ok(Some(v)),
+                Err(e) => exec_err!(
+                    "invalid JSON {:?}: {e}",
+                    t.chars().take(60).collect::<String>()
+                ),
+            },
+        })
+        .collect()
+}
+
+/// CAST(json AS type).
+fn from_json(input: &ArrayRef, to: &DataType, try_cast: bool) -> Result<ArrayRef> {
+    let rows = parse_rows(input)?;
+    let refs: Vec<Option<&Value>> = rows.iter().map(Option::as_ref).collect();
+    build(&refs, to, try_cast)
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// One scalar JSON value as a value of `to`.
+fn scalar(v: &Value, to: &DataType) -> std::result::Result<ScalarValue, String> {
+    let bad = || format!("Cannot cast JSON {} {} to {to}", kind(v), v);
+    let int = |v: &Value| -> std::result::Result<i64, String> {
+        match v {
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => Ok(i),
+                None => n
+                    .as_f64()
+                    .filter(|f| f.is_finite() && f.abs() < 9.2e18)
+                    .map(|f| f.round() as i64)
+                    .ok_or_else(bad),
+            },
+            Value::String(s) => s.trim().parse::<i64>().map_err(|_| bad()),
+            Value::Bool(b) => Ok(i64::from(*b)),
+            _ => Err(bad()),
+        }
+    };
+    Ok(match to {
+        DataType::Utf8 => match v {
+            Value::String(s) => ScalarValue::Utf8(Some(s.clone())),
+            Value::Bool(b) => ScalarValue::Utf8(Some(b.to_string())),
+            Value::Number(n) => ScalarValue::Utf8(Some(match n.as_i64().or(None) {
+                Some(i) => i.to_string(),
+                None if n.is_u64() => n.to_string(),
+                None => java_double(n.as_f64().unwrap_or(f64::NAN)),
+            })),
+            _ => return Err(bad()),
+        },
+        DataType::Boolean => ScalarValue::Boolean(Some(match v {
+            Value::Bool(b) => *b,
+            Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "t" | "1" => true,
+                "false" | "f" | "0" => false,
+                _ => return Err(bad()),
+            },
+            _ => return Err(bad()),
+        })),
+        DataType::Float64 | DataType::Float32 => {
+            let f = match v {
+                Value::Number(n) => n.as_f64().ok_or_else(bad)?,
+                Value::String(s) => s.trim().parse::<f64>().map_err(|_| bad())?,
+                Value::Bool(b) => f64::from(u8::from(*b)),
+                _ => return Err(bad()),
+            };
+            if *to == DataType::Float32 {
+                ScalarValue::Float32(Some(f as f32))
+            } else {
+                ScalarValue::Float64(Some(f))
+            }
+        }
+        DataType::Int64 => ScalarValue::Int64(Some(int(v)?)),
+        DataType::Int32 => ScalarValue::Int32(Some(i32::try_from(int(v)?).map_err(|_| bad())?)),
+        DataType::Int16 => ScalarValue::Int16(Some(i16::try_from(int(v)?).map_err(|_| bad())?)),
+        DataType::Int8 => ScalarValue::Int8(Some(i8::try_from(int(v)?).map_err(|_| bad())?)),
+        other => {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => return Err(bad()),
+            };
+            ScalarValue::Utf8(Some(text))
+                .cast_to(other)
+                .map_err(|_| bad())?
+        }
+    })
+}
+
+/// The values (`None` for NULL) as an array of `to`; a value that does not fit is an error,
+/// or with `try_cast` NULL.
+fn build(values: &[Option<&Value>], to: &DataType, try_cast: bool) -> Result<ArrayRef> {
+    let fail = |msg: String| -> Result<()> {
+        if try_cast {
+            Ok(())
+        } else {
+            Err(DataFusionError::Execution(format!(
+                "{msg}; TRY_CAST gives NULL instead"
+            )))
+        }
+    };
+    let nulls_of = |present: &[bool]| NullBuffer::from(present.to_vec());
+    match to {
+        DataType::List(field) => {
+            let mut offsets = vec![0i32];
+            let mut present = Vec::with_capacity(values.len());
+            let mut children: Vec<Option<&Value>> = Vec::new();
+            for v in values {
+                match v {
+                    Some(Value::Array(items)) => {
+                        children.extend(items.iter().map(|i| (!i.is_null()).then_some(i)));
+                        present.push(true);
+                    }
+                    None => present.push(false),
+                    Some(other) => {
+                        fail(format!("Cannot cast JSON {} to {to}", kind(other)))?;
+                        present.push(false);
+                    }
+                }
+                offsets.push(children.len() as i32);
+            }
+            let child = build(&children, field.data_type(), try_cast)?;
+            Ok(Arc::new(ListArray::try_new(
+                field.clone(),
+                OffsetBuffer::new(offsets.into()),
+                child,
+                Some(nulls_of(&present)),
+            )?))
+        }
+        DataType::Map(entries, sorted) => {
+            let DataType::Struct(kv) = entries.data_type() else {
+                return exec_err!("map entries are a struct");
+            };
+            let mut offsets = vec![0i32];
+            let mut present = Vec::with_capacity(values.len());
+            let mut keys: Vec<Option<Value>> = Vec::new();
+            let mut vals: Vec<Option<&Value>> = Vec::new();
+            for v in values {
+                match v {
+                    Some(Value::Object(o)) => {
+                        for (k, val) in o {
+                            keys.push(Some(Value::String(k.clone())));
+                            vals.push((!val.is_null()).then_some(val));
+                        }
+                        present.push(true);
+                    }
+                    None => present.push(false),
+                    Some(other) => {
+                        fail(format!("Cannot cast JSON {} to {to}", kind(other)))?;
+                        present.push(false);
+                    }
+                }
+                offsets.push(keys.len() as i32);
+            }
+            let key_refs: Vec<Option<&Value>> = keys.iter().map(Option::as_ref).collect();
+            let k = build(&key_refs, kv[0].data_type(), false)?;
+            let val = build(&vals, kv[1].data_type(), try_cast)?;
+            let entries_array = StructArray::try_new(kv.clone(), vec![k, val], None)?;
+            Ok(Arc::new(MapArray::try_new(
+                entries.clone(),
+                OffsetBuffer::new(offsets.into()),
+                entries_array,
+                Some(nulls_of(&present)),
+                *sorted,
+            )?))
+        }
+        DataType::Struct(fields) => {
+            let mut present = Vec::with_capacity(values.len());
+            let mut columns: Vec<Vec<Option<&Value>>> = vec![Vec::new(); fields.len()];
+            for v in values {
+                let row: Option<Vec<Option<&Value>>> = match v {
+                    Some(Value::Object(o)) => Some(
+                        fields
+                            .iter()
+                            .map(|f| {
+                                o.iter()
+                                    .find(|(k, _)| k.eq_ignore_ascii_case(f.name()))
+                                    .map(|(_, v)| v)
+                                    .filter(|v| !v.is_null())
+                            })
+                            .collect(),
+                    ),
+                    Some(Value::Array(a)) if a.len() == fields.len() => {
+                        Some(a.iter().map(|v| (!v.is_null()).then_some(v)).collect())
+                    }
+                    None => None,
+                    Some(other) => {
+                        fail(format!("Cannot cast JSON {} to {to}", kind(other)))?;
+                        None
+                    }
+                };
+                present.push(row.is_some());
+                match row {
+                    Some(r) => r.into_iter().zip(&mut columns).for_each(|(v, c)| c.push(v)),
+                    None => columns.iter_mut().for_each(|c| c.push(None)),
+                }
+            }
+            let children = fields
+                .iter()
+                .zip(&columns)
+                .map(|(f, c)| build(c, f.data_type(), try_cast))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Arc::new(StructArray::try_new(
+                fields.clone(),
+                children,
+                Some(nulls_of(&present)),
+            )?))
+        }
+        _ => {
+            let mut out = Vec::with_capacity(values.len());
+            for v in values {
+                out.push(match v {
+                    None => ScalarValue::try_from(to)?,
+                    Some(v) => match scalar(v, to) {
+                        Ok(s) => s,
+                        Err(msg) => {
+                            fail(msg)?;
+                            ScalarValue::try_from(to)?
+                        }
+                    },
+                });
+            }
+            if out.is_empty() {
+                return Ok(datafusion::arrow::array::new_empty_array(to));
+            }
+            ScalarValue::iter_to_array(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_print_as_java_does() {
+        assert_eq!(java_double(1e10), "1.0E10");
+        assert_eq!(java_double(100.0), "100.0");
+        assert_eq!(java_double(0.001), "0.001");
+        assert_eq!(java_double(1.234e-5), "1.234E-5");
+        assert_eq!(java_double(1234567.5), "1234567.5");
+        assert_eq!(java_double(12345678.0), "1.2345678E7");
+        assert_eq!(java_double(-0.5), "-0.5");
+    }
+
+    #[test]
+    fn trino_type_names_parse() {
+        assert_eq!(
+            parse_type("ARRAY(VARCHAR)").unwrap().0,
+            DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
+        );
+        assert!(matches!(
+            parse_type("map(varchar, bigint)").unwrap().0,
+            DataType::Map(..)
+        ));
+        let DataType::Struct(f) = parse_type("row(a bigint, b array(varchar))").unwrap().0 else {
+            panic!("a row is a struct")
+        };
+        assert_eq!(f[0].name(), "a");
+        assert!(parse_type("json").unwrap().1);
+    }
+}

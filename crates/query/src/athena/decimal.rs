@@ -1,0 +1,274 @@
+//! Trino's decimal arithmetic. A literal such as `100.0` is a DECIMAL(4,1), not a double
+//! (the session parses it so, `datafusion.sql_parser.parse_float_as_decimal`), and:
+//!
+//! - `x / y` with a decimal operand (an integer operand counts as DECIMAL(19,0) for bigint,
+//!   (10,0) integer ...) has the scale `max(xs, ys)` and is rounded half away from zero
+//!   (Trino's `decimal.md`); Arrow's kernel gives scale `xs + 4`, truncated. The planner hook
+//!   [`DecimalPlanner`] sends such divisions to [`DecimalDivide`].
+//! - `round(x, d)` of a decimal keeps the type's scale (`round(2.45, 1)` is `2.50`, a
+//!   DECIMAL(4,2)), where DataFusion's lowers the scale to `d`.
+//!
+//! `+`, `-`, `*` and `%` already follow Trino's scale rules in Arrow (`max(xs, ys)`, `xs + ys`).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Array};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, Field, FieldRef, i256};
+use datafusion::common::{DFSchema, exec_err};
+use datafusion::error::Result;
+use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
+use datafusion::logical_expr::{
+    ColumnarValue, ExprSchemable, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
+};
+use datafusion::sql::sqlparser::ast::BinaryOperator;
+
+/// The Trino decimal type an operand of a decimal operation has: decimals as they are,
+/// integers as DECIMAL(3|5|10|19, 0); `None` for anything else.
+fn as_decimal(t: &DataType) -> Option<(u8, i8)> {
+    match t {
+        DataType::Decimal128(p, s) => Some((*p, *s)),
+        DataType::Int8 | DataType::UInt8 => Some((3, 0)),
+        DataType::Int16 | DataType::UInt16 => Some((5, 0)),
+        DataType::Int32 | DataType::UInt32 => Some((10, 0)),
+        DataType::Int64 | DataType::UInt64 => Some((19, 0)),
+        _ => None,
+    }
+}
+
+/// Trino's result type of `x / y` for decimals.
+fn divide_type((xp, xs): (u8, i8), (_, ys): (u8, i8)) -> DataType {
+    let scale = xs.max(ys).max(0);
+    let extra = (i16::from(ys) - i16::from(xs)).max(0);
+    let precision = (i16::from(xp) + i16::from(ys) - i16::from(xs) + extra)
+        .max(i16::from(scale) + 1)
+        .min(38) as u8;
+    DataType::Decimal128(precision, scale)
+}
+
+/// Sends `/` with a decimal operand (and no floating-point one) to [`DecimalDivide`].
+#[derive(Debug)]
+pub(super) struct DecimalPlanner {
+    divide: Arc<ScalarUDF>,
+}
+
+impl DecimalPlanner {
+    pub(super) fn new() -> Self {
+        Self {
+            divide: Arc::new(ScalarUDF::new_from_impl(DecimalDivide::new())),
+        }
+    }
+}
+
+impl ExprPlanner for DecimalPlanner {
+    fn plan_binary_op(
+        &self,
+        expr: RawBinaryExpr,
+        schema: &DFSchema,
+    ) -> Result<PlannerResult<RawBinaryExpr>> {
+        if expr.op != BinaryOperator::Divide {
+            return Ok(PlannerResult::Original(expr));
+        }
+        let (Ok(l), Ok(r)) = (expr.left.get_type(schema), expr.right.get_type(schema)) else {
+            return Ok(PlannerResult::Original(expr));
+        };
+        let decimal =
+            matches!(l, DataType::Decimal128(..)) || matches!(r, DataType::Decimal128(..));
+        if !decimal || as_decimal(&l).is_none() || as_decimal(&r).is_none() {
+            return Ok(PlannerResult::Original(expr));
+        }
+        Ok(PlannerResult::Planned(
+            self.divide.call(vec![expr.left, expr.right]),
+        ))
+    }
+}
+
+/// `x / y` as Trino divides decimals: scale `max(xs, ys)`, rounded half away from zero, an
+/// error on division by zero.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DecimalDivide {
+    signature: Signature,
+}
+
+impl DecimalDivide {
+    fn new() -> Self {
+        Self {
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+}
+
+/// `n / d` rounded half away from zero (`d` is not zero).
+fn div_round(n: i256, d: i256) -> Option<i256> {
+    let q = n.checked_div(d)?;
+    let r = n.checked_rem(d)?;
+    let twice = r.checked_mul(i256::from_i128(2))?.wrapping_abs();
+    if twice >= d.wrapping_abs() {
+        let away = if (n < i256::ZERO) == (d < i256::ZERO) {
+            i256::ONE
+        } else {
+            i256::MINUS_ONE
+        };
+        q.checked_add(away)
+    } else {
+        Some(q)
+    }
+}
+
+impl ScalarUDFImpl for DecimalDivide {
+    fn name(&self) -> &str {
+        "__trawl_decimal_divide"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match (as_decimal(&arg_types[0]), as_decimal(&arg_types[1])) {
+            (Some(x), Some(y)) => Ok(divide_type(x, y)),
+            _ => exec_err!("decimal division of {} by {}", arg_types[0], arg_types[1]),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let DataType::Decimal128(p, s) = *args.return_field.data_type() else {
+            return exec_err!("decimal division returns a decimal");
+        };
+        let operand = |i: usize| -> Result<(ArrayRef, i8)> {
+            let a = args.args[i].to_array(rows)?;
+            let (ap, as_) = as_decimal(a.data_type()).expect("checked by return_type");
+            let a = cast(&a, &DataType::Decimal128(ap.max(1), as_))?;
+            Ok((a, as_))
+        };
+        let (x, xs) = operand(0)?;
+        let (y, ys) = operand(1)?;
+        let (x, y) = (
+            x.as_primitive::<Decimal128Type>(),
+            y.as_primitive::<Decimal128Type>(),
+        );
+        // x/10^xs / (y/10^ys) * 10^s = x * 10^(s - xs + ys) / y
+        let shift = u32::try_from(i32::from(s) - i32::from(xs) + i32::from(ys)).unwrap_or(0);
+        let ten = i256::from_i128(10);
+        let factor = ten.checked_pow(shift);
+        let mut out = Vec::with_capacity(rows);
+        for i in 0..rows {
+            if x.is_null(i) || y.is_null(i) {
+                out.push(None);
+                continue;
+            }
+            let d = i256::from_i128(y.value(i));
+            if d == i256::ZERO {
+                return exec_err!("Division by zero");
+            }
+            let q = factor
+                .and_then(|f| i256::from_i128(x.value(i)).checked_mul(f))
+                .and_then(|n| div_round(n, d))
+                .and_then(|q| q.to_i128());
+            match q {
+                Some(q) => out.push(Some(q)),
+                None => return exec_err!("Value is out of range: decimal division overflows"),
+            }
+        }
+        let array = Decimal128Array::from(out).with_precision_and_scale(p, s)?;
+        Ok(ColumnarValue::Array(Arc::new(array)))
+    }
+}
+
+/// `round(x[, d])`: DataFusion's, except that a decimal rounded to `d` places keeps its scale
+/// (Trino: "same as input"), one more digit of precision for the carry.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Round {
+    inner: Arc<ScalarUDF>,
+}
+
+impl ScalarUDFImpl for Round {
+    fn name(&self) -> &str {
+        "round"
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.inner.coerce_types(arg_types)
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        datafusion::common::internal_err!("round: use return_field_from_args")
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let inner = self.inner.return_field_from_args(ReturnFieldArgs {
+            arg_fields: args.arg_fields,
+            scalar_arguments: args.scalar_arguments,
+        })?;
+        match (args.arg_fields[0].data_type(), args.arg_fields.len()) {
+            (DataType::Decimal128(p, s), 2) => Ok(Arc::new(Field::new(
+                self.name(),
+                DataType::Decimal128((*p + 1).min(38), *s),
+                inner.is_nullable(),
+            ))),
+            _ => Ok(inner),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let want = args.return_field.data_type().clone();
+        let mut inner_args = args;
+        let fields: Vec<FieldRef> = inner_args.arg_fields.clone();
+        let scalars: Vec<Option<datafusion::common::ScalarValue>> = inner_args
+            .args
+            .iter()
+            .map(|a| match a {
+                ColumnarValue::Scalar(s) => Some(s.clone()),
+                ColumnarValue::Array(_) => None,
+            })
+            .collect();
+        let scalar_refs: Vec<Option<&datafusion::common::ScalarValue>> =
+            scalars.iter().map(Option::as_ref).collect();
+        inner_args.return_field = self.inner.return_field_from_args(ReturnFieldArgs {
+            arg_fields: &fields,
+            scalar_arguments: &scalar_refs,
+        })?;
+        let out = self.inner.invoke_with_args(inner_args)?;
+        if out.data_type() == want {
+            return Ok(out);
+        }
+        out.cast_to(&want, None)
+    }
+}
+
+pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
+    vec![
+        Arc::new(DecimalDivide::new()),
+        Arc::new(Round {
+            inner: datafusion::functions::math::round(),
+        }),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn division_rounds_half_away_from_zero() {
+        let r = |n: i128, d: i128| div_round(i256::from_i128(n), i256::from_i128(d)).unwrap();
+        assert_eq!(r(5, 2), i256::from_i128(3));
+        assert_eq!(r(-5, 2), i256::from_i128(-3));
+        assert_eq!(r(5, -2), i256::from_i128(-3));
+        assert_eq!(r(4, 3), i256::from_i128(1));
+        assert_eq!(r(-7, 3), i256::from_i128(-2));
+    }
+
+    #[test]
+    fn divide_type_follows_trino() {
+        // DECIMAL(23,1) / DECIMAL(19,0): scale 1 (100.0 * count(*) / count(*)).
+        assert_eq!(divide_type((23, 1), (19, 0)), DataType::Decimal128(22, 1));
+        assert_eq!(divide_type((4, 1), (4, 3)), DataType::Decimal128(8, 3));
+    }
+}
