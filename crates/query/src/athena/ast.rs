@@ -38,7 +38,6 @@ pub fn rewrite_statement(stmt: &mut Statement) -> Result<(), String> {
         fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
             rewrite_lambda(e);
             rewrite_ipaddress(e);
-            rewrite_integer_cast(e);
             rewrite_cast(e);
             rewrite_string_forms(e);
             if let Err(msg) = rewrite_like(e) {
@@ -215,34 +214,8 @@ fn rewrite_lambda(e: &mut Expr) {
     }
 }
 
-/// `CAST(x AS BIGINT)` (and INTEGER, SMALLINT, TINYINT; TRY_CAST too) to a function that
-/// rounds doubles and decimals as Trino does before converting (`athena::rewrite`).
-fn rewrite_integer_cast(e: &mut Expr) {
-    use super::rewrite::IntType;
-    use datafusion::sql::sqlparser::ast::{CastKind, DataType};
-    let Expr::Cast {
-        kind,
-        expr,
-        data_type,
-        format: None,
-        ..
-    } = e
-    else {
-        return;
-    };
-    let to = match data_type {
-        DataType::BigInt(_) => IntType::BigInt,
-        DataType::Int(_) | DataType::Integer(_) => IntType::Integer,
-        DataType::SmallInt(_) => IntType::SmallInt,
-        DataType::TinyInt(_) => IntType::TinyInt,
-        _ => return,
-    };
-    let try_cast = matches!(kind, CastKind::TryCast | CastKind::SafeCast);
-    *e = call(to.function(try_cast), (**expr).clone());
-}
-
 /// `CAST(x AS t)` / `TRY_CAST` for the types whose Trino casts differ from DataFusion's
-/// (VARCHAR, JSON, DOUBLE, REAL, BOOLEAN, ARRAY, MAP, ROW) to `__trawl_cast(x, 't', try)`
+/// (VARCHAR, JSON, the integers, DOUBLE, REAL, BOOLEAN, ARRAY, MAP, ROW) to `__trawl_cast(x, 't', try)`
 /// (`athena::casts`), and the literal `JSON '...'` to `json_parse('...')`.
 fn rewrite_cast(e: &mut Expr) {
     use datafusion::sql::sqlparser::ast::{CastKind, DataType};
@@ -259,6 +232,11 @@ fn rewrite_cast(e: &mut Expr) {
             DataType::Double(_) | DataType::DoublePrecision => "double".into(),
             DataType::Real => "real".into(),
             DataType::Boolean | DataType::Bool => "boolean".into(),
+            // Trino rounds doubles and decimals half away from zero (athena::rewrite).
+            DataType::BigInt(_) => "bigint".into(),
+            DataType::Int(_) | DataType::Integer(_) => "integer".into(),
+            DataType::SmallInt(_) => "smallint".into(),
+            DataType::TinyInt(_) => "tinyint".into(),
             DataType::Array(_) | DataType::Map(..) | DataType::Struct(..) => t.to_string(),
             DataType::Custom(name, args)
                 if name.to_string().eq_ignore_ascii_case("row")
@@ -293,6 +271,28 @@ fn rewrite_cast(e: &mut Expr) {
         }
         Expr::TypedString(ts) if matches!(ts.data_type, DataType::JSON) => {
             *e = call("json_parse", Expr::Value(ts.value.clone()));
+        }
+        // DECIMAL '0012.50' is a DECIMAL(6,2): as many digits as written (Trino's decimal.md).
+        Expr::TypedString(ts) if matches!(ts.data_type, DataType::Decimal(_)) => {
+            let Value::SingleQuotedString(text) = &ts.value.value else {
+                return;
+            };
+            let digits = text.trim().trim_start_matches(['-', '+']);
+            let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+            let scale = frac.len() as u64;
+            let precision = ((int.len() + frac.len()) as u64).clamp(1, 38).max(scale);
+            *e = Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(Expr::Value(ts.value.clone())),
+                data_type: DataType::Decimal(
+                    datafusion::sql::sqlparser::ast::ExactNumberInfo::PrecisionAndScale(
+                        precision,
+                        scale as i64,
+                    ),
+                ),
+                array: false,
+                format: None,
+            };
         }
         _ => {}
     }

@@ -5,7 +5,7 @@
 //! `CAST(json_extract(x, '$.a') AS VARCHAR)` of a JSON string is the string without quotes,
 //! as in Trino, not the JSON text.
 //!
-//! `CAST(x AS <type>)` for VARCHAR, JSON, DOUBLE, REAL, BOOLEAN, ARRAY, MAP and ROW is
+//! `CAST(x AS <type>)` for VARCHAR, JSON, the integers, DOUBLE, REAL, BOOLEAN, ARRAY, MAP and ROW is
 //! rewritten to `__trawl_cast(x, '<type>', try)`. It simplifies back to DataFusion's cast
 //! whenever that agrees with Trino; it computes the result itself for:
 //! - JSON input: JSON string, number, boolean, array, object to the type asked (JSON null is
@@ -28,9 +28,11 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ExprSchemable, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl,
-    Signature, Volatility,
+    Signature, TypeSignature, Volatility,
 };
 use serde_json::Value;
+
+use super::rewrite::IntType;
 
 /// The field metadata key that marks JSON text as Trino's JSON type.
 pub(crate) const JSON_KEY: &str = "trawl.sql_type";
@@ -198,10 +200,19 @@ struct Cast {
     signature: Signature,
 }
 
+impl Cast {
+    fn new() -> Self {
+        Self {
+            signature: Signature::one_of(
+                vec![TypeSignature::Any(3), TypeSignature::Any(4)],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
 pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
-    vec![Arc::new(Cast {
-        signature: Signature::any(3, Volatility::Immutable),
-    })]
+    vec![Arc::new(Cast::new())]
 }
 
 /// The constant type text and TRY flag of a `__trawl_cast` call.
@@ -281,10 +292,42 @@ impl ScalarUDFImpl for Cast {
         let Ok((_, from)) = args[0].to_field(info.schema()) else {
             return Ok(ExprSimplifyResult::Original(args));
         };
-        if !datafusion_agrees(&from, &to, to_json) {
+        if args.len() == 4 {
             return Ok(ExprSimplifyResult::Original(args));
         }
+        if !datafusion_agrees(&from, &to, to_json) {
+            // Whether the input is JSON is known here, from the plan's schema; it is carried
+            // as a fourth argument, so running it does not depend on field metadata.
+            let mut args = args;
+            args.push(Expr::Literal(
+                ScalarValue::Boolean(Some(is_json(&from))),
+                None,
+            ));
+            return Ok(ExprSimplifyResult::Simplified(Expr::ScalarFunction(
+                datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                    Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+                        Cast::new(),
+                    )),
+                    args,
+                ),
+            )));
+        }
         let input = args.into_iter().next().expect("three arguments");
+        // Integers: Trino rounds doubles and decimals half away from zero (athena::rewrite).
+        let int = match to {
+            DataType::Int8 => Some(IntType::TinyInt),
+            DataType::Int16 => Some(IntType::SmallInt),
+            DataType::Int32 => Some(IntType::Integer),
+            DataType::Int64 => Some(IntType::BigInt),
+            _ => None,
+        };
+        if let Some(int) = int {
+            let f = super::rewrite::integer_cast(int, try_cast);
+            return Ok(match f.simplify(vec![input], info)? {
+                ExprSimplifyResult::Original(args) => ExprSimplifyResult::Simplified(f.call(args)),
+                done => done,
+            });
+        }
         let cast = if try_cast {
             Expr::TryCast(datafusion::logical_expr::TryCast::new(Box::new(input), to))
         } else {
@@ -305,9 +348,12 @@ impl ScalarUDFImpl for Cast {
             .collect();
         let refs: Vec<Option<&ScalarValue>> = scalars.iter().map(Option::as_ref).collect();
         let (to, to_json, try_cast) = target(&refs)?;
-        let from = args.arg_fields[0].clone();
+        let input_is_json = match scalars.get(3) {
+            Some(Some(ScalarValue::Boolean(Some(b)))) => *b,
+            _ => is_json(&args.arg_fields[0]),
+        };
         let input = args.args[0].to_array(rows)?;
-        let out = if is_json(&from) {
+        let out = if input_is_json {
             if to_json {
                 input
             } else {
@@ -317,6 +363,8 @@ impl ScalarUDFImpl for Cast {
             to_json_text(&input)?
         } else if is_string(&to) {
             to_varchar(&input, try_cast)?
+        } else if to.is_integer() {
+            to_integer(&input, &to, try_cast)?
         } else {
             if try_cast {
                 datafusion::arrow::compute::cast_with_options(
@@ -333,6 +381,30 @@ impl ScalarUDFImpl for Cast {
         };
         Ok(ColumnarValue::Array(out))
     }
+}
+
+/// CAST(x AS <integer>) as Trino: doubles and decimals rounded half away from zero first
+/// (Arrow's cast truncates); out of range is an error, or NULL with TRY_CAST.
+fn to_integer(input: &ArrayRef, to: &DataType, try_cast: bool) -> Result<ArrayRef> {
+    use datafusion::arrow::compute::{CastOptions, cast_with_options};
+    let rounded = match input.data_type() {
+        DataType::Float64 | DataType::Float32 | DataType::Float16 => {
+            let f = datafusion::arrow::compute::cast(input, &DataType::Float64)?;
+            let f = f.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+            Arc::new(f.unary::<_, datafusion::arrow::datatypes::Float64Type>(f64::round))
+                as ArrayRef
+        }
+        // Arrow rescales decimals half away from zero.
+        DataType::Decimal128(..) | DataType::Decimal256(..) => {
+            datafusion::arrow::compute::cast(input, &DataType::Decimal128(38, 0))?
+        }
+        _ => input.clone(),
+    };
+    let options = CastOptions {
+        safe: try_cast,
+        ..Default::default()
+    };
+    Ok(cast_with_options(&rounded, to, &options)?)
 }
 
 /// CAST(x AS VARCHAR) where DataFusion's text differs from Trino's.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Array};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Decimal128Type, Field, FieldRef, i256};
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, DecimalType, Field, FieldRef, i256};
 use datafusion::common::{DFSchema, exec_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
@@ -41,7 +41,9 @@ fn as_decimal(t: &DataType) -> Option<(u8, i8)> {
 fn divide_type((xp, xs): (u8, i8), (_, ys): (u8, i8)) -> DataType {
     let scale = xs.max(ys).max(0);
     let extra = (i16::from(ys) - i16::from(xs)).max(0);
-    let precision = (i16::from(xp) + i16::from(ys) - i16::from(xs) + extra)
+    // Trino's DecimalOperators: xp + ys + max(0, ys - xs) (DECIMAL '1.0' / DECIMAL '0.1' is
+    // the DECIMAL(3,1) 10.0).
+    let precision = (i16::from(xp) + i16::from(ys) + extra)
         .max(i16::from(scale) + 1)
         .min(38) as u8;
     DataType::Decimal128(precision, scale)
@@ -168,8 +170,8 @@ impl ScalarUDFImpl for DecimalDivide {
                 .and_then(|n| div_round(n, d))
                 .and_then(|q| q.to_i128());
             match q {
-                Some(q) => out.push(Some(q)),
-                None => return exec_err!("Value is out of range: decimal division overflows"),
+                Some(q) if Decimal128Type::is_valid_decimal_precision(q, p) => out.push(Some(q)),
+                _ => return exec_err!("Value is out of range: decimal division overflows"),
             }
         }
         let array = Decimal128Array::from(out).with_precision_and_scale(p, s)?;
@@ -268,7 +270,8 @@ mod tests {
     #[test]
     fn divide_type_follows_trino() {
         // DECIMAL(23,1) / DECIMAL(19,0): scale 1 (100.0 * count(*) / count(*)).
-        assert_eq!(divide_type((23, 1), (19, 0)), DataType::Decimal128(22, 1));
-        assert_eq!(divide_type((4, 1), (4, 3)), DataType::Decimal128(8, 3));
+        assert_eq!(divide_type((23, 1), (19, 0)), DataType::Decimal128(23, 1));
+        assert_eq!(divide_type((4, 1), (4, 3)), DataType::Decimal128(9, 3));
+        assert_eq!(divide_type((2, 1), (2, 1)), DataType::Decimal128(3, 1));
     }
 }

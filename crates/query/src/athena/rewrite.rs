@@ -103,6 +103,15 @@ struct RewriteFn {
     signature: Signature,
 }
 
+/// The function `CAST(x AS <to>)` (or TRY_CAST) of a non-JSON value becomes.
+pub(super) fn integer_cast(to: IntType, try_cast: bool) -> datafusion::logical_expr::ScalarUDF {
+    datafusion::logical_expr::ScalarUDF::new_from_impl(RewriteFn {
+        name: to.function(try_cast),
+        rewrite: Rewrite::IntegerCast { to, try_cast },
+        signature: Signature::any(1, Volatility::Immutable),
+    })
+}
+
 pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
     let parts: &[(&'static str, &'static str)] = &[
         ("year", "year"),
