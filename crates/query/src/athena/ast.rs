@@ -304,20 +304,24 @@ impl VisitorMut for OuterFieldAccess {
 
 /// `t.s.a.b` as `get_field(get_field(t.s, 'a'), 'b')`: an outer reference of two parts.
 fn field_access(parts: &[Ident]) -> Expr {
-    let mut access = Expr::CompoundIdentifier(parts[..2].to_vec());
-    for field in &parts[2..] {
+    get_fields(Expr::CompoundIdentifier(parts[..2].to_vec()), &parts[2..])
+}
+
+/// `base` followed by the field accesses `fields` as `get_field` calls (unquoted names folded
+/// to lower case, as Athena's are).
+fn get_fields(base: Expr, fields: &[Ident]) -> Expr {
+    fields.iter().fold(base, |access, field| {
         let name = if field.quote_style.is_some() {
             field.value.clone()
         } else {
             field.value.to_ascii_lowercase()
         };
-        access = call2(
+        call2(
             "get_field",
             access,
             Expr::value(Value::SingleQuotedString(name)),
-        );
-    }
-    access
+        )
+    })
 }
 
 /// `CAST(x AS IPADDRESS)` / `TRY_CAST` / `IPADDRESS '...'` to the `ipaddress` functions, and
@@ -423,20 +427,7 @@ fn rewrite_lambda(e: &mut Expr) {
                     .iter()
                     .any(|p| p.name.value.eq_ignore_ascii_case(&parts[0].value))
             {
-                let mut access = Expr::Identifier(parts[0].clone());
-                for field in &parts[1..] {
-                    let name = if field.quote_style.is_some() {
-                        field.value.clone()
-                    } else {
-                        field.value.to_ascii_lowercase()
-                    };
-                    access = call2(
-                        "get_field",
-                        access,
-                        Expr::value(Value::SingleQuotedString(name)),
-                    );
-                }
-                *x = access;
+                *x = get_fields(Expr::Identifier(parts[0].clone()), &parts[1..]);
             }
             ControlFlow::<()>::Continue(())
         });
@@ -1077,6 +1068,7 @@ fn rewrite_select(select: &mut Select, renames: &mut Vec<(String, String)>) -> R
         if !later.iter().all(|j| keeps_left_rows(&j.join_operator)) {
             return Err("UNNEST(...) before a RIGHT or FULL JOIN is not supported; unnest in a subquery first".into());
         }
+        let u = expand_rows(u);
         let outer_alias = wrap_in_unnest(relation_mut(select, slot), &u)?;
         if let Some(a) = &u.alias {
             renames.push((a.name.value.clone(), outer_alias.clone()));
@@ -1089,6 +1081,49 @@ fn rewrite_select(select: &mut Select, renames: &mut Vec<(String, String)>) -> R
         }
     }
     Ok(())
+}
+
+/// Trino expands an array of rows into one column per field:
+/// `CROSS JOIN UNNEST(resources) AS t(arn, accountid, type)`. For `resources` (the array of
+/// rows of `cloudtrail_logs`) that is the arrays of each field, unnested side by side:
+/// `UNNEST(transform(resources, r -> r.arn), transform(resources, r -> r.accountid), ...)`.
+fn expand_rows(mut u: Unnest) -> Unnest {
+    use datafusion::sql::sqlparser::ast::{
+        LambdaFunction, LambdaFunctionParameter, LambdaSyntax, OneOrManyWithParens,
+    };
+    let columns = u.alias.as_ref().map_or(0, |a| a.columns.len()) - usize::from(u.ordinality);
+    let is_resources = match u.exprs.as_slice() {
+        [Expr::Identifier(id)] => id.value.eq_ignore_ascii_case("resources"),
+        [Expr::CompoundIdentifier(parts)] => parts
+            .last()
+            .is_some_and(|p| p.value.eq_ignore_ascii_case("resources")),
+        _ => false,
+    };
+    if !is_resources || columns != trawl_schema::RESOURCE_KEYS.len() {
+        return u;
+    }
+    let array = u.exprs.remove(0);
+    let param = Ident::new("__trawl_row");
+    u.exprs = trawl_schema::RESOURCE_KEYS
+        .iter()
+        .map(|key| {
+            let body = call2(
+                "get_field",
+                Expr::Identifier(param.clone()),
+                Expr::value(Value::SingleQuotedString(key.to_ascii_lowercase())),
+            );
+            let lambda = Expr::Lambda(LambdaFunction {
+                params: OneOrManyWithParens::One(LambdaFunctionParameter {
+                    name: param.clone(),
+                    data_type: None,
+                }),
+                body: Box::new(body),
+                syntax: LambdaSyntax::Arrow,
+            });
+            call2("transform", array.clone(), lambda)
+        })
+        .collect();
+    u
 }
 
 /// Replaces `relation` by `(SELECT b.*, unnest(e1) AS c1 ... FROM relation AS b) AS b`;
@@ -1123,7 +1158,12 @@ fn wrap_in_unnest(relation: &mut TableFactor, u: &Unnest) -> Result<String, Stri
     let mut columns = vec![format!("{outer_alias}.*")];
     let mut null_columns = vec![format!("{outer_alias}.*")];
     let mut lengths = Vec::new();
-    for (e, name) in u.exprs.iter().zip(&names) {
+    // The arrays go in as placeholders, replaced by their expressions after parsing: printed
+    // and parsed again, a lambda (`transform(resources, r -> r.type)`) would not survive.
+    let placeholders: Vec<String> = (0..u.exprs.len())
+        .map(|i| format!("__trawl_unnest_arg{i}"))
+        .collect();
+    for (e, name) in placeholders.iter().zip(&names) {
         columns.push(format!("unnest({e}) AS \"{name}\""));
         null_columns.push(format!("NULL AS \"{name}\""));
         lengths.push(format!("coalesce(cardinality({e}), 0)"));
@@ -1153,10 +1193,18 @@ fn wrap_in_unnest(relation: &mut TableFactor, u: &Unnest) -> Result<String, Stri
             all_empty.join(" AND ")
         ));
     }
-    let subquery = Parser::new(&GenericDialect {})
+    let mut subquery = Parser::new(&GenericDialect {})
         .try_with_sql(&sql)
         .and_then(|mut p| p.parse_query())
         .map_err(|e| format!("internal error rewriting UNNEST ({sql}): {e}"))?;
+    let _ = visit_expressions_mut(&mut subquery, |x| {
+        if let Expr::Identifier(id) = x
+            && let Some(i) = placeholders.iter().position(|p| *p == id.value)
+        {
+            *x = u.exprs[i].clone();
+        }
+        ControlFlow::<()>::Continue(())
+    });
     *relation = TableFactor::Derived {
         lateral: false,
         subquery,
