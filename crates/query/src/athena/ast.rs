@@ -40,6 +40,7 @@ pub fn rewrite_statement(stmt: &mut Statement) -> Result<(), String> {
                 materialize_inner_fields(q);
             }
             rewrite_lambda(e);
+            rewrite_try(e);
             rewrite_ipaddress(e);
             rewrite_cast(e);
             rewrite_string_forms(e);
@@ -546,6 +547,63 @@ fn rewrite_cast(e: &mut Expr) {
         }
         _ => {}
     }
+}
+
+/// Trino's `try(x)`: NULL where evaluating `x` fails. The failures `x` can have are made NULL
+/// where they arise: casts become TRY_CASTs, a division or remainder by zero divides by NULL,
+/// `json_parse` of text that is not JSON is NULL. Other errors inside `try` (a bad argument
+/// to a function) still fail the query, with their message.
+fn rewrite_try(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{
+        BinaryOperator, FunctionArg, FunctionArgExpr, FunctionArguments,
+    };
+    let Expr::Function(f) = e else { return };
+    if !f.name.to_string().eq_ignore_ascii_case("try") {
+        return;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return;
+    };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(inner))] = list.args.as_slice() else {
+        return;
+    };
+    let mut inner = inner.clone();
+    let _ = visit_expressions_mut(&mut inner, |x| {
+        match x {
+            Expr::Function(g) => {
+                let name = g.name.to_string().to_ascii_lowercase();
+                if name == "json_parse" {
+                    g.name = datafusion::sql::sqlparser::ast::ObjectName(vec![
+                        datafusion::sql::sqlparser::ast::ObjectNamePart::Identifier(Ident::new(
+                            "__trawl_try_json_parse",
+                        )),
+                    ]);
+                }
+                if name == "__trawl_cast"
+                    && let FunctionArguments::List(args) = &mut g.args
+                    && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(flag))) =
+                        args.args.get_mut(2)
+                {
+                    *flag = Expr::value(Value::Boolean(true));
+                }
+            }
+            Expr::BinaryOp {
+                op: BinaryOperator::Divide | BinaryOperator::Modulo,
+                right,
+                ..
+            } => {
+                let divisor = std::mem::replace(&mut **right, Expr::value(Value::Null));
+                **right = call2(
+                    "nullif",
+                    divisor,
+                    Expr::value(Value::Number("0".into(), false)),
+                );
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    *e = Expr::Nested(Box::new(inner));
 }
 
 /// Trino forms DataFusion would plan with its own semantics:

@@ -212,7 +212,12 @@ impl Cast {
 }
 
 pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
-    vec![Arc::new(Cast::new())]
+    vec![
+        Arc::new(Cast::new()),
+        Arc::new(Try {
+            signature: Signature::any(1, Volatility::Immutable),
+        }),
+    ]
 }
 
 /// The constant type text and TRY flag of a `__trawl_cast` call.
@@ -777,5 +782,33 @@ mod tests {
         };
         assert_eq!(f[0].name(), "a");
         assert!(parse_type("json").unwrap().1);
+    }
+}
+
+/// `try(x)` after [`super::ast`] made the failures of `x` NULL where they arise: `x` itself.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Try {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Try {
+    fn name(&self) -> &str {
+        "try"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(args[0].clone())
+    }
+
+    fn simplify(&self, mut args: Vec<Expr>, _: &SimplifyContext) -> Result<ExprSimplifyResult> {
+        Ok(ExprSimplifyResult::Simplified(args.remove(0)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(args.args[0].clone())
     }
 }

@@ -33,6 +33,8 @@ enum Kind {
     Size,
     Format,
     Parse,
+    /// `json_parse` inside `try(...)`: NULL for text that is not JSON.
+    TryParse,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -50,6 +52,7 @@ pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
         (Kind::Size, "json_size", 2),
         (Kind::Format, "json_format", 1),
         (Kind::Parse, "json_parse", 1),
+        (Kind::TryParse, "__trawl_try_json_parse", 1),
     ]
     .into_iter()
     .map(|(kind, name, arity)| {
@@ -287,7 +290,7 @@ impl ScalarUDFImpl for JsonFn {
     ) -> Result<datafusion::arrow::datatypes::FieldRef> {
         // json_extract and json_parse return Trino's JSON type (see athena::casts).
         Ok(match self.kind {
-            Kind::Extract | Kind::Parse => super::casts::json_field(self.name),
+            Kind::Extract | Kind::Parse | Kind::TryParse => super::casts::json_field(self.name),
             kind => std::sync::Arc::new(datafusion::arrow::datatypes::Field::new(
                 self.name,
                 if matches!(kind, Kind::ArrayLength | Kind::Size) {
@@ -346,6 +349,9 @@ impl ScalarUDFImpl for JsonFn {
                 Arc::new(lengths)
             }
             Kind::Format => map_strings(&docs, |d| {
+                Ok(serde_json::from_str::<Value>(d).ok().map(|v| v.to_string()))
+            })?,
+            Kind::TryParse => map_strings(&docs, |d| {
                 Ok(serde_json::from_str::<Value>(d).ok().map(|v| v.to_string()))
             })?,
             Kind::Parse => map_strings(&docs, |d| match serde_json::from_str::<Value>(d) {

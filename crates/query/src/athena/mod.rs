@@ -3,12 +3,14 @@
 
 mod agg;
 mod ast;
+mod binary;
 mod casts;
 pub mod ddl;
 mod decimal;
 mod idents;
 mod ip;
 mod json;
+mod map_agg;
 mod regex;
 mod rewrite;
 mod strings;
@@ -145,6 +147,32 @@ pub const ADDED: &[(&str, &str)] = &[
     ),
     ("current_timezone()", "UTC, the session zone"),
     (
+        "try(x)",
+        "NULL where x fails by a cast, a division by zero or json_parse of text that is not JSON",
+    ),
+    ("sha1(varbinary)", "SHA-1 digest"),
+    ("crc32(varbinary)", "CRC-32 as bigint"),
+    ("xxhash64(varbinary)", "xxHash64 (seed 0) as 8 bytes"),
+    ("to_base64(varbinary) / to_base64url", "base64 text, padded"),
+    (
+        "from_base64(text) / from_base64url",
+        "the bytes base64 text spells (padding optional)",
+    ),
+    (
+        "histogram(x)",
+        "map of each value to its count (NULLs skipped)",
+    ),
+    ("map_agg(k, v)", "map of each key to a value of it"),
+    ("multimap_agg(k, v)", "map of each key to all its values"),
+    (
+        "approx_most_frequent(buckets, x, capacity)",
+        "map of the buckets most frequent values to their counts (exact counts)",
+    ),
+    (
+        "map_from_entries(array(row(k, v)))",
+        "the map of the rows' keys to their values",
+    ),
+    (
         "array_join(array, separator)",
         "the elements joined as text (array_to_string)",
     ),
@@ -213,11 +241,14 @@ pub fn register(ctx: &mut SessionContext) {
         .chain(decimal::functions())
         .chain(zones::functions())
         .chain(casts::functions())
+        .chain(binary::functions())
+        .chain(map_agg::scalar_functions())
         .chain(ip::functions());
     for f in scalars {
         ctx.register_udf(ScalarUDF::new_from_shared_impl(f));
     }
     agg::register(ctx);
+    map_agg::register(ctx);
     datafusion::execution::FunctionRegistry::register_expr_planner(
         ctx,
         Arc::new(decimal::DecimalPlanner::new()),
