@@ -10,6 +10,7 @@ mod decimal;
 mod idents;
 mod ip;
 mod json;
+mod lambdas;
 mod map_agg;
 mod regex;
 mod rewrite;
@@ -169,6 +170,22 @@ pub const ADDED: &[(&str, &str)] = &[
         "map of the buckets most frequent values to their counts (exact counts)",
     ),
     (
+        "reduce(array, initial, (s, x) -> ..., s -> ...)",
+        "folds the array into a state from initial, then finishes it; NULL for a NULL array",
+    ),
+    (
+        "zip_with(a, b, (x, y) -> ...)",
+        "the lambda over the pairs of elements, the shorter array padded with NULLs",
+    ),
+    (
+        "transform_values(map, (k, v) -> ...) / transform_keys",
+        "the map with its values (or keys) replaced by the lambda's results",
+    ),
+    (
+        "map_filter(map, (k, v) -> ...)",
+        "the entries for which the lambda is true",
+    ),
+    (
         "map_from_entries(array(row(k, v)))",
         "the map of the rows' keys to their values",
     ),
@@ -249,6 +266,7 @@ pub fn register(ctx: &mut SessionContext) {
     }
     agg::register(ctx);
     map_agg::register(ctx);
+    lambdas::register(ctx);
     datafusion::execution::FunctionRegistry::register_expr_planner(
         ctx,
         Arc::new(decimal::DecimalPlanner::new()),
