@@ -377,7 +377,9 @@ impl QueryEngine {
                 continue;
             }
             let folded = athena::mark_lambdas(&athena::angle_bracket_types(
-                &athena::trim_without_characters(&athena::fold_quoted_identifiers(&text)),
+                &athena::trim_without_characters(&athena::parenthesize_values(
+                    &athena::fold_quoted_identifiers(&text),
+                )),
             ));
             for mut stmt in DFParser::parse_sql_with_dialect(&folded, &GenericDialect {})? {
                 rewrite_statement(&mut stmt)?;

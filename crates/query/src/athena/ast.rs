@@ -652,6 +652,59 @@ fn rewrite_string_forms(e: &mut Expr) {
         Expr::Trim { trim_where, .. } if *trim_where == Some(TrimWhereField::Both) => {
             *trim_where = None;
         }
+        // `(expr).field`: Trino's field access on any row value.
+        Expr::CompoundFieldAccess { root, access_chain }
+            if !matches!(**root, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+                && access_chain.iter().all(|a| {
+                    matches!(
+                        a,
+                        datafusion::sql::sqlparser::ast::AccessExpr::Dot(Expr::Identifier(_))
+                    )
+                }) =>
+        {
+            let fields: Vec<Ident> = access_chain
+                .iter()
+                .filter_map(|a| match a {
+                    datafusion::sql::sqlparser::ast::AccessExpr::Dot(Expr::Identifier(id)) => {
+                        Some(id.clone())
+                    }
+                    _ => None,
+                })
+                .collect();
+            *e = get_fields((**root).clone(), &fields);
+        }
+        // TIMESTAMP '2024-03-01 12:00:00 America/New_York': a timestamp with time zone.
+        Expr::TypedString(ts) if matches!(ts.data_type, DataType::Timestamp(..)) => {
+            let Value::SingleQuotedString(text) = &ts.value.value else {
+                return;
+            };
+            let Some((local, zone)) = text.trim().rsplit_once(' ') else {
+                return;
+            };
+            if !zone.contains(|c: char| c.is_ascii_alphabetic() || c == '+')
+                || zone.starts_with(|c: char| c.is_ascii_digit())
+            {
+                return;
+            }
+            let literal = Expr::TypedString(datafusion::sql::sqlparser::ast::TypedString {
+                data_type: DataType::Timestamp(
+                    None,
+                    datafusion::sql::sqlparser::ast::TimezoneInfo::None,
+                ),
+                value: datafusion::sql::sqlparser::ast::ValueWithSpan {
+                    value: Value::SingleQuotedString(local.to_string()),
+                    span: ts.value.span,
+                },
+                uses_odbc_syntax: false,
+            });
+            *e = call_n(
+                "with_timezone",
+                vec![
+                    literal,
+                    Expr::value(Value::SingleQuotedString(zone.to_string())),
+                ],
+            );
+        }
         Expr::Position { expr, r#in } => {
             *e = call_n("strpos", vec![(**r#in).clone(), (**expr).clone()]);
         }

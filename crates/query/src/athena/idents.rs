@@ -252,6 +252,73 @@ pub fn trim_without_characters(sql: &str) -> String {
     out
 }
 
+/// Trino's `VALUES 1, 2, 3` (rows of one column without parentheses) as the parser reads
+/// it, `VALUES (1), (2), (3)`. A list whose first row has parentheses is left as written.
+pub fn parenthesize_values(sql: &str) -> String {
+    let Some(tokens) = significant_tokens(sql) else {
+        return sql.to_string();
+    };
+    // Byte offsets where "(" and ")" go.
+    let mut opens = Vec::new();
+    let mut closes = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        if keyword(&tokens, i).as_deref() != Some("VALUES")
+            || matches!(tokens.get(i + 1), Some((Token::LParen, _)) | None)
+        {
+            i += 1;
+            continue;
+        }
+        let mut depth = 0i32;
+        let mut start = i + 1;
+        let mut j = i + 1;
+        loop {
+            let end_of_list = match tokens.get(j) {
+                None | Some((Token::SemiColon, _)) => true,
+                Some((Token::RParen, _)) if depth == 0 => true,
+                Some((Token::Word(_), _)) if depth == 0 => matches!(
+                    keyword(&tokens, j).as_deref(),
+                    Some("ORDER" | "LIMIT" | "OFFSET" | "FETCH" | "UNION" | "EXCEPT" | "INTERSECT")
+                ),
+                _ => false,
+            };
+            let comma = depth == 0 && matches!(tokens.get(j), Some((Token::Comma, _)));
+            if (end_of_list || comma) && j > start {
+                opens.push(tokens[start].1.start);
+                closes.push(tokens[j - 1].1.end);
+                start = j + 1;
+            }
+            if end_of_list {
+                break;
+            }
+            match &tokens[j].0 {
+                Token::LParen | Token::LBracket => depth += 1,
+                Token::RParen | Token::RBracket => depth -= 1,
+                _ => {}
+            }
+            j += 1;
+        }
+        i = j;
+    }
+    if opens.is_empty() {
+        return sql.to_string();
+    }
+    let mut out = String::with_capacity(sql.len() + 2 * opens.len());
+    for (at, c) in sql.char_indices() {
+        // A token's range may end in the whitespace before the next one: close right after
+        // the token's own text.
+        if opens.contains(&at) {
+            out.push('(');
+        }
+        out.push(c);
+        let next = at + c.len_utf8();
+        if closes.iter().any(|&e| sql[..e].trim_end().len() == next) {
+            out.push(')');
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

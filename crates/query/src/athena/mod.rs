@@ -30,7 +30,8 @@ use datafusion::prelude::SessionContext;
 
 pub use ast::rewrite_statement;
 pub use idents::{
-    angle_bracket_types, fold_quoted_identifiers, mark_lambdas, trim_without_characters,
+    angle_bracket_types, fold_quoted_identifiers, mark_lambdas, parenthesize_values,
+    trim_without_characters,
 };
 
 /// The Trino functions trawl adds to DataFusion's, with what they do (for the reference in
