@@ -40,6 +40,7 @@ pub fn rewrite_statement(stmt: &mut Statement) -> Result<(), String> {
                 materialize_inner_fields(q);
             }
             rewrite_lambda(e);
+            rewrite_trino_calls(e);
             rewrite_try(e);
             rewrite_ipaddress(e);
             rewrite_cast(e);
@@ -549,6 +550,109 @@ fn rewrite_cast(e: &mut Expr) {
     }
 }
 
+/// Trino functions whose DataFusion namesakes answer differently, written with DataFusion's
+/// own functions (`athena::arrays` has the ones that need code):
+/// - `greatest`/`least`: NULL when any argument is NULL (Trino's comparison.md; DataFusion
+///   skips NULLs, as PostgreSQL does);
+/// - `repeat(x, n)`: an array of `n` copies (DataFusion repeats text);
+/// - `array_position(a, x)`: 0 when `x` is absent (DataFusion gives NULL);
+/// - `array_remove(a, x)`: every occurrence (DataFusion removes the first);
+/// - `array_sort(a)`: NULLs last (DataFusion puts them first);
+/// - `mod(n, m)`, `date(x)`, `e()`, `infinity()`, `nan()`, `is_finite(x)`, `is_infinite(x)`.
+fn rewrite_trino_calls(e: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{
+        BinaryOperator, FunctionArg, FunctionArgExpr, FunctionArguments,
+    };
+    let Expr::Function(f) = e else { return };
+    let name = f.name.to_string().to_ascii_lowercase();
+    let args: Vec<Expr> = match &f.args {
+        FunctionArguments::List(list) => list
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => Some(x.clone()),
+                _ => None,
+            })
+            .collect(),
+        FunctionArguments::None => vec![],
+        FunctionArguments::Subquery(_) => return,
+    };
+    let parse = |sql: &str| {
+        Parser::new(&GenericDialect {})
+            .try_with_sql(sql)
+            .and_then(|mut p| p.parse_expr())
+            .expect("a fixed expression parses")
+    };
+    let is_null = |x: &Expr| Expr::IsNull(Box::new(Expr::Nested(Box::new(x.clone()))));
+    let any_null = |xs: &[Expr]| xs.iter().map(is_null).reduce(or);
+    let null_if = |cond: Option<Expr>, then: Expr| match cond {
+        Some(cond) => Expr::Case {
+            case_token:
+                datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+            end_token:
+                datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+            operand: None,
+            conditions: vec![datafusion::sql::sqlparser::ast::CaseWhen {
+                condition: cond,
+                result: Expr::value(Value::Null),
+            }],
+            else_result: Some(Box::new(then)),
+        },
+        None => then,
+    };
+    let replacement = match (name.as_str(), args.as_slice()) {
+        ("greatest" | "least", xs) if xs.len() > 1 => {
+            let inner = std::mem::replace(e, Expr::value(Value::Null));
+            null_if(any_null(xs), inner)
+        }
+        ("repeat", [x, n]) => call_n("array_repeat", vec![x.clone(), n.clone()]),
+        ("array_remove", [a, x]) => call_n("array_remove_all", vec![a.clone(), x.clone()]),
+        ("array_sort", [a]) => call_n(
+            "array_sort",
+            vec![
+                a.clone(),
+                Expr::value(Value::SingleQuotedString("ASC".into())),
+                Expr::value(Value::SingleQuotedString("NULLS LAST".into())),
+            ],
+        ),
+        ("array_position", [a, x]) => {
+            let found = call_n(
+                "coalesce",
+                vec![
+                    call_n("array_position", vec![a.clone(), x.clone()]),
+                    Expr::value(Value::Number("0".into(), false)),
+                ],
+            );
+            null_if(any_null(&[a.clone(), x.clone()]), found)
+        }
+        ("mod", [n, m]) => Expr::Nested(Box::new(Expr::BinaryOp {
+            left: Box::new(Expr::Nested(Box::new(n.clone()))),
+            op: BinaryOperator::Modulo,
+            right: Box::new(Expr::Nested(Box::new(m.clone()))),
+        })),
+        ("date", [x]) => Expr::Cast {
+            kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+            expr: Box::new(x.clone()),
+            data_type: datafusion::sql::sqlparser::ast::DataType::Date,
+            array: false,
+            format: None,
+        },
+        ("e", []) => parse("exp(CAST(1 AS DOUBLE))"),
+        ("infinity", []) => parse("CAST('Infinity' AS DOUBLE)"),
+        ("nan", []) => parse("CAST('NaN' AS DOUBLE)"),
+        ("is_infinite", [x]) => {
+            let x = Expr::Nested(Box::new(x.clone()));
+            parse(&format!("abs({x}) = CAST('Infinity' AS DOUBLE)"))
+        }
+        ("is_finite", [x]) => {
+            let x = Expr::Nested(Box::new(x.clone()));
+            parse(&format!("(abs({x}) < CAST('Infinity' AS DOUBLE))"))
+        }
+        _ => return,
+    };
+    *e = replacement;
+}
+
 /// Trino's `try(x)`: NULL where evaluating `x` fails. The failures `x` can have are made NULL
 /// where they arise: casts become TRY_CASTs, a division or remainder by zero divides by NULL,
 /// `json_parse` of text that is not JSON is NULL. Other errors inside `try` (a bad argument
@@ -960,10 +1064,11 @@ fn name_field_accesses(body: &mut SetExpr) {
             // Trino allows the same unaliased expression twice (`SELECT count(*), count(*)`);
             // DataFusion needs distinct names, so a repeat gets Athena's name, `_col<N>`.
             let mut seen = std::collections::HashSet::new();
+            // Scalar subqueries all get the same name from DataFusion, so they are named too.
             for (n, item) in select.projection.iter_mut().enumerate() {
                 if let SelectItem::UnnamedExpr(expr) = item
                     && !matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
-                    && !seen.insert(expr.to_string())
+                    && (!seen.insert(expr.to_string()) || matches!(expr, Expr::Subquery(_)))
                 {
                     *item = SelectItem::ExprWithAlias {
                         expr: expr.clone(),

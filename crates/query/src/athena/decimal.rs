@@ -275,3 +275,117 @@ mod tests {
         assert_eq!(divide_type((2, 1), (2, 1)), DataType::Decimal128(3, 1));
     }
 }
+
+/// `floor`, `ceil`/`ceiling`, `truncate` and `sign` keep an integer's type, and give a
+/// decimal of scale 0 for a decimal (Trino's math.md: "same as input"), where DataFusion's
+/// return a double (`floor(7 / 2)` is `3`, not `3.0`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Integral {
+    inner: Arc<ScalarUDF>,
+    name: &'static str,
+    aliases: Vec<String>,
+    signature: Signature,
+}
+
+impl Integral {
+    fn result_type(&self, input: &DataType, args: usize) -> Option<DataType> {
+        if args != 1 {
+            return None;
+        }
+        match input {
+            t if t.is_integer() => Some(t.clone()),
+            DataType::Decimal128(p, s) if self.name != "sign" => Some(DataType::Decimal128(
+                (i16::from(*p) - i16::from(*s) + 1).clamp(1, 38) as u8,
+                0,
+            )),
+            DataType::Decimal128(p, s) => Some(DataType::Decimal128(*p, *s)),
+            _ => None,
+        }
+    }
+}
+
+impl ScalarUDFImpl for Integral {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if self.result_type(&arg_types[0], arg_types.len()).is_some() {
+            return Ok(arg_types.to_vec());
+        }
+        // DataFusion's own: a double, and an integer number of digits for trunc(x, n).
+        Ok(arg_types
+            .iter()
+            .enumerate()
+            .map(|(i, _)| {
+                if i == 0 {
+                    DataType::Float64
+                } else {
+                    DataType::Int64
+                }
+            })
+            .collect())
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match self.result_type(&arg_types[0], arg_types.len()) {
+            Some(t) => Ok(t),
+            None => self.inner.return_type(arg_types),
+        }
+    }
+
+    fn simplify(
+        &self,
+        mut args: Vec<datafusion::logical_expr::Expr>,
+        info: &datafusion::logical_expr::simplify::SimplifyContext,
+    ) -> Result<datafusion::logical_expr::simplify::ExprSimplifyResult> {
+        use datafusion::logical_expr::simplify::ExprSimplifyResult;
+        let input = info.get_data_type(&args[0])?;
+        let Some(t) = self.result_type(&input, args.len()) else {
+            return Ok(ExprSimplifyResult::Simplified(self.inner.call(args)));
+        };
+        let x = args.remove(0);
+        let out = if input.is_integer() && self.name != "sign" {
+            x
+        } else {
+            datafusion::logical_expr::cast(
+                self.inner
+                    .call(vec![datafusion::logical_expr::cast(x, DataType::Float64)]),
+                t,
+            )
+        };
+        Ok(ExprSimplifyResult::Simplified(out))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        self.inner.invoke_with_args(args)
+    }
+}
+
+pub(super) fn integral_functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
+    use datafusion::functions::math;
+    [
+        (math::floor(), "floor", vec![]),
+        (math::ceil(), "ceil", vec!["ceiling".to_string()]),
+        (math::trunc(), "truncate", vec!["trunc".to_string()]),
+        (math::signum(), "sign", vec!["signum".to_string()]),
+    ]
+    .into_iter()
+    .map(|(inner, name, aliases)| {
+        Arc::new(Integral {
+            inner,
+            name,
+            aliases,
+            signature: Signature::user_defined(Volatility::Immutable),
+        }) as Arc<dyn ScalarUDFImpl>
+    })
+    .collect()
+}

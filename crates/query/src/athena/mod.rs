@@ -2,6 +2,7 @@
 //! identifier rules of Athena.
 
 mod agg;
+mod arrays;
 mod ast;
 mod binary;
 mod casts;
@@ -257,13 +258,31 @@ pub fn register(ctx: &mut SessionContext) {
         .chain(rewrite::functions())
         .chain(strings::functions())
         .chain(decimal::functions())
+        .chain(decimal::integral_functions())
         .chain(zones::functions())
         .chain(casts::functions())
         .chain(binary::functions())
+        .chain(arrays::functions())
         .chain(map_agg::scalar_functions())
         .chain(ip::functions());
     for f in scalars {
         ctx.register_udf(ScalarUDF::new_from_shared_impl(f));
+    }
+    // Trino's names for DataFusion functions with the same semantics.
+    let state = ctx.state();
+    for (df, trino) in [
+        ("levenshtein", "levenshtein_distance"),
+        ("generate_series", "sequence"),
+        ("isnan", "is_nan"),
+    ] {
+        if let Some(f) = state.scalar_functions().get(df) {
+            ctx.register_udf((**f).clone().with_aliases([trino]));
+        }
+    }
+    for (df, trino) in [("var_samp", "variance"), ("bool_and", "every")] {
+        if let Some(f) = state.aggregate_functions().get(df) {
+            ctx.register_udaf((**f).clone().with_aliases([trino]));
+        }
     }
     agg::register(ctx);
     map_agg::register(ctx);

@@ -336,8 +336,21 @@ impl ScalarUDFImpl for RewriteFn {
                     ));
                 }
                 match info.get_data_type(&haystack)? {
+                    // Trino: NULL when the element is NULL, or absent from an array that
+                    // holds a NULL (array_has says false then).
                     DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => {
-                        array_has_udf().call(vec![haystack, needle])
+                        let has_null = datafusion::logical_expr::ScalarUDF::new_from_shared_impl(
+                            super::arrays::has_null(),
+                        );
+                        when(
+                            array_has_udf().call(vec![haystack.clone(), needle.clone()]),
+                            lit(true),
+                        )
+                        .when(
+                            needle.is_null().or(has_null.call(vec![haystack])),
+                            lit(ScalarValue::Boolean(None)),
+                        )
+                        .otherwise(lit(false))?
                     }
                     _ => datafusion::functions::string::contains().call(vec![
                         cast(haystack, DataType::Utf8),

@@ -1,0 +1,204 @@
+//! Trino's array and date functions whose DataFusion namesakes answer differently:
+//! - `array_max`/`array_min` are NULL when an element is NULL (DataFusion skips NULLs);
+//! - `arrays_overlap` is NULL when no element is shared but either array holds a NULL;
+//! - `reverse` of an array reverses the array (DataFusion's reverses its text);
+//! - `date_trunc` of a DATE is a DATE (DataFusion's gives a timestamp);
+//! - `__trawl_has_null(a)`, which `contains(a, x)` uses for Trino's NULL rule.
+//!
+//! The AST rewrites of `athena::ast` do the rest: `greatest`/`least` are NULL when an
+//! argument is, `repeat(x, n)` is an array, `array_position` is 0 when absent,
+//! `array_remove` removes every occurrence and `array_sort` puts NULLs last.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::{ScalarValue, exec_err};
+use datafusion::error::Result;
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility, cast,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Max,
+    Min,
+    Overlap,
+    Reverse,
+    DateTrunc,
+    HasNull,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ArrayFn {
+    kind: Kind,
+    signature: Signature,
+}
+
+pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
+    [
+        (Kind::Max, 1),
+        (Kind::Min, 1),
+        (Kind::Overlap, 2),
+        (Kind::Reverse, 1),
+        (Kind::DateTrunc, 2),
+        (Kind::HasNull, 1),
+    ]
+    .into_iter()
+    .map(|(kind, n)| {
+        Arc::new(ArrayFn {
+            kind,
+            signature: Signature::any(n, Volatility::Immutable),
+        }) as Arc<dyn ScalarUDFImpl>
+    })
+    .collect()
+}
+
+/// `__trawl_has_null(a)`: whether the array holds a NULL element (NULL for a NULL array).
+pub(super) fn has_null() -> Arc<dyn ScalarUDFImpl> {
+    Arc::new(ArrayFn {
+        kind: Kind::HasNull,
+        signature: Signature::any(1, Volatility::Immutable),
+    })
+}
+
+/// The elements of row `row` of a list array (`None` for a NULL list).
+fn elements(list: &ArrayRef, row: usize) -> Result<Option<Vec<ScalarValue>>> {
+    let list = list.as_list::<i32>();
+    if list.is_null(row) {
+        return Ok(None);
+    }
+    let values = list.value(row);
+    (0..values.len())
+        .map(|i| ScalarValue::try_from_array(&values, i))
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+impl ScalarUDFImpl for ArrayFn {
+    fn name(&self) -> &str {
+        match self.kind {
+            Kind::Max => "array_max",
+            Kind::Min => "array_min",
+            Kind::Overlap => "arrays_overlap",
+            Kind::Reverse => "reverse",
+            Kind::DateTrunc => "date_trunc",
+            Kind::HasNull => "__trawl_has_null",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(match self.kind {
+            Kind::Max | Kind::Min => match &args[0] {
+                DataType::List(f) => f.data_type().clone(),
+                other => return exec_err!("{}: expected an array, got {other}", self.name()),
+            },
+            Kind::Overlap | Kind::HasNull => DataType::Boolean,
+            Kind::Reverse => args[0].clone(),
+            Kind::DateTrunc => match &args[1] {
+                DataType::Date32 | DataType::Date64 => DataType::Date32,
+                DataType::Timestamp(unit, tz) => DataType::Timestamp(*unit, tz.clone()),
+                _ => DataType::Timestamp(TimeUnit::Microsecond, None),
+            },
+        })
+    }
+
+    fn simplify(&self, mut args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
+        match self.kind {
+            Kind::Reverse => {
+                let t = info.get_data_type(&args[0])?;
+                let f = if matches!(t, DataType::List(_) | DataType::LargeList(_)) {
+                    datafusion::functions_nested::reverse::array_reverse_udf()
+                } else {
+                    datafusion::functions::unicode::reverse()
+                };
+                Ok(ExprSimplifyResult::Simplified(f.call(args)))
+            }
+            Kind::DateTrunc => {
+                let input = info.get_data_type(&args[1])?;
+                let ret = self.return_type(&[DataType::Utf8, input])?;
+                let unit = args.remove(0);
+                let t = args.remove(0);
+                let as_timestamp = match &ret {
+                    DataType::Date32 => DataType::Timestamp(TimeUnit::Microsecond, None),
+                    other => other.clone(),
+                };
+                let truncated = datafusion::functions::datetime::date_trunc()
+                    .call(vec![unit, cast(t, as_timestamp.clone())]);
+                Ok(ExprSimplifyResult::Simplified(if ret == as_timestamp {
+                    truncated
+                } else {
+                    cast(truncated, ret)
+                }))
+            }
+            _ => Ok(ExprSimplifyResult::Original(args)),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let a = args.args[0].to_array(rows)?;
+        match self.kind {
+            Kind::Max | Kind::Min => {
+                let t = args.return_field.data_type().clone();
+                let mut out = Vec::with_capacity(rows);
+                for row in 0..rows {
+                    let v = match elements(&a, row)? {
+                        Some(items)
+                            if !items.is_empty() && !items.iter().any(ScalarValue::is_null) =>
+                        {
+                            let pick = items.into_iter().reduce(|best, x| {
+                                let better = match x.partial_cmp(&best) {
+                                    Some(std::cmp::Ordering::Greater) => self.kind == Kind::Max,
+                                    Some(std::cmp::Ordering::Less) => self.kind == Kind::Min,
+                                    _ => false,
+                                };
+                                if better { x } else { best }
+                            });
+                            pick.expect("not empty")
+                        }
+                        _ => ScalarValue::try_from(&t)?,
+                    };
+                    out.push(v);
+                }
+                Ok(ColumnarValue::Array(ScalarValue::iter_to_array(out)?))
+            }
+            Kind::HasNull => {
+                let out: BooleanArray = (0..rows)
+                    .map(|row| {
+                        Ok(elements(&a, row)?.map(|items| items.iter().any(ScalarValue::is_null)))
+                    })
+                    .collect::<Result<_>>()?;
+                Ok(ColumnarValue::Array(Arc::new(out)))
+            }
+            Kind::Overlap => {
+                let b = args.args[1].to_array(rows)?;
+                let out: BooleanArray = (0..rows)
+                    .map(|row| {
+                        let (Some(x), Some(y)) = (elements(&a, row)?, elements(&b, row)?) else {
+                            return Ok(None);
+                        };
+                        let shared = x.iter().any(|v| !v.is_null() && y.contains(v));
+                        let nulls = x.iter().chain(&y).any(ScalarValue::is_null);
+                        Ok(if shared {
+                            Some(true)
+                        } else if nulls {
+                            None
+                        } else {
+                            Some(false)
+                        })
+                    })
+                    .collect::<Result<_>>()?;
+                Ok(ColumnarValue::Array(Arc::new(out)))
+            }
+            Kind::Reverse | Kind::DateTrunc => {
+                exec_err!("{} is rewritten before it runs", self.name())
+            }
+        }
+    }
+}
