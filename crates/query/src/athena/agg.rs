@@ -175,6 +175,9 @@ pub(super) fn register(ctx: &SessionContext) {
             signature: Signature::any(2, Volatility::Immutable),
         }));
     }
+    ctx.register_udaf(AggregateUDF::new_from_impl(TrinoAvg {
+        inner: datafusion::functions_aggregate::average::avg_udaf(),
+    }));
     ctx.register_udaf(AggregateUDF::new_from_impl(CountIf {
         signature: Signature::exact(vec![DataType::Boolean], Volatility::Immutable),
     }));
@@ -190,5 +193,110 @@ pub(super) fn register(ctx: &SessionContext) {
     ];
     for (udaf, alias) in aliases {
         ctx.register_udaf(Arc::unwrap_or_clone(udaf).with_aliases([alias]));
+    }
+}
+
+/// `avg(x)` of a DECIMAL(p,s) is a DECIMAL(p,s), rounded half away from zero, as in Trino
+/// (DataFusion's adds four digits of scale: `avg(1.5, 2.0)` is 1.8 here, not 1.75000). Other
+/// inputs are DataFusion's `avg` unchanged (its grouped accumulator included).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TrinoAvg {
+    inner: Arc<AggregateUDF>,
+}
+
+impl TrinoAvg {
+    /// DataFusion's return field for the input of `args`.
+    fn inner_field(&self, fields: &[FieldRef]) -> Result<FieldRef> {
+        self.inner.return_field(fields)
+    }
+}
+
+/// The accumulator of [`TrinoAvg`] for decimals: DataFusion's, its answer cast to `want`.
+#[derive(Debug)]
+struct CastAcc {
+    inner: Box<dyn Accumulator>,
+    want: DataType,
+}
+
+impl Accumulator for CastAcc {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.inner.update_batch(values)
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        self.inner.evaluate()?.cast_to(&self.want)
+    }
+
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        self.inner.state()
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.inner.merge_batch(states)
+    }
+}
+
+impl AggregateUDFImpl for TrinoAvg {
+    fn name(&self) -> &str {
+        "avg"
+    }
+
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.inner.inner().coerce_types(arg_types)
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types.first() {
+            Some(DataType::Decimal128(p, s)) => Ok(DataType::Decimal128(*p, *s)),
+            _ => self.inner.return_type(arg_types),
+        }
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let return_field = self.inner_field(args.input_fields)?;
+        self.inner.state_fields(StateFieldsArgs {
+            return_field,
+            ..args
+        })
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let want = args.return_field.data_type().clone();
+        let return_field = self.inner_field(args.expr_fields)?;
+        let decimal = matches!(want, DataType::Decimal128(..));
+        let inner = self.inner.accumulator(AccumulatorArgs {
+            return_field,
+            ..args
+        })?;
+        Ok(if decimal {
+            Box::new(CastAcc { inner, want })
+        } else {
+            inner
+        })
+    }
+
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        // Decimals take the row accumulator (which casts its answer); the rest DataFusion's.
+        !matches!(args.return_field.data_type(), DataType::Decimal128(..))
+            && self.inner.groups_accumulator_supported(args)
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn datafusion::logical_expr::GroupsAccumulator>> {
+        self.inner.create_groups_accumulator(args)
     }
 }

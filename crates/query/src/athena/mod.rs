@@ -150,6 +150,14 @@ pub const ADDED: &[(&str, &str)] = &[
     ),
     ("current_timezone()", "UTC, the session zone"),
     (
+        "to_char(t, format) / to_date(text, format) / to_timestamp(text, format)",
+        "Teradata formats: yyyy yy mm dd hh hh24 mi ss and punctuation; other letters are an error",
+    ),
+    (
+        "avg(x)",
+        "a decimal's average keeps its type, rounded half away from zero",
+    ),
+    (
         "try(x)",
         "NULL where x fails by a cast, a division by zero or json_parse of text that is not JSON",
     ),
@@ -260,6 +268,7 @@ pub fn register(ctx: &mut SessionContext) {
         .chain(decimal::functions())
         .chain(decimal::integral_functions())
         .chain(zones::functions())
+        .chain(zones::teradata_functions())
         .chain(casts::functions())
         .chain(binary::functions())
         .chain(arrays::functions())

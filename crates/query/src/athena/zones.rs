@@ -260,3 +260,148 @@ impl ScalarUDFImpl for ZoneFn {
         }
     }
 }
+
+/// A Teradata format (`yyyy-mm-dd hh24:mi:ss`, Trino's `to_char`/`to_date`/`to_timestamp`)
+/// as chrono's; the elements are `yyyy yy mm dd hh hh24 mi ss` and punctuation.
+pub(crate) fn teradata_format(fmt: &str) -> std::result::Result<String, String> {
+    let lower = fmt.to_ascii_lowercase();
+    let mut out = String::new();
+    let mut rest = lower.as_str();
+    while !rest.is_empty() {
+        let (element, len) = [
+            ("yyyy", "%Y"),
+            ("yy", "%y"),
+            ("mm", "%m"),
+            ("dd", "%d"),
+            ("hh24", "%H"),
+            ("hh", "%I"),
+            ("mi", "%M"),
+            ("ss", "%S"),
+        ]
+        .iter()
+        .find(|(e, _)| rest.starts_with(e))
+        .map_or((None, 1), |(e, c)| (Some(*c), e.len()));
+        match element {
+            Some(c) => out.push_str(c),
+            None => {
+                let c = rest.chars().next().expect("not empty");
+                if !matches!(c, '-' | '/' | ',' | '.' | ';' | ':' | ' ') {
+                    return Err(format!(
+                        "format {fmt:?}: {c:?} is not a Teradata format element (yyyy yy mm dd hh hh24 mi ss and - / , . ; : space)"
+                    ));
+                }
+                out.push(c);
+            }
+        }
+        rest = &rest[len..];
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Teradata {
+    Char,
+    Date,
+    Timestamp,
+}
+
+/// Trino's Teradata functions, `to_char(t, fmt)`, `to_date(s, fmt)`, `to_timestamp(s, fmt)`
+/// (DataFusion's namesakes take chrono formats and would print `yyyy-mm-dd` as written).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TeradataFn {
+    kind: Teradata,
+    signature: Signature,
+}
+
+pub(super) fn teradata_functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
+    [Teradata::Char, Teradata::Date, Teradata::Timestamp]
+        .into_iter()
+        .map(|kind| {
+            Arc::new(TeradataFn {
+                kind,
+                signature: Signature::any(2, Volatility::Immutable),
+            }) as Arc<dyn ScalarUDFImpl>
+        })
+        .collect()
+}
+
+impl ScalarUDFImpl for TeradataFn {
+    fn name(&self) -> &str {
+        match self.kind {
+            Teradata::Char => "to_char",
+            Teradata::Date => "to_date",
+            Teradata::Timestamp => "to_timestamp",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(match self.kind {
+            Teradata::Char => DataType::Utf8,
+            Teradata::Date => DataType::Date32,
+            Teradata::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let Some(Some(fmt)) = super::constant_str(&args.args[1]) else {
+            return plan_err!("{}: the format must be a constant string", self.name());
+        };
+        let chrono_fmt = match teradata_format(&fmt) {
+            Ok(f) => f,
+            Err(e) => return plan_err!("{}: {e}", self.name()),
+        };
+        let input = args.args[0].to_array(rows)?;
+        let out: ArrayRef = match self.kind {
+            Teradata::Char => {
+                let zone = zone_of(input.data_type()).map(parse_zone).transpose()?;
+                let micros = instants(&input)?;
+                let text: StringArray = micros
+                    .iter()
+                    .map(|t| Some(local(t?, zone.as_ref())?.format(&chrono_fmt).to_string()))
+                    .collect();
+                Arc::new(text)
+            }
+            Teradata::Date | Teradata::Timestamp => {
+                // Without AM/PM (which Teradata formats lack), hh reads 01-12 as the morning.
+                let chrono_fmt = chrono_fmt.replace("%I", "%H");
+                let has_time = ["%H", "%M", "%S"].iter().any(|t| chrono_fmt.contains(t));
+                let text = cast(&input, &DataType::Utf8)?;
+                let mut out = Vec::with_capacity(rows);
+                for s in text.as_string::<i32>().iter() {
+                    out.push(match s {
+                        None => None,
+                        Some(s) => {
+                            let parsed = if has_time {
+                                NaiveDateTime::parse_from_str(s, &chrono_fmt)
+                            } else {
+                                chrono::NaiveDate::parse_from_str(s, &chrono_fmt)
+                                    .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight"))
+                            };
+                            match parsed {
+                                Ok(t) => Some(t.and_utc().timestamp_micros()),
+                                Err(e) => {
+                                    return exec_err!(
+                                        "{}: {s:?} does not match the format {fmt:?}: {e}",
+                                        self.name()
+                                    );
+                                }
+                            }
+                        }
+                    });
+                }
+                let micros = TimestampMicrosecondArray::from(out);
+                if self.kind == Teradata::Date {
+                    cast(&micros, &DataType::Date32)?
+                } else {
+                    Arc::new(micros)
+                }
+            }
+        };
+        Ok(ColumnarValue::Array(out))
+    }
+}
