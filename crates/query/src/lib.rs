@@ -38,7 +38,7 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use trawl_lake::{Catalog, Lake, LakeError, Layout, TableDef};
 use trawl_schema::{PARTITION_COL, PHYSICAL_TABLE, arrow_schema, athena_view_select};
 
-pub use athena::{ADDED as ATHENA_FUNCTIONS, fold_quoted_identifiers};
+pub use athena::{ADDED as ATHENA_FUNCTIONS, TRINO_FUNCTIONS, fold_quoted_identifiers};
 pub use geo::GEO_FUNCTIONS;
 pub use store::SnapshotStore;
 pub use table::{CloudTrailTable, partition_predicates};

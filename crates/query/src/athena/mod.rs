@@ -17,6 +17,7 @@ mod regex;
 mod rewrite;
 mod strings;
 mod time;
+mod trino_list;
 mod url;
 mod zones;
 
@@ -34,6 +35,7 @@ pub use idents::{
     angle_bracket_types, fold_quoted_identifiers, mark_lambdas, parenthesize_values,
     trim_without_characters,
 };
+pub use trino_list::TRINO_FUNCTIONS;
 
 /// The Trino functions trawl adds to DataFusion's, with what they do (for the reference in
 /// `docs/functions.md`; a test checks each is registered).
@@ -156,6 +158,47 @@ pub const ADDED: &[(&str, &str)] = &[
     (
         "avg(x)",
         "a decimal's average keeps its type, rounded half away from zero",
+    ),
+    (
+        "greatest(a, b, ...) / least",
+        "NULL when any argument is NULL",
+    ),
+    ("repeat(x, n)", "an array of n copies of x"),
+    (
+        "reverse(text or array)",
+        "the characters, or the elements, in reverse order",
+    ),
+    ("array_position(a, x)", "1-based position of x, 0 if absent"),
+    ("array_remove(a, x)", "a without any element equal to x"),
+    ("array_sort(a)", "ascending, NULLs last"),
+    ("array_max(a) / array_min", "NULL when an element is NULL"),
+    (
+        "arrays_overlap(a, b)",
+        "whether an element is shared; NULL when none is but a NULL is present",
+    ),
+    (
+        "contains(array, x)",
+        "whether x is an element; NULL when it is not and the array holds a NULL, or x is NULL",
+    ),
+    (
+        "floor(x) / ceil / ceiling / truncate / sign",
+        "an integer's type kept; a decimal gives a decimal of scale 0",
+    ),
+    (
+        "date_trunc(unit, t)",
+        "t truncated in its zone; a DATE stays a DATE",
+    ),
+    (
+        "md5(varbinary) / to_hex / from_hex / to_utf8 / from_utf8",
+        "Trino's varbinary functions (md5 gives bytes; to_hex is upper case)",
+    ),
+    (
+        "from_unixtime(seconds[, zone]) / to_unixtime",
+        "seconds with a fraction (to the millisecond) to a timestamp, and back to a double",
+    ),
+    (
+        "url_extract_host(url) / url_extract_parameter",
+        "parts of a URL, NULL when absent",
     ),
     (
         "try(x)",
