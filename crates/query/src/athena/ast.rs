@@ -637,6 +637,23 @@ fn rewrite_trino_calls(e: &mut Expr) {
             array: false,
             format: None,
         },
+        // Trino: NaN below the domain, -Infinity at 0 (DataFusion gives NULL, or an error).
+        ("ln" | "log2" | "log10" | "sqrt", [x]) => {
+            let x = Expr::Nested(Box::new(x.clone()));
+            let inner = std::mem::replace(e, Expr::value(Value::Null));
+            let zero = if name == "sqrt" {
+                "CAST(0 AS DOUBLE)"
+            } else {
+                "CAST('-Infinity' AS DOUBLE)"
+            };
+            let mut case = parse(&format!(
+                "CASE WHEN {x} < 0 THEN CAST('NaN' AS DOUBLE) WHEN {x} = 0 THEN {zero} ELSE NULL END"
+            ));
+            if let Expr::Case { else_result, .. } = &mut case {
+                *else_result = Some(Box::new(inner));
+            }
+            case
+        }
         ("e", []) => parse("exp(CAST(1 AS DOUBLE))"),
         ("infinity", []) => parse("CAST('Infinity' AS DOUBLE)"),
         ("nan", []) => parse("CAST('NaN' AS DOUBLE)"),

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{exec_err, plan_err};
 use datafusion::error::Result;
@@ -494,5 +494,115 @@ mod tests {
                 prop_assert_eq!(eval(kind, &text, &fast), eval(kind, &text, &general(&path)), "{:?} {}", kind, path);
             }
         }
+    }
+}
+
+/// `json_array_get(json_array, index)` (the element, 0-based, negative from the end, NULL
+/// when absent; JSON) and `json_array_contains(json_array, value)` (whether a scalar element
+/// equals value, NULL for text that is not a JSON array), as in Trino's json.md.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonArrayFn {
+    get: bool,
+    signature: Signature,
+}
+
+pub(super) fn array_functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
+    [true, false]
+        .into_iter()
+        .map(|get| {
+            Arc::new(JsonArrayFn {
+                get,
+                signature: Signature::any(2, Volatility::Immutable),
+            }) as Arc<dyn ScalarUDFImpl>
+        })
+        .collect()
+}
+
+impl ScalarUDFImpl for JsonArrayFn {
+    fn name(&self) -> &str {
+        if self.get {
+            "json_array_get"
+        } else {
+            "json_array_contains"
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(if self.get {
+            DataType::Utf8
+        } else {
+            DataType::Boolean
+        })
+    }
+
+    fn return_field_from_args(
+        &self,
+        _: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> Result<datafusion::arrow::datatypes::FieldRef> {
+        Ok(if self.get {
+            super::casts::json_field(self.name())
+        } else {
+            Arc::new(datafusion::arrow::datatypes::Field::new(
+                self.name(),
+                DataType::Boolean,
+                true,
+            ))
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let docs = utf8_arg(&args.args[0], rows)?;
+        let docs = docs.as_string::<i32>();
+        let second = args.args[1].to_array(rows)?;
+        let array_of = |d: Option<&str>| match serde_json::from_str::<Value>(d?) {
+            Ok(Value::Array(items)) => Some(items),
+            _ => None,
+        };
+        if self.get {
+            let index = datafusion::arrow::compute::cast(&second, &DataType::Int64)?;
+            let index = index.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            let out: datafusion::arrow::array::StringArray = (0..rows)
+                .map(|r| {
+                    let items = array_of(docs.is_valid(r).then(|| docs.value(r)))?;
+                    if index.is_null(r) {
+                        return None;
+                    }
+                    let i = index.value(r);
+                    let at = if i < 0 {
+                        items.len().checked_sub(i.unsigned_abs() as usize)?
+                    } else {
+                        i as usize
+                    };
+                    items.get(at).map(Value::to_string)
+                })
+                .collect();
+            return Ok(ColumnarValue::Array(Arc::new(out)));
+        }
+        let out: datafusion::arrow::array::BooleanArray = (0..rows)
+            .map(|r| {
+                let items = array_of(docs.is_valid(r).then(|| docs.value(r)))?;
+                let wanted = datafusion::common::ScalarValue::try_from_array(&second, r).ok()?;
+                if wanted.is_null() {
+                    return None;
+                }
+                Some(items.iter().any(|item| match (item, &wanted) {
+                    (Value::Bool(b), datafusion::common::ScalarValue::Boolean(Some(w))) => b == w,
+                    (Value::String(s), w) => w.try_as_str().flatten() == Some(s.as_str()),
+                    (Value::Number(n), w) => match w.cast_to(&DataType::Float64) {
+                        Ok(datafusion::common::ScalarValue::Float64(Some(f))) => {
+                            n.as_f64() == Some(f)
+                        }
+                        _ => false,
+                    },
+                    _ => false,
+                }))
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }

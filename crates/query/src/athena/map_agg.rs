@@ -380,7 +380,120 @@ impl datafusion::logical_expr::ScalarUDFImpl for MapFromEntries {
 }
 
 pub(super) fn scalar_functions() -> Vec<Arc<dyn datafusion::logical_expr::ScalarUDFImpl>> {
-    vec![Arc::new(MapFromEntries {
-        signature: Signature::any(1, Volatility::Immutable),
-    })]
+    vec![
+        Arc::new(MapFromEntries {
+            signature: Signature::any(1, Volatility::Immutable),
+        }),
+        Arc::new(SplitToMap {
+            signature: Signature::any(3, Volatility::Immutable),
+        }),
+    ]
+}
+
+/// `split_to_map(s, entry_delimiter, key_value_delimiter)` (string.md): the entries of `s` as
+/// a map; an entry without exactly one key-value delimiter, or a repeated key, is an error,
+/// as in Trino.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct SplitToMap {
+    signature: Signature,
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for SplitToMap {
+    fn name(&self) -> &str {
+        "split_to_map"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(map_type(&DataType::Utf8, DataType::Utf8))
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> Result<datafusion::logical_expr::ColumnarValue> {
+        let rows = args.number_rows;
+        let text = |i: usize| -> Result<ArrayRef> {
+            Ok(datafusion::arrow::compute::cast(
+                &args.args[i].to_array(rows)?,
+                &DataType::Utf8,
+            )?)
+        };
+        let (s, entry, kv) = (text(0)?, text(1)?, text(2)?);
+        let (s, entry, kv) = (
+            s.as_string::<i32>(),
+            entry.as_string::<i32>(),
+            kv.as_string::<i32>(),
+        );
+        let mut keys = datafusion::arrow::array::StringBuilder::new();
+        let mut values = datafusion::arrow::array::StringBuilder::new();
+        let mut offsets = vec![0i32];
+        let mut present = Vec::with_capacity(rows);
+        for r in 0..rows {
+            if s.is_null(r) || entry.is_null(r) || kv.is_null(r) {
+                present.push(false);
+                offsets.push(offsets[offsets.len() - 1]);
+                continue;
+            }
+            let (text, e, d) = (s.value(r), entry.value(r), kv.value(r));
+            if e == d {
+                return exec_err!(
+                    "split_to_map: entryDelimiter and keyValueDelimiter must not be the same"
+                );
+            }
+            if e.is_empty() || d.is_empty() {
+                return exec_err!("split_to_map: the delimiters must not be empty");
+            }
+            let mut parts: Vec<&str> = if text.is_empty() {
+                vec![]
+            } else {
+                text.split(e).collect()
+            };
+            if parts.last() == Some(&"") {
+                parts.pop();
+            }
+            let mut seen = std::collections::HashSet::new();
+            for p in parts {
+                let mut pieces = p.split(d);
+                let (Some(k), Some(v), None) = (pieces.next(), pieces.next(), pieces.next()) else {
+                    return exec_err!(
+                        "split_to_map: Key-value delimiter must appear exactly once in each entry. Bad input: '{p}'"
+                    );
+                };
+                if !seen.insert(k) {
+                    return exec_err!("split_to_map: Duplicate keys ({k}) are not allowed");
+                }
+                keys.append_value(k);
+                values.append_value(v);
+            }
+            present.push(true);
+            offsets.push(offsets[offsets.len() - 1] + seen.len() as i32);
+        }
+        let DataType::Map(entries, _) = map_type(&DataType::Utf8, DataType::Utf8) else {
+            unreachable!("map_type builds a map")
+        };
+        let DataType::Struct(fields) = entries.data_type() else {
+            unreachable!("map entries are a struct")
+        };
+        let entries_array = StructArray::try_new(
+            fields.clone(),
+            vec![
+                Arc::new(keys.finish()) as ArrayRef,
+                Arc::new(values.finish()),
+            ],
+            None,
+        )?;
+        Ok(datafusion::logical_expr::ColumnarValue::Array(Arc::new(
+            MapArray::try_new(
+                entries,
+                OffsetBuffer::new(offsets.into()),
+                entries_array,
+                Some(datafusion::arrow::buffer::NullBuffer::from(present)),
+                false,
+            )?,
+        )))
+    }
 }

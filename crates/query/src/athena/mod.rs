@@ -197,8 +197,28 @@ pub const ADDED: &[(&str, &str)] = &[
         "seconds with a fraction (to the millisecond) to a timestamp, and back to a double",
     ),
     (
-        "url_extract_host(url) / url_extract_parameter",
-        "parts of a URL, NULL when absent",
+        "url_extract_host(url) / url_extract_parameter / url_extract_protocol / url_extract_path / url_extract_query / url_extract_fragment / url_extract_port",
+        "parts of a URL, NULL when absent or when the text is not a URL",
+    ),
+    (
+        "url_encode(text) / url_decode",
+        "query-parameter escaping (space as +, other bytes as %XX) and back",
+    ),
+    (
+        "regexp_split(text, pattern)",
+        "the parts between matches, trailing empty ones kept",
+    ),
+    (
+        "regexp_position(text, pattern[, start[, occurrence]])",
+        "1-based position of the occurrence-th match from start, -1 without one",
+    ),
+    (
+        "json_array_get(json, index) / json_array_contains",
+        "element of a JSON array (0-based, negative from the end), or whether it holds a value",
+    ),
+    (
+        "split_to_map(text, entry_delimiter, key_value_delimiter)",
+        "the entries as a map; an entry without one key-value delimiter or a repeated key is an error",
     ),
     (
         "try(x)",
@@ -301,10 +321,12 @@ pub const ADDED: &[(&str, &str)] = &[
 pub fn register(ctx: &mut SessionContext) {
     let scalars = json::functions()
         .into_iter()
+        .chain(json::array_functions())
         .chain(time::functions())
         .chain(time::date_functions())
         .chain(time::arith_functions())
         .chain(regex::functions())
+        .chain(regex::more_functions())
         .chain(url::functions())
         .chain(rewrite::functions())
         .chain(strings::functions())

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::AsArray;
+use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{ScalarValue, plan_err};
 use datafusion::error::Result;
@@ -221,5 +221,125 @@ impl RegexpExtract {
             out.append(true);
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+/// `regexp_split(s, pattern)` (an array; trailing empty parts kept) and
+/// `regexp_position(s, pattern[, start[, occurrence]])` (1-based, -1 without a match), as in
+/// Trino's regexp.md.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RegexpMore {
+    split: bool,
+    signature: Signature,
+}
+
+pub(super) fn more_functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
+    let s = || DataType::Utf8;
+    let i = || DataType::Int64;
+    vec![
+        Arc::new(RegexpMore {
+            split: true,
+            signature: Signature::exact(vec![s(), s()], Volatility::Immutable),
+        }),
+        Arc::new(RegexpMore {
+            split: false,
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![s(), s()]),
+                    TypeSignature::Exact(vec![s(), s(), i()]),
+                    TypeSignature::Exact(vec![s(), s(), i(), i()]),
+                ],
+                Volatility::Immutable,
+            ),
+        }),
+    ]
+}
+
+impl ScalarUDFImpl for RegexpMore {
+    fn name(&self) -> &str {
+        if self.split {
+            "regexp_split"
+        } else {
+            "regexp_position"
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(if self.split {
+            DataType::List(Arc::new(
+                datafusion::arrow::datatypes::Field::new_list_field(DataType::Utf8, true),
+            ))
+        } else {
+            DataType::Int64
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let input = utf8_arg(&args.args[0], rows)?;
+        let input = input.as_string::<i32>();
+        let Some(Some(pattern)) = constant_str(&args.args[1]) else {
+            return plan_err!("{}: the pattern must be a constant string", self.name());
+        };
+        let re = compile(&pattern)?;
+        if self.split {
+            let mut out = datafusion::arrow::array::ListBuilder::new(
+                datafusion::arrow::array::StringBuilder::new(),
+            );
+            for s in input.iter() {
+                match s {
+                    Some(s) => {
+                        re.split(s).for_each(|p| out.values().append_value(p));
+                        out.append(true);
+                    }
+                    None => out.append_null(),
+                }
+            }
+            return Ok(ColumnarValue::Array(Arc::new(out.finish())));
+        }
+        let int = |i: usize| -> Result<Option<datafusion::arrow::array::ArrayRef>> {
+            args.args.get(i).map(|a| a.to_array(rows)).transpose()
+        };
+        let (starts, occurrences) = (int(2)?, int(3)?);
+        let value = |a: &Option<datafusion::arrow::array::ArrayRef>, row: usize, default: i64| {
+            a.as_ref().map_or(Some(default), |a| {
+                let a = a.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                (!a.is_null(row)).then(|| a.value(row))
+            })
+        };
+        let mut out = Vec::with_capacity(rows);
+        for (row, s) in input.iter().enumerate() {
+            let (Some(s), Some(start), Some(nth)) =
+                (s, value(&starts, row, 1), value(&occurrences, row, 1))
+            else {
+                out.push(None);
+                continue;
+            };
+            if start < 1 {
+                return datafusion::common::exec_err!(
+                    "regexp_position: start must be 1 or more, got {start}"
+                );
+            }
+            if nth < 1 {
+                return datafusion::common::exec_err!(
+                    "regexp_position: occurrence must be 1 or more, got {nth}"
+                );
+            }
+            let from = s
+                .char_indices()
+                .nth((start - 1) as usize)
+                .map_or(s.len(), |(b, _)| b);
+            let found = re.find_iter(&s[from..]).nth((nth - 1) as usize);
+            out.push(Some(found.map_or(-1, |m| {
+                s[..from + m.start()].chars().count() as i64 + 1
+            })));
+        }
+        Ok(ColumnarValue::Array(Arc::new(
+            datafusion::arrow::array::Int64Array::from(out),
+        )))
     }
 }
