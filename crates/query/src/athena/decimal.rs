@@ -69,12 +69,26 @@ impl ExprPlanner for DecimalPlanner {
         expr: RawBinaryExpr,
         schema: &DFSchema,
     ) -> Result<PlannerResult<RawBinaryExpr>> {
-        if expr.op != BinaryOperator::Divide {
+        let checked = match expr.op {
+            BinaryOperator::Plus => Some(Checked::Add),
+            BinaryOperator::Minus => Some(Checked::Sub),
+            BinaryOperator::Multiply => Some(Checked::Mul),
+            _ => None,
+        };
+        if checked.is_none() && expr.op != BinaryOperator::Divide {
             return Ok(PlannerResult::Original(expr));
         }
         let (Ok(l), Ok(r)) = (expr.left.get_type(schema), expr.right.get_type(schema)) else {
             return Ok(PlannerResult::Original(expr));
         };
+        if let Some(op) = checked {
+            // Integer arithmetic fails on overflow, as in Trino (DataFusion wraps around).
+            if l.is_integer() && r.is_integer() {
+                let f = ScalarUDF::new_from_impl(CheckedArithmetic::new(op));
+                return Ok(PlannerResult::Planned(f.call(vec![expr.left, expr.right])));
+            }
+            return Ok(PlannerResult::Original(expr));
+        }
         let decimal =
             matches!(l, DataType::Decimal128(..)) || matches!(r, DataType::Decimal128(..));
         if !decimal || as_decimal(&l).is_none() || as_decimal(&r).is_none() {
@@ -118,9 +132,22 @@ fn div_round(n: i256, d: i256) -> Option<i256> {
     }
 }
 
+/// The column name DataFusion gives `a <op> b`, for the functions operators are planned to.
+fn operator_name(args: &[datafusion::logical_expr::Expr], op: &str) -> Result<String> {
+    Ok(format!(
+        "{} {op} {}",
+        args[0].schema_name(),
+        args[1].schema_name()
+    ))
+}
+
 impl ScalarUDFImpl for DecimalDivide {
     fn name(&self) -> &str {
         "__trawl_decimal_divide"
+    }
+
+    fn schema_name(&self, args: &[datafusion::logical_expr::Expr]) -> Result<String> {
+        operator_name(args, "/")
     }
 
     fn signature(&self) -> &Signature {
@@ -388,4 +415,104 @@ pub(super) fn integral_functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
         }) as Arc<dyn ScalarUDFImpl>
     })
     .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Checked {
+    Add,
+    Sub,
+    Mul,
+}
+
+/// `a + b`, `a - b`, `a * b` of integers with Arrow's checked kernels: an overflow is an error
+/// ("bigint addition overflow" in Trino), where DataFusion's operators wrap around silently.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CheckedArithmetic {
+    op: Checked,
+    signature: Signature,
+}
+
+impl CheckedArithmetic {
+    fn new(op: Checked) -> Self {
+        Self {
+            op,
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+}
+
+/// The integer type both operands are computed in.
+fn common_integer(l: &DataType, r: &DataType) -> DataType {
+    use DataType::*;
+    let width = |t: &DataType| match t {
+        Int8 | UInt8 => 1,
+        Int16 | UInt16 => 2,
+        Int32 | UInt32 => 3,
+        _ => 4,
+    };
+    match width(l).max(width(r)) {
+        1 => Int8,
+        2 => Int16,
+        3 => Int32,
+        _ => Int64,
+    }
+}
+
+impl ScalarUDFImpl for CheckedArithmetic {
+    fn name(&self) -> &str {
+        match self.op {
+            Checked::Add => "__trawl_checked_add",
+            Checked::Sub => "__trawl_checked_sub",
+            Checked::Mul => "__trawl_checked_mul",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(common_integer(&arg_types[0], &arg_types[1]))
+    }
+
+    fn schema_name(&self, args: &[datafusion::logical_expr::Expr]) -> Result<String> {
+        let op = match self.op {
+            Checked::Add => "+",
+            Checked::Sub => "-",
+            Checked::Mul => "*",
+        };
+        operator_name(args, op)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::compute::kernels::numeric;
+        let t = args.return_field.data_type().clone();
+        let operand = |i: usize| -> Result<ColumnarValue> {
+            let a = &args.args[i];
+            if a.data_type() == t {
+                Ok(a.clone())
+            } else {
+                a.cast_to(&t, None)
+            }
+        };
+        let (l, r) = (operand(0)?, operand(1)?);
+        let rows = args.number_rows;
+        let (l, r) = (l.to_array(rows)?, r.to_array(rows)?);
+        let out = match self.op {
+            Checked::Add => numeric::add(&l, &r),
+            Checked::Sub => numeric::sub(&l, &r),
+            Checked::Mul => numeric::mul(&l, &r),
+        };
+        match out {
+            Ok(a) => Ok(ColumnarValue::Array(a)),
+            Err(e) => exec_err!(
+                "{t} {} overflow: {e}; CAST to DECIMAL(38, 0) or DOUBLE for larger values",
+                match self.op {
+                    Checked::Add => "addition",
+                    Checked::Sub => "subtraction",
+                    Checked::Mul => "multiplication",
+                }
+            ),
+        }
+    }
 }
