@@ -178,6 +178,9 @@ pub(super) fn register(ctx: &SessionContext) {
     ctx.register_udaf(AggregateUDF::new_from_impl(TrinoAvg {
         inner: datafusion::functions_aggregate::average::avg_udaf(),
     }));
+    ctx.register_udaf(AggregateUDF::new_from_impl(Checksum {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
     ctx.register_udaf(AggregateUDF::new_from_impl(CountIf {
         signature: Signature::exact(vec![DataType::Boolean], Volatility::Immutable),
     }));
@@ -298,5 +301,168 @@ impl AggregateUDFImpl for TrinoAvg {
         args: AccumulatorArgs,
     ) -> Result<Box<dyn datafusion::logical_expr::GroupsAccumulator>> {
         self.inner.create_groups_accumulator(args)
+    }
+}
+
+/// Trino's `checksum(x)`: the wrapping sum over the rows of `xxhash64(x) * PRIME64` (a NULL adds
+/// PRIME64), as 8 little-endian bytes; order-insensitive. The per-value hash is Trino's:
+/// xxHash64 (seed 0) of a string's UTF-8 bytes, or of the 8 little-endian bytes of an
+/// integer, a short decimal's unscaled value, a date's day number, a timestamp's microseconds
+/// or a double's bits (0.0 for -0.0). Other types are refused.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Checksum {
+    signature: Signature,
+}
+
+const PRIME64: u64 = 0x9E37_79B1_85EB_CA87;
+
+#[derive(Debug, Default)]
+struct ChecksumAcc {
+    sum: u64,
+    seen: bool,
+}
+
+fn long_hash(v: i64) -> u64 {
+    xxhash_rust::xxh64::xxh64(&v.to_le_bytes(), 0)
+}
+
+/// Trino's xxHash64 of each value of `a` (`None` for NULL).
+fn value_hashes(a: &ArrayRef) -> Result<Vec<Option<u64>>> {
+    use datafusion::arrow::datatypes::{
+        Date32Type, Decimal128Type, Float64Type, TimestampMicrosecondType,
+    };
+    Ok(match a.data_type() {
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => {
+            let s = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
+            s.as_string::<i32>()
+                .iter()
+                .map(|v| v.map(|v| xxhash_rust::xxh64::xxh64(v.as_bytes(), 0)))
+                .collect()
+        }
+        t if t.is_integer() => {
+            let n = datafusion::arrow::compute::cast(a, &DataType::Int64)?;
+            n.as_primitive::<Int64Type>()
+                .iter()
+                .map(|v| v.map(long_hash))
+                .collect()
+        }
+        DataType::Float64 | DataType::Float32 => {
+            let f = datafusion::arrow::compute::cast(a, &DataType::Float64)?;
+            f.as_primitive::<Float64Type>()
+                .iter()
+                .map(|v| {
+                    v.map(|v| {
+                        let v = if v == 0.0 { 0.0 } else { v };
+                        let bits = if v.is_nan() {
+                            f64::NAN.to_bits()
+                        } else {
+                            v.to_bits()
+                        };
+                        long_hash(bits as i64)
+                    })
+                })
+                .collect()
+        }
+        DataType::Decimal128(p, _) if *p <= 18 => a
+            .as_primitive::<Decimal128Type>()
+            .iter()
+            .map(|v| v.map(|v| long_hash(v as i64)))
+            .collect(),
+        DataType::Date32 => a
+            .as_primitive::<Date32Type>()
+            .iter()
+            .map(|v| v.map(|v| long_hash(i64::from(v))))
+            .collect(),
+        DataType::Timestamp(_, None) => {
+            let t = datafusion::arrow::compute::cast(
+                a,
+                &DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, None),
+            )?;
+            t.as_primitive::<TimestampMicrosecondType>()
+                .iter()
+                .map(|v| v.map(long_hash))
+                .collect()
+        }
+        other => {
+            return datafusion::common::plan_err!(
+                "checksum of {other} is not supported (varchar, integers, double, short decimals, date and timestamp are); checksum a CAST(x AS VARCHAR) instead"
+            );
+        }
+    })
+}
+
+impl AggregateUDFImpl for Checksum {
+    fn name(&self) -> &str {
+        "checksum"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Binary)
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![
+            Arc::new(Field::new(
+                format!("{}_sum", args.name),
+                DataType::Int64,
+                true,
+            )),
+            Arc::new(Field::new(
+                format!("{}_seen", args.name),
+                DataType::Boolean,
+                true,
+            )),
+        ])
+    }
+
+    fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::<ChecksumAcc>::default())
+    }
+}
+
+impl Accumulator for ChecksumAcc {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        for h in value_hashes(&values[0])? {
+            self.seen = true;
+            self.sum = self
+                .sum
+                .wrapping_add(h.map_or(PRIME64, |h| h.wrapping_mul(PRIME64)));
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::Binary(
+            self.seen.then(|| self.sum.to_le_bytes().to_vec()),
+        ))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![
+            ScalarValue::Int64(Some(self.sum as i64)),
+            ScalarValue::Boolean(Some(self.seen)),
+        ])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let (sums, seen) = (
+            states[0].as_primitive::<Int64Type>(),
+            states[1].as_boolean(),
+        );
+        for i in 0..sums.len() {
+            if seen.is_valid(i) && seen.value(i) {
+                self.seen = true;
+                self.sum = self.sum.wrapping_add(sums.value(i) as u64);
+            }
+        }
+        Ok(())
     }
 }

@@ -221,6 +221,10 @@ pub const ADDED: &[(&str, &str)] = &[
         "the entries as a map; an entry without one key-value delimiter or a repeated key is an error",
     ),
     (
+        "checksum(x)",
+        "Trino's order-insensitive checksum (8 bytes) of varchar, integer, double, decimal, date or timestamp values",
+    ),
+    (
         "try(x)",
         "NULL where x fails by a cast, a division by zero or json_parse of text that is not JSON",
     ),

@@ -113,10 +113,7 @@ pub const TRINO_FUNCTIONS: &[(&str, &str)] = &[
     ("ceil", ""),
     ("ceiling", ""),
     ("char2hexint", "Teradata; use to_hex(to_utf8(x))"),
-    (
-        "checksum",
-        "its value is Trino's own hash of its internal encoding; compare count(*) and sums instead",
-    ),
+    ("checksum", ""),
     ("chr", ""),
     ("classify", "machine learning plugin; not in trawl"),
     ("coalesce", ""),
