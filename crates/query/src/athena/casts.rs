@@ -343,14 +343,7 @@ impl ScalarUDFImpl for Cast {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let scalars: Vec<Option<ScalarValue>> = args
-            .args
-            .iter()
-            .map(|a| match a {
-                ColumnarValue::Scalar(s) => Some(s.clone()),
-                ColumnarValue::Array(_) => None,
-            })
-            .collect();
+        let scalars = super::scalar_args(&args.args);
         let refs: Vec<Option<&ScalarValue>> = scalars.iter().map(Option::as_ref).collect();
         let (to, to_json, try_cast) = target(&refs)?;
         let input_is_json = match scalars.get(3) {

@@ -249,14 +249,7 @@ impl ScalarUDFImpl for Round {
         let want = args.return_field.data_type().clone();
         let mut inner_args = args;
         let fields: Vec<FieldRef> = inner_args.arg_fields.clone();
-        let scalars: Vec<Option<datafusion::common::ScalarValue>> = inner_args
-            .args
-            .iter()
-            .map(|a| match a {
-                ColumnarValue::Scalar(s) => Some(s.clone()),
-                ColumnarValue::Array(_) => None,
-            })
-            .collect();
+        let scalars = super::scalar_args(&inner_args.args);
         let scalar_refs: Vec<Option<&datafusion::common::ScalarValue>> =
             scalars.iter().map(Option::as_ref).collect();
         inner_args.return_field = self.inner.return_field_from_args(ReturnFieldArgs {

@@ -454,6 +454,17 @@ pub(crate) fn map_strings(
     Ok(Arc::new(out))
 }
 
+/// The constant arguments of a call (`None` for those that are arrays), as
+/// `ReturnFieldArgs::scalar_arguments` has them.
+pub(crate) fn scalar_args(args: &[ColumnarValue]) -> Vec<Option<datafusion::common::ScalarValue>> {
+    args.iter()
+        .map(|a| match a {
+            ColumnarValue::Scalar(s) => Some(s.clone()),
+            ColumnarValue::Array(_) => None,
+        })
+        .collect()
+}
+
 /// The value of a constant string argument (a JSONPath, a format), if it is one.
 pub(crate) fn constant_str(arg: &ColumnarValue) -> Option<Option<String>> {
     match arg {
