@@ -17,7 +17,7 @@ use datafusion::common::{ScalarValue, exec_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility, cast,
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility, cast, lit, when,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,6 +28,9 @@ enum Kind {
     Reverse,
     DateTrunc,
     HasNull,
+    /// `sequence(start, stop[, step])`: without a step, 1 (a day for dates) or -1 when
+    /// start > stop (DataFusion's generate_series gives an empty array then).
+    Sequence,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -44,13 +47,22 @@ pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
         (Kind::Reverse, 1),
         (Kind::DateTrunc, 2),
         (Kind::HasNull, 1),
+        (Kind::Sequence, 0),
     ]
     .into_iter()
     .map(|(kind, n)| {
-        Arc::new(ArrayFn {
-            kind,
-            signature: Signature::any(n, Volatility::Immutable),
-        }) as Arc<dyn ScalarUDFImpl>
+        let signature = if kind == Kind::Sequence {
+            Signature::one_of(
+                vec![
+                    datafusion::logical_expr::TypeSignature::Any(2),
+                    datafusion::logical_expr::TypeSignature::Any(3),
+                ],
+                Volatility::Immutable,
+            )
+        } else {
+            Signature::any(n, Volatility::Immutable)
+        };
+        Arc::new(ArrayFn { kind, signature }) as Arc<dyn ScalarUDFImpl>
     })
     .collect()
 }
@@ -85,6 +97,7 @@ impl ScalarUDFImpl for ArrayFn {
             Kind::Reverse => "reverse",
             Kind::DateTrunc => "date_trunc",
             Kind::HasNull => "__trawl_has_null",
+            Kind::Sequence => "sequence",
         }
     }
 
@@ -99,6 +112,21 @@ impl ScalarUDFImpl for ArrayFn {
                 other => return exec_err!("{}: expected an array, got {other}", self.name()),
             },
             Kind::Overlap | Kind::HasNull => DataType::Boolean,
+            Kind::Sequence => {
+                let element = match &args[0] {
+                    t if t.is_integer() => DataType::Int64,
+                    DataType::Date32 | DataType::Date64 => DataType::Date32,
+                    DataType::Timestamp(unit, tz) => DataType::Timestamp(*unit, tz.clone()),
+                    other => {
+                        return exec_err!(
+                            "sequence: expected integers, dates or timestamps, got {other}"
+                        );
+                    }
+                };
+                DataType::List(Arc::new(
+                    datafusion::arrow::datatypes::Field::new_list_field(element, true),
+                ))
+            }
             Kind::Reverse => args[0].clone(),
             Kind::DateTrunc => match &args[1] {
                 DataType::Date32 | DataType::Date64 => DataType::Date32,
@@ -135,6 +163,24 @@ impl ScalarUDFImpl for ArrayFn {
                 } else {
                     cast(truncated, ret)
                 }))
+            }
+            Kind::Sequence => {
+                let start = info.get_data_type(&args[0])?;
+                if args.len() == 2 {
+                    let (up, down) = if matches!(start, DataType::Date32 | DataType::Date64) {
+                        (
+                            lit(ScalarValue::new_interval_mdn(0, 1, 0)),
+                            lit(ScalarValue::new_interval_mdn(0, -1, 0)),
+                        )
+                    } else {
+                        (lit(1i64), lit(-1i64))
+                    };
+                    let step = when(args[0].clone().lt_eq(args[1].clone()), up).otherwise(down)?;
+                    args.push(step);
+                }
+                Ok(ExprSimplifyResult::Simplified(
+                    datafusion::functions_nested::range::gen_series_udf().call(args),
+                ))
             }
             _ => Ok(ExprSimplifyResult::Original(args)),
         }
@@ -196,7 +242,7 @@ impl ScalarUDFImpl for ArrayFn {
                     .collect::<Result<_>>()?;
                 Ok(ColumnarValue::Array(Arc::new(out)))
             }
-            Kind::Reverse | Kind::DateTrunc => {
+            Kind::Reverse | Kind::DateTrunc | Kind::Sequence => {
                 exec_err!("{} is rewritten before it runs", self.name())
             }
         }

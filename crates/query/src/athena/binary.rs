@@ -20,8 +20,15 @@ enum Kind {
     Sha1,
     Crc32,
     XxHash64,
-    ToBase64 { url: bool },
-    FromBase64 { url: bool },
+    ToBase64 {
+        url: bool,
+    },
+    FromBase64 {
+        url: bool,
+    },
+    /// `from_utf8(b[, replace])`: invalid sequences become U+FFFD, or `replace` (a one-character
+    /// string, a code point, or '' to drop them), as in Trino.
+    FromUtf8,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -39,13 +46,22 @@ pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
         Kind::ToBase64 { url: true },
         Kind::FromBase64 { url: false },
         Kind::FromBase64 { url: true },
+        Kind::FromUtf8,
     ]
     .into_iter()
     .map(|kind| {
-        Arc::new(BinaryFn {
-            kind,
-            signature: Signature::any(1, Volatility::Immutable),
-        }) as Arc<dyn ScalarUDFImpl>
+        let signature = if kind == Kind::FromUtf8 {
+            Signature::one_of(
+                vec![
+                    datafusion::logical_expr::TypeSignature::Any(1),
+                    datafusion::logical_expr::TypeSignature::Any(2),
+                ],
+                Volatility::Immutable,
+            )
+        } else {
+            Signature::any(1, Volatility::Immutable)
+        };
+        Arc::new(BinaryFn { kind, signature }) as Arc<dyn ScalarUDFImpl>
     })
     .collect()
 }
@@ -72,6 +88,7 @@ impl ScalarUDFImpl for BinaryFn {
             Kind::ToBase64 { url: true } => "to_base64url",
             Kind::FromBase64 { url: false } => "from_base64",
             Kind::FromBase64 { url: true } => "from_base64url",
+            Kind::FromUtf8 => "from_utf8",
         }
     }
 
@@ -83,12 +100,58 @@ impl ScalarUDFImpl for BinaryFn {
         Ok(match self.kind {
             Kind::Sha1 | Kind::XxHash64 | Kind::FromBase64 { .. } => DataType::Binary,
             Kind::Crc32 => DataType::Int64,
-            Kind::ToBase64 { .. } => DataType::Utf8,
+            Kind::ToBase64 { .. } | Kind::FromUtf8 => DataType::Utf8,
         })
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let input = args.args[0].to_array(args.number_rows)?;
+        if self.kind == Kind::FromUtf8 {
+            let replacement = match args.args.get(1) {
+                None => Some("\u{FFFD}".to_string()),
+                Some(r) => match super::scalar_args(std::slice::from_ref(r)).remove(0) {
+                    Some(v) if v.is_null() => None,
+                    Some(v) if v.data_type().is_integer() => {
+                        let n = match v.cast_to(&DataType::Int64)? {
+                            datafusion::common::ScalarValue::Int64(Some(n)) => n,
+                            _ => -1,
+                        };
+                        match u32::try_from(n).ok().and_then(char::from_u32) {
+                            Some(c) => Some(c.to_string()),
+                            None => return exec_err!("from_utf8: {n} is not a Unicode code point"),
+                        }
+                    }
+                    Some(v) => {
+                        let s = v.to_string();
+                        if s.chars().count() > 1 {
+                            return exec_err!(
+                                "from_utf8: the replacement must be one character or empty, got {s:?}"
+                            );
+                        }
+                        Some(s)
+                    }
+                    None => return exec_err!("from_utf8: the replacement must be a constant"),
+                },
+            };
+            let bytes = cast(&input, &DataType::Binary)?;
+            let out: StringArray = bytes
+                .as_binary::<i32>()
+                .iter()
+                .map(|b| {
+                    let replacement = replacement.as_deref()?;
+                    let b = b?;
+                    let mut text = String::with_capacity(b.len());
+                    for chunk in b.utf8_chunks() {
+                        text.push_str(chunk.valid());
+                        if !chunk.invalid().is_empty() {
+                            text.push_str(replacement);
+                        }
+                    }
+                    Some(text)
+                })
+                .collect();
+            return Ok(ColumnarValue::Array(Arc::new(out)));
+        }
         let out: ArrayRef = if let Kind::FromBase64 { url } = self.kind {
             let text = cast(&input, &DataType::Utf8)?;
             let engine = base64_engine(url);
@@ -137,7 +200,7 @@ impl ScalarUDFImpl for BinaryFn {
                             .collect::<StringArray>(),
                     )
                 }
-                Kind::FromBase64 { .. } => unreachable!("handled above"),
+                Kind::FromBase64 { .. } | Kind::FromUtf8 => unreachable!("handled above"),
             }
         };
         debug_assert_eq!(out.len(), args.number_rows);

@@ -189,7 +189,7 @@ pub const ADDED: &[(&str, &str)] = &[
         "t truncated in its zone; a DATE stays a DATE",
     ),
     (
-        "md5(varbinary) / to_hex / from_hex / to_utf8 / from_utf8",
+        "md5(varbinary) / to_hex / from_hex / to_utf8",
         "Trino's varbinary functions (md5 gives bytes; to_hex is upper case)",
     ),
     (
@@ -219,6 +219,14 @@ pub const ADDED: &[(&str, &str)] = &[
     (
         "split_to_map(text, entry_delimiter, key_value_delimiter)",
         "the entries as a map; an entry without one key-value delimiter or a repeated key is an error",
+    ),
+    (
+        "sequence(start, stop[, step])",
+        "integers, dates or timestamps from start to stop; without a step, 1 (a day) or -1 when start > stop",
+    ),
+    (
+        "from_utf8(varbinary[, replace])",
+        "the text; invalid UTF-8 becomes U+FFFD, or replace (one character, a code point, or '')",
     ),
     (
         "checksum(x)",
@@ -348,11 +356,7 @@ pub fn register(ctx: &mut SessionContext) {
     }
     // Trino's names for DataFusion functions with the same semantics.
     let state = ctx.state();
-    for (df, trino) in [
-        ("levenshtein", "levenshtein_distance"),
-        ("generate_series", "sequence"),
-        ("isnan", "is_nan"),
-    ] {
+    for (df, trino) in [("levenshtein", "levenshtein_distance"), ("isnan", "is_nan")] {
         if let Some(f) = state.scalar_functions().get(df) {
             ctx.register_udf((**f).clone().with_aliases([trino]));
         }

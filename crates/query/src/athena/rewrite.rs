@@ -39,8 +39,6 @@ enum Rewrite {
     ToHex,
     /// `to_utf8(s)`: the string's bytes.
     ToUtf8,
-    /// `from_utf8(b)`: the bytes as a string.
-    FromUtf8,
     /// `from_hex(s)`: the bytes the hex digits spell.
     FromHex,
     /// `from_unixtime(seconds[, zone])`: seconds may have a fraction (kept to the millisecond).
@@ -153,7 +151,6 @@ pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
         ("md5", Rewrite::Md5, vec![1]),
         ("to_hex", Rewrite::ToHex, vec![1]),
         ("to_utf8", Rewrite::ToUtf8, vec![1]),
-        ("from_utf8", Rewrite::FromUtf8, vec![1]),
         ("from_hex", Rewrite::FromHex, vec![1]),
         ("from_unixtime", Rewrite::FromUnixtime, vec![1, 2]),
         ("to_unixtime", Rewrite::ToUnixtime, vec![1]),
@@ -202,7 +199,7 @@ impl ScalarUDFImpl for RewriteFn {
         Ok(match self.rewrite {
             Rewrite::Part(_) | Rewrite::IsoDayOfWeek => DataType::Int64,
             Rewrite::If => arg_types[1].clone(),
-            Rewrite::ArrayJoin | Rewrite::ToHex | Rewrite::FromUtf8 => DataType::Utf8,
+            Rewrite::ArrayJoin | Rewrite::ToHex => DataType::Utf8,
             Rewrite::Md5 | Rewrite::ToUtf8 | Rewrite::FromHex => DataType::Binary,
             Rewrite::Slice => arg_types[0].clone(),
             Rewrite::FromUnixtime => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
@@ -252,7 +249,6 @@ impl ScalarUDFImpl for RewriteFn {
                 string::upper().call(vec![hex])
             }
             Rewrite::ToUtf8 => cast(cast(args.remove(0), DataType::Utf8), DataType::Binary),
-            Rewrite::FromUtf8 => cast(args.remove(0), DataType::Utf8),
             Rewrite::FromHex => {
                 encoding::decode().call(vec![cast(args.remove(0), DataType::Binary), lit("hex")])
             }
