@@ -12,6 +12,13 @@ use datafusion::logical_expr::{
 
 use super::utf8_arg;
 
+/// The offset an ISO 8601 timestamp gives (`+02:00`), when it is not UTC.
+fn offset_of(s: &str) -> Option<String> {
+    let t = chrono::DateTime::parse_from_rfc3339(s.trim()).ok()?;
+    let seconds = t.offset().local_minus_utc();
+    (seconds != 0).then(|| t.format("%:z").to_string())
+}
+
 /// Microseconds since the epoch of an ISO 8601 timestamp or date (midnight UTC).
 pub fn parse_iso8601(s: &str) -> Option<i64> {
     let s = s.trim();
@@ -61,7 +68,36 @@ impl ScalarUDFImpl for FromIso8601 {
         })
     }
 
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> Result<datafusion::arrow::datatypes::FieldRef> {
+        // Trino keeps the zone the text gives: a constant with an offset other than Z is a
+        // timestamp in that offset (a column, one zone for all its rows, stays in UTC).
+        let zone = match args.scalar_arguments.first() {
+            Some(Some(v)) => v.try_as_str().flatten().and_then(offset_of),
+            _ => None,
+        };
+        let t = if self.date {
+            DataType::Date32
+        } else {
+            DataType::Timestamp(
+                TimeUnit::Microsecond,
+                Some(zone.unwrap_or_else(|| "UTC".to_string()).into()),
+            )
+        };
+        Ok(Arc::new(datafusion::arrow::datatypes::Field::new(
+            self.name(),
+            t,
+            true,
+        )))
+    }
+
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let zone = match args.return_field.data_type() {
+            DataType::Timestamp(_, Some(tz)) => tz.clone(),
+            _ => "UTC".into(),
+        };
         let input = utf8_arg(&args.args[0], args.number_rows)?;
         let strings = input.as_string::<i32>();
         Ok(ColumnarValue::Array(if self.date {
@@ -80,7 +116,7 @@ impl ScalarUDFImpl for FromIso8601 {
         } else {
             let micros: TimestampMicrosecondArray =
                 strings.iter().map(|s| parse_iso8601(s?)).collect();
-            Arc::new(micros.with_timezone("UTC"))
+            Arc::new(micros.with_timezone(zone))
         }))
     }
 }
