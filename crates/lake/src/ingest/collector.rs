@@ -1,0 +1,298 @@
+//! The collector: rows routed to their partitions, deduplicated, and held until a commit.
+
+use super::*;
+
+pub(super) fn day_string(micros: i64) -> String {
+    let days = micros.div_euclid(86_400_000_000);
+    let date = chrono::DateTime::from_timestamp(days * 86_400, 0)
+        .expect("day in range")
+        .date_naive();
+    date.format("%Y-%m-%d").to_string()
+}
+
+impl Collector<'_> {
+    /// Routes rows of object `i` and counts them for it and for the run.
+    pub(super) fn accept_part(&mut self, i: usize, batch: RecordBatch) -> Result<(), LakeError> {
+        let (s, d, c) = self.route(batch)?;
+        let open = self.open.entry(i).or_default();
+        open.0 += s;
+        open.1 += d;
+        open.2 += c;
+        self.summary.events_stored += s;
+        self.summary.duplicates_dropped += d;
+        self.summary.conflicts += c;
+        Ok(())
+    }
+
+    pub(super) fn accept(
+        &mut self,
+        i: usize,
+        obj: &SourceObject,
+        res: Result<ObjectOutput, IngestError>,
+    ) -> Result<u64, LakeError> {
+        self.summary.objects_read += 1;
+        self.summary.bytes_read += obj.size;
+        let out = match res {
+            Ok(out) => out,
+            Err(e) => {
+                let reason = e.to_string();
+                if self.opts.strict {
+                    return Err(LakeError::Strict(reason));
+                }
+                tracing::warn!("{reason}");
+                self.summary.quarantined.push(Quarantined {
+                    path: obj.uri.clone(),
+                    reason: reason.clone(),
+                });
+                self.quarantined.push(QuarantineEntry {
+                    uri: obj.uri.clone(),
+                    size: obj.size,
+                    mtime_ns: obj.mtime_ns,
+                    etag: obj.etag.clone(),
+                    reason,
+                });
+                // Rows it streamed before the fault are stored.
+                return Ok(self.open.remove(&i).map_or(0, |(stored, _, _)| stored));
+            }
+        };
+        if self.opts.strict
+            && let Some(bad) = out.bad_records.first()
+        {
+            return Err(LakeError::Strict(bad.reason.clone()));
+        }
+        self.summary.json_bytes += out.json_bytes;
+        self.summary.outside_window += out.outside_window as u64;
+        self.summary.insights += out.insights as u64;
+        self.summary.digests += out.digests.len() as u64;
+        self.summary.bad_records += out.bad_records.len() as u64;
+        for w in &out.warnings {
+            tracing::warn!("{w}");
+        }
+        self.summary.warnings.extend(out.warnings);
+        if let Some(first) = out.bad_records.first() {
+            tracing::warn!(
+                "{} bad records quarantined, the first: {}",
+                out.bad_records.len(),
+                first.reason
+            );
+        }
+        for bad in &out.bad_records {
+            self.bad_lines.push(
+                serde_json::json!({"uri": obj.uri, "index": bad.index, "reason": bad.reason, "raw": bad.raw}).to_string(),
+            );
+        }
+        for d in &out.digests {
+            self.digest_lines.push(format!(
+                "{{\"uri\":{},\"digest\":{d}}}",
+                serde_json::Value::String(obj.uri.clone())
+            ));
+        }
+        for batch in out.batches {
+            self.accept_part(i, batch)?;
+        }
+        // With the rows it streamed before this, routed and counted as they came.
+        let (stored, duplicates, conflicts) = self.open.remove(&i).unwrap_or_default();
+        self.sources.push(SourceEntry {
+            uri: obj.uri.clone(),
+            size: obj.size,
+            mtime_ns: obj.mtime_ns,
+            events: stored,
+            duplicates,
+            conflicts,
+            outside_window: out.outside_window as u64,
+            digests: out.digests.len() as u64,
+            bad_records: out.bad_records.len() as u64,
+            since_us: self.opts.read.window.since,
+            until_us: self.opts.read.window.until,
+            etag: obj.etag.clone(),
+        });
+        Ok(stored)
+    }
+
+    /// Dedups a batch and splits it by partition. Returns (stored, duplicates, conflicts).
+    pub(super) fn route(&mut self, batch: RecordBatch) -> Result<(u64, u64, u64), LakeError> {
+        let ts = batch
+            .column_by_name(COL_EVENTTIME_TS)
+            .expect("eventtime_ts")
+            .as_primitive::<TimestampMicrosecondType>();
+        let ids = batch
+            .column_by_name("eventid")
+            .expect("eventid")
+            .as_string::<i32>();
+        let hashes = batch
+            .column_by_name(COL_HASH)
+            .expect("trawl_hash")
+            .as_primitive::<Int64Type>();
+        // Group rows by event day first (None: time did not parse), then dedup each group
+        // against its partition's index, looked up once per group.
+        let mut by_day: BTreeMap<Option<i64>, Vec<u32>> = BTreeMap::new();
+        for row in 0..batch.num_rows() {
+            let day = ts
+                .is_valid(row)
+                .then(|| ts.value(row).div_euclid(86_400_000_000));
+            by_day.entry(day).or_default().push(row as u32);
+        }
+        let (mut dups, mut conflicts) = (0u64, 0u64);
+        let mut groups: Vec<(String, Vec<u32>)> = Vec::with_capacity(by_day.len());
+        for (day, rows) in by_day {
+            let dt = day.map_or_else(
+                || UNKNOWN_PARTITION.to_string(),
+                |d| day_string(d * 86_400_000_000),
+            );
+            // Rows without an eventID are kept as they are.
+            let with_id = rows.iter().filter(|&&r| ids.is_valid(r as usize));
+            let verdicts = self.dedup.check(
+                &dt,
+                with_id.map(|&r| (ids.value(r as usize), hashes.value(r as usize))),
+            )?;
+            let mut verdicts = verdicts.into_iter();
+            let kept: Vec<u32> = rows
+                .into_iter()
+                .filter(|&row| {
+                    if !ids.is_valid(row as usize) {
+                        return true;
+                    }
+                    match verdicts.next().expect("a verdict per row with an eventID") {
+                        Verdict::Duplicate => {
+                            dups += 1;
+                            false
+                        }
+                        Verdict::Conflict => {
+                            conflicts += 1;
+                            true
+                        }
+                        Verdict::New => true,
+                    }
+                })
+                .collect();
+            if !kept.is_empty() {
+                groups.push((dt, kept));
+            }
+        }
+        let mut stored = 0;
+        for (dt, rows) in groups {
+            stored += rows.len() as u64;
+            let part = if rows.len() == batch.num_rows() {
+                batch.clone()
+            } else {
+                take_record_batch(&batch, &UInt32Array::from(rows)).map_err(|source| {
+                    LakeError::Arrow {
+                        path: self.lake.root().into(),
+                        source,
+                    }
+                })?
+            };
+            self.keep(dt, part)?;
+        }
+        Ok((stored, dups, conflicts))
+    }
+
+    /// Buffers the rows of a partition for the next commit. A batch of a few rows from a
+    /// small object holds Arrow buffers sized for a thousand (a 2-event object, ~300 KB) and
+    /// a few hundred bytes of bookkeeping per column: such batches are copied together, up
+    /// to [`COALESCE_BATCHES`] or [`COALESCE_HELD_BYTES`] at a time, so that memory, and the
+    /// commits it triggers, follow the data, not the number of objects. Until then they
+    /// count for the bytes their rows take.
+    pub(super) fn keep(&mut self, dt: String, part: RecordBatch) -> Result<(), LakeError> {
+        let held = part.get_array_memory_size();
+        if part.num_rows() < SMALL_ROWS {
+            let used = part
+                .columns()
+                .iter()
+                .map(|c| c.to_data().get_slice_memory_size())
+                .sum::<Result<usize, _>>()
+                .map_err(|source| LakeError::Arrow {
+                    path: self.lake.root().into(),
+                    source,
+                })?;
+            if held > 2 * used {
+                self.pending_bytes += used;
+                let small = self.small.entry(dt.clone()).or_default();
+                small.batches.push(part);
+                small.used += used;
+                small.held += held;
+                if small.batches.len() >= COALESCE_BATCHES || small.held >= COALESCE_HELD_BYTES {
+                    let small = self.small.remove(&dt).expect("just added");
+                    self.coalesce(dt, small)?;
+                }
+                return Ok(());
+            }
+        }
+        self.pending_bytes += held;
+        self.pending.entry(dt).or_default().push(part);
+        Ok(())
+    }
+
+    /// Copies small batches of a partition into one.
+    pub(super) fn coalesce(&mut self, dt: String, small: Small) -> Result<(), LakeError> {
+        let Small { batches, used, .. } = small;
+        let one =
+            concat_batches(&batches[0].schema(), &batches).map_err(|source| LakeError::Arrow {
+                path: self.lake.root().into(),
+                source,
+            })?;
+        drop(batches);
+        self.pending_bytes = self.pending_bytes - used + one.get_array_memory_size();
+        self.pending.entry(dt).or_default().push(one);
+        Ok(())
+    }
+
+    /// Hands what is pending to the writer thread as the next commit. At most one commit is
+    /// in flight: this first waits for the previous one.
+    pub(super) fn flush(
+        &mut self,
+        jobs: &Sender<CommitJob>,
+        done: &Receiver<Result<Committed, LakeError>>,
+    ) -> Result<(), LakeError> {
+        self.wait(done)?;
+        for (dt, small) in std::mem::take(&mut self.small) {
+            self.coalesce(dt, small)?;
+        }
+        if self.pending.is_empty() && self.sources.is_empty() && self.quarantined.is_empty() {
+            return Ok(());
+        }
+        let version = self.version + 1;
+        let pending = std::mem::take(&mut self.pending);
+        for (n, dt) in pending.keys().enumerate() {
+            let index = self.lake.root().join(Layout::index_file(version, n));
+            self.dedup.add_file(dt, index);
+        }
+        let job = CommitJob {
+            version,
+            pending,
+            sources: std::mem::take(&mut self.sources),
+            quarantined: std::mem::take(&mut self.quarantined),
+            bad_lines: std::mem::take(&mut self.bad_lines),
+            digest_lines: std::mem::take(&mut self.digest_lines),
+        };
+        self.version = version;
+        self.pending_bytes = 0;
+        self.dedup.epoch += 1;
+        jobs.send(job)
+            .map_err(|_| LakeError::Interrupted("the commit writer stopped".into()))?;
+        self.in_flight = true;
+        Ok(())
+    }
+
+    /// Waits for the commit in flight, if any.
+    pub(super) fn wait(
+        &mut self,
+        done: &Receiver<Result<Committed, LakeError>>,
+    ) -> Result<(), LakeError> {
+        if !self.in_flight {
+            return Ok(());
+        }
+        self.in_flight = false;
+        let started = Instant::now();
+        let committed = done
+            .recv()
+            .map_err(|_| LakeError::Interrupted("the commit writer stopped".into()))??;
+        self.waited += started.elapsed();
+        self.summary.files_written += committed.files;
+        self.summary.commits += 1;
+        self.summary.lake_version = committed.version;
+        self.dedup.acked = committed.version;
+        self.dedup.evict();
+        Ok(())
+    }
+}
