@@ -53,12 +53,19 @@ fn divide_type((xp, xs): (u8, i8), (_, ys): (u8, i8)) -> DataType {
 #[derive(Debug)]
 pub(super) struct DecimalPlanner {
     divide: Arc<ScalarUDF>,
+    add: Arc<ScalarUDF>,
+    sub: Arc<ScalarUDF>,
+    mul: Arc<ScalarUDF>,
 }
 
 impl DecimalPlanner {
     pub(super) fn new() -> Self {
+        let checked = |op| Arc::new(ScalarUDF::new_from_impl(CheckedArithmetic::new(op)));
         Self {
             divide: Arc::new(ScalarUDF::new_from_impl(DecimalDivide::new())),
+            add: checked(Checked::Add),
+            sub: checked(Checked::Sub),
+            mul: checked(Checked::Mul),
         }
     }
 }
@@ -70,9 +77,9 @@ impl ExprPlanner for DecimalPlanner {
         schema: &DFSchema,
     ) -> Result<PlannerResult<RawBinaryExpr>> {
         let checked = match expr.op {
-            BinaryOperator::Plus => Some(Checked::Add),
-            BinaryOperator::Minus => Some(Checked::Sub),
-            BinaryOperator::Multiply => Some(Checked::Mul),
+            BinaryOperator::Plus => Some(&self.add),
+            BinaryOperator::Minus => Some(&self.sub),
+            BinaryOperator::Multiply => Some(&self.mul),
             _ => None,
         };
         if checked.is_none() && expr.op != BinaryOperator::Divide {
@@ -81,10 +88,9 @@ impl ExprPlanner for DecimalPlanner {
         let (Ok(l), Ok(r)) = (expr.left.get_type(schema), expr.right.get_type(schema)) else {
             return Ok(PlannerResult::Original(expr));
         };
-        if let Some(op) = checked {
+        if let Some(f) = checked {
             // Integer arithmetic fails on overflow, as in Trino (DataFusion wraps around).
             if l.is_integer() && r.is_integer() {
-                let f = ScalarUDF::new_from_impl(CheckedArithmetic::new(op));
                 return Ok(PlannerResult::Planned(f.call(vec![expr.left, expr.right])));
             }
             return Ok(PlannerResult::Original(expr));

@@ -60,12 +60,11 @@ pub(crate) fn instants(array: &ArrayRef) -> Result<TimestampMicrosecondArray> {
 
 /// A value as the wall clock of its zone (`zone` None: UTC).
 pub(crate) fn local(micros: i64, zone: Option<&Tz>) -> Option<DateTime<Tz>> {
+    // Parsed once: this runs for every row a formatter prints.
+    static UTC: std::sync::OnceLock<Tz> = std::sync::OnceLock::new();
     let utc = DateTime::from_timestamp_micros(micros)?;
-    let tz = match zone {
-        Some(tz) => *tz,
-        None => "UTC".parse::<Tz>().ok()?,
-    };
-    Some(utc.with_timezone(&tz))
+    let tz = zone.unwrap_or_else(|| UTC.get_or_init(|| "UTC".parse().expect("UTC is a zone")));
+    Some(utc.with_timezone(tz))
 }
 
 /// Trino's text of a timestamp: `2024-03-01 13:04:05.000`, then ` UTC` / ` Asia/Tokyo` for a

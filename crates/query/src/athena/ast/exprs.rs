@@ -5,10 +5,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{Expr, Ident, Value, visit_expressions_mut};
-use datafusion::sql::sqlparser::dialect::GenericDialect;
-use datafusion::sql::sqlparser::parser::Parser;
 
-use super::{call, call_n, call2, get_fields, or};
+use super::{call, call_n, call2, filled, get_fields, or};
 
 /// `CAST(x AS IPADDRESS)` / `TRY_CAST` / `IPADDRESS '...'` to the `ipaddress` functions, and
 /// a cast of an address to a string to `ipaddress_text` (see `athena::ip`).
@@ -261,12 +259,6 @@ pub(super) fn rewrite_trino_calls(e: &mut Expr) {
         FunctionArguments::None => vec![],
         FunctionArguments::Subquery(_) => return,
     };
-    let parse = |sql: &str| {
-        Parser::new(&GenericDialect {})
-            .try_with_sql(sql)
-            .and_then(|mut p| p.parse_expr())
-            .expect("a fixed expression parses")
-    };
     let is_null = |x: &Expr| Expr::IsNull(Box::new(Expr::Nested(Box::new(x.clone()))));
     let any_null = |xs: &[Expr]| xs.iter().map(is_null).reduce(or);
     let null_if = |cond: Option<Expr>, then: Expr| match cond {
@@ -323,32 +315,30 @@ pub(super) fn rewrite_trino_calls(e: &mut Expr) {
         },
         // Trino: NaN below the domain, -Infinity at 0 (DataFusion gives NULL, or an error).
         ("ln" | "log2" | "log10" | "sqrt", [x]) => {
-            let x = Expr::Nested(Box::new(x.clone()));
             let inner = std::mem::replace(e, Expr::value(Value::Null));
             let zero = if name == "sqrt" {
                 "CAST(0 AS DOUBLE)"
             } else {
                 "CAST('-Infinity' AS DOUBLE)"
             };
-            let mut case = parse(&format!(
-                "CASE WHEN {x} < 0 THEN CAST('NaN' AS DOUBLE) WHEN {x} = 0 THEN {zero} ELSE NULL END"
-            ));
-            if let Expr::Case { else_result, .. } = &mut case {
-                *else_result = Some(Box::new(inner));
-            }
-            case
+            filled(
+                &format!(
+                    "CASE WHEN __trawl_arg0 < 0 THEN CAST('NaN' AS DOUBLE) WHEN __trawl_arg0 = 0 THEN {zero} ELSE __trawl_arg1 END"
+                ),
+                &[x.clone(), inner],
+            )
         }
-        ("e", []) => parse("exp(CAST(1 AS DOUBLE))"),
-        ("infinity", []) => parse("CAST('Infinity' AS DOUBLE)"),
-        ("nan", []) => parse("CAST('NaN' AS DOUBLE)"),
-        ("is_infinite", [x]) => {
-            let x = Expr::Nested(Box::new(x.clone()));
-            parse(&format!("abs({x}) = CAST('Infinity' AS DOUBLE)"))
-        }
-        ("is_finite", [x]) => {
-            let x = Expr::Nested(Box::new(x.clone()));
-            parse(&format!("(abs({x}) < CAST('Infinity' AS DOUBLE))"))
-        }
+        ("e", []) => filled("exp(CAST(1 AS DOUBLE))", &[]),
+        ("infinity", []) => filled("CAST('Infinity' AS DOUBLE)", &[]),
+        ("nan", []) => filled("CAST('NaN' AS DOUBLE)", &[]),
+        ("is_infinite", [x]) => filled(
+            "abs(__trawl_arg0) = CAST('Infinity' AS DOUBLE)",
+            std::slice::from_ref(x),
+        ),
+        ("is_finite", [x]) => filled(
+            "(abs(__trawl_arg0) < CAST('Infinity' AS DOUBLE))",
+            std::slice::from_ref(x),
+        ),
         _ => return,
     };
     *e = replacement;

@@ -232,3 +232,36 @@ fn name_field_accesses(body: &mut SetExpr) {
         _ => {}
     }
 }
+
+/// The name of placeholder `i` in a rewrite's SQL template (see [`fill_placeholders`]).
+fn placeholder(i: usize) -> String {
+    format!("__trawl_arg{i}")
+}
+
+/// Replaces the placeholders of `tree`, parsed from a template, by `args`: expressions go
+/// into a rewrite as they are, never printed and parsed again (a lambda would not survive
+/// that).
+fn fill_placeholders<T: VisitMut>(tree: &mut T, args: &[Expr]) {
+    let _ = visit_expressions_mut(tree, |x| {
+        if let Expr::Identifier(id) = x
+            && let Some(i) = id
+                .value
+                .strip_prefix("__trawl_arg")
+                .and_then(|n| n.parse::<usize>().ok())
+            && let Some(arg) = args.get(i)
+        {
+            *x = arg.clone();
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// The expression `template` with its placeholders filled by `args`.
+fn filled(template: &str, args: &[Expr]) -> Expr {
+    let mut e = Parser::new(&GenericDialect {})
+        .try_with_sql(template)
+        .and_then(|mut p| p.parse_expr())
+        .expect("a fixed expression parses");
+    fill_placeholders(&mut e, args);
+    e
+}

@@ -20,12 +20,11 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     Expr, Ident, JoinConstraint, JoinOperator, Select, SetExpr, TableAlias, TableFactor, Value,
-    visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-use super::call2;
+use super::{call2, fill_placeholders, placeholder};
 
 pub(super) fn rewrite_set_expr(
     body: &mut SetExpr,
@@ -310,9 +309,7 @@ fn wrap_in_unnest(relation: &mut TableFactor, u: &Unnest) -> Result<String, Stri
     let mut lengths = Vec::new();
     // The arrays go in as placeholders, replaced by their expressions after parsing: printed
     // and parsed again, a lambda (`transform(resources, r -> r.type)`) would not survive.
-    let placeholders: Vec<String> = (0..u.exprs.len())
-        .map(|i| format!("__trawl_unnest_arg{i}"))
-        .collect();
+    let placeholders: Vec<String> = (0..u.exprs.len()).map(placeholder).collect();
     for (e, name) in placeholders.iter().zip(&names) {
         columns.push(format!("unnest({e}) AS \"{name}\""));
         null_columns.push(format!("NULL AS \"{name}\""));
@@ -347,14 +344,7 @@ fn wrap_in_unnest(relation: &mut TableFactor, u: &Unnest) -> Result<String, Stri
         .try_with_sql(&sql)
         .and_then(|mut p| p.parse_query())
         .map_err(|e| format!("internal error rewriting UNNEST ({sql}): {e}"))?;
-    let _ = visit_expressions_mut(&mut subquery, |x| {
-        if let Expr::Identifier(id) = x
-            && let Some(i) = placeholders.iter().position(|p| *p == id.value)
-        {
-            *x = u.exprs[i].clone();
-        }
-        ControlFlow::<()>::Continue(())
-    });
+    fill_placeholders(&mut subquery, &u.exprs);
     *relation = TableFactor::Derived {
         lateral: false,
         subquery,

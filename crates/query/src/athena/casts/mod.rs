@@ -424,10 +424,7 @@ fn to_varchar(input: &ArrayRef, try_cast: bool) -> Result<ArrayRef> {
                 .map(|t| super::zones::trino_timestamp_text(t?, tz.as_ref().zip(zone.as_deref())))
                 .collect()
         }
-        other if try_cast => {
-            let _ = other;
-            StringArray::new_null(input.len())
-        }
+        _ if try_cast => StringArray::new_null(input.len()),
         other => {
             return plan_err!(
                 "Cannot cast {other} to varchar (Trino has no such cast); use array_join(x, ',') for an array, or CAST(x AS JSON)"
