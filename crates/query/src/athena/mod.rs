@@ -12,7 +12,7 @@ mod idents;
 mod ip;
 mod json;
 mod lambdas;
-mod map_agg;
+mod maps;
 mod regex;
 mod rewrite;
 mod strings;
@@ -349,7 +349,7 @@ pub fn register(ctx: &mut SessionContext) {
         .chain(casts::functions())
         .chain(binary::functions())
         .chain(arrays::functions())
-        .chain(map_agg::scalar_functions())
+        .chain(maps::scalar_functions())
         .chain(ip::functions());
     for f in scalars {
         ctx.register_udf(ScalarUDF::new_from_shared_impl(f));
@@ -367,7 +367,7 @@ pub fn register(ctx: &mut SessionContext) {
         }
     }
     agg::register(ctx);
-    map_agg::register(ctx);
+    maps::register(ctx);
     lambdas::register(ctx);
     datafusion::execution::FunctionRegistry::register_expr_planner(
         ctx,

@@ -1,8 +1,10 @@
-//! Trino's aggregates that build a map (functions/aggregate.md): `histogram(x)` (value to
-//! count), `map_agg(k, v)` (the first value of each key), `multimap_agg(k, v)` (every value of
-//! each key, in input order) and `approx_most_frequent(buckets, x, capacity)` (the `buckets`
-//! most frequent values with their counts; trawl counts exactly). NULL keys are skipped, as
-//! in Trino; an empty group gives NULL.
+//! Maps: Trino's scalar functions that build one, `map_from_entries` and `split_to_map`
+//! (functions/map.md, string.md), and its aggregates that do (functions/aggregate.md):
+//! `histogram(x)` (value to count), `map_agg(k, v)` (the first value of each key),
+//! `multimap_agg(k, v)` (every value of each key, in input order) and
+//! `approx_most_frequent(buckets, x, capacity)` (the `buckets` most frequent values with their
+//! counts; trawl counts exactly). NULL keys are skipped, as in Trino; an empty group gives
+//! NULL.
 
 use std::collections::HashMap;
 use std::sync::Arc;
