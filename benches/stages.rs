@@ -5,6 +5,8 @@
 //!
 //! Prints the median of 5 runs per stage in MB/s of decompressed JSON and events/s.
 
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
 use std::io::Write;
 use std::time::{Duration, Instant};
 

@@ -3,9 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use trawl_ingest::TimeWindow;
+use trawl_schema::{TimeWindow, parse_instant};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -13,19 +12,7 @@ use trawl_ingest::TimeWindow;
     version,
     about = "AWS CloudTrail logs to a local, Athena-compatible Parquet lake, and SQL over it"
 )]
-pub struct Cli {
-    /// The lake directory.
-    #[arg(
-        long,
-        global = true,
-        env = "TRAWL_LAKE",
-        default_value = "./trawl-lake"
-    )]
-    pub lake: PathBuf,
-    /// MaxMind-format databases (GeoLite2/GeoIP2 City, Country, ASN, or DB-IP Lite; files or
-    /// directories of .mmdb) for the geoip_* SQL functions and the geolocation tiles.
-    #[arg(long, global = true, env = "TRAWL_GEOIP", value_delimiter = ':')]
-    pub geoip: Vec<PathBuf>,
+pub(crate) struct Cli {
     /// More logging on stderr (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -37,7 +24,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Ingest CloudTrail logs (files or directory trees) into the lake.
     Ingest(IngestArgs),
     /// Run SQL (Athena/Trino dialect) against the lake's `cloudtrail_logs` table.
@@ -57,8 +44,27 @@ pub enum Command {
     Serve(ServeArgs),
 }
 
+/// `--lake`, on the subcommands that read or write a lake.
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(crate) struct LakeArg {
+    /// The lake directory.
+    #[arg(long, env = "TRAWL_LAKE", default_value = "./trawl-lake")]
+    pub lake: PathBuf,
+}
+
+/// `--geoip`, on the subcommands that answer geolocation questions.
+#[derive(Debug, Args)]
+pub(crate) struct GeoArg {
+    /// MaxMind-format databases (GeoLite2/GeoIP2 City, Country, ASN, or DB-IP Lite; files or
+    /// directories of .mmdb) for the geoip_* SQL functions and the geolocation tiles.
+    #[arg(long, env = "TRAWL_GEOIP", value_delimiter = ':')]
+    pub geoip: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -69,7 +75,11 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    #[command(flatten)]
+    pub geo: GeoArg,
     /// Address to listen on (loopback by default: the lake is not meant for the network).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: std::net::SocketAddr,
@@ -86,10 +96,14 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     /// A dashboard id, or `all`.
     #[arg(default_value = "all")]
     pub dashboard: String,
+    #[command(flatten)]
+    pub lake: LakeArg,
+    #[command(flatten)]
+    pub geo: GeoArg,
     /// Events at or after this time (RFC 3339, or a date meaning midnight UTC).
     #[arg(long)]
     pub since: Option<String>,
@@ -114,7 +128,7 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
+pub(crate) enum ReportFormat {
     Table,
     Json,
     Html,
@@ -127,7 +141,7 @@ fn parse_filter(text: &str) -> Result<(String, String), String> {
 }
 
 /// `48h`, `7d`, `30m`, `90s` as a duration.
-pub fn parse_period(text: &str) -> anyhow::Result<chrono::Duration> {
+pub(crate) fn parse_period(text: &str) -> anyhow::Result<chrono::Duration> {
     let t = text.trim();
     let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
     let n: i64 = num
@@ -144,7 +158,7 @@ pub fn parse_period(text: &str) -> anyhow::Result<chrono::Duration> {
 }
 
 #[derive(Debug, Args)]
-pub struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     /// Directory to write `AWSLogs/...` under.
     #[arg(long)]
     pub out: PathBuf,
@@ -166,12 +180,14 @@ pub struct GenerateArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct IngestArgs {
+pub(crate) struct IngestArgs {
     /// Files, directories and S3 URLs (`s3://bucket[/prefix]`), mixed as needed: a
     /// CloudTrail layout (`AWSLogs/...`), or any tree of `.json.gz`/`.json`/`.jsonl` files.
     /// The form of each file is detected by content.
     #[arg(required = true)]
     pub sources: Vec<String>,
+    #[command(flatten)]
+    pub lake: LakeArg,
     /// Keep events at or after this time (RFC 3339, or a date meaning midnight UTC). In S3,
     /// only delivery days from the day before are listed.
     #[arg(long)]
@@ -236,14 +252,14 @@ pub struct IngestArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum When {
+pub(crate) enum When {
     Auto,
     Always,
     Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Table,
     Csv,
     Json,
@@ -251,20 +267,24 @@ pub enum Format {
 }
 
 #[derive(Debug, Args)]
-pub struct SqlArgs {
+pub(crate) struct SqlArgs {
     /// The SQL to run (several statements separated by `;`).
     #[arg(required_unless_present = "file", conflicts_with = "file")]
     pub sql: Option<String>,
     /// Read the SQL from this file (`-` for stdin).
     #[arg(short, long)]
     pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub lake: LakeArg,
+    #[command(flatten)]
+    pub geo: GeoArg,
     /// Output format (default: table on a terminal, csv otherwise).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
 }
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Where to write the synthetic trail and its lake.
     #[arg(long, default_value = "./trawl-demo")]
     pub dir: PathBuf,
@@ -276,38 +296,18 @@ pub struct DemoArgs {
     pub seed: u64,
 }
 
-/// `--since`/`--until` value: RFC 3339 or `YYYY-MM-DD` (midnight UTC).
-pub fn parse_time(flag: &str, s: &str) -> anyhow::Result<i64> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc).timestamp_micros());
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc()
-            .timestamp_micros());
-    }
-    bail!(
-        "--{flag} {s:?} is neither an RFC 3339 time (2024-03-01T12:00:00Z) nor a date (2024-03-01)"
-    )
-}
-
-pub fn window(since: Option<&str>, until: Option<&str>) -> anyhow::Result<TimeWindow> {
-    let w = TimeWindow {
-        since: since.map(|s| parse_time("since", s)).transpose()?,
-        until: until.map(|s| parse_time("until", s)).transpose()?,
+/// `--since`/`--until` as a time window (RFC 3339, or a date meaning midnight UTC).
+pub(crate) fn window(since: Option<&str>, until: Option<&str>) -> anyhow::Result<TimeWindow> {
+    let end = |flag: &str, text: Option<&str>| -> anyhow::Result<Option<i64>> {
+        text.map(|t| parse_instant(t).map_err(|e| anyhow::anyhow!("--{flag} {e}")))
+            .transpose()
     };
-    if let (Some(a), Some(b)) = (w.since, w.until)
-        && a >= b
-    {
-        bail!("--since must be before --until");
-    }
-    Ok(w)
+    TimeWindow::new(end("since", since)?, end("until", until)?)
+        .map_err(|e| anyhow::anyhow!("--since and --until: {e}"))
 }
 
 /// Reads the SQL of `trawl sql`.
-pub fn sql_text(args: &SqlArgs) -> anyhow::Result<String> {
+pub(crate) fn sql_text(args: &SqlArgs) -> anyhow::Result<String> {
     match (&args.sql, &args.file) {
         (Some(sql), _) => Ok(sql.clone()),
         (None, Some(f)) if f.as_os_str() == "-" => {
@@ -333,8 +333,17 @@ mod tests {
             ("yesterday", None),
         ];
         for (input, want) in cases {
-            assert_eq!(parse_time("since", input).ok(), want, "{input}");
+            assert_eq!(
+                window(Some(input), None).ok().and_then(|w| w.since),
+                want,
+                "{input}"
+            );
         }
+        let err = window(Some("yesterday"), None).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "--since \"yesterday\" is neither an RFC 3339 time (2024-03-01T12:00:00Z) nor a date (2024-03-01)"
+        );
         assert!(window(Some("2024-03-02"), Some("2024-03-01")).is_err());
     }
 }

@@ -2,17 +2,16 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use trawl_gen::TrailSpec;
-use trawl_lake::{IngestOptions, Lake};
+use trawl_lake::Lake;
 
 use crate::args::{DemoArgs, Format, When};
 use crate::render;
 
 /// The questions the demo answers, as Athena-style SQL.
-pub const QUESTIONS: &[(&str, &str)] = &[
+pub(crate) const QUESTIONS: &[(&str, &str)] = &[
     (
         "Top 10 events",
         "SELECT eventname, count(*) AS events FROM cloudtrail_logs GROUP BY eventname ORDER BY events DESC, eventname LIMIT 10",
@@ -40,7 +39,7 @@ pub const QUESTIONS: &[(&str, &str)] = &[
     ),
 ];
 
-pub fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
     let trail_dir = a.dir.join("trail");
     let spec = TrailSpec {
         seed: a.seed,
@@ -73,15 +72,19 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     let lake = Lake::create(a.dir.join("lake"))?;
-    let objects = trawl_ingest::discover_local(std::slice::from_ref(&trail_dir), None)?.objects;
+    // Read as `trawl ingest` reads it.
+    let sources = trawl_s3::SourceSpec {
+        sources: vec![trail_dir.display().to_string()],
+        exclude: Some(lake.root().to_path_buf()),
+        ..trawl_s3::SourceSpec::default()
+    }
+    .open(&|_| {})?;
     let bar = crate::Bar::new(When::Auto);
-    let summary = trawl_lake::ingest(
-        &lake,
-        objects,
-        &IngestOptions::default(),
-        &bar,
-        &AtomicBool::new(false),
-    )?;
+    let summary = lake
+        .ingest(sources.listing)
+        .fetch(&sources.fetch)
+        .progress(&bar)
+        .run()?;
     bar.bar.finish_and_clear();
     let mut out = std::io::stdout().lock();
     render::write_summary(&mut out, &summary)?;
@@ -101,9 +104,5 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
          trawl report all --lake {root} --format html --out report.html\n  \
          trawl serve --lake {root}          # the dashboards at http://127.0.0.1:8080/"
     )?;
-    Ok(if summary.is_clean() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(crate::exit(summary.is_clean()))
 }

@@ -3,17 +3,19 @@
 mod args;
 mod demo;
 mod render;
+mod settings;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use trawl_lake::{IngestOptions, Lake, Progress};
+use trawl_lake::{Lake, LakeError, Progress};
 
 use args::{Cli, Command, Format, IngestArgs, ReportArgs, ReportFormat, ServeArgs, SqlArgs, When};
+use settings::{IngestSettings, ReportSettings};
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -33,10 +35,24 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", chain(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error and its causes on one line (`a: b: c`), a cause left out when the text before
+/// already says it (many errors repeat their source's message in their own).
+fn chain(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+    }
+    text
 }
 
 fn init_tracing(cli: &Cli) {
@@ -65,13 +81,13 @@ fn init_tracing(cli: &Cli) {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
-        Command::Ingest(a) => ingest(&cli, a),
-        Command::Sql(a) => sql(&cli, a),
+        Command::Ingest(a) => ingest(a),
+        Command::Sql(a) => sql(a),
         Command::Demo(a) => demo::run(a),
         Command::Generate(a) => generate(a),
-        Command::Report(a) => report(&cli, a),
-        Command::Verify(a) => verify(&cli, a),
-        Command::Serve(a) => serve(&cli, a),
+        Command::Report(a) => report(a),
+        Command::Verify(a) => verify(a),
+        Command::Serve(a) => serve(a),
     }
 }
 
@@ -144,123 +160,42 @@ pub(crate) fn progress_bar(when: When) -> ProgressBar {
     bar
 }
 
-fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
-    let window = args::window(a.since.as_deref(), a.until.as_deref())?;
-    let mut local = Vec::new();
-    let mut urls = Vec::new();
-    for src in &a.sources {
-        match trawl_s3::S3Url::parse(src) {
-            Some(url) => urls.push(url?),
-            None => local.push(std::path::PathBuf::from(src)),
-        }
+fn ingest(a: &IngestArgs) -> anyhow::Result<ExitCode> {
+    let settings = IngestSettings::resolve(a)?;
+    // S3 sources: a spinner while the folders above the regions are listed.
+    let spinner = std::sync::OnceLock::new();
+    let sources = settings.sources.open(&|requests| {
+        spinner
+            .get_or_init(|| progress_spinner(settings.progress))
+            .set_message(format!(
+                "listing the folders above the regions: {} LIST requests",
+                requests.list_requests
+            ));
+    })?;
+    if let Some(s) = spinner.get() {
+        s.finish_and_clear();
     }
-    // Local trees are listed as the run goes, a delivery day at a time; S3 too, a page of
-    // each region at a time, once the folders above the regions are listed.
-    let walk = if local.is_empty() {
-        None
-    } else {
-        Some(trawl_ingest::walk_local(&local, Some(&cli.lake))?)
-    };
-    let (s3, s3_walk) = if urls.is_empty() {
-        (None, None)
-    } else {
-        let opts = trawl_s3::S3Options {
-            profile: a.profile.clone(),
-            endpoint_url: a.endpoint_url.clone(),
-            no_sign_request: a.no_sign_request,
-            concurrency: a
-                .concurrency
-                .unwrap_or_else(trawl_s3::default_concurrency)
-                .max(1),
-            max_attempts: a.max_attempts.max(1),
-            ..trawl_s3::S3Options::default()
-        };
-        let src = trawl_s3::S3Source::new(opts)?;
-        let sel = trawl_s3::Selection {
-            since_us: window.since,
-            until_us: window.until,
-            accounts: a.accounts.clone(),
-            regions: a.regions.clone(),
-        };
-        let spinner = progress_spinner(a.progress);
-        let done = AtomicBool::new(false);
-        let s3_walk = std::thread::scope(|scope| {
-            let ticker = scope.spawn(|| {
-                while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                    let c = src.counts().snapshot();
-                    spinner.set_message(format!(
-                        "listing the folders above the regions: {} LIST requests",
-                        c.list_requests
-                    ));
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-            });
-            let walk = src.walk(&urls, &sel);
-            done.store(true, std::sync::atomic::Ordering::Relaxed);
-            let _ = ticker.join();
-            walk
-        })?;
-        spinner.finish_and_clear();
-        let skipped = s3_walk.skipped_prefixes();
-        if !skipped.is_empty() {
-            tracing::info!(
-                "skipped {} folders that hold no CloudTrail: {}",
-                skipped.len(),
-                skipped.join(", ")
-            );
-        }
-        tracing::debug!(
-            "S3: {} streams merged by delivery time, {} keys a page",
-            s3_walk.streams(),
-            s3_walk.page_keys()
-        );
-        (Some(src), Some(s3_walk))
-    };
-    let lake = Lake::create(&cli.lake)?;
-    let mut opts = IngestOptions {
-        strict: a.strict,
-        commit_interval: std::time::Duration::from_secs_f64(a.commit_interval.max(0.0)),
-        flush_bytes: a.buffer_mb.max(1) << 20,
-        dedup_events: a.dedup_events,
-        ..IngestOptions::default()
-    };
-    opts.read.window = window;
-    opts.read.max_object_bytes = a.max_object_bytes;
-    if let Some(t) = a.threads {
-        opts.threads = t.max(1);
-    }
-    let bar = Bar::new(a.progress);
-    let fetch: &dyn trawl_ingest::Fetch = match &s3 {
-        Some(src) => src,
-        None => &trawl_ingest::LocalFetch,
-    };
-    // Ctrl-C stops at an object boundary and commits what was read; a second one exits.
-    static STOP: AtomicBool = AtomicBool::new(false);
-    let _ = ctrlc::set_handler(|| {
-        if STOP.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            std::process::exit(130);
-        }
-        eprintln!("interrupted: committing what was read (Ctrl-C again to quit now)");
-    });
-    let stop = &STOP;
-    let listing = walk
-        .into_iter()
-        .flatten()
-        .chain(s3_walk.into_iter().flatten());
-    let summary = match trawl_lake::ingest_listing(&lake, listing, fetch, &opts, &bar, stop) {
-        Err(trawl_lake::LakeError::Interrupted(what))
-            if stop.load(std::sync::atomic::Ordering::Relaxed) =>
-        {
-            bar.bar.finish_and_clear();
-            eprintln!("trawl: stopped by Ctrl-C: {what}");
+    let lake = Lake::create(&settings.lake)?;
+    let bar = Bar::new(settings.progress);
+    let stop = ctrl_c();
+    let run = lake
+        .ingest(sources.listing)
+        .fetch(&sources.fetch)
+        .options(settings.options)
+        .progress(&bar)
+        .stop(stop)
+        .run();
+    bar.bar.finish_and_clear();
+    let summary = match run {
+        Err(e @ LakeError::Interrupted { .. }) if stop.load(Ordering::Relaxed) => {
+            eprintln!("trawl: stopped by Ctrl-C: {e}");
             return Ok(ExitCode::from(130));
         }
         r => r?,
     };
-    bar.bar.finish_and_clear();
-    let requests = s3.as_ref().map(|src| src.counts().snapshot());
+    let requests = sources.fetch.requests();
     let mut out = std::io::stdout().lock();
-    if a.json {
+    if settings.json {
         let mut v = serde_json::to_value(&summary)?;
         if let (Some(r), Some(map)) = (requests, v.as_object_mut()) {
             map.insert("s3".into(), serde_json::to_value(r)?);
@@ -273,15 +208,33 @@ fn ingest(cli: &Cli, a: &IngestArgs) -> anyhow::Result<ExitCode> {
             render::write_requests(&mut out, &r)?;
         }
     }
-    Ok(if summary.is_clean() {
+    Ok(exit(summary.is_clean()))
+}
+
+/// Ctrl-C stops an ingest at an object boundary and commits what was read; a second one
+/// exits at once.
+fn ctrl_c() -> &'static AtomicBool {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+        eprintln!("interrupted: committing what was read (Ctrl-C again to quit now)");
+    });
+    &STOP
+}
+
+/// 0 when every input was read, 1 when some were skipped (quarantined).
+fn exit(clean: bool) -> ExitCode {
+    if clean {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    }
 }
 
-fn verify(cli: &Cli, a: &args::VerifyArgs) -> anyhow::Result<ExitCode> {
-    let lake = Lake::open(&cli.lake)?;
+fn verify(a: &args::VerifyArgs) -> anyhow::Result<ExitCode> {
+    let lake = Lake::open(&a.lake.lake)?;
     if a.rebuild_ledger {
         let r = trawl_lake::rebuild_ledger(&lake)?;
         let mut out = std::io::stdout().lock();
@@ -291,11 +244,7 @@ fn verify(cli: &Cli, a: &args::VerifyArgs) -> anyhow::Result<ExitCode> {
         } else {
             render::write_rebuild(&mut out, &r)?;
         }
-        return Ok(if r.skipped.is_empty() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        });
+        return Ok(exit(r.skipped.is_empty()));
     }
     let report = trawl_lake::verify(&lake)?;
     let mut out = std::io::stdout().lock();
@@ -305,75 +254,35 @@ fn verify(cli: &Cli, a: &args::VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         render::write_verify(&mut out, &report)?;
     }
-    Ok(if report.is_clean() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(exit(report.is_clean()))
 }
 
-fn report(cli: &Cli, a: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let dashboards = trawl_report::select(&a.dashboard)?;
-    if let Some((col, value)) = &a.filter
-        && trawl_report::dashboards::drill_filter(col, value).is_none()
-    {
-        anyhow::bail!(
-            "--filter {col}={value}: {col} is not a filter column; use one of: {}",
-            trawl_report::dashboards::FILTER_COLUMNS.join(", ")
-        );
-    }
-    let window = args::window(a.since.as_deref(), a.until.as_deref())?;
-    let iso = |us: i64| {
-        chrono::DateTime::from_timestamp_micros(us)
-            .expect("a parsed time is in range")
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    };
-    let lake = Lake::open(&cli.lake)?;
-    let geo = geo(cli)?;
+fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let settings = ReportSettings::resolve(a)?;
+    let lake = Lake::open(&settings.lake)?;
+    let geo = geo(&settings.geoip)?;
     let has_geo = geo.as_ref().is_some_and(|g| g.has_location());
     let rt = tokio::runtime::Runtime::new().context("starting the query runtime")?;
     let (results, range) = rt.block_on(async {
         let engine = trawl_query::QueryEngine::open_with_geo(&lake, geo).await?;
-        let mut range = trawl_report::Range {
-            since: window.since.map(iso),
-            until: window.until.map(iso),
-            filter: a.filter.clone(),
-        };
-        if let Some(last) = &a.last {
+        let range = match settings.last_us {
             // Relative to the newest event at or before --until.
-            let period = args::parse_period(last)?;
-            let newest = engine
-                .run(&format!(
-                    "SELECT max(eventtime) FROM cloudtrail_logs WHERE {}",
-                    range.predicate()
-                ))
-                .await?;
-            let newest = newest[0].batches.first().and_then(|b| {
-                use arrow::array::{Array, AsArray};
-                b.column(0)
-                    .as_string_opt::<i32>()
-                    .filter(|c| !c.is_empty() && c.is_valid(0))
-                    .map(|c| c.value(0).to_string())
-            });
-            if let Some(newest) = newest.and_then(|t| trawl_schema::parse_event_time(&t)) {
-                range.since = Some(iso(newest
-                    .micros
-                    .saturating_sub(period.num_microseconds().unwrap_or(i64::MAX))));
-            }
-        }
+            Some(period) => settings.range.last(&engine, period).await?,
+            None => settings.range.clone(),
+        };
         let mut out = Vec::new();
-        for d in &dashboards {
+        for d in &settings.dashboards {
             out.push(trawl_report::run(&engine, d, &range, has_geo).await?);
         }
         anyhow::Ok((out, range))
     })?;
-    let mut out: Box<dyn Write> = match &a.out {
+    let mut out: Box<dyn Write> = match &settings.out {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
         )),
         None => Box::new(std::io::stdout().lock()),
     };
-    match a.format {
+    match settings.format {
         ReportFormat::Json => {
             serde_json::to_writer(&mut out, &serde_json::json!({ "dashboards": results }))?;
             writeln!(out)?;
@@ -403,7 +312,7 @@ fn report(cli: &Cli, a: &ReportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn serve(cli: &Cli, a: &ServeArgs) -> anyhow::Result<ExitCode> {
+fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
     if !a.addr.ip().is_loopback() && !a.allow_remote {
         anyhow::bail!(
             "refusing to listen on {}: other machines could reach it, and the app has no login \
@@ -412,8 +321,8 @@ fn serve(cli: &Cli, a: &ServeArgs) -> anyhow::Result<ExitCode> {
             a.addr
         );
     }
-    let lake = Lake::open(&cli.lake)?;
-    let geo = geo(cli)?;
+    let lake = Lake::open(&a.lake.lake)?;
+    let geo = geo(&a.geo.geoip)?;
     for (path, kind) in geo.iter().flat_map(|g| g.files()) {
         eprintln!("trawl: geolocation from {} ({kind})", path.display());
     }
@@ -430,7 +339,7 @@ fn serve(cli: &Cli, a: &ServeArgs) -> anyhow::Result<ExitCode> {
         let addr = listener.local_addr()?;
         eprintln!(
             "trawl: serving {} on http://{addr}/ (Ctrl-C to stop)",
-            cli.lake.display()
+            a.lake.lake.display()
         );
         if !addr.ip().is_loopback() {
             eprintln!(
@@ -466,25 +375,23 @@ fn generate(a: &args::GenerateArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The geolocation databases named by `--geoip` / `TRAWL_GEOIP`, if any.
-pub(crate) fn geo(cli: &Cli) -> anyhow::Result<Option<std::sync::Arc<trawl_geo::GeoDb>>> {
-    if cli.geoip.is_empty() {
+fn geo(paths: &[std::path::PathBuf]) -> anyhow::Result<Option<std::sync::Arc<trawl_geo::GeoDb>>> {
+    if paths.is_empty() {
         return Ok(None);
     }
-    Ok(Some(std::sync::Arc::new(trawl_geo::GeoDb::open(
-        &cli.geoip,
-    )?)))
+    Ok(Some(std::sync::Arc::new(trawl_geo::GeoDb::open(paths)?)))
 }
 
-fn sql(cli: &Cli, a: &SqlArgs) -> anyhow::Result<ExitCode> {
+fn sql(a: &SqlArgs) -> anyhow::Result<ExitCode> {
     let text = args::sql_text(a)?;
-    let lake = Lake::open(&cli.lake)?;
+    let lake = Lake::open(&a.lake.lake)?;
     let format = a.format.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
     } else {
         Format::Csv
     });
     let rt = tokio::runtime::Runtime::new().context("starting the query runtime")?;
-    let geo = geo(cli)?;
+    let geo = geo(&a.geo.geoip)?;
     let results = rt.block_on(async {
         let engine = trawl_query::QueryEngine::open_with_geo(&lake, geo).await?;
         engine.run(&text).await

@@ -9,7 +9,7 @@ use crate::args::Format;
 
 /// Writes one statement's result in `format`. Statements without rows and columns (DDL)
 /// print nothing.
-pub fn write_result(
+pub(crate) fn write_result(
     out: &mut dyn Write,
     format: Format,
     batches: &[RecordBatch],
@@ -125,7 +125,7 @@ fn human_bytes(n: u64) -> String {
 }
 
 /// The human-readable ingest summary.
-pub fn write_summary(out: &mut dyn Write, s: &IngestSummary) -> std::io::Result<()> {
+pub(crate) fn write_summary(out: &mut dyn Write, s: &IngestSummary) -> std::io::Result<()> {
     writeln!(
         out,
         "lake            {} (version {})",
@@ -186,7 +186,10 @@ pub fn write_summary(out: &mut dyn Write, s: &IngestSummary) -> std::io::Result<
 }
 
 /// The S3 request counts of an ingest (after its summary).
-pub fn write_requests(out: &mut dyn Write, r: &trawl_s3::RequestSnapshot) -> std::io::Result<()> {
+pub(crate) fn write_requests(
+    out: &mut dyn Write,
+    r: &trawl_s3::RequestSnapshot,
+) -> std::io::Result<()> {
     writeln!(
         out,
         "s3 requests     {} LIST ({} objects listed), {} GET, {} HEAD, {} retried; {} downloaded",
@@ -200,7 +203,10 @@ pub fn write_requests(out: &mut dyn Write, r: &trawl_s3::RequestSnapshot) -> std
 }
 
 /// The human-readable `trawl verify` report.
-pub fn write_verify(out: &mut dyn Write, r: &trawl_lake::VerifyReport) -> std::io::Result<()> {
+pub(crate) fn write_verify(
+    out: &mut dyn Write,
+    r: &trawl_lake::VerifyReport,
+) -> std::io::Result<()> {
     writeln!(out, "lake            {} (version {})", r.lake, r.version)?;
     writeln!(
         out,
@@ -244,7 +250,10 @@ pub fn write_verify(out: &mut dyn Write, r: &trawl_lake::VerifyReport) -> std::i
 }
 
 /// The human-readable `trawl verify --rebuild-ledger` report.
-pub fn write_rebuild(out: &mut dyn Write, r: &trawl_lake::RebuildReport) -> std::io::Result<()> {
+pub(crate) fn write_rebuild(
+    out: &mut dyn Write,
+    r: &trawl_lake::RebuildReport,
+) -> std::io::Result<()> {
     writeln!(out, "lake            {} (version {})", r.lake, r.version)?;
     if let Some(old) = &r.old_log {
         writeln!(out, "old log         moved to {old}")?;

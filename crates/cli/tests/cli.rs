@@ -1,32 +1,14 @@
 //! The `trawl` binary as a user runs it: exit codes, output formats, messages.
 
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-#[path = "../../schema/tests/support/generated_block.rs"]
-mod support;
-use support::generated_block;
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-}
+use trawl_testkit::{fixtures, generated_block, stderr, stdout};
 
 fn trawl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trawl"))
-        .args(args)
-        .env_remove("TRAWL_LAKE")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("trawl runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    trawl_testkit::run(env!("CARGO_BIN_EXE_trawl"), args)
 }
 
 fn lake_with_forms(dir: &Path) -> String {
@@ -395,7 +377,7 @@ fn serve_refuses_a_reachable_address_without_allow_remote() {
         "{err}"
     );
     // With the flag it serves, and warns.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trawl"))
+    let mut child = trawl_testkit::trawl(env!("CARGO_BIN_EXE_trawl"))
         .args([
             "serve",
             "--lake",
@@ -404,7 +386,6 @@ fn serve_refuses_a_reachable_address_without_allow_remote() {
             "0.0.0.0:0",
             "--allow-remote",
         ])
-        .env_remove("TRAWL_LAKE")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

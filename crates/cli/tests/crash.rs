@@ -7,6 +7,8 @@
 //! `TRAWL_CRASH_KILLS` sets the number of random kills (default 30); the seed of the kill
 //! times is printed, and `TRAWL_CRASH_SEED` replays one.
 
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -18,11 +20,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 
 fn trawl() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trawl"));
-    cmd.env_remove("TRAWL_LAKE")
-        .env_remove("FAILPOINTS")
-        .env("NO_COLOR", "1");
-    cmd
+    trawl_testkit::trawl(env!("CARGO_BIN_EXE_trawl"))
 }
 
 fn text(b: &[u8]) -> String {

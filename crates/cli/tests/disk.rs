@@ -5,6 +5,8 @@
 //!
 //! Without `unshare` or mount rights the test fails when `CI` is set and is skipped otherwise.
 
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;

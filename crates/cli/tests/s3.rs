@@ -1,9 +1,12 @@
 //! `trawl ingest s3://...` against a real S3 endpoint on loopback (s3s-fs, in process, with
 //! injected faults): the same trail ingested from disk and from S3 gives the same lake.
 
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
 use std::time::Duration;
 
 use trawl_s3_fake::{FakeS3, Faults};
@@ -17,9 +20,8 @@ fn trawl(args: &[&str], endpoint: Option<&str>) -> Output {
 }
 
 fn command(args: &[&str], endpoint: Option<&str>) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trawl"));
+    let mut cmd = trawl_testkit::trawl(env!("CARGO_BIN_EXE_trawl"));
     cmd.args(args)
-        .env_remove("TRAWL_LAKE")
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("AWS_ENDPOINT_URL_S3")
@@ -28,8 +30,7 @@ fn command(args: &[&str], endpoint: Option<&str>) -> Command {
         .env("AWS_REGION", "us-east-1")
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1");
+        .env("AWS_EC2_METADATA_DISABLED", "true");
     if let Some(e) = endpoint {
         cmd.args(["--endpoint-url", e]);
     }
@@ -58,15 +59,7 @@ fn trail(dir: &Path, events: usize, days: u32, per_file: usize) -> PathBuf {
     dir.to_path_buf()
 }
 
-/// Files under `dir`, relative, sorted.
-fn files(dir: &Path) -> Vec<String> {
-    let mut out: Vec<String> = walkdir(dir)
-        .into_iter()
-        .map(|p| p.strip_prefix(dir).unwrap().display().to_string())
-        .collect();
-    out.sort();
-    out
-}
+use trawl_testkit::files;
 
 fn walkdir(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -83,15 +76,8 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
 
 /// Serves `trail` as `s3://logs/org-trail/...`, with a non-CloudTrail folder beside it.
 fn serve(root: &Path, trail: &Path, faults: Faults) -> FakeS3 {
-    let s3 = FakeS3::start(root, 0, faults).unwrap();
-    for rel in files(trail) {
-        s3.put(
-            BUCKET,
-            &format!("{PREFIX}/{rel}"),
-            &std::fs::read(trail.join(&rel)).unwrap(),
-        )
-        .unwrap();
-    }
+    let s3 = trawl_testkit::s3(root, faults);
+    trawl_testkit::upload(&s3, BUCKET, PREFIX, trail);
     // Another service's logs in the same account folder: never listed into, never fetched.
     s3.put(
         BUCKET,

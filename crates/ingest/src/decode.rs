@@ -18,7 +18,7 @@ pub fn decode(uri: &str, raw: Vec<u8>, max_bytes: u64) -> Result<Vec<u8>, Ingest
 
 /// [`decode`], inflating into `out` (cleared first; a buffer kept from the previous object
 /// saves fresh pages). Plain text is returned as it is, and `out` dropped.
-pub fn decode_into(
+pub(crate) fn decode_into(
     uri: &str,
     raw: Vec<u8>,
     max_bytes: u64,

@@ -16,7 +16,9 @@ use simd_json::value::tape::Node;
 use smallvec::SmallVec;
 
 use crate::BIG_NUMBER_MARKER;
-use trawl_schema::{FIELDS, Field, Kind, LEAVES, RESOURCE_KEYS, ingest_schema, parse_event_time};
+use trawl_schema::{
+    FIELDS, Field, Kind, LEAVES, RESOURCE_KEYS, TimeWindow, ingest_schema, parse_event_time,
+};
 
 /// Number of tape nodes a value occupies, itself included.
 pub(crate) fn node_len(node: &Node<'_>) -> usize {
@@ -240,23 +242,6 @@ impl<'t> RecordState<'t> {
     }
 }
 
-/// An inclusive-exclusive window on event time, in microseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TimeWindow {
-    pub since: Option<i64>,
-    pub until: Option<i64>,
-}
-
-impl TimeWindow {
-    pub fn is_open(&self) -> bool {
-        self.since.is_none() && self.until.is_none()
-    }
-
-    pub fn contains(&self, micros: i64) -> bool {
-        self.since.is_none_or(|s| micros >= s) && self.until.is_none_or(|u| micros < u)
-    }
-}
-
 /// What became of one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Appended {
@@ -281,6 +266,16 @@ pub struct RecordEncoder {
     rows: usize,
     event_category_leaf: usize,
     insights: usize,
+}
+
+impl std::fmt::Debug for RecordEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordEncoder")
+            .field("rows", &self.rows)
+            .field("insights", &self.insights)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RecordEncoder {

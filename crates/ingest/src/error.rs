@@ -18,6 +18,13 @@ pub enum IngestError {
         "{uri}: decompresses to more than {limit} bytes (gzip bomb or oversized object); raise --max-object-bytes if it is genuine"
     )]
     TooLarge { uri: String, limit: u64 },
+    /// A remote store gave up on the object (its error says why, after its retries).
+    #[error("{source}")]
+    Fetch {
+        uri: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("{uri}: {detail}; it is read again on the next run")]
     Changed { uri: String, detail: String },
     #[error("{uri}: the object is empty")]

@@ -54,12 +54,7 @@ impl<'u> Reader<'u> {
             return Err(IngestError::NoEvents {
                 uri: uri.to_string(),
                 count: out.bad_records.len(),
-                first: first
-                    .reason
-                    .strip_prefix(uri)
-                    .unwrap_or(&first.reason)
-                    .trim_start_matches(": ")
-                    .to_string(),
+                first: first.reason.clone(),
             });
         }
         Ok(out)
@@ -247,11 +242,8 @@ impl Reader<'_> {
         let index = self.index;
         self.index += 1;
         let reason = match depth {
-            None => format!(
-                "{}: record {index} (value {n}) is not valid JSON: {err}",
-                self.uri
-            ),
-            Some(_) => format!("{}: record {index} is not valid JSON: {err}", self.uri),
+            None => format!("record {index} (value {n}) is not valid JSON: {err}"),
+            Some(_) => format!("record {index} is not valid JSON: {err}"),
         };
         self.out.bad_records.push(BadRecord {
             index,
@@ -319,7 +311,7 @@ impl Reader<'_> {
         self.index += 1;
         self.out.bad_records.push(BadRecord {
             index,
-            reason: format!("{}: record {index}: {why}", self.uri),
+            reason: format!("record {index}: {why}"),
             raw: json_of(tape, idx),
         });
     }

@@ -25,6 +25,7 @@ mod error;
 mod forms;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod layout;
 mod parser;
 mod source;
 mod stream;
@@ -36,13 +37,15 @@ use simd_json::value::tape::Node;
 pub use decode::{
     BIG_NUMBER_MARKER, DEFAULT_MAX_OBJECT_BYTES, decode, quote_big_numbers, split_values,
 };
-pub use encode::{Appended, RecordEncoder, TimeWindow};
+pub use encode::{Appended, RecordEncoder};
 pub use error::IngestError;
+pub use layout::delivery_stamp;
 pub use source::{
-    Claim, Discovery, Fetch, Listed, LocalFetch, LocalWalk, Location, SourceObject, delivery_stamp,
-    discover_local, looks_like_log, mtime_ns, sort_by_delivery, walk_local,
+    Body, Claim, Deliver, Discovery, Fetch, Listed, LocalFetch, LocalWalk, Location, SourceObject,
+    Unlisted, discover_local, looks_like_log, mtime_ns, read_local, sort_by_delivery, walk_local,
 };
 pub use stream::CHUNK_BYTES as DEFAULT_STREAM_CHUNK_BYTES;
+use trawl_schema::TimeWindow;
 
 use encode::{node_len, write_json};
 use forms::Reader;
@@ -86,9 +89,18 @@ impl Default for ReadOptions {
 pub struct BadRecord {
     /// Position of the record in the object (0-based, counting every record-like value).
     pub index: usize,
+    /// What is wrong with it, starting `record N` (the object is not named: see
+    /// [`BadRecord::describe`]).
     pub reason: String,
     /// The record's JSON text (or the undecodable line), kept for the quarantine.
     pub raw: String,
+}
+
+impl BadRecord {
+    /// The reason, naming the object: `s3://bucket/key: record 3: ...`.
+    pub fn describe(&self, uri: &str) -> String {
+        format!("{uri}: {}", self.reason)
+    }
 }
 
 /// Everything read from one object.
@@ -112,7 +124,7 @@ pub struct ObjectOutput {
 
 /// Reads a local object; see [`read_bytes`].
 pub fn read_object(obj: &SourceObject, opts: &ReadOptions) -> Result<ObjectOutput, IngestError> {
-    read_bytes(&obj.uri, LocalFetch.fetch(obj)?, opts)
+    read_bytes(&obj.uri, read_local(obj)?, opts)
 }
 
 /// Reads the bytes of one object named `uri`. An `Err` means the whole object is bad and
@@ -198,6 +210,20 @@ fn read_text_whole(
 /// Reads the local file `path` of `obj` like [`read_bytes_with`]; a file of at least
 /// [`ReadOptions::stream_min_bytes`] is streamed from disk, never held whole. A file that
 /// changed since it was listed, or while it was read, is an error ([`IngestError::Changed`]).
+/// Reads the content a [`Fetch`] handed over for `obj`: its bytes
+/// ([`read_bytes_with`]) or a file to stream ([`read_file_with`]).
+pub fn read_body_with(
+    obj: &SourceObject,
+    body: Body,
+    opts: &ReadOptions,
+    sink: &mut dyn FnMut(RecordBatch),
+) -> Result<ObjectOutput, IngestError> {
+    match body {
+        Body::Bytes(raw) => read_bytes_with(&obj.uri, raw, opts, sink),
+        Body::File(path) => read_file_with(obj, &path, opts, sink),
+    }
+}
+
 pub fn read_file_with(
     obj: &SourceObject,
     path: &std::path::Path,
@@ -205,7 +231,7 @@ pub fn read_file_with(
     sink: &mut dyn FnMut(RecordBatch),
 ) -> Result<ObjectOutput, IngestError> {
     if obj.size < opts.stream_min_bytes.max(1) {
-        return read_bytes_with(&obj.uri, LocalFetch.fetch(obj)?, opts, sink);
+        return read_bytes_with(&obj.uri, read_local(obj)?, opts, sink);
     }
     let file = source::open_unchanged(obj, path)?;
     let mut reader = Reader::new(&obj.uri, opts);
@@ -217,7 +243,7 @@ pub fn read_file_with(
         Some(done) => done,
         None => read_bytes_with(
             &obj.uri,
-            LocalFetch.fetch(obj)?,
+            read_local(obj)?,
             &ReadOptions {
                 stream_min_bytes: u64::MAX,
                 ..*opts
@@ -418,12 +444,10 @@ mod tests {
             "{:?}",
             out.bad_records
         );
+        let reason = out.bad_records[0].describe("/trail/big.json.gz");
         assert!(
-            out.bad_records[0]
-                .reason
-                .starts_with("/trail/big.json.gz: record 300 is not valid JSON"),
-            "{}",
-            out.bad_records[0].reason
+            reason.starts_with("/trail/big.json.gz: record 300 is not valid JSON"),
+            "{reason}"
         );
         // Read whole, the same object is not JSON at all.
         assert!(read(text.as_bytes()).is_err());
@@ -473,7 +497,11 @@ mod tests {
     fn records_that_are_not_events_are_reported_by_index() {
         let out = read(br#"{"Records":[{"eventID":"a"}, 7, {"foo":1}, {"eventID":"b"}]}"#).unwrap();
         assert_eq!(out.records, 2);
-        let reasons: Vec<&str> = out.bad_records.iter().map(|b| b.reason.as_str()).collect();
+        let reasons: Vec<String> = out
+            .bad_records
+            .iter()
+            .map(|b| b.describe("/trail/x.json"))
+            .collect();
         assert_eq!(
             reasons,
             [

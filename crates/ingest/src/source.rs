@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use crate::IngestError;
+use crate::layout::delivery_stamp;
 
 /// One input object: a local file or an S3 object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,42 +40,80 @@ pub enum Claim {
     Done,
 }
 
-/// Fetches the raw (still compressed) bytes of objects. The ingest job calls `fetch` from
-/// several threads at once, or lets an asynchronous source [`drive`](Fetch::drive) many
-/// fetches from one thread.
+/// Passes a fetched object on, with its number in the run: false when the run is stopping.
+pub type Deliver<'a> = dyn FnMut(usize, Arc<SourceObject>, Result<Body, IngestError>) -> bool + 'a;
+
+/// An object's content as a fetcher hands it to a parser.
+#[derive(Debug)]
+pub enum Body {
+    /// The object's (still compressed) bytes, held in memory.
+    Bytes(Vec<u8>),
+    /// A local file too big to hold: the parser streams it from disk
+    /// ([`read_body_with`](crate::read_body_with)).
+    File(PathBuf),
+}
+
+/// Hands over the content of objects: their bytes, or a file to stream. The ingest job
+/// starts [`drivers`](Fetch::drivers) threads that each call [`drive`](Fetch::drive); the
+/// default drive fetches one object at a time, which suits a disk read by every reader
+/// thread, and a network source overrides it to keep many requests in flight from one
+/// thread. Where the objects are (a disk, S3) is the fetcher's business alone.
 pub trait Fetch: Sync {
-    fn fetch(&self, obj: &SourceObject) -> Result<Vec<u8>, IngestError>;
-    /// How many fetches to keep in flight: a network source hides latency with many, a
-    /// disk needs no more than the readers (0).
-    fn concurrency(&self) -> usize {
-        0
+    /// The content of `obj`.
+    fn fetch(&self, obj: &SourceObject) -> Result<Body, IngestError>;
+    /// Bytes the content of `obj` holds in memory until it is parsed: what the ingest
+    /// job's fetch budget counts (0 for a file streamed from disk).
+    fn holds(&self, obj: &SourceObject) -> u64 {
+        obj.size
     }
-    /// Fetches objects from one thread, up to `concurrency()` at once: `claim(wait)` gives
-    /// the next object to fetch (blocking until memory allows when `wait`), `deliver` passes
-    /// each result on with the object and its number (false: stop). The ingest job uses it
-    /// when `concurrency()` is above 0; this default fetches one object at a time.
-    fn drive(
-        &self,
-        claim: &mut dyn FnMut(bool) -> Claim,
-        deliver: &mut dyn FnMut(usize, Arc<SourceObject>, Result<Vec<u8>, IngestError>) -> bool,
-    ) {
+    /// How many threads call [`drive`](Fetch::drive) when the job has `readers` reader
+    /// threads.
+    fn drivers(&self, readers: usize) -> usize {
+        readers
+    }
+    /// Fetches objects until `claim` has none left: `claim(wait)` gives the next object to
+    /// fetch (blocking until memory allows when `wait`), `deliver` passes each result on
+    /// with the object and its number (false: stop).
+    fn drive(&self, claim: &mut dyn FnMut(bool) -> Claim, deliver: &mut Deliver<'_>) {
         while let Claim::Next(i, obj) = claim(true) {
-            let raw = self.fetch(&obj);
-            if !deliver(i, obj, raw) {
+            let body = self.fetch(&obj);
+            if !deliver(i, obj, body) {
                 return;
             }
         }
     }
 }
 
-/// Reads local files; refuses S3 objects.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct LocalFetch;
+/// Reads local files: a big one is handed over as a file to stream, the others as bytes.
+/// Refuses S3 objects.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalFetch {
+    /// Files of at least this many bytes are streamed ([`ReadOptions::stream_min_bytes`]).
+    stream_min_bytes: u64,
+}
+
+impl LocalFetch {
+    /// A fetcher streaming the files `opts` streams.
+    pub fn new(opts: &crate::ReadOptions) -> Self {
+        LocalFetch {
+            stream_min_bytes: opts.stream_min_bytes.max(1),
+        }
+    }
+}
+
+impl Default for LocalFetch {
+    fn default() -> Self {
+        LocalFetch::new(&crate::ReadOptions::default())
+    }
+}
 
 impl Fetch for LocalFetch {
-    fn fetch(&self, obj: &SourceObject) -> Result<Vec<u8>, IngestError> {
+    fn fetch(&self, obj: &SourceObject) -> Result<Body, IngestError> {
         match &obj.location {
-            Location::Local(path) => read_unchanged(obj, path),
+            Location::Local(path) if obj.size >= self.stream_min_bytes => {
+                Ok(Body::File(path.clone()))
+            }
+            Location::Local(_) => read_local(obj).map(Body::Bytes),
             Location::S3 { .. } => Err(IngestError::Io {
                 uri: obj.uri.clone(),
                 source: std::io::Error::other(
@@ -82,6 +121,25 @@ impl Fetch for LocalFetch {
                 ),
             }),
         }
+    }
+
+    fn holds(&self, obj: &SourceObject) -> u64 {
+        if obj.size >= self.stream_min_bytes {
+            0
+        } else {
+            obj.size
+        }
+    }
+}
+
+/// The bytes of a local object, read whole (see [`read_unchanged`]).
+pub fn read_local(obj: &SourceObject) -> Result<Vec<u8>, IngestError> {
+    match &obj.location {
+        Location::Local(path) => read_unchanged(obj, path),
+        Location::S3 { .. } => Err(IngestError::Io {
+            uri: obj.uri.clone(),
+            source: std::io::Error::other("not a local file"),
+        }),
     }
 }
 
@@ -101,29 +159,6 @@ pub fn looks_like_log(name: &str) -> bool {
         ]
         .iter()
         .any(|ext| lower.ends_with(ext))
-}
-
-/// When CloudTrail delivered an object, as `YYYYMMDDHHMM`, read from its name
-/// (`…_CloudTrail_us-east-1_20240301T1205Z_….json.gz`) or, failing that, from the
-/// `/YYYY/MM/DD/` folders of its key (time 00:00). `None` for any other name.
-pub fn delivery_stamp(uri: &str) -> Option<u64> {
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let name = uri.rsplit('/').next().unwrap_or(uri);
-    let from_name = name.split(['_', '.']).find_map(|token| {
-        let (day, time) = token.strip_suffix('Z')?.split_once('T')?;
-        (day.len() == 8 && time.len() == 4 && digits(day) && digits(time))
-            .then(|| format!("{day}{time}").parse().ok())
-            .flatten()
-    });
-    from_name.or_else(|| {
-        let parts: Vec<&str> = uri.split('/').collect();
-        parts.windows(3).rev().find_map(|w| {
-            let ok = w[0].len() == 4 && w[1].len() == 2 && w[2].len() == 2;
-            (ok && w.iter().all(|p| digits(p)))
-                .then(|| format!("{}{}{}0000", w[0], w[1], w[2]).parse().ok())
-                .flatten()
-        })
-    })
 }
 
 /// Orders objects by delivery time (objects without one last), then by name: an organization
@@ -225,7 +260,7 @@ fn object(path: &Path) -> Result<SourceObject, IngestError> {
 #[derive(Debug, Default)]
 pub struct Discovery {
     pub objects: Vec<SourceObject>,
-    pub unreadable: Vec<(String, String)>,
+    pub unreadable: Vec<Unlisted>,
 }
 
 /// Expands files and directories into the objects to read, sorted by path and deduplicated
@@ -256,7 +291,7 @@ pub fn discover_local(paths: &[PathBuf], exclude: Option<&Path>) -> Result<Disco
 /// hidden files and directories are skipped, and so is `exclude` (the lake itself, when it
 /// sits inside a source tree). A source that does not exist is an error; an entry that
 /// cannot be read (a dangling symlink, a folder without permission, a loop) is listed as
-/// `Err((path, reason))`.
+/// [`Unlisted`].
 pub fn walk_local(paths: &[PathBuf], exclude: Option<&Path>) -> Result<LocalWalk, IngestError> {
     let exclude = exclude.and_then(|p| std::path::absolute(p).ok());
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
@@ -304,8 +339,10 @@ pub fn walk_local(paths: &[PathBuf], exclude: Option<&Path>) -> Result<LocalWalk
                 Err(err) => {
                     let path = err.path().unwrap_or(p);
                     seen.insert(absolute(path));
-                    let path = path.display().to_string();
-                    unreadable.push(Err((path.clone(), format!("{path}: cannot read: {err}"))));
+                    unreadable.push(Err(Unlisted::Local {
+                        path: path.to_path_buf(),
+                        source: err.into(),
+                    }));
                 }
             }
         }
@@ -335,9 +372,40 @@ pub fn walk_local(paths: &[PathBuf], exclude: Option<&Path>) -> Result<LocalWalk
     })
 }
 
-/// One entry of a listing: an object, or an entry that could not be listed, as
-/// `(path, reason)` (reported with the quarantined objects, never fatal).
-pub type Listed = Result<SourceObject, (String, String)>;
+/// One entry of a listing: an object, or an entry that could not be listed (reported with
+/// the quarantined objects, never fatal).
+pub type Listed = Result<SourceObject, Unlisted>;
+
+/// An entry a listing could not read.
+#[derive(Debug, thiserror::Error)]
+pub enum Unlisted {
+    /// A local file or folder.
+    #[error("{}: cannot read: {source}", path.display())]
+    Local {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A remote prefix (`s3://bucket/prefix`) whose listing failed part way.
+    #[error(
+        "{source}; the objects under it not listed yet were not read: run the same command again to list them"
+    )]
+    Prefix {
+        url: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl Unlisted {
+    /// The path or URL of the entry.
+    pub fn path(&self) -> String {
+        match self {
+            Unlisted::Local { path, .. } => path.display().to_string(),
+            Unlisted::Prefix { url, .. } => url.clone(),
+        }
+    }
+}
 
 /// Objects a local walk reads ahead at most: a delivery day (or a folder off the layout) of
 /// more files is handed out in batches of this many, each in delivery order, so memory does
@@ -364,9 +432,11 @@ impl LocalWalk {
     /// The next objects of the group being read, up to `batch`, in delivery order
     /// (reversed, to pop).
     fn fill(&mut self) -> Vec<Listed> {
-        let cannot = |path: &Path, err: &dyn std::fmt::Display| {
-            let path = path.display().to_string();
-            Err((path.clone(), format!("{path}: cannot read: {err}")))
+        let cannot = |path: &Path, err: std::io::Error| {
+            Err(Unlisted::Local {
+                path: path.to_path_buf(),
+                source: err,
+            })
         };
         let mut objects = Vec::new();
         let mut bad = Vec::new();
@@ -377,7 +447,7 @@ impl LocalWalk {
                 };
                 match std::fs::read_dir(&dir) {
                     Ok(entries) => self.open = Some((dir, entries)),
-                    Err(err) => bad.push(cannot(&dir, &err)),
+                    Err(err) => bad.push(cannot(&dir, err)),
                 }
                 continue;
             };
@@ -389,7 +459,7 @@ impl LocalWalk {
                 Some(Ok(entry)) => entry,
                 // Reported, and the folder closed: the next run lists it again.
                 Some(Err(err)) => {
-                    bad.push(cannot(dir, &err));
+                    bad.push(cannot(dir, err));
                     self.open = None;
                     continue;
                 }
@@ -411,7 +481,7 @@ impl LocalWalk {
                     etag: None,
                 }),
                 Ok(_) => {}
-                Err(err) => bad.push(cannot(&path, &err)),
+                Err(err) => bad.push(cannot(&path, err)),
             }
         }
         sort_by_delivery(&mut objects);
@@ -471,7 +541,7 @@ mod tests {
         assert_eq!(names, ["a.json.gz"]);
         assert_eq!(found.unreadable.len(), 1, "{:?}", found.unreadable);
         assert!(
-            found.unreadable[0].1.contains("dangling.json"),
+            found.unreadable[0].to_string().contains("dangling.json"),
             "{:?}",
             found.unreadable
         );
@@ -533,7 +603,7 @@ mod tests {
             ]
         );
         let gone = walk.next().unwrap().unwrap_err();
-        assert!(gone.0.ends_with("2024/03/03"), "{gone:?}");
+        assert!(gone.path().ends_with("2024/03/03"), "{gone:?}");
         // Folders off the layout last; the named file not twice.
         assert_eq!(name(walk.next()), "loose/b.json");
         assert!(walk.next().is_none());

@@ -1,6 +1,8 @@
 //! The fuzz targets' bodies (`fuzz/`, run by libFuzzer on nightly in CI) on stable: over every
 //! fixture and corpus object, then over random and mutated input from proptest.
 
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;

@@ -1,5 +1,7 @@
 use std::path::PathBuf;
 
+use trawl_ingest::IngestError;
+
 /// Errors of the lake itself (not of one input object: those are quarantined).
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
@@ -34,10 +36,35 @@ pub enum LakeError {
         found: u32,
         supported: u32,
     },
-    #[error("{0}")]
-    Strict(String),
-    #[error("ingest interrupted: {0}")]
-    Interrupted(String),
+    /// `--strict`: an object that would have been quarantined ends the run.
+    #[error(
+        "{source}\n\nhint: --strict stops at the first bad object; without it, it is quarantined and the run goes on"
+    )]
+    Strict {
+        #[source]
+        source: IngestError,
+    },
+    /// `--strict`: a bad record ends the run.
+    #[error(
+        "{record}\n\nhint: --strict stops at the first bad record; without it, it is quarantined and the run goes on"
+    )]
+    StrictRecord {
+        /// The record's object, index and fault.
+        record: String,
+    },
+    /// The run was stopped ([`crate::Ingest::stop`]); what it read is committed.
+    #[error(
+        "ingest interrupted: {objects_read} objects committed up to lake version {lake_version}; run the same command again to resume"
+    )]
+    Interrupted {
+        objects_read: u64,
+        lake_version: u64,
+    },
+    /// The thread writing commits ended without a word (it panicked: a bug).
+    #[error(
+        "the commit writer stopped (a bug in trawl, please report it); run the same command again to resume"
+    )]
+    WriterGone,
 }
 
 /// What to do about the lake's own I/O errors. What was committed before one stays whole.

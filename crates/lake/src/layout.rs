@@ -73,6 +73,10 @@ impl Layout {
     pub fn events_dir(&self) -> PathBuf {
         self.root.join("events")
     }
+    /// The directory of partition `dt` (`events/dt=2024-03-01`).
+    pub fn partition(&self, dt: &str) -> PathBuf {
+        self.events_dir().join(format!("dt={dt}"))
+    }
     /// Path of a data file relative to the lake root (as the log records it).
     pub fn data_file(dt: &str, version: u64, n: usize) -> String {
         format!("events/dt={dt}/part-{version:020}-{n:04}.parquet")

@@ -5,11 +5,13 @@
 //! that drives `trawl-ingest` on every core.
 //!
 //! ```no_run
-//! use std::sync::atomic::AtomicBool;
-//! use trawl_lake::{Lake, IngestOptions, NoProgress, ingest};
+//! use trawl_lake::{IngestOptions, Lake};
 //! let lake = Lake::create("./trawl-lake")?;
-//! let objects = trawl_ingest::discover_local(&["./AWSLogs".into()], None)?.objects;
-//! let summary = ingest(&lake, objects, &IngestOptions::default(), &NoProgress, &AtomicBool::new(false))?;
+//! let listing = trawl_ingest::walk_local(&["./AWSLogs".into()], None)?;
+//! let summary = lake
+//!     .ingest(listing)
+//!     .options(IngestOptions { strict: true, ..IngestOptions::default() })
+//!     .run()?;
 //! println!("{} events stored", summary.events_stored);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -35,13 +37,12 @@ use std::path::{Path, PathBuf};
 
 pub use catalog::{Catalog, TableDef};
 pub use error::LakeError;
-pub use ingest::{
-    IngestOptions, IngestSummary, NoProgress, Progress, Quarantined, ingest, ingest_from,
-    ingest_listing,
-};
+pub use ingest::{Ingest, IngestOptions, IngestSummary, NoProgress, Progress, Quarantined};
 pub use layout::{FORMAT_VERSION, Layout};
 pub use log::{DataFile, Ledger, QuarantineEntry, Snapshot, SourceEntry};
-pub use verify::{Orphan, Problem, RebuildReport, VerifyReport, rebuild_ledger, verify};
+pub use verify::{
+    FileProblem, Orphan, Problem, RebuildReport, VerifyReport, rebuild_ledger, verify,
+};
 
 use error::IoContext;
 

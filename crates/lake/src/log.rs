@@ -9,6 +9,7 @@ use std::path::Path;
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
+use trawl_schema::TimeWindow;
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 use crate::error::{IoContext, LakeError};
@@ -75,6 +76,23 @@ impl SourceEntry {
             etag: None,
         }
     }
+
+    /// The window the object was read with (stored as its two ends).
+    pub fn window(&self) -> TimeWindow {
+        TimeWindow {
+            since: self.since_us,
+            until: self.until_us,
+        }
+    }
+
+    /// The entry, recorded as read with `window`.
+    pub fn read_with(self, window: &TimeWindow) -> Self {
+        SourceEntry {
+            since_us: window.since,
+            until_us: window.until,
+            ..self
+        }
+    }
 }
 
 /// An input object that could not be read, with the reason.
@@ -110,7 +128,7 @@ pub struct LogEntry {
 pub struct Ledger {
     identities: FxHashMap<u64, u64>,
     /// The `--since`/`--until` window of the objects read with one (few).
-    windows: FxHashMap<u64, (Option<i64>, Option<i64>)>,
+    windows: FxHashMap<u64, TimeWindow>,
 }
 
 /// The identity of an object as the ledger compares it: S3 objects by size and ETag, files
@@ -128,8 +146,8 @@ impl Ledger {
         let key = xxh3_64(s.uri.as_bytes());
         self.identities
             .insert(key, identity(s.size, s.etag.as_deref(), s.mtime_ns));
-        if s.since_us.is_some() || s.until_us.is_some() {
-            self.windows.insert(key, (s.since_us, s.until_us));
+        if !s.window().is_open() {
+            self.windows.insert(key, s.window());
         } else {
             self.windows.remove(&key);
         }
@@ -137,27 +155,16 @@ impl Ledger {
 
     /// Whether the object with this identity is in the lake, read with a window that covers
     /// `window`.
-    pub fn has(&self, obj: &trawl_ingest::SourceObject, window: &trawl_ingest::TimeWindow) -> bool {
+    pub fn has(&self, obj: &trawl_ingest::SourceObject, window: &TimeWindow) -> bool {
         let key = xxh3_64(obj.uri.as_bytes());
         if self.identities.get(&key).copied()
             != Some(identity(obj.size, obj.etag.as_deref(), obj.mtime_ns))
         {
             return false;
         }
-        let Some(&(since, until)) = self.windows.get(&key) else {
-            return true;
-        };
-        let since_ok = match (since, window.since) {
-            (None, _) => true,
-            (Some(a), Some(b)) => a <= b,
-            (Some(_), None) => false,
-        };
-        let until_ok = match (until, window.until) {
-            (None, _) => true,
-            (Some(a), Some(b)) => a >= b,
-            (Some(_), None) => false,
-        };
-        since_ok && until_ok
+        self.windows
+            .get(&key)
+            .is_none_or(|read| read.covers(window))
     }
 
     /// Objects recorded.
@@ -226,11 +233,7 @@ impl Snapshot {
 
     /// Whether the object with this identity is already in the lake, read with a window
     /// that covers `window`.
-    pub fn has_source(
-        &self,
-        obj: &trawl_ingest::SourceObject,
-        window: &trawl_ingest::TimeWindow,
-    ) -> bool {
+    pub fn has_source(&self, obj: &trawl_ingest::SourceObject, window: &TimeWindow) -> bool {
         self.ledger.has(obj, window)
     }
 
@@ -278,7 +281,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LakeError> {
     let tmp = dir.join(format!(
         ".tmp-{}-{}",
         std::process::id(),
-        path.file_name().unwrap().to_string_lossy()
+        path.file_name()
+            .expect("log paths name a file")
+            .to_string_lossy()
     ));
     {
         let mut f = fs::File::create(&tmp).at(&tmp)?;
@@ -309,7 +314,7 @@ pub(crate) fn commit(layout: &Layout, entry: &LogEntry) -> Result<(), LakeError>
 
 #[cfg(test)]
 mod tests {
-    use trawl_ingest::{Location, SourceObject, TimeWindow};
+    use trawl_ingest::{Location, SourceObject};
 
     use super::*;
 
@@ -355,10 +360,9 @@ mod tests {
         assert!(!ledger.has(&object("s3://b/k.json.gz", 20, 1, Some("\"e2\"")), &open));
 
         // Read with a window: a narrower or equal one is covered, a wider one is not.
-        let mut windowed = entry("/t/w.json.gz", 1, 1, None);
-        (windowed.since_us, windowed.until_us) = (Some(100), Some(200));
-        ledger.insert(&windowed);
         let w = |since, until| TimeWindow { since, until };
+        let windowed = entry("/t/w.json.gz", 1, 1, None).read_with(&w(Some(100), Some(200)));
+        ledger.insert(&windowed);
         let obj = object("/t/w.json.gz", 1, 1, None);
         assert!(ledger.has(&obj, &w(Some(100), Some(200))));
         assert!(ledger.has(&obj, &w(Some(150), Some(160))));

@@ -15,6 +15,7 @@ use crate::error::{IoContext, LakeError};
 use crate::layout::Layout;
 use crate::log::{DataFile, Snapshot};
 use crate::{Lake, writer};
+use trawl_schema::{COL_EVENTID, COL_EVENTTIME_TS};
 
 /// What `verify` found.
 #[derive(Debug, Default, Serialize)]
@@ -66,7 +67,7 @@ pub fn verify(lake: &Lake) -> Result<VerifyReport, LakeError> {
         if let Err(problem) = check_file(&layout, f) {
             report.problems.push(Problem {
                 path: f.path.clone(),
-                problem,
+                problem: problem.to_string(),
             });
         }
     }
@@ -74,65 +75,100 @@ pub fn verify(lake: &Lake) -> Result<VerifyReport, LakeError> {
     Ok(report)
 }
 
+/// What is wrong with one data file (the report names the file).
+#[derive(Debug, thiserror::Error)]
+pub enum FileProblem {
+    #[error("missing: the log names it but it is gone")]
+    Missing,
+    #[error("cannot read: {0}")]
+    Unreadable(#[source] std::io::Error),
+    #[error("size {found} bytes, the log recorded {recorded}")]
+    Size { found: u64, recorded: u64 },
+    #[error("content changed: xxh3 {found}, the log recorded {recorded}")]
+    Changed { found: String, recorded: String },
+    #[error("not readable as Parquet: {0}")]
+    NotParquet(#[source] parquet::errors::ParquetError),
+    #[error("a page does not decode: {0}")]
+    Decode(#[source] arrow::error::ArrowError),
+    #[error("{0}: not a trawl data file")]
+    NotTrawl(String),
+    #[error("{found} rows, the log recorded {recorded}")]
+    Rows { found: u64, recorded: u64 },
+    #[error("dedup index: {0}")]
+    IndexUnreadable(#[source] LakeError),
+    #[error("dedup index {0} does not match the file's eventIDs")]
+    IndexMismatch(String),
+    #[error("its rows do not read back as events: {0}")]
+    Rebuild(String),
+}
+
 /// One committed data file and its index against the log.
-fn check_file(layout: &Layout, f: &DataFile) -> Result<(), String> {
+fn check_file(layout: &Layout, f: &DataFile) -> Result<(), FileProblem> {
     let path = layout.root().join(&f.path);
     let bytes = match fs::read(&path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err("missing: the log names it but it is gone".into());
-        }
-        Err(e) => return Err(format!("cannot read: {e}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(FileProblem::Missing),
+        Err(e) => return Err(FileProblem::Unreadable(e)),
     };
     if bytes.len() as u64 != f.bytes {
-        return Err(format!(
-            "size {} bytes, the log recorded {}",
-            bytes.len(),
-            f.bytes
-        ));
+        return Err(FileProblem::Size {
+            found: bytes.len() as u64,
+            recorded: f.bytes,
+        });
     }
     let (xxh3, reader) = open_data(bytes)?;
     if xxh3 != f.xxh3 {
-        return Err(format!(
-            "content changed: xxh3 {xxh3}, the log recorded {}",
-            f.xxh3
-        ));
+        return Err(FileProblem::Changed {
+            found: xxh3,
+            recorded: f.xxh3.clone(),
+        });
     }
     let (mut rows, mut ids) = (0u64, Vec::new());
     for batch in reader {
-        let batch = batch.map_err(|e| format!("a page does not decode: {e}"))?;
+        let batch = batch.map_err(FileProblem::Decode)?;
         ids.extend(id_hashes(&batch, rows as usize)?);
         rows += batch.num_rows() as u64;
     }
     if rows != f.rows {
-        return Err(format!("{rows} rows, the log recorded {}", f.rows));
+        return Err(FileProblem::Rows {
+            found: rows,
+            recorded: f.rows,
+        });
     }
     let index_path = layout.root().join(&f.index);
-    let index = writer::read_index(&index_path).map_err(|e| format!("dedup index: {e}"))?;
+    let index = writer::read_index(&index_path).map_err(FileProblem::IndexUnreadable)?;
     if !index_matches(&index, &ids) {
-        return Err(format!(
-            "dedup index {} does not match the file's eventIDs",
-            f.index
-        ));
+        return Err(FileProblem::IndexMismatch(f.index.clone()));
     }
     Ok(())
 }
 
 /// The xxh3 of a data file's bytes (as the log writes it) and a reader over its rows.
-fn open_data(bytes: Vec<u8>) -> Result<(String, ParquetRecordBatchReader), String> {
+fn open_data(bytes: Vec<u8>) -> Result<(String, ParquetRecordBatchReader), FileProblem> {
     let xxh3 = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes));
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
         .and_then(|b| b.build())
-        .map_err(|e| format!("not readable as Parquet: {e}"))?;
+        .map_err(FileProblem::NotParquet)?;
     Ok((xxh3, reader))
 }
 
-/// `(row, eventID hash)` of the rows of `batch` that have an eventID; rows count from `base`.
-fn id_hashes(batch: &RecordBatch, base: usize) -> Result<Vec<(usize, u64)>, String> {
+/// The column `name` of `batch` as text: a file without it, or with another type there, is
+/// not a trawl data file.
+fn text_column<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a arrow::array::StringArray, FileProblem> {
     let col = batch
-        .column_by_name("eventid")
-        .ok_or("no eventid column: not a trawl data file")?
-        .as_string::<i32>();
+        .column_by_name(name)
+        .ok_or_else(|| FileProblem::NotTrawl(format!("no {name} column")))?;
+    col.as_string_opt::<i32>().ok_or_else(|| {
+        FileProblem::NotTrawl(format!("column {name} is {}, not text", col.data_type()))
+    })
+}
+
+/// `(row, eventID hash)` of the rows of `batch` that have an eventID; rows count from `base`.
+fn id_hashes(batch: &RecordBatch, base: usize) -> Result<Vec<(usize, u64)>, FileProblem> {
+    let col = text_column(batch, COL_EVENTID)?;
     Ok((0..col.len())
         .filter(|&i| col.is_valid(i))
         .map(|i| (base + i, writer::id_hash(col.value(i))))
@@ -303,7 +339,10 @@ pub fn rebuild_ledger(lake: &Lake) -> Result<RebuildReport, LakeError> {
                 }
                 add.push(file);
             }
-            Err(problem) => report.skipped.push(Problem { path: rel, problem }),
+            Err(problem) => report.skipped.push(Problem {
+                path: rel,
+                problem: problem.to_string(),
+            }),
         }
     }
     report.files = add.len() as u64;
@@ -355,40 +394,41 @@ fn walk_if(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
 /// A data file's log record, its rows per source object, and whether its index was rebuilt.
 type Described = (DataFile, Vec<(String, u64)>, bool);
 
-fn describe(root: &Path, path: &Path, rel: &str, n: usize) -> Result<Described, String> {
+fn describe(root: &Path, path: &Path, rel: &str, n: usize) -> Result<Described, FileProblem> {
     use arrow::array::TimestampMicrosecondArray;
-    let bytes = fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let bytes = fs::read(path).map_err(FileProblem::Unreadable)?;
     let size = bytes.len() as u64;
     let (xxh3, reader) = open_data(bytes)?;
     let (mut rows, mut ids, mut times) = (0u64, Vec::new(), Vec::new());
     let mut by_source: std::collections::BTreeMap<String, u64> = Default::default();
     let mut records = Vec::new();
     for batch in reader {
-        let batch = batch.map_err(|e| format!("a page does not decode: {e}"))?;
+        let batch = batch.map_err(FileProblem::Decode)?;
         ids.extend(id_hashes(&batch, rows as usize)?);
         rows += batch.num_rows() as u64;
-        let col = |name: &str| {
-            batch
-                .column_by_name(name)
-                .cloned()
-                .ok_or(format!("no {name} column: not a trawl data file"))
-        };
-        let source = col(trawl_schema::COL_SOURCE)?;
-        for s in source.as_string::<i32>().iter().flatten() {
+        for s in text_column(&batch, trawl_schema::COL_SOURCE)?
+            .iter()
+            .flatten()
+        {
             *by_source.entry(s.to_string()).or_default() += 1;
         }
-        let ts = col(trawl_schema::COL_EVENTTIME_TS)?;
+        let ts = batch
+            .column_by_name(trawl_schema::COL_EVENTTIME_TS)
+            .ok_or_else(|| FileProblem::NotTrawl(format!("no {COL_EVENTTIME_TS} column")))?;
         if let Some(ts) = ts.as_any().downcast_ref::<TimestampMicrosecondArray>() {
             times.extend(ts.iter().flatten());
         }
-        records.extend(trawl_schema::rebuild_batch(&batch).map_err(|e| e.to_string())?);
+        records.extend(
+            trawl_schema::rebuild_batch(&batch)
+                .map_err(|e| FileProblem::NotTrawl(format!("its rows do not rebuild: {e}")))?,
+        );
     }
     let dt = Path::new(rel)
         .parent()
         .and_then(|p| p.file_name())
         .and_then(|d| d.to_str())
         .and_then(|d| d.strip_prefix("dt="))
-        .ok_or("not under events/dt=.../")?
+        .ok_or_else(|| FileProblem::NotTrawl("not under events/dt=.../".into()))?
         .to_string();
     let file_name = path.file_name().unwrap_or_default().to_string_lossy();
     let index_rel = match file_name
@@ -405,27 +445,27 @@ fn describe(root: &Path, path: &Path, rel: &str, n: usize) -> Result<Described, 
     if !kept {
         // Content hashes from the rebuilt records, as ingest computes them.
         let text = serde_json::to_vec(&serde_json::json!({ "Records": records }))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| FileProblem::Rebuild(e.to_string()))?;
         let out = trawl_ingest::read_bytes(rel, text, &trawl_ingest::ReadOptions::default())
-            .map_err(|e| format!("its rows do not read back as events: {e}"))?;
+            .map_err(|e| FileProblem::Rebuild(e.to_string()))?;
         let mut hashes = Vec::new();
         for b in &out.batches {
             let h = b
                 .column_by_name(trawl_schema::COL_HASH)
-                .ok_or("no content hash")?
-                .as_primitive::<arrow::datatypes::Int64Type>();
+                .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int64Type>())
+                .ok_or_else(|| FileProblem::Rebuild("no content hash".into()))?;
             hashes.extend(h.values().iter().map(|v| *v as u64));
         }
         if hashes.len() != records.len() {
-            return Err(format!(
+            return Err(FileProblem::Rebuild(format!(
                 "{} of {} rows read back as events",
                 hashes.len(),
                 records.len()
-            ));
+            )));
         }
         let pairs: Vec<(u64, u64)> = ids.iter().map(|(pos, id)| (*id, hashes[*pos])).collect();
         crate::log::write_atomic(&index_path, &writer::encode_index(&pairs))
-            .map_err(|e| e.to_string())?;
+            .map_err(FileProblem::IndexUnreadable)?;
     }
     times.sort_unstable();
     let file = DataFile {

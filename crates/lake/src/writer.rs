@@ -15,7 +15,8 @@ use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use trawl_schema::{
-    BLOOM_COLUMNS, COL_EVENTTIME_TS, COL_HASH, FIELDS, Kind, arrow_schema, format_canonical,
+    BLOOM_COLUMNS, COL_EVENTID, COL_EVENTTIME, COL_EVENTTIME_TS, COL_HASH, COL_REQUESTID,
+    COL_SHAREDEVENTID, FIELDS, Kind, arrow_schema, format_canonical,
 };
 
 use crate::error::{IoContext, LakeError};
@@ -25,10 +26,10 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 /// Columns whose values are (nearly) all distinct: dictionary encoding only costs there.
 const UNIQUE_COLUMNS: &[&str] = &[
-    "eventid",
-    "requestid",
-    "sharedeventid",
-    "eventtime",
+    COL_EVENTID,
+    COL_REQUESTID,
+    COL_SHAREDEVENTID,
+    COL_EVENTTIME,
     COL_EVENTTIME_TS,
 ];
 
@@ -73,9 +74,9 @@ fn properties(rows: usize, row_group_rows: usize) -> WriterProperties {
         Encoding::DELTA_BINARY_PACKED,
     );
     // Sorted ISO-8601 strings share all but their last characters with the previous value.
-    b = b.set_column_encoding(ColumnPath::from("eventtime"), Encoding::DELTA_BYTE_ARRAY);
+    b = b.set_column_encoding(ColumnPath::from(COL_EVENTTIME), Encoding::DELTA_BYTE_ARRAY);
     // Random IDs (UUIDs): with the lengths stored apart, zstd sees only the hex digits.
-    for col in ["eventid", "requestid", "sharedeventid"] {
+    for col in [COL_EVENTID, COL_REQUESTID, COL_SHAREDEVENTID] {
         b = b.set_column_encoding(ColumnPath::from(col), Encoding::DELTA_LENGTH_BYTE_ARRAY);
     }
     for col in BLOOM_COLUMNS {
@@ -159,8 +160,8 @@ pub fn write_file(
         let ids: Vec<_> = batches
             .iter()
             .map(|b| {
-                b.column_by_name("eventid")
-                    .expect("eventid")
+                b.column_by_name(COL_EVENTID)
+                    .expect("the lake schema has eventid")
                     .as_string::<i32>()
             })
             .collect();
@@ -470,7 +471,7 @@ mod tests {
         let (mut ids, mut times) = (Vec::new(), Vec::new());
         for b in reader.build().unwrap() {
             let b = b.unwrap();
-            let id = b.column_by_name("eventid").unwrap().as_string::<i32>();
+            let id = b.column_by_name(COL_EVENTID).unwrap().as_string::<i32>();
             ids.extend(id.iter().map(|v| v.unwrap().to_string()));
             let ts = b
                 .column_by_name(COL_EVENTTIME_TS)

@@ -1,25 +1,21 @@
 //! Ingest behaviour on the fixtures in `fixtures/`: every input form, bad input,
 //! idempotency, dedup and conflicts, time windows, crash recovery and the writer lock.
 
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
-use trawl_ingest::{LocalFetch, TimeWindow, discover_local, walk_local};
-use trawl_lake::{
-    IngestOptions, IngestSummary, Lake, LakeError, NoProgress, ingest, ingest_listing,
-};
+use trawl_ingest::{discover_local, walk_local};
+use trawl_lake::{IngestOptions, IngestSummary, Lake, LakeError};
+use trawl_schema::TimeWindow;
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-}
+use trawl_testkit::fixtures;
 
 /// Ingests `paths` as `trawl ingest` does: the local listing consumed as the run goes.
 fn run(lake: &Lake, paths: &[PathBuf], opts: &IngestOptions) -> Result<IngestSummary, LakeError> {
     let listing = walk_local(paths, None).expect("sources exist");
-    let stop = AtomicBool::new(false);
-    ingest_listing(lake, listing, &LocalFetch, opts, &NoProgress, &stop)
+    lake.ingest(listing).options(opts.clone()).run()
 }
 
 fn gz(data: &[u8]) -> Vec<u8> {
@@ -594,14 +590,7 @@ fn a_source_that_changes_or_vanishes_after_listing_is_reported_and_read_next_tim
     );
     std::fs::remove_file(&gone).unwrap();
     let lake = Lake::create(dir.path().join("lake")).unwrap();
-    let s = ingest(
-        &lake,
-        objects,
-        &IngestOptions::default(),
-        &NoProgress,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let s = lake.ingest(objects.into_iter().map(Ok)).run().unwrap();
     assert_eq!(s.events_stored, 1, "only the unchanged file is read");
     let reasons: Vec<(String, String)> = s
         .quarantined
@@ -768,8 +757,12 @@ fn the_listing_is_consumed_as_objects_finish_and_small_objects_share_commits() {
         flush_bytes: 4 << 20,
         ..IngestOptions::default()
     };
-    let stop = AtomicBool::new(false);
-    let s = ingest_listing(&lake, listing, &LocalFetch, &opts, &finished, &stop).unwrap();
+    let s = lake
+        .ingest(listing)
+        .options(opts.clone())
+        .progress(&finished)
+        .run()
+        .unwrap();
     assert_eq!(
         (s.objects_found, s.objects_read, s.events_stored),
         (300, 300, 300)

@@ -3,14 +3,15 @@
 //! inside `userIdentity` and `resources`, free-form members of any JSON type) are ingested
 //! into a lake, read back from its Parquet files and rebuilt: each equals its original.
 
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
 use std::io::Write;
-use std::sync::atomic::AtomicBool;
 
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Value, json};
-use trawl_lake::{IngestOptions, Lake, NoProgress};
+use trawl_lake::Lake;
 
 fn scalar() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -194,15 +195,7 @@ fn id(r: &Value) -> String {
 }
 
 fn ingest_file(lake: &Lake, path: std::path::PathBuf) -> trawl_lake::IngestSummary {
-    let objects = trawl_ingest::discover_local(&[path], None).unwrap().objects;
-    trawl_lake::ingest(
-        lake,
-        objects,
-        &IngestOptions::default(),
-        &NoProgress,
-        &AtomicBool::new(false),
-    )
-    .unwrap()
+    trawl_testkit::ingest(lake, &[path])
 }
 
 /// Ingests `records` into a new lake and compares what comes back, record by record.

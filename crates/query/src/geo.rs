@@ -150,7 +150,7 @@ impl ScalarUDFImpl for GeoFn {
 
 /// Registers the geoip functions with `ctx`, answering from `db` (or explaining how to get
 /// one when it is `None`).
-pub fn register(ctx: &SessionContext, db: Option<Arc<GeoDb>>) {
+pub(crate) fn register(ctx: &SessionContext, db: Option<Arc<GeoDb>>) {
     for (field, name) in FIELDS {
         ctx.register_udf(ScalarUDF::new_from_impl(GeoFn {
             field,

@@ -80,7 +80,12 @@ impl From<DataFusionError> for QueryError {
 /// Athena rewrites at the AST level (see [`athena::rewrite_statement`]).
 fn rewrite_statement(stmt: &mut DFStatement) -> Result<(), QueryError> {
     match stmt {
-        DFStatement::Statement(s) => athena::rewrite_statement(s).map_err(QueryError::Plan),
+        DFStatement::Statement(s) => athena::rewrite_statement(s).map_err(|e| match e {
+            athena::Refused::Unsupported(why) => QueryError::Plan(why),
+            internal @ athena::Refused::Internal { .. } => {
+                QueryError::Internal(internal.to_string())
+            }
+        }),
         DFStatement::Explain(e) => rewrite_statement(&mut e.statement),
         _ => Ok(()),
     }
@@ -114,6 +119,15 @@ pub struct QueryEngine {
     ctx: SessionContext,
     version: u64,
     layout: Layout,
+}
+
+impl std::fmt::Debug for QueryEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryEngine")
+            .field("lake", &self.layout.root())
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
 }
 
 impl QueryEngine {

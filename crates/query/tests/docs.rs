@@ -2,11 +2,11 @@
 //! in sync (run with `TRAWL_UPDATE_DOCS=1` to rewrite it) and checks every Trino function
 //! listed as added is registered.
 
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
 use trawl_query::{ATHENA_FUNCTIONS, GEO_FUNCTIONS, QueryEngine, TRINO_FUNCTIONS};
 
-#[path = "../../schema/tests/support/generated_block.rs"]
-mod support;
-use support::generated_block;
+use trawl_testkit::generated_block;
 
 #[tokio::test]
 async fn function_reference_matches_the_registry() {

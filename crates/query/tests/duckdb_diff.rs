@@ -2,9 +2,10 @@
 //! trawl (on the lake) and through DuckDB (on the raw trail JSON, `tests/duckdb/peer.py`), and
 //! must give the same rows. Needs `python3` with `duckdb`; with `CI` set, its absence fails.
 
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::AtomicBool;
 
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use trawl_schema::{FIELDS, Field, Kind};
@@ -74,17 +75,7 @@ async fn same_answers_as_duckdb() {
     };
     trawl_gen::write_trail(&trail, &spec).unwrap();
     let lake = trawl_lake::Lake::create(dir.path().join("lake")).unwrap();
-    let objects = trawl_ingest::discover_local(std::slice::from_ref(&trail), None)
-        .unwrap()
-        .objects;
-    trawl_lake::ingest(
-        &lake,
-        objects,
-        &Default::default(),
-        &trawl_lake::NoProgress,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    trawl_testkit::ingest(&lake, std::slice::from_ref(&trail));
 
     let queries_file = dir.path().join("queries.sql");
     std::fs::write(&queries_file, QUERIES.join("\n")).unwrap();

@@ -1,5 +1,7 @@
 //! The geoip_* SQL functions over a MaxMind-format database built by the test.
 
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;

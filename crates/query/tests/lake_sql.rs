@@ -2,19 +2,17 @@
 //! normalised, Athena names resolve case-insensitively, eventtime predicates prune, and
 //! uncommitted files stay invisible.
 
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
-use trawl_lake::{IngestOptions, Lake, NoProgress, ingest};
+use trawl_lake::{IngestOptions, Lake};
 use trawl_query::QueryEngine;
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-}
+use trawl_testkit::fixtures;
 
 fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("TRAWL_CORPUS")
@@ -42,8 +40,7 @@ fn corpus_dir() -> Option<PathBuf> {
 }
 
 fn ingest_paths(lake: &Lake, paths: &[PathBuf], opts: &IngestOptions) -> trawl_lake::IngestSummary {
-    let objects = trawl_ingest::discover_local(paths, None).unwrap().objects;
-    ingest(lake, objects, opts, &NoProgress, &AtomicBool::new(false)).unwrap()
+    trawl_testkit::ingest_with(lake, paths, opts.clone())
 }
 
 /// A lake holding a generated trail of `events` events over 7 days, without re-deliveries.

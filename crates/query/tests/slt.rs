@@ -2,14 +2,15 @@
 //! `fixtures/odd`. Expected answers were worked out by hand from those fixtures.
 //! Rewrite expectations only after checking them: the files are the specification.
 
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner};
-use trawl_lake::{IngestOptions, Lake, NoProgress};
+use trawl_lake::Lake;
 use trawl_query::{QueryEngine, QueryError};
 
 struct Db {
@@ -68,27 +69,9 @@ impl AsyncDB for Db {
     }
 }
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-        .join("../../fixtures")
-}
-
 /// A lake holding `fixtures/forms` and `fixtures/odd`.
 fn fixture_lake(dir: &std::path::Path) -> Lake {
-    let lake = Lake::create(dir.join("lake")).unwrap();
-    let objects =
-        trawl_ingest::discover_local(&[fixtures().join("forms"), fixtures().join("odd")], None)
-            .unwrap()
-            .objects;
-    trawl_lake::ingest(
-        &lake,
-        objects,
-        &IngestOptions::default(),
-        &NoProgress,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
-    lake
+    trawl_testkit::fixture_lake(dir, &["forms", "odd"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,28 +6,16 @@
 //! a bucket at 10:30; a role session (R) puts an object at 10:40; a service event without
 //! ARN at 10:50. Event ids are fixture-0301 .. fixture-0308 in that order (11:00 is 0308).
 
-use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
 
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use trawl_lake::{IngestOptions, Lake, NoProgress};
+use trawl_lake::Lake;
 use trawl_query::QueryEngine;
 
 fn lake() -> (tempfile::TempDir, Lake) {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::create(dir.path().join("lake")).unwrap();
-    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/sessions");
-    let objects = trawl_ingest::discover_local(&[fixtures], None)
-        .unwrap()
-        .objects;
-    let summary = trawl_lake::ingest(
-        &lake,
-        objects,
-        &IngestOptions::default(),
-        &NoProgress,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let summary = trawl_testkit::ingest(&lake, &[trawl_testkit::fixtures().join("sessions")]);
     assert_eq!(summary.events_stored, 8);
     (dir, lake)
 }

@@ -77,7 +77,7 @@ pub fn page(title: &str, header: &str, body: &str) -> String {
 }
 
 pub fn range_text(range: &Range) -> String {
-    let text = match (&range.since, &range.until) {
+    let text = match (range.window.since_text(), range.window.until_text()) {
         (None, None) => "All events in the lake".to_string(),
         (Some(s), None) => format!("Events from {s}"),
         (None, Some(u)) => format!("Events before {u}"),

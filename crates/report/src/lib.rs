@@ -8,14 +8,14 @@ pub mod html;
 use arrow::array::RecordBatch;
 use serde::Serialize;
 use trawl_query::QueryEngine;
+use trawl_schema::TimeWindow;
 
 pub use dashboards::{Chart, Dashboard, Tile};
 
-/// A time range over `eventTime`, `[since, until)`, as RFC 3339 UTC text; open ends allowed.
+/// What the tiles count: a window on `eventTime` (open ends allowed) and a drill-down filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Range {
-    pub since: Option<String>,
-    pub until: Option<String>,
+    pub window: TimeWindow,
     /// A drill-down filter applied to every tile: (column, value), as
     /// [`dashboards::drill_filter`] knows them (`group_id`, `user`, `eventname`...).
     pub filter: Option<(String, String)>,
@@ -25,11 +25,12 @@ impl Range {
     /// The SQL predicate: string comparisons on `eventtime`, which prune partitions.
     pub fn predicate(&self) -> String {
         let mut parts = Vec::new();
-        if let Some(s) = &self.since {
-            parts.push(format!("eventtime >= '{}'", s.replace('\'', "''")));
+        // RFC 3339 UTC text compares as `eventtime` is written; no quote can occur in it.
+        if let Some(s) = self.window.since_text() {
+            parts.push(format!("eventtime >= '{s}'"));
         }
-        if let Some(u) = &self.until {
-            parts.push(format!("eventtime < '{}'", u.replace('\'', "''")));
+        if let Some(u) = self.window.until_text() {
+            parts.push(format!("eventtime < '{u}'"));
         }
         if let Some(f) = self
             .filter
@@ -43,6 +44,38 @@ impl Range {
         } else {
             parts.join(" AND ")
         }
+    }
+
+    /// The range starting `period` (microseconds) before the newest event the range holds
+    /// (offline data has no "now": `--last 48h` means the lake's last 48 hours up to
+    /// `until`). Unchanged when the range holds no event.
+    pub async fn last(&self, engine: &QueryEngine, period_us: i64) -> Result<Range, ReportError> {
+        let sql = format!(
+            "SELECT max(eventtime) FROM cloudtrail_logs WHERE {}",
+            self.predicate()
+        );
+        let query = |source| ReportError::Query {
+            dashboard: "--last".into(),
+            tile: "the newest event".into(),
+            source,
+        };
+        let results = engine.run(&sql).await.map_err(query)?;
+        let newest = results
+            .first()
+            .and_then(|r| r.batches.first())
+            .and_then(|b| {
+                use arrow::array::{Array, AsArray};
+                b.column(0)
+                    .as_string_opt::<i32>()
+                    .filter(|c| !c.is_empty() && c.is_valid(0))
+                    .map(|c| c.value(0).to_string())
+            })
+            .and_then(|t| trawl_schema::parse_event_time(&t));
+        let mut range = self.clone();
+        if let Some(newest) = newest {
+            range.window.since = Some(newest.micros.saturating_sub(period_us));
+        }
+        Ok(range)
     }
 }
 

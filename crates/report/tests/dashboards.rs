@@ -1,6 +1,8 @@
 //! Every tile of the five dashboards against a small hand-written trail whose answers are
 //! counted by hand in the comments.
 
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -232,15 +234,7 @@ async fn report_and_engine(
     let file = dir.path().join("trail.json");
     std::fs::write(&file, json!({"Records": trail()}).to_string()).unwrap();
     let lake = trawl_lake::Lake::create(dir.path().join("lake")).unwrap();
-    let objects = trawl_ingest::discover_local(&[file], None).unwrap().objects;
-    let summary = trawl_lake::ingest(
-        &lake,
-        objects,
-        &trawl_lake::IngestOptions::default(),
-        &trawl_lake::NoProgress,
-        &std::sync::atomic::AtomicBool::new(false),
-    )
-    .unwrap();
+    let summary = trawl_testkit::ingest(&lake, &[file]);
     assert_eq!(summary.events_stored, 14);
     let db = geo.then(|| {
         let path = dir.path().join("city.mmdb");
@@ -272,8 +266,11 @@ fn tile(results: &[DashboardResult], id: &str) -> Vec<String> {
 
 fn march(since: u32, until: u32) -> Range {
     Range {
-        since: Some(format!("2024-03-{since:02}T00:00:00Z")),
-        until: Some(format!("2024-03-{until:02}T00:00:00Z")),
+        window: trawl_schema::TimeWindow::parse(
+            Some(&format!("2024-03-{since:02}")),
+            Some(&format!("2024-03-{until:02}")),
+        )
+        .unwrap(),
         filter: None,
     }
 }

@@ -3,8 +3,8 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::S3Source;
-use crate::retry::{backoff, chain, classify};
+use crate::retry::{Failure, backoff, chain, classify};
+use crate::{S3Error, S3Source};
 
 /// The bytes of `s3://bucket/key` (`size` from the listing, a capacity hint and a check).
 /// `Err` says why it was given up, after the retries.
@@ -14,7 +14,12 @@ pub(crate) async fn get(
     key: &str,
     etag: Option<&str>,
     size: u64,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, S3Error> {
+    let given_up = |message: String, source| S3Error::Request {
+        url: format!("s3://{bucket}/{key}"),
+        message,
+        source,
+    };
     let client = src.client(bucket).await;
     let opts = &src.shared.opts;
     let counts = &src.shared.counts;
@@ -48,35 +53,54 @@ pub(crate) async fn get(
                             buf.extend_from_slice(&chunk);
                         }
                         Ok(Ok(None)) => break None,
-                        Ok(Err(e)) => break Some(format!("body broke: {}", chain(&e))),
+                        Ok(Err(e)) => {
+                            break Some(Failure {
+                                retry: true,
+                                message: format!("body broke: {}", chain(&e)),
+                                source: Some(Box::new(e)),
+                            });
+                        }
                         Err(_) => {
-                            break Some(format!("body stalled for {:?}", opts.attempt_timeout));
+                            break Some(Failure {
+                                retry: true,
+                                message: format!("body stalled for {:?}", opts.attempt_timeout),
+                                source: None,
+                            });
                         }
                     }
                 };
                 match (broke, expected) {
-                    (None, Some(want)) if (buf.len() as u64) < want => {
-                        format!("body ended at {} of {want} bytes", buf.len())
-                    }
+                    (None, Some(want)) if (buf.len() as u64) < want => Failure {
+                        retry: true,
+                        message: format!("body ended at {} of {want} bytes", buf.len()),
+                        source: None,
+                    },
                     (None, _) => return Ok(buf),
                     (Some(why), _) => why,
                 }
             }
             Err(e) => {
-                let f = classify(&e);
+                let f = classify(e);
                 if !f.retry {
-                    return Err(f.message);
+                    return Err(given_up(f.message, f.source));
                 }
-                f.message
+                f
             }
         };
         attempt += 1;
         if attempt >= opts.max_attempts {
-            return Err(format!(
-                "gave up after {attempt} attempts, the last: {failure}; run the same command again to retry this object"
+            return Err(given_up(
+                format!(
+                    "gave up after {attempt} attempts, the last: {}; run the same command again to retry this object",
+                    failure.message
+                ),
+                failure.source,
             ));
         }
-        tracing::debug!("s3://{bucket}/{key}: {failure}; retrying (attempt {attempt})");
+        tracing::debug!(
+            "s3://{bucket}/{key}: {}; retrying (attempt {attempt})",
+            failure.message
+        );
         counts.retries.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(backoff(opts, attempt - 1)).await;
     }

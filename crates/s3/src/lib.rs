@@ -13,6 +13,7 @@
 
 mod fetch;
 mod retry;
+mod sources;
 mod walk;
 
 use std::collections::HashMap;
@@ -21,8 +22,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
-use trawl_ingest::{Claim, Fetch, IngestError, LocalFetch, Location, SourceObject};
+use trawl_ingest::{
+    Body, Claim, Deliver, Fetch, IngestError, LocalFetch, Location, SourceObject, read_local,
+};
 
+pub use sources::{Listing, SourceFetch, SourceSpec, Sources};
 pub use walk::{Discovered, S3Walk, Selection};
 
 /// `s3://bucket[/prefix]`.
@@ -60,14 +64,37 @@ impl std::fmt::Display for S3Url {
 pub enum S3Error {
     #[error("{url}: not an S3 URL: {why}")]
     BadUrl { url: String, why: String },
+    /// A request given up (at once for a permanent failure, else after its retries).
     #[error("{url}: {message}")]
-    Request { url: String, message: String },
-    /// A listing that failed part way (its reason names the prefix).
-    #[error("{0}")]
-    Listing(String),
-    #[error("starting the S3 client: {0}")]
-    Runtime(String),
+    Request {
+        url: String,
+        /// What failed and what to do, with the SDK's error chain on one line.
+        message: String,
+        /// The SDK's error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A listing that failed part way.
+    #[error("{source}")]
+    Listing {
+        #[source]
+        source: trawl_ingest::Unlisted,
+    },
+    #[error("starting the S3 client's runtime: {source}")]
+    Runtime {
+        #[source]
+        source: std::io::Error,
+    },
+    /// A local source beside the S3 ones.
+    #[error("{source}")]
+    Local {
+        #[from]
+        source: IngestError,
+    },
 }
+
+/// An error from below (the AWS SDK), kept as the source of ours.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How to reach S3.
 #[derive(Debug, Clone)]
@@ -291,7 +318,7 @@ impl S3Source {
         for listed in walk {
             match listed {
                 Ok(obj) => objects.push(obj),
-                Err((_, reason)) => return Err(S3Error::Listing(reason)),
+                Err(source) => return Err(S3Error::Listing { source }),
             }
         }
         // The walk lists each object once (overlapping URLs are merged before it starts).
@@ -309,7 +336,7 @@ pub(crate) fn runtime(name: &str) -> Result<tokio::runtime::Runtime, S3Error> {
         .thread_name(name)
         .enable_all()
         .build()
-        .map_err(|e| S3Error::Runtime(e.to_string()))
+        .map_err(|source| S3Error::Runtime { source })
 }
 
 /// An HTTPS client with its own connection pool: rustls on ring (no aws-lc C build).
@@ -362,24 +389,24 @@ async fn load_config(opts: &S3Options) -> aws_config::SdkConfig {
 }
 
 impl Fetch for S3Source {
-    fn fetch(&self, obj: &SourceObject) -> Result<Vec<u8>, IngestError> {
-        self.rt.block_on(self.fetch_async(obj))
+    fn fetch(&self, obj: &SourceObject) -> Result<Body, IngestError> {
+        match &obj.location {
+            Location::Local(_) => LocalFetch::default().fetch(obj),
+            Location::S3 { .. } => self.rt.block_on(self.fetch_async(obj)).map(Body::Bytes),
+        }
     }
 
-    fn concurrency(&self) -> usize {
-        self.shared.opts.concurrency
+    fn holds(&self, obj: &SourceObject) -> u64 {
+        LocalFetch::default().holds(obj)
+    }
+
+    /// One thread drives every request (`concurrency` of them in flight).
+    fn drivers(&self, _readers: usize) -> usize {
+        1
     }
 
     /// All GETs from one thread: up to `concurrency` futures in flight on the runtime.
-    fn drive(
-        &self,
-        claim: &mut dyn FnMut(bool) -> Claim,
-        deliver: &mut dyn FnMut(
-            usize,
-            std::sync::Arc<SourceObject>,
-            Result<Vec<u8>, IngestError>,
-        ) -> bool,
-    ) {
+    fn drive(&self, claim: &mut dyn FnMut(bool) -> Claim, deliver: &mut Deliver<'_>) {
         use futures::stream::{FuturesUnordered, StreamExt};
         self.rt.block_on(async {
             let mut running = FuturesUnordered::new();
@@ -388,8 +415,15 @@ impl Fetch for S3Source {
                 while !done && running.len() < self.shared.opts.concurrency.max(1) {
                     // Block for memory only when nothing is in flight to free some.
                     match claim(running.is_empty()) {
+                        // A local file (beside S3 sources) is read or streamed from here.
+                        Claim::Next(i, obj) if matches!(obj.location, Location::Local(_)) => {
+                            let body = LocalFetch::default().fetch(&obj);
+                            if !deliver(i, obj, body) {
+                                return;
+                            }
+                        }
                         Claim::Next(i, obj) => running.push(async move {
-                            let raw = self.fetch_async(&obj).await;
+                            let raw = self.fetch_async(&obj).await.map(Body::Bytes);
                             (i, obj, raw)
                         }),
                         Claim::Later => break,
@@ -411,13 +445,13 @@ impl Fetch for S3Source {
 impl S3Source {
     async fn fetch_async(&self, obj: &SourceObject) -> Result<Vec<u8>, IngestError> {
         match &obj.location {
-            Location::Local(_) => LocalFetch.fetch(obj),
+            Location::Local(_) => read_local(obj),
             Location::S3 { bucket, key } => {
                 fetch::get(self, bucket, key, obj.etag.as_deref(), obj.size)
                     .await
-                    .map_err(|message| IngestError::Io {
+                    .map_err(|e| IngestError::Fetch {
                         uri: obj.uri.clone(),
-                        source: std::io::Error::other(message),
+                        source: Box::new(e),
                     })
             }
         }

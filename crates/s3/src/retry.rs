@@ -14,22 +14,35 @@ use crate::S3Options;
 pub(crate) struct Failure {
     pub retry: bool,
     pub message: String,
+    /// The SDK's error, kept as the source of the error the failure becomes.
+    pub source: Option<crate::BoxError>,
 }
 
 /// Throttling, server errors, timeouts and broken connections are retried; the rest (no
 /// such key, access denied, bad credentials) are not.
-pub(crate) fn classify<E>(err: &SdkError<E, Response>) -> Failure
+pub(crate) fn classify<E>(err: SdkError<E, Response>) -> Failure
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let mut f = sort(&err);
+    f.source = Some(Box::new(err));
+    f
+}
+
+fn sort<E>(err: &SdkError<E, Response>) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     match err {
         SdkError::TimeoutError(_) => Failure {
+            source: None,
             retry: true,
             message: "timed out".into(),
         },
         SdkError::DispatchFailure(d) => {
             let message = format!("request failed: {}", chain(err));
             Failure {
+                source: None,
                 retry: !d.is_user(),
                 message: if d.is_user() {
                     format!(
@@ -41,6 +54,7 @@ where
             }
         }
         SdkError::ResponseError(_) => Failure {
+            source: None,
             retry: true,
             message: format!("bad response: {}", chain(err)),
         },
@@ -78,11 +92,13 @@ where
                 format!("{code} (HTTP {status})")
             };
             Failure {
+                source: None,
                 retry,
                 message: format!("{code}: {detail}{hint}").replace(": ;", ";"),
             }
         }
         other => Failure {
+            source: None,
             retry: false,
             message: chain(other),
         },

@@ -1,10 +1,13 @@
 //! Discovery against a real S3 endpoint on loopback: what is listed, and what is not.
 
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
 use std::collections::BTreeSet;
 
 use trawl_ingest::Location;
 use trawl_s3::{S3Options, S3Source, S3Url, Selection};
 use trawl_s3_fake::{FakeS3, Faults};
+use trawl_schema::TimeWindow;
 
 const DAYS: u32 = 10;
 
@@ -34,7 +37,7 @@ fn keys() -> Vec<(String, String, String, u32)> {
 }
 
 fn serve(dir: &std::path::Path) -> FakeS3 {
-    let s3 = FakeS3::start(dir, 0, Faults::default()).unwrap();
+    let s3 = trawl_testkit::s3(dir, Faults::default());
     for (key, ..) in keys() {
         s3.put("trail", &format!("custom/prefix/{key}"), b"x")
             .unwrap();
@@ -134,8 +137,7 @@ fn a_window_and_filters_list_only_the_selected_days_accounts_and_regions() {
     let s3 = serve(dir.path());
     // Events of 2024-03-04 and 2024-03-05: delivery days 03-03 ..= 03-06.
     let sel = Selection {
-        since_us: Some(us(4)),
-        until_us: Some(us(6)),
+        window: TimeWindow::new(Some(us(4)), Some(us(6))).unwrap(),
         accounts: vec!["111122223333".into(), "777788889999".into()],
         regions: vec!["us-east-1".into(), "eu-west-1".into()],
     };
@@ -176,7 +178,7 @@ fn a_prefix_below_awslogs_and_a_single_object() {
         &s3,
         &format!("s3://trail/{base}"),
         &Selection {
-            since_us: Some(us(9)),
+            window: TimeWindow::new(Some(us(9)), None).unwrap(),
             ..Selection::default()
         },
     );
@@ -309,8 +311,8 @@ fn a_listing_that_fails_is_reported_by_prefix_and_the_other_streams_go_on() {
         .collect();
     assert_eq!(ok, healthy);
     assert_eq!(failed.len(), 1, "{failed:?}");
-    let (path, reason) = &failed[0];
-    assert_eq!(path, &format!("s3://busy/{broken}"));
+    let (path, reason) = (failed[0].path(), failed[0].to_string());
+    assert_eq!(path, format!("s3://busy/{broken}"));
     assert!(reason.starts_with(path.as_str()), "{reason}");
     assert!(
         reason.contains("listing failed") && reason.contains("run the same command again"),

@@ -24,6 +24,7 @@
 
 mod rebuild;
 mod time;
+mod window;
 
 use std::sync::{Arc, LazyLock};
 
@@ -31,6 +32,7 @@ use arrow::datatypes::{DataType, Field as ArrowField, Fields, Schema, SchemaRef,
 
 pub use rebuild::{RebuildError, rebuild, rebuild_batch};
 pub use time::{ParsedTime, format_canonical, parse_event_time};
+pub use window::{TimeWindow, WindowError, parse_instant, rfc3339};
 
 /// How a known JSON member is stored.
 #[derive(Debug, Clone, Copy)]
@@ -155,6 +157,13 @@ pub const FIELDS: &[Field] = &[
 /// Canonical keys of a `resources` element, in column order.
 pub const RESOURCE_KEYS: [&str; 3] = ["ARN", "accountId", "type"];
 
+/// `eventID`: what dedup keys on, and what an investigator looks an event up by.
+pub const COL_EVENTID: &str = "eventid";
+/// `eventTime` as stored: normalised RFC 3339 text (Athena's `eventtime` string).
+pub const COL_EVENTTIME: &str = "eventtime";
+/// `requestID` and `sharedEventID`: random IDs, like `eventID`.
+pub const COL_REQUESTID: &str = "requestid";
+pub const COL_SHAREDEVENTID: &str = "sharedeventid";
 /// Typed event time (UTC, microseconds); NULL when `eventTime` could not be parsed.
 pub const COL_EVENTTIME_TS: &str = "eventtime_ts";
 /// JSON object holding the members the schema does not know, mirroring the record's nesting.
@@ -284,7 +293,7 @@ pub fn ingest_schema() -> SchemaRef {
 
 /// Columns that get Parquet bloom filters: the values an investigator looks up one at a time.
 pub const BLOOM_COLUMNS: &[&str] = &[
-    "eventid",
+    COL_EVENTID,
     "sourceipaddress",
     "useridentity_accesskeyid",
     "useridentity_arn",

@@ -1,9 +1,9 @@
 //! `docs/schema.md`'s column table is generated from the schema; this test keeps it in sync.
 //! Run with `TRAWL_UPDATE_DOCS=1` to rewrite it.
 
-#[path = "support/generated_block.rs"]
-mod support;
-use support::generated_block;
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
+use trawl_testkit::generated_block;
 
 const REGENERATE: &str = "cargo test -p trawl-schema";
 

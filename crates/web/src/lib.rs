@@ -26,8 +26,46 @@ use trawl_lake::Lake;
 use trawl_query::{QueryEngine, QueryError, StatementResult};
 use trawl_report::html::{escape, page, table, url_encode};
 use trawl_report::{Range, dashboards};
+use trawl_schema::TimeWindow;
+
+/// What a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// The lake cannot be read: the server's side.
+    #[error(transparent)]
+    Lake(#[from] trawl_lake::LakeError),
+    /// The statement is wrong, or running it failed ([`QueryError`] says which).
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error(
+        "the statement was cancelled after {secs} s (trawl serve --sql-timeout); narrow it with a time range or LIMIT, or run it with `trawl sql`"
+    )]
+    Timeout { secs: f64 },
+    /// A console statement that writes, or does not parse.
+    #[error(
+        "the console is read-only: only SELECT, WITH, EXPLAIN, SHOW and DESCRIBE statements run here{}",
+        parse.as_ref().map(|e| format!(" (the statement did not parse: {e})")).unwrap_or_default()
+    )]
+    NotReadOnly {
+        #[source]
+        parse: Option<datafusion::sql::sqlparser::parser::ParserError>,
+    },
+    #[error("no statement")]
+    Empty,
+    #[error("the statement returned nothing")]
+    NoResult,
+    /// `?since=`/`?until=` that is not a time.
+    #[error(
+        "since/until: {0}. Leave a field empty for an open end, or write e.g. 2024-03-01 or 2024-03-01T12:00:00Z"
+    )]
+    BadRange(#[source] trawl_schema::WindowError),
+    /// A result that does not render as a table.
+    #[error("{0}")]
+    Render(String),
+}
 
 /// What the handlers share.
+#[derive(Debug)]
 pub struct App {
     lake: Lake,
     geo: Option<Arc<GeoDb>>,
@@ -74,32 +112,26 @@ impl App {
 
     /// The engine over the latest committed snapshot, reopened when a commit landed since
     /// the last request. A request keeps the engine it started with to its end.
-    async fn engine(&self) -> Result<Arc<QueryEngine>, String> {
+    async fn engine(&self) -> Result<Arc<QueryEngine>, WebError> {
         let mut engine = self.engine.lock().await;
-        let latest = self.lake.latest_version().map_err(|e| e.to_string())?;
+        let latest = self.lake.latest_version()?;
         if latest != engine.version() {
-            let fresh = QueryEngine::open_with_geo(&self.lake, self.geo.clone())
-                .await
-                .map_err(|e| e.to_string())?;
+            let fresh = QueryEngine::open_with_geo(&self.lake, self.geo.clone()).await?;
             *engine = Arc::new(fresh);
         }
         Ok(engine.clone())
     }
 
     /// Runs a console statement within the limits.
-    async fn read_only_query(&self, sql: &str) -> Result<(StatementResult, bool), String> {
+    async fn read_only_query(&self, sql: &str) -> Result<(StatementResult, bool), WebError> {
         let engine = self.engine().await?;
         let run = engine.run_read_only(sql, self.limits.max_rows);
         match tokio::time::timeout(self.limits.sql_timeout, run).await {
-            Err(_) => Err(format!(
-                "the statement was cancelled after {} s (trawl serve --sql-timeout); \
-                 narrow it with a time range or LIMIT, or run it with `trawl sql`",
-                self.limits.sql_timeout.as_secs_f64()
-            )),
-            Ok(Err(e)) => Err(e.to_string()),
-            Ok(Ok(mut results)) => results
-                .pop()
-                .ok_or_else(|| "the statement returned nothing".to_string()),
+            Err(_) => Err(WebError::Timeout {
+                secs: self.limits.sql_timeout.as_secs_f64(),
+            }),
+            Ok(Err(e)) => Err(e.into()),
+            Ok(Ok(mut results)) => results.pop().ok_or(WebError::NoResult),
         }
     }
 }
@@ -136,27 +168,29 @@ struct RangeQuery {
 }
 
 impl RangeQuery {
-    fn range(&self) -> Range {
+    /// The range asked for; a time that does not parse is the client's error (400).
+    fn range(&self) -> Result<Range, WebError> {
         let clean = |v: &Option<String>| {
             v.as_ref()
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
         };
-        Range {
-            since: clean(&self.since),
-            until: clean(&self.until),
+        let window = TimeWindow::parse(self.since.as_deref(), self.until.as_deref())
+            .map_err(WebError::BadRange)?;
+        Ok(Range {
+            window,
             filter: clean(&self.col).zip(clean(&self.value)),
-        }
+        })
     }
 }
 
 fn range_params(r: &Range) -> String {
     let mut q = String::new();
-    if let Some(s) = &r.since {
-        let _ = write!(q, "&since={}", url_encode(s));
+    if let Some(s) = r.window.since_text() {
+        let _ = write!(q, "&since={}", url_encode(&s));
     }
-    if let Some(u) = &r.until {
-        let _ = write!(q, "&until={}", url_encode(u));
+    if let Some(u) = r.window.until_text() {
+        let _ = write!(q, "&until={}", url_encode(&u));
     }
     if let Some((c, v)) = &r.filter {
         let _ = write!(q, "&col={}&value={}", url_encode(c), url_encode(v));
@@ -198,8 +232,8 @@ fn header(current: &str, range: &Range, form_action: &str) -> String {
              placeholder=\"2024-03-08T00:00:00Z\" value=\"{}\"></label><label>where <select name=\"col\">{}</select></label>\
              <input name=\"value\" placeholder=\"sg-0123abcd\" value=\"{}\"><button type=\"submit\">Apply</button></form>",
             escape(form_action),
-            escape(range.since.as_deref().unwrap_or("")),
-            escape(range.until.as_deref().unwrap_or("")),
+            escape(&range.window.since_text().unwrap_or_default()),
+            escape(&range.window.until_text().unwrap_or_default()),
             filter_options(range.filter.as_ref().map(|f| f.0.as_str())),
             escape(range.filter.as_ref().map_or("", |f| f.1.as_str()))
         );
@@ -241,10 +275,15 @@ async fn dashboard(
     let Some(d) = dashboards::find(&id) else {
         return error_page(StatusCode::NOT_FOUND, "No such dashboard", &id);
     };
-    let range = q.range();
+    let range = match q.range() {
+        Ok(r) => r,
+        Err(bad) => {
+            return error_page(StatusCode::BAD_REQUEST, "Bad time range", &bad.to_string());
+        }
+    };
     let engine = match app.engine().await {
         Ok(e) => e,
-        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, d.title, &e),
+        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, d.title, &e.to_string()),
     };
     match trawl_report::run_capped(&engine, &d, &range, app.has_geo, Some(TILE_ROWS)).await {
         Ok(result) => {
@@ -285,25 +324,34 @@ async fn dashboard_json(
     };
     let engine = match app.engine().await {
         Ok(e) => e,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
-    match trawl_report::run(&engine, &d, &q.range(), app.has_geo).await {
+    let range = match q.range() {
+        Ok(r) => r,
+        Err(bad) => return (StatusCode::BAD_REQUEST, bad.to_string()).into_response(),
+    };
+    match trawl_report::run(&engine, &d, &range, app.has_geo).await {
         Ok(result) => axum::Json(serde_json::json!({ "dashboards": [result] })).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
 
 /// Columns and rows of a query's (last) statement, as JSON values.
-async fn rows(engine: &QueryEngine, sql: &str) -> Result<(Vec<String>, Vec<Vec<Value>>), String> {
-    let mut results = engine.run(sql).await.map_err(|e| e.to_string())?;
+async fn rows(engine: &QueryEngine, sql: &str) -> Result<(Vec<String>, Vec<Vec<Value>>), WebError> {
+    let mut results = engine.run(sql).await?;
     match results.pop() {
-        Some(result) => trawl_report::table_of(&result),
+        Some(result) => trawl_report::table_of(&result).map_err(WebError::Render),
         None => Ok((Vec::new(), Vec::new())),
     }
 }
 
 async fn events(State(app): State<Arc<App>>, Query(q): Query<RangeQuery>) -> Response {
-    let range = q.range();
+    let range = match q.range() {
+        Ok(r) => r,
+        Err(bad) => {
+            return error_page(StatusCode::BAD_REQUEST, "Bad time range", &bad.to_string());
+        }
+    };
     let Some((col, value)) = range.filter.clone() else {
         return error_page(StatusCode::BAD_REQUEST, "No filter", "give col and value");
     };
@@ -319,12 +367,14 @@ async fn events(State(app): State<Arc<App>>, Query(q): Query<RangeQuery>) -> Res
     let title = format!("Events where {col} = {value}");
     let engine = match app.engine().await {
         Ok(e) => e,
-        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, &title, &e),
+        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, &title, &e.to_string()),
     };
     match rows(&engine, &sql).await {
         Ok((columns, rows)) => {
             let link = |column: &str, value: &Value| -> Option<String> {
-                let id = value.as_str().filter(|_| column == "eventid")?;
+                let id = value
+                    .as_str()
+                    .filter(|_| column == trawl_schema::COL_EVENTID)?;
                 Some(format!("/events/{}", url_encode(id)))
             };
             let body = format!(
@@ -341,7 +391,7 @@ async fn events(State(app): State<Arc<App>>, Query(q): Query<RangeQuery>) -> Res
             );
             Html(page(&title, &header("", &range, ""), &body)).into_response()
         }
-        Err(e) => error_page(StatusCode::INTERNAL_SERVER_ERROR, &title, &e),
+        Err(e) => error_page(StatusCode::INTERNAL_SERVER_ERROR, &title, &e.to_string()),
     }
 }
 
@@ -353,7 +403,7 @@ async fn event(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response 
     );
     let engine = match app.engine().await {
         Ok(e) => e,
-        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Event", &e),
+        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Event", &e.to_string()),
     };
     let batches = match engine.run(&sql).await {
         Ok(mut r) => r.pop().map(|r| r.batches).unwrap_or_default(),
@@ -397,15 +447,14 @@ struct SqlQuery {
 }
 
 /// Only statements that read: SELECT/WITH (queries), EXPLAIN, SHOW and DESCRIBE.
-pub fn read_only(sql: &str) -> Result<(), String> {
+pub fn read_only(sql: &str) -> Result<(), WebError> {
     use datafusion::sql::sqlparser::ast::Statement;
     use datafusion::sql::sqlparser::dialect::GenericDialect;
     use datafusion::sql::sqlparser::parser::Parser;
-    let refuse = "the console is read-only: only SELECT, WITH, EXPLAIN, SHOW and DESCRIBE statements run here";
     let statements = Parser::parse_sql(&GenericDialect {}, sql)
-        .map_err(|e| format!("{refuse} (the statement did not parse: {e})"))?;
+        .map_err(|e| WebError::NotReadOnly { parse: Some(e) })?;
     if statements.is_empty() {
-        return Err("no statement".into());
+        return Err(WebError::Empty);
     }
     for s in &statements {
         let ok = match s {
@@ -424,7 +473,7 @@ pub fn read_only(sql: &str) -> Result<(), String> {
             _ => false,
         };
         if !ok {
-            return Err(refuse.to_string());
+            return Err(WebError::NotReadOnly { parse: None });
         }
     }
     Ok(())
@@ -447,13 +496,15 @@ async fn console(State(app): State<Arc<App>>, Query(q): Query<SqlQuery>) -> Resp
         match read_only(&sql) {
             Err(e) => {
                 status = StatusCode::FORBIDDEN;
-                let _ = write!(body, "<p class=\"error\" id=\"refused\">{}</p>", escape(&e));
+                let _ = write!(
+                    body,
+                    "<p class=\"error\" id=\"refused\">{}</p>",
+                    escape(&e.to_string())
+                );
             }
-            Ok(()) => match app
-                .read_only_query(&sql)
-                .await
-                .and_then(|(r, cut)| Ok((trawl_report::table_of(&r)?, cut)))
-            {
+            Ok(()) => match app.read_only_query(&sql).await.and_then(|(r, cut)| {
+                Ok((trawl_report::table_of(&r).map_err(WebError::Render)?, cut))
+            }) {
                 Ok(((columns, mut rows), cut)) => {
                     let total = rows.len();
                     rows.truncate(CONSOLE_LIMIT);
@@ -472,7 +523,7 @@ async fn console(State(app): State<Arc<App>>, Query(q): Query<SqlQuery>) -> Resp
                 }
                 Err(e) => {
                     status = StatusCode::BAD_REQUEST;
-                    let _ = write!(body, "<p class=\"error\">{}</p>", escape(&e));
+                    let _ = write!(body, "<p class=\"error\">{}</p>", escape(&e.to_string()));
                 }
             },
         }
@@ -491,11 +542,11 @@ async fn console(State(app): State<Arc<App>>, Query(q): Query<SqlQuery>) -> Resp
 async fn console_csv(State(app): State<Arc<App>>, Query(q): Query<SqlQuery>) -> Response {
     let sql = q.q.unwrap_or_default();
     if let Err(e) = read_only(&sql) {
-        return (StatusCode::FORBIDDEN, e).into_response();
+        return (StatusCode::FORBIDDEN, e.to_string()).into_response();
     }
     let batches = match app.read_only_query(&sql).await {
         Ok((r, _)) => r.batches,
-        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
     let mut out = Vec::new();
     {

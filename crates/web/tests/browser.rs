@@ -6,13 +6,14 @@
 //! Chromium is found at `TRAWL_CHROMIUM` or /usr/bin/chromium; without it the test fails when
 //! `CI` is set (`.ci/run` installs it) and is skipped otherwise.
 
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-mod support;
-use support::get;
+use trawl_testkit::http_get as get;
 
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("TRAWL_CHROMIUM")
@@ -71,17 +72,7 @@ fn start(dir: &Path) -> SocketAddr {
     };
     trawl_gen::write_trail(&trail, &spec).unwrap();
     let lake = trawl_lake::Lake::create(dir.join("lake")).unwrap();
-    let objects = trawl_ingest::discover_local(&[trail], None)
-        .unwrap()
-        .objects;
-    trawl_lake::ingest(
-        &lake,
-        objects,
-        &trawl_lake::IngestOptions::default(),
-        &trawl_lake::NoProgress,
-        &std::sync::atomic::AtomicBool::new(false),
-    )
-    .unwrap();
+    trawl_testkit::ingest(&lake, &[trail]);
     let city = dir.join("city.mmdb");
     trawl_geo::testing::write_city_db(&city, &trawl_geo::testing::sample_places()).unwrap();
     let geo = Arc::new(trawl_geo::GeoDb::open(&[city]).unwrap());

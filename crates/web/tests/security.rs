@@ -2,18 +2,17 @@
 //! statement is cancelled at the time limit and cut at the row limit, no URL reaches a file
 //! outside the app, and each request sees the latest commit (never half of one).
 
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use trawl_lake::{IngestOptions, Lake};
-
-mod support;
+use trawl_lake::Lake;
 
 fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let (status, _, body) = support::get(addr, path);
+    let (status, _, body) = trawl_testkit::http_get(addr, path);
     (status, body)
 }
 
@@ -30,17 +29,7 @@ fn ingest(lake: &Lake, dir: &Path, seed: u64, events: usize) {
         ..trawl_gen::TrailSpec::default()
     };
     trawl_gen::write_trail(&trail, &spec).unwrap();
-    let objects = trawl_ingest::discover_local(&[trail], None)
-        .unwrap()
-        .objects;
-    trawl_lake::ingest(
-        lake,
-        objects,
-        &IngestOptions::default(),
-        &trawl_lake::NoProgress,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    trawl_testkit::ingest(lake, &[trail]);
 }
 
 fn serve(lake: Lake, limits: trawl_web::Limits) -> SocketAddr {
@@ -219,4 +208,41 @@ fn walk(root: &Path) -> Vec<PathBuf> {
         .collect();
     out.sort();
     out
+}
+
+#[test]
+fn a_bad_time_is_a_400_that_says_what_it_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::create(dir.path().join("lake")).unwrap();
+    ingest(&lake, dir.path(), 6, 40);
+    let addr = serve(lake, trawl_web::Limits::default());
+    let expected = "neither an RFC 3339 time (2024-03-01T12:00:00Z) nor a date (2024-03-01)";
+    for path in [
+        "/dashboards/general-operations?since=yesterday",
+        "/api/dashboards/error-overview?until=2024-13-01",
+        "/events?col=eventname&value=ConsoleLogin&since=last%20week",
+    ] {
+        let (status, body) = get(addr, path);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body.contains(expected), "{path}: {body}");
+    }
+    // An end before the start, too; an empty field is an open end.
+    let (status, body) = get(
+        addr,
+        "/api/dashboards/error-overview?since=2024-03-02&until=2024-03-01",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("is not before the end"), "{body}");
+    let (status, _) = get(addr, "/api/dashboards/error-overview?since=&until=");
+    assert_eq!(status, 200);
+    // A time with an offset is read as the instant it names.
+    let (status, body) = get(
+        addr,
+        "/api/dashboards/error-overview?since=2024-03-01T01:00:00%2B01:00",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("eventtime >= '2024-03-01T00:00:00Z'"),
+        "{body}"
+    );
 }

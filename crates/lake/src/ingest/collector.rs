@@ -35,10 +35,10 @@ impl Collector<'_> {
         let out = match res {
             Ok(out) => out,
             Err(e) => {
-                let reason = e.to_string();
                 if self.opts.strict {
-                    return Err(LakeError::Strict(reason));
+                    return Err(LakeError::Strict { source: e });
                 }
+                let reason = e.to_string();
                 tracing::warn!("{reason}");
                 self.summary.quarantined.push(Quarantined {
                     path: obj.uri.clone(),
@@ -58,7 +58,9 @@ impl Collector<'_> {
         if self.opts.strict
             && let Some(bad) = out.bad_records.first()
         {
-            return Err(LakeError::Strict(bad.reason.clone()));
+            return Err(LakeError::StrictRecord {
+                record: bad.describe(&obj.uri),
+            });
         }
         self.summary.json_bytes += out.json_bytes;
         self.summary.outside_window += out.outside_window as u64;
@@ -73,12 +75,12 @@ impl Collector<'_> {
             tracing::warn!(
                 "{} bad records quarantined, the first: {}",
                 out.bad_records.len(),
-                first.reason
+                first.describe(&obj.uri)
             );
         }
         for bad in &out.bad_records {
             self.bad_lines.push(
-                serde_json::json!({"uri": obj.uri, "index": bad.index, "reason": bad.reason, "raw": bad.raw}).to_string(),
+                serde_json::json!({"uri": obj.uri, "index": bad.index, "reason": bad.describe(&obj.uri), "raw": bad.raw}).to_string(),
             );
         }
         for d in &out.digests {
@@ -92,20 +94,23 @@ impl Collector<'_> {
         }
         // With the rows it streamed before this, routed and counted as they came.
         let (stored, duplicates, conflicts) = self.open.remove(&i).unwrap_or_default();
-        self.sources.push(SourceEntry {
-            uri: obj.uri.clone(),
-            size: obj.size,
-            mtime_ns: obj.mtime_ns,
-            events: stored,
-            duplicates,
-            conflicts,
-            outside_window: out.outside_window as u64,
-            digests: out.digests.len() as u64,
-            bad_records: out.bad_records.len() as u64,
-            since_us: self.opts.read.window.since,
-            until_us: self.opts.read.window.until,
-            etag: obj.etag.clone(),
-        });
+        self.sources.push(
+            SourceEntry {
+                uri: obj.uri.clone(),
+                size: obj.size,
+                mtime_ns: obj.mtime_ns,
+                events: stored,
+                duplicates,
+                conflicts,
+                outside_window: out.outside_window as u64,
+                digests: out.digests.len() as u64,
+                bad_records: out.bad_records.len() as u64,
+                since_us: None,
+                until_us: None,
+                etag: obj.etag.clone(),
+            }
+            .read_with(&self.opts.read.window),
+        );
         Ok(stored)
     }
 
@@ -116,8 +121,8 @@ impl Collector<'_> {
             .expect("eventtime_ts")
             .as_primitive::<TimestampMicrosecondType>();
         let ids = batch
-            .column_by_name("eventid")
-            .expect("eventid")
+            .column_by_name(COL_EVENTID)
+            .expect("the ingest schema has eventid")
             .as_string::<i32>();
         let hashes = batch
             .column_by_name(COL_HASH)
@@ -177,7 +182,7 @@ impl Collector<'_> {
             } else {
                 take_record_batch(&batch, &UInt32Array::from(rows)).map_err(|source| {
                     LakeError::Arrow {
-                        path: self.lake.root().into(),
+                        path: self.lake.layout().partition(&dt),
                         source,
                     }
                 })?
@@ -202,7 +207,7 @@ impl Collector<'_> {
                 .map(|c| c.to_data().get_slice_memory_size())
                 .sum::<Result<usize, _>>()
                 .map_err(|source| LakeError::Arrow {
-                    path: self.lake.root().into(),
+                    path: self.lake.layout().partition(&dt),
                     source,
                 })?;
             if held > 2 * used {
@@ -228,7 +233,7 @@ impl Collector<'_> {
         let Small { batches, used, .. } = small;
         let one =
             concat_batches(&batches[0].schema(), &batches).map_err(|source| LakeError::Arrow {
-                path: self.lake.root().into(),
+                path: self.lake.layout().partition(&dt),
                 source,
             })?;
         drop(batches);
@@ -268,8 +273,7 @@ impl Collector<'_> {
         self.version = version;
         self.pending_bytes = 0;
         self.dedup.epoch += 1;
-        jobs.send(job)
-            .map_err(|_| LakeError::Interrupted("the commit writer stopped".into()))?;
+        jobs.send(job).map_err(|_| LakeError::WriterGone)?;
         self.in_flight = true;
         Ok(())
     }
@@ -284,9 +288,7 @@ impl Collector<'_> {
         }
         self.in_flight = false;
         let started = Instant::now();
-        let committed = done
-            .recv()
-            .map_err(|_| LakeError::Interrupted("the commit writer stopped".into()))??;
+        let committed = done.recv().map_err(|_| LakeError::WriterGone)??;
         self.waited += started.elapsed();
         self.summary.files_written += committed.files;
         self.summary.commits += 1;

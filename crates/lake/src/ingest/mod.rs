@@ -11,7 +11,6 @@ mod pipeline;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -24,10 +23,10 @@ use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use serde::Serialize;
 use trawl_ingest::{
-    Fetch, IngestError, Listed, LocalFetch, Location, ObjectOutput, ReadOptions, SourceObject,
-    read_bytes_with, read_file_with,
+    Body, Claim, Fetch, IngestError, Listed, LocalFetch, ObjectOutput, ReadOptions, SourceObject,
+    read_body_with,
 };
-use trawl_schema::{COL_EVENTTIME_TS, COL_HASH, UNKNOWN_PARTITION};
+use trawl_schema::{COL_EVENTID, COL_EVENTTIME_TS, COL_HASH, UNKNOWN_PARTITION};
 
 use crate::dedup::{Dedup, Verdict};
 use crate::error::{IoContext, LakeError};
@@ -39,7 +38,7 @@ use crate::{Lake, writer};
 use commit::split_for_cores;
 use commit::write_commit;
 pub use options::{IngestOptions, IngestSummary, NoProgress, Progress, Quarantined};
-pub use pipeline::{ingest, ingest_from, ingest_listing};
+pub use pipeline::Ingest;
 
 struct Collector<'a> {
     lake: &'a Lake,
@@ -62,14 +61,6 @@ struct Collector<'a> {
     open: FxHashMap<usize, (u64, u64, u64)>,
     /// Time spent waiting for the commit in flight (the readers stall meanwhile).
     waited: Duration,
-}
-
-/// What a fetcher hands a parser.
-enum Body {
-    /// The object's bytes, counted in the fetch budget.
-    Bytes(Vec<u8>),
-    /// A big local file: the parser streams it from disk.
-    File(PathBuf),
 }
 
 /// What a parser thread hands the collector.

@@ -8,15 +8,19 @@ impl<I: Iterator<Item = Listed>> Feed<I> {
     pub(super) fn pull(
         &self,
         snap: &Snapshot,
-        window: &trawl_ingest::TimeWindow,
+        window: &trawl_schema::TimeWindow,
         progress: &dyn Progress,
     ) -> Option<(usize, Arc<SourceObject>)> {
         let mut st = self.state.lock().expect("listing lock");
         while let Some(listed) = st.listing.next() {
             match listed {
-                Err((path, reason)) => {
+                Err(unlisted) => {
+                    let reason = unlisted.to_string();
                     tracing::warn!("{reason}");
-                    st.unreadable.push(Quarantined { path, reason });
+                    st.unreadable.push(Quarantined {
+                        path: unlisted.path(),
+                        reason,
+                    });
                 }
                 Ok(obj) => {
                     st.found += 1;
@@ -35,17 +39,6 @@ impl<I: Iterator<Item = Listed>> Feed<I> {
     }
 }
 
-/// Ingests local `objects` into the lake; see [`ingest_listing`].
-pub fn ingest(
-    lake: &Lake,
-    objects: Vec<SourceObject>,
-    opts: &IngestOptions,
-    progress: &dyn Progress,
-    stop: &AtomicBool,
-) -> Result<IngestSummary, LakeError> {
-    ingest_from(lake, objects, &LocalFetch, opts, progress, stop)
-}
-
 /// Compressed bytes in flight between fetchers and parsers, bounded.
 struct ByteBudget {
     cap: u64,
@@ -57,6 +50,9 @@ impl ByteBudget {
     /// Waits until `n` more bytes fit (or nothing else is in flight), then takes them.
     /// Gives up (false) once `stop` is set: parsers may have left with bytes unreturned.
     fn take(&self, n: u64, stop: &AtomicBool) -> bool {
+        if n == 0 {
+            return true;
+        }
         let mut used = self.used.lock().expect("budget lock");
         while *used > 0 && *used + n > self.cap {
             if stop.load(Ordering::Relaxed) {
@@ -73,6 +69,9 @@ impl ByteBudget {
     }
     /// Takes `n` bytes if they fit now (or nothing else is in flight).
     fn try_take(&self, n: u64) -> bool {
+        if n == 0 {
+            return true;
+        }
         let mut used = self.used.lock().expect("budget lock");
         if *used > 0 && *used + n > self.cap {
             return false;
@@ -81,39 +80,108 @@ impl ByteBudget {
         true
     }
     fn give(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
         *self.used.lock().expect("budget lock") -= n;
         self.freed.notify_all();
     }
 }
 
-/// Ingests `objects` in delivery order ([`trawl_ingest::sort_by_delivery`]); see
-/// [`ingest_listing`].
-pub fn ingest_from(
-    lake: &Lake,
-    mut objects: Vec<SourceObject>,
-    fetch: &dyn Fetch,
-    opts: &IngestOptions,
-    progress: &dyn Progress,
-    stop: &AtomicBool,
-) -> Result<IngestSummary, LakeError> {
-    trawl_ingest::sort_by_delivery(&mut objects);
-    ingest_listing(
-        lake,
-        objects.into_iter().map(Ok),
-        fetch,
-        opts,
-        progress,
-        stop,
-    )
+impl Lake {
+    /// An ingest of the objects of `listing` into the lake, in its order, consuming it as
+    /// the run goes (a listing of millions of objects is never held whole): objects the
+    /// ledger already has are skipped, the others are fetched (by the [`Fetch`] given to
+    /// [`Ingest::fetch`]; local files by default), parsed on every core, deduplicated and
+    /// committed atomically in batches. Set it up, then [`run`](Ingest::run) it:
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let lake = trawl_lake::Lake::create("./trawl-lake")?;
+    /// let listing = trawl_ingest::walk_local(&["./AWSLogs".into()], None)?;
+    /// let summary = lake.ingest(listing).run()?;
+    /// println!("{} events stored", summary.events_stored);
+    /// # Ok(()) }
+    /// ```
+    pub fn ingest<L>(&self, listing: L) -> Ingest<'_, L::IntoIter>
+    where
+        L: IntoIterator<Item = Listed>,
+        L::IntoIter: Send,
+    {
+        Ingest {
+            lake: self,
+            listing: listing.into_iter(),
+            fetch: None,
+            options: IngestOptions::default(),
+            progress: &NoProgress,
+            stop: None,
+        }
+    }
 }
 
-/// Ingests the objects of `listing` into the lake, in its order, consuming it as the run
-/// goes (a listing of millions of objects is never held whole): objects the ledger already
-/// has are skipped, the others are fetched by `fetch` (as many at once as it asks for,
-/// within [`IngestOptions::fetch_budget_bytes`]), parsed on `opts.threads` threads,
-/// deduplicated and committed atomically in batches. `stop` ends the run early at an object
-/// boundary (what is committed stays committed).
-pub fn ingest_listing(
+/// An ingest being set up ([`Lake::ingest`]); nothing happens until [`run`](Ingest::run).
+#[must_use = "an ingest does nothing until it is run"]
+pub struct Ingest<'a, I> {
+    lake: &'a Lake,
+    listing: I,
+    fetch: Option<&'a dyn Fetch>,
+    options: IngestOptions,
+    progress: &'a dyn Progress,
+    stop: Option<&'a AtomicBool>,
+}
+
+impl<I> std::fmt::Debug for Ingest<'_, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest")
+            .field("lake", &self.lake.root())
+            .field("options", &self.options)
+            .field("fetch", &self.fetch.map_or("local files", |_| "given"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, I: Iterator<Item = Listed> + Send> Ingest<'a, I> {
+    /// What fetches the objects' content (default: [`LocalFetch`], which refuses S3 objects).
+    pub fn fetch(mut self, fetch: &'a dyn Fetch) -> Self {
+        self.fetch = Some(fetch);
+        self
+    }
+
+    /// How the run goes (default: [`IngestOptions::default`]).
+    pub fn options(mut self, options: IngestOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Who hears of the objects found and read (default: nobody).
+    pub fn progress(mut self, progress: &'a dyn Progress) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// A flag that ends the run early, at an object boundary, when set (Ctrl-C): what is
+    /// read is committed, and the run ends with [`LakeError::Interrupted`].
+    pub fn stop(mut self, stop: &'a AtomicBool) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// Runs the ingest.
+    pub fn run(self) -> Result<IngestSummary, LakeError> {
+        let local = LocalFetch::new(&self.options.read);
+        let unset = AtomicBool::new(false);
+        run(
+            self.lake,
+            self.listing,
+            self.fetch.unwrap_or(&local),
+            &self.options,
+            self.progress,
+            self.stop.unwrap_or(&unset),
+        )
+    }
+}
+
+fn run(
     lake: &Lake,
     listing: impl Iterator<Item = Listed> + Send,
     fetch: &dyn Fetch,
@@ -178,82 +246,49 @@ pub fn ingest_listing(
                 }
             }
         });
-        // Fetchers hand raw bytes to parsers; parsers hand Arrow batches to this thread.
+        // Fetchers hand objects' content to parsers; parsers hand Arrow batches to this
+        // thread. How many threads fetch, and how, is the fetcher's choice.
         let (raw_tx, raw_rx) =
             crossbeam_channel::bounded::<(usize, Arc<SourceObject>, Result<Body, IngestError>)>(
                 threads * 2,
             );
-        // A network source drives its many requests from one thread; a disk is read by
-        // `threads` fetchers.
-        let driven = fetch.concurrency() > 0;
-        if driven {
+        for _ in 0..fetch.drivers(threads).max(1) {
             let raw_tx = raw_tx.clone();
             let (pull, budget) = (&pull, &budget);
             s.spawn(move || {
                 // An object pulled from the listing that did not fit the budget yet.
                 let mut held: Option<(usize, Arc<SourceObject>)> = None;
-                let mut claim = |wait: bool| -> trawl_ingest::Claim {
+                let mut claim = |wait: bool| -> Claim {
                     if stop.load(Ordering::Relaxed) {
-                        return trawl_ingest::Claim::Done;
+                        return Claim::Done;
                     }
                     let Some((i, obj)) = held.take().or_else(pull) else {
-                        return trawl_ingest::Claim::Done;
+                        return Claim::Done;
                     };
+                    let holds = fetch.holds(&obj);
                     let taken = if wait {
-                        budget.take(obj.size, stop)
-                    } else if budget.try_take(obj.size) {
+                        budget.take(holds, stop)
+                    } else if budget.try_take(holds) {
                         true
                     } else {
                         held = Some((i, obj));
-                        return trawl_ingest::Claim::Later;
+                        return Claim::Later;
                     };
                     if !taken {
-                        return trawl_ingest::Claim::Done;
+                        return Claim::Done;
                     }
-                    trawl_ingest::Claim::Next(i, obj)
+                    Claim::Next(i, obj)
                 };
                 let mut deliver =
-                    |i: usize, obj: Arc<SourceObject>, raw: Result<Vec<u8>, IngestError>| -> bool {
-                        let size = obj.size;
-                        let ok = raw_tx.send((i, obj, raw.map(Body::Bytes))).is_ok();
+                    |i: usize, obj: Arc<SourceObject>, body: Result<Body, IngestError>| -> bool {
+                        let holds = fetch.holds(&obj);
+                        let ok = raw_tx.send((i, obj, body)).is_ok();
                         if !ok {
-                            budget.give(size);
+                            budget.give(holds);
                         }
                         ok
                     };
                 fetch.drive(&mut claim, &mut deliver);
-            });
-        }
-        let fetchers = if driven { 0 } else { threads };
-        for _ in 0..fetchers {
-            let raw_tx = raw_tx.clone();
-            let (pull, budget) = (&pull, &budget);
-            s.spawn(move || {
-                loop {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let Some((i, obj)) = pull() else { break };
-                    // A big local file is streamed from disk by its parser: no bytes held.
-                    if let Location::Local(path) = &obj.location
-                        && obj.size >= opts.read.stream_min_bytes
-                    {
-                        let body = Ok(Body::File(path.clone()));
-                        if raw_tx.send((i, obj, body)).is_err() {
-                            break;
-                        }
-                        continue;
-                    }
-                    let size = obj.size;
-                    if !budget.take(size, stop) {
-                        break;
-                    }
-                    let raw = fetch.fetch(&obj).map(Body::Bytes);
-                    if raw_tx.send((i, obj, raw)).is_err() {
-                        budget.give(size);
-                        break;
-                    }
-                }
             });
         }
         drop(raw_tx);
@@ -268,22 +303,14 @@ pub fn ingest_listing(
                     blocked.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
                     sent
                 };
-                for (i, obj, raw) in raw_rx {
+                for (i, obj, body) in raw_rx {
                     // A big object's rows come a chunk at a time, ahead of its end.
                     let mut part = |batch| {
                         send(Parsed::Part(i, batch));
                     };
-                    let (out, held) = match raw {
-                        Ok(Body::Bytes(raw)) => (
-                            read_bytes_with(&obj.uri, raw, &opts.read, &mut part),
-                            obj.size,
-                        ),
-                        Ok(Body::File(path)) => {
-                            (read_file_with(&obj, &path, &opts.read, &mut part), 0)
-                        }
-                        Err(e) => (Err(e), obj.size),
-                    };
-                    budget.give(held);
+                    let out =
+                        body.and_then(|body| read_body_with(&obj, body, &opts.read, &mut part));
+                    budget.give(fetch.holds(&obj));
                     if !send(Parsed::Done(i, obj, out)) {
                         break;
                     }
@@ -338,15 +365,17 @@ pub fn ingest_listing(
     s.objects_found = listed.found;
     s.objects_skipped = listed.skipped;
     s.quarantined.extend(listed.unreadable);
+    // In path order, whatever order the threads finished in.
+    s.quarantined.sort_by(|a, b| a.path.cmp(&b.path));
     s.dedup_spilled = c.dedup.spilled_events;
     s.seconds = secs;
     s.events_per_second = s.events_stored as f64 / secs;
     s.json_mb_per_second = s.json_bytes as f64 / 1e6 / secs;
     if stop.load(Ordering::Relaxed) {
-        return Err(LakeError::Interrupted(format!(
-            "{} objects committed up to lake version {}; run the same command again to resume",
-            s.objects_read, s.lake_version
-        )));
+        return Err(LakeError::Interrupted {
+            objects_read: s.objects_read,
+            lake_version: s.lake_version,
+        });
     }
     Ok(c.summary)
 }

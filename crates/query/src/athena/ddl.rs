@@ -12,7 +12,7 @@ use trawl_lake::TableDef;
 
 /// An Athena DDL statement.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Ddl {
+pub(crate) enum Ddl {
     Create {
         def: TableDef,
         if_not_exists: bool,
@@ -35,7 +35,7 @@ pub enum Ddl {
 
 /// Splits SQL text into statements at top-level semicolons (strings, quoted names and
 /// comments are respected). Empty statements are dropped.
-pub fn split_statements(sql: &str) -> Vec<String> {
+pub(crate) fn split_statements(sql: &str) -> Vec<String> {
     let Some(tokens) = super::tokens_with_ranges(sql, &HiveDialect {}) else {
         return vec![sql.to_string()];
     };
@@ -122,7 +122,7 @@ fn column_list(ts: &[Token], i: &mut usize) -> Result<Vec<String>, String> {
 
 /// Recognises an Athena DDL statement; `Ok(None)` when `sql` is not one (it then goes to the
 /// SQL planner as usual).
-pub fn parse_ddl(sql: &str) -> Result<Option<Ddl>, String> {
+pub(crate) fn parse_ddl(sql: &str) -> Result<Option<Ddl>, String> {
     let ts = significant(sql)?;
     let kw = |i: usize, k: &str| keyword(ts.get(i), k);
     if let Some(verb) = ["insert", "update", "delete", "merge"]
@@ -244,7 +244,7 @@ pub fn parse_ddl(sql: &str) -> Result<Option<Ddl>, String> {
 
 /// The view's expression for a declared partition column: CloudTrail's S3 key partitions
 /// mapped onto the lake (event date, region, account). Unknown names give NULL.
-pub fn partition_expr(name: &str, properties: &BTreeMap<String, String>) -> String {
+pub(crate) fn partition_expr(name: &str, properties: &BTreeMap<String, String>) -> String {
     let date = format!(
         "CASE WHEN dt = '{}' THEN NULL ELSE dt END",
         trawl_schema::UNKNOWN_PARTITION

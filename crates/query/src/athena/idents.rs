@@ -72,7 +72,7 @@ fn keyword(tokens: &[(Token, std::ops::Range<usize>)], i: usize) -> Option<Strin
 /// `__trawl_lambda('x', <body>)`, which the generic dialect parses (it has no lambdas);
 /// [`crate::athena::rewrite_statement`] turns that call back into a lambda. The body runs
 /// to the `,` or `)` that closes the argument; lambdas may nest.
-pub fn mark_lambdas(sql: &str) -> String {
+pub(crate) fn mark_lambdas(sql: &str) -> String {
     let Some(tokens) = significant_tokens(sql) else {
         return sql.to_string();
     };
@@ -157,7 +157,7 @@ pub fn mark_lambdas(sql: &str) -> String {
 /// Trino's parametric types in `CAST(x AS ARRAY(VARCHAR))` and `ROW(a BIGINT, ...)` written
 /// as the parser reads them, `ARRAY<VARCHAR>` and `STRUCT<a BIGINT, ...>` (`MAP(K, V)` parses
 /// as it is). Only a type that follows `AS` (and the types nested in it) is touched.
-pub fn angle_bracket_types(sql: &str) -> String {
+pub(crate) fn angle_bracket_types(sql: &str) -> String {
     let Some(tokens) = significant_tokens(sql) else {
         return sql.to_string();
     };
@@ -223,7 +223,7 @@ pub fn angle_bracket_types(sql: &str) -> String {
 
 /// `TRIM(LEADING FROM s)`, `TRIM(TRAILING FROM s)`, `TRIM(BOTH FROM s)` (Trino's forms
 /// without characters, which the parser refuses) as `ltrim(s)`, `rtrim(s)`, `trim(s)`.
-pub fn trim_without_characters(sql: &str) -> String {
+pub(crate) fn trim_without_characters(sql: &str) -> String {
     let Some(tokens) = significant_tokens(sql) else {
         return sql.to_string();
     };
@@ -254,7 +254,7 @@ pub fn trim_without_characters(sql: &str) -> String {
 
 /// Trino's `VALUES 1, 2, 3` (rows of one column without parentheses) as the parser reads
 /// it, `VALUES (1), (2), (3)`. A list whose first row has parentheses is left as written.
-pub fn parenthesize_values(sql: &str) -> String {
+pub(crate) fn parenthesize_values(sql: &str) -> String {
     let Some(tokens) = significant_tokens(sql) else {
         return sql.to_string();
     };

@@ -6,7 +6,7 @@ mod arrays;
 mod ast;
 mod binary;
 mod casts;
-pub mod ddl;
+pub(crate) mod ddl;
 mod decimal;
 mod idents;
 mod ip;
@@ -30,10 +30,10 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
-pub use ast::rewrite_statement;
-pub use idents::{
-    angle_bracket_types, fold_quoted_identifiers, mark_lambdas, parenthesize_values,
-    trim_without_characters,
+pub(crate) use ast::{Refused, rewrite_statement};
+pub use idents::fold_quoted_identifiers;
+pub(crate) use idents::{
+    angle_bracket_types, mark_lambdas, parenthesize_values, trim_without_characters,
 };
 pub use trino_list::TRINO_FUNCTIONS;
 
@@ -330,7 +330,7 @@ pub const ADDED: &[(&str, &str)] = &[
 ];
 
 /// Registers every Athena function with `ctx`.
-pub fn register(ctx: &mut SessionContext) {
+pub(crate) fn register(ctx: &mut SessionContext) {
     let scalars = json::functions()
         .into_iter()
         .chain(json::array_functions())

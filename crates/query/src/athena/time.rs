@@ -20,7 +20,7 @@ fn offset_of(s: &str) -> Option<String> {
 }
 
 /// Microseconds since the epoch of an ISO 8601 timestamp or date (midnight UTC).
-pub fn parse_iso8601(s: &str) -> Option<i64> {
+pub(super) fn parse_iso8601(s: &str) -> Option<i64> {
     let s = s.trim();
     if let Some(t) = trawl_schema::parse_event_time(s) {
         return Some(t.micros);
@@ -122,7 +122,7 @@ impl ScalarUDFImpl for FromIso8601 {
 }
 
 /// Translates a MySQL-style format (Trino's `date_parse`/`date_format`) to chrono's.
-pub fn mysql_format(fmt: &str) -> std::result::Result<String, String> {
+pub(super) fn mysql_format(fmt: &str) -> std::result::Result<String, String> {
     let mut out = String::with_capacity(fmt.len() + 8);
     let mut chars = fmt.chars();
     while let Some(c) = chars.next() {
@@ -169,7 +169,7 @@ pub fn mysql_format(fmt: &str) -> std::result::Result<String, String> {
 }
 
 /// Translates a Joda-style pattern (Trino's `parse_datetime`/`format_datetime`) to chrono's.
-pub fn joda_format(fmt: &str) -> std::result::Result<String, String> {
+pub(super) fn joda_format(fmt: &str) -> std::result::Result<String, String> {
     let mut out = String::with_capacity(fmt.len() + 8);
     let chars: Vec<char> = fmt.chars().collect();
     let mut i = 0;

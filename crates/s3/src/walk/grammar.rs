@@ -1,6 +1,7 @@
 //! The CloudTrail key layout: the levels of `AWSLogs/...` and what a selection keeps of them.
 
 use super::*;
+pub(super) use trawl_ingest::layout::{digits, is_account, is_kind, is_org, is_region, key_date};
 
 /// Where a prefix sits in the layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,53 +27,7 @@ pub(super) const SEARCH_DEPTH: u8 = 3;
 
 /// Delivery days to list, inclusive, if a window was given.
 pub(super) fn day_range(sel: &Selection) -> Option<(NaiveDate, NaiveDate)> {
-    if sel.since_us.is_none() && sel.until_us.is_none() {
-        return None;
-    }
-    let day = |us: i64| {
-        chrono::DateTime::from_timestamp_micros(us)
-            .map(|t| t.date_naive())
-            .unwrap_or(NaiveDate::MIN)
-    };
-    let first = sel.since_us.map_or(NaiveDate::MIN, |s| {
-        day(s).pred_opt().unwrap_or(NaiveDate::MIN)
-    });
-    // `until` is exclusive: its last event is a microsecond before.
-    let last = sel.until_us.map_or(NaiveDate::MAX, |u| {
-        day(u.saturating_sub(1))
-            .succ_opt()
-            .unwrap_or(NaiveDate::MAX)
-    });
-    Some((first, last))
-}
-
-pub(super) fn is_account(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-pub(super) fn is_org(s: &str) -> bool {
-    s.len() > 2 && s.starts_with("o-") && s[2..].bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
-pub(super) fn is_kind(s: &str) -> bool {
-    matches!(s, "CloudTrail" | "CloudTrail-Digest" | "CloudTrail-Insight")
-}
-
-/// `us-east-1`, `ap-southeast-2`, `us-gov-west-1`, `cn-north-1`, `eu-central-2`...
-pub(super) fn is_region(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
-}
-
-pub(super) fn number(s: &str, len: usize) -> Option<u32> {
-    (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| s.parse().ok())
-        .flatten()
+    sel.window.delivery_days()
 }
 
 /// The level of folder `name` found under a folder of level `parent`; `None` if it is not
@@ -86,12 +41,12 @@ pub(super) fn child_level(parent: Level, name: &str) -> Option<Level> {
         Level::AwsLogs | Level::Org if is_account(name) => Level::Account,
         Level::Account if is_kind(name) => Level::Kind,
         Level::Kind if is_region(name) => Level::Region,
-        Level::Region => Level::Year(number(name, 4)? as i32),
-        Level::Year(y) => match number(name, 2)? {
+        Level::Region => Level::Year(digits(name, 4)? as i32),
+        Level::Year(y) => match digits(name, 2)? {
             m @ 1..=12 => Level::Month(y, m),
             _ => return None,
         },
-        Level::Month(y, m) => Level::Day(NaiveDate::from_ymd_opt(y, m, number(name, 2)?)?),
+        Level::Month(y, m) => Level::Day(NaiveDate::from_ymd_opt(y, m, digits(name, 2)?)?),
         _ => return None,
     })
 }
@@ -114,14 +69,6 @@ pub(super) fn selected(level: Level, name: &str, sel: &Selection) -> bool {
         Level::Day(d) => days.is_none_or(|(a, b)| a <= d && d <= b),
         _ => true,
     }
-}
-
-/// The delivery date in a key, when it has `/YYYY/MM/DD/` in it.
-pub(super) fn key_date(key: &str) -> Option<NaiveDate> {
-    let parts: Vec<&str> = key.split('/').collect();
-    parts.windows(4).rev().find_map(|w| {
-        NaiveDate::from_ymd_opt(number(w[0], 4)? as i32, number(w[1], 2)?, number(w[2], 2)?)
-    })
 }
 
 /// The level of the prefix the user gave, read from its folders.

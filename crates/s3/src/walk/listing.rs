@@ -67,13 +67,14 @@ pub(super) async fn list_page(
                     next,
                 });
             }
-            Err(e) => classify(&e),
+            Err(e) => classify(e),
         };
         attempt += 1;
         if !f.retry || attempt >= shared.opts.max_attempts {
             return Err(S3Error::Request {
                 url: format!("s3://{bucket}/{prefix}"),
                 message: format!("listing failed: {}", f.message),
+                source: f.source,
             });
         }
         shared.counts.retries.fetch_add(1, Ordering::Relaxed);

@@ -57,8 +57,8 @@ impl Merge {
 
     /// Lists a page of every stream that is below half a page, then again for those still
     /// empty, until every stream has an object or is listed to its end. Returns the
-    /// listings that failed, as `(prefix URL, reason)`.
-    pub(super) async fn fill(&mut self) -> Vec<(String, String)> {
+    /// listings that failed.
+    pub(super) async fn fill(&mut self) -> Vec<Unlisted> {
         let low = (self.page / 2).max(1);
         let limit = self.shared.list_concurrency();
         let days = day_range(&self.sel);
@@ -101,12 +101,10 @@ impl Merge {
                     Ok(listing) => s.take(listing, task, &self.sel, days),
                     Err(e) => {
                         s.pending.clear();
-                        failed.push((
-                            format!("s3://{}/{}", s.bucket, task.prefix),
-                            format!(
-                                "{e}; the objects under it not listed yet were not read: run the same command again to list them"
-                            ),
-                        ));
+                        failed.push(Unlisted::Prefix {
+                            url: format!("s3://{}/{}", s.bucket, task.prefix),
+                            source: Box::new(e),
+                        });
                     }
                 }
             }

@@ -32,7 +32,8 @@ use std::sync::atomic::Ordering;
 
 use chrono::{Datelike, NaiveDate};
 use futures::stream::{FuturesUnordered, StreamExt};
-use trawl_ingest::{Listed, Location, SourceObject, delivery_stamp, looks_like_log};
+use trawl_ingest::{Listed, Location, SourceObject, Unlisted, delivery_stamp, looks_like_log};
+use trawl_schema::TimeWindow;
 
 use crate::retry::{backoff, classify};
 use crate::{Clients, S3Error, S3Url, Shared};
@@ -44,9 +45,8 @@ use plan::*;
 /// Which objects to list.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
-    /// Event time window in microseconds since the epoch, `[since, until)`.
-    pub since_us: Option<i64>,
-    pub until_us: Option<i64>,
+    /// The event time window: only the delivery days that may hold its events are listed.
+    pub window: TimeWindow,
     /// Accounts (12 digits) to list; empty: all.
     pub accounts: Vec<String>,
     /// Regions to list; empty: all.
@@ -122,7 +122,7 @@ pub(crate) fn walk(
                 let _ = tx.send(None);
             }
         })
-        .map_err(|e| S3Error::Runtime(format!("starting the listing thread: {e}")))?;
+        .map_err(|source| S3Error::Runtime { source })?;
     Ok(S3Walk {
         rx,
         ended: false,
@@ -135,7 +135,7 @@ pub(crate) fn walk(
 /// The objects of an S3 walk, in delivery order across streams, listed as the run consumes
 /// them: the listing holds at most about [`S3Options::listing_budget`](crate::S3Options)
 /// objects ahead of the run, whatever the trail's size. A stream whose listing fails after
-/// its retries yields `Err((prefix URL, reason))` and ends; the others go on.
+/// its retries yields [`Unlisted::Prefix`] and ends; the others go on.
 #[derive(Debug)]
 pub struct S3Walk {
     /// `None` once every stream is listed to its end.
@@ -180,10 +180,12 @@ impl Iterator for S3Walk {
             // The listing thread is gone without saying it is done: never end as if it were.
             Err(_) => {
                 self.ended = true;
-                Some(Err((
-                    "s3://".into(),
-                    "the S3 listing stopped before its end (a bug in trawl: please report it); run the same command again to read the rest".into(),
-                )))
+                Some(Err(Unlisted::Prefix {
+                    url: "s3://".into(),
+                    source:
+                        "the S3 listing stopped before its end (a bug in trawl: please report it)"
+                            .into(),
+                }))
             }
         }
     }
@@ -229,21 +231,6 @@ mod tests {
             .unwrap()
             .and_utc()
             .timestamp_micros()
-    }
-
-    #[test]
-    fn layout_names() {
-        assert!(
-            is_region("us-east-1") && is_region("us-gov-west-1") && is_region("ap-southeast-2")
-        );
-        assert!(!is_region("CloudTrail") && !is_region("2024") && !is_region("us-east"));
-        assert!(is_org("o-abc123def4") && !is_org("o-") && !is_org("other"));
-        assert!(is_account("123456789012") && !is_account("12345678901"));
-        assert_eq!(
-            key_date("AWSLogs/1/CloudTrail/us-east-1/2024/03/01/x.json.gz"),
-            NaiveDate::from_ymd_opt(2024, 3, 1)
-        );
-        assert_eq!(key_date("logs/x.json.gz"), None);
     }
 
     #[test]
@@ -321,8 +308,7 @@ mod tests {
     #[test]
     fn windows_list_whole_months_and_edge_days() {
         let sel = Selection {
-            since_us: Some(us("2024-03-10")),
-            until_us: Some(us("2024-05-01")),
+            window: TimeWindow::new(Some(us("2024-03-10")), Some(us("2024-05-01"))).unwrap(),
             ..Selection::default()
         };
         // Delivery days 2024-03-09 ..= 2024-05-01.

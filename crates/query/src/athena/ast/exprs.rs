@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{Expr, Ident, Value, visit_expressions_mut};
 
-use super::{call, call_n, call2, filled, get_fields, or};
+use super::{Refused, call, call_n, call2, filled, get_fields, or};
 
 /// `CAST(x AS IPADDRESS)` / `TRY_CAST` / `IPADDRESS '...'` to the `ipaddress` functions, and
 /// a cast of an address to a string to `ipaddress_text` (see `athena::ip`).
@@ -520,7 +520,7 @@ pub(super) fn rewrite_string_forms(e: &mut Expr) {
 /// escape character may be any one character (followed by `%`, `_` or itself). DataFusion's
 /// LIKE always escapes with `\`, so a constant pattern is rewritten into that form and any
 /// other pattern goes through `__trawl_like_pattern(pattern, escape)`.
-pub(super) fn rewrite_like(e: &mut Expr) -> Result<(), String> {
+pub(super) fn rewrite_like(e: &mut Expr) -> Result<(), Refused> {
     let Expr::Like {
         pattern,
         escape_char,
@@ -533,9 +533,9 @@ pub(super) fn rewrite_like(e: &mut Expr) -> Result<(), String> {
         None => None,
         Some(Value::SingleQuotedString(c)) if c.chars().count() == 1 => c.chars().next(),
         Some(other) => {
-            return Err(format!(
+            return Err(Refused::Unsupported(format!(
                 "LIKE ... ESCAPE {other}: the escape must be a single character in quotes, e.g. ESCAPE '#'"
-            ));
+            )));
         }
     };
     match &**pattern {
@@ -543,7 +543,7 @@ pub(super) fn rewrite_like(e: &mut Expr) -> Result<(), String> {
             let Value::SingleQuotedString(p) = &v.value else {
                 unreachable!("matched above")
             };
-            let p = super::super::strings::like_pattern(p, escape)?;
+            let p = super::super::strings::like_pattern(p, escape).map_err(Refused::Unsupported)?;
             **pattern = Expr::value(Value::SingleQuotedString(p));
         }
         other => {

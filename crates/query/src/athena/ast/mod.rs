@@ -26,10 +26,27 @@ use exprs::{
 use subqueries::{OuterFieldAccess, materialize_inner_fields, rewrite_correlated_not_in};
 use unnest::rewrite_set_expr;
 
+/// Why a statement is not rewritten.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Refused {
+    /// Athena SQL that trawl does not run as Athena would: the message names the construct
+    /// and the form to write instead. The query's fault.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A rewrite produced SQL that does not parse: trawl's fault.
+    #[error("internal error rewriting {what} ({sql}): {source}")]
+    Internal {
+        what: &'static str,
+        sql: String,
+        #[source]
+        source: datafusion::sql::sqlparser::parser::ParserError,
+    },
+}
+
 /// Rewrites every query of `stmt` (UNNEST relations, output names); an `UNNEST` it cannot
 /// express gives an error that names the construct and the supported form.
-pub fn rewrite_statement(stmt: &mut Statement) -> Result<(), String> {
-    struct V(Option<String>);
+pub(crate) fn rewrite_statement(stmt: &mut Statement) -> Result<(), Refused> {
+    struct V(Option<Refused>);
     impl VisitorMut for V {
         type Break = ();
         fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
@@ -61,7 +78,7 @@ pub fn rewrite_statement(stmt: &mut Statement) -> Result<(), String> {
     let mut outer = OuterFieldAccess::default();
     let _ = stmt.visit(&mut outer);
     if let Some(e) = outer.error {
-        return Err(e);
+        return Err(Refused::Unsupported(e));
     }
     let mut v = V(None);
     let _ = stmt.visit(&mut v);
@@ -173,7 +190,7 @@ fn or(a: Expr, b: Expr) -> Expr {
     }
 }
 
-fn rewrite_query(q: &mut Query) -> Result<(), String> {
+fn rewrite_query(q: &mut Query) -> Result<(), Refused> {
     rewrite_correlated_not_in(q);
     let mut renames = Vec::new();
     rewrite_set_expr(&mut q.body, &mut renames)?;

@@ -24,12 +24,12 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-use super::{call2, fill_placeholders, placeholder};
+use super::{Refused, call2, fill_placeholders, placeholder};
 
 pub(super) fn rewrite_set_expr(
     body: &mut SetExpr,
     renames: &mut Vec<(String, String)>,
-) -> Result<(), String> {
+) -> Result<(), Refused> {
     match body {
         SetExpr::Select(select) => rewrite_select(select, renames),
         SetExpr::SetOperation { left, right, .. } => {
@@ -123,7 +123,7 @@ fn is_inner(op: &JoinOperator) -> bool {
     )
 }
 
-fn rewrite_select(select: &mut Select, renames: &mut Vec<(String, String)>) -> Result<(), String> {
+fn rewrite_select(select: &mut Select, renames: &mut Vec<(String, String)>) -> Result<(), Refused> {
     // Take the UNNESTs out of FROM, in the order written.
     let mut unnests = Vec::new();
     let mut items = Vec::new();
@@ -146,10 +146,10 @@ fn rewrite_select(select: &mut Select, renames: &mut Vec<(String, String)>) -> R
                     unnests.push(Unnest { left: true, ..u })
                 }
                 (Some(_), _) => {
-                    return Err(
+                    return Err(Refused::Unsupported(
                         "UNNEST(...) is supported as CROSS JOIN UNNEST(...) AS t(x) or LEFT JOIN UNNEST(...) AS t(x) ON TRUE"
                             .into(),
-                    );
+                    ));
                 }
                 (None, _) => kept.push(join),
             }
@@ -194,14 +194,14 @@ fn rewrite_select(select: &mut Select, renames: &mut Vec<(String, String)>) -> R
             [] => (0, None),
             [one] => *one,
             _ => {
-                return Err(format!(
+                return Err(Refused::Unsupported(format!(
                     "UNNEST({}) uses columns of more than one table; unnest each table's arrays separately",
                     u.exprs
                         .iter()
                         .map(ToString::to_string)
                         .collect::<Vec<_>>()
                         .join(", ")
-                ));
+                )));
             }
         };
         let joins = &select.from[slot.0].joins;
@@ -209,13 +209,13 @@ fn rewrite_select(select: &mut Select, renames: &mut Vec<(String, String)>) -> R
             None => &joins[..],
             Some(j) => {
                 if !is_inner(&joins[j].join_operator) {
-                    return Err("UNNEST(...) of a table on the right of an outer join is not supported; unnest in a subquery first".into());
+                    return Err(Refused::Unsupported("UNNEST(...) of a table on the right of an outer join is not supported; unnest in a subquery first".into()));
                 }
                 &joins[j + 1..]
             }
         };
         if !later.iter().all(|j| keeps_left_rows(&j.join_operator)) {
-            return Err("UNNEST(...) before a RIGHT or FULL JOIN is not supported; unnest in a subquery first".into());
+            return Err(Refused::Unsupported("UNNEST(...) before a RIGHT or FULL JOIN is not supported; unnest in a subquery first".into()));
         }
         let u = expand_rows(u);
         let outer_alias = wrap_in_unnest(relation_mut(select, slot), &u)?;
@@ -277,7 +277,7 @@ fn expand_rows(mut u: Unnest) -> Unnest {
 
 /// Replaces `relation` by `(SELECT b.*, unnest(e1) AS c1 ... FROM relation AS b) AS b`;
 /// returns `b`.
-fn wrap_in_unnest(relation: &mut TableFactor, u: &Unnest) -> Result<String, String> {
+fn wrap_in_unnest(relation: &mut TableFactor, u: &Unnest) -> Result<String, Refused> {
     let outer_alias = relation_ident(relation).unwrap_or_else(|| Ident::new("__b"));
     let plain = match &*relation {
         TableFactor::Table { .. } => {
@@ -288,7 +288,11 @@ fn wrap_in_unnest(relation: &mut TableFactor, u: &Unnest) -> Result<String, Stri
             plain.to_string()
         }
         TableFactor::Derived { subquery, .. } => format!("({subquery})"),
-        _ => return Err("UNNEST(...) must follow a table or a subquery in FROM".into()),
+        _ => {
+            return Err(Refused::Unsupported(
+                "UNNEST(...) must follow a table or a subquery in FROM".into(),
+            ));
+        }
     };
     let names: Vec<String> = u
         .alias
@@ -297,12 +301,12 @@ fn wrap_in_unnest(relation: &mut TableFactor, u: &Unnest) -> Result<String, Stri
         .unwrap_or_default();
     let wanted = u.exprs.len() + usize::from(u.ordinality);
     if names.len() != wanted {
-        return Err(format!(
+        return Err(Refused::Unsupported(format!(
             "UNNEST of {} array(s){} needs {wanted} column name(s) in AS t(...), got {}; write e.g. CROSS JOIN UNNEST(resources) AS t(r) and use r.arn",
             u.exprs.len(),
             if u.ordinality { " WITH ORDINALITY" } else { "" },
             names.len()
-        ));
+        )));
     }
     let mut columns = vec![format!("{outer_alias}.*")];
     let mut null_columns = vec![format!("{outer_alias}.*")];
@@ -343,7 +347,11 @@ fn wrap_in_unnest(relation: &mut TableFactor, u: &Unnest) -> Result<String, Stri
     let mut subquery = Parser::new(&GenericDialect {})
         .try_with_sql(&sql)
         .and_then(|mut p| p.parse_query())
-        .map_err(|e| format!("internal error rewriting UNNEST ({sql}): {e}"))?;
+        .map_err(|source| Refused::Internal {
+            what: "UNNEST",
+            sql: sql.clone(),
+            source,
+        })?;
     fill_placeholders(&mut subquery, &u.exprs);
     *relation = TableFactor::Derived {
         lateral: false,

@@ -1,0 +1,112 @@
+//! Flags resolved into settings: what the libraries take (paths, a time window, options
+//! values, the dashboards), checked once, before anything runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+use trawl_lake::IngestOptions;
+use trawl_report::{Dashboard, Range};
+use trawl_s3::{S3Options, Selection, SourceSpec};
+
+use crate::args::{self, IngestArgs, ReportArgs, ReportFormat, When};
+
+/// `trawl ingest`, resolved.
+#[derive(Debug)]
+pub(crate) struct IngestSettings {
+    pub lake: PathBuf,
+    pub sources: SourceSpec,
+    pub options: IngestOptions,
+    pub progress: When,
+    pub json: bool,
+}
+
+impl IngestSettings {
+    pub(crate) fn resolve(a: &IngestArgs) -> anyhow::Result<Self> {
+        let window = args::window(a.since.as_deref(), a.until.as_deref())?;
+        let mut options = IngestOptions {
+            strict: a.strict,
+            commit_interval: Duration::from_secs_f64(a.commit_interval.max(0.0)),
+            flush_bytes: a.buffer_mb.max(1) << 20,
+            dedup_events: a.dedup_events,
+            ..IngestOptions::default()
+        };
+        options.read.window = window;
+        options.read.max_object_bytes = a.max_object_bytes;
+        if let Some(t) = a.threads {
+            options.threads = t.max(1);
+        }
+        let sources = SourceSpec {
+            sources: a.sources.clone(),
+            selection: Selection {
+                window,
+                accounts: a.accounts.clone(),
+                regions: a.regions.clone(),
+            },
+            s3: S3Options {
+                profile: a.profile.clone(),
+                endpoint_url: a.endpoint_url.clone(),
+                no_sign_request: a.no_sign_request,
+                concurrency: a
+                    .concurrency
+                    .unwrap_or_else(trawl_s3::default_concurrency)
+                    .max(1),
+                max_attempts: a.max_attempts.max(1),
+                ..S3Options::default()
+            },
+            // The lake is never read as a source, should it sit inside a source tree.
+            exclude: Some(a.lake.lake.clone()),
+        };
+        Ok(IngestSettings {
+            lake: a.lake.lake.clone(),
+            sources,
+            options,
+            progress: a.progress,
+            json: a.json,
+        })
+    }
+}
+
+/// `trawl report`, resolved.
+#[derive(Debug)]
+pub(crate) struct ReportSettings {
+    pub lake: PathBuf,
+    pub geoip: Vec<PathBuf>,
+    pub dashboards: Vec<Dashboard>,
+    pub range: Range,
+    /// `--last`, in microseconds.
+    pub last_us: Option<i64>,
+    pub format: ReportFormat,
+    pub out: Option<PathBuf>,
+}
+
+impl ReportSettings {
+    pub(crate) fn resolve(a: &ReportArgs) -> anyhow::Result<Self> {
+        let dashboards = trawl_report::select(&a.dashboard)?;
+        if let Some((col, value)) = &a.filter
+            && trawl_report::dashboards::drill_filter(col, value).is_none()
+        {
+            bail!(
+                "--filter {col}={value}: {col} is not a filter column; use one of: {}",
+                trawl_report::dashboards::FILTER_COLUMNS.join(", ")
+            );
+        }
+        let last_us = a
+            .last
+            .as_deref()
+            .map(|p| args::parse_period(p).map(|d| d.num_microseconds().unwrap_or(i64::MAX)))
+            .transpose()?;
+        Ok(ReportSettings {
+            lake: a.lake.lake.clone(),
+            geoip: a.geo.geoip.clone(),
+            dashboards,
+            range: Range {
+                window: args::window(a.since.as_deref(), a.until.as_deref())?,
+                filter: a.filter.clone(),
+            },
+            last_us,
+            format: a.format,
+            out: a.out.clone(),
+        })
+    }
+}

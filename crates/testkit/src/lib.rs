@@ -1,0 +1,214 @@
+//! What trawl's test crates share (a dev-dependency only): the fixture trails and lakes
+//! built from them, the `trawl` binary run as a user runs it, an S3 endpoint on loopback,
+//! and golden files (snapshots with the run's temporary paths and timings filtered, and the
+//! generated blocks of `docs/`).
+//!
+//! ```
+//! let forms = trawl_testkit::fixtures().join("forms");
+//! assert!(forms.is_dir());
+//! ```
+
+// Test helpers panic with a message naming what failed: that is the test's failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use trawl_lake::{IngestOptions, IngestSummary, Lake};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::fs::canonicalize(&root).unwrap_or(root)
+}
+
+/// `fixtures/`: the project's own trails (forms, odd records, sessions...).
+pub fn fixtures() -> PathBuf {
+    repo().join("fixtures")
+}
+
+/// Ingests the files and trees at `paths` into `lake` as `trawl ingest` does (the listing
+/// consumed as the run goes), with `opts`.
+pub fn ingest_with(lake: &Lake, paths: &[PathBuf], opts: IngestOptions) -> IngestSummary {
+    let listing =
+        trawl_ingest::walk_local(paths, None).unwrap_or_else(|e| panic!("listing {paths:?}: {e}"));
+    lake.ingest(listing)
+        .options(opts)
+        .run()
+        .unwrap_or_else(|e| panic!("ingesting {paths:?}: {e}"))
+}
+
+/// [`ingest_with`] the default options.
+pub fn ingest(lake: &Lake, paths: &[PathBuf]) -> IngestSummary {
+    ingest_with(lake, paths, IngestOptions::default())
+}
+
+/// A new lake at `dir/lake` holding the fixture trails `names` (folders of `fixtures/`).
+pub fn fixture_lake(dir: &Path, names: &[&str]) -> Lake {
+    let lake = Lake::create(dir.join("lake")).unwrap();
+    let paths: Vec<PathBuf> = names.iter().map(|n| fixtures().join(n)).collect();
+    ingest(&lake, &paths);
+    lake
+}
+
+/// A seeded synthetic trail of `events` events over `days` days, written under `dir`.
+pub fn trail(dir: &Path, seed: u64, events: usize, days: u32) -> PathBuf {
+    let spec = trawl_gen::TrailSpec {
+        seed,
+        events,
+        days,
+        ..trawl_gen::TrailSpec::default()
+    };
+    trawl_gen::write_trail(dir, &spec).unwrap();
+    dir.to_path_buf()
+}
+
+/// The `trawl` binary at `bin` (a test passes `env!("CARGO_BIN_EXE_trawl")`) as a user runs
+/// it: no lake from the environment, no crash points, no colour.
+pub fn trawl(bin: &str) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.env_remove("TRAWL_LAKE")
+        .env_remove("TRAWL_GEOIP")
+        .env_remove("FAILPOINTS")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// Runs [`trawl`] with `args` to its end.
+pub fn run(bin: &str, args: &[&str]) -> Output {
+    trawl(bin).args(args).output().expect("trawl runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A plain HTTP/1.1 GET of `path` from a server on `addr`: (status, head, body).
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_string(), body.to_string())
+}
+
+/// An S3 endpoint on loopback storing its buckets under `root`.
+pub fn s3(root: &Path, faults: trawl_s3_fake::Faults) -> trawl_s3_fake::FakeS3 {
+    trawl_s3_fake::FakeS3::start(root, 0, faults).unwrap()
+}
+
+/// Uploads every file under `dir` to `s3://bucket/prefix/<its path under dir>`; returns the
+/// keys, sorted.
+pub fn upload(s3: &trawl_s3_fake::FakeS3, bucket: &str, prefix: &str, dir: &Path) -> Vec<String> {
+    let mut keys = Vec::new();
+    for rel in files(dir) {
+        let key = if prefix.is_empty() {
+            rel.clone()
+        } else {
+            format!("{}/{rel}", prefix.trim_end_matches('/'))
+        };
+        s3.put(bucket, &key, &std::fs::read(dir.join(&rel)).unwrap())
+            .unwrap();
+        keys.push(key);
+    }
+    keys
+}
+
+/// The files under `dir`, as `/`-separated paths relative to it, sorted.
+pub fn files(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            e.path()
+                .strip_prefix(dir)
+                .unwrap()
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Snapshot settings for output that names `tmp` (a test's temporary directory) and says
+/// how long things took: the directory becomes `[TMP]`, seconds and rates become `[SECS]`
+/// and `[RATE]`, so the snapshot holds only what the run must always say.
+pub fn snapshot_settings(tmp: &Path) -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_prepend_module_to_snapshot(false);
+    let tmp = tmp.display().to_string();
+    let canonical = std::fs::canonicalize(&tmp)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| tmp.clone());
+    for t in [canonical, tmp] {
+        s.add_filter(&regex_escape(&t), "[TMP]");
+    }
+    s.add_filter(
+        &regex_escape(&fixtures().display().to_string()),
+        "[FIXTURES]",
+    );
+    s.add_filter(r#""seconds":\s*[0-9.e+-]+"#, r#""seconds":"[SECS]""#);
+    s.add_filter(
+        r#""(events_per_second|json_mb_per_second)":\s*[0-9.e+-]+"#,
+        r#""$1":"[RATE]""#,
+    );
+    s.add_filter(r"\b\d+(\.\d+)? s\b", "[SECS] s");
+    s.add_filter(r"\b\d+(\.\d+)? (events/s|MB/s)", "[RATE] $2");
+    s
+}
+
+fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Checks that the block `name` of `docs/<doc>` equals `content`; with `TRAWL_UPDATE_DOCS`
+/// set, rewrites it instead. `regenerate` is the command the marker and the failure name.
+pub fn generated_block(doc: &str, name: &str, regenerate: &str, content: &str) {
+    let begin =
+        format!("<!-- {name}:begin (generated by `TRAWL_UPDATE_DOCS=1 {regenerate}`) -->\n");
+    let end_marker = format!("<!-- {name}:end -->");
+    let path = repo().join("docs").join(doc);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let start = text
+        .find(&begin)
+        .unwrap_or_else(|| panic!("{doc}: no {begin}"))
+        + begin.len();
+    let end = text
+        .find(&end_marker)
+        .unwrap_or_else(|| panic!("{doc}: no {end_marker}"));
+    if std::env::var_os("TRAWL_UPDATE_DOCS").is_some() {
+        std::fs::write(
+            &path,
+            format!("{}{content}{}", &text[..start], &text[end..]),
+        )
+        .unwrap();
+        return;
+    }
+    assert_eq!(
+        &text[start..end],
+        content,
+        "docs/{doc} is stale: run TRAWL_UPDATE_DOCS=1 {regenerate}"
+    );
+}
