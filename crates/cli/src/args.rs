@@ -202,6 +202,12 @@ pub(crate) struct IngestArgs {
     /// S3: only these regions (comma-separated, e.g. us-east-1,eu-west-1).
     #[arg(long, value_delimiter = ',')]
     pub regions: Vec<String>,
+    /// Only the K-th of N shares of the objects (K from 1), split by account and region, so
+    /// that N processes (on N machines) can share one backfill: `--shard 1/3`, `2/3`, `3/3`.
+    /// An event and its re-deliveries fall in one share. Objects outside the CloudTrail layout
+    /// are shared by file name.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<trawl_ingest::layout::Shard>,
     /// S3: the named profile of the AWS config files (default: the standard credential
     /// chain: environment, AWS_PROFILE, SSO, web identity, container and instance roles).
     #[arg(long)]

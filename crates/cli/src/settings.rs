@@ -42,6 +42,7 @@ impl IngestSettings {
                 window,
                 accounts: a.accounts.clone(),
                 regions: a.regions.clone(),
+                shard: a.shard.unwrap_or_default(),
             },
             s3: S3Options {
                 profile: a.profile.clone(),

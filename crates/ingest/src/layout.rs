@@ -65,6 +65,121 @@ pub fn delivery_stamp(uri: &str) -> Option<u64> {
         .or_else(|| key_date(uri).and_then(|d| d.format("%Y%m%d0000").to_string().parse().ok()))
 }
 
+/// The stream an object belongs to, `(account, region)`: from the folders
+/// `AWSLogs/[o-…/]ACCOUNT/CloudTrail…/REGION/` of its key or path, or else from a CloudTrail
+/// file name (`ACCOUNT_CloudTrail_REGION_…`). CloudTrail re-delivers an event in the stream
+/// it first delivered it in.
+pub fn stream_of(key: &str) -> Option<(&str, &str)> {
+    let parts: Vec<&str> = key.split('/').collect();
+    let from_folders = parts.iter().position(|p| *p == "AWSLogs").and_then(|at| {
+        let mut rest = &parts[at + 1..];
+        if rest.first().is_some_and(|p| is_org(p)) {
+            rest = &rest[1..];
+        }
+        match rest {
+            [account, kind, region, ..]
+                if is_account(account) && is_kind(kind) && is_region(region) =>
+            {
+                Some((*account, *region))
+            }
+            _ => None,
+        }
+    });
+    from_folders.or_else(|| {
+        let name = parts.last()?;
+        let mut fields = name.split('_');
+        let (account, kind, region) = (fields.next()?, fields.next()?, fields.next()?);
+        (is_account(account) && kind.starts_with("CloudTrail") && is_region(region))
+            .then_some((account, region))
+    })
+}
+
+/// `--shard K/N`: the K-th of N disjoint shares of the objects (K from 1), by stream, so that
+/// an event and its re-deliveries fall in one share. An object outside the layout is shared
+/// by its file name (the same on every machine, whatever the folder it sits in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    index: u32,
+    count: u32,
+}
+
+/// Why a `--shard` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--shard {text:?}: write K/N with 1 <= K <= N, e.g. 2/3 for the second of three shares")]
+pub struct BadShard {
+    text: String,
+}
+
+impl Shard {
+    /// Every object (`1/1`).
+    pub const ALL: Shard = Shard { index: 1, count: 1 };
+
+    /// The `index`-th (from 1) of `count` shares.
+    pub fn new(index: u32, count: u32) -> Option<Shard> {
+        (1..=count)
+            .contains(&index)
+            .then_some(Shard { index, count })
+    }
+
+    /// Whether the object `uri` (a path or `s3://bucket/key`) is in this share.
+    pub fn holds(&self, uri: &str) -> bool {
+        if self.count == 1 {
+            return true;
+        }
+        let hash = match stream_of(uri) {
+            Some((account, region)) => {
+                xxhash_rust::xxh3::xxh3_64(format!("{account}/{region}").as_bytes())
+            }
+            None => xxhash_rust::xxh3::xxh3_64(uri.rsplit('/').next().unwrap_or(uri).as_bytes()),
+        };
+        hash % u64::from(self.count) == u64::from(self.index - 1)
+    }
+
+    /// Whether some object below the folder `prefix` can be in this share: false only for
+    /// a folder of one stream (a region folder, or below) that another share holds.
+    pub fn may_hold_below(&self, prefix: &str) -> bool {
+        let with_file = format!("{}/x", prefix.trim_end_matches('/'));
+        match stream_of(&with_file) {
+            Some(_) if stream_of_folders(&with_file) => self.holds(&with_file),
+            _ => true,
+        }
+    }
+}
+
+/// Whether the stream of `key` comes from its folders (not from its file name).
+fn stream_of_folders(key: &str) -> bool {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    stream_of(name).is_none() && stream_of(key).is_some()
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard::ALL
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = BadShard;
+
+    fn from_str(text: &str) -> Result<Shard, BadShard> {
+        let bad = || BadShard {
+            text: text.to_string(),
+        };
+        let (k, n) = text.trim().split_once('/').ok_or_else(bad)?;
+        let (k, n) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        Shard::new(k, n).ok_or_else(bad)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +195,79 @@ mod tests {
         assert!(is_kind("CloudTrail-Digest") && !is_kind("Config"));
         assert_eq!(digits("03", 2), Some(3));
         assert_eq!((digits("3", 2), digits("0x", 2)), (None, None));
+    }
+
+    #[test]
+    fn streams_from_folders_or_file_names() {
+        let cases = [
+            (
+                "s3://b/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/01/x.json.gz",
+                Some(("111122223333", "us-east-1")),
+            ),
+            (
+                "s3://b/p/AWSLogs/o-abc123def4/111122223333/CloudTrail-Insight/eu-west-1/2024/03/01/x.json.gz",
+                Some(("111122223333", "eu-west-1")),
+            ),
+            (
+                "/data/trail/444455556666_CloudTrail_ap-southeast-2_20240301T0000Z_ab.json.gz",
+                Some(("444455556666", "ap-southeast-2")),
+            ),
+            (
+                "/data/AWSLogs/111122223333/Config/us-east-1/x.json.gz",
+                None,
+            ),
+            ("/data/logs/export.jsonl", None),
+        ];
+        for (key, want) in cases {
+            assert_eq!(stream_of(key), want, "{key}");
+        }
+    }
+
+    #[test]
+    fn shards_split_objects_by_stream_into_disjoint_shares() {
+        assert_eq!("2/3".parse(), Ok(Shard::new(2, 3).unwrap()));
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0", ""] {
+            let err = bad.parse::<Shard>().unwrap_err().to_string();
+            assert!(err.contains("write K/N"), "{bad}: {err}");
+        }
+        let mut keys = Vec::new();
+        for account in ["111122223333", "444455556666", "777788889999"] {
+            for region in ["us-east-1", "eu-west-1", "ap-south-1", "us-west-2"] {
+                for n in 0..3 {
+                    keys.push(format!(
+                        "s3://b/AWSLogs/{account}/CloudTrail/{region}/2024/03/0{}/{account}_CloudTrail_{region}_2024030{}T0000Z_{n}.json.gz",
+                        n + 1,
+                        n + 1
+                    ));
+                }
+            }
+        }
+        keys.extend((0..20).map(|i| format!("/elsewhere/export-{i}.jsonl")));
+        for count in 1..=4 {
+            let shards: Vec<Shard> = (1..=count).map(|k| Shard::new(k, count).unwrap()).collect();
+            for key in &keys {
+                let holders: Vec<&Shard> = shards.iter().filter(|s| s.holds(key)).collect();
+                assert_eq!(holders.len(), 1, "{key} in one share of {count}");
+                // A stream's objects, whatever the day, are in the same share; a folder of
+                // the stream is skipped by the others.
+                let folder = &key[..key.find("/2024/").unwrap_or(0)];
+                if !folder.is_empty() {
+                    for s in &shards {
+                        assert_eq!(s.may_hold_below(folder), s.holds(key), "{folder} {s}");
+                    }
+                }
+            }
+        }
+        // Spread: four shares of 12 streams each get some.
+        let four: Vec<usize> = (1..=4)
+            .map(|k| {
+                keys.iter()
+                    .filter(|key| Shard::new(k, 4).unwrap().holds(key))
+                    .count()
+            })
+            .collect();
+        assert!(four.iter().all(|&n| n > 0), "{four:?}");
+        assert!(Shard::ALL.may_hold_below("s3://b/AWSLogs/"));
     }
 
     #[test]

@@ -54,6 +54,7 @@ impl SourceSpec {
                 listing: Listing {
                     local: walk,
                     s3: None,
+                    shard: self.selection.shard,
                 },
                 fetch: SourceFetch::Local(LocalFetch::default()),
             });
@@ -88,25 +89,29 @@ impl SourceSpec {
             listing: Listing {
                 local: walk,
                 s3: Some(s3_walk),
+                shard: self.selection.shard,
             },
             fetch: SourceFetch::S3(Box::new(src)),
         })
     }
 }
 
-/// The objects of every source: the local ones first, then S3's.
+/// The objects of every source: the local ones first, then S3's (which lists only its
+/// shard's streams).
 #[derive(Debug)]
 pub struct Listing {
     local: Option<LocalWalk>,
     s3: Option<S3Walk>,
+    shard: trawl_ingest::layout::Shard,
 }
 
 impl Iterator for Listing {
     type Item = Listed;
 
     fn next(&mut self) -> Option<Listed> {
-        if let Some(walk) = &mut self.local {
+        while let Some(walk) = &mut self.local {
             match walk.next() {
+                Some(Ok(obj)) if !self.shard.holds(&obj.uri) => continue,
                 Some(listed) => return Some(listed),
                 None => self.local = None,
             }

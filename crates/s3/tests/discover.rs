@@ -140,6 +140,7 @@ fn a_window_and_filters_list_only_the_selected_days_accounts_and_regions() {
         window: TimeWindow::new(Some(us(4)), Some(us(6))).unwrap(),
         accounts: vec!["111122223333".into(), "777788889999".into()],
         regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        ..Selection::default()
     };
     let wanted = |account: &str, region: &str, day: u32| {
         sel.accounts.iter().any(|a| a == account)
@@ -324,4 +325,32 @@ fn a_listing_that_fails_is_reported_by_prefix_and_the_other_streams_go_on() {
         .unwrap_err()
         .to_string();
     assert!(err.contains(broken), "{err}");
+}
+
+#[test]
+fn shards_list_disjoint_shares_of_the_streams_and_only_their_own_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = serve(dir.path());
+    let all = discovered_keys(&s3, "s3://trail/custom/prefix/", &Selection::default());
+    let mut union = BTreeSet::new();
+    for k in 1..=3 {
+        let shard = trawl_ingest::layout::Shard::new(k, 3).unwrap();
+        let sel = Selection {
+            shard,
+            ..Selection::default()
+        };
+        let got = discovered_keys(&s3, "s3://trail/custom/prefix/", &sel);
+        assert!(!got.is_empty(), "shard {shard} gets some of 27 streams");
+        for key in &got {
+            assert!(shard.holds(key), "{key} listed by shard {shard}");
+            assert!(union.insert(key.clone()), "{key} in two shards");
+        }
+        // The region folders of other shards' streams were never listed into.
+        for key in s3.counters().listed_keys() {
+            if key.contains("/2024/") {
+                assert!(shard.holds(&key), "shard {shard} listed {key}");
+            }
+        }
+    }
+    assert_eq!(union, all, "the three shares make the whole");
 }

@@ -147,7 +147,9 @@ impl Stream {
             }
         }
         for obj in listing.objects {
-            if matches!(&obj.location, Location::S3 { key, .. } if keep(key, days)) {
+            if matches!(&obj.location, Location::S3 { key, .. } if keep(key, days))
+                && sel.shard.holds(&obj.uri)
+            {
                 let stamp = delivery_stamp(&obj.uri).unwrap_or(u64::MAX);
                 self.buf.push_back((stamp, obj));
             }

@@ -51,6 +51,8 @@ pub struct Selection {
     pub accounts: Vec<String>,
     /// Regions to list; empty: all.
     pub regions: Vec<String>,
+    /// The share of the streams (account and region folders) to list (`--shard K/N`).
+    pub shard: trawl_ingest::layout::Shard,
 }
 
 /// What discovery found.

@@ -116,11 +116,10 @@ pub(super) async fn plan(
                 MAX_PAGE,
             )
             .await?;
-            plan.exact.extend(
-                page.objects.into_iter().filter(
-                    |o| matches!(&o.location, Location::S3 { key, .. } if *key == url.prefix),
-                ),
-            );
+            plan.exact.extend(page.objects.into_iter().filter(|o| {
+                matches!(&o.location, Location::S3 { key, .. } if *key == url.prefix)
+                    && sel.shard.holds(&o.uri)
+            }));
             continue;
         }
         let prefix = if url.prefix.is_empty() || url.prefix.ends_with('/') {
@@ -128,7 +127,9 @@ pub(super) async fn plan(
         } else {
             format!("{}/", url.prefix)
         };
-        if let Some(level) = start_level(&prefix, sel) {
+        if let Some(level) = start_level(&prefix, sel)
+            && sel.shard.may_hold_below(&prefix)
+        {
             queue.push((url.bucket.clone(), Task::new(prefix, level, sel)));
         }
     }
@@ -164,7 +165,8 @@ pub(super) async fn plan(
         for folder in listing.folders {
             let name = folder[task.prefix.len()..].trim_end_matches('/');
             match child_level(task.level, name) {
-                Some(level) if selected(level, name, sel) => {
+                // A region folder of another shard's stream is not listed at all.
+                Some(level) if selected(level, name, sel) && sel.shard.may_hold_below(&folder) => {
                     queue.push((bucket.clone(), Task::new(folder, level, sel)));
                 }
                 Some(_) => {}
