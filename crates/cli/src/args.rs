@@ -61,6 +61,27 @@ pub(crate) struct GeoArg {
     pub geoip: Vec<PathBuf>,
 }
 
+/// `--memory-limit`, on the subcommands that run queries.
+#[derive(Debug, Args)]
+pub(crate) struct MemoryArg {
+    /// Memory the query session may hold (e.g. 2GiB, 512MiB): sorts, aggregates and joins
+    /// spill to a temporary directory beyond it, other operators stop with an error that
+    /// names the limit. Default: half of the machine's memory.
+    #[arg(long, value_name = "SIZE", env = "TRAWL_MEMORY_LIMIT")]
+    pub(crate) memory_limit: Option<bytesize::ByteSize>,
+}
+
+impl MemoryArg {
+    pub(crate) fn engine(&self) -> trawl_query::EngineOptions {
+        trawl_query::EngineOptions {
+            memory_limit: self
+                .memory_limit
+                .map(|b| usize::try_from(b.as_u64()).unwrap_or(usize::MAX)),
+            spill_dir: None,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
     #[command(flatten)]
@@ -80,6 +101,8 @@ pub(crate) struct ServeArgs {
     pub lake: LakeArg,
     #[command(flatten)]
     pub geo: GeoArg,
+    #[command(flatten)]
+    pub memory: MemoryArg,
     /// Address to listen on (loopback by default: the lake is not meant for the network).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: std::net::SocketAddr,
@@ -104,6 +127,8 @@ pub(crate) struct ReportArgs {
     pub lake: LakeArg,
     #[command(flatten)]
     pub geo: GeoArg,
+    #[command(flatten)]
+    pub memory: MemoryArg,
     /// Events at or after this time (RFC 3339, or a date meaning midnight UTC).
     #[arg(long)]
     pub since: Option<String>,
@@ -284,6 +309,8 @@ pub(crate) struct SqlArgs {
     pub lake: LakeArg,
     #[command(flatten)]
     pub geo: GeoArg,
+    #[command(flatten)]
+    pub memory: MemoryArg,
     /// Output format (default: table on a terminal, csv otherwise).
     #[arg(long, value_enum)]
     pub format: Option<Format>,

@@ -261,10 +261,11 @@ fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
     let settings = ReportSettings::resolve(a)?;
     let lake = Lake::open(&settings.lake)?;
     let geo = geo(&settings.geoip)?;
+    let engine = a.memory.engine();
     let has_geo = geo.as_ref().is_some_and(|g| g.has_location());
     let rt = tokio::runtime::Runtime::new().context("starting the query runtime")?;
     let (results, range) = rt.block_on(async {
-        let engine = trawl_query::QueryEngine::open_with_geo(&lake, geo).await?;
+        let engine = trawl_query::QueryEngine::open_with_options(&lake, geo, &engine).await?;
         let range = match settings.last_us {
             // Relative to the newest event at or before --until.
             Some(period) => settings.range.last(&engine, period).await?,
@@ -329,6 +330,7 @@ fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
     let limits = trawl_web::Limits {
         sql_timeout: std::time::Duration::from_secs(a.sql_timeout.max(1)),
         max_rows: a.max_rows.max(1),
+        engine: a.memory.engine(),
     };
     let rt = tokio::runtime::Runtime::new().context("starting the server runtime")?;
     rt.block_on(async {
@@ -392,8 +394,9 @@ fn sql(a: &SqlArgs) -> anyhow::Result<ExitCode> {
     });
     let rt = tokio::runtime::Runtime::new().context("starting the query runtime")?;
     let geo = geo(&a.geo.geoip)?;
+    let engine = a.memory.engine();
     let results = rt.block_on(async {
-        let engine = trawl_query::QueryEngine::open_with_geo(&lake, geo).await?;
+        let engine = trawl_query::QueryEngine::open_with_options(&lake, geo, &engine).await?;
         engine.run(&text).await
     })?;
     let mut out = std::io::stdout().lock();

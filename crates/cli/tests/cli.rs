@@ -608,3 +608,31 @@ fn three_shards_one_after_another_store_what_one_run_stores() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("write K/N"), "{}", stderr(&o));
 }
+
+#[test]
+fn memory_limit_bounds_a_query_and_the_error_says_how_to_raise_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake_with_forms(dir.path());
+    let sql = "SELECT count(*) FROM cloudtrail_logs";
+    let o = trawl(&["sql", "--lake", &lake, "--memory-limit", "64MiB", sql]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("10"), "{}", stdout(&o));
+    let o = trawl(&["sql", "--lake", &lake, "--memory-limit", "lots", sql]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--memory-limit"), "{}", stderr(&o));
+    // A cross join whose build side cannot spill, under a limit too small for it.
+    let o = trawl(&[
+        "sql",
+        "--lake",
+        &lake,
+        "--memory-limit",
+        "1KiB",
+        "SELECT array_agg(a.requestparameters || b.requestparameters) FROM cloudtrail_logs a CROSS JOIN cloudtrail_logs b",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("the limit is") && err.contains("raise it with --memory-limit"),
+        "{err}"
+    );
+}

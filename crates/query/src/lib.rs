@@ -18,6 +18,8 @@ mod geo;
 mod store;
 mod table;
 
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use athena::ddl::Ddl;
@@ -32,6 +34,9 @@ use datafusion::datasource::listing::{
 };
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -59,14 +64,68 @@ pub enum QueryError {
     /// The query is fine but running it failed (bad data, I/O).
     #[error("execution error: {0}")]
     Execution(String),
+    /// The query needed more memory than the session's limit, in an operator that cannot
+    /// spill to disk (sorts, aggregates and joins spill; others cannot).
+    #[error("{message}\n\nhint: {}", memory_hint(*.limit))]
+    Memory {
+        message: String,
+        /// The session's limit in bytes, once known.
+        limit: Option<usize>,
+    },
     /// A bug in trawl or DataFusion.
     #[error("internal error (please report it): {0}")]
     Internal(String),
 }
 
+fn memory_hint(limit: Option<usize>) -> String {
+    let limit = limit.map_or("the limit".to_string(), |l| {
+        format!("the limit is {}", bytes_text(l))
+    });
+    format!(
+        "{limit}; raise it with --memory-limit (e.g. --memory-limit 8GiB), or narrow the query (a time range, fewer columns, LIMIT)"
+    )
+}
+
+fn bytes_text(n: usize) -> String {
+    const GIB: f64 = (1u64 << 30) as f64;
+    const MIB: f64 = (1u64 << 20) as f64;
+    let n = n as f64;
+    if n >= GIB {
+        format!("{:.1} GiB", n / GIB)
+    } else {
+        format!("{:.1} MiB", n / MIB)
+    }
+}
+
+/// How a session may use the machine.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Bytes the session's operators may hold at once: sorts, aggregates and joins spill to
+    /// disk beyond it, other operators fail with [`QueryError::Memory`]. `None`: half of the
+    /// machine's memory ([`default_memory_limit`]).
+    pub memory_limit: Option<usize>,
+    /// Where spill files go (default: the system's temporary directory).
+    pub spill_dir: Option<PathBuf>,
+}
+
+/// The default session memory limit: half of the machine's memory (4 GiB where it cannot be
+/// read).
+pub fn default_memory_limit() -> usize {
+    let mut sys = sysinfo::System::new();
+    sys.refresh_memory();
+    match sys.total_memory() {
+        0 => 4 << 30,
+        total => usize::try_from(total / 2).unwrap_or(usize::MAX),
+    }
+}
+
 impl From<DataFusionError> for QueryError {
     fn from(e: DataFusionError) -> Self {
         match e.find_root() {
+            DataFusionError::ResourcesExhausted(_) => QueryError::Memory {
+                message: e.strip_backtrace(),
+                limit: None,
+            },
             DataFusionError::SQL(..)
             | DataFusionError::Plan(_)
             | DataFusionError::SchemaError(..)
@@ -119,6 +178,7 @@ pub struct QueryEngine {
     ctx: SessionContext,
     version: u64,
     layout: Layout,
+    memory_limit: usize,
 }
 
 impl std::fmt::Debug for QueryEngine {
@@ -126,6 +186,7 @@ impl std::fmt::Debug for QueryEngine {
         f.debug_struct("QueryEngine")
             .field("lake", &self.layout.root())
             .field("version", &self.version)
+            .field("memory_limit", &self.memory_limit)
             .finish_non_exhaustive()
     }
 }
@@ -142,6 +203,15 @@ impl QueryEngine {
         lake: &Lake,
         geo: Option<Arc<trawl_geo::GeoDb>>,
     ) -> Result<Self, QueryError> {
+        Self::open_with_options(lake, geo, &EngineOptions::default()).await
+    }
+
+    /// [`Self::open_with_geo`], the session bounded by `options` (memory, spill directory).
+    pub async fn open_with_options(
+        lake: &Lake,
+        geo: Option<Arc<trawl_geo::GeoDb>>,
+        options: &EngineOptions,
+    ) -> Result<Self, QueryError> {
         let snap = lake.snapshot()?;
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema("awsdatacatalog", "default")
@@ -156,7 +226,25 @@ impl QueryEngine {
         opts.execution.parquet.bloom_filter_on_read = true;
         // File-level min/max from Parquet footers prune whole files before row groups.
         opts.execution.collect_statistics = true;
-        let mut ctx = SessionContext::new_with_config(config);
+        let memory_limit = options.memory_limit.unwrap_or_else(default_memory_limit);
+        // Each sort keeps this much back to merge what it spilled (DataFusion: 10 MB): a
+        // quarter of a partition's share of the limit, so a small limit still sorts.
+        let share = memory_limit / (4 * opts.execution.target_partitions.max(1));
+        opts.execution.sort_spill_reservation_bytes = share.clamp(64 << 10, 10 << 20);
+        // Fair shares among the spilling operators; an error names the five biggest users.
+        let pool = TrackConsumersPool::new(
+            FairSpillPool::new(memory_limit),
+            NonZeroUsize::new(5).expect("non-zero"),
+        );
+        let disk = DiskManagerBuilder::default().with_mode(match &options.spill_dir {
+            Some(dir) => DiskManagerMode::Directories(vec![dir.clone()]),
+            None => DiskManagerMode::OsTmpDirectory,
+        });
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(pool))
+            .with_disk_manager_builder(disk)
+            .build_arc()?;
+        let mut ctx = SessionContext::new_with_config_rt(config, runtime);
         let store = SnapshotStore::new(lake.root(), &snap)
             .map_err(|e| QueryError::Execution(e.to_string()))?;
         let url = url::Url::parse("trawl://lake/").expect("static url");
@@ -183,6 +271,7 @@ impl QueryEngine {
             ctx,
             version: snap.version,
             layout: lake.layout(),
+            memory_limit,
         };
         for def in Catalog::load(&engine.layout)?.tables {
             engine.register(&def).await?;
@@ -355,12 +444,33 @@ impl QueryEngine {
         sql: &str,
         max_rows: usize,
     ) -> Result<Vec<(StatementResult, bool)>, QueryError> {
-        self.run_statements(sql, Some(max_rows)).await
+        self.run_statements(sql, Some(max_rows))
+            .await
+            .map_err(|e| self.with_limit(e))
+    }
+
+    /// The session's memory limit, in bytes.
+    pub fn memory_limit(&self) -> usize {
+        self.memory_limit
+    }
+
+    /// A memory error, told the session's limit.
+    fn with_limit(&self, e: QueryError) -> QueryError {
+        match e {
+            QueryError::Memory { message, .. } => QueryError::Memory {
+                message,
+                limit: Some(self.memory_limit),
+            },
+            other => other,
+        }
     }
 
     /// Runs every statement of `sql` (separated by `;`, comments allowed) in order.
     pub async fn run(&self, sql: &str) -> Result<Vec<StatementResult>, QueryError> {
-        let results = self.run_statements(sql, None).await?;
+        let results = self
+            .run_statements(sql, None)
+            .await
+            .map_err(|e| self.with_limit(e))?;
         Ok(results.into_iter().map(|(r, _)| r).collect())
     }
 

@@ -16,9 +16,14 @@ use std::process::{Command, Output};
 
 use trawl_lake::{IngestOptions, IngestSummary, Lake};
 
-/// The repository root.
+/// The repository root: two levels above the crate whose tests run (cargo sets
+/// `CARGO_MANIFEST_DIR` when it runs them; read at run time, so a test kit built in another
+/// checkout sharing the target directory still points at this one).
 pub fn repo() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let root = manifest.join("../..");
     std::fs::canonicalize(&root).unwrap_or(root)
 }
 

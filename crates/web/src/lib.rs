@@ -75,12 +75,14 @@ pub struct App {
 }
 
 /// Bounds on what one SQL console request may cost.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// A console statement running longer is cancelled.
     pub sql_timeout: Duration,
     /// Rows a console result (and its CSV download) keeps at most.
     pub max_rows: usize,
+    /// The query session's memory limit and spill directory (shared by every request).
+    pub engine: trawl_query::EngineOptions,
 }
 
 impl Default for Limits {
@@ -88,6 +90,7 @@ impl Default for Limits {
         Limits {
             sql_timeout: Duration::from_secs(60),
             max_rows: 100_000,
+            engine: trawl_query::EngineOptions::default(),
         }
     }
 }
@@ -100,7 +103,7 @@ impl App {
         geo: Option<Arc<GeoDb>>,
         limits: Limits,
     ) -> Result<Self, QueryError> {
-        let engine = QueryEngine::open_with_geo(&lake, geo.clone()).await?;
+        let engine = QueryEngine::open_with_options(&lake, geo.clone(), &limits.engine).await?;
         Ok(App {
             has_geo: geo.as_ref().is_some_and(|g| g.has_location()),
             lake,
@@ -116,7 +119,9 @@ impl App {
         let mut engine = self.engine.lock().await;
         let latest = self.lake.latest_version()?;
         if latest != engine.version() {
-            let fresh = QueryEngine::open_with_geo(&self.lake, self.geo.clone()).await?;
+            let fresh =
+                QueryEngine::open_with_options(&self.lake, self.geo.clone(), &self.limits.engine)
+                    .await?;
             *engine = Arc::new(fresh);
         }
         Ok(engine.clone())

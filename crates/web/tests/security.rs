@@ -131,6 +131,7 @@ fn statements_stop_at_the_time_and_row_limits() {
         trawl_web::Limits {
             sql_timeout: Duration::from_secs(1),
             max_rows: 50,
+            ..trawl_web::Limits::default()
         },
     );
     let started = std::time::Instant::now();
