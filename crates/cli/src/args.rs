@@ -116,6 +116,13 @@ pub(crate) struct ServeArgs {
     /// Rows a SQL console result or CSV download keeps at most.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub max_rows: usize,
+    /// Memory the SQL console's own session may hold (default: a quarter of
+    /// --memory-limit), so a heavy console query cannot starve the dashboards.
+    #[arg(long, value_name = "SIZE")]
+    pub sql_memory_limit: Option<bytesize::ByteSize>,
+    /// SQL console statements running at once, at most; more get 503 (try again).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub sql_concurrency: usize,
 }
 
 #[derive(Debug, Args)]

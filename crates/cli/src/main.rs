@@ -331,6 +331,10 @@ fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
         sql_timeout: std::time::Duration::from_secs(a.sql_timeout.max(1)),
         max_rows: a.max_rows.max(1),
         engine: a.memory.engine(),
+        console_memory: a
+            .sql_memory_limit
+            .map(|b| usize::try_from(b.as_u64()).unwrap_or(usize::MAX)),
+        console_concurrency: a.sql_concurrency.max(1),
     };
     let rt = tokio::runtime::Runtime::new().context("starting the server runtime")?;
     rt.block_on(async {

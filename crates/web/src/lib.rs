@@ -54,6 +54,11 @@ pub enum WebError {
     Empty,
     #[error("the statement returned nothing")]
     NoResult,
+    /// Every console slot is taken.
+    #[error(
+        "{running} console statements are running already (trawl serve --sql-concurrency); try again when one has ended"
+    )]
+    Busy { running: usize },
     /// `?since=`/`?until=` that is not a time.
     #[error(
         "since/until: {0}. Leave a field empty for an open end, or write e.g. 2024-03-01 or 2024-03-01T12:00:00Z"
@@ -72,6 +77,9 @@ pub struct App {
     has_geo: bool,
     limits: Limits,
     engine: Mutex<Arc<QueryEngine>>,
+    /// The console's session, bounded apart from the dashboards'.
+    console: Mutex<Arc<QueryEngine>>,
+    console_slots: tokio::sync::Semaphore,
 }
 
 /// Bounds on what one SQL console request may cost.
@@ -81,8 +89,13 @@ pub struct Limits {
     pub sql_timeout: Duration,
     /// Rows a console result (and its CSV download) keeps at most.
     pub max_rows: usize,
-    /// The query session's memory limit and spill directory (shared by every request).
+    /// The dashboards' query session: memory limit and spill directory.
     pub engine: trawl_query::EngineOptions,
+    /// The console's own session memory limit (default: a quarter of the dashboards'), so a
+    /// heavy console query cannot starve the dashboards.
+    pub console_memory: Option<usize>,
+    /// Console statements running at once, at most; more are refused with 503.
+    pub console_concurrency: usize,
 }
 
 impl Default for Limits {
@@ -91,6 +104,8 @@ impl Default for Limits {
             sql_timeout: Duration::from_secs(60),
             max_rows: 100_000,
             engine: trawl_query::EngineOptions::default(),
+            console_memory: None,
+            console_concurrency: 2,
         }
     }
 }
@@ -104,13 +119,35 @@ impl App {
         limits: Limits,
     ) -> Result<Self, QueryError> {
         let engine = QueryEngine::open_with_options(&lake, geo.clone(), &limits.engine).await?;
+        let console =
+            QueryEngine::open_with_options(&lake, geo.clone(), &console_options(&limits, &engine))
+                .await?;
         Ok(App {
             has_geo: geo.as_ref().is_some_and(|g| g.has_location()),
             lake,
             geo,
+            console_slots: tokio::sync::Semaphore::new(limits.console_concurrency.max(1)),
             limits,
             engine: Mutex::new(Arc::new(engine)),
+            console: Mutex::new(Arc::new(console)),
         })
+    }
+
+    /// The console's session over the latest committed snapshot (as [`Self::engine`]).
+    async fn console_engine(&self) -> Result<Arc<QueryEngine>, WebError> {
+        let mut console = self.console.lock().await;
+        let latest = self.lake.latest_version()?;
+        if latest != console.version() {
+            // The same bounds as the session it replaces.
+            let options = trawl_query::EngineOptions {
+                memory_limit: Some(console.memory_limit()),
+                spill_dir: self.limits.engine.spill_dir.clone(),
+            };
+            let fresh =
+                QueryEngine::open_with_options(&self.lake, self.geo.clone(), &options).await?;
+            *console = Arc::new(fresh);
+        }
+        Ok(console.clone())
     }
 
     /// The engine over the latest committed snapshot, reopened when a commit landed since
@@ -127,9 +164,16 @@ impl App {
         Ok(engine.clone())
     }
 
-    /// Runs a console statement within the limits.
+    /// Runs a console statement within the limits: a slot of `console_concurrency`, the
+    /// console's memory, the timeout and the row cap.
     async fn read_only_query(&self, sql: &str) -> Result<(StatementResult, bool), WebError> {
-        let engine = self.engine().await?;
+        let _slot = self
+            .console_slots
+            .try_acquire()
+            .map_err(|_| WebError::Busy {
+                running: self.limits.console_concurrency.max(1),
+            })?;
+        let engine = self.console_engine().await?;
         let run = engine.run_read_only(sql, self.limits.max_rows);
         match tokio::time::timeout(self.limits.sql_timeout, run).await {
             Err(_) => Err(WebError::Timeout {
@@ -138,6 +182,29 @@ impl App {
             Ok(Err(e)) => Err(e.into()),
             Ok(Ok(mut results)) => results.pop().ok_or(WebError::NoResult),
         }
+    }
+}
+
+/// A console error's status: 503 when every slot is taken (try again), 400 otherwise (the
+/// statement, its cost or its length is at fault).
+fn error_status(e: &WebError) -> StatusCode {
+    match e {
+        WebError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// The console session's options: the dashboards' spill directory, and its own memory limit
+/// (a quarter of the dashboards' unless set).
+fn console_options(limits: &Limits, dashboards: &QueryEngine) -> trawl_query::EngineOptions {
+    trawl_query::EngineOptions {
+        memory_limit: Some(
+            limits
+                .console_memory
+                .unwrap_or(dashboards.memory_limit() / 4)
+                .max(1),
+        ),
+        spill_dir: limits.engine.spill_dir.clone(),
     }
 }
 
@@ -527,7 +594,7 @@ async fn console(State(app): State<Arc<App>>, Query(q): Query<SqlQuery>) -> Resp
                     );
                 }
                 Err(e) => {
-                    status = StatusCode::BAD_REQUEST;
+                    status = error_status(&e);
                     let _ = write!(body, "<p class=\"error\">{}</p>", escape(&e.to_string()));
                 }
             },
@@ -551,7 +618,7 @@ async fn console_csv(State(app): State<Arc<App>>, Query(q): Query<SqlQuery>) -> 
     }
     let batches = match app.read_only_query(&sql).await {
         Ok((r, _)) => r.batches,
-        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+        Err(e) => return (error_status(&e), e.to_string()).into_response(),
     };
     let mut out = Vec::new();
     {

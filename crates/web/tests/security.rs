@@ -247,3 +247,53 @@ fn a_bad_time_is_a_400_that_says_what_it_expected() {
         "{body}"
     );
 }
+
+#[test]
+fn the_console_has_its_own_memory_and_slots_so_the_dashboards_keep_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::create(dir.path().join("lake")).unwrap();
+    ingest(&lake, dir.path(), 7, 200);
+    let addr = serve(
+        lake,
+        trawl_web::Limits {
+            sql_timeout: Duration::from_secs(4),
+            console_memory: Some(1 << 20),
+            console_concurrency: 1,
+            ..trawl_web::Limits::default()
+        },
+    );
+    // Over the console's 1 MiB: refused with the limit named; the dashboards still answer.
+    let heavy = "SELECT array_agg(a.requestparameters || b.requestparameters) \
+                 FROM cloudtrail_logs a CROSS JOIN cloudtrail_logs b";
+    let (status, body) = get(addr, &format!("/sql?q={}", url_encode(heavy)));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("the limit is 1.0 MiB"), "{body}");
+    let (status, body) = get(addr, "/api/dashboards/general-operations");
+    assert_eq!(status, 200, "{body}");
+    // One slot: while a long statement holds it, another is told to try again (503).
+    let long = "SELECT sum(value % 7) FROM generate_series(1, 20000000000)";
+    let path = format!("/sql?q={}", url_encode(long));
+    let holder = std::thread::spawn(move || get(addr, &path));
+    // Let it take the slot first (it holds it for the 4 s timeout).
+    std::thread::sleep(Duration::from_millis(1000));
+    let started = std::time::Instant::now();
+    let mut refused = None;
+    while started.elapsed() < Duration::from_secs(2) {
+        let (status, body) = get(addr, "/sql.csv?q=SELECT%201");
+        if status == 503 {
+            refused = Some(body);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(refused) = refused else {
+        let (status, body) = holder.join().unwrap();
+        panic!("a second statement is refused while the first runs; the first: {status} {body}");
+    };
+    assert!(refused.contains("--sql-concurrency"), "{refused}");
+    let (status, body) = holder.join().unwrap();
+    assert_eq!(status, 400, "the long one ends at the timeout: {body}");
+    // The slot is free again.
+    let (status, body) = get(addr, "/sql.csv?q=SELECT%201");
+    assert_eq!(status, 200, "{body}");
+}
