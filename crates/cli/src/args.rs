@@ -74,12 +74,27 @@ pub(crate) struct MemoryArg {
 impl MemoryArg {
     pub(crate) fn engine(&self) -> trawl_query::EngineOptions {
         trawl_query::EngineOptions {
-            memory_limit: self
-                .memory_limit
-                .map(|b| usize::try_from(b.as_u64()).unwrap_or(usize::MAX)),
+            memory_limit: self.memory_limit.map(bytes),
             spill_dir: None,
         }
     }
+}
+
+/// A size flag in bytes (saturating where `usize` is narrower).
+pub(crate) fn bytes(size: bytesize::ByteSize) -> usize {
+    usize::try_from(size.as_u64()).unwrap_or(usize::MAX)
+}
+
+/// What the subcommands that run queries (sql, report, serve) take: the lake, the
+/// geolocation databases, the session's memory.
+#[derive(Debug, Args)]
+pub(crate) struct QueryArgs {
+    #[command(flatten)]
+    pub(crate) lake: LakeArg,
+    #[command(flatten)]
+    pub(crate) geo: GeoArg,
+    #[command(flatten)]
+    pub(crate) memory: MemoryArg,
 }
 
 #[derive(Debug, Args)]
@@ -98,11 +113,7 @@ pub(crate) struct VerifyArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     #[command(flatten)]
-    pub lake: LakeArg,
-    #[command(flatten)]
-    pub geo: GeoArg,
-    #[command(flatten)]
-    pub memory: MemoryArg,
+    pub query: QueryArgs,
     /// Address to listen on (loopback by default: the lake is not meant for the network).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: std::net::SocketAddr,
@@ -131,11 +142,7 @@ pub(crate) struct ReportArgs {
     #[arg(default_value = "all")]
     pub dashboard: String,
     #[command(flatten)]
-    pub lake: LakeArg,
-    #[command(flatten)]
-    pub geo: GeoArg,
-    #[command(flatten)]
-    pub memory: MemoryArg,
+    pub query: QueryArgs,
     /// Events at or after this time (RFC 3339, or a date meaning midnight UTC).
     #[arg(long)]
     pub since: Option<String>,
@@ -313,11 +320,7 @@ pub(crate) struct SqlArgs {
     #[arg(short, long)]
     pub file: Option<PathBuf>,
     #[command(flatten)]
-    pub lake: LakeArg,
-    #[command(flatten)]
-    pub geo: GeoArg,
-    #[command(flatten)]
-    pub memory: MemoryArg,
+    pub query: QueryArgs,
     /// Output format (default: table on a terminal, csv otherwise).
     #[arg(long, value_enum)]
     pub format: Option<Format>,

@@ -261,7 +261,7 @@ fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
     let settings = ReportSettings::resolve(a)?;
     let lake = Lake::open(&settings.lake)?;
     let geo = geo(&settings.geoip)?;
-    let engine = a.memory.engine();
+    let engine = a.query.memory.engine();
     let has_geo = geo.as_ref().is_some_and(|g| g.has_location());
     let rt = tokio::runtime::Runtime::new().context("starting the query runtime")?;
     let (results, range) = rt.block_on(async {
@@ -322,18 +322,16 @@ fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
             a.addr
         );
     }
-    let lake = Lake::open(&a.lake.lake)?;
-    let geo = geo(&a.geo.geoip)?;
+    let lake = Lake::open(&a.query.lake.lake)?;
+    let geo = geo(&a.query.geo.geoip)?;
     for (path, kind) in geo.iter().flat_map(|g| g.files()) {
         eprintln!("trawl: geolocation from {} ({kind})", path.display());
     }
     let limits = trawl_web::Limits {
         sql_timeout: std::time::Duration::from_secs(a.sql_timeout.max(1)),
         max_rows: a.max_rows.max(1),
-        engine: a.memory.engine(),
-        console_memory: a
-            .sql_memory_limit
-            .map(|b| usize::try_from(b.as_u64()).unwrap_or(usize::MAX)),
+        engine: a.query.memory.engine(),
+        console_memory: a.sql_memory_limit.map(args::bytes),
         console_concurrency: a.sql_concurrency.max(1),
     };
     let rt = tokio::runtime::Runtime::new().context("starting the server runtime")?;
@@ -345,7 +343,7 @@ fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
         let addr = listener.local_addr()?;
         eprintln!(
             "trawl: serving {} on http://{addr}/ (Ctrl-C to stop)",
-            a.lake.lake.display()
+            a.query.lake.lake.display()
         );
         if !addr.ip().is_loopback() {
             eprintln!(
@@ -390,15 +388,15 @@ fn geo(paths: &[std::path::PathBuf]) -> anyhow::Result<Option<std::sync::Arc<tra
 
 fn sql(a: &SqlArgs) -> anyhow::Result<ExitCode> {
     let text = args::sql_text(a)?;
-    let lake = Lake::open(&a.lake.lake)?;
+    let lake = Lake::open(&a.query.lake.lake)?;
     let format = a.format.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
     } else {
         Format::Csv
     });
     let rt = tokio::runtime::Runtime::new().context("starting the query runtime")?;
-    let geo = geo(&a.geo.geoip)?;
-    let engine = a.memory.engine();
+    let geo = geo(&a.query.geo.geoip)?;
+    let engine = a.query.memory.engine();
     let results = rt.block_on(async {
         let engine = trawl_query::QueryEngine::open_with_options(&lake, geo, &engine).await?;
         engine.run(&text).await

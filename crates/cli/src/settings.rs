@@ -98,8 +98,8 @@ impl ReportSettings {
             .map(|p| args::parse_period(p).map(|d| d.num_microseconds().unwrap_or(i64::MAX)))
             .transpose()?;
         Ok(ReportSettings {
-            lake: a.lake.lake.clone(),
-            geoip: a.geo.geoip.clone(),
+            lake: a.query.lake.lake.clone(),
+            geoip: a.query.geo.geoip.clone(),
             dashboards,
             range: Range {
                 window: args::window(a.since.as_deref(), a.until.as_deref())?,

@@ -70,28 +70,32 @@ pub fn delivery_stamp(uri: &str) -> Option<u64> {
 /// file name (`ACCOUNT_CloudTrail_REGION_…`). CloudTrail re-delivers an event in the stream
 /// it first delivered it in.
 pub fn stream_of(key: &str) -> Option<(&str, &str)> {
-    let parts: Vec<&str> = key.split('/').collect();
-    let from_folders = parts.iter().position(|p| *p == "AWSLogs").and_then(|at| {
-        let mut rest = &parts[at + 1..];
-        if rest.first().is_some_and(|p| is_org(p)) {
-            rest = &rest[1..];
-        }
-        match rest {
-            [account, kind, region, ..]
-                if is_account(account) && is_kind(kind) && is_region(region) =>
-            {
-                Some((*account, *region))
-            }
-            _ => None,
-        }
-    });
-    from_folders.or_else(|| {
-        let name = parts.last()?;
+    folder_stream(key).or_else(|| {
+        let name = key.rsplit('/').next()?;
         let mut fields = name.split('_');
         let (account, kind, region) = (fields.next()?, fields.next()?, fields.next()?);
         (is_account(account) && kind.starts_with("CloudTrail") && is_region(region))
             .then_some((account, region))
     })
+}
+
+/// The stream named by the `AWSLogs/[o-…/]ACCOUNT/CloudTrail…/REGION` folders of a key, or of
+/// a folder.
+fn folder_stream(key: &str) -> Option<(&str, &str)> {
+    let parts: Vec<&str> = key.split('/').collect();
+    let at = parts.iter().position(|p| *p == "AWSLogs")?;
+    let mut rest = &parts[at + 1..];
+    if rest.first().is_some_and(|p| is_org(p)) {
+        rest = &rest[1..];
+    }
+    match rest {
+        [account, kind, region, ..]
+            if is_account(account) && is_kind(kind) && is_region(region) =>
+        {
+            Some((*account, *region))
+        }
+        _ => None,
+    }
 }
 
 /// `--shard K/N`: the K-th of N disjoint shares of the objects (K from 1), by stream, so that
@@ -123,33 +127,28 @@ impl Shard {
 
     /// Whether the object `uri` (a path or `s3://bucket/key`) is in this share.
     pub fn holds(&self, uri: &str) -> bool {
-        if self.count == 1 {
-            return true;
+        match stream_of(uri) {
+            Some(stream) => self.holds_stream(stream),
+            None => self.has(uri.rsplit('/').next().unwrap_or(uri)),
         }
-        let hash = match stream_of(uri) {
-            Some((account, region)) => {
-                xxhash_rust::xxh3::xxh3_64(format!("{account}/{region}").as_bytes())
-            }
-            None => xxhash_rust::xxh3::xxh3_64(uri.rsplit('/').next().unwrap_or(uri).as_bytes()),
-        };
-        hash % u64::from(self.count) == u64::from(self.index - 1)
     }
 
     /// Whether some object below the folder `prefix` can be in this share: false only for
     /// a folder of one stream (a region folder, or below) that another share holds.
     pub fn may_hold_below(&self, prefix: &str) -> bool {
-        let with_file = format!("{}/x", prefix.trim_end_matches('/'));
-        match stream_of(&with_file) {
-            Some(_) if stream_of_folders(&with_file) => self.holds(&with_file),
-            _ => true,
-        }
+        folder_stream(prefix).is_none_or(|stream| self.holds_stream(stream))
     }
-}
 
-/// Whether the stream of `key` comes from its folders (not from its file name).
-fn stream_of_folders(key: &str) -> bool {
-    let name = key.rsplit('/').next().unwrap_or(key);
-    stream_of(name).is_none() && stream_of(key).is_some()
+    fn holds_stream(&self, (account, region): (&str, &str)) -> bool {
+        self.has(&format!("{account}/{region}"))
+    }
+
+    /// Whether the share key `key` hashes to this share.
+    fn has(&self, key: &str) -> bool {
+        self.count == 1
+            || xxhash_rust::xxh3::xxh3_64(key.as_bytes()) % u64::from(self.count)
+                == u64::from(self.index - 1)
+    }
 }
 
 impl Default for Shard {

@@ -24,7 +24,11 @@ async fn a_query_over_the_memory_limit_stops_with_an_error_that_names_it() {
     };
     std::fs::create_dir_all(dir.path().join("spill")).unwrap();
     let free = QueryEngine::open(&lake).await.unwrap();
-    assert!(free.memory_limit() > 0, "a default limit is set");
+    assert_eq!(
+        free.memory_limit(),
+        trawl_query::default_memory_limit(),
+        "without a limit given, the default share of the machine"
+    );
     let small = QueryEngine::open_with_options(&lake, None, &limited(16 << 20))
         .await
         .unwrap();

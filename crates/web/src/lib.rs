@@ -76,9 +76,10 @@ pub struct App {
     geo: Option<Arc<GeoDb>>,
     has_geo: bool,
     limits: Limits,
-    engine: Mutex<Arc<QueryEngine>>,
+    /// The dashboards' (and pages') session.
+    dashboards: Session,
     /// The console's session, bounded apart from the dashboards'.
-    console: Mutex<Arc<QueryEngine>>,
+    console: Session,
     console_slots: tokio::sync::Semaphore,
 }
 
@@ -110,6 +111,45 @@ impl Default for Limits {
     }
 }
 
+/// A query session over the lake's latest commit, reopened with the same options when a
+/// commit lands. A request keeps the engine it started with to its end.
+#[derive(Debug)]
+struct Session {
+    options: trawl_query::EngineOptions,
+    engine: Mutex<Arc<QueryEngine>>,
+}
+
+impl Session {
+    async fn open(
+        lake: &Lake,
+        geo: Option<Arc<GeoDb>>,
+        options: trawl_query::EngineOptions,
+    ) -> Result<Session, QueryError> {
+        let engine = QueryEngine::open_with_options(lake, geo, &options).await?;
+        Ok(Session {
+            // The limit resolved once (a default is a share of the machine), kept on reopen.
+            options: trawl_query::EngineOptions {
+                memory_limit: Some(engine.memory_limit()),
+                ..options
+            },
+            engine: Mutex::new(Arc::new(engine)),
+        })
+    }
+
+    async fn latest(
+        &self,
+        lake: &Lake,
+        geo: &Option<Arc<GeoDb>>,
+    ) -> Result<Arc<QueryEngine>, WebError> {
+        let mut engine = self.engine.lock().await;
+        if lake.latest_version()? != engine.version() {
+            *engine =
+                Arc::new(QueryEngine::open_with_options(lake, geo.clone(), &self.options).await?);
+        }
+        Ok(engine.clone())
+    }
+}
+
 impl App {
     /// Opens the lake's latest snapshot; `geo` answers the `geoip_*` functions and the
     /// geolocation tile.
@@ -118,50 +158,35 @@ impl App {
         geo: Option<Arc<GeoDb>>,
         limits: Limits,
     ) -> Result<Self, QueryError> {
-        let engine = QueryEngine::open_with_options(&lake, geo.clone(), &limits.engine).await?;
-        let console =
-            QueryEngine::open_with_options(&lake, geo.clone(), &console_options(&limits, &engine))
-                .await?;
+        let dashboards = Session::open(&lake, geo.clone(), limits.engine.clone()).await?;
+        // The console's own limit: a quarter of the dashboards' unless set.
+        let console_limit = limits
+            .console_memory
+            .unwrap_or(dashboards.options.memory_limit.unwrap_or(0) / 4)
+            .max(1);
+        let console = Session::open(
+            &lake,
+            geo.clone(),
+            trawl_query::EngineOptions {
+                memory_limit: Some(console_limit),
+                spill_dir: limits.engine.spill_dir.clone(),
+            },
+        )
+        .await?;
         Ok(App {
             has_geo: geo.as_ref().is_some_and(|g| g.has_location()),
             lake,
             geo,
             console_slots: tokio::sync::Semaphore::new(limits.console_concurrency.max(1)),
             limits,
-            engine: Mutex::new(Arc::new(engine)),
-            console: Mutex::new(Arc::new(console)),
+            dashboards,
+            console,
         })
     }
 
-    /// The console's session over the latest committed snapshot (as [`Self::engine`]).
-    async fn console_engine(&self) -> Result<Arc<QueryEngine>, WebError> {
-        let mut console = self.console.lock().await;
-        let latest = self.lake.latest_version()?;
-        if latest != console.version() {
-            // The same bounds as the session it replaces.
-            let options = trawl_query::EngineOptions {
-                memory_limit: Some(console.memory_limit()),
-                spill_dir: self.limits.engine.spill_dir.clone(),
-            };
-            let fresh =
-                QueryEngine::open_with_options(&self.lake, self.geo.clone(), &options).await?;
-            *console = Arc::new(fresh);
-        }
-        Ok(console.clone())
-    }
-
-    /// The engine over the latest committed snapshot, reopened when a commit landed since
-    /// the last request. A request keeps the engine it started with to its end.
+    /// The dashboards' engine over the latest committed snapshot.
     async fn engine(&self) -> Result<Arc<QueryEngine>, WebError> {
-        let mut engine = self.engine.lock().await;
-        let latest = self.lake.latest_version()?;
-        if latest != engine.version() {
-            let fresh =
-                QueryEngine::open_with_options(&self.lake, self.geo.clone(), &self.limits.engine)
-                    .await?;
-            *engine = Arc::new(fresh);
-        }
-        Ok(engine.clone())
+        self.dashboards.latest(&self.lake, &self.geo).await
     }
 
     /// Runs a console statement within the limits: a slot of `console_concurrency`, the
@@ -173,7 +198,7 @@ impl App {
             .map_err(|_| WebError::Busy {
                 running: self.limits.console_concurrency.max(1),
             })?;
-        let engine = self.console_engine().await?;
+        let engine = self.console.latest(&self.lake, &self.geo).await?;
         let run = engine.run_read_only(sql, self.limits.max_rows);
         match tokio::time::timeout(self.limits.sql_timeout, run).await {
             Err(_) => Err(WebError::Timeout {
@@ -191,20 +216,6 @@ fn error_status(e: &WebError) -> StatusCode {
     match e {
         WebError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
-    }
-}
-
-/// The console session's options: the dashboards' spill directory, and its own memory limit
-/// (a quarter of the dashboards' unless set).
-fn console_options(limits: &Limits, dashboards: &QueryEngine) -> trawl_query::EngineOptions {
-    trawl_query::EngineOptions {
-        memory_limit: Some(
-            limits
-                .console_memory
-                .unwrap_or(dashboards.memory_limit() / 4)
-                .max(1),
-        ),
-        spill_dir: limits.engine.spill_dir.clone(),
     }
 }
 
