@@ -288,9 +288,14 @@ pub(crate) struct IngestArgs {
     /// Parser threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Refuse objects that decompress to more than this many bytes.
-    #[arg(long, default_value_t = trawl_ingest::DEFAULT_MAX_OBJECT_BYTES)]
-    pub max_object_bytes: u64,
+    /// Quarantine an object whose text passes this size (e.g. 64GiB; the events before are
+    /// kept). Big objects are streamed, so this bounds the time a gzip bomb takes, not memory.
+    #[arg(long, value_name = "SIZE", default_value_t = bytesize::ByteSize::b(trawl_ingest::DEFAULT_MAX_OBJECT_BYTES))]
+    pub max_object_bytes: bytesize::ByteSize,
+    /// A record (an event, a JSON line) longer than this is not stored: it is quarantined
+    /// as a bad record with its first 4 KiB, and the rest of its object is read on.
+    #[arg(long, value_name = "SIZE", default_value_t = bytesize::ByteSize::b(trawl_ingest::DEFAULT_MAX_RECORD_BYTES))]
+    pub max_record_bytes: bytesize::ByteSize,
     /// Show a progress bar: auto (when stderr is a terminal), always, never.
     #[arg(long, value_enum, default_value_t = When::Auto)]
     pub progress: When,

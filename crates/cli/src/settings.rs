@@ -32,7 +32,8 @@ impl IngestSettings {
             ..IngestOptions::default()
         };
         options.read.window = window;
-        options.read.max_object_bytes = a.max_object_bytes;
+        options.read.max_object_bytes = a.max_object_bytes.as_u64();
+        options.read.max_record_bytes = a.max_record_bytes.as_u64();
         if let Some(t) = a.threads {
             options.threads = t.max(1);
         }

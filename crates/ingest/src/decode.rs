@@ -7,29 +7,18 @@ use flate2::read::MultiGzDecoder;
 
 use crate::IngestError;
 
-/// Default cap on an object's decompressed size.
-pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1 << 30;
+/// Default cap on an object's decompressed size: 64 GiB. Objects past the streaming
+/// threshold are streamed, so this bounds the time a gzip bomb takes, not memory.
+pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 64 << 30;
 
 /// Inflates `raw` when it starts with the gzip magic, otherwise returns it as is; strips a
 /// UTF-8 byte order mark. Errors name `uri`.
 pub fn decode(uri: &str, raw: Vec<u8>, max_bytes: u64) -> Result<Vec<u8>, IngestError> {
-    decode_into(uri, raw, max_bytes, Vec::new())
-}
-
-/// [`decode`], inflating into `out` (cleared first; a buffer kept from the previous object
-/// saves fresh pages). Plain text is returned as it is, and `out` dropped.
-pub(crate) fn decode_into(
-    uri: &str,
-    raw: Vec<u8>,
-    max_bytes: u64,
-    mut out: Vec<u8>,
-) -> Result<Vec<u8>, IngestError> {
-    let mut out = if raw.starts_with(&[0x1f, 0x8b]) {
+    let out = if raw.starts_with(&[0x1f, 0x8b]) {
         let cap = usize::try_from(max_bytes)
             .unwrap_or(usize::MAX)
             .saturating_add(1);
-        out.clear();
-        out.reserve(raw.len().saturating_mul(10).min(cap));
+        let mut out = Vec::with_capacity(raw.len().saturating_mul(10).min(cap));
         let mut reader = MultiGzDecoder::new(raw.as_slice()).take(max_bytes.saturating_add(1));
         if let Err(source) = reader.read_to_end(&mut out) {
             return Err(IngestError::Inflate {
@@ -48,6 +37,11 @@ pub(crate) fn decode_into(
             limit: max_bytes,
         });
     }
+    checked_text(uri, out)
+}
+
+/// An object's whole text without its byte order mark; blank text is an error.
+pub(crate) fn checked_text(uri: &str, mut out: Vec<u8>) -> Result<Vec<u8>, IngestError> {
     if out.starts_with(&[0xEF, 0xBB, 0xBF]) {
         out.drain(..3);
     }

@@ -10,7 +10,18 @@ pub(crate) struct Reader<'u> {
     pub(crate) enc: RecordEncoder,
     pub(crate) out: ObjectOutput,
     pub(crate) index: usize,
+    /// Bytes of raw text of the bad records kept.
+    kept_bad_bytes: usize,
+    warnings_beyond: usize,
 }
+
+/// Bad records of one object kept whole for the quarantine; the rest are counted
+/// ([`ObjectOutput::bad_records_beyond`]), so a million broken records cost no memory.
+pub const MAX_KEPT_BAD_RECORDS: usize = 1000;
+/// Raw text of the bad records of one object kept for the quarantine, at most.
+pub const MAX_KEPT_BAD_BYTES: usize = 32 << 20;
+/// Warnings kept per object; the rest are counted in one last warning.
+const MAX_KEPT_WARNINGS: usize = 100;
 
 impl<'u> Reader<'u> {
     pub(crate) fn new(uri: &'u str, opts: &ReadOptions) -> Self {
@@ -19,24 +30,24 @@ impl<'u> Reader<'u> {
             enc: RecordEncoder::new(opts.window),
             out: ObjectOutput::default(),
             index: 0,
+            kept_bad_bytes: 0,
+            warnings_beyond: 0,
         }
     }
 
-    /// The outcome of streaming the object through this reader, or `None` when it was not
-    /// streamable (nothing was read) and must be read whole. An error after some events is
-    /// [`IngestError::Partial`].
+    /// The outcome of streaming the object through this reader: an error after some
+    /// events is [`IngestError::Partial`].
     pub(crate) fn streamed(
         self,
-        streamed: Result<stream::Streamed, IngestError>,
-    ) -> Option<Result<ObjectOutput, IngestError>> {
+        streamed: Result<(), IngestError>,
+    ) -> Result<ObjectOutput, IngestError> {
         match streamed {
-            Ok(stream::Streamed::Done) => Some(self.finish()),
-            Ok(stream::Streamed::NotStreamable) => None,
-            Err(e) if self.out.records == 0 => Some(Err(e)),
-            Err(e) => Some(Err(IngestError::Partial {
+            Ok(()) => self.finish(),
+            Err(e) if self.out.records == 0 => Err(e),
+            Err(e) => Err(IngestError::Partial {
                 stored: self.out.records,
                 source: Box::new(e),
-            })),
+            }),
         }
     }
 
@@ -45,6 +56,12 @@ impl<'u> Reader<'u> {
     pub(crate) fn finish(mut self) -> Result<ObjectOutput, IngestError> {
         let uri = self.uri;
         self.flush();
+        if self.warnings_beyond > 0 {
+            self.out.warnings.push(format!(
+                "{uri}: {} more warnings like the ones above",
+                self.warnings_beyond
+            ));
+        }
         let out = self.out;
         if out.records == 0
             && out.outside_window == 0
@@ -53,7 +70,7 @@ impl<'u> Reader<'u> {
         {
             return Err(IngestError::NoEvents {
                 uri: uri.to_string(),
-                count: out.bad_records.len(),
+                count: out.bad_records.len() + out.bad_records_beyond,
                 first: first.reason.clone(),
             });
         }
@@ -137,6 +154,16 @@ impl Envelope {
 /// Non-blank lines, when the text looks like JSON Lines: several lines, the first of which
 /// is a complete JSON object or array.
 pub(crate) fn split_lines(text: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
+    let out = non_blank_lines(text);
+    let first = out.first()?.clone();
+    let mut probe = text[first].to_vec();
+    let parses = simd_json::to_tape(&mut probe)
+        .is_ok_and(|t| matches!(t.0[0], Node::Object { .. } | Node::Array { .. }));
+    (out.len() > 1 && parses).then_some(out)
+}
+
+/// The ranges of the lines of `text` that are not blank.
+fn non_blank_lines(text: &[u8]) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     for (i, &b) in text
@@ -151,11 +178,7 @@ pub(crate) fn split_lines(text: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
             start = i + 1;
         }
     }
-    let first = out.first()?.clone();
-    let mut probe = text[first].to_vec();
-    let parses = simd_json::to_tape(&mut probe)
-        .is_ok_and(|t| matches!(t.0[0], Node::Object { .. } | Node::Array { .. }));
-    (out.len() > 1 && parses).then_some(out)
+    out
 }
 
 pub(crate) fn json_of(tape: &[Node<'_>], idx: usize) -> String {
@@ -177,9 +200,11 @@ impl Reader<'_> {
             }
             Err(e) => e,
         };
-        // Several values: concatenated or JSON Lines. When a broken line defeats the
-        // bracket-matching split, JSON Lines can still be split by line.
-        let ranges = match split_values(text) {
+        // Several values: JSON Lines, read line by line (a broken line costs that line),
+        // or concatenated values. When a broken value defeats the bracket-matching split,
+        // lines can still be split.
+        let lines = stream::text_is_lines(text).then(|| non_blank_lines(text));
+        let ranges = match lines.map(Ok).unwrap_or_else(|| split_values(text)) {
             Ok(ranges) if ranges.len() > 1 => ranges,
             Ok(_) => {
                 return Err(IngestError::NotJson {
@@ -198,7 +223,7 @@ impl Reader<'_> {
             },
         };
         for (n, range) in ranges.into_iter().enumerate() {
-            self.read_value(&text[range], None, n)?;
+            self.read_value(&text[range], None, n);
         }
         Ok(())
     }
@@ -207,36 +232,36 @@ impl Reader<'_> {
     /// top-level value), or an event of a streamed chunk at `depth`. A value that is not
     /// JSON even with numbers beyond 64 bits quoted and invalid UTF-8 replaced is a bad
     /// record.
-    pub(crate) fn read_value(
-        &mut self,
-        text: &[u8],
-        depth: Option<usize>,
-        n: usize,
-    ) -> Result<(), IngestError> {
+    pub(crate) fn read_value(&mut self, text: &[u8], depth: Option<usize>, n: usize) {
         let what = match depth {
             None => format!("value {n}"),
             Some(_) => format!("record {n}"),
         };
         let mut part = text.to_vec();
         let err = match simd_json::to_tape(&mut part) {
-            Ok(tape) => return self.visit_value(&tape.0, depth, n),
+            Ok(tape) => {
+                self.visit_value(&tape.0, depth);
+                return;
+            }
             Err(e) => e,
         };
         // A value whose only fault is a number beyond 64 bits is still a good record.
         if let Some(mut fixed) = quote_big_numbers(text)
             && let Ok(tape) = simd_json::to_tape(&mut fixed)
         {
-            return self.visit_value(&tape.0, depth, n);
+            self.visit_value(&tape.0, depth);
+            return;
         }
         // So is one with invalid UTF-8 in a string: kept with U+FFFD, as whole objects are.
         if std::str::from_utf8(text).is_err() {
             let mut fixed = String::from_utf8_lossy(text).into_owned().into_bytes();
             if let Ok(tape) = simd_json::to_tape(&mut fixed) {
-                self.out.warnings.push(format!(
+                self.warn(format!(
                     "{}: {what}: invalid UTF-8 replaced with U+FFFD so the record could be kept",
                     self.uri
                 ));
-                return self.visit_value(&tape.0, depth, n);
+                self.visit_value(&tape.0, depth);
+                return;
             }
         }
         let index = self.index;
@@ -245,27 +270,16 @@ impl Reader<'_> {
             None => format!("record {index} (value {n}) is not valid JSON: {err}"),
             Some(_) => format!("record {index} is not valid JSON: {err}"),
         };
-        self.out.bad_records.push(BadRecord {
+        self.keep_bad(BadRecord {
             index,
             reason,
             raw: String::from_utf8_lossy(text).into_owned(),
         });
-        Ok(())
     }
 
-    pub(crate) fn visit_value(
-        &mut self,
-        tape: &[Node<'_>],
-        depth: Option<usize>,
-        n: usize,
-    ) -> Result<(), IngestError> {
-        match depth {
-            None => self.visit_top(tape, 0, n),
-            Some(d) => {
-                self.visit(tape, 0, d);
-                Ok(())
-            }
-        }
+    /// Visits one value of several: it never fails the object, at worst it is a bad record.
+    fn visit_value(&mut self, tape: &[Node<'_>], depth: Option<usize>) {
+        self.visit(tape, 0, depth.unwrap_or(0));
     }
 
     pub(crate) fn visit_top(
@@ -309,11 +323,57 @@ impl Reader<'_> {
     pub(crate) fn bad(&mut self, tape: &[Node<'_>], idx: usize, why: String) {
         let index = self.index;
         self.index += 1;
-        self.out.bad_records.push(BadRecord {
+        if self.keeps_bad() {
+            self.keep_bad(BadRecord {
+                index,
+                reason: format!("record {index}: {why}"),
+                raw: json_of(tape, idx),
+            });
+        } else {
+            self.out.bad_records_beyond += 1;
+        }
+    }
+
+    /// Whether another bad record of this object is kept whole (see [`MAX_KEPT_BAD_RECORDS`]).
+    fn keeps_bad(&self) -> bool {
+        self.out.bad_records.len() < MAX_KEPT_BAD_RECORDS
+            && self.kept_bad_bytes < MAX_KEPT_BAD_BYTES
+    }
+
+    /// Keeps a bad record for the quarantine, or only counts it past the object's share.
+    pub(crate) fn keep_bad(&mut self, bad: BadRecord) {
+        if self.keeps_bad() {
+            self.kept_bad_bytes += bad.raw.len();
+            self.out.bad_records.push(bad);
+        } else {
+            self.out.bad_records_beyond += 1;
+        }
+    }
+
+    /// A record longer than `--max-record-bytes` (`size` bytes, starting with `prefix`),
+    /// scanned past without being held.
+    pub(crate) fn oversize(&mut self, prefix: &[u8], size: u64, limit: u64) {
+        let index = self.index;
+        self.index += 1;
+        self.keep_bad(BadRecord {
             index,
-            reason: format!("record {index}: {why}"),
-            raw: json_of(tape, idx),
+            reason: format!(
+                "record {index} is {size} bytes of JSON, more than --max-record-bytes ({limit}): not stored; \
+                 the quarantine keeps its first {} bytes and the source object the whole record; \
+                 re-ingest the object with a larger --max-record-bytes to store it",
+                prefix.len()
+            ),
+            raw: String::from_utf8_lossy(prefix).into_owned(),
         });
+    }
+
+    /// A warning, kept up to [`MAX_KEPT_WARNINGS`] per object, then counted.
+    pub(crate) fn warn(&mut self, warning: String) {
+        if self.out.warnings.len() < MAX_KEPT_WARNINGS {
+            self.out.warnings.push(warning);
+        } else {
+            self.warnings_beyond += 1;
+        }
     }
 
     /// Visits a value that holds events: an envelope, an array of events, or an event.

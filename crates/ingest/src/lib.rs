@@ -39,12 +39,13 @@ pub use decode::{
 };
 pub use encode::{Appended, RecordEncoder};
 pub use error::IngestError;
+pub use forms::{MAX_KEPT_BAD_BYTES, MAX_KEPT_BAD_RECORDS};
 pub use layout::delivery_stamp;
 pub use source::{
     Body, Claim, Deliver, Discovery, Fetch, Listed, LocalFetch, LocalWalk, Location, SourceObject,
     Unlisted, discover_local, looks_like_log, mtime_ns, read_local, sort_by_delivery, walk_local,
 };
-pub use stream::CHUNK_BYTES as DEFAULT_STREAM_CHUNK_BYTES;
+pub use stream::{CHUNK_BYTES as DEFAULT_STREAM_CHUNK_BYTES, OVERSIZE_KEPT_BYTES};
 use trawl_schema::TimeWindow;
 
 use encode::{node_len, write_json};
@@ -57,21 +58,32 @@ pub const BATCH_ROWS: usize = 64 * 1024;
 /// How objects are read.
 #[derive(Debug, Clone, Copy)]
 pub struct ReadOptions {
-    /// Cap on the decompressed size of one object.
+    /// Cap on the text one object inflates to; past it the object is quarantined (the
+    /// events before are kept). Memory does not depend on it (big objects are streamed):
+    /// it bounds the time a gzip bomb can take.
     pub max_object_bytes: u64,
     /// Only events inside this window are kept.
     pub window: TimeWindow,
-    /// Objects of at least this many bytes (as fetched, compressed or not) are streamed:
-    /// inflated and parsed a chunk at a time, their rows handed on per chunk
-    /// ([`read_bytes_with`]), so memory does not grow with the object.
+    /// Objects whose text passes this many bytes (inflated, whatever their gzip ratio) are
+    /// streamed: inflated and parsed a chunk at a time, their rows handed on per chunk
+    /// ([`read_bytes_with`]), so memory does not grow with the object. Smaller objects are
+    /// inflated and parsed whole. Local files of at least this many bytes on disk are
+    /// streamed from the file.
     pub stream_min_bytes: u64,
     /// JSON text parsed at once when an object is streamed (whole events, at least this
     /// much but the last chunk).
     pub stream_chunk_bytes: usize,
+    /// A record (an event, a JSON line, a top-level value) longer than this is not held:
+    /// it becomes a bad record with its first 4 KiB in the quarantine, and the rest of
+    /// the object is read on.
+    pub max_record_bytes: u64,
 }
 
-/// Default for [`ReadOptions::stream_min_bytes`]: 2 MiB, about 20 MB of JSON gzipped.
-pub const DEFAULT_STREAM_MIN_BYTES: u64 = 2 << 20;
+/// Default for [`ReadOptions::stream_min_bytes`]: 16 MiB of text.
+pub const DEFAULT_STREAM_MIN_BYTES: u64 = 16 << 20;
+/// Default for [`ReadOptions::max_record_bytes`]: 16 MiB. CloudTrail's own events are far
+/// smaller (a few KB; requestParameters beyond about 100 KB are truncated by CloudTrail).
+pub const DEFAULT_MAX_RECORD_BYTES: u64 = 16 << 20;
 
 impl Default for ReadOptions {
     fn default() -> Self {
@@ -80,6 +92,16 @@ impl Default for ReadOptions {
             window: TimeWindow::default(),
             stream_min_bytes: DEFAULT_STREAM_MIN_BYTES,
             stream_chunk_bytes: DEFAULT_STREAM_CHUNK_BYTES,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+        }
+    }
+}
+
+impl ReadOptions {
+    fn limits(&self) -> stream::Limits {
+        stream::Limits {
+            chunk_bytes: self.stream_chunk_bytes.max(1),
+            max_record: self.max_record_bytes.max(1),
         }
     }
 }
@@ -115,7 +137,11 @@ pub struct ObjectOutput {
     pub insights: usize,
     /// Digest files found (their compact JSON): recognised, not stored as events.
     pub digests: Vec<String>,
+    /// The first bad records (up to [`MAX_KEPT_BAD_RECORDS`], and
+    /// [`MAX_KEPT_BAD_BYTES`] of their text), kept for the quarantine.
     pub bad_records: Vec<BadRecord>,
+    /// Bad records beyond those kept: counted, their text left in the source object.
+    pub bad_records_beyond: usize,
     /// Things worth telling the user that did not lose data (e.g. replaced invalid UTF-8).
     pub warnings: Vec<String>,
     /// Decompressed JSON bytes.
@@ -142,33 +168,77 @@ pub fn read_bytes(
     Ok(out)
 }
 
-/// Reads one object like [`read_bytes`], but an object of at least
-/// [`ReadOptions::stream_min_bytes`] whose events are an array (`{"Records":[...]}` or a
-/// bare array) is streamed: its rows go to `sink` a chunk at a time as they are built, and
-/// [`ObjectOutput::batches`] holds none of them. An error part way through a streamed object
-/// is [`IngestError::Partial`]: the rows before the fault went to `sink`.
+/// Reads one object like [`read_bytes`], but an object whose text passes
+/// [`ReadOptions::stream_min_bytes`] is streamed: its rows go to `sink` a chunk at a time
+/// as they are built, and [`ObjectOutput::batches`] holds none of them. An error part way
+/// through a streamed object is [`IngestError::Partial`]: the rows before the fault went to
+/// `sink`.
 pub fn read_bytes_with(
     uri: &str,
     raw: Vec<u8>,
     opts: &ReadOptions,
     sink: &mut dyn FnMut(RecordBatch),
 ) -> Result<ObjectOutput, IngestError> {
-    if raw.len() as u64 >= opts.stream_min_bytes.max(1) {
-        let mut reader = Reader::new(uri, opts);
-        let chunk = opts.stream_chunk_bytes;
-        let streamed = stream::stream(
-            &mut reader,
-            raw.as_slice(),
-            opts.max_object_bytes,
-            chunk,
-            sink,
-        );
-        if let Some(done) = reader.streamed(streamed) {
-            return done;
+    // Text up to this long is read whole; one byte more and the object is streamed.
+    let whole = opts.stream_min_bytes.max(1).min(opts.max_object_bytes);
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        if raw.len() as u64 <= whole {
+            return read_text_owned(uri, raw, opts);
         }
+        let reader = Reader::new(uri, opts);
+        let w = stream::Window::new(
+            uri,
+            Box::new(raw.as_slice()),
+            false,
+            opts.max_object_bytes,
+            Vec::new(),
+        );
+        return stream_with(reader, w, opts, sink);
     }
-    let spare = INFLATED.with(std::cell::Cell::take);
-    let text = decode::decode_into(uri, raw, opts.max_object_bytes, spare)?;
+    let mut text = INFLATED.with(std::cell::Cell::take);
+    text.clear();
+    let cap = usize::try_from(whole)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    text.reserve(raw.len().saturating_mul(10).min(cap));
+    let mut gz = flate2::read::MultiGzDecoder::new(raw.as_slice());
+    if let Err(source) =
+        std::io::Read::read_to_end(&mut std::io::Read::take(&mut gz, whole + 1), &mut text)
+    {
+        return Err(IngestError::Inflate {
+            uri: uri.to_string(),
+            inflated: text.len() as u64,
+            source,
+        });
+    }
+    if text.len() as u64 > whole {
+        // More text than is read whole: stream it, from what is inflated already.
+        let reader = Reader::new(uri, opts);
+        let w = stream::Window::new(uri, Box::new(gz), true, opts.max_object_bytes, text);
+        return stream_with(reader, w, opts, sink);
+    }
+    read_text_owned(uri, text, opts)
+}
+
+/// Streams the text of `w` through `reader` (see [`stream`]).
+fn stream_with(
+    mut reader: Reader<'_>,
+    w: stream::Window<'_>,
+    opts: &ReadOptions,
+    sink: &mut dyn FnMut(RecordBatch),
+) -> Result<ObjectOutput, IngestError> {
+    let streamed = stream::stream(&mut reader, w, opts.limits(), sink);
+    reader.streamed(streamed)
+}
+
+/// Reads a whole object's text (BOM and blank checks first); its buffer is kept for the
+/// thread's next object.
+fn read_text_owned(
+    uri: &str,
+    text: Vec<u8>,
+    opts: &ReadOptions,
+) -> Result<ObjectOutput, IngestError> {
+    let text = decode::checked_text(uri, text)?;
     let out = read_text_whole(uri, &text, opts);
     if text.capacity() <= KEEP_PARSER_BYTES {
         INFLATED.with(|c| c.set(text));
@@ -234,23 +304,23 @@ pub fn read_file_with(
         return read_bytes_with(&obj.uri, read_local(obj)?, opts, sink);
     }
     let file = source::open_unchanged(obj, path)?;
+    let mut buffered = std::io::BufReader::with_capacity(1 << 20, &file);
+    let gzip = std::io::BufRead::fill_buf(&mut buffered)
+        .map_err(|source| IngestError::Io {
+            uri: obj.uri.clone(),
+            source,
+        })?
+        .starts_with(&[0x1f, 0x8b]);
+    let src: Box<dyn std::io::Read + '_> = if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(buffered))
+    } else {
+        Box::new(buffered)
+    };
     let mut reader = Reader::new(&obj.uri, opts);
-    let chunk = opts.stream_chunk_bytes;
-    let buffered = std::io::BufReader::with_capacity(1 << 20, &file);
-    let streamed = stream::stream(&mut reader, buffered, opts.max_object_bytes, chunk, sink)
-        .and_then(|s| source::check_unchanged(obj, &file, "while it was read").map(|()| s));
-    match reader.streamed(streamed) {
-        Some(done) => done,
-        None => read_bytes_with(
-            &obj.uri,
-            read_local(obj)?,
-            &ReadOptions {
-                stream_min_bytes: u64::MAX,
-                ..*opts
-            },
-            sink,
-        ),
-    }
+    let w = stream::Window::new(&obj.uri, src, gzip, opts.max_object_bytes, Vec::new());
+    let streamed = stream::stream(&mut reader, w, opts.limits(), sink)
+        .and_then(|()| source::check_unchanged(obj, &file, "while it was read"));
+    reader.streamed(streamed)
 }
 
 #[cfg(test)]
@@ -491,6 +561,120 @@ mod tests {
             err.contains("decompresses to more than 100000 bytes"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_object_is_streamed_by_what_it_inflates_to_not_by_its_size() {
+        // A few KB of gzip that inflate past the threshold: streamed, whatever the ratio.
+        let pad = " ".repeat(400_000);
+        let text = format!(
+            "{{\"Records\":[{}{pad},{}]}}",
+            events(0, 50),
+            events(50, 50)
+        );
+        let gz = gzip(text.as_bytes());
+        assert!(gz.len() < 10_000, "{}", gz.len());
+        let opts = ReadOptions {
+            stream_min_bytes: 100_000,
+            stream_chunk_bytes: 4096,
+            ..ReadOptions::default()
+        };
+        let mut got = Vec::new();
+        let out = read_bytes_with("/trail/bomb.json.gz", gz.clone(), &opts, &mut |b| {
+            got.push(b)
+        })
+        .unwrap();
+        assert!(out.batches.is_empty(), "read whole");
+        assert_eq!((out.records, rows(&got).len()), (100, 100));
+        assert_eq!(out.json_bytes, text.len() as u64);
+        // Under the threshold the same object is read whole, with the same rows.
+        let whole = read(&gz).unwrap();
+        assert_eq!(rows(&whole.batches), rows(&got));
+    }
+
+    #[test]
+    fn a_record_longer_than_max_record_bytes_is_reported_not_held() {
+        let big = "A".repeat(300_000);
+        let long = format!(r#"{{"eventID":"big","requestParameters":{{"x":"{big}"}}}}"#);
+        let opts = ReadOptions {
+            stream_min_bytes: 1,
+            stream_chunk_bytes: 4096,
+            max_record_bytes: 100_000,
+            ..ReadOptions::default()
+        };
+        let forms = [
+            format!(
+                "{{\"Records\":[{},{long},{}]}}",
+                events(0, 20),
+                events(20, 20)
+            ),
+            format!("[{},{long},{}]", events(0, 20), events(20, 20)),
+            format!(
+                "{}\n{long}\n{}\n",
+                events(0, 20).replace(",\n ", "\n"),
+                events(20, 20).replace(",\n ", "\n")
+            ),
+            format!(
+                "{} {long} {}",
+                events(0, 20).replace(",\n ", " "),
+                events(20, 20).replace(",\n ", " ")
+            ),
+        ];
+        for text in forms {
+            for raw in [text.as_bytes().to_vec(), gzip(text.as_bytes())] {
+                let out = read_bytes("/trail/long.json", raw, &opts).unwrap();
+                assert_eq!(out.records, 40, "{}", &text[..60]);
+                assert_eq!(out.bad_records.len(), 1);
+                let bad = &out.bad_records[0];
+                assert_eq!(bad.index, 20);
+                assert!(
+                    bad.reason.starts_with(&format!(
+                        "record 20 is {} bytes of JSON, more than --max-record-bytes (100000)",
+                        long.len()
+                    )),
+                    "{}",
+                    bad.reason
+                );
+                assert_eq!(bad.raw, long[..4096]);
+            }
+        }
+    }
+
+    #[test]
+    fn json_lines_stream_line_by_line_and_a_broken_line_costs_that_line() {
+        let lines = events(0, 300).replace(",\n ", "\n");
+        let text = format!(
+            "{lines}\n{{\"eventID\":\"broken\", \n{}\n",
+            events(300, 100).replace(",\n ", "\n")
+        );
+        let whole = read(text.as_bytes()).unwrap();
+        assert_eq!((whole.records, whole.bad_records.len()), (400, 1));
+        for raw in [gzip(text.as_bytes()), text.as_bytes().to_vec()] {
+            let (out, got) = streamed(&raw, 4096);
+            let out = out.unwrap();
+            assert!(got.len() > 5, "not chunked");
+            assert_eq!(out.records, 400);
+            assert_eq!(rows(&got), rows(&whole.batches));
+            let bad: Vec<&str> = out.bad_records.iter().map(|b| b.raw.as_str()).collect();
+            assert_eq!(bad, [r#"{"eventID":"broken", "#]);
+        }
+    }
+
+    #[test]
+    fn bad_records_past_the_share_of_an_object_are_counted_not_kept() {
+        let text = format!("{{\"Records\":[{}{}]}}", "7,".repeat(5000), events(0, 1));
+        for out in [
+            read(text.as_bytes()).unwrap(),
+            streamed(text.as_bytes(), 4096).0.unwrap(),
+        ] {
+            assert_eq!(out.records, 1);
+            assert_eq!(out.bad_records.len(), MAX_KEPT_BAD_RECORDS);
+            assert_eq!(out.bad_records_beyond, 5000 - MAX_KEPT_BAD_RECORDS);
+            assert_eq!(
+                out.bad_records.last().unwrap().index,
+                MAX_KEPT_BAD_RECORDS - 1
+            );
+        }
     }
 
     #[test]

@@ -1,16 +1,17 @@
-//! Objects too big to hold whole: inflated a window at a time, the events of their
-//! `Records` array (or of a top-level array) parsed a chunk at a time, and each chunk's rows
-//! handed on as soon as they are built. Memory per object is a chunk, not the object.
+//! Objects too big to hold whole: inflated a window at a time, their events parsed a chunk
+//! at a time, and each chunk's rows handed on as soon as they are built. Memory per object is
+//! a chunk (and at most one record of `--max-record-bytes`), not the object.
 //!
-//! Only the array is streamed. An object of another form (JSON Lines, an envelope whose
-//! first member is not `Records`, ...) is read whole, as small objects are.
+//! Every form is streamed: the events of a `{"Records":[...]}` envelope or of a top-level
+//! array one by one, JSON Lines line by line, other concatenated values value by value. A
+//! record (or line, or top-level value) longer than `--max-record-bytes` is not held: it is
+//! scanned past, reported as a bad record with its first bytes, and the rest goes on.
 
 use std::io::Read;
 use std::ops::Range;
 
 use crate::{IngestError, Parser, Reader};
 use arrow::array::RecordBatch;
-use flate2::read::MultiGzDecoder;
 
 /// JSON text parsed at once: a chunk of whole events at least this long (or the last).
 /// Two parsers streaming hold about 10x this between them (window, parse buffers, tape,
@@ -23,16 +24,21 @@ const READ_BYTES: usize = 1 << 20;
 /// How far into the object the opening `{"Records":[` or `[` may be.
 const HEAD_BYTES: usize = 4096;
 
-pub(crate) enum Streamed {
-    /// Every event went to the sink.
-    Done,
-    /// Not an array of events at the start: read the object whole. Nothing was emitted.
-    NotStreamable,
+/// The first bytes of a record over `--max-record-bytes` kept in the quarantine.
+pub const OVERSIZE_KEPT_BYTES: usize = 4096;
+
+/// How a streamed object is cut up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Text of whole records parsed at once.
+    pub(crate) chunk_bytes: usize,
+    /// A record longer than this is reported, not held.
+    pub(crate) max_record: u64,
 }
 
 /// Text of the object, inflated as the scan needs it. Positions only grow within a chunk;
 /// [`Window::consume`] drops what the parsed chunks used.
-struct Window<'a> {
+pub(crate) struct Window<'a> {
     uri: &'a str,
     src: Box<dyn Read + 'a>,
     gzip: bool,
@@ -46,11 +52,40 @@ struct Window<'a> {
     fault: Option<IngestError>,
 }
 
-impl Window<'_> {
+impl<'a> Window<'a> {
+    /// A window over the text `src` gives (inflated already when `gzip`: only used to name
+    /// a fault), after the text `read` already taken from it.
+    pub(crate) fn new(
+        uri: &'a str,
+        src: Box<dyn Read + 'a>,
+        gzip: bool,
+        cap: u64,
+        mut read: Vec<u8>,
+    ) -> Self {
+        let total = read.len() as u64;
+        read.reserve((CHUNK_BYTES + 2 * READ_BYTES).saturating_sub(read.len()));
+        Window {
+            uri,
+            src,
+            gzip,
+            buf: read,
+            eof: false,
+            total,
+            cap,
+            fault: None,
+        }
+    }
+
     /// Appends up to [`READ_BYTES`] more text; false at the end of the object.
     fn more(&mut self) -> Result<bool, IngestError> {
         if let Some(fault) = self.fault.take() {
             return Err(fault);
+        }
+        if self.total > self.cap {
+            return Err(IngestError::TooLarge {
+                uri: self.uri.to_string(),
+                limit: self.cap,
+            });
         }
         if self.eof {
             return Ok(false);
@@ -102,6 +137,12 @@ impl Window<'_> {
     /// Forgets the text before `upto`.
     fn consume(&mut self, upto: usize) {
         self.buf.drain(..upto);
+    }
+
+    /// Reads until the window holds more than `want` bytes after `from`, or the object ends.
+    fn fill(&mut self, from: usize, want: usize) -> Result<(), IngestError> {
+        while self.buf.len() - from <= want && self.more()? {}
+        Ok(())
     }
 }
 
@@ -221,106 +262,306 @@ fn head(buf: &[u8]) -> Option<(usize, usize)> {
     }
 }
 
-/// Streams the object `raw` (gzip or plain) through `reader`, handing each chunk's batch to
-/// `sink`. On an error, the events of the chunks before it have gone to the sink already.
+/// Streams the object's text in `w` through `reader`, handing each chunk's batch to `sink`.
+/// On an error, the events of the chunks before it have gone to the sink already.
 ///
 /// The object is a sequence of top-level values (one, usually; more when gzip members or
-/// files were concatenated): each array of events is streamed, any other value after the
-/// first is read whole, as [`crate::read_bytes`] reads values of concatenated JSON.
-pub(crate) fn stream<R: std::io::BufRead>(
+/// files were concatenated): each array of events is streamed event by event, any other
+/// value is read as a record of its own; JSON Lines are read line by line.
+pub(crate) fn stream(
     reader: &mut Reader<'_>,
-    mut raw: R,
-    max_bytes: u64,
-    chunk_bytes: usize,
+    mut w: Window<'_>,
+    lim: Limits,
     sink: &mut dyn FnMut(RecordBatch),
-) -> Result<Streamed, IngestError> {
-    let io = |source| IngestError::Io {
-        uri: reader.uri.to_string(),
-        source,
-    };
-    let gzip = raw.fill_buf().map_err(io)?.starts_with(&[0x1f, 0x8b]);
-    let src: Box<dyn Read + '_> = if gzip {
-        Box::new(MultiGzDecoder::new(raw))
-    } else {
-        Box::new(raw)
-    };
-    let mut w = Window {
-        uri: reader.uri,
-        src,
-        gzip,
-        buf: Vec::with_capacity(chunk_bytes.min(CHUNK_BYTES) + 2 * READ_BYTES),
-        eof: false,
-        total: 0,
-        cap: max_bytes,
-        fault: None,
-    };
-    while w.buf.len() < HEAD_BYTES && w.more()? {}
-    if head(&w.buf).is_none() {
-        return Ok(Streamed::NotStreamable);
-    }
+) -> Result<(), IngestError> {
+    w.fill(0, HEAD_BYTES)?;
     let bom = if w.buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
         w.consume(3);
         3
     } else {
         0
     };
-    let chunk_bytes = chunk_bytes.max(1);
+    let lines = head(&w.buf).is_none() && is_lines(&mut w, lim)?;
+    let any = if lines {
+        stream_lines(reader, &mut w, lim, sink)?;
+        true
+    } else {
+        stream_values(reader, &mut w, lim, sink)?
+    };
+    if !any {
+        return Err(IngestError::Empty {
+            uri: reader.uri.to_string(),
+        });
+    }
+    reader.out.json_bytes = w.total - bom;
+    Ok(())
+}
+
+fn is_blank(text: &[u8]) -> bool {
+    text.iter().all(u8::is_ascii_whitespace)
+}
+
+/// Whether `text` is JSON Lines: its first value ends on its first line (which is not the
+/// last). JSON Lines are read line by line, streamed or whole.
+pub(crate) fn text_is_lines(text: &[u8]) -> bool {
+    let Some(first) = text.iter().position(|c| !c.is_ascii_whitespace()) else {
+        return false;
+    };
+    let Some(newline) = memchr::memchr(b'\n', &text[first..]).map(|p| first + p) else {
+        return false;
+    };
+    head(&text[first..]).is_none()
+        && ValueScan::new()
+            .advance(&text[..newline], first)
+            .is_some_and(|end| is_blank(&text[end..newline]))
+}
+
+/// Whether the text is JSON Lines: its first value ends on its first line.
+fn is_lines(w: &mut Window<'_>, lim: Limits) -> Result<bool, IngestError> {
+    let Some(first) = w.buf.iter().position(|c| !c.is_ascii_whitespace()) else {
+        return Ok(false);
+    };
+    let newline = loop {
+        if let Some(p) = memchr::memchr(b'\n', &w.buf[first..]) {
+            break first + p;
+        }
+        let before = w.buf.len();
+        if (before - first) as u64 > lim.max_record || !w.more()? {
+            return Ok(false);
+        }
+    };
+    Ok(ValueScan::new()
+        .advance(&w.buf[..newline], first)
+        .is_some_and(|end| is_blank(&w.buf[end..newline])))
+}
+
+/// Text that goes to the parser together: ranges of the window, parsed as one array visited
+/// at `depth`.
+struct Pending {
+    elems: Vec<Range<usize>>,
+    /// The array's depth, or `None` for top-level values.
+    depth: Option<usize>,
+    /// Values parsed so far (top-level values are numbered in messages).
+    parsed: usize,
+}
+
+impl Pending {
+    fn new(depth: Option<usize>) -> Self {
+        Pending {
+            elems: Vec::new(),
+            depth,
+            parsed: 0,
+        }
+    }
+
+    /// Counts a value scanned past (too long to hold), for the numbering.
+    fn skipped(&mut self) {
+        self.parsed += 1;
+    }
+
+    /// Bytes of the window the pending values span.
+    fn span(&self, upto: usize) -> usize {
+        self.elems.first().map_or(0, |r| upto - r.start)
+    }
+
+    /// Parses what is pending, and drops the window's text before `upto` (which must not
+    /// be before the last pending value's end); returns the position `upto` moved to.
+    fn flush(
+        &mut self,
+        reader: &mut Reader<'_>,
+        w: &mut Window<'_>,
+        upto: usize,
+        sink: &mut dyn FnMut(RecordBatch),
+    ) -> usize {
+        self.parse(reader, &w.buf, sink);
+        w.consume(upto);
+        0
+    }
+
+    /// Parses what is pending (the window is left as it is).
+    fn parse(&mut self, reader: &mut Reader<'_>, buf: &[u8], sink: &mut dyn FnMut(RecordBatch)) {
+        let level = match self.depth {
+            Some(depth) => Level::Array(depth),
+            None => Level::Top { n: self.parsed },
+        };
+        parse_chunk(reader, buf, &self.elems, level, sink);
+        self.parsed += self.elems.len();
+        self.elems.clear();
+    }
+
+    /// Parses what is pending once it spans a chunk; the position `upto` moved to.
+    fn flush_full(
+        &mut self,
+        reader: &mut Reader<'_>,
+        w: &mut Window<'_>,
+        upto: usize,
+        lim: Limits,
+        sink: &mut dyn FnMut(RecordBatch),
+    ) -> usize {
+        if self.elems.is_empty() {
+            w.consume(upto);
+            0
+        } else if self.span(upto) >= lim.chunk_bytes {
+            self.flush(reader, w, upto, sink)
+        } else {
+            upto
+        }
+    }
+}
+
+/// Top-level values one after another: arrays of events streamed, other values parsed a
+/// chunk of them at a time. False when the text is blank.
+fn stream_values(
+    reader: &mut Reader<'_>,
+    w: &mut Window<'_>,
+    lim: Limits,
+    sink: &mut dyn FnMut(RecordBatch),
+) -> Result<bool, IngestError> {
+    let mut values = Pending::new(None);
     let mut i = 0;
-    // Top-level values read so far.
-    let mut value = 0;
+    let mut any = false;
     loop {
         while i < w.buf.len() && w.buf[i].is_ascii_whitespace() {
             i += 1;
         }
-        w.consume(i);
-        i = 0;
-        if w.buf.is_empty() && !w.more()? {
-            break;
-        }
-        if w.buf[0].is_ascii_whitespace() {
+        if i == w.buf.len() {
+            i = values.flush_full(reader, w, i, lim, sink);
+            if !w.more()? {
+                break;
+            }
             continue;
         }
-        value += 1;
-        while w.buf.len() < HEAD_BYTES && w.more()? {}
-        i = match head(&w.buf) {
-            Some((start, depth)) => {
-                let end = stream_array(reader, &mut w, start, depth, chunk_bytes, sink)?;
-                if depth == 0 {
-                    end
-                } else {
-                    envelope_rest(reader.uri, &mut w, end)?
-                }
-            }
-            None => {
-                // Another kind of value after the first: read whole.
-                let end = value_end(reader.uri, &mut w, 0, ValueScan::new())?;
-                reader.read_value(&w.buf[..end], None, value - 1)?;
-                reader.flush();
-                for batch in reader.out.batches.drain(..) {
-                    sink(batch);
-                }
+        any = true;
+        w.fill(i, HEAD_BYTES)?;
+        if let Some((start, depth)) = head(&w.buf[i..]) {
+            // The window now starts at the array's value.
+            values.flush(reader, w, i, sink);
+            values.skipped();
+            let end = stream_array(reader, w, start, depth, lim, sink)?;
+            i = if depth == 0 {
                 end
+            } else {
+                envelope_rest(reader, w, end, lim)?
+            };
+            continue;
+        }
+        let mut scan = ValueScan::new();
+        match value_end(reader.uri, w, i, i, &mut scan, lim.max_record)? {
+            Scanned::End(end) => {
+                values.elems.push(i..end);
+                i = values.flush_full(reader, w, end, lim, sink);
             }
-        };
+            Scanned::Long(end) => {
+                let shift = i;
+                i = values.flush(reader, w, i, sink);
+                let end = end.map(|e| e - shift);
+                i = skip_oversize(reader, w, i, &mut scan, lim.max_record, end)?;
+                values.skipped();
+            }
+        }
     }
-    reader.out.json_bytes = w.total - bom;
-    Ok(Streamed::Done)
+    values.flush(reader, w, i, sink);
+    Ok(any)
 }
 
-/// Scans on from `from` with `scan` until the value closes, reading more text as needed.
+/// JSON Lines: each non-blank line a record, parsed a chunk of lines at a time.
+fn stream_lines(
+    reader: &mut Reader<'_>,
+    w: &mut Window<'_>,
+    lim: Limits,
+    sink: &mut dyn FnMut(RecordBatch),
+) -> Result<(), IngestError> {
+    let mut lines = Pending::new(None);
+    let mut i = 0;
+    // Where the search for the end of the line at `i` goes on.
+    let mut from = 0;
+    loop {
+        if let Some(p) = memchr::memchr(b'\n', &w.buf[from..]) {
+            let end = from + p;
+            if (end - i) as u64 > lim.max_record {
+                // What is pending goes first; then the window starts at the long line.
+                let len = end - i;
+                lines.flush(reader, w, i, sink);
+                let prefix = w.buf[..OVERSIZE_KEPT_BYTES].to_vec();
+                reader.oversize(&prefix, len as u64, lim.max_record);
+                lines.skipped();
+                (i, from) = (len + 1, len + 1);
+                continue;
+            }
+            if !is_blank(&w.buf[i..end]) {
+                lines.elems.push(i..end);
+            }
+            i = lines.flush_full(reader, w, end + 1, lim, sink);
+            from = i;
+            continue;
+        }
+        from = w.buf.len();
+        if (w.buf.len() - i) as u64 > lim.max_record {
+            // The window now starts at the long line.
+            lines.flush(reader, w, i, sink);
+            let prefix = w.buf[..OVERSIZE_KEPT_BYTES.min(w.buf.len())].to_vec();
+            let mut size = w.buf.len() as u64;
+            w.consume(w.buf.len());
+            let end = loop {
+                if !w.more()? {
+                    break w.buf.len();
+                }
+                if let Some(p) = memchr::memchr(b'\n', &w.buf) {
+                    break p;
+                }
+                size += w.buf.len() as u64;
+                w.consume(w.buf.len());
+            };
+            reader.oversize(&prefix, size + end as u64, lim.max_record);
+            lines.skipped();
+            w.consume(end);
+            (i, from) = (0, 0);
+            continue;
+        }
+        if !w.more()? {
+            if !is_blank(&w.buf[i..]) {
+                lines.elems.push(i..w.buf.len());
+            }
+            break;
+        }
+    }
+    let end = w.buf.len();
+    lines.flush(reader, w, end, sink);
+    Ok(())
+}
+
+/// Where a value scanned by [`value_end`] ends.
+enum Scanned {
+    /// At this position, no longer than the limit.
+    End(usize),
+    /// Longer than the limit: ending at this position (in the window already), or not yet.
+    Long(Option<usize>),
+}
+
+/// Scans on from `from` with `scan` until the value that starts at `start` closes, reading
+/// more text as needed, but no more once it is longer than `limit`.
 fn value_end(
     uri: &str,
     w: &mut Window<'_>,
+    start: usize,
     mut from: usize,
-    mut scan: ValueScan,
-) -> Result<usize, IngestError> {
+    scan: &mut ValueScan,
+    limit: u64,
+) -> Result<Scanned, IngestError> {
     loop {
         if from < w.buf.len()
             && let Some(end) = scan.advance(&w.buf, from)
         {
-            return Ok(end);
+            return Ok(if (end - start) as u64 > limit {
+                Scanned::Long(Some(end))
+            } else {
+                Scanned::End(end)
+            });
         }
         from = from.max(w.buf.len());
+        if (from - start) as u64 > limit {
+            return Ok(Scanned::Long(None));
+        }
         if !w.more()? {
             return Err(IngestError::NotJson {
                 uri: uri.to_string(),
@@ -330,16 +571,78 @@ fn value_end(
     }
 }
 
+/// Scans past the value at `w.buf[start..]`, longer than `limit` (and ending at `end` when
+/// that is known), without holding it, and reports it as a bad record with its first bytes;
+/// returns the position after it.
+fn skip_oversize(
+    reader: &mut Reader<'_>,
+    w: &mut Window<'_>,
+    start: usize,
+    scan: &mut ValueScan,
+    limit: u64,
+    end: Option<usize>,
+) -> Result<usize, IngestError> {
+    let prefix = w.buf[start..(start + OVERSIZE_KEPT_BYTES).min(w.buf.len())].to_vec();
+    if let Some(end) = end {
+        reader.oversize(&prefix, (end - start) as u64, limit);
+        return Ok(end);
+    }
+    let mut size = (w.buf.len() - start) as u64;
+    w.consume(w.buf.len());
+    loop {
+        if !w.more()? {
+            return Err(IngestError::NotJson {
+                uri: reader.uri.to_string(),
+                detail: format!(
+                    "the text ends inside record {} after {size} bytes (truncated?)",
+                    reader.index
+                ),
+            });
+        }
+        if let Some(end) = scan.advance(&w.buf, 0) {
+            reader.oversize(&prefix, size + end as u64, limit);
+            return Ok(end);
+        }
+        size += w.buf.len() as u64;
+        w.consume(w.buf.len());
+    }
+}
+
 /// After an envelope's array of events: the rest of the envelope, up to its closing brace,
 /// checked to be JSON and otherwise ignored (as members beside `Records` are in objects
 /// read whole). Returns the position after the envelope.
-fn envelope_rest(uri: &str, w: &mut Window<'_>, from: usize) -> Result<usize, IngestError> {
-    let inside = ValueScan {
+fn envelope_rest(
+    reader: &mut Reader<'_>,
+    w: &mut Window<'_>,
+    from: usize,
+    lim: Limits,
+) -> Result<usize, IngestError> {
+    let uri = reader.uri;
+    let mut inside = ValueScan {
         depth: 1,
         started: true,
         ..ValueScan::new()
     };
-    let end = value_end(uri, w, from, inside)?;
+    let end = match value_end(uri, w, from, from, &mut inside, lim.max_record)? {
+        Scanned::End(end) | Scanned::Long(Some(end)) => end,
+        Scanned::Long(None) => {
+            // Members beside `Records` longer than a record: skipped unchecked, as they would
+            // be ignored anyway.
+            w.consume(w.buf.len());
+            loop {
+                if !w.more()? {
+                    return Err(IngestError::NotJson {
+                        uri: uri.to_string(),
+                        detail: "the text ends inside the envelope (truncated?)".into(),
+                    });
+                }
+                if let Some(end) = inside.advance(&w.buf, 0) {
+                    return Ok(end);
+                }
+                w.consume(w.buf.len());
+            }
+        }
+    };
     let mut text = b"{\"Records\":[]".to_vec();
     text.extend_from_slice(&w.buf[from..end]);
     let ok = simd_json::to_tape(&mut text.clone()).is_ok()
@@ -366,11 +669,11 @@ fn stream_array(
     w: &mut Window<'_>,
     start: usize,
     depth: usize,
-    chunk_bytes: usize,
+    lim: Limits,
     sink: &mut dyn FnMut(RecordBatch),
 ) -> Result<usize, IngestError> {
     let mut i = start;
-    let mut elems: Vec<Range<usize>> = Vec::new();
+    let mut events = Pending::new(Some(depth));
     let mut after_value = false;
     // Values of the array scanned so far (the next one's index).
     let mut seen = 0usize;
@@ -379,11 +682,9 @@ fn stream_array(
             i += 1;
         }
         if i == w.buf.len() {
-            if elems.is_empty() {
-                // Only blanks since the last chunk: nothing to keep.
-                w.consume(i);
-                i = 0;
-            }
+            // Blanks do not stay in the window: what is pending is parsed once it spans a
+            // chunk, however much of it is blank.
+            i = events.flush_full(reader, w, i, lim, sink);
             match w.more() {
                 Ok(true) => continue,
                 Ok(false) => {
@@ -416,8 +717,23 @@ fn stream_array(
             }
             _ => {}
         }
-        let end = match value_end(reader.uri, w, i, ValueScan::new()) {
-            Ok(end) => end,
+        let mut scan = ValueScan::new();
+        let end = match value_end(reader.uri, w, i, i, &mut scan, lim.max_record) {
+            Ok(Scanned::End(end)) => end,
+            Ok(Scanned::Long(end)) => {
+                let shift = i;
+                i = events.flush(reader, w, i, sink);
+                let end = end.map(|e| e - shift);
+                match skip_oversize(reader, w, i, &mut scan, lim.max_record, end) {
+                    Ok(end) => {
+                        seen += 1;
+                        i = end;
+                        after_value = true;
+                        continue;
+                    }
+                    Err(e) => break 'scan Err(e),
+                }
+            }
             Err(IngestError::NotJson { uri, .. }) => {
                 break 'scan Err(IngestError::NotJson {
                     uri,
@@ -426,29 +742,42 @@ fn stream_array(
             }
             Err(e) => break 'scan Err(e),
         };
-        elems.push(i..end);
+        events.elems.push(i..end);
         seen += 1;
-        i = end;
         after_value = true;
-        if end - elems[0].start >= chunk_bytes {
-            parse_chunk(reader, &w.buf, &elems, depth, sink);
-            elems.clear();
-            w.consume(i);
-            i = 0;
-        }
+        i = events.flush_full(reader, w, end, lim, sink);
     };
-    parse_chunk(reader, &w.buf, &elems, depth, sink);
-    outcome
+    match outcome {
+        Ok(end) => {
+            // The array's end stays in the window, so the caller can go on from it.
+            events.parse(reader, &w.buf, sink);
+            Ok(end)
+        }
+        Err(e) => {
+            let upto = w.buf.len();
+            events.flush(reader, w, upto, sink);
+            Err(e)
+        }
+    }
 }
 
-/// Parses the events `elems` of `buf` as one array visited at `depth`, with this thread's
-/// parser (falling back to one event at a time when the array does not parse), and hands
-/// the rows to `sink`.
+/// Where the values of a chunk sit: events of an array visited at a depth, or top-level
+/// values (each visited as an object read whole visits its one value).
+#[derive(Debug, Clone, Copy)]
+enum Level {
+    /// Members of an array of events visited at this depth.
+    Array(usize),
+    /// Top-level values, the first of them the object's value number `n`.
+    Top { n: usize },
+}
+
+/// Parses the values `elems` of `buf` in one go with this thread's parser (falling back to
+/// one value at a time when they do not parse together), and hands the rows to `sink`.
 fn parse_chunk(
     reader: &mut Reader<'_>,
     buf: &[u8],
     elems: &[Range<usize>],
-    depth: usize,
+    level: Level,
     sink: &mut dyn FnMut(RecordBatch),
 ) {
     if elems.is_empty() {
@@ -464,12 +793,34 @@ fn parse_chunk(
         }
         text.push(b']');
     };
-    let parsed = Parser::with(|p| p.parse_written(write, |tape| reader.visit(tape, 0, depth)));
-    if parsed.is_err() {
-        // One event is at fault: the others are kept, it is reported by its index.
-        for r in elems {
-            // An event never fails the object: at worst it is a bad record.
-            let _ = reader.read_value(&buf[r.clone()], Some(depth + 1), reader.index);
+    let parsed = Parser::with(|p| {
+        p.parse_written(write, |tape| {
+            // Lines are not scanned as values: broken ones can join into other values.
+            if !matches!(tape[0], simd_json::value::tape::Node::Array { len, .. } if len == elems.len())
+            {
+                return false;
+            }
+            match level {
+                Level::Array(depth) => reader.visit(tape, 0, depth),
+                Level::Top { .. } => {
+                    let mut i = 1;
+                    for _ in 0..elems.len() {
+                        reader.visit(tape, i, 0);
+                        i += crate::encode::node_len(&tape[i]);
+                    }
+                }
+            }
+            true
+        })
+    });
+    if !matches!(parsed, Ok(true)) {
+        // One value is at fault: the others are kept, it is reported by its index.
+        for (k, r) in elems.iter().enumerate() {
+            let (depth, n) = match level {
+                Level::Array(depth) => (Some(depth + 1), reader.index),
+                Level::Top { n } => (None, n + k),
+            };
+            reader.read_value(&buf[r.clone()], depth, n);
         }
     }
     reader.flush();

@@ -396,8 +396,13 @@ impl Fetch for S3Source {
         }
     }
 
+    /// An S3 object is fetched whole (a big one is then streamed from memory as it
+    /// inflates): its compressed bytes count against the budget, whatever their size.
     fn holds(&self, obj: &SourceObject) -> u64 {
-        LocalFetch::default().holds(obj)
+        match obj.location {
+            Location::Local(_) => LocalFetch::default().holds(obj),
+            Location::S3 { .. } => obj.size,
+        }
     }
 
     /// One thread drives every request (`concurrency` of them in flight).

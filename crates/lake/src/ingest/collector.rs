@@ -66,21 +66,35 @@ impl Collector<'_> {
         self.summary.outside_window += out.outside_window as u64;
         self.summary.insights += out.insights as u64;
         self.summary.digests += out.digests.len() as u64;
-        self.summary.bad_records += out.bad_records.len() as u64;
+        let bad_records = out.bad_records.len() + out.bad_records_beyond;
+        self.summary.bad_records += bad_records as u64;
         for w in &out.warnings {
             tracing::warn!("{w}");
         }
         self.summary.warnings.extend(out.warnings);
         if let Some(first) = out.bad_records.first() {
             tracing::warn!(
-                "{} bad records quarantined, the first: {}",
-                out.bad_records.len(),
+                "{bad_records} bad records quarantined, the first: {}",
                 first.describe(&obj.uri)
             );
         }
         for bad in &out.bad_records {
             self.bad_lines.push(
                 serde_json::json!({"uri": obj.uri, "index": bad.index, "reason": bad.describe(&obj.uri), "raw": bad.raw}).to_string(),
+            );
+        }
+        if out.bad_records_beyond > 0 {
+            // Counted, not copied: the source object holds them.
+            let reason = format!(
+                "{}: {} more bad records after these are not copied here (the quarantine keeps {} records or {} MiB of each object); they are in the source object",
+                obj.uri,
+                out.bad_records_beyond,
+                trawl_ingest::MAX_KEPT_BAD_RECORDS,
+                trawl_ingest::MAX_KEPT_BAD_BYTES >> 20
+            );
+            tracing::warn!("{reason}");
+            self.bad_lines.push(
+                serde_json::json!({"uri": obj.uri, "more": out.bad_records_beyond, "reason": reason}).to_string(),
             );
         }
         for d in &out.digests {
