@@ -7,22 +7,19 @@
 //! record (or line, or top-level value) longer than `--max-record-bytes` is not held: it is
 //! scanned past, reported as a bad record with its first bytes, and the rest goes on.
 
-use std::io::Read;
+mod scan;
+
 use std::ops::Range;
 
 use crate::{IngestError, Parser, Reader};
 use arrow::array::RecordBatch;
+pub(crate) use scan::Window;
+use scan::{HEAD_BYTES, Scanned, ValueScan, head, value_end};
 
 /// JSON text parsed at once: a chunk of whole events at least this long (or the last).
 /// Two parsers streaming hold about 10x this between them (window, parse buffers, tape,
 /// Arrow builders).
 pub const CHUNK_BYTES: usize = 2 << 20;
-
-/// Inflated text read from the object at a time.
-const READ_BYTES: usize = 1 << 20;
-
-/// How far into the object the opening `{"Records":[` or `[` may be.
-const HEAD_BYTES: usize = 4096;
 
 /// The first bytes of a record over `--max-record-bytes` kept in the quarantine.
 pub const OVERSIZE_KEPT_BYTES: usize = 4096;
@@ -34,232 +31,6 @@ pub(crate) struct Limits {
     pub(crate) chunk_bytes: usize,
     /// A record longer than this is reported, not held.
     pub(crate) max_record: u64,
-}
-
-/// Text of the object, inflated as the scan needs it. Positions only grow within a chunk;
-/// [`Window::consume`] drops what the parsed chunks used.
-pub(crate) struct Window<'a> {
-    uri: &'a str,
-    src: Box<dyn Read + 'a>,
-    gzip: bool,
-    buf: Vec<u8>,
-    eof: bool,
-    /// Bytes pulled from the source so far, and the cap on them.
-    total: u64,
-    cap: u64,
-    /// A read error met after some text of the same read: reported on the next read, so
-    /// the text before it is scanned first.
-    fault: Option<IngestError>,
-}
-
-impl<'a> Window<'a> {
-    /// A window over the text `src` gives (inflated already when `gzip`: only used to name
-    /// a fault), after the text `read` already taken from it.
-    pub(crate) fn new(
-        uri: &'a str,
-        src: Box<dyn Read + 'a>,
-        gzip: bool,
-        cap: u64,
-        mut read: Vec<u8>,
-    ) -> Self {
-        let total = read.len() as u64;
-        read.reserve((CHUNK_BYTES + 2 * READ_BYTES).saturating_sub(read.len()));
-        Window {
-            uri,
-            src,
-            gzip,
-            buf: read,
-            eof: false,
-            total,
-            cap,
-            fault: None,
-        }
-    }
-
-    /// Appends up to [`READ_BYTES`] more text; false at the end of the object.
-    fn more(&mut self) -> Result<bool, IngestError> {
-        if let Some(fault) = self.fault.take() {
-            return Err(fault);
-        }
-        if self.total > self.cap {
-            return Err(IngestError::TooLarge {
-                uri: self.uri.to_string(),
-                limit: self.cap,
-            });
-        }
-        if self.eof {
-            return Ok(false);
-        }
-        let start = self.buf.len();
-        self.buf.resize(start + READ_BYTES, 0);
-        let mut filled = start;
-        while filled < self.buf.len() {
-            match self.src.read(&mut self.buf[filled..]) {
-                Ok(0) => {
-                    self.eof = true;
-                    break;
-                }
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(source) => {
-                    let fault = if self.gzip {
-                        IngestError::Inflate {
-                            uri: self.uri.to_string(),
-                            inflated: self.total + (filled - start) as u64,
-                            source,
-                        }
-                    } else {
-                        IngestError::Io {
-                            uri: self.uri.to_string(),
-                            source,
-                        }
-                    };
-                    if filled == start {
-                        self.buf.truncate(filled);
-                        return Err(fault);
-                    }
-                    self.fault = Some(fault);
-                    break;
-                }
-            }
-        }
-        self.buf.truncate(filled);
-        self.total += (filled - start) as u64;
-        if self.total > self.cap {
-            return Err(IngestError::TooLarge {
-                uri: self.uri.to_string(),
-                limit: self.cap,
-            });
-        }
-        Ok(filled > start)
-    }
-
-    /// Forgets the text before `upto`.
-    fn consume(&mut self, upto: usize) {
-        self.buf.drain(..upto);
-    }
-
-    /// Reads until the window holds more than `want` bytes after `from`, or the object ends.
-    fn fill(&mut self, from: usize, want: usize) -> Result<(), IngestError> {
-        while self.buf.len() - from <= want && self.more()? {}
-        Ok(())
-    }
-}
-
-/// Where one JSON value ends: scanned incrementally, so a value longer than the window
-/// is not scanned again from its start.
-struct ValueScan {
-    depth: usize,
-    in_str: bool,
-    escaped: bool,
-    /// A number or literal: ends at the first delimiter.
-    scalar: bool,
-    started: bool,
-}
-
-impl ValueScan {
-    fn new() -> Self {
-        Self {
-            depth: 0,
-            in_str: false,
-            escaped: false,
-            scalar: false,
-            started: false,
-        }
-    }
-
-    /// Scans `buf[from..]`; the end (exclusive) of the value, or `None` if `buf` ends first.
-    fn advance(&mut self, buf: &[u8], from: usize) -> Option<usize> {
-        let mut i = from;
-        if !self.started {
-            self.started = true;
-            match buf[i] {
-                b'{' | b'[' => self.depth = 1,
-                b'"' => self.in_str = true,
-                _ => self.scalar = true,
-            }
-            i += 1;
-        }
-        if self.scalar {
-            return buf[i..]
-                .iter()
-                .position(|c| matches!(c, b',' | b']' | b'}') || c.is_ascii_whitespace())
-                .map(|p| i + p);
-        }
-        while i < buf.len() {
-            if self.in_str {
-                if self.escaped {
-                    // The window ended right after a backslash.
-                    self.escaped = false;
-                    i += 1;
-                    continue;
-                }
-                // Jump to the next quote or backslash.
-                match buf[i..].iter().position(|&c| c == b'"' || c == b'\\') {
-                    None => return None,
-                    Some(p) => i += p,
-                }
-                if buf[i] == b'\\' {
-                    if i + 1 < buf.len() {
-                        i += 2;
-                    } else {
-                        self.escaped = true;
-                        i += 1;
-                    }
-                    continue;
-                }
-                self.in_str = false;
-                i += 1;
-                if self.depth == 0 {
-                    return Some(i);
-                }
-                continue;
-            }
-            match buf[i] {
-                b'"' => self.in_str = true,
-                b'{' | b'[' => self.depth += 1,
-                b'}' | b']' => {
-                    self.depth -= 1;
-                    if self.depth == 0 {
-                        return Some(i + 1);
-                    }
-                }
-                _ => {}
-            }
-            i += 1;
-        }
-        None
-    }
-}
-
-/// The start of the array of events: `(position after '[', depth of the array)`, or None
-/// when the text does not begin with `{"Records":[` or `[`.
-fn head(buf: &[u8]) -> Option<(usize, usize)> {
-    let ws = |mut i: usize| {
-        while i < buf.len() && buf[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        i
-    };
-    let mut i = ws(0);
-    if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        i = ws(3);
-    }
-    match buf.get(i)? {
-        b'[' => Some((i + 1, 0)),
-        b'{' => {
-            i = ws(i + 1);
-            if !buf[i..].starts_with(b"\"Records\"") {
-                return None;
-            }
-            i = ws(i + 9);
-            (buf.get(i)? == &b':').then_some(())?;
-            i = ws(i + 1);
-            (buf.get(i)? == &b'[').then_some(())?;
-            Some((i + 1, 1))
-        }
-        _ => None,
-    }
 }
 
 /// Streams the object's text in `w` through `reader`, handing each chunk's batch to `sink`.
@@ -530,47 +301,6 @@ fn stream_lines(
     Ok(())
 }
 
-/// Where a value scanned by [`value_end`] ends.
-enum Scanned {
-    /// At this position, no longer than the limit.
-    End(usize),
-    /// Longer than the limit: ending at this position (in the window already), or not yet.
-    Long(Option<usize>),
-}
-
-/// Scans on from `from` with `scan` until the value that starts at `start` closes, reading
-/// more text as needed, but no more once it is longer than `limit`.
-fn value_end(
-    uri: &str,
-    w: &mut Window<'_>,
-    start: usize,
-    mut from: usize,
-    scan: &mut ValueScan,
-    limit: u64,
-) -> Result<Scanned, IngestError> {
-    loop {
-        if from < w.buf.len()
-            && let Some(end) = scan.advance(&w.buf, from)
-        {
-            return Ok(if (end - start) as u64 > limit {
-                Scanned::Long(Some(end))
-            } else {
-                Scanned::End(end)
-            });
-        }
-        from = from.max(w.buf.len());
-        if (from - start) as u64 > limit {
-            return Ok(Scanned::Long(None));
-        }
-        if !w.more()? {
-            return Err(IngestError::NotJson {
-                uri: uri.to_string(),
-                detail: "the text ends inside a value (truncated?)".into(),
-            });
-        }
-    }
-}
-
 /// Scans past the value at `w.buf[start..]`, longer than `limit` (and ending at `end` when
 /// that is known), without holding it, and reports it as a bad record with its first bytes;
 /// returns the position after it.
@@ -826,42 +556,5 @@ fn parse_chunk(
     reader.flush();
     for batch in reader.out.batches.drain(..) {
         sink(batch);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ends(text: &[u8]) -> Option<usize> {
-        ValueScan::new().advance(text, 0)
-    }
-
-    #[test]
-    fn values_end_where_json_says() {
-        assert_eq!(ends(br#"{"a":"}"},"#), Some(9));
-        assert_eq!(ends(br#"{"a":"\"}"}]"#), Some(11));
-        assert_eq!(ends(br#"[1,[2],{"x":"]"}] "#), Some(17));
-        assert_eq!(ends(br#""s\\"x"#), Some(5));
-        assert_eq!(ends(b"123,"), Some(3));
-        assert_eq!(ends(b"null]"), Some(4));
-        assert_eq!(ends(br#"{"a":1"#), None);
-        // Scanned in pieces, split inside a string and right after a backslash.
-        let text = br#"{"k":"a\"b}","n":[1]}"#;
-        for cut in 1..text.len() {
-            let mut scan = ValueScan::new();
-            let first = scan.advance(&text[..cut], 0);
-            let end = first.or_else(|| scan.advance(text, cut));
-            assert_eq!(end, Some(text.len()), "cut at {cut}");
-        }
-    }
-
-    #[test]
-    fn the_array_of_events_is_found_at_the_start() {
-        assert_eq!(head(b"  {\n \"Records\" : [ {}"), Some((18, 1)));
-        assert_eq!(head(b"\xEF\xBB\xBF[{}]"), Some((4, 0)));
-        assert_eq!(head(br#"{"digestStartTime":"x"}"#), None);
-        assert_eq!(head(br#"{"eventID":"a"}"#), None);
-        assert_eq!(head(b"{\"Records\":{}}"), None);
     }
 }
