@@ -14,19 +14,15 @@ pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 64 << 30;
 /// Inflates `raw` when it starts with the gzip magic, otherwise returns it as is; strips a
 /// UTF-8 byte order mark. Errors name `uri`.
 pub fn decode(uri: &str, raw: Vec<u8>, max_bytes: u64) -> Result<Vec<u8>, IngestError> {
-    let out = if raw.starts_with(&[0x1f, 0x8b]) {
-        let cap = usize::try_from(max_bytes)
-            .unwrap_or(usize::MAX)
-            .saturating_add(1);
-        let mut out = Vec::with_capacity(raw.len().saturating_mul(10).min(cap));
-        let mut reader = MultiGzDecoder::new(raw.as_slice()).take(max_bytes.saturating_add(1));
-        if let Err(source) = reader.read_to_end(&mut out) {
-            return Err(IngestError::Inflate {
-                uri: uri.to_string(),
-                inflated: out.len() as u64,
-                source,
-            });
-        }
+    let out = if is_gzip(&raw) {
+        let mut out = Vec::new();
+        inflate_upto(
+            uri,
+            &mut MultiGzDecoder::new(raw.as_slice()),
+            raw.len(),
+            max_bytes,
+            &mut out,
+        )?;
         out
     } else {
         raw
@@ -38,6 +34,35 @@ pub fn decode(uri: &str, raw: Vec<u8>, max_bytes: u64) -> Result<Vec<u8>, Ingest
         });
     }
     checked_text(uri, out)
+}
+
+/// Whether `raw` starts with gzip's magic number.
+pub(crate) fn is_gzip(raw: &[u8]) -> bool {
+    raw.starts_with(&[0x1f, 0x8b])
+}
+
+/// Inflates from `gz` (of `packed` compressed bytes) into `out`, which it sizes for about
+/// ten times `packed`: up to `limit` bytes and one more, so that `out` longer than `limit`
+/// says there is more.
+pub(crate) fn inflate_upto(
+    uri: &str,
+    gz: &mut impl Read,
+    packed: usize,
+    limit: u64,
+    out: &mut Vec<u8>,
+) -> Result<(), IngestError> {
+    let cap = usize::try_from(limit)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    out.reserve(packed.saturating_mul(10).min(cap));
+    gz.take(limit.saturating_add(1))
+        .read_to_end(out)
+        .map(drop)
+        .map_err(|source| IngestError::Inflate {
+            uri: uri.to_string(),
+            inflated: out.len() as u64,
+            source,
+        })
 }
 
 /// An object's whole text without its byte order mark; blank text is an error.

@@ -270,7 +270,7 @@ impl Reader<'_> {
             None => format!("record {index} (value {n}) is not valid JSON: {err}"),
             Some(_) => format!("record {index} is not valid JSON: {err}"),
         };
-        self.keep_bad(BadRecord {
+        self.keep_bad(|| BadRecord {
             index,
             reason,
             raw: String::from_utf8_lossy(text).into_owned(),
@@ -323,26 +323,20 @@ impl Reader<'_> {
     pub(crate) fn bad(&mut self, tape: &[Node<'_>], idx: usize, why: String) {
         let index = self.index;
         self.index += 1;
-        if self.keeps_bad() {
-            self.keep_bad(BadRecord {
-                index,
-                reason: format!("record {index}: {why}"),
-                raw: json_of(tape, idx),
-            });
-        } else {
-            self.out.bad_records_beyond += 1;
-        }
+        self.keep_bad(|| BadRecord {
+            index,
+            reason: format!("record {index}: {why}"),
+            raw: json_of(tape, idx),
+        });
     }
 
-    /// Whether another bad record of this object is kept whole (see [`MAX_KEPT_BAD_RECORDS`]).
-    fn keeps_bad(&self) -> bool {
-        self.out.bad_records.len() < MAX_KEPT_BAD_RECORDS
+    /// Keeps the bad record `make` builds for the quarantine, or, past the object's share
+    /// ([`MAX_KEPT_BAD_RECORDS`], [`MAX_KEPT_BAD_BYTES`]), only counts it without building it.
+    fn keep_bad(&mut self, make: impl FnOnce() -> BadRecord) {
+        if self.out.bad_records.len() < MAX_KEPT_BAD_RECORDS
             && self.kept_bad_bytes < MAX_KEPT_BAD_BYTES
-    }
-
-    /// Keeps a bad record for the quarantine, or only counts it past the object's share.
-    pub(crate) fn keep_bad(&mut self, bad: BadRecord) {
-        if self.keeps_bad() {
+        {
+            let bad = make();
             self.kept_bad_bytes += bad.raw.len();
             self.out.bad_records.push(bad);
         } else {
@@ -355,7 +349,7 @@ impl Reader<'_> {
     pub(crate) fn oversize(&mut self, prefix: &[u8], size: u64, limit: u64) {
         let index = self.index;
         self.index += 1;
-        self.keep_bad(BadRecord {
+        self.keep_bad(|| BadRecord {
             index,
             reason: format!(
                 "record {index} is {size} bytes of JSON, more than --max-record-bytes ({limit}): not stored; \

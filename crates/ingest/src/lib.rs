@@ -181,7 +181,7 @@ pub fn read_bytes_with(
 ) -> Result<ObjectOutput, IngestError> {
     // Text up to this long is read whole; one byte more and the object is streamed.
     let whole = opts.stream_min_bytes.max(1).min(opts.max_object_bytes);
-    if !raw.starts_with(&[0x1f, 0x8b]) {
+    if !decode::is_gzip(&raw) {
         if raw.len() as u64 <= whole {
             return read_text_owned(uri, raw, opts);
         }
@@ -197,20 +197,8 @@ pub fn read_bytes_with(
     }
     let mut text = INFLATED.with(std::cell::Cell::take);
     text.clear();
-    let cap = usize::try_from(whole)
-        .unwrap_or(usize::MAX)
-        .saturating_add(1);
-    text.reserve(raw.len().saturating_mul(10).min(cap));
     let mut gz = flate2::read::MultiGzDecoder::new(raw.as_slice());
-    if let Err(source) =
-        std::io::Read::read_to_end(&mut std::io::Read::take(&mut gz, whole + 1), &mut text)
-    {
-        return Err(IngestError::Inflate {
-            uri: uri.to_string(),
-            inflated: text.len() as u64,
-            source,
-        });
-    }
+    decode::inflate_upto(uri, &mut gz, raw.len(), whole, &mut text)?;
     if text.len() as u64 > whole {
         // More text than is read whole: stream it, from what is inflated already.
         let reader = Reader::new(uri, opts);
@@ -277,9 +265,6 @@ fn read_text_whole(
     reader.finish()
 }
 
-/// Reads the local file `path` of `obj` like [`read_bytes_with`]; a file of at least
-/// [`ReadOptions::stream_min_bytes`] is streamed from disk, never held whole. A file that
-/// changed since it was listed, or while it was read, is an error ([`IngestError::Changed`]).
 /// Reads the content a [`Fetch`] handed over for `obj`: its bytes
 /// ([`read_bytes_with`]) or a file to stream ([`read_file_with`]).
 pub fn read_body_with(
@@ -294,6 +279,9 @@ pub fn read_body_with(
     }
 }
 
+/// Reads the local file `path` of `obj` like [`read_bytes_with`]; a file of at least
+/// [`ReadOptions::stream_min_bytes`] is streamed from disk, never held whole. A file that
+/// changed since it was listed, or while it was read, is an error ([`IngestError::Changed`]).
 pub fn read_file_with(
     obj: &SourceObject,
     path: &std::path::Path,
@@ -305,12 +293,12 @@ pub fn read_file_with(
     }
     let file = source::open_unchanged(obj, path)?;
     let mut buffered = std::io::BufReader::with_capacity(1 << 20, &file);
-    let gzip = std::io::BufRead::fill_buf(&mut buffered)
-        .map_err(|source| IngestError::Io {
+    let gzip = decode::is_gzip(std::io::BufRead::fill_buf(&mut buffered).map_err(|source| {
+        IngestError::Io {
             uri: obj.uri.clone(),
             source,
-        })?
-        .starts_with(&[0x1f, 0x8b]);
+        }
+    })?);
     let src: Box<dyn std::io::Read + '_> = if gzip {
         Box::new(flate2::read::MultiGzDecoder::new(buffered))
     } else {
@@ -594,48 +582,48 @@ mod tests {
 
     #[test]
     fn a_record_longer_than_max_record_bytes_is_reported_not_held() {
-        let big = "A".repeat(300_000);
-        let long = format!(r#"{{"eventID":"big","requestParameters":{{"x":"{big}"}}}}"#);
+        // One found whole in the window (300 KB), one longer than a read (1.5 MB): both
+        // scanned past.
+        let record = |id: &str, n: usize| {
+            format!(
+                r#"{{"eventID":"{id}","requestParameters":{{"x":"{}"}}}}"#,
+                "A".repeat(n)
+            )
+        };
+        let (long, huge) = (record("long", 300_000), record("huge", 1_500_000));
         let opts = ReadOptions {
             stream_min_bytes: 1,
             stream_chunk_bytes: 4096,
             max_record_bytes: 100_000,
             ..ReadOptions::default()
         };
+        let (head, tail) = (events(0, 20), events(20, 20));
+        let lines = |t: &str| t.replace(",\n ", "\n");
+        let spaced = |t: &str| t.replace(",\n ", " ");
         let forms = [
-            format!(
-                "{{\"Records\":[{},{long},{}]}}",
-                events(0, 20),
-                events(20, 20)
-            ),
-            format!("[{},{long},{}]", events(0, 20), events(20, 20)),
-            format!(
-                "{}\n{long}\n{}\n",
-                events(0, 20).replace(",\n ", "\n"),
-                events(20, 20).replace(",\n ", "\n")
-            ),
-            format!(
-                "{} {long} {}",
-                events(0, 20).replace(",\n ", " "),
-                events(20, 20).replace(",\n ", " ")
-            ),
+            format!("{{\"Records\":[{head},{long},{huge},{tail}]}}"),
+            format!("[{head},{long},{huge},{tail}]"),
+            format!("{}\n{long}\n{huge}\n{}\n", lines(&head), lines(&tail)),
+            format!("{} {long} {huge} {}", spaced(&head), spaced(&tail)),
         ];
         for text in forms {
             for raw in [text.as_bytes().to_vec(), gzip(text.as_bytes())] {
                 let out = read_bytes("/trail/long.json", raw, &opts).unwrap();
                 assert_eq!(out.records, 40, "{}", &text[..60]);
-                assert_eq!(out.bad_records.len(), 1);
-                let bad = &out.bad_records[0];
-                assert_eq!(bad.index, 20);
-                assert!(
-                    bad.reason.starts_with(&format!(
-                        "record 20 is {} bytes of JSON, more than --max-record-bytes (100000)",
-                        long.len()
-                    )),
-                    "{}",
-                    bad.reason
-                );
-                assert_eq!(bad.raw, long[..4096]);
+                let bad: Vec<(usize, &str)> = out
+                    .bad_records
+                    .iter()
+                    .map(|b| (b.index, &b.raw[..]))
+                    .collect();
+                assert_eq!(bad, [(20, &long[..4096]), (21, &huge[..4096])]);
+                for (b, r) in out.bad_records.iter().zip([&long, &huge]) {
+                    let said = format!(
+                        "record {} is {} bytes of JSON, more than --max-record-bytes (100000)",
+                        b.index,
+                        r.len()
+                    );
+                    assert!(b.reason.starts_with(&said), "{}", b.reason);
+                }
             }
         }
     }

@@ -52,7 +52,7 @@ pub(crate) fn stream(
     } else {
         0
     };
-    let lines = head(&w.buf).is_none() && is_lines(&mut w, lim)?;
+    let lines = is_lines(&mut w, lim)?;
     let any = if lines {
         stream_lines(reader, &mut w, lim, sink)?;
         true
@@ -72,8 +72,8 @@ fn is_blank(text: &[u8]) -> bool {
     text.iter().all(u8::is_ascii_whitespace)
 }
 
-/// Whether `text` is JSON Lines: its first value ends on its first line (which is not the
-/// last). JSON Lines are read line by line, streamed or whole.
+/// Whether `text` is JSON Lines: its first value (not an array of events) ends on its first
+/// line, and a newline ends that line. JSON Lines are read line by line, streamed or whole.
 pub(crate) fn text_is_lines(text: &[u8]) -> bool {
     let Some(first) = text.iter().position(|c| !c.is_ascii_whitespace()) else {
         return false;
@@ -87,23 +87,20 @@ pub(crate) fn text_is_lines(text: &[u8]) -> bool {
             .is_some_and(|end| is_blank(&text[end..newline]))
 }
 
-/// Whether the text is JSON Lines: its first value ends on its first line.
+/// Whether the object is JSON Lines ([`text_is_lines`]), reading on until its first line
+/// ends (or passes a record's length).
 fn is_lines(w: &mut Window<'_>, lim: Limits) -> Result<bool, IngestError> {
-    let Some(first) = w.buf.iter().position(|c| !c.is_ascii_whitespace()) else {
-        return Ok(false);
-    };
-    let newline = loop {
-        if let Some(p) = memchr::memchr(b'\n', &w.buf[first..]) {
-            break first + p;
-        }
-        let before = w.buf.len();
-        if (before - first) as u64 > lim.max_record || !w.more()? {
+    let first = w
+        .buf
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(0);
+    while memchr::memchr(b'\n', &w.buf[first..]).is_none() {
+        if (w.buf.len() - first) as u64 > lim.max_record || !w.more()? {
             return Ok(false);
         }
-    };
-    Ok(ValueScan::new()
-        .advance(&w.buf[..newline], first)
-        .is_some_and(|end| is_blank(&w.buf[end..newline])))
+    }
+    Ok(text_is_lines(&w.buf))
 }
 
 /// Text that goes to the parser together: ranges of the window, parsed as one array visited
@@ -247,18 +244,26 @@ fn stream_lines(
     // Where the search for the end of the line at `i` goes on.
     let mut from = 0;
     loop {
-        if let Some(p) = memchr::memchr(b'\n', &w.buf[from..]) {
-            let end = from + p;
-            if (end - i) as u64 > lim.max_record {
-                // What is pending goes first; then the window starts at the long line.
-                let len = end - i;
-                lines.flush(reader, w, i, sink);
-                let prefix = w.buf[..OVERSIZE_KEPT_BYTES].to_vec();
-                reader.oversize(&prefix, len as u64, lim.max_record);
-                lines.skipped();
-                (i, from) = (len + 1, len + 1);
-                continue;
-            }
+        let found = memchr::memchr(b'\n', &w.buf[from..]).map(|p| from + p);
+        let len = found.unwrap_or(w.buf.len()) - i;
+        if len as u64 > lim.max_record {
+            // What is pending goes first; then the window starts at the long line.
+            lines.flush(reader, w, i, sink);
+            let prefix = kept_prefix(w, 0);
+            let (end, size) = match found {
+                Some(_) => (len, len as u64),
+                None => {
+                    let skipped = w.skip_past(0, |buf| memchr::memchr(b'\n', buf))?;
+                    (skipped.end.unwrap_or(0), skipped.bytes)
+                }
+            };
+            reader.oversize(&prefix, size, lim.max_record);
+            lines.skipped();
+            // At the line's newline (or the end): the next turn steps past it.
+            (i, from) = (end, end);
+            continue;
+        }
+        if let Some(end) = found {
             if !is_blank(&w.buf[i..end]) {
                 lines.elems.push(i..end);
             }
@@ -267,28 +272,6 @@ fn stream_lines(
             continue;
         }
         from = w.buf.len();
-        if (w.buf.len() - i) as u64 > lim.max_record {
-            // The window now starts at the long line.
-            lines.flush(reader, w, i, sink);
-            let prefix = w.buf[..OVERSIZE_KEPT_BYTES.min(w.buf.len())].to_vec();
-            let mut size = w.buf.len() as u64;
-            w.consume(w.buf.len());
-            let end = loop {
-                if !w.more()? {
-                    break w.buf.len();
-                }
-                if let Some(p) = memchr::memchr(b'\n', &w.buf) {
-                    break p;
-                }
-                size += w.buf.len() as u64;
-                w.consume(w.buf.len());
-            };
-            reader.oversize(&prefix, size + end as u64, lim.max_record);
-            lines.skipped();
-            w.consume(end);
-            (i, from) = (0, 0);
-            continue;
-        }
         if !w.more()? {
             if !is_blank(&w.buf[i..]) {
                 lines.elems.push(i..w.buf.len());
@@ -312,30 +295,30 @@ fn skip_oversize(
     limit: u64,
     end: Option<usize>,
 ) -> Result<usize, IngestError> {
-    let prefix = w.buf[start..(start + OVERSIZE_KEPT_BYTES).min(w.buf.len())].to_vec();
-    if let Some(end) = end {
-        reader.oversize(&prefix, (end - start) as u64, limit);
-        return Ok(end);
-    }
-    let mut size = (w.buf.len() - start) as u64;
-    w.consume(w.buf.len());
-    loop {
-        if !w.more()? {
-            return Err(IngestError::NotJson {
-                uri: reader.uri.to_string(),
-                detail: format!(
-                    "the text ends inside record {} after {size} bytes (truncated?)",
-                    reader.index
-                ),
-            });
+    let prefix = kept_prefix(w, start);
+    let (end, size) = match end {
+        Some(end) => (end, (end - start) as u64),
+        None => {
+            let skipped = w.skip_past(start, |buf| scan.advance(buf, 0))?;
+            let Some(end) = skipped.end else {
+                return Err(IngestError::NotJson {
+                    uri: reader.uri.to_string(),
+                    detail: format!(
+                        "the text ends inside record {} after {} bytes (truncated?)",
+                        reader.index, skipped.bytes
+                    ),
+                });
+            };
+            (end, skipped.bytes)
         }
-        if let Some(end) = scan.advance(&w.buf, 0) {
-            reader.oversize(&prefix, size + end as u64, limit);
-            return Ok(end);
-        }
-        size += w.buf.len() as u64;
-        w.consume(w.buf.len());
-    }
+    };
+    reader.oversize(&prefix, size, limit);
+    Ok(end)
+}
+
+/// The first bytes of the long record at `w.buf[start..]`, kept for the quarantine.
+fn kept_prefix(w: &Window<'_>, start: usize) -> Vec<u8> {
+    w.buf[start..(start + OVERSIZE_KEPT_BYTES).min(w.buf.len())].to_vec()
 }
 
 /// After an envelope's array of events: the rest of the envelope, up to its closing brace,
@@ -358,19 +341,13 @@ fn envelope_rest(
         Scanned::Long(None) => {
             // Members beside `Records` longer than a record: skipped unchecked, as they would
             // be ignored anyway.
-            w.consume(w.buf.len());
-            loop {
-                if !w.more()? {
-                    return Err(IngestError::NotJson {
-                        uri: uri.to_string(),
-                        detail: "the text ends inside the envelope (truncated?)".into(),
-                    });
-                }
-                if let Some(end) = inside.advance(&w.buf, 0) {
-                    return Ok(end);
-                }
-                w.consume(w.buf.len());
-            }
+            return w
+                .skip_past(from, |buf| inside.advance(buf, 0))?
+                .end
+                .ok_or_else(|| IngestError::NotJson {
+                    uri: uri.to_string(),
+                    detail: "the text ends inside the envelope (truncated?)".into(),
+                });
         }
     };
     let mut text = b"{\"Records\":[]".to_vec();

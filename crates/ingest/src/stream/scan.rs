@@ -116,11 +116,43 @@ impl<'a> Window<'a> {
         self.buf.drain(..upto);
     }
 
+    /// Drops the text from `start` on and reads on, one read at a time, until `find` says
+    /// where the skipped text ends in what was read since: that position, or `None` when
+    /// the object ends first; with the bytes skipped. Holds at most one read of text.
+    pub(super) fn skip_past(
+        &mut self,
+        start: usize,
+        mut find: impl FnMut(&[u8]) -> Option<usize>,
+    ) -> Result<Skipped, IngestError> {
+        let mut bytes = (self.buf.len() - start) as u64;
+        self.consume(self.buf.len());
+        loop {
+            if !self.more()? {
+                return Ok(Skipped { end: None, bytes });
+            }
+            if let Some(end) = find(&self.buf) {
+                return Ok(Skipped {
+                    end: Some(end),
+                    bytes: bytes + end as u64,
+                });
+            }
+            bytes += self.buf.len() as u64;
+            self.consume(self.buf.len());
+        }
+    }
+
     /// Reads until the window holds more than `want` bytes after `from`, or the object ends.
     pub(super) fn fill(&mut self, from: usize, want: usize) -> Result<(), IngestError> {
         while self.buf.len() - from <= want && self.more()? {}
         Ok(())
     }
+}
+
+/// What [`Window::skip_past`] skipped.
+pub(super) struct Skipped {
+    /// Where the skipped text ends in the window, or `None` at the end of the object.
+    pub(super) end: Option<usize>,
+    pub(super) bytes: u64,
 }
 
 /// Where one JSON value ends: scanned incrementally, so a value longer than the window
