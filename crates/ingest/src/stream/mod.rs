@@ -90,6 +90,10 @@ pub(crate) fn text_is_lines(text: &[u8]) -> bool {
 /// Whether the object is JSON Lines ([`text_is_lines`]), reading on until its first line
 /// ends (or passes a record's length).
 fn is_lines(w: &mut Window<'_>, lim: Limits) -> Result<bool, IngestError> {
+    // An array of events is streamed as one: no need to look for its first line.
+    if head(&w.buf).is_some() {
+        return Ok(false);
+    }
     let first = w
         .buf
         .iter()
