@@ -66,3 +66,22 @@ async fn a_query_over_the_memory_limit_stops_with_an_error_that_names_it() {
         "{message}"
     );
 }
+
+/// Deep expressions end in an answer, never a stack overflow: a chain of integer `+` (each
+/// step overflow-checked, as in Trino) is one call however long, not one level per term.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_of_thousands_of_terms_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = trawl_testkit::fixture_lake(dir.path(), &["forms"]);
+    let engine = QueryEngine::open(&lake).await.unwrap();
+    for (op, n) in [("+", 3000), ("*", 3000), ("-", 3000)] {
+        let sql = format!("SELECT {} AS x", vec!["1"; n].join(op));
+        let got = text(&engine.run(&sql).await.unwrap());
+        let want = match op {
+            "+" => n as i64,
+            "*" => 1,
+            _ => 2 - n as i64,
+        };
+        assert!(got.contains(&format!("| {want} ")), "{op} x {n}: {got}");
+    }
+}

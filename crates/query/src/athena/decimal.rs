@@ -19,8 +19,8 @@ use datafusion::common::{DFSchema, exec_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
 use datafusion::logical_expr::{
-    ColumnarValue, ExprSchemable, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature, Volatility,
+    ColumnarValue, Expr, ExprSchemable, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::sql::sqlparser::ast::BinaryOperator;
 
@@ -70,6 +70,14 @@ impl DecimalPlanner {
     }
 }
 
+impl DecimalPlanner {
+    /// Whether `e` is one of the checked integer operations this planner made.
+    fn is_checked(&self, e: &Expr) -> bool {
+        matches!(e, Expr::ScalarFunction(f)
+            if [&self.add, &self.sub, &self.mul].iter().any(|c| c.name() == f.func.name()))
+    }
+}
+
 impl ExprPlanner for DecimalPlanner {
     fn plan_binary_op(
         &self,
@@ -85,16 +93,36 @@ impl ExprPlanner for DecimalPlanner {
         if checked.is_none() && expr.op != BinaryOperator::Divide {
             return Ok(PlannerResult::Original(expr));
         }
-        let (Ok(l), Ok(r)) = (expr.left.get_type(schema), expr.right.get_type(schema)) else {
-            return Ok(PlannerResult::Original(expr));
-        };
         if let Some(f) = checked {
             // Integer arithmetic fails on overflow, as in Trino (DataFusion wraps around).
-            if l.is_integer() && r.is_integer() {
-                return Ok(PlannerResult::Planned(f.call(vec![expr.left, expr.right])));
+            // The right operand first, and a checked operation's result known to be an
+            // integer without resolving it: in a chain `a + b + c ...` the left operand is
+            // the whole chain so far, and resolving its type at every step would make the
+            // chain quadratic (and as deep as it is long).
+            let integer =
+                |e: &Expr| self.is_checked(e) || e.get_type(schema).is_ok_and(|t| t.is_integer());
+            if integer(&expr.right) && integer(&expr.left) {
+                // `(a + b) + c` is one call `add(a, b, c)`, folded left to right as the
+                // nested calls would be: a chain of N terms is one node, not N deep.
+                return Ok(PlannerResult::Planned(match expr.left {
+                    Expr::ScalarFunction(mut call) if call.func.name() == f.name() => {
+                        call.args.push(expr.right);
+                        Expr::ScalarFunction(call)
+                    }
+                    left => f.call(vec![left, expr.right]),
+                }));
             }
             return Ok(PlannerResult::Original(expr));
         }
+        let Ok(r) = expr.right.get_type(schema) else {
+            return Ok(PlannerResult::Original(expr));
+        };
+        if as_decimal(&r).is_none() {
+            return Ok(PlannerResult::Original(expr));
+        }
+        let Ok(l) = expr.left.get_type(schema) else {
+            return Ok(PlannerResult::Original(expr));
+        };
         let decimal =
             matches!(l, DataType::Decimal128(..)) || matches!(r, DataType::Decimal128(..));
         if !decimal || as_decimal(&l).is_none() || as_decimal(&r).is_none() {
@@ -425,6 +453,8 @@ enum Checked {
 
 /// `a + b`, `a - b`, `a * b` of integers with Arrow's checked kernels: an overflow is an error
 /// ("bigint addition overflow" in Trino), where DataFusion's operators wrap around silently.
+/// With more operands, `a + b + c ...` folded left to right, each step in the integer type
+/// of its two operands, exactly as the nested operations.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct CheckedArithmetic {
     op: Checked,
@@ -435,7 +465,15 @@ impl CheckedArithmetic {
     fn new(op: Checked) -> Self {
         Self {
             op,
-            signature: Signature::any(2, Volatility::Immutable),
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+
+    fn symbol(&self) -> &'static str {
+        match self.op {
+            Checked::Add => "+",
+            Checked::Sub => "-",
+            Checked::Mul => "*",
         }
     }
 }
@@ -471,47 +509,53 @@ impl ScalarUDFImpl for CheckedArithmetic {
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        Ok(common_integer(&arg_types[0], &arg_types[1]))
+        match arg_types {
+            [first, rest @ ..] if !rest.is_empty() => Ok(rest
+                .iter()
+                .fold(first.clone(), |t, a| common_integer(&t, a))),
+            _ => exec_err!("{} takes two operands or more", self.name()),
+        }
     }
 
     fn schema_name(&self, args: &[datafusion::logical_expr::Expr]) -> Result<String> {
-        let op = match self.op {
-            Checked::Add => "+",
-            Checked::Sub => "-",
-            Checked::Mul => "*",
-        };
-        operator_name(args, op)
+        let names: Vec<String> = args.iter().map(|a| a.schema_name().to_string()).collect();
+        Ok(names.join(&format!(" {} ", self.symbol())))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         use datafusion::arrow::compute::kernels::numeric;
-        let t = args.return_field.data_type().clone();
-        let operand = |i: usize| -> Result<ColumnarValue> {
-            let a = &args.args[i];
-            if a.data_type() == t {
-                Ok(a.clone())
-            } else {
-                a.cast_to(&t, None)
-            }
-        };
-        let (l, r) = (operand(0)?, operand(1)?);
         let rows = args.number_rows;
-        let (l, r) = (l.to_array(rows)?, r.to_array(rows)?);
-        let out = match self.op {
-            Checked::Add => numeric::add(&l, &r),
-            Checked::Sub => numeric::sub(&l, &r),
-            Checked::Mul => numeric::mul(&l, &r),
+        let as_type = |a: &ColumnarValue, t: &DataType| -> Result<ArrayRef> {
+            let a = if a.data_type() == *t {
+                a.clone()
+            } else {
+                a.cast_to(t, None)?
+            };
+            a.to_array(rows)
         };
-        match out {
-            Ok(a) => Ok(ColumnarValue::Array(a)),
-            Err(e) => exec_err!(
-                "{t} {} overflow: {e}; CAST to DECIMAL(38, 0) or DOUBLE for larger values",
-                match self.op {
-                    Checked::Add => "addition",
-                    Checked::Sub => "subtraction",
-                    Checked::Mul => "multiplication",
+        let mut acc = args.args[0].clone();
+        for r in &args.args[1..] {
+            let t = common_integer(&acc.data_type(), &r.data_type());
+            let (l, r) = (as_type(&acc, &t)?, as_type(r, &t)?);
+            let out = match self.op {
+                Checked::Add => numeric::add(&l, &r),
+                Checked::Sub => numeric::sub(&l, &r),
+                Checked::Mul => numeric::mul(&l, &r),
+            };
+            acc = match out {
+                Ok(a) => ColumnarValue::Array(a),
+                Err(e) => {
+                    return exec_err!(
+                        "{t} {} overflow: {e}; CAST to DECIMAL(38, 0) or DOUBLE for larger values",
+                        match self.op {
+                            Checked::Add => "addition",
+                            Checked::Sub => "subtraction",
+                            Checked::Mul => "multiplication",
+                        }
+                    );
                 }
-            ),
+            };
         }
+        Ok(acc)
     }
 }
