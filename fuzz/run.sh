@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for SECONDS each (default 60) with libFuzzer, seeded with the
-# fixtures (and the real corpus when TRAWL_CORPUS names it), and prints the executions.
+# fixtures (and the real corpus when TRAWL_CORPUS names it; the SQL target with the .slt
+# statements and fuzz/sql.dict), and prints the executions.
 # Needs a nightly toolchain and cargo-fuzz (`cargo install --locked cargo-fuzz`).
 #
 #   fuzz/run.sh [SECONDS]
@@ -18,13 +19,24 @@ i=0
 while IFS= read -r -d '' f; do
     cp "$f" "$work/seeds/$i"; i=$((i + 1))
 done < <(find fixtures ${TRAWL_CORPUS:+"$TRAWL_CORPUS"} -type f ! -name '*.md' -size -1024k -print0)
-echo "fuzz: $i seed files, $SECONDS_EACH s per target"
+# The SQL front end's seeds: every statement of the .slt corpus, one per file.
+mkdir -p "$work/sql-seeds"
+awk -v dir="$work/sql-seeds" '
+    function flush() { if (sql != "") { n++; f = dir "/" n; printf "%s", sql > f; close(f) } sql = ""; inq = 0 }
+    /^(query|statement) / { flush(); inq = 1; next }
+    inq && (/^----/ || /^$/) { flush(); next }
+    inq { sql = sql $0 "\n" }
+    END { flush() }
+' crates/query/tests/slt/*.slt
+echo "fuzz: $i seed files, $(ls "$work/sql-seeds" | wc -l) SQL statements, $SECONDS_EACH s per target"
 
 total=0
-for t in read_object records gzip; do
+for t in read_object records gzip sql; do
     mkdir -p "$work/corpus-$t"
-    cargo +nightly fuzz run --target-dir "$target/fuzz" "$t" "$work/corpus-$t" "$work/seeds" -- \
-        -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 -max_len=65536 \
+    seeds="$work/seeds"; extra=()
+    [ "$t" = sql ] && { seeds="$work/sql-seeds"; extra=(-dict=fuzz/sql.dict); }
+    cargo +nightly fuzz run --target-dir "$target/fuzz" "$t" "$work/corpus-$t" "$seeds" -- \
+        -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 -max_len=65536 "${extra[@]}" \
         -artifact_prefix="$target/fuzz-artifacts/$t-" 2> "$work/$t.log" || {
         tail -60 "$work/$t.log" >&2
         echo "fuzz: $t failed; the input is in $target/fuzz-artifacts/" >&2

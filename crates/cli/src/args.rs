@@ -131,9 +131,20 @@ pub(crate) struct ServeArgs {
     /// --memory-limit), so a heavy console query cannot starve the dashboards.
     #[arg(long, value_name = "SIZE")]
     pub sql_memory_limit: Option<bytesize::ByteSize>,
-    /// SQL console statements running at once, at most; more get 503 (try again).
+    /// SQL console statements running at once, at most; more wait for a slot (within
+    /// --sql-timeout), then get 503 (try again).
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub sql_concurrency: usize,
+    /// Seconds a page may take before it is answered 503 and its queries cancelled (more
+    /// than --sql-timeout, which answers console statements first).
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub request_timeout: u64,
+    /// Seconds a client has to send a request's head; slow or idle connections are closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Connections open at once; more wait until one closes.
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Args)]

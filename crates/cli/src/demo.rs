@@ -88,7 +88,7 @@ pub(crate) fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
     bar.bar.finish_and_clear();
     let mut out = std::io::stdout().lock();
     render::write_summary(&mut out, &summary)?;
-    let rt = tokio::runtime::Runtime::new()?;
+    let rt = trawl_query::query_runtime()?;
     let engine = rt.block_on(trawl_query::QueryEngine::open(&lake))?;
     for (title, sql) in QUESTIONS {
         writeln!(out, "\n{title}")?;

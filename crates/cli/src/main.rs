@@ -26,7 +26,15 @@ fn main() -> ExitCode {
     let _crash_points = std::env::var_os("FAILPOINTS").map(|_| fail::FailScenario::setup());
     let cli = Cli::parse();
     init_tracing(&cli);
-    match run(cli) {
+    // Queries plan on this thread (the runtimes' block_on): give it the stack query
+    // threads get, as the runtimes' workers have.
+    let outcome = std::thread::Builder::new()
+        .name("trawl".into())
+        .stack_size(trawl_query::QUERY_STACK_BYTES)
+        .spawn(move || run(cli))
+        .map_err(anyhow::Error::from)
+        .and_then(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             if e.chain().any(|c| {
@@ -263,7 +271,7 @@ fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
     let geo = geo(&settings.geoip)?;
     let engine = a.query.memory.engine();
     let has_geo = geo.as_ref().is_some_and(|g| g.has_location());
-    let rt = tokio::runtime::Runtime::new().context("starting the query runtime")?;
+    let rt = trawl_query::query_runtime().context("starting the query runtime")?;
     let (results, range) = rt.block_on(async {
         let engine = trawl_query::QueryEngine::open_with_options(&lake, geo, &engine).await?;
         let range = match settings.last_us {
@@ -333,8 +341,9 @@ fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
         engine: a.query.memory.engine(),
         console_memory: a.sql_memory_limit.map(args::bytes),
         console_concurrency: a.sql_concurrency.max(1),
+        console_wait: std::time::Duration::from_secs(a.sql_timeout.max(1)),
     };
-    let rt = tokio::runtime::Runtime::new().context("starting the server runtime")?;
+    let rt = trawl_query::query_runtime().context("starting the server runtime")?;
     rt.block_on(async {
         let app = std::sync::Arc::new(trawl_web::App::open(lake, geo, limits).await?);
         let listener = tokio::net::TcpListener::bind(a.addr)
@@ -351,7 +360,15 @@ fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
                  login: anyone who connects reads the whole lake"
             );
         }
-        axum::serve(listener, trawl_web::router(app)).await?;
+        let server = trawl_web::ServerLimits {
+            header_timeout: std::time::Duration::from_secs(a.header_timeout.max(1)),
+            request_timeout: std::time::Duration::from_secs(
+                a.request_timeout.max(a.sql_timeout.max(1) + 1),
+            ),
+            max_connections: a.max_connections.max(1),
+            ..trawl_web::ServerLimits::default()
+        };
+        trawl_web::serve(listener, app, server).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
@@ -394,7 +411,7 @@ fn sql(a: &SqlArgs) -> anyhow::Result<ExitCode> {
     } else {
         Format::Csv
     });
-    let rt = tokio::runtime::Runtime::new().context("starting the query runtime")?;
+    let rt = trawl_query::query_runtime().context("starting the query runtime")?;
     let geo = geo(&a.query.geo.geoip)?;
     let engine = a.query.memory.engine();
     let results = rt.block_on(async {

@@ -14,6 +14,7 @@
 //! works. Tables resolve as `cloudtrail_logs` and `default.cloudtrail_logs`.
 
 mod athena;
+pub mod fuzz;
 mod geo;
 mod store;
 mod table;
@@ -126,6 +127,14 @@ impl From<DataFusionError> for QueryError {
                 message: e.strip_backtrace(),
                 limit: None,
             },
+            DataFusionError::SQL(e, _)
+                if matches!(
+                    e.as_ref(),
+                    datafusion::sql::sqlparser::parser::ParserError::RecursionLimitExceeded
+                ) =>
+            {
+                too_deep()
+            }
             DataFusionError::SQL(..)
             | DataFusionError::Plan(_)
             | DataFusionError::SchemaError(..)
@@ -134,6 +143,41 @@ impl From<DataFusionError> for QueryError {
             _ => QueryError::Execution(e.strip_backtrace()),
         }
     }
+}
+
+/// Levels the SQL parser nests at most (sqlparser's recursion limit).
+const MAX_NESTING: usize = 50;
+
+fn too_deep() -> QueryError {
+    QueryError::Plan(format!(
+        "the statement nests parentheses, brackets, calls or operators more than {MAX_NESTING} \
+         levels deep (the SQL parser's limit): flatten it, e.g. with a WITH clause"
+    ))
+}
+
+/// Refuses brackets nested past the parser's limit before the parser sees them: on such
+/// input sqlparser backtracks at every level, and 60 nested `ARRAY[` took minutes. Call it
+/// before giving untrusted text to sqlparser (the web console's read-only check does).
+pub fn check_nesting(sql: &str) -> Result<(), QueryError> {
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    // Text that does not tokenize is the parser's to report.
+    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize() else {
+        return Ok(());
+    };
+    let mut depth = 0usize;
+    for t in &tokens {
+        match t {
+            Token::LParen | Token::LBracket | Token::LBrace => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(too_deep());
+                }
+            }
+            Token::RParen | Token::RBracket | Token::RBrace => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Athena rewrites at the AST level (see [`athena::rewrite_statement`]).
@@ -156,6 +200,28 @@ pub struct StatementResult {
     pub sql: String,
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
+}
+
+/// One statement through the front end: Athena DDL (run by trawl), or plans for DataFusion.
+enum Prepared {
+    Ddl(athena::ddl::Ddl),
+    Plans(Vec<datafusion::logical_expr::LogicalPlan>),
+}
+
+/// Stack of each thread that plans or runs queries. Planning recurses once per level of an
+/// expression (DataFusion's planner and its expression printing, sqlparser's visitors): the
+/// parser stops nesting at 50 levels and `athena` bounds operator chains at 1,000, and this
+/// much stack holds the deepest of those in a debug build. It is address space: only the
+/// pages a deep statement touches are ever committed.
+pub const QUERY_STACK_BYTES: usize = 256 << 20;
+
+/// A tokio runtime for queries: multi-threaded, I/O and timers on, [`QUERY_STACK_BYTES`] of
+/// stack per thread. `trawl sql`, `report`, `serve` and `bench` run on one.
+pub fn query_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(QUERY_STACK_BYTES)
+        .build()
 }
 
 /// The first `n` rows of `batches` (zero-copy slices).
@@ -474,6 +540,43 @@ impl QueryEngine {
         Ok(results.into_iter().map(|(r, _)| r).collect())
     }
 
+    /// The SQL front end for one statement's text: an Athena DDL statement is parsed;
+    /// anything else goes through the Athena text passes, the parser, the AST rewrites
+    /// (lambdas, UNNEST, types, functions) and DataFusion's planner. Nothing runs.
+    async fn prepare(&self, text: &str) -> Result<Prepared, QueryError> {
+        if let Some(ddl) = athena::ddl::parse_ddl(text).map_err(QueryError::Plan)? {
+            return Ok(Prepared::Ddl(ddl));
+        }
+        let folded = athena::mark_lambdas(&athena::angle_bracket_types(
+            &athena::trim_without_characters(&athena::parenthesize_values(
+                &athena::fold_quoted_identifiers(text),
+            )),
+        ));
+        check_nesting(&folded)?;
+        let mut plans = Vec::new();
+        for mut stmt in DFParser::parse_sql_with_dialect(&folded, &GenericDialect {})? {
+            rewrite_statement(&mut stmt)?;
+            plans.push(self.ctx.state().statement_to_plan(stmt).await?);
+        }
+        Ok(Prepared::Plans(plans))
+    }
+
+    /// Plans and optimises every statement of `sql` without running any (the target of the
+    /// SQL front end's fuzzer, `fuzz/fuzz_targets/sql.rs`); DDL is parsed only. Any input
+    /// ends in plans or an error.
+    pub async fn plan_only(&self, sql: &str) -> Result<usize, QueryError> {
+        let mut planned = 0;
+        for text in athena::ddl::split_statements(sql) {
+            if let Prepared::Plans(plans) = self.prepare(&text).await? {
+                for plan in plans {
+                    self.ctx.state().optimize(&plan)?;
+                    planned += 1;
+                }
+            }
+        }
+        Ok(planned)
+    }
+
     /// [`Self::run`], or with `read_only = Some(max_rows)` [`Self::run_read_only`].
     async fn run_statements(
         &self,
@@ -490,24 +593,20 @@ impl QueryEngine {
             .with_allow_statements(false);
         let mut out = Vec::new();
         for text in statements {
-            if let Some(ddl) = athena::ddl::parse_ddl(&text).map_err(QueryError::Plan)? {
-                if read_only.is_some() {
-                    return Err(QueryError::Plan(format!(
-                        "read-only: {:?} changes the catalog; run it with `trawl sql`",
-                        text.trim()
-                    )));
+            let plans = match self.prepare(&text).await? {
+                Prepared::Ddl(ddl) => {
+                    if read_only.is_some() {
+                        return Err(QueryError::Plan(format!(
+                            "read-only: {:?} changes the catalog; run it with `trawl sql`",
+                            text.trim()
+                        )));
+                    }
+                    out.push((self.run_ddl(&text, ddl).await?, false));
+                    continue;
                 }
-                out.push((self.run_ddl(&text, ddl).await?, false));
-                continue;
-            }
-            let folded = athena::mark_lambdas(&athena::angle_bracket_types(
-                &athena::trim_without_characters(&athena::parenthesize_values(
-                    &athena::fold_quoted_identifiers(&text),
-                )),
-            ));
-            for mut stmt in DFParser::parse_sql_with_dialect(&folded, &GenericDialect {})? {
-                rewrite_statement(&mut stmt)?;
-                let plan = self.ctx.state().statement_to_plan(stmt).await?;
+                Prepared::Plans(plans) => plans,
+            };
+            for plan in plans {
                 if read_only.is_some() {
                     options.verify_plan(&plan).map_err(|e| {
                         QueryError::Plan(format!("read-only: {}", e.strip_backtrace()))

@@ -28,6 +28,9 @@ use trawl_report::html::{escape, page, table, url_encode};
 use trawl_report::{Range, dashboards};
 use trawl_schema::TimeWindow;
 
+mod serve;
+pub use serve::{ServerLimits, serve};
+
 /// What a request can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
@@ -54,9 +57,9 @@ pub enum WebError {
     Empty,
     #[error("the statement returned nothing")]
     NoResult,
-    /// Every console slot is taken.
+    /// Every console slot stayed taken for as long as a statement may wait.
     #[error(
-        "{running} console statements are running already (trawl serve --sql-concurrency); try again when one has ended"
+        "{running} console statements are running already and none ended in time (trawl serve --sql-concurrency); try again when one has ended"
     )]
     Busy { running: usize },
     /// `?since=`/`?until=` that is not a time.
@@ -95,8 +98,11 @@ pub struct Limits {
     /// The console's own session memory limit (default: a quarter of the dashboards'), so a
     /// heavy console query cannot starve the dashboards.
     pub console_memory: Option<usize>,
-    /// Console statements running at once, at most; more are refused with 503.
+    /// Console statements running at once, at most; more wait for a slot.
     pub console_concurrency: usize,
+    /// How long a console statement waits for a slot (within `sql_timeout`) before it is
+    /// refused with 503.
+    pub console_wait: Duration,
 }
 
 impl Default for Limits {
@@ -107,6 +113,7 @@ impl Default for Limits {
             engine: trawl_query::EngineOptions::default(),
             console_memory: None,
             console_concurrency: 2,
+            console_wait: Duration::from_secs(60),
         }
     }
 }
@@ -192,15 +199,19 @@ impl App {
     /// Runs a console statement within the limits: a slot of `console_concurrency`, the
     /// console's memory, the timeout and the row cap.
     async fn read_only_query(&self, sql: &str) -> Result<(StatementResult, bool), WebError> {
-        let _slot = self
-            .console_slots
-            .try_acquire()
+        // One deadline for the wait and the run: a statement answers within sql_timeout.
+        let start = tokio::time::Instant::now();
+        let deadline = start + self.limits.sql_timeout;
+        let wait = (start + self.limits.console_wait).min(deadline);
+        let _slot = tokio::time::timeout_at(wait, self.console_slots.acquire())
+            .await
             .map_err(|_| WebError::Busy {
                 running: self.limits.console_concurrency.max(1),
-            })?;
+            })?
+            .expect("the console semaphore is never closed");
         let engine = self.console.latest(&self.lake, &self.geo).await?;
         let run = engine.run_read_only(sql, self.limits.max_rows);
-        match tokio::time::timeout(self.limits.sql_timeout, run).await {
+        match tokio::time::timeout_at(deadline, run).await {
             Err(_) => Err(WebError::Timeout {
                 secs: self.limits.sql_timeout.as_secs_f64(),
             }),
@@ -534,6 +545,7 @@ pub fn read_only(sql: &str) -> Result<(), WebError> {
     use datafusion::sql::sqlparser::ast::Statement;
     use datafusion::sql::sqlparser::dialect::GenericDialect;
     use datafusion::sql::sqlparser::parser::Parser;
+    trawl_query::check_nesting(sql)?;
     let statements = Parser::parse_sql(&GenericDialect {}, sql)
         .map_err(|e| WebError::NotReadOnly { parse: Some(e) })?;
     if statements.is_empty() {

@@ -15,6 +15,8 @@ use std::sync::Arc;
 
 use trawl_testkit::http_get as get;
 
+mod common;
+
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("TRAWL_CHROMIUM")
         .map(PathBuf::from)
@@ -76,20 +78,12 @@ fn start(dir: &Path) -> SocketAddr {
     let city = dir.join("city.mmdb");
     trawl_geo::testing::write_city_db(&city, &trawl_geo::testing::sample_places()).unwrap();
     let geo = Arc::new(trawl_geo::GeoDb::open(&[city]).unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async move {
-            let app = trawl_web::App::open(lake, Some(geo), trawl_web::Limits::default())
-                .await
-                .unwrap();
-            let app = Arc::new(app);
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, trawl_web::router(app)).await.unwrap();
-        });
-    });
-    rx.recv().unwrap()
+    common::serve(
+        lake,
+        Some(geo),
+        trawl_web::Limits::default(),
+        trawl_web::ServerLimits::default(),
+    )
 }
 
 /// The first `href="..."` in `html` that starts with `prefix` (HTML-unescaped).

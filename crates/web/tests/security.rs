@@ -6,10 +6,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use trawl_lake::Lake;
+
+mod common;
 
 fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let (status, _, body) = trawl_testkit::http_get(addr, path);
@@ -33,17 +34,7 @@ fn ingest(lake: &Lake, dir: &Path, seed: u64, events: usize) {
 }
 
 fn serve(lake: Lake, limits: trawl_web::Limits) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async move {
-            let app = Arc::new(trawl_web::App::open(lake, None, limits).await.unwrap());
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, trawl_web::router(app)).await.unwrap();
-        });
-    });
-    rx.recv().unwrap()
+    common::serve(lake, None, limits, trawl_web::ServerLimits::default())
 }
 
 fn count(addr: SocketAddr) -> u64 {
@@ -259,6 +250,7 @@ fn the_console_has_its_own_memory_and_slots_so_the_dashboards_keep_answering() {
             sql_timeout: Duration::from_secs(4),
             console_memory: Some(1 << 20),
             console_concurrency: 1,
+            console_wait: Duration::from_millis(300),
             ..trawl_web::Limits::default()
         },
     );
@@ -270,7 +262,8 @@ fn the_console_has_its_own_memory_and_slots_so_the_dashboards_keep_answering() {
     assert!(body.contains("the limit is 1.0 MiB"), "{body}");
     let (status, body) = get(addr, "/api/dashboards/general-operations");
     assert_eq!(status, 200, "{body}");
-    // One slot: while a long statement holds it, another is told to try again (503).
+    // One slot: while a long statement holds it, another waits 300 ms for it, then is
+    // told to try again (503).
     let long = "SELECT sum(value % 7) FROM generate_series(1, 20000000000)";
     let path = format!("/sql?q={}", url_encode(long));
     let holder = std::thread::spawn(move || get(addr, &path));

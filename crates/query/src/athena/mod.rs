@@ -408,25 +408,35 @@ pub(crate) fn tokens_with_ranges(
                 .map(|(i, _)| i + 1),
         )
         .collect();
-    let offset = |line: u64, column: u64| -> Option<usize> {
-        let start = *line_starts.get(usize::try_from(line).ok()?.checked_sub(1)?)?;
-        let col = usize::try_from(column).ok()?.checked_sub(1)?;
-        Some(
-            sql[start..]
-                .char_indices()
-                .nth(col)
-                .map_or(sql.len(), |(i, _)| start + i),
-        )
-    };
+    // Token starts only move forward: one cursor walks the text once (a walk from the line
+    // start per token was quadratic on a long one-line statement, e.g. a big IN list).
+    let (mut line, mut column, mut byte) = (1u64, 1u64, 0usize);
+    let mut starts = Vec::with_capacity(tokens.len());
+    for t in &tokens {
+        let (l, c) = (t.span.start.line, t.span.start.column);
+        if l != line {
+            byte = *line_starts.get(usize::try_from(l).ok()?.checked_sub(1)?)?;
+            (line, column) = (l, 1);
+        }
+        if c < column {
+            return None;
+        }
+        let mut chars = sql[byte..].char_indices();
+        let skip = usize::try_from(c - column).ok()?;
+        byte += match skip.checked_sub(1) {
+            None => 0,
+            Some(n) => chars
+                .nth(n)
+                .map_or(sql.len() - byte, |(i, ch)| i + ch.len_utf8()),
+        };
+        column = c;
+        starts.push(byte);
+    }
     let mut out = Vec::with_capacity(tokens.len());
     for (i, t) in tokens.iter().enumerate() {
-        let start = offset(t.span.start.line, t.span.start.column)?;
         // The token ends where the next one starts (spans' end columns vary by token kind).
-        let end = match tokens.get(i + 1) {
-            Some(next) => offset(next.span.start.line, next.span.start.column)?,
-            None => sql.len(),
-        };
-        out.push((t.token.clone(), start..end));
+        let end = starts.get(i + 1).copied().unwrap_or(sql.len());
+        out.push((t.token.clone(), starts[i]..end));
     }
     Some(out)
 }

@@ -4,8 +4,9 @@
 //!
 //! The rewrites live by job: `exprs` (Trino's functions, casts, literals and LIKE written for
 //! DataFusion), `subqueries` (correlated subqueries over struct fields), `unnest` (UNNEST in
-//! FROM).
+//! FROM), `chains` (long operator chains rebalanced or refused, before the others).
 
+mod chains;
 mod exprs;
 mod subqueries;
 mod unnest;
@@ -46,6 +47,8 @@ pub(crate) enum Refused {
 /// Rewrites every query of `stmt` (UNNEST relations, output names); an `UNNEST` it cannot
 /// express gives an error that names the construct and the supported form.
 pub(crate) fn rewrite_statement(stmt: &mut Statement) -> Result<(), Refused> {
+    // First: the passes below recurse once per level of a chain.
+    chains::bound_chains(stmt)?;
     struct V(Option<Refused>);
     impl VisitorMut for V {
         type Break = ();
