@@ -6,7 +6,7 @@ use std::sync::Arc;
 use trawl_lake::Lake;
 
 /// Serves `lake` (with `geo` for the geolocation tiles) on a loopback port from a thread of its own; returns the address.
-pub fn serve(
+pub(crate) fn serve(
     lake: Lake,
     geo: Option<Arc<trawl_geo::GeoDb>>,
     limits: trawl_web::Limits,
