@@ -216,7 +216,7 @@ enum Prepared {
 pub const QUERY_STACK_BYTES: usize = 256 << 20;
 
 /// A tokio runtime for queries: multi-threaded, I/O and timers on, [`QUERY_STACK_BYTES`] of
-/// stack per thread. `trawl sql`, `report`, `serve` and `bench` run on one.
+/// stack per thread. `trawl sql`, `report`, `serve` and `demo` run on one.
 pub fn query_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
