@@ -25,6 +25,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use trawl_report::html::url_encode as enc;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -75,18 +76,6 @@ const DASHBOARDS: &[&str] = &[
     "security-group-modifications",
     "operational-account-activity",
 ];
-
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 fn console(sql: &str) -> String {
     format!("/sql.csv?q={}", enc(sql))
