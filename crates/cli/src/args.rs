@@ -145,6 +145,10 @@ pub(crate) struct ServeArgs {
     /// Connections open at once; more wait until one closes.
     #[arg(long, value_name = "N", default_value_t = 512)]
     pub max_connections: usize,
+    /// Memory for the dashboard tiles' cached partial answers (per commit of the lake;
+    /// least recently used go first). 0 turns the cache off: every page queries the lake.
+    #[arg(long, value_name = "BYTES", default_value = "256MiB")]
+    pub dashboard_cache: bytesize::ByteSize,
 }
 
 #[derive(Debug, Args)]

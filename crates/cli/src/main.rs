@@ -340,6 +340,7 @@ fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
         max_rows: a.max_rows.max(1),
         engine: a.query.memory.engine(),
         console_memory: a.sql_memory_limit.map(args::bytes),
+        dashboard_cache: a.dashboard_cache.as_u64(),
         console_concurrency: a.sql_concurrency.max(1),
         console_wait: std::time::Duration::from_secs(a.sql_timeout.max(1)),
     };

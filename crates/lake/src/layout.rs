@@ -81,6 +81,14 @@ impl Layout {
     pub fn data_file(dt: &str, version: u64, n: usize) -> String {
         format!("events/dt={dt}/part-{version:020}-{n:04}.parquet")
     }
+    /// The version of the commit that wrote a data file, from its path
+    /// (`events/dt=…/part-<version>-<n>.parquet`).
+    pub fn data_file_version(path: &str) -> Option<u64> {
+        let name = path.rsplit('/').next()?.strip_prefix("part-")?;
+        let digits = name.get(..20)?;
+        (digits.bytes().all(|b| b.is_ascii_digit()) && name[20..].starts_with('-'))
+            .then(|| digits.parse().ok())?
+    }
     /// Parses a log entry's file name back into its version.
     pub fn log_version(name: &str) -> Option<u64> {
         let stem = name.strip_suffix(".json")?;
@@ -99,6 +107,11 @@ mod tests {
             Layout::data_file("2024-03-01", 7, 2),
             "events/dt=2024-03-01/part-00000000000000000007-0002.parquet"
         );
+        assert_eq!(
+            Layout::data_file_version(&Layout::data_file("2024-03-01", 7, 2)),
+            Some(7)
+        );
+        assert_eq!(Layout::data_file_version("events/dt=x/other.parquet"), None);
         assert_eq!(
             l.log_entry(12).to_str().unwrap(),
             "/lake/_trawl/log/00000000000000000012.json"

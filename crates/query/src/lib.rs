@@ -37,11 +37,11 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
-use trawl_lake::{Catalog, Lake, LakeError, Layout, TableDef};
+use trawl_lake::{Catalog, DataFile, Lake, LakeError, Layout, TableDef};
 use trawl_schema::{PARTITION_COL, PHYSICAL_TABLE, arrow_schema, athena_view_select};
 
 pub use athena::{ADDED as ATHENA_FUNCTIONS, TRINO_FUNCTIONS, fold_quoted_identifiers};
@@ -245,6 +245,18 @@ pub struct QueryEngine {
     version: u64,
     layout: Layout,
     memory_limit: usize,
+    /// The files the session reads.
+    files: Arc<Vec<DataFile>>,
+    geo: Option<Arc<trawl_geo::GeoDb>>,
+    runtime: Arc<RuntimeEnv>,
+    /// Where the session's files are registered in `runtime` (taken out on drop).
+    store_url: url::Url,
+}
+
+impl Drop for QueryEngine {
+    fn drop(&mut self) {
+        let _ = self.runtime.deregister_object_store(&self.store_url);
+    }
 }
 
 impl std::fmt::Debug for QueryEngine {
@@ -279,6 +291,45 @@ impl QueryEngine {
         options: &EngineOptions,
     ) -> Result<Self, QueryError> {
         let snap = lake.snapshot()?;
+        let memory_limit = options.memory_limit.unwrap_or_else(default_memory_limit);
+        // Fair shares among the spilling operators; an error names the five biggest users.
+        let pool = TrackConsumersPool::new(
+            FairSpillPool::new(memory_limit),
+            NonZeroUsize::new(5).expect("non-zero"),
+        );
+        let disk = DiskManagerBuilder::default().with_mode(match &options.spill_dir {
+            Some(dir) => DiskManagerMode::Directories(vec![dir.clone()]),
+            None => DiskManagerMode::OsTmpDirectory,
+        });
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(pool))
+            .with_disk_manager_builder(disk)
+            // The snapshot store lists from memory; DataFusion's listing cache is keyed by
+            // the table's path alone, which the sessions over some of the snapshot's files
+            // (`commits`) share: kept, it hands one session another's files.
+            .with_object_list_cache_limit(0)
+            .build_arc()?;
+        Self::open_files(
+            lake.layout(),
+            snap.version,
+            Arc::new(snap.files),
+            geo,
+            runtime,
+            memory_limit,
+        )
+        .await
+    }
+
+    /// A session over `files` (a snapshot's, or some of them) at `version`, running in
+    /// `runtime` (its memory pool and spill directory).
+    async fn open_files(
+        layout: Layout,
+        version: u64,
+        files: Arc<Vec<DataFile>>,
+        geo: Option<Arc<trawl_geo::GeoDb>>,
+        runtime: Arc<RuntimeEnv>,
+        memory_limit: usize,
+    ) -> Result<Self, QueryError> {
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema("awsdatacatalog", "default")
             .with_information_schema(true);
@@ -292,40 +343,33 @@ impl QueryEngine {
         opts.execution.parquet.bloom_filter_on_read = true;
         // File-level min/max from Parquet footers prune whole files before row groups.
         opts.execution.collect_statistics = true;
-        let memory_limit = options.memory_limit.unwrap_or_else(default_memory_limit);
         // Each sort keeps this much back to merge what it spilled (DataFusion: 10 MB): a
         // quarter of a partition's share of the limit, so a small limit still sorts.
         let share = memory_limit / (4 * opts.execution.target_partitions.max(1));
         opts.execution.sort_spill_reservation_bytes = share.clamp(64 << 10, 10 << 20);
-        // Fair shares among the spilling operators; an error names the five biggest users.
-        let pool = TrackConsumersPool::new(
-            FairSpillPool::new(memory_limit),
-            NonZeroUsize::new(5).expect("non-zero"),
-        );
-        let disk = DiskManagerBuilder::default().with_mode(match &options.spill_dir {
-            Some(dir) => DiskManagerMode::Directories(vec![dir.clone()]),
-            None => DiskManagerMode::OsTmpDirectory,
-        });
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(pool))
-            .with_disk_manager_builder(disk)
-            .build_arc()?;
-        let mut ctx = SessionContext::new_with_config_rt(config, runtime);
-        let store = SnapshotStore::new(lake.root(), &snap)
+        let mut ctx = SessionContext::new_with_config_rt(config, runtime.clone());
+        let store = SnapshotStore::of_files(layout.root(), &files)
             .map_err(|e| QueryError::Execution(e.to_string()))?;
-        let url = url::Url::parse("trawl://lake/").expect("static url");
+        // Sessions over some of a snapshot's files share its runtime, whose registry maps
+        // URLs to stores: each session lists its files under a host of its own.
+        static NEXT_STORE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let host = format!(
+            "lake-{}",
+            NEXT_STORE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let url = url::Url::parse(&format!("trawl://{host}/")).expect("a valid url");
         ctx.register_object_store(&url, Arc::new(store));
         let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(vec![(PARTITION_COL.to_string(), DataType::Utf8)]);
-        let table_url = ListingTableUrl::parse("trawl://lake/events/")?;
+        let table_url = ListingTableUrl::parse(format!("trawl://{host}/events/"))?;
         let config = ListingTableConfig::new(table_url)
             .with_listing_options(listing)
             .with_schema(arrow_schema());
         let table = ListingTable::try_new(config)?;
         ctx.register_table(PHYSICAL_TABLE, Arc::new(CloudTrailTable::new(table)))?;
         athena::register(&mut ctx);
-        geo::register(&ctx, geo);
+        geo::register(&ctx, geo.clone());
         ctx.sql(&format!(
             "CREATE VIEW {BASE_VIEW} AS {}",
             athena_view_select(PHYSICAL_TABLE)
@@ -335,14 +379,62 @@ impl QueryEngine {
             .await?;
         let engine = Self {
             ctx,
-            version: snap.version,
-            layout: lake.layout(),
+            version,
+            layout,
             memory_limit,
+            files,
+            geo,
+            runtime,
+            store_url: url,
         };
         for def in Catalog::load(&engine.layout)?.tables {
             engine.register(&def).await?;
         }
         Ok(engine)
+    }
+
+    /// A session over the files that commits `first..=last` of this snapshot added, in the
+    /// same memory pool: what a cached partial answer of those commits is computed from.
+    pub async fn commits(&self, first: u64, last: u64) -> Result<QueryEngine, QueryError> {
+        let files: Vec<DataFile> = self
+            .files
+            .iter()
+            .filter(|f| {
+                Layout::data_file_version(&f.path).is_some_and(|v| (first..=last).contains(&v))
+            })
+            .cloned()
+            .collect();
+        Self::open_files(
+            self.layout.clone(),
+            last.min(self.version),
+            Arc::new(files),
+            self.geo.clone(),
+            self.runtime.clone(),
+            self.memory_limit,
+        )
+        .await
+    }
+
+    /// Runs one query of `sql` over `batches`, which it reads as the table `{partial}`:
+    /// merging partial answers with the session's functions and semantics.
+    pub async fn run_on(
+        &self,
+        sql: &str,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<StatementResult, QueryError> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = format!(
+            "trawl_partial_{}",
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let table = datafusion::datasource::MemTable::try_new(schema, vec![batches])?;
+        self.ctx.register_table(name.as_str(), Arc::new(table))?;
+        let result = self.run(&sql.replace("{partial}", &name)).await;
+        self.ctx.deregister_table(name.as_str())?;
+        result?
+            .pop()
+            .ok_or_else(|| QueryError::Plan("no statement".into()))
     }
 
     /// Registers a table declared with DDL as a view over the lake: its declared columns

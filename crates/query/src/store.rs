@@ -13,7 +13,7 @@ use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
     PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
-use trawl_lake::Snapshot;
+use trawl_lake::{DataFile, Snapshot};
 
 #[derive(Debug)]
 pub struct SnapshotStore {
@@ -23,10 +23,15 @@ pub struct SnapshotStore {
 
 impl SnapshotStore {
     pub fn new(root: &std::path::Path, snap: &Snapshot) -> Result<Self> {
+        Self::of_files(root, &snap.files)
+    }
+
+    /// A store that lists `files` only (some of a snapshot's: the commits a dashboard's
+    /// cached partial answers do not cover yet).
+    pub fn of_files(root: &std::path::Path, files: &[DataFile]) -> Result<Self> {
         let inner = Arc::new(LocalFileSystem::new_with_prefix(root)?);
         let when = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
-        let mut files: Vec<ObjectMeta> = snap
-            .files
+        let mut files: Vec<ObjectMeta> = files
             .iter()
             .map(|f| ObjectMeta {
                 location: Path::from(f.path.as_str()),

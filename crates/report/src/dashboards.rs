@@ -46,6 +46,59 @@ pub struct Tile {
     pub sql: String,
     /// Needs a geolocation database.
     pub geo: bool,
+    /// The same answer from partial answers that add up ([`crate::rollup`]).
+    pub rollup: Option<Rollup>,
+}
+
+/// A tile's query split in two, so that its answer over many commits is the merge of
+/// answers per commit (cached: a commit never changes) and a range is a choice of days:
+/// `partial` is the tile's query grouped by `dt` and the tile's keys, with decomposable
+/// measures (counts, and the keys of a `count(DISTINCT ...)`), plus the columns that say
+/// where each group's `eventtime` values lie (`_tmin`, `_tmax`, `_tn` non-NULL, `_n` in all);
+/// `merge` reads the partial rows as `{partial}` and gives exactly the tile's answer.
+#[derive(Debug, Clone)]
+pub struct Rollup {
+    pub partial: String,
+    pub merge: String,
+}
+
+/// The columns every partial query starts with after `dt` and its keys.
+pub const PARTIAL_TIME: &str =
+    "min(eventtime) AS _tmin, max(eventtime) AS _tmax, count(eventtime) AS _tn, count(*) AS _n";
+
+/// A grouped tile's [`Rollup`]: `keys` (each `expr AS alias`) and `measures` after them;
+/// `from` is the tile's `FROM ... WHERE {range} ...`; `merge` the query over `{partial}`.
+fn rollup(keys: &[&str], measures: &str, from: &str, merge: &str) -> Rollup {
+    let groups: Vec<String> = (1..=keys.len() + 1).map(|i| i.to_string()).collect();
+    let keys: String = keys.iter().map(|k| format!("{k}, ")).collect();
+    Rollup {
+        partial: format!(
+            "SELECT dt, {keys}{PARTIAL_TIME}, {measures} {from} GROUP BY {}",
+            groups.join(", ")
+        ),
+        merge: merge.to_string(),
+    }
+}
+
+/// A `count(*)` by `keys` tile's [`Rollup`]: the counts add up.
+fn counted(keys: &[&str], aliases: &str, count: &str, from: &str, order: &str) -> Rollup {
+    rollup(
+        keys,
+        &format!("count(*) AS {count}"),
+        from,
+        &format!(
+            "SELECT {aliases}, sum({count}) AS {count} FROM {{partial}} GROUP BY {aliases} {order}"
+        ),
+    )
+}
+
+impl Tile {
+    fn rolled(self, rollup: Rollup) -> Tile {
+        Tile {
+            rollup: Some(rollup),
+            ..self
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +115,7 @@ fn tile(id: &'static str, title: &'static str, chart: Chart, sql: impl Into<Stri
         chart,
         sql: sql.into(),
         geo: false,
+        rollup: None,
     }
 }
 
@@ -133,7 +187,8 @@ fn general_operations() -> Dashboard {
                 Chart::Bar,
                 "SELECT eventname, count(*) AS events FROM cloudtrail_logs WHERE {range} \
                  GROUP BY eventname ORDER BY events DESC, eventname LIMIT 10",
-            ),
+            )
+            .rolled(counted(&["eventname"], "eventname", "events", "FROM cloudtrail_logs WHERE {range}", "ORDER BY events DESC, eventname LIMIT 10")),
             tile(
                 "top-events-full-detail",
                 "Top Events (Full Detail)",
@@ -143,28 +198,41 @@ fn general_operations() -> Dashboard {
                  count_if(errorcode = 'AccessDenied') AS access_denied, \
                  round(100 * CAST(count_if(errorcode IS NOT NULL) AS DOUBLE) / count(*), 2) AS error_pct \
                  FROM cloudtrail_logs WHERE {range} GROUP BY eventname ORDER BY events DESC, eventname",
-            ),
+            )
+            .rolled(rollup(
+                &["eventname", "coalesce(useridentity.arn, useridentity.principalid) AS u"],
+                "count(*) AS events, count_if(errorcode = 'AccessDenied') AS access_denied, \
+                 count_if(errorcode IS NOT NULL) AS errors",
+                "FROM cloudtrail_logs WHERE {range}",
+                "SELECT eventname, sum(events) AS events, count(DISTINCT u) AS distinct_users, \
+                 sum(access_denied) AS access_denied, \
+                 round(100 * CAST(sum(errors) AS DOUBLE) / sum(events), 2) AS error_pct \
+                 FROM {partial} GROUP BY eventname ORDER BY events DESC, eventname",
+            )),
             tile(
                 "events-by-source",
                 "Events by Source",
                 Chart::Pie,
                 "SELECT eventsource, count(*) AS events FROM cloudtrail_logs WHERE {range} \
                  GROUP BY eventsource ORDER BY events DESC, eventsource",
-            ),
+            )
+            .rolled(counted(&["eventsource"], "eventsource", "events", "FROM cloudtrail_logs WHERE {range}", "ORDER BY events DESC, eventsource")),
             tile(
                 "events-by-region",
                 "Events by Region",
                 Chart::Line,
                 "SELECT substr(eventtime, 1, 10) AS day, awsregion, count(*) AS events \
                  FROM cloudtrail_logs WHERE {range} GROUP BY 1, 2 ORDER BY 1, 2",
-            ),
+            )
+            .rolled(counted(&["substr(eventtime, 1, 10) AS day", "awsregion"], "day, awsregion", "events", "FROM cloudtrail_logs WHERE {range}", "ORDER BY 1, 2")),
             tile(
                 "events-by-hour-of-day",
                 "Events by Hour of Day",
                 Chart::Bar,
                 "SELECT hour(from_iso8601_timestamp(eventtime)) AS hour, count(*) AS events \
                  FROM cloudtrail_logs WHERE {range} GROUP BY 1 ORDER BY 1",
-            ),
+            )
+            .rolled(counted(&["hour(from_iso8601_timestamp(eventtime)) AS \"hour\""], "\"hour\"", "events", "FROM cloudtrail_logs WHERE {range}", "ORDER BY 1")),
             tile(
                 "day-of-week",
                 "Day of Week",
@@ -172,7 +240,17 @@ fn general_operations() -> Dashboard {
                 "SELECT day_of_week(from_iso8601_timestamp(eventtime)) AS day_of_week, \
                  date_format(from_iso8601_timestamp(eventtime), '%W') AS day, count(*) AS events \
                  FROM cloudtrail_logs WHERE {range} GROUP BY 1, 2 ORDER BY 1",
-            ),
+            )
+            .rolled(counted(
+                &[
+                    "day_of_week(from_iso8601_timestamp(eventtime)) AS day_of_week",
+                    "date_format(from_iso8601_timestamp(eventtime), '%W') AS day",
+                ],
+                "day_of_week, day",
+                "events",
+                "FROM cloudtrail_logs WHERE {range}",
+                "ORDER BY 1",
+            )),
             tile(
                 "ec2-instance-changes",
                 "EC2 Instance Changes",
@@ -181,7 +259,15 @@ fn general_operations() -> Dashboard {
                  FROM cloudtrail_logs WHERE {range} AND eventsource = 'ec2.amazonaws.com' \
                  AND eventname IN ('RunInstances', 'StartInstances', 'StopInstances', 'TerminateInstances') \
                  GROUP BY 1, 2 ORDER BY 1, 2",
-            ),
+            )
+            .rolled(counted(
+                &["substr(eventtime, 1, 10) AS day", "eventname"],
+                "day, eventname",
+                "events",
+                "FROM cloudtrail_logs WHERE {range} AND eventsource = 'ec2.amazonaws.com' \
+                 AND eventname IN ('RunInstances', 'StartInstances', 'StopInstances', 'TerminateInstances')",
+                "ORDER BY 1, 2",
+            )),
         ],
     }
 }
@@ -198,21 +284,31 @@ fn error_overview() -> Dashboard {
                 "SELECT useridentity.sessioncontext.sessionissuer.username AS assumed_role, count(*) AS errors \
                  FROM cloudtrail_logs WHERE {range} AND errorcode IS NOT NULL \
                  AND useridentity.type = 'AssumedRole' GROUP BY 1 ORDER BY errors DESC, 1",
-            ),
+            )
+            .rolled(counted(
+                &["useridentity.sessioncontext.sessionissuer.username AS assumed_role"],
+                "assumed_role",
+                "errors",
+                "FROM cloudtrail_logs WHERE {range} AND errorcode IS NOT NULL \
+                 AND useridentity.type = 'AssumedRole'",
+                "ORDER BY errors DESC, 1",
+            )),
             tile(
                 "errors-by-user-type",
                 "Errors by User Type",
                 Chart::Pie,
                 "SELECT useridentity.type AS user_type, count(*) AS errors FROM cloudtrail_logs \
                  WHERE {range} AND errorcode IS NOT NULL GROUP BY 1 ORDER BY errors DESC, 1",
-            ),
+            )
+            .rolled(counted(&["useridentity.type AS user_type"], "user_type", "errors", "FROM cloudtrail_logs WHERE {range} AND errorcode IS NOT NULL", "ORDER BY errors DESC, 1")),
             tile(
                 "errors-by-source",
                 "Errors by Source",
                 Chart::Bar,
                 "SELECT eventsource, count(*) AS errors FROM cloudtrail_logs \
                  WHERE {range} AND errorcode IS NOT NULL GROUP BY 1 ORDER BY errors DESC, 1",
-            ),
+            )
+            .rolled(counted(&["eventsource"], "eventsource", "errors", "FROM cloudtrail_logs WHERE {range} AND errorcode IS NOT NULL", "ORDER BY errors DESC, 1")),
             tile(
                 "errors-and-events-over-time",
                 "Errors and Events Over Time",
@@ -221,21 +317,31 @@ fn error_overview() -> Dashboard {
                  count(*) AS events, count_if(errorcode IS NOT NULL) AS errors, \
                  round(100 * CAST(count_if(errorcode IS NOT NULL) AS DOUBLE) / count(*), 2) AS error_pct \
                  FROM cloudtrail_logs WHERE {range} GROUP BY 1 ORDER BY 1",
-            ),
+            )
+            .rolled(rollup(
+                &["from_unixtime(CAST(floor(to_unixtime(from_iso8601_timestamp(eventtime)) / 1800) * 1800 AS bigint)) AS bucket"],
+                "count(*) AS events, count_if(errorcode IS NOT NULL) AS errors",
+                "FROM cloudtrail_logs WHERE {range}",
+                "SELECT bucket, sum(events) AS events, sum(errors) AS errors, \
+                 round(100 * CAST(sum(errors) AS DOUBLE) / sum(events), 2) AS error_pct \
+                 FROM {partial} GROUP BY bucket ORDER BY 1",
+            )),
             tile(
                 "top-events-with-errors",
                 "Top Events with Errors",
                 Chart::Bar,
                 "SELECT eventname, count(*) AS errors FROM cloudtrail_logs \
                  WHERE {range} AND errorcode IS NOT NULL GROUP BY 1 ORDER BY errors DESC, 1",
-            ),
+            )
+            .rolled(counted(&["eventname"], "eventname", "errors", "FROM cloudtrail_logs WHERE {range} AND errorcode IS NOT NULL", "ORDER BY errors DESC, 1")),
             tile(
                 "top-error-codes",
                 "Top Error Codes",
                 Chart::Bar,
                 "SELECT errorcode, count(*) AS errors FROM cloudtrail_logs \
                  WHERE {range} AND errorcode IS NOT NULL GROUP BY 1 ORDER BY errors DESC, 1",
-            ),
+            )
+            .rolled(counted(&["errorcode"], "errorcode", "errors", "FROM cloudtrail_logs WHERE {range} AND errorcode IS NOT NULL", "ORDER BY errors DESC, 1")),
             tile(
                 "assumed-iam-user-errors-full-detail",
                 "Assumed IAM User Errors (Full Detail)",
@@ -244,7 +350,21 @@ fn error_overview() -> Dashboard {
                  errorcode, errormessage, eventsource, count(*) AS errors FROM cloudtrail_logs \
                  WHERE {range} AND errorcode IS NOT NULL AND useridentity.type = 'AssumedRole' \
                  GROUP BY 1, 2, 3, 4, 5 ORDER BY errors DESC, 1, 2, 3, 4, 5",
-            ),
+            )
+            .rolled(counted(
+                &[
+                    "useridentity.sessioncontext.sessionissuer.username AS assumed_role",
+                    "eventname",
+                    "errorcode",
+                    "errormessage",
+                    "eventsource",
+                ],
+                "assumed_role, eventname, errorcode, errormessage, eventsource",
+                "errors",
+                "FROM cloudtrail_logs WHERE {range} AND errorcode IS NOT NULL \
+                 AND useridentity.type = 'AssumedRole'",
+                "ORDER BY errors DESC, 1, 2, 3, 4, 5",
+            )),
         ],
     }
 }
@@ -262,6 +382,14 @@ fn console_login_overview() -> Dashboard {
             )
     };
     let logins = "FROM cloudtrail_logs WHERE {range} AND eventname = 'ConsoleLogin'";
+    // A login tile's rollup: `extra` narrows the logins.
+    let lr = |keys: &[&str], measures: &str, extra: &str, merge: &str| {
+        let r = rollup(keys, measures, &format!("{logins}{extra}"), merge);
+        Rollup {
+            partial: q(&r.partial),
+            merge: r.merge,
+        }
+    };
     Dashboard {
         id: "console-login-overview",
         title: "Console Login Overview",
@@ -274,7 +402,8 @@ fn console_login_overview() -> Dashboard {
                     "SELECT {{user}} AS user, count_if({{ok}}) AS successful, count_if({{failed}}) AS failed, \
                      count(*) AS total {logins} GROUP BY 1 ORDER BY total DESC, 1"
                 )),
-            ),
+            )
+            .rolled(lr(&["{user} AS \"user\""], "count_if({ok}) AS successful, count_if({failed}) AS failed, count(*) AS total", "", "SELECT \"user\", sum(successful) AS successful, sum(failed) AS failed, sum(total) AS total FROM {partial} GROUP BY \"user\" ORDER BY total DESC, 1")),
             tile(
                 "console-logins-over-time",
                 "Console Logins Over Time",
@@ -283,7 +412,8 @@ fn console_login_overview() -> Dashboard {
                     "SELECT substr(eventtime, 1, 10) AS day, count_if({{ok}}) AS successful, \
                      count_if({{failed}}) AS failed {logins} GROUP BY 1 ORDER BY 1"
                 )),
-            ),
+            )
+            .rolled(lr(&["substr(eventtime, 1, 10) AS day"], "count_if({ok}) AS successful, count_if({failed}) AS failed", "", "SELECT day, sum(successful) AS successful, sum(failed) AS failed FROM {partial} GROUP BY day ORDER BY 1")),
             tile(
                 "logins-from-multiple-ip-addresses",
                 "Logins from Multiple IP Addresses",
@@ -293,7 +423,8 @@ fn console_login_overview() -> Dashboard {
                      count(*) AS logins {logins} GROUP BY 1 HAVING count(DISTINCT sourceipaddress) > 1 \
                      ORDER BY ip_addresses DESC, 1"
                 )),
-            ),
+            )
+            .rolled(lr(&["{user} AS \"user\"", "sourceipaddress"], "count(*) AS logins", "", "SELECT \"user\", count(DISTINCT sourceipaddress) AS ip_addresses, sum(logins) AS logins FROM {partial} GROUP BY \"user\" HAVING count(DISTINCT sourceipaddress) > 1 ORDER BY ip_addresses DESC, 1")),
             tile(
                 "most-common-ip-addresses",
                 "Most Common IP Addresses",
@@ -302,7 +433,8 @@ fn console_login_overview() -> Dashboard {
                     "SELECT sourceipaddress, count(*) AS logins, count_if({{failed}}) AS failed \
                      {logins} GROUP BY 1 ORDER BY logins DESC, 1"
                 )),
-            ),
+            )
+            .rolled(lr(&["sourceipaddress"], "count(*) AS logins, count_if({failed}) AS failed", "", "SELECT sourceipaddress, sum(logins) AS logins, sum(failed) AS failed FROM {partial} GROUP BY sourceipaddress ORDER BY logins DESC, 1")),
             Tile {
                 geo: true,
                 ..tile(
@@ -316,6 +448,7 @@ fn console_login_overview() -> Dashboard {
                          GROUP BY 1, 2, 3, 4 ORDER BY logins DESC, 1, 2"
                     )),
                 )
+            .rolled(lr(&["geoip_country(sourceipaddress) AS country", "geoip_city(sourceipaddress) AS city", "geoip_lat(sourceipaddress) AS latitude", "geoip_lon(sourceipaddress) AS longitude"], "count(*) AS logins, count_if({failed}) AS failed", "", "SELECT country, city, latitude, longitude, sum(logins) AS logins, sum(failed) AS failed FROM {partial} GROUP BY country, city, latitude, longitude ORDER BY logins DESC, 1, 2"))
             },
             tile(
                 "most-common-login-errors",
@@ -325,7 +458,8 @@ fn console_login_overview() -> Dashboard {
                     "SELECT coalesce(errormessage, errorcode, 'Failure') AS error, count(*) AS logins \
                      {logins} AND {{failed}} GROUP BY 1 ORDER BY logins DESC, 1"
                 )),
-            ),
+            )
+            .rolled(lr(&["coalesce(errormessage, errorcode, 'Failure') AS error"], "count(*) AS logins", " AND {failed}", "SELECT error, sum(logins) AS logins FROM {partial} GROUP BY error ORDER BY logins DESC, 1")),
             tile(
                 "login-user-count-over-time",
                 "Login User Count Over Time",
@@ -334,7 +468,8 @@ fn console_login_overview() -> Dashboard {
                     "SELECT substr(eventtime, 1, 10) AS day, count(DISTINCT {{user}}) AS users \
                      {logins} GROUP BY 1 ORDER BY 1"
                 )),
-            ),
+            )
+            .rolled(lr(&["substr(eventtime, 1, 10) AS day", "{user} AS \"user\""], "count(*) AS logins", "", "SELECT day, count(DISTINCT \"user\") AS users FROM {partial} GROUP BY day ORDER BY 1")),
             tile(
                 "logins-without-multi-factor-auth",
                 "Logins without Multi-Factor Auth",
@@ -345,20 +480,14 @@ fn console_login_overview() -> Dashboard {
                      AND json_extract_scalar(additionaleventdata, '$.MFAUsed') = 'No' \
                      GROUP BY 1, 2 ORDER BY logins DESC, 1, 2"
                 )),
-            ),
+            )
+            .rolled(lr(&["{user} AS \"user\"", "json_extract_scalar(responseelements, '$.ConsoleLogin') AS login_status"], "count(*) AS logins", " AND json_extract_scalar(additionaleventdata, '$.MFAUsed') = 'No'", "SELECT \"user\", login_status, sum(logins) AS logins FROM {partial} GROUP BY \"user\", login_status ORDER BY logins DESC, 1, 2")),
         ],
     }
 }
 
 fn security_group_modifications() -> Dashboard {
-    Dashboard {
-        id: "security-group-modifications",
-        title: "EC2 Security Group Modifications",
-        tiles: vec![tile(
-            "security-group-modifications",
-            "Security Group Modifications",
-            Chart::Table,
-            "SELECT eventtime, eventname, \
+    let columns = "eventtime, eventname, \
              coalesce(useridentity.arn, useridentity.principalid) AS user_arn, sourceipaddress, \
              json_extract_scalar(requestparameters, '$.groupId') AS group_id, \
              json_extract_scalar(requestparameters, '$.networkInterfaceId') AS network_interface_id, \
@@ -370,14 +499,35 @@ fn security_group_modifications() -> Dashboard {
                       json_extract_scalar(requestparameters, '$.ipPermissions.items[0].ipv6Ranges.items[0].cidrIpv6'), \
                       json_extract_scalar(requestparameters, '$.ipPermissions.items[0].groups.items[0].groupId')) AS cidr_or_peer, \
              (strpos(coalesce(requestparameters, ''), '\"0.0.0.0/0\"') > 0 \
-              OR strpos(coalesce(requestparameters, ''), '\"::/0\"') > 0) AS open_to_world \
-             FROM cloudtrail_logs WHERE {range} AND eventsource = 'ec2.amazonaws.com' AND eventname IN \
+              OR strpos(coalesce(requestparameters, ''), '\"::/0\"') > 0) AS open_to_world";
+    let from = "FROM cloudtrail_logs WHERE {range} AND eventsource = 'ec2.amazonaws.com' AND eventname IN \
              ('AuthorizeSecurityGroupIngress', 'AuthorizeSecurityGroupEgress', 'RevokeSecurityGroupIngress', \
               'RevokeSecurityGroupEgress', 'CreateSecurityGroup', 'DeleteSecurityGroup', \
               'ModifySecurityGroupRules', 'UpdateSecurityGroupRuleDescriptionsIngress', \
-              'UpdateSecurityGroupRuleDescriptionsEgress', 'ModifyNetworkInterfaceAttribute') \
-             ORDER BY eventtime DESC, eventid",
-        )],
+              'UpdateSecurityGroupRuleDescriptionsEgress', 'ModifyNetworkInterfaceAttribute')";
+    Dashboard {
+        id: "security-group-modifications",
+        title: "EC2 Security Group Modifications",
+        tiles: vec![
+            tile(
+                "security-group-modifications",
+                "Security Group Modifications",
+                Chart::Table,
+                format!("SELECT {columns} {from} ORDER BY eventtime DESC, eventid"),
+            )
+            // Rows, not groups: the partial rows are the events themselves.
+            .rolled(Rollup {
+                partial: format!(
+                    "SELECT dt, eventtime AS _tmin, eventtime AS _tmax, \
+                     CAST(CASE WHEN eventtime IS NULL THEN 0 ELSE 1 END AS BIGINT) AS _tn, \
+                     CAST(1 AS BIGINT) AS _n, eventid AS _eventid, {columns} {from}"
+                ),
+                merge: "SELECT eventtime, eventname, user_arn, sourceipaddress, group_id, \
+                        network_interface_id, direction, protocol, from_port, to_port, \
+                        cidr_or_peer, open_to_world FROM {partial} ORDER BY eventtime DESC, _eventid"
+                    .to_string(),
+            }),
+        ],
     }
 }
 
@@ -392,14 +542,22 @@ fn operational_account_activity() -> Dashboard {
                 Chart::Bar,
                 "SELECT eventname, errorcode, count(*) AS errors FROM cloudtrail_logs \
                  WHERE {range} AND errorcode IS NOT NULL GROUP BY 1, 2 ORDER BY errors DESC, 1, 2",
-            ),
+            )
+            .rolled(counted(&["eventname", "errorcode"], "eventname, errorcode", "errors", "FROM cloudtrail_logs WHERE {range} AND errorcode IS NOT NULL", "ORDER BY errors DESC, 1, 2")),
             tile(
                 "top-iam-users",
                 "Top IAM Users",
                 Chart::Table,
                 "SELECT useridentity.username AS user, eventname, count(*) AS events FROM cloudtrail_logs \
                  WHERE {range} AND useridentity.type = 'IAMUser' GROUP BY 1, 2 ORDER BY events DESC, 1, 2",
-            ),
+            )
+            .rolled(counted(
+                &["useridentity.username AS \"user\"", "eventname"],
+                "\"user\", eventname",
+                "events",
+                "FROM cloudtrail_logs WHERE {range} AND useridentity.type = 'IAMUser'",
+                "ORDER BY events DESC, 1, 2",
+            )),
             tile(
                 "root-activity",
                 "Root Activity",
@@ -407,7 +565,14 @@ fn operational_account_activity() -> Dashboard {
                 "SELECT eventname, coalesce(useridentity.invokedby, sourceipaddress) AS invoked_by, \
                  count(*) AS events FROM cloudtrail_logs WHERE {range} AND useridentity.type = 'Root' \
                  GROUP BY 1, 2 ORDER BY events DESC, 1, 2",
-            ),
+            )
+            .rolled(counted(
+                &["eventname", "coalesce(useridentity.invokedby, sourceipaddress) AS invoked_by"],
+                "eventname, invoked_by",
+                "events",
+                "FROM cloudtrail_logs WHERE {range} AND useridentity.type = 'Root'",
+                "ORDER BY events DESC, 1, 2",
+            )),
         ],
     }
 }

@@ -4,13 +4,15 @@
 pub mod chart;
 pub mod dashboards;
 pub mod html;
+pub mod rollup;
 
 use arrow::array::RecordBatch;
 use serde::Serialize;
 use trawl_query::QueryEngine;
 use trawl_schema::TimeWindow;
 
-pub use dashboards::{Chart, Dashboard, Tile};
+pub use dashboards::{Chart, Dashboard, Rollup, Tile};
+pub use rollup::TileCache;
 
 /// What the tiles count: a window on `eventTime` (open ends allowed) and a drill-down filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,6 +24,14 @@ pub struct Range {
 }
 
 impl Range {
+    /// The drill-down filter's predicate alone (`TRUE` without one).
+    pub fn filter_predicate(&self) -> String {
+        self.filter
+            .as_ref()
+            .and_then(|(c, v)| dashboards::drill_filter(c, v))
+            .unwrap_or_else(|| "TRUE".to_string())
+    }
+
     /// The SQL predicate: string comparisons on `eventtime`, which prune partitions.
     pub fn predicate(&self) -> String {
         let mut parts = Vec::new();
@@ -157,12 +167,25 @@ pub async fn run_capped(
     has_geo: bool,
     table_rows: Option<usize>,
 ) -> Result<DashboardResult, ReportError> {
+    run_cached(engine, None, dashboard, range, has_geo, table_rows).await
+}
+
+/// [`run_capped`], answering the tiles that have a [`Rollup`] from `cache`'s partial
+/// answers (the same answers, from less work once the cache holds the lake's commits).
+pub async fn run_cached(
+    engine: &QueryEngine,
+    cache: Option<&TileCache>,
+    dashboard: &Dashboard,
+    range: &Range,
+    has_geo: bool,
+    table_rows: Option<usize>,
+) -> Result<DashboardResult, ReportError> {
     // Tiles run concurrently: small queries leave cores idle between their stages.
     let tiles = futures::future::try_join_all(
         dashboard
             .tiles
             .iter()
-            .map(|t| run_tile(engine, dashboard, t, range, has_geo, table_rows)),
+            .map(|t| run_tile(engine, cache, dashboard, t, range, has_geo, table_rows)),
     )
     .await?;
     Ok(DashboardResult {
@@ -174,6 +197,7 @@ pub async fn run_capped(
 
 async fn run_tile(
     engine: &QueryEngine,
+    cache: Option<&TileCache>,
     dashboard: &Dashboard,
     t: &Tile,
     range: &Range,
@@ -194,15 +218,23 @@ async fn run_tile(
             batches: Vec::new(),
         });
     }
-    let mut results = engine
-        .run(&sql)
-        .await
-        .map_err(|source| ReportError::Query {
-            dashboard: dashboard.id.to_string(),
-            tile: t.id.to_string(),
-            source,
-        })?;
-    let result = results.pop().expect("one statement, one result");
+    let query = |source| ReportError::Query {
+        dashboard: dashboard.id.to_string(),
+        tile: t.id.to_string(),
+        source,
+    };
+    let result = match (cache, &t.rollup) {
+        (Some(cache), Some(rollup)) => cache
+            .answer(engine, t.id, rollup, range)
+            .await
+            .map_err(query)?,
+        _ => engine
+            .run(&sql)
+            .await
+            .map_err(query)?
+            .pop()
+            .expect("one statement, one result"),
+    };
     let total_rows = result.batches.iter().map(RecordBatch::num_rows).sum();
     let cap = match t.chart {
         Chart::Table => table_rows,

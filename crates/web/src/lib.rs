@@ -84,6 +84,8 @@ pub struct App {
     /// The console's session, bounded apart from the dashboards'.
     console: Session,
     console_slots: tokio::sync::Semaphore,
+    /// The dashboards' partial answers, by commit.
+    tiles: Option<trawl_report::TileCache>,
 }
 
 /// Bounds on what one SQL console request may cost.
@@ -103,6 +105,9 @@ pub struct Limits {
     /// How long a console statement waits for a slot (within `sql_timeout`) before it is
     /// refused with 503.
     pub console_wait: Duration,
+    /// Bytes of dashboard tiles' partial answers kept ([`trawl_report::TileCache`]); 0:
+    /// none, every page queries the lake.
+    pub dashboard_cache: u64,
 }
 
 impl Default for Limits {
@@ -114,6 +119,7 @@ impl Default for Limits {
             console_memory: None,
             console_concurrency: 2,
             console_wait: Duration::from_secs(60),
+            dashboard_cache: 256 << 20,
         }
     }
 }
@@ -185,10 +191,44 @@ impl App {
             lake,
             geo,
             console_slots: tokio::sync::Semaphore::new(limits.console_concurrency.max(1)),
+            tiles: (limits.dashboard_cache > 0)
+                .then(|| trawl_report::TileCache::new(limits.dashboard_cache)),
             limits,
             dashboards,
             console,
         })
+    }
+
+    /// Keeps the dashboards' cached partial answers current: when the server starts and
+    /// after each commit, every tile's partial over all time without a filter is computed in
+    /// the background, so the first page after a commit does not wait for the lake to be
+    /// read. [`serve`] runs it; it loops until aborted.
+    pub async fn keep_warm(self: Arc<Self>) {
+        let Some(cache) = &self.tiles else { return };
+        let mut warmed = None;
+        loop {
+            if let Ok(engine) = self.engine().await
+                && warmed != Some(engine.version())
+            {
+                for d in dashboards::all() {
+                    let range = Range::default();
+                    if let Err(e) = trawl_report::run_cached(
+                        &engine,
+                        Some(cache),
+                        &d,
+                        &range,
+                        self.has_geo,
+                        Some(TILE_ROWS),
+                    )
+                    .await
+                    {
+                        tracing::warn!("warming the {} dashboard: {e}", d.id);
+                    }
+                }
+                warmed = Some(engine.version());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     /// The dashboards' engine over the latest committed snapshot.
@@ -379,7 +419,16 @@ async fn dashboard(
         Ok(e) => e,
         Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, d.title, &e.to_string()),
     };
-    match trawl_report::run_capped(&engine, &d, &range, app.has_geo, Some(TILE_ROWS)).await {
+    match trawl_report::run_cached(
+        &engine,
+        app.tiles.as_ref(),
+        &d,
+        &range,
+        app.has_geo,
+        Some(TILE_ROWS),
+    )
+    .await
+    {
         Ok(result) => {
             // Drill-downs keep the time range; their own filter replaces the page's.
             let rp = range_params(&Range {
@@ -424,7 +473,8 @@ async fn dashboard_json(
         Ok(r) => r,
         Err(bad) => return (StatusCode::BAD_REQUEST, bad.to_string()).into_response(),
     };
-    match trawl_report::run(&engine, &d, &range, app.has_geo).await {
+    match trawl_report::run_cached(&engine, app.tiles.as_ref(), &d, &range, app.has_geo, None).await
+    {
         Ok(result) => axum::Json(serde_json::json!({ "dashboards": [result] })).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }

@@ -55,6 +55,8 @@ pub async fn serve(
     limits: ServerLimits,
 ) -> std::io::Result<()> {
     let guard_limits = limits.clone();
+    // Stops when the server does (the task is aborted on drop).
+    let _warm = AbortOnDrop(tokio::spawn(app.clone().keep_warm()));
     let router = crate::router(app).layer(axum::middleware::from_fn(
         move |req: Request, next: Next| {
             let limits = guard_limits.clone();
@@ -130,5 +132,14 @@ async fn guard(req: Request, next: Next, limits: &ServerLimits) -> Response {
             ),
         )
             .into_response(),
+    }
+}
+
+/// A task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

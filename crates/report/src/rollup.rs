@@ -1,0 +1,407 @@
+//! Dashboard tiles answered from cached partial answers, exactly.
+//!
+//! A lake only grows by commits, and a commit's files never change, so a tile's
+//! [`Rollup::partial`] over the files of commits `a..=b` is computed once and kept. The
+//! answer at version `w` merges the partials of a chain of commit spans that covers `1..=w`:
+//! a new commit costs a query over its own files, not over the lake. Partials are grouped
+//! by `dt` and carry where each group's `eventtime` values lie (`_tmin`, `_tmax`, `_tn`,
+//! `_n`), so a time range picks the groups that lie wholly inside it and drops those wholly
+//! outside; the days that hold a group that straddles one of its ends are queried directly
+//! with the range itself. Every answer is the tile's own query's answer (the tests compare
+//! them), from one snapshot.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::compute::{cast, filter_record_batch};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use trawl_query::{QueryEngine, QueryError, StatementResult};
+
+use crate::Range;
+use crate::dashboards::Rollup;
+
+/// Spans a chain may have before it is replaced by one span over every commit (one query
+/// over the whole lake instead of many small ones).
+const MAX_SPANS: usize = 8;
+
+/// Commit spans `(first, last)`, in order.
+type Spans = BTreeSet<(u64, u64)>;
+
+/// What a partial answer is of.
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+struct Key {
+    tile: &'static str,
+    /// The drill-down filter's predicate (`TRUE` without one).
+    filter: String,
+    span: Span,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+enum Span {
+    /// The files of commits `first..=last`, whatever the range.
+    Commits(u64, u64),
+    /// The days `days` of snapshot `version` with the range `predicate` applied.
+    Edge {
+        version: u64,
+        predicate: String,
+        days: String,
+    },
+}
+
+#[derive(Debug)]
+struct Partial {
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+}
+
+impl Partial {
+    fn bytes(&self) -> usize {
+        self.batches
+            .iter()
+            .map(RecordBatch::get_array_memory_size)
+            .sum()
+    }
+}
+
+/// The cache of partial answers a `trawl serve` keeps, bounded in bytes, with one
+/// computation per partial however many requests want it at once.
+pub struct TileCache {
+    partials: moka::future::Cache<Key, Arc<Partial>>,
+    /// The commit spans cached for each (tile, filter): where chains can start.
+    spans: Mutex<HashMap<(&'static str, String), Spans>>,
+    /// Sessions over the files of commit spans.
+    engines: moka::future::Cache<(u64, u64), Arc<QueryEngine>>,
+    /// Partials of commit spans computed so far.
+    computed: AtomicU64,
+}
+
+impl std::fmt::Debug for TileCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TileCache")
+            .field("entries", &self.partials.entry_count())
+            .field("bytes", &self.partials.weighted_size())
+            .finish_non_exhaustive()
+    }
+}
+
+fn shared(e: Arc<QueryError>) -> QueryError {
+    Arc::try_unwrap(e).unwrap_or_else(|e| QueryError::Execution(e.to_string()))
+}
+
+impl TileCache {
+    /// A cache holding at most `max_bytes` of partial answers (least recently used go).
+    pub fn new(max_bytes: u64) -> TileCache {
+        TileCache {
+            partials: moka::future::Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|_, p: &Arc<Partial>| u32::try_from(p.bytes()).unwrap_or(u32::MAX))
+                .build(),
+            spans: Mutex::new(HashMap::new()),
+            engines: moka::future::Cache::new(16),
+            computed: AtomicU64::new(0),
+        }
+    }
+
+    /// How many partial answers of commit spans were computed (not found in the cache).
+    pub fn computed(&self) -> u64 {
+        self.computed.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of partial answers held (after pending evictions run).
+    pub async fn bytes(&self) -> u64 {
+        self.partials.run_pending_tasks().await;
+        self.partials.weighted_size()
+    }
+
+    /// The commit spans whose partials make up a chain over `1..=version`: the longest
+    /// cached span at each step, then one new span for the rest.
+    fn chain(&self, tile: &'static str, filter: &str, version: u64) -> Vec<(u64, u64)> {
+        let mut spans = self
+            .spans
+            .lock()
+            .expect("the span index lock is never poisoned");
+        let set = spans.entry((tile, filter.to_string())).or_default();
+        let mut out = Vec::new();
+        let mut pos = 1;
+        while pos <= version {
+            let cached = set
+                .range((pos, pos)..=(pos, version))
+                .rev()
+                .find(|&&(first, last)| {
+                    self.partials.contains_key(&Key {
+                        tile,
+                        filter: filter.to_string(),
+                        span: Span::Commits(first, last),
+                    })
+                })
+                .copied();
+            match cached {
+                Some((_, last)) => {
+                    out.push((pos, last));
+                    pos = last + 1;
+                }
+                None => {
+                    out.push((pos, version));
+                    break;
+                }
+            }
+        }
+        // Spans evicted from the cache are forgotten.
+        set.retain(|&(first, last)| {
+            self.partials.contains_key(&Key {
+                tile,
+                filter: filter.to_string(),
+                span: Span::Commits(first, last),
+            })
+        });
+        if out.len() > MAX_SPANS {
+            vec![(1, version)]
+        } else {
+            out
+        }
+    }
+
+    /// A session over the files of commits `first..=last` of `engine`'s snapshot (the
+    /// engine itself when that is all of them).
+    async fn engine_for(
+        &self,
+        engine: &QueryEngine,
+        first: u64,
+        last: u64,
+    ) -> Result<Option<Arc<QueryEngine>>, QueryError> {
+        if first <= 1 && last >= engine.version() {
+            return Ok(None);
+        }
+        let e = self
+            .engines
+            .try_get_with((first, last), async {
+                engine.commits(first, last).await.map(Arc::new)
+            })
+            .await
+            .map_err(shared)?;
+        Ok(Some(e))
+    }
+
+    /// The tile's answer over `range` at `engine`'s snapshot, from partials.
+    pub async fn answer(
+        &self,
+        engine: &QueryEngine,
+        tile: &'static str,
+        rollup: &Rollup,
+        range: &Range,
+    ) -> Result<StatementResult, QueryError> {
+        let filter = range.filter_predicate();
+        let version = engine.version();
+        let mut parts = Vec::new();
+        for (first, last) in self.chain(tile, &filter, version) {
+            let key = Key {
+                tile,
+                filter: filter.clone(),
+                span: Span::Commits(first, last),
+            };
+            let part = self
+                .partials
+                .try_get_with(key, async {
+                    self.computed.fetch_add(1, Ordering::Relaxed);
+                    let sub = self.engine_for(engine, first, last).await?;
+                    let sql = rollup.partial.replace("{range}", &filter);
+                    run_partial(sub.as_deref().unwrap_or(engine), &sql).await
+                })
+                .await
+                .map_err(shared)?;
+            self.spans
+                .lock()
+                .expect("the span index lock is never poisoned")
+                .entry((tile, filter.clone()))
+                .or_default()
+                .insert((first, last));
+            parts.push(part);
+        }
+        let window = Window {
+            since: range.window.since_text(),
+            until: range.window.until_text(),
+        };
+        // The days with a group across an end of the range are answered by the range.
+        let mut straddling = BTreeSet::new();
+        for p in &parts {
+            for b in &p.batches {
+                let t = Times::of(b)?;
+                for i in 0..b.num_rows() {
+                    if window.place(&t, i) == Place::Across {
+                        straddling.insert(t.dt.value(i).to_string());
+                    }
+                }
+            }
+        }
+        let mut schema = None;
+        let mut rows = Vec::new();
+        for p in &parts {
+            schema.get_or_insert_with(|| p.schema.clone());
+            for b in &p.batches {
+                let t = Times::of(b)?;
+                let keep: BooleanArray = (0..b.num_rows())
+                    .map(|i| {
+                        Some(
+                            window.place(&t, i) == Place::Inside
+                                && !straddling.contains(t.dt.value(i)),
+                        )
+                    })
+                    .collect();
+                rows.push(filter_record_batch(b, &keep).map_err(internal)?);
+            }
+        }
+        if !straddling.is_empty() {
+            let days: Vec<String> = straddling
+                .iter()
+                .map(|d| format!("'{}'", d.replace('\'', "''")))
+                .collect();
+            let days = days.join(", ");
+            let predicate = format!("{} AND dt IN ({days})", range.predicate());
+            let key = Key {
+                tile,
+                filter: filter.clone(),
+                span: Span::Edge {
+                    version,
+                    predicate: predicate.clone(),
+                    days,
+                },
+            };
+            let edge = self
+                .partials
+                .try_get_with(key, async {
+                    run_partial(engine, &rollup.partial.replace("{range}", &predicate)).await
+                })
+                .await
+                .map_err(shared)?;
+            schema.get_or_insert_with(|| edge.schema.clone());
+            rows.extend(edge.batches.iter().cloned());
+        }
+        let schema = match schema {
+            Some(s) => s,
+            // An empty lake: the partial query's shape, over nothing.
+            None => run_partial(engine, &rollup.partial.replace("{range}", "FALSE"))
+                .await?
+                .schema
+                .clone(),
+        };
+        let rows = rows
+            .into_iter()
+            .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(internal)?;
+        engine.run_on(&rollup.merge, schema, rows).await
+    }
+}
+
+fn internal(e: arrow::error::ArrowError) -> QueryError {
+    QueryError::Internal(format!("merging a tile's partial answers: {e}"))
+}
+
+/// Runs a partial query; its schema with every column nullable, so that partials of
+/// different commits merge whatever each one's nulls were.
+async fn run_partial(engine: &QueryEngine, sql: &str) -> Result<Arc<Partial>, QueryError> {
+    let mut results = engine.run(sql).await?;
+    let result = results
+        .pop()
+        .ok_or_else(|| QueryError::Plan("no statement".into()))?;
+    let schema: SchemaRef = Arc::new(Schema::new(
+        result
+            .schema
+            .fields()
+            .iter()
+            .map(|f| Field::new(f.name(), f.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let batches = result
+        .batches
+        .into_iter()
+        .filter(|b| b.num_rows() > 0)
+        .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(internal)?;
+    Ok(Arc::new(Partial { schema, batches }))
+}
+
+/// A partial batch's `dt` and time columns.
+struct Times {
+    dt: arrow::array::StringArray,
+    min: arrow::array::StringArray,
+    max: arrow::array::StringArray,
+    non_null: arrow::array::Int64Array,
+    all: arrow::array::Int64Array,
+}
+
+impl Times {
+    fn of(b: &RecordBatch) -> Result<Times, QueryError> {
+        let text = |name: &str| -> Result<arrow::array::StringArray, QueryError> {
+            let c = b.column_by_name(name).ok_or_else(|| missing(name))?;
+            Ok(cast(c, &DataType::Utf8)
+                .map_err(internal)?
+                .as_string::<i32>()
+                .clone())
+        };
+        let count = |name: &str| -> Result<arrow::array::Int64Array, QueryError> {
+            let c = b.column_by_name(name).ok_or_else(|| missing(name))?;
+            Ok(cast(c, &DataType::Int64)
+                .map_err(internal)?
+                .as_primitive::<Int64Type>()
+                .clone())
+        };
+        Ok(Times {
+            dt: text("dt")?,
+            min: text("_tmin")?,
+            max: text("_tmax")?,
+            non_null: count("_tn")?,
+            all: count("_n")?,
+        })
+    }
+}
+
+fn missing(name: &str) -> QueryError {
+    QueryError::Internal(format!("a tile's partial query has no column {name}"))
+}
+
+/// Where a partial group lies against a range.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Place {
+    /// Every row of the group matches the range.
+    Inside,
+    /// No row does.
+    Outside,
+    /// Some may: its day is queried with the range.
+    Across,
+}
+
+/// A range's ends as the predicate compares them: `eventtime >= since AND eventtime <
+/// until`, string comparisons, NULL never matching a bounded range.
+struct Window {
+    since: Option<String>,
+    until: Option<String>,
+}
+
+impl Window {
+    fn place(&self, t: &Times, i: usize) -> Place {
+        if self.since.is_none() && self.until.is_none() {
+            return Place::Inside;
+        }
+        let (n, all) = (t.non_null.value(i), t.all.value(i));
+        if n == 0 || t.min.is_null(i) || t.max.is_null(i) {
+            return Place::Outside;
+        }
+        let (min, max) = (t.min.value(i), t.max.value(i));
+        let before = self.since.as_deref().is_some_and(|s| max < s);
+        let after = self.until.as_deref().is_some_and(|u| min >= u);
+        if before || after {
+            return Place::Outside;
+        }
+        let from = self.since.as_deref().is_none_or(|s| min >= s);
+        let to = self.until.as_deref().is_none_or(|u| max < u);
+        if from && to && n == all {
+            Place::Inside
+        } else {
+            Place::Across
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Dashboard tiles answered from cached partial answers ([`trawl_report::TileCache`]) give
+//! exactly the answers of the tiles' own queries: every tile, over ranges that fall on day
+//! boundaries and across them, open-ended, empty and outside the data, with and without a
+//! drill-down filter, while commits land (generated trails, and records whose `eventTime` is
+//! written oddly or cannot be parsed). And a commit costs one partial query per tile, not
+//! the lake.
+
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use trawl_report::{Range, TileCache};
+use trawl_schema::TimeWindow;
+
+fn ranges() -> Vec<Range> {
+    let w = |since: Option<&str>, until: Option<&str>| Range {
+        window: TimeWindow::parse(since, until).unwrap(),
+        filter: None,
+    };
+    vec![
+        w(None, None),
+        w(Some("2024-03-02"), Some("2024-03-03")),
+        w(Some("2024-03-02"), Some("2024-03-04T23:59:59Z")),
+        w(Some("2024-03-01T13:30:00Z"), Some("2024-03-03T08:15:00Z")),
+        w(Some("2024-03-03"), None),
+        w(None, Some("2024-03-02T12:00:00Z")),
+        w(Some("2024-03-03T10:00:00Z"), Some("2024-03-03T10:00:01Z")),
+        w(Some("2030-01-01"), None),
+    ]
+}
+
+fn filters() -> Vec<Option<(String, String)>> {
+    vec![
+        None,
+        Some(("eventname".into(), "ConsoleLogin".into())),
+        Some(("awsregion".into(), "us-east-1".into())),
+        Some(("user_type".into(), "AssumedRole".into())),
+        Some(("errorcode".into(), "AccessDenied".into())),
+    ]
+}
+
+/// Records the generator does not write: times in other forms, unparseable or missing, a
+/// login and a security group change at a day's last second.
+fn odd_records() -> Value {
+    let rec = |id: &str, time: Value, name: &str, extra: Value| {
+        let mut r = json!({
+            "eventVersion": "1.09", "eventID": id, "eventSource": "signin.amazonaws.com",
+            "eventName": name, "awsRegion": "us-east-1", "sourceIPAddress": "81.2.69.142",
+            "eventType": "AwsConsoleSignIn", "recipientAccountId": "111122223333",
+            "userIdentity": {"type": "IAMUser", "principalId": "AIDAODD", "userName": "odd",
+                             "arn": "arn:aws:iam::111122223333:user/odd"},
+            "responseElements": {"ConsoleLogin": "Failure"},
+            "additionalEventData": {"MFAUsed": "No"},
+            "errorMessage": "Failed authentication",
+        });
+        if !time.is_null() {
+            r["eventTime"] = time;
+        }
+        for (k, v) in extra.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        r
+    };
+    json!({"Records": [
+        rec("odd-1", json!("2024-03-02 10:00:00"), "ConsoleLogin", json!({})),
+        rec("odd-2", json!("2024-03-03T10:00:00.5Z"), "ConsoleLogin", json!({})),
+        rec("odd-3", json!("not a time"), "ConsoleLogin", json!({})),
+        rec("odd-4", Value::Null, "ConsoleLogin", json!({})),
+        rec("odd-5", json!("2024-03-04T23:59:59Z"), "ConsoleLogin", json!({})),
+        rec("odd-6", json!("2024-03-02T00:00:00+01:00"), "AuthorizeSecurityGroupIngress", json!({
+            "eventSource": "ec2.amazonaws.com", "errorCode": "AccessDenied",
+            "requestParameters": {"groupId": "sg-0dd", "ipPermissions": {"items": [
+                {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+                 "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}})),
+    ]})
+}
+
+/// Every tile's answer through the cache and directly, compared row by row.
+async fn compare_all(engine: &trawl_query::QueryEngine, cache: &TileCache, stage: &str) {
+    let mut checked = 0;
+    for d in trawl_report::select("all").unwrap() {
+        for base in ranges() {
+            for filter in filters() {
+                let range = Range {
+                    filter: filter.clone(),
+                    ..base.clone()
+                };
+                let direct = trawl_report::run(engine, &d, &range, true).await.unwrap();
+                let cached = trawl_report::run_cached(engine, Some(cache), &d, &range, true, None)
+                    .await
+                    .unwrap();
+                for (a, b) in direct.tiles.iter().zip(&cached.tiles) {
+                    assert_eq!(
+                        (&a.columns, &a.rows),
+                        (&b.columns, &b.rows),
+                        "{stage}: tile {} over {:?} {:?}: direct (left) and from partials (right) differ",
+                        a.id,
+                        range.window,
+                        filter
+                    );
+                    checked += usize::from(!a.rows.is_empty());
+                }
+            }
+        }
+    }
+    // The comparisons are not all of empty answers.
+    assert!(checked > 200, "{stage}: only {checked} tiles had rows");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiles_from_partials_equal_their_queries_as_commits_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let geo_path = dir.path().join("city.mmdb");
+    trawl_geo::testing::write_city_db(&geo_path, &trawl_geo::testing::sample_places()).unwrap();
+    let geo = Some(Arc::new(trawl_geo::GeoDb::open(&[geo_path]).unwrap()));
+    let lake = trawl_lake::Lake::create(dir.path().join("lake")).unwrap();
+    let trail = |seed: u64, events: usize| {
+        let spec = trawl_gen::TrailSpec {
+            seed,
+            events,
+            days: 5,
+            ..trawl_gen::TrailSpec::default()
+        };
+        let out = dir.path().join(format!("trail-{seed}"));
+        trawl_gen::write_trail(&out, &spec).unwrap();
+        out
+    };
+    let cache = TileCache::new(64 << 20);
+
+    trawl_testkit::ingest(&lake, &[trail(1, 3000)]);
+    let engine = trawl_query::QueryEngine::open_with_geo(&lake, geo.clone())
+        .await
+        .unwrap();
+    compare_all(&engine, &cache, "one trail").await;
+
+    let odd = dir.path().join("odd.json");
+    std::fs::write(&odd, odd_records().to_string()).unwrap();
+    trawl_testkit::ingest(&lake, &[odd]);
+    trawl_testkit::ingest(&lake, &[trail(2, 800)]);
+    let engine = trawl_query::QueryEngine::open_with_geo(&lake, geo.clone())
+        .await
+        .unwrap();
+    assert!(engine.version() >= 3, "three commits at least");
+    compare_all(&engine, &cache, "after two more commits").await;
+
+    // A commit costs each (tile, filter) one partial query over its own files: one
+    // dashboard asked again after one more commit computes one span per tile.
+    let d = trawl_report::select("general-operations")
+        .unwrap()
+        .remove(0);
+    let range = Range::default();
+    trawl_report::run_cached(&engine, Some(&cache), &d, &range, true, None)
+        .await
+        .unwrap();
+    let before = cache.computed();
+    trawl_report::run_cached(&engine, Some(&cache), &d, &range, true, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        cache.computed(),
+        before,
+        "the same snapshot again: all cached"
+    );
+    trawl_testkit::ingest(&lake, &[trail(3, 300)]);
+    let engine = trawl_query::QueryEngine::open_with_geo(&lake, geo.clone())
+        .await
+        .unwrap();
+    let direct = trawl_report::run(&engine, &d, &range, true).await.unwrap();
+    let cached = trawl_report::run_cached(&engine, Some(&cache), &d, &range, true, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        cache.computed() - before,
+        d.tiles.len() as u64,
+        "one new partial per tile for one new commit"
+    );
+    for (a, b) in direct.tiles.iter().zip(&cached.tiles) {
+        assert_eq!((&a.columns, &a.rows), (&b.columns, &b.rows), "{}", a.id);
+    }
+    assert!(cache.bytes().await > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_too_small_to_hold_a_partial_still_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = trawl_lake::Lake::create(dir.path().join("lake")).unwrap();
+    trawl_testkit::ingest(
+        &lake,
+        &[trawl_testkit::trail(&dir.path().join("t"), 5, 500, 3)],
+    );
+    let engine = trawl_query::QueryEngine::open(&lake).await.unwrap();
+    let cache = TileCache::new(1);
+    let d = trawl_report::select("error-overview").unwrap().remove(0);
+    let range = Range::default();
+    let direct = trawl_report::run(&engine, &d, &range, false).await.unwrap();
+    for _ in 0..2 {
+        let cached = trawl_report::run_cached(&engine, Some(&cache), &d, &range, false, None)
+            .await
+            .unwrap();
+        for (a, b) in direct.tiles.iter().zip(&cached.tiles) {
+            assert_eq!((&a.columns, &a.rows), (&b.columns, &b.rows), "{}", a.id);
+        }
+    }
+    assert!(cache.bytes().await <= 1);
+}
