@@ -60,6 +60,9 @@ pub struct Tile {
 pub struct Rollup {
     pub partial: String,
     pub merge: String,
+    /// How many key columns follow `dt` in a partial row, its measures (counts, which add
+    /// up) following the time columns; `None` when partial rows are events, not groups.
+    pub keys: Option<usize>,
 }
 
 /// The columns every partial query starts with after `dt` and its keys.
@@ -70,13 +73,14 @@ pub const PARTIAL_TIME: &str =
 /// `from` is the tile's `FROM ... WHERE {range} ...`; `merge` the query over `{partial}`.
 fn rollup(keys: &[&str], measures: &str, from: &str, merge: &str) -> Rollup {
     let groups: Vec<String> = (1..=keys.len() + 1).map(|i| i.to_string()).collect();
-    let keys: String = keys.iter().map(|k| format!("{k}, ")).collect();
     Rollup {
         partial: format!(
-            "SELECT dt, {keys}{PARTIAL_TIME}, {measures} {from} GROUP BY {}",
+            "SELECT dt, {}{PARTIAL_TIME}, {measures} {from} GROUP BY {}",
+            keys.iter().map(|k| format!("{k}, ")).collect::<String>(),
             groups.join(", ")
         ),
         merge: merge.to_string(),
+        keys: Some(keys.len()),
     }
 }
 
@@ -387,7 +391,7 @@ fn console_login_overview() -> Dashboard {
         let r = rollup(keys, measures, &format!("{logins}{extra}"), merge);
         Rollup {
             partial: q(&r.partial),
-            merge: r.merge,
+            ..r
         }
     };
     Dashboard {
@@ -526,6 +530,7 @@ fn security_group_modifications() -> Dashboard {
                         network_interface_id, direction, protocol, from_port, to_port, \
                         cidr_or_peer, open_to_world FROM {partial} ORDER BY eventtime DESC, _eventid"
                     .to_string(),
+                keys: None,
             }),
         ],
     }

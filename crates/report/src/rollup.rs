@@ -22,8 +22,8 @@ use trawl_query::{QueryEngine, QueryError, StatementResult};
 use crate::Range;
 use crate::dashboards::Rollup;
 
-/// Spans a chain may have before it is replaced by one span over every commit (one query
-/// over the whole lake instead of many small ones).
+/// Spans a chain may have before they are merged into one span over every commit (from the
+/// partials alone, no query of the lake), so a page merges a few partials, not one a commit.
 const MAX_SPANS: usize = 8;
 
 /// Commit spans `(first, last)`, in order.
@@ -156,11 +156,7 @@ impl TileCache {
                 span: Span::Commits(first, last),
             })
         });
-        if out.len() > MAX_SPANS {
-            vec![(1, version)]
-        } else {
-            out
-        }
+        out
     }
 
     /// A session over the files of commits `first..=last` of `engine`'s snapshot (the
@@ -218,6 +214,26 @@ impl TileCache {
                 .or_default()
                 .insert((first, last));
             parts.push(part);
+        }
+        // A long chain is merged into one span over every commit, from the partials alone.
+        if parts.len() > MAX_SPANS {
+            let key = Key {
+                tile,
+                filter: filter.clone(),
+                span: Span::Commits(1, version),
+            };
+            let merged = self
+                .partials
+                .try_get_with(key, compact(engine, rollup, &parts))
+                .await
+                .map_err(shared)?;
+            self.spans
+                .lock()
+                .expect("the span index lock is never poisoned")
+                .entry((tile, filter.clone()))
+                .or_default()
+                .insert((1, version));
+            parts = vec![merged];
         }
         let window = Window {
             since: range.window.since_text(),
@@ -293,6 +309,46 @@ impl TileCache {
             .map_err(internal)?;
         engine.run_on(&rollup.merge, schema, rows).await
     }
+}
+
+/// The partials of consecutive spans as one: groups added up (counts sum, time bounds
+/// widen), or events put together.
+async fn compact(
+    engine: &QueryEngine,
+    rollup: &Rollup,
+    parts: &[Arc<Partial>],
+) -> Result<Arc<Partial>, QueryError> {
+    let schema = parts[0].schema.clone();
+    let batches: Vec<RecordBatch> = parts.iter().flat_map(|p| p.batches.clone()).collect();
+    let Some(keys) = rollup.keys else {
+        return Ok(Arc::new(Partial { schema, batches }));
+    };
+    let name = |i: usize| format!("\"{}\"", schema.field(i).name().replace('"', "\"\""));
+    let mut select = Vec::new();
+    for i in 0..schema.fields().len() {
+        let column = name(i);
+        select.push(match schema.field(i).name().as_str() {
+            _ if i <= keys => column,
+            "_tmin" => format!("min({column}) AS {column}"),
+            "_tmax" => format!("max({column}) AS {column}"),
+            _ => format!("sum({column}) AS {column}"),
+        });
+    }
+    let groups: Vec<String> = (1..=keys + 1).map(|i| i.to_string()).collect();
+    let sql = format!(
+        "SELECT {} FROM {{partial}} GROUP BY {}",
+        select.join(", "),
+        groups.join(", ")
+    );
+    let merged = engine.run_on(&sql, schema.clone(), batches).await?;
+    let batches = merged
+        .batches
+        .into_iter()
+        .filter(|b| b.num_rows() > 0)
+        .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(internal)?;
+    Ok(Arc::new(Partial { schema, batches }))
 }
 
 fn internal(e: arrow::error::ArrowError) -> QueryError {
