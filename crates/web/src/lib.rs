@@ -28,6 +28,7 @@ use trawl_report::html::{escape, page, table, url_encode};
 use trawl_report::{Range, dashboards};
 use trawl_schema::TimeWindow;
 
+mod background;
 mod serve;
 pub use serve::{ServerLimits, serve};
 
@@ -86,6 +87,8 @@ pub struct App {
     console_slots: tokio::sync::Semaphore,
     /// The dashboards' partial answers, by commit.
     tiles: Option<trawl_report::TileCache>,
+    /// Where console statements, drill-down and event pages run: at a lower priority.
+    background: background::Background,
 }
 
 /// Bounds on what one SQL console request may cost.
@@ -191,6 +194,9 @@ impl App {
             lake,
             geo,
             console_slots: tokio::sync::Semaphore::new(limits.console_concurrency.max(1)),
+            background: background::Background::new().map_err(|e| {
+                QueryError::Execution(format!("starting the background threads: {e}"))
+            })?,
             tiles: (limits.dashboard_cache > 0)
                 .then(|| trawl_report::TileCache::new(limits.dashboard_cache)),
             limits,
@@ -250,7 +256,10 @@ impl App {
             })?
             .expect("the console semaphore is never closed");
         let engine = self.console.latest(&self.lake, &self.geo).await?;
-        let run = engine.run_read_only(sql, self.limits.max_rows);
+        let (sql, max_rows) = (sql.to_string(), self.limits.max_rows);
+        let run = self
+            .background
+            .run(async move { engine.run_read_only(&sql, max_rows).await });
         match tokio::time::timeout_at(deadline, run).await {
             Err(_) => Err(WebError::Timeout {
                 secs: self.limits.sql_timeout.as_secs_f64(),
@@ -513,7 +522,11 @@ async fn events(State(app): State<Arc<App>>, Query(q): Query<RangeQuery>) -> Res
         Ok(e) => e,
         Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, &title, &e.to_string()),
     };
-    match rows(&engine, &sql).await {
+    match app
+        .background
+        .run(async move { rows(&engine, &sql).await })
+        .await
+    {
         Ok((columns, rows)) => {
             let link = |column: &str, value: &Value| -> Option<String> {
                 let id = value
@@ -549,7 +562,11 @@ async fn event(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response 
         Ok(e) => e,
         Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Event", &e.to_string()),
     };
-    let batches = match engine.run(&sql).await {
+    let batches = match app
+        .background
+        .run(async move { engine.run(&sql).await })
+        .await
+    {
         Ok(mut r) => r.pop().map(|r| r.batches).unwrap_or_default(),
         Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Event", &e.to_string()),
     };

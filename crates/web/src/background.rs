@@ -1,0 +1,78 @@
+//! Work that yields to the dashboards: console statements, drill-down and event pages run on
+//! a runtime of their own whose threads have a lower OS priority (nice 9), so when the cores
+//! are busy the dashboards' queries get most of them, and when they are not, this work gets
+//! all of them. A task is cancelled when its request is (a timeout, a closed connection).
+
+use std::future::Future;
+
+use tokio::runtime::Runtime;
+
+/// The Crossplatform priority (0-99) that thread-priority maps to nice 9 on Linux.
+const PRIORITY: u8 = 23;
+
+pub(crate) struct Background(Option<Runtime>);
+
+impl std::fmt::Debug for Background {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Background")
+    }
+}
+
+impl Background {
+    pub(crate) fn new() -> std::io::Result<Background> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("trawl-background")
+            .thread_stack_size(trawl_query::QUERY_STACK_BYTES)
+            .enable_all()
+            .on_thread_start(|| {
+                let priority = thread_priority::ThreadPriorityValue::try_from(PRIORITY)
+                    .expect("a priority within 0-99");
+                // Where threads cannot be given a lower priority, they run at the same one.
+                if let Err(e) = thread_priority::set_current_thread_priority(
+                    thread_priority::ThreadPriority::Crossplatform(priority),
+                ) {
+                    tracing::debug!("background threads keep their priority: {e:?}");
+                }
+            })
+            .build()?;
+        Ok(Background(Some(runtime)))
+    }
+
+    /// Runs `work` on the background threads and waits for it; dropping the returned future
+    /// cancels it.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> T {
+        let runtime = self
+            .0
+            .as_ref()
+            .expect("the runtime lives as long as the app");
+        let mut task = Abort(runtime.spawn(work));
+        match (&mut task.0).await {
+            Ok(v) => v,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("a background task was cancelled while awaited: {e}"),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        // Dropped from async code (the app ends with its server): no blocking wait.
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A task aborted when its handle is dropped.
+struct Abort<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Abort<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
