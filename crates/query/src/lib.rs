@@ -36,7 +36,7 @@ use datafusion::datasource::listing::{
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
@@ -239,6 +239,25 @@ pub fn first_rows(batches: &[RecordBatch], n: usize) -> Vec<RecordBatch> {
     out
 }
 
+/// A runtime for sessions: `pool` bounds their operators' memory, spills go to `spill_dir`
+/// (the system's temporary directory if `None`).
+fn runtime_env(
+    pool: Arc<dyn MemoryPool>,
+    spill_dir: Option<PathBuf>,
+) -> Result<Arc<RuntimeEnv>, QueryError> {
+    let disk = DiskManagerBuilder::default().with_mode(match spill_dir {
+        Some(dir) => DiskManagerMode::Directories(vec![dir]),
+        None => DiskManagerMode::OsTmpDirectory,
+    });
+    Ok(RuntimeEnvBuilder::new()
+        .with_memory_pool(pool)
+        .with_disk_manager_builder(disk)
+        // The snapshot store lists from memory, and DataFusion's listing cache is keyed by
+        // the table's path alone, which every session's table has.
+        .with_object_list_cache_limit(0)
+        .build_arc()?)
+}
+
 /// A DataFusion session over one committed snapshot of a lake.
 pub struct QueryEngine {
     ctx: SessionContext,
@@ -251,6 +270,7 @@ pub struct QueryEngine {
     runtime: Arc<RuntimeEnv>,
     /// Where the session's files are registered in `runtime` (taken out on drop).
     store_url: url::Url,
+    spill_dir: Option<PathBuf>,
 }
 
 impl Drop for QueryEngine {
@@ -297,19 +317,8 @@ impl QueryEngine {
             FairSpillPool::new(memory_limit),
             NonZeroUsize::new(5).expect("non-zero"),
         );
-        let disk = DiskManagerBuilder::default().with_mode(match &options.spill_dir {
-            Some(dir) => DiskManagerMode::Directories(vec![dir.clone()]),
-            None => DiskManagerMode::OsTmpDirectory,
-        });
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(pool))
-            .with_disk_manager_builder(disk)
-            // The snapshot store lists from memory; DataFusion's listing cache is keyed by
-            // the table's path alone, which the sessions over some of the snapshot's files
-            // (`commits`) share: kept, it hands one session another's files.
-            .with_object_list_cache_limit(0)
-            .build_arc()?;
-        Self::open_files(
+        let runtime = runtime_env(Arc::new(pool), options.spill_dir.clone())?;
+        let mut engine = Self::open_files(
             lake.layout(),
             snap.version,
             Arc::new(snap.files),
@@ -317,7 +326,14 @@ impl QueryEngine {
             runtime,
             memory_limit,
         )
-        .await
+        .await?;
+        engine.spill_dir = options.spill_dir.clone();
+        Ok(engine)
+    }
+
+    /// The session's spill directory (`None`: the system's temporary directory).
+    fn spill_dir(&self) -> Option<PathBuf> {
+        self.spill_dir.clone()
     }
 
     /// A session over `files` (a snapshot's, or some of them) at `version`, running in
@@ -386,6 +402,7 @@ impl QueryEngine {
             geo,
             runtime,
             store_url: url,
+            spill_dir: None,
         };
         for def in Catalog::load(&engine.layout)?.tables {
             engine.register(&def).await?;
@@ -404,15 +421,20 @@ impl QueryEngine {
             })
             .cloned()
             .collect();
-        Self::open_files(
+        // The same memory pool, caches of its own: a session over a few files does not keep
+        // the whole snapshot's footers alive.
+        let runtime = runtime_env(self.runtime.memory_pool.clone(), self.spill_dir())?;
+        let mut engine = Self::open_files(
             self.layout.clone(),
             last.min(self.version),
             Arc::new(files),
             self.geo.clone(),
-            self.runtime.clone(),
+            runtime,
             self.memory_limit,
         )
-        .await
+        .await?;
+        engine.spill_dir = self.spill_dir();
+        Ok(engine)
     }
 
     /// Runs one query of `sql` over `batches`, which it reads as the table `{partial}`:

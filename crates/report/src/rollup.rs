@@ -75,6 +75,9 @@ pub struct TileCache {
     engines: moka::future::Cache<(u64, u64), Arc<QueryEngine>>,
     /// Partials of commit spans computed so far.
     computed: AtomicU64,
+    /// Partial queries of the lake running at once, at most: each holds its batches and
+    /// hash tables, and more than the cores can run only share them.
+    running: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for TileCache {
@@ -99,8 +102,15 @@ impl TileCache {
                 .weigher(|_, p: &Arc<Partial>| u32::try_from(p.bytes()).unwrap_or(u32::MAX))
                 .build(),
             spans: Mutex::new(HashMap::new()),
-            engines: moka::future::Cache::new(16),
+            // Used by the tiles of the pages that want the same span, then let go.
+            engines: moka::future::Cache::builder()
+                .max_capacity(8)
+                .time_to_idle(std::time::Duration::from_secs(30))
+                .build(),
             computed: AtomicU64::new(0),
+            running: tokio::sync::Semaphore::new(
+                2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
         }
     }
 
@@ -180,6 +190,14 @@ impl TileCache {
         Ok(Some(e))
     }
 
+    /// A turn to query the lake.
+    async fn slot(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.running
+            .acquire()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
     /// The tile's answer over `range` at `engine`'s snapshot, from partials.
     pub async fn answer(
         &self,
@@ -203,6 +221,7 @@ impl TileCache {
                     self.computed.fetch_add(1, Ordering::Relaxed);
                     let sub = self.engine_for(engine, first, last).await?;
                     let sql = rollup.partial.replace("{range}", &filter);
+                    let _slot = self.slot().await;
                     run_partial(sub.as_deref().unwrap_or(engine), &sql).await
                 })
                 .await
@@ -287,6 +306,7 @@ impl TileCache {
             let edge = self
                 .partials
                 .try_get_with(key, async {
+                    let _slot = self.slot().await;
                     run_partial(engine, &rollup.partial.replace("{range}", &predicate)).await
                 })
                 .await
