@@ -76,3 +76,46 @@ impl<T> Drop for Abort<T> {
         self.0.abort();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The calling thread's nice value (field 19 of /proc/thread-self/stat).
+    fn nice() -> Option<i64> {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(16)?
+            .parse()
+            .ok()
+    }
+
+    fn nice_here() -> i64 {
+        nice().unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn work_runs_on_threads_of_lower_priority_and_stops_with_its_request() {
+        let bg = Background::new().unwrap();
+        let (name, nice) = bg
+            .run(async { (std::thread::current().name().map(str::to_string), nice()) })
+            .await;
+        assert_eq!(name.as_deref(), Some("trawl-background"));
+        #[cfg(target_os = "linux")]
+        assert!(
+            nice.unwrap() > nice_here(),
+            "background nice {nice:?} is not above the caller's {}",
+            nice_here()
+        );
+        // A request that goes away takes its work with it.
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let waiting = bg.run(async move {
+            let _tx = tx;
+            std::future::pending::<()>().await;
+        });
+        drop(tokio::time::timeout(std::time::Duration::from_millis(50), waiting).await);
+        assert!(rx.await.is_err(), "the cancelled task dropped its sender");
+    }
+}
