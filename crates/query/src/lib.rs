@@ -382,7 +382,10 @@ impl QueryEngine {
         let config = ListingTableConfig::new(table_url)
             .with_listing_options(listing)
             .with_schema(arrow_schema());
-        let table = ListingTable::try_new(config)?;
+        // File statistics kept in the runtime: files never change, so sessions that share a
+        // runtime (later snapshots, `reopen`) read each file's footer once.
+        let table = ListingTable::try_new(config)?
+            .with_cache(runtime.cache_manager.get_file_statistic_cache());
         ctx.register_table(PHYSICAL_TABLE, Arc::new(CloudTrailTable::new(table)))?;
         athena::register(&mut ctx);
         geo::register(&ctx, geo.clone());
@@ -421,15 +424,30 @@ impl QueryEngine {
             })
             .cloned()
             .collect();
-        // The same memory pool, caches of its own: a session over a few files does not keep
-        // the whole snapshot's footers alive.
-        let runtime = runtime_env(self.runtime.memory_pool.clone(), self.spill_dir())?;
         let mut engine = Self::open_files(
             self.layout.clone(),
             last.min(self.version),
             Arc::new(files),
             self.geo.clone(),
-            runtime,
+            self.runtime.clone(),
+            self.memory_limit,
+        )
+        .await?;
+        engine.spill_dir = self.spill_dir();
+        Ok(engine)
+    }
+
+    /// A session over the lake's latest snapshot in this one's runtime: the same memory
+    /// pool, and the footers and statistics already read (a file never changes), so a
+    /// server that follows commits reads only the new files'.
+    pub async fn reopen(&self, lake: &Lake) -> Result<QueryEngine, QueryError> {
+        let snap = lake.snapshot()?;
+        let mut engine = Self::open_files(
+            lake.layout(),
+            snap.version,
+            Arc::new(snap.files),
+            self.geo.clone(),
+            self.runtime.clone(),
             self.memory_limit,
         )
         .await?;

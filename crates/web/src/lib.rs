@@ -152,15 +152,11 @@ impl Session {
         })
     }
 
-    async fn latest(
-        &self,
-        lake: &Lake,
-        geo: &Option<Arc<GeoDb>>,
-    ) -> Result<Arc<QueryEngine>, WebError> {
+    async fn latest(&self, lake: &Lake) -> Result<Arc<QueryEngine>, WebError> {
         let mut engine = self.engine.lock().await;
         if lake.latest_version()? != engine.version() {
-            *engine =
-                Arc::new(QueryEngine::open_with_options(lake, geo.clone(), &self.options).await?);
+            // The same runtime: memory pool, and footers already read.
+            *engine = Arc::new(engine.reopen(lake).await?);
         }
         Ok(engine.clone())
     }
@@ -239,7 +235,7 @@ impl App {
 
     /// The dashboards' engine over the latest committed snapshot.
     async fn engine(&self) -> Result<Arc<QueryEngine>, WebError> {
-        self.dashboards.latest(&self.lake, &self.geo).await
+        self.dashboards.latest(&self.lake).await
     }
 
     /// Runs a console statement within the limits: a slot of `console_concurrency`, the
@@ -255,7 +251,7 @@ impl App {
                 running: self.limits.console_concurrency.max(1),
             })?
             .expect("the console semaphore is never closed");
-        let engine = self.console.latest(&self.lake, &self.geo).await?;
+        let engine = self.console.latest(&self.lake).await?;
         let (sql, max_rows) = (sql.to_string(), self.limits.max_rows);
         let run = self
             .background
