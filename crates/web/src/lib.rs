@@ -77,7 +77,6 @@ pub enum WebError {
 #[derive(Debug)]
 pub struct App {
     lake: Lake,
-    geo: Option<Arc<GeoDb>>,
     has_geo: bool,
     limits: Limits,
     /// The dashboards' (and pages') session.
@@ -170,6 +169,7 @@ impl App {
         geo: Option<Arc<GeoDb>>,
         limits: Limits,
     ) -> Result<Self, QueryError> {
+        let has_geo = geo.as_ref().is_some_and(|g| g.has_location());
         let dashboards = Session::open(&lake, geo.clone(), limits.engine.clone()).await?;
         // The console's own limit: a quarter of the dashboards' unless set.
         let console_limit = limits
@@ -178,7 +178,7 @@ impl App {
             .max(1);
         let console = Session::open(
             &lake,
-            geo.clone(),
+            geo,
             trawl_query::EngineOptions {
                 memory_limit: Some(console_limit),
                 spill_dir: limits.engine.spill_dir.clone(),
@@ -186,9 +186,8 @@ impl App {
         )
         .await?;
         Ok(App {
-            has_geo: geo.as_ref().is_some_and(|g| g.has_location()),
+            has_geo,
             lake,
-            geo,
             console_slots: tokio::sync::Semaphore::new(limits.console_concurrency.max(1)),
             background: background::Background::new().map_err(|e| {
                 QueryError::Execution(format!("starting the background threads: {e}"))
