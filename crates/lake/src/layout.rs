@@ -81,13 +81,20 @@ impl Layout {
     pub fn data_file(dt: &str, version: u64, n: usize) -> String {
         format!("events/dt={dt}/part-{version:020}-{n:04}.parquet")
     }
-    /// The version of the commit that wrote a data file, from its path
-    /// (`events/dt=…/part-<version>-<n>.parquet`).
+    /// The commit version and file number a data file's name carries
+    /// (`part-<version>-<n>.parquet`, as [`Layout::data_file`] writes it), from its name or path.
+    pub fn parse_data_file(path: &str) -> Option<(u64, usize)> {
+        let (v, n) = path
+            .rsplit('/')
+            .next()?
+            .strip_prefix("part-")?
+            .strip_suffix(".parquet")?
+            .split_once('-')?;
+        Some((v.parse().ok()?, n.parse().ok()?))
+    }
+    /// The version of the commit that wrote a data file, from its path.
     pub fn data_file_version(path: &str) -> Option<u64> {
-        let name = path.rsplit('/').next()?.strip_prefix("part-")?;
-        let digits = name.get(..20)?;
-        (digits.bytes().all(|b| b.is_ascii_digit()) && name[20..].starts_with('-'))
-            .then(|| digits.parse().ok())?
+        Self::parse_data_file(path).map(|(v, _)| v)
     }
     /// Parses a log entry's file name back into its version.
     pub fn log_version(name: &str) -> Option<u64> {

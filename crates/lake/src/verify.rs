@@ -431,12 +431,7 @@ fn describe(root: &Path, path: &Path, rel: &str, n: usize) -> Result<Described, 
         .ok_or_else(|| FileProblem::NotTrawl("not under events/dt=.../".into()))?
         .to_string();
     let file_name = path.file_name().unwrap_or_default().to_string_lossy();
-    let index_rel = match file_name
-        .strip_prefix("part-")
-        .and_then(|n| n.strip_suffix(".parquet"))
-        .and_then(|n| n.split_once('-'))
-        .and_then(|(v, i)| Some((v.parse::<u64>().ok()?, i.parse::<usize>().ok()?)))
-    {
+    let index_rel = match Layout::parse_data_file(&file_name) {
         Some((v, i)) => Layout::index_file(v, i),
         None => format!("_trawl/index/rebuilt-{n:06}.idx"),
     };

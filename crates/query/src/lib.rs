@@ -318,22 +318,16 @@ impl QueryEngine {
             NonZeroUsize::new(5).expect("non-zero"),
         );
         let runtime = runtime_env(Arc::new(pool), options.spill_dir.clone())?;
-        let mut engine = Self::open_files(
+        Self::open_files(
             lake.layout(),
             snap.version,
             Arc::new(snap.files),
             geo,
             runtime,
             memory_limit,
+            options.spill_dir.clone(),
         )
-        .await?;
-        engine.spill_dir = options.spill_dir.clone();
-        Ok(engine)
-    }
-
-    /// The session's spill directory (`None`: the system's temporary directory).
-    fn spill_dir(&self) -> Option<PathBuf> {
-        self.spill_dir.clone()
+        .await
     }
 
     /// A session over `files` (a snapshot's, or some of them) at `version`, running in
@@ -345,6 +339,7 @@ impl QueryEngine {
         geo: Option<Arc<trawl_geo::GeoDb>>,
         runtime: Arc<RuntimeEnv>,
         memory_limit: usize,
+        spill_dir: Option<PathBuf>,
     ) -> Result<Self, QueryError> {
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema("awsdatacatalog", "default")
@@ -405,7 +400,7 @@ impl QueryEngine {
             geo,
             runtime,
             store_url: url,
-            spill_dir: None,
+            spill_dir,
         };
         for def in Catalog::load(&engine.layout)?.tables {
             engine.register(&def).await?;
@@ -424,17 +419,8 @@ impl QueryEngine {
             })
             .cloned()
             .collect();
-        let mut engine = Self::open_files(
-            self.layout.clone(),
-            last.min(self.version),
-            Arc::new(files),
-            self.geo.clone(),
-            self.runtime.clone(),
-            self.memory_limit,
-        )
-        .await?;
-        engine.spill_dir = self.spill_dir();
-        Ok(engine)
+        self.sibling(self.layout.clone(), last.min(self.version), files)
+            .await
     }
 
     /// A session over the lake's latest snapshot in this one's runtime: the same memory
@@ -442,17 +428,26 @@ impl QueryEngine {
     /// server that follows commits reads only the new files'.
     pub async fn reopen(&self, lake: &Lake) -> Result<QueryEngine, QueryError> {
         let snap = lake.snapshot()?;
-        let mut engine = Self::open_files(
-            lake.layout(),
-            snap.version,
-            Arc::new(snap.files),
+        self.sibling(lake.layout(), snap.version, snap.files).await
+    }
+
+    /// A session over `files` in this one's runtime, with its geolocation and limits.
+    async fn sibling(
+        &self,
+        layout: Layout,
+        version: u64,
+        files: Vec<DataFile>,
+    ) -> Result<QueryEngine, QueryError> {
+        Self::open_files(
+            layout,
+            version,
+            Arc::new(files),
             self.geo.clone(),
             self.runtime.clone(),
             self.memory_limit,
+            self.spill_dir.clone(),
         )
-        .await?;
-        engine.spill_dir = self.spill_dir();
-        Ok(engine)
+        .await
     }
 
     /// Runs one query of `sql` over `batches`, which it reads as the table `{partial}`:

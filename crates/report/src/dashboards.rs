@@ -66,7 +66,7 @@ pub struct Rollup {
 }
 
 /// The columns every partial query starts with after `dt` and its keys.
-pub const PARTIAL_TIME: &str =
+const PARTIAL_TIME: &str =
     "min(eventtime) AS _tmin, max(eventtime) AS _tmax, count(eventtime) AS _tn, count(*) AS _n";
 
 /// A grouped tile's [`Rollup`]: `keys` (each `expr AS alias`) and `measures` after them;

@@ -42,12 +42,8 @@ struct Key {
 enum Span {
     /// The files of commits `first..=last`, whatever the range.
     Commits(u64, u64),
-    /// The days `days` of snapshot `version` with the range `predicate` applied.
-    Edge {
-        version: u64,
-        predicate: String,
-        days: String,
-    },
+    /// Snapshot `version` under the range `predicate` (which names the days it reads).
+    Edge { version: u64, predicate: String },
 }
 
 #[derive(Debug)]
@@ -190,6 +186,16 @@ impl TileCache {
         Ok(Some(e))
     }
 
+    /// Notes that the partial of a commit span is cached, so chains can start there.
+    fn remember(&self, tile: &'static str, filter: &str, span: (u64, u64)) {
+        self.spans
+            .lock()
+            .expect("the span index lock is never poisoned")
+            .entry((tile, filter.to_string()))
+            .or_default()
+            .insert(span);
+    }
+
     /// A turn to query the lake.
     async fn slot(&self) -> tokio::sync::SemaphorePermit<'_> {
         self.running
@@ -226,12 +232,7 @@ impl TileCache {
                 })
                 .await
                 .map_err(shared)?;
-            self.spans
-                .lock()
-                .expect("the span index lock is never poisoned")
-                .entry((tile, filter.clone()))
-                .or_default()
-                .insert((first, last));
+            self.remember(tile, &filter, (first, last));
             parts.push(part);
         }
         // A long chain is merged into one span over every commit, from the partials alone.
@@ -246,61 +247,48 @@ impl TileCache {
                 .try_get_with(key, compact(engine, rollup, &parts))
                 .await
                 .map_err(shared)?;
-            self.spans
-                .lock()
-                .expect("the span index lock is never poisoned")
-                .entry((tile, filter.clone()))
-                .or_default()
-                .insert((1, version));
+            self.remember(tile, &filter, (1, version));
             parts = vec![merged];
         }
         let window = Window {
             since: range.window.since_text(),
             until: range.window.until_text(),
         };
-        // The days with a group across an end of the range are answered by the range.
+        // Each group's place against the range, once; the days with a group across an end
+        // of the range are answered by the range itself.
+        let mut placed = Vec::new();
         let mut straddling = BTreeSet::new();
-        for p in &parts {
-            for b in &p.batches {
-                let t = Times::of(b)?;
-                for i in 0..b.num_rows() {
-                    if window.place(&t, i) == Place::Across {
-                        straddling.insert(t.dt.value(i).to_string());
-                    }
+        for b in parts.iter().flat_map(|p| &p.batches) {
+            let t = Times::of(b)?;
+            let places: Vec<Place> = (0..b.num_rows()).map(|i| window.place(&t, i)).collect();
+            for (i, place) in places.iter().enumerate() {
+                if *place == Place::Across {
+                    straddling.insert(t.dt.value(i).to_string());
                 }
             }
+            placed.push((b, t, places));
         }
-        let mut schema = None;
         let mut rows = Vec::new();
-        for p in &parts {
-            schema.get_or_insert_with(|| p.schema.clone());
-            for b in &p.batches {
-                let t = Times::of(b)?;
-                let keep: BooleanArray = (0..b.num_rows())
-                    .map(|i| {
-                        Some(
-                            window.place(&t, i) == Place::Inside
-                                && !straddling.contains(t.dt.value(i)),
-                        )
-                    })
-                    .collect();
-                rows.push(filter_record_batch(b, &keep).map_err(internal)?);
-            }
+        for (b, t, places) in placed {
+            let keep: BooleanArray = places
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Some(*p == Place::Inside && !straddling.contains(t.dt.value(i))))
+                .collect();
+            rows.push(filter_record_batch(b, &keep).map_err(internal)?);
         }
         if !straddling.is_empty() {
             let days: Vec<String> = straddling
                 .iter()
                 .map(|d| format!("'{}'", d.replace('\'', "''")))
                 .collect();
-            let days = days.join(", ");
-            let predicate = format!("{} AND dt IN ({days})", range.predicate());
+            let predicate = format!("{} AND dt IN ({})", range.predicate(), days.join(", "));
             let key = Key {
                 tile,
                 filter: filter.clone(),
                 span: Span::Edge {
                     version,
                     predicate: predicate.clone(),
-                    days,
                 },
             };
             let edge = self
@@ -311,22 +299,17 @@ impl TileCache {
                 })
                 .await
                 .map_err(shared)?;
-            schema.get_or_insert_with(|| edge.schema.clone());
             rows.extend(edge.batches.iter().cloned());
         }
-        let schema = match schema {
-            Some(s) => s,
+        // Every partial has the partial query's nullable schema ([`partial_of`]).
+        let schema = match parts.first() {
+            Some(p) => p.schema.clone(),
             // An empty lake: the partial query's shape, over nothing.
             None => run_partial(engine, &rollup.partial.replace("{range}", "FALSE"))
                 .await?
                 .schema
                 .clone(),
         };
-        let rows = rows
-            .into_iter()
-            .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(internal)?;
         engine.run_on(&rollup.merge, schema, rows).await
     }
 }
@@ -360,28 +343,26 @@ async fn compact(
         select.join(", "),
         groups.join(", ")
     );
-    let merged = engine.run_on(&sql, schema.clone(), batches).await?;
-    let batches = merged
-        .batches
-        .into_iter()
-        .filter(|b| b.num_rows() > 0)
-        .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(internal)?;
-    Ok(Arc::new(Partial { schema, batches }))
+    partial_of(engine.run_on(&sql, schema, batches).await?)
 }
 
 fn internal(e: arrow::error::ArrowError) -> QueryError {
     QueryError::Internal(format!("merging a tile's partial answers: {e}"))
 }
 
-/// Runs a partial query; its schema with every column nullable, so that partials of
-/// different commits merge whatever each one's nulls were.
+/// Runs a partial query.
 async fn run_partial(engine: &QueryEngine, sql: &str) -> Result<Arc<Partial>, QueryError> {
-    let mut results = engine.run(sql).await?;
-    let result = results
+    let result = engine
+        .run(sql)
+        .await?
         .pop()
         .ok_or_else(|| QueryError::Plan("no statement".into()))?;
+    partial_of(result)
+}
+
+/// A partial query's result with every column nullable, so that partials of different
+/// commits (and their merges) share one schema whatever each one's nulls were.
+fn partial_of(result: StatementResult) -> Result<Arc<Partial>, QueryError> {
     let schema: SchemaRef = Arc::new(Schema::new(
         result
             .schema

@@ -76,6 +76,33 @@ fn odd_records() -> Value {
     ]})
 }
 
+/// Runs dashboard `d` over `range` directly and from `cache`, asserts every tile's answer
+/// the same both ways, and returns how many tiles had rows.
+async fn same_both_ways(
+    engine: &trawl_query::QueryEngine,
+    cache: &TileCache,
+    d: &trawl_report::Dashboard,
+    range: &Range,
+    geo: bool,
+    context: &str,
+) -> usize {
+    let direct = trawl_report::run(engine, d, range, geo).await.unwrap();
+    let cached = trawl_report::run_cached(engine, Some(cache), d, range, geo, None)
+        .await
+        .unwrap();
+    for (a, b) in direct.tiles.iter().zip(&cached.tiles) {
+        assert_eq!(
+            (&a.columns, &a.rows),
+            (&b.columns, &b.rows),
+            "{context}: tile {} over {:?} {:?}: direct (left) and from partials (right) differ",
+            a.id,
+            range.window,
+            range.filter
+        );
+    }
+    direct.tiles.iter().filter(|t| !t.rows.is_empty()).count()
+}
+
 /// Every tile's answer through the cache and directly, compared row by row.
 async fn compare_all(engine: &trawl_query::QueryEngine, cache: &TileCache, stage: &str) {
     let mut checked = 0;
@@ -86,21 +113,7 @@ async fn compare_all(engine: &trawl_query::QueryEngine, cache: &TileCache, stage
                     filter: filter.clone(),
                     ..base.clone()
                 };
-                let direct = trawl_report::run(engine, &d, &range, true).await.unwrap();
-                let cached = trawl_report::run_cached(engine, Some(cache), &d, &range, true, None)
-                    .await
-                    .unwrap();
-                for (a, b) in direct.tiles.iter().zip(&cached.tiles) {
-                    assert_eq!(
-                        (&a.columns, &a.rows),
-                        (&b.columns, &b.rows),
-                        "{stage}: tile {} over {:?} {:?}: direct (left) and from partials (right) differ",
-                        a.id,
-                        range.window,
-                        filter
-                    );
-                    checked += usize::from(!a.rows.is_empty());
-                }
+                checked += same_both_ways(engine, cache, &d, &range, true, stage).await;
             }
         }
     }
@@ -166,18 +179,12 @@ async fn tiles_from_partials_equal_their_queries_as_commits_land() {
     let engine = trawl_query::QueryEngine::open_with_geo(&lake, geo.clone())
         .await
         .unwrap();
-    let direct = trawl_report::run(&engine, &d, &range, true).await.unwrap();
-    let cached = trawl_report::run_cached(&engine, Some(&cache), &d, &range, true, None)
-        .await
-        .unwrap();
+    same_both_ways(&engine, &cache, &d, &range, true, "one more commit").await;
     assert_eq!(
         cache.computed() - before,
         d.tiles.len() as u64,
         "one new partial per tile for one new commit"
     );
-    for (a, b) in direct.tiles.iter().zip(&cached.tiles) {
-        assert_eq!((&a.columns, &a.rows), (&b.columns, &b.rows), "{}", a.id);
-    }
     assert!(cache.bytes().await > 0);
 
     // Past 8 spans a chain is merged into one, from the partials alone: still exact, for
@@ -201,19 +208,8 @@ async fn tiles_from_partials_equal_their_queries_as_commits_land() {
                     filter: None,
                 },
             ] {
-                let direct = trawl_report::run(&engine, &d, &range, true).await.unwrap();
-                let cached =
-                    trawl_report::run_cached(&engine, Some(&cache), &d, &range, true, None)
-                        .await
-                        .unwrap();
-                for (a, b) in direct.tiles.iter().zip(&cached.tiles) {
-                    assert_eq!(
-                        (&a.columns, &a.rows),
-                        (&b.columns, &b.rows),
-                        "commit {seed}: {}",
-                        a.id
-                    );
-                }
+                let context = format!("commit {seed}");
+                same_both_ways(&engine, &cache, &d, &range, true, &context).await;
             }
         }
     }
@@ -231,14 +227,8 @@ async fn a_cache_too_small_to_hold_a_partial_still_answers() {
     let cache = TileCache::new(1);
     let d = trawl_report::select("error-overview").unwrap().remove(0);
     let range = Range::default();
-    let direct = trawl_report::run(&engine, &d, &range, false).await.unwrap();
-    for _ in 0..2 {
-        let cached = trawl_report::run_cached(&engine, Some(&cache), &d, &range, false, None)
-            .await
-            .unwrap();
-        for (a, b) in direct.tiles.iter().zip(&cached.tiles) {
-            assert_eq!((&a.columns, &a.rows), (&b.columns, &b.rows), "{}", a.id);
-        }
+    for round in ["first", "second"] {
+        same_both_ways(&engine, &cache, &d, &range, false, round).await;
     }
     assert!(cache.bytes().await <= 1);
 }

@@ -126,12 +126,13 @@ impl Default for Limits {
     }
 }
 
-/// A query session over the lake's latest commit, reopened with the same options when a
-/// commit lands. A request keeps the engine it started with to its end.
+/// A query session over the lake's latest commit, reopened in the same runtime (memory pool,
+/// footers read) when a commit lands. A request keeps the engine it started with to its end.
 #[derive(Debug)]
 struct Session {
-    options: trawl_query::EngineOptions,
     engine: Mutex<Arc<QueryEngine>>,
+    /// The session's memory limit, resolved once (a default is a share of the machine).
+    memory_limit: usize,
 }
 
 impl Session {
@@ -142,11 +143,7 @@ impl Session {
     ) -> Result<Session, QueryError> {
         let engine = QueryEngine::open_with_options(lake, geo, &options).await?;
         Ok(Session {
-            // The limit resolved once (a default is a share of the machine), kept on reopen.
-            options: trawl_query::EngineOptions {
-                memory_limit: Some(engine.memory_limit()),
-                ..options
-            },
+            memory_limit: engine.memory_limit(),
             engine: Mutex::new(Arc::new(engine)),
         })
     }
@@ -174,7 +171,7 @@ impl App {
         // The console's own limit: a quarter of the dashboards' unless set.
         let console_limit = limits
             .console_memory
-            .unwrap_or(dashboards.options.memory_limit.unwrap_or(0) / 4)
+            .unwrap_or(dashboards.memory_limit / 4)
             .max(1);
         let console = Session::open(
             &lake,
