@@ -279,6 +279,18 @@ fn expand_rows(mut u: Unnest) -> Unnest {
 /// returns `b`.
 fn wrap_in_unnest(relation: &mut TableFactor, u: &Unnest) -> Result<String, Refused> {
     let outer_alias = relation_ident(relation).unwrap_or_else(|| Ident::new("__b"));
+    // `FROM (VALUES ...) AS t(doc)`: the relation's own column names stay.
+    let renamed = match &*relation {
+        TableFactor::Table { alias, .. } | TableFactor::Derived { alias, .. } => alias
+            .as_ref()
+            .filter(|a| !a.columns.is_empty())
+            .map(|a| {
+                let cols: Vec<String> = a.columns.iter().map(|c| c.name.to_string()).collect();
+                format!("({})", cols.join(", "))
+            })
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
     let plain = match &*relation {
         TableFactor::Table { .. } => {
             let mut plain = relation.clone();
@@ -333,13 +345,13 @@ fn wrap_in_unnest(relation: &mut TableFactor, u: &Unnest) -> Result<String, Refu
         null_columns.push(format!("CAST(NULL AS BIGINT) AS \"{}\"", names[wanted - 1]));
     }
     let mut sql = format!(
-        "SELECT {} FROM {plain} AS {outer_alias}",
+        "SELECT {} FROM {plain} AS {outer_alias}{renamed}",
         columns.join(", ")
     );
     if u.left {
         let all_empty: Vec<String> = lengths.iter().map(|l| format!("{l} = 0")).collect();
         sql.push_str(&format!(
-            " UNION ALL SELECT {} FROM {plain} AS {outer_alias} WHERE {}",
+            " UNION ALL SELECT {} FROM {plain} AS {outer_alias}{renamed} WHERE {}",
             null_columns.join(", "),
             all_empty.join(" AND ")
         ));

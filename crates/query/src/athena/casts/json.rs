@@ -7,7 +7,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, ListArray, MapArray, StringArray, StructArray,
 };
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::{ScalarValue, exec_err};
 use datafusion::error::{DataFusionError, Result};
 use serde_json::Value;
@@ -181,6 +181,17 @@ fn scalar(v: &Value, to: &DataType) -> std::result::Result<ScalarValue, String> 
     })
 }
 
+/// [`build`] for the values of `field`: JSON text when the field holds JSON values (the
+/// elements of `array(json)`, a `map(varchar, json)`'s values), as in Trino, where any JSON
+/// value fits.
+fn build_field(values: &[Option<&Value>], field: &Field, try_cast: bool) -> Result<ArrayRef> {
+    if super::is_json(field) {
+        let text: StringArray = values.iter().map(|v| v.map(Value::to_string)).collect();
+        return Ok(Arc::new(text));
+    }
+    build(values, field.data_type(), try_cast)
+}
+
 /// The values (`None` for NULL) as an array of `to`; a value that does not fit is an error,
 /// or with `try_cast` NULL.
 fn build(values: &[Option<&Value>], to: &DataType, try_cast: bool) -> Result<ArrayRef> {
@@ -213,7 +224,7 @@ fn build(values: &[Option<&Value>], to: &DataType, try_cast: bool) -> Result<Arr
                 }
                 offsets.push(children.len() as i32);
             }
-            let child = build(&children, field.data_type(), try_cast)?;
+            let child = build_field(&children, field, try_cast)?;
             Ok(Arc::new(ListArray::try_new(
                 field.clone(),
                 OffsetBuffer::new(offsets.into()),
@@ -248,7 +259,7 @@ fn build(values: &[Option<&Value>], to: &DataType, try_cast: bool) -> Result<Arr
             }
             let key_refs: Vec<Option<&Value>> = keys.iter().map(Option::as_ref).collect();
             let k = build(&key_refs, kv[0].data_type(), false)?;
-            let val = build(&vals, kv[1].data_type(), try_cast)?;
+            let val = build_field(&vals, &kv[1], try_cast)?;
             let entries_array = StructArray::try_new(kv.clone(), vec![k, val], None)?;
             Ok(Arc::new(MapArray::try_new(
                 entries.clone(),
@@ -292,7 +303,7 @@ fn build(values: &[Option<&Value>], to: &DataType, try_cast: bool) -> Result<Arr
             let children = fields
                 .iter()
                 .zip(&columns)
-                .map(|(f, c)| build(c, f.data_type(), try_cast))
+                .map(|(f, c)| build_field(c, f, try_cast))
                 .collect::<Result<Vec<_>>>()?;
             Ok(Arc::new(StructArray::try_new(
                 fields.clone(),

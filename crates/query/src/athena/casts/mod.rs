@@ -45,6 +45,15 @@ pub(crate) fn json_field(name: &str) -> FieldRef {
     )
 }
 
+/// `field`, marked as JSON values when `json` (an `array(json)`'s elements, a row's JSON field).
+fn marked(field: Field, json: bool) -> Field {
+    if json {
+        field.with_metadata(HashMap::from([(JSON_KEY.to_string(), "json".to_string())]))
+    } else {
+        field
+    }
+}
+
 pub(crate) fn is_json(field: &Field) -> bool {
     field.metadata().get(JSON_KEY).is_some_and(|v| v == "json")
 }
@@ -93,8 +102,8 @@ pub(crate) fn parse_type(text: &str) -> std::result::Result<(DataType, bool), St
                     "{text}: array needs one element type, e.g. array(varchar)"
                 ));
             };
-            let (elem, _) = parse_type(elem)?;
-            DataType::List(Arc::new(Field::new_list_field(elem, true)))
+            let (elem, json) = parse_type(elem)?;
+            DataType::List(Arc::new(marked(Field::new_list_field(elem, true), json)))
         }
         "map" => {
             let [k, v] = args()[..] else {
@@ -103,13 +112,13 @@ pub(crate) fn parse_type(text: &str) -> std::result::Result<(DataType, bool), St
                 ));
             };
             let (k, _) = parse_type(k)?;
-            let (v, _) = parse_type(v)?;
+            let (v, v_json) = parse_type(v)?;
             DataType::Map(
                 Arc::new(Field::new(
                     "entries",
                     DataType::Struct(Fields::from(vec![
                         Field::new("key", k, false),
-                        Field::new("value", v, true),
+                        marked(Field::new("value", v, true), v_json),
                     ])),
                     false,
                 )),
@@ -127,7 +136,8 @@ pub(crate) fn parse_type(text: &str) -> std::result::Result<(DataType, bool), St
                     }
                     _ => (format!("field{i}"), f),
                 };
-                fields.push(Field::new(name, parse_type(ty)?.0, true));
+                let (ty, json) = parse_type(ty)?;
+                fields.push(marked(Field::new(name, ty, true), json));
             }
             DataType::Struct(Fields::from(fields))
         }
