@@ -168,10 +168,11 @@ pub(crate) struct ReportArgs {
     /// e.g. 48h, 7d, 30m.
     #[arg(long, conflicts_with = "since")]
     pub last: Option<String>,
-    /// Only events matching COLUMN=VALUE in every tile, e.g. group_id=sg-0123abcd,
-    /// network_interface_id=eni-..., user=alice, eventname=..., sourceipaddress=...
-    #[arg(long, value_parser = parse_filter)]
-    pub filter: Option<(String, String)>,
+    /// Only events where COLUMN is VALUE, in every tile; repeat for several (all must hold):
+    /// account=111122223333, region=us-east-1, user=alice, eventname=..., group_id=sg-...,
+    /// network_interface_id=eni-..., sourceipaddress=..., resource=ARN or bucket or instance id.
+    #[arg(long, value_name = "COLUMN=VALUE", value_parser = parse_filter)]
+    pub filter: Vec<(String, String)>,
     /// Output: table (terminal), json, or html (one self-contained, printable page with
     /// inline charts).
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]

@@ -307,6 +307,14 @@ fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
                     match &t.note {
                         Some(note) => writeln!(out, "{note}")?,
                         None if t.rows.is_empty() => writeln!(out, "(no rows)")?,
+                        None if trawl_report::pivot(t).is_some() => {
+                            let (days, grid) = trawl_report::pivot(t).expect("checked");
+                            writeln!(out, "hour  {}", days.map(|d| format!("{d:>8}")).join(""))?;
+                            for (hour, row) in grid.iter().enumerate() {
+                                let cells: String = row.iter().map(|v| format!("{v:>8}")).collect();
+                                writeln!(out, "{hour:02}:00 {cells}")?;
+                            }
+                        }
                         None => {
                             let schema = t.batches[0].schema();
                             render::write_result(&mut out, Format::Table, &t.batches, &schema)?;

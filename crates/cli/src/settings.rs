@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::Context;
 use trawl_lake::IngestOptions;
 use trawl_report::{Dashboard, Range};
 use trawl_s3::{S3Options, Selection, SourceSpec};
@@ -85,13 +85,14 @@ pub(crate) struct ReportSettings {
 impl ReportSettings {
     pub(crate) fn resolve(a: &ReportArgs) -> anyhow::Result<Self> {
         let dashboards = trawl_report::select(&a.dashboard)?;
-        if let Some((col, value)) = &a.filter
-            && trawl_report::dashboards::drill_filter(col, value).is_none()
-        {
-            bail!(
-                "--filter {col}={value}: {col} is not a filter column; use one of: {}",
-                trawl_report::dashboards::FILTER_COLUMNS.join(", ")
-            );
+        let mut range = Range {
+            window: args::window(a.since.as_deref(), a.until.as_deref())?,
+            filters: Vec::new(),
+        };
+        for (col, value) in &a.filter {
+            range = range
+                .filtered(col, value)
+                .with_context(|| format!("--filter {col}={value}"))?;
         }
         let last_us = a
             .last
@@ -102,10 +103,7 @@ impl ReportSettings {
             lake: a.query.lake.lake.clone(),
             geoip: a.query.geo.geoip.clone(),
             dashboards,
-            range: Range {
-                window: args::window(a.since.as_deref(), a.until.as_deref())?,
-                filter: a.filter.clone(),
-            },
+            range,
             last_us,
             format: a.format,
             out: a.out.clone(),

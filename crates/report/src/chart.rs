@@ -61,7 +61,8 @@ pub fn svg(t: &TileResult) -> Option<String> {
         Chart::Area => lines(t, &mut out, true),
         Chart::Pie => pie(t, &mut out),
         Chart::Map => map(t, &mut out),
-        Chart::Table => return None,
+        // A heat map is a shaded table, drawn by the page ([`crate::pivot`]).
+        Chart::Table | Chart::Heatmap => return None,
     };
     drawn.ok().flatten().map(|()| out)
 }

@@ -16,6 +16,9 @@ pub enum Chart {
     Pie,
     Table,
     Map,
+    /// Hours of the day (0-23) down, ISO weekdays (Monday first) across: rows of
+    /// `(hour, day_of_week, day name, measure)`, drawn as a shaded cross-tab ([`crate::pivot`]).
+    Heatmap,
 }
 
 impl Chart {
@@ -28,6 +31,7 @@ impl Chart {
             Chart::Pie => "pie",
             Chart::Table => "table",
             Chart::Map => "map",
+            Chart::Heatmap => "heatmap",
         }
     }
 }
@@ -65,6 +69,12 @@ pub struct Rollup {
     pub keys: Option<usize>,
 }
 
+/// What an error is, as the block counts it and more: an error code or an error message. The
+/// block counts `errorMessage` alone, because a failed console login has a message and no
+/// code; many failed API calls have a code and no message (`AccessDenied` on S3, most EC2
+/// errors), so either one makes an error. `{error}` in a tile's SQL is this predicate.
+pub const ERROR: &str = "(errorcode IS NOT NULL OR errormessage IS NOT NULL)";
+
 /// The columns every partial query starts with after `dt` and its keys.
 const PARTIAL_TIME: &str =
     "min(eventtime) AS _tmin, max(eventtime) AS _tmax, count(eventtime) AS _tn, count(*) AS _n";
@@ -78,7 +88,8 @@ fn rollup(keys: &[&str], measures: &str, from: &str, merge: &str) -> Rollup {
             "SELECT dt, {}{PARTIAL_TIME}, {measures} {from} GROUP BY {}",
             keys.iter().map(|k| format!("{k}, ")).collect::<String>(),
             groups.join(", ")
-        ),
+        )
+        .replace("{error}", ERROR),
         merge: merge.to_string(),
         keys: Some(keys.len()),
     }
@@ -117,7 +128,7 @@ fn tile(id: &'static str, title: &'static str, chart: Chart, sql: impl Into<Stri
         id,
         title,
         chart,
-        sql: sql.into(),
+        sql: sql.into().replace("{error}", ERROR),
         geo: false,
         rollup: None,
     }
@@ -127,42 +138,64 @@ fn tile(id: &'static str, title: &'static str, chart: Chart, sql: impl Into<Stri
 const LOGIN_USER: &str = "CASE WHEN useridentity.type = 'Root' THEN 'root' \
      ELSE coalesce(useridentity.username, element_at(split(useridentity.arn, '/'), -1), useridentity.principalid) END";
 
-/// The columns [`drill_filter`] knows.
+/// The columns [`drill_filter`] knows: the block's filters (account, region, user, event
+/// name) and the columns of tile cells a click drills into.
 pub const FILTER_COLUMNS: &[&str] = &[
+    "account",
+    "region",
+    "user",
     "eventname",
     "eventsource",
     "sourceipaddress",
     "errorcode",
     "awsregion",
-    "user",
     "user_arn",
     "user_type",
     "assumed_role",
     "group_id",
     "network_interface_id",
     "error",
+    "resource",
 ];
 
-/// The predicate on `cloudtrail_logs` that selects the events behind a tile cell: the
-/// web app's drill-down (click a user, address, event name, error code, group id...).
-/// `None` for columns that are not drillable.
+/// The predicate on `cloudtrail_logs` that selects the events behind a filter or a tile
+/// cell: the web app's drill-down (click a user, address, event name, error code, group
+/// id...). `None` for columns that are not filters.
 pub fn drill_filter(column: &str, value: &str) -> Option<String> {
-    let expr = match column {
+    let v = format!("'{}'", value.replace('\'', "''"));
+    Some(match column {
         "eventname" | "eventsource" | "sourceipaddress" | "errorcode" | "awsregion" => {
-            column.to_string()
+            format!("{column} = {v}")
         }
-        "user" => LOGIN_USER.to_string(),
-        "user_arn" => "coalesce(useridentity.arn, useridentity.principalid)".to_string(),
-        "user_type" => "useridentity.type".to_string(),
-        "assumed_role" => "useridentity.sessioncontext.sessionissuer.username".to_string(),
-        "group_id" => "json_extract_scalar(requestparameters, '$.groupId')".to_string(),
+        "account" => format!("recipientaccountid = {v}"),
+        "region" => format!("awsregion = {v}"),
+        "user" => format!("{LOGIN_USER} = {v}"),
+        "user_arn" => format!("coalesce(useridentity.arn, useridentity.principalid) = {v}"),
+        "user_type" => format!("useridentity.type = {v}"),
+        "assumed_role" => format!("useridentity.sessioncontext.sessionissuer.username = {v}"),
+        // Where the security-group tile finds a group: the call's group, a rule change's
+        // group, a new group's id, or one of a network interface's groups.
+        "group_id" => format!(
+            "(coalesce(json_extract_scalar(requestparameters, '$.groupId'), \
+             json_extract_scalar(requestparameters, '$.ModifySecurityGroupRulesRequest.GroupId'), \
+             json_extract_scalar(responseelements, '$.groupId')) = {v} \
+             OR contains(transform(coalesce(TRY_CAST(json_extract(requestparameters, '$.groupSet.items') AS ARRAY(JSON)), \
+             CAST(JSON '[]' AS ARRAY(JSON))), g -> json_extract_scalar(g, '$.groupId')), {v}))"
+        ),
         "network_interface_id" => {
-            "json_extract_scalar(requestparameters, '$.networkInterfaceId')".to_string()
+            format!("json_extract_scalar(requestparameters, '$.networkInterfaceId') = {v}")
         }
-        "error" => "coalesce(errormessage, errorcode)".to_string(),
+        "error" => format!("coalesce(errormessage, errorcode) = {v}"),
+        // A resource: an ARN in `resources`, or a bucket or instance id the request names.
+        "resource" => format!(
+            "(any_match(resources, r -> r.arn = {v}) \
+             OR json_extract_scalar(requestparameters, '$.bucketName') = {v} \
+             OR json_extract_scalar(requestparameters, '$.instanceId') = {v} \
+             OR contains(transform(coalesce(TRY_CAST(json_extract(requestparameters, '$.instancesSet.items') AS ARRAY(JSON)), \
+             CAST(JSON '[]' AS ARRAY(JSON))), i -> json_extract_scalar(i, '$.instanceId')), {v}))"
+        ),
         _ => return None,
-    };
-    Some(format!("{expr} = '{}'", value.replace('\'', "''")))
+    })
 }
 
 pub fn all() -> Vec<Dashboard> {
@@ -195,23 +228,28 @@ fn general_operations() -> Dashboard {
             .rolled(counted(&["eventname"], "eventname", "events", "FROM cloudtrail_logs WHERE {range}", "ORDER BY events DESC, eventname LIMIT 10")),
             tile(
                 "top-events-full-detail",
-                "Top Events (Full Detail)",
+                "Top Events (Full Detail), top 100",
                 Chart::Table,
                 "SELECT eventname, count(*) AS events, \
-                 count(DISTINCT coalesce(useridentity.arn, useridentity.principalid)) AS distinct_users, \
+                 count(DISTINCT useridentity.sessioncontext.sessionissuer.username) AS assumed_users, \
+                 count(DISTINCT coalesce(useridentity.arn, useridentity.principalid)) AS principals, \
                  count_if(errorcode = 'AccessDenied') AS access_denied, \
-                 round(100 * CAST(count_if(errorcode IS NOT NULL) AS DOUBLE) / count(*), 2) AS error_pct \
-                 FROM cloudtrail_logs WHERE {range} GROUP BY eventname ORDER BY events DESC, eventname",
+                 round(100 * CAST(count_if({error}) AS DOUBLE) / count(*), 2) AS error_pct \
+                 FROM cloudtrail_logs WHERE {range} GROUP BY eventname ORDER BY events DESC, eventname LIMIT 100",
             )
             .rolled(rollup(
-                &["eventname", "coalesce(useridentity.arn, useridentity.principalid) AS u"],
+                &[
+                    "eventname",
+                    "useridentity.sessioncontext.sessionissuer.username AS a",
+                    "coalesce(useridentity.arn, useridentity.principalid) AS u",
+                ],
                 "count(*) AS events, count_if(errorcode = 'AccessDenied') AS access_denied, \
-                 count_if(errorcode IS NOT NULL) AS errors",
+                 count_if({error}) AS errors",
                 "FROM cloudtrail_logs WHERE {range}",
-                "SELECT eventname, sum(events) AS events, count(DISTINCT u) AS distinct_users, \
-                 sum(access_denied) AS access_denied, \
+                "SELECT eventname, sum(events) AS events, count(DISTINCT a) AS assumed_users, \
+                 count(DISTINCT u) AS principals, sum(access_denied) AS access_denied, \
                  round(100 * CAST(sum(errors) AS DOUBLE) / sum(events), 2) AS error_pct \
-                 FROM {partial} GROUP BY eventname ORDER BY events DESC, eventname",
+                 FROM {partial} GROUP BY eventname ORDER BY events DESC, eventname LIMIT 100",
             )),
             tile(
                 "events-by-source",
@@ -230,30 +268,24 @@ fn general_operations() -> Dashboard {
             )
             .rolled(counted(&["substr(eventtime, 1, 10) AS day", "awsregion"], "day, awsregion", "events", "FROM cloudtrail_logs WHERE {range}", "ORDER BY 1, 2")),
             tile(
-                "events-by-hour-of-day",
-                "Events by Hour of Day",
-                Chart::Bar,
-                "SELECT hour(from_iso8601_timestamp(eventtime)) AS hour, count(*) AS events \
-                 FROM cloudtrail_logs WHERE {range} GROUP BY 1 ORDER BY 1",
-            )
-            .rolled(counted(&["hour(from_iso8601_timestamp(eventtime)) AS \"hour\""], "\"hour\"", "events", "FROM cloudtrail_logs WHERE {range}", "ORDER BY 1")),
-            tile(
-                "day-of-week",
-                "Day of Week",
-                Chart::Bar,
-                "SELECT day_of_week(from_iso8601_timestamp(eventtime)) AS day_of_week, \
-                 date_format(from_iso8601_timestamp(eventtime), '%W') AS day, count(*) AS events \
-                 FROM cloudtrail_logs WHERE {range} GROUP BY 1, 2 ORDER BY 1",
+                "events-by-hour-and-day-of-week",
+                "Events by Hour of Day, Day of Week",
+                Chart::Heatmap,
+                "SELECT hour(from_iso8601_timestamp(eventtime)) AS \"hour\", \
+                 day_of_week(from_iso8601_timestamp(eventtime)) AS day_of_week, \
+                 date_format(from_iso8601_timestamp(eventtime), '%a') AS day, count(*) AS events \
+                 FROM cloudtrail_logs WHERE {range} GROUP BY 1, 2, 3 ORDER BY 1, 2",
             )
             .rolled(counted(
                 &[
+                    "hour(from_iso8601_timestamp(eventtime)) AS \"hour\"",
                     "day_of_week(from_iso8601_timestamp(eventtime)) AS day_of_week",
-                    "date_format(from_iso8601_timestamp(eventtime), '%W') AS day",
+                    "date_format(from_iso8601_timestamp(eventtime), '%a') AS day",
                 ],
-                "day_of_week, day",
+                "\"hour\", day_of_week, day",
                 "events",
                 "FROM cloudtrail_logs WHERE {range}",
-                "ORDER BY 1",
+                "ORDER BY 1, 2",
             )),
             tile(
                 "ec2-instance-changes",
@@ -283,48 +315,49 @@ fn error_overview() -> Dashboard {
         tiles: vec![
             tile(
                 "top-assumed-user-types",
-                "Top Assumed User Types",
+                "Top Assumed User Types (Top 10)",
                 Chart::Bar,
                 "SELECT useridentity.sessioncontext.sessionissuer.username AS assumed_role, count(*) AS errors \
-                 FROM cloudtrail_logs WHERE {range} AND errorcode IS NOT NULL \
-                 AND useridentity.type = 'AssumedRole' GROUP BY 1 ORDER BY errors DESC, 1",
+                 FROM cloudtrail_logs WHERE {range} AND {error} \
+                 AND useridentity.sessioncontext.sessionissuer.username IS NOT NULL \
+                 GROUP BY 1 ORDER BY errors DESC, 1 LIMIT 10",
             )
             .rolled(counted(
                 &["useridentity.sessioncontext.sessionissuer.username AS assumed_role"],
                 "assumed_role",
                 "errors",
-                "FROM cloudtrail_logs WHERE {range} AND errorcode IS NOT NULL \
-                 AND useridentity.type = 'AssumedRole'",
-                "ORDER BY errors DESC, 1",
+                "FROM cloudtrail_logs WHERE {range} AND {error} \
+                 AND useridentity.sessioncontext.sessionissuer.username IS NOT NULL",
+                "ORDER BY errors DESC, 1 LIMIT 10",
             )),
             tile(
                 "errors-by-user-type",
-                "Errors by User Type",
+                "Errors by User Type (Top 10)",
                 Chart::Pie,
                 "SELECT useridentity.type AS user_type, count(*) AS errors FROM cloudtrail_logs \
-                 WHERE {range} AND errorcode IS NOT NULL GROUP BY 1 ORDER BY errors DESC, 1",
+                 WHERE {range} AND {error} GROUP BY 1 ORDER BY errors DESC, 1 LIMIT 10",
             )
-            .rolled(counted(&["useridentity.type AS user_type"], "user_type", "errors", "FROM cloudtrail_logs WHERE {range} AND errorcode IS NOT NULL", "ORDER BY errors DESC, 1")),
+            .rolled(counted(&["useridentity.type AS user_type"], "user_type", "errors", "FROM cloudtrail_logs WHERE {range} AND {error}", "ORDER BY errors DESC, 1 LIMIT 10")),
             tile(
                 "errors-by-source",
                 "Errors by Source",
                 Chart::Bar,
                 "SELECT eventsource, count(*) AS errors FROM cloudtrail_logs \
-                 WHERE {range} AND errorcode IS NOT NULL GROUP BY 1 ORDER BY errors DESC, 1",
+                 WHERE {range} AND {error} GROUP BY 1 ORDER BY errors DESC, 1",
             )
-            .rolled(counted(&["eventsource"], "eventsource", "errors", "FROM cloudtrail_logs WHERE {range} AND errorcode IS NOT NULL", "ORDER BY errors DESC, 1")),
+            .rolled(counted(&["eventsource"], "eventsource", "errors", "FROM cloudtrail_logs WHERE {range} AND {error}", "ORDER BY errors DESC, 1")),
             tile(
                 "errors-and-events-over-time",
                 "Errors and Events Over Time",
                 Chart::Line,
                 "SELECT from_unixtime(CAST(floor(to_unixtime(from_iso8601_timestamp(eventtime)) / 1800) * 1800 AS bigint)) AS bucket, \
-                 count(*) AS events, count_if(errorcode IS NOT NULL) AS errors, \
-                 round(100 * CAST(count_if(errorcode IS NOT NULL) AS DOUBLE) / count(*), 2) AS error_pct \
+                 count(*) AS events, count_if({error}) AS errors, \
+                 round(100 * CAST(count_if({error}) AS DOUBLE) / count(*), 2) AS error_pct \
                  FROM cloudtrail_logs WHERE {range} GROUP BY 1 ORDER BY 1",
             )
             .rolled(rollup(
                 &["from_unixtime(CAST(floor(to_unixtime(from_iso8601_timestamp(eventtime)) / 1800) * 1800 AS bigint)) AS bucket"],
-                "count(*) AS events, count_if(errorcode IS NOT NULL) AS errors",
+                "count(*) AS events, count_if({error}) AS errors",
                 "FROM cloudtrail_logs WHERE {range}",
                 "SELECT bucket, sum(events) AS events, sum(errors) AS errors, \
                  round(100 * CAST(sum(errors) AS DOUBLE) / sum(events), 2) AS error_pct \
@@ -332,27 +365,27 @@ fn error_overview() -> Dashboard {
             )),
             tile(
                 "top-events-with-errors",
-                "Top Events with Errors",
+                "Top Events with Errors (Top 10)",
                 Chart::Bar,
                 "SELECT eventname, count(*) AS errors FROM cloudtrail_logs \
-                 WHERE {range} AND errorcode IS NOT NULL GROUP BY 1 ORDER BY errors DESC, 1",
+                 WHERE {range} AND {error} GROUP BY 1 ORDER BY errors DESC, 1 LIMIT 10",
             )
-            .rolled(counted(&["eventname"], "eventname", "errors", "FROM cloudtrail_logs WHERE {range} AND errorcode IS NOT NULL", "ORDER BY errors DESC, 1")),
+            .rolled(counted(&["eventname"], "eventname", "errors", "FROM cloudtrail_logs WHERE {range} AND {error}", "ORDER BY errors DESC, 1 LIMIT 10")),
             tile(
                 "top-error-codes",
-                "Top Error Codes",
+                "Top Error Codes (Top 10)",
                 Chart::Bar,
                 "SELECT errorcode, count(*) AS errors FROM cloudtrail_logs \
-                 WHERE {range} AND errorcode IS NOT NULL GROUP BY 1 ORDER BY errors DESC, 1",
+                 WHERE {range} AND errorcode IS NOT NULL GROUP BY 1 ORDER BY errors DESC, 1 LIMIT 10",
             )
-            .rolled(counted(&["errorcode"], "errorcode", "errors", "FROM cloudtrail_logs WHERE {range} AND errorcode IS NOT NULL", "ORDER BY errors DESC, 1")),
+            .rolled(counted(&["errorcode"], "errorcode", "errors", "FROM cloudtrail_logs WHERE {range} AND errorcode IS NOT NULL", "ORDER BY errors DESC, 1 LIMIT 10")),
             tile(
                 "assumed-iam-user-errors-full-detail",
                 "Assumed IAM User Errors (Full Detail)",
                 Chart::Table,
                 "SELECT useridentity.sessioncontext.sessionissuer.username AS assumed_role, eventname, \
                  errorcode, errormessage, eventsource, count(*) AS errors FROM cloudtrail_logs \
-                 WHERE {range} AND errorcode IS NOT NULL AND useridentity.type = 'AssumedRole' \
+                 WHERE {range} AND {error} AND useridentity.sessioncontext.sessionissuer.username IS NOT NULL \
                  GROUP BY 1, 2, 3, 4, 5 ORDER BY errors DESC, 1, 2, 3, 4, 5",
             )
             .rolled(counted(
@@ -365,8 +398,8 @@ fn error_overview() -> Dashboard {
                 ],
                 "assumed_role, eventname, errorcode, errormessage, eventsource",
                 "errors",
-                "FROM cloudtrail_logs WHERE {range} AND errorcode IS NOT NULL \
-                 AND useridentity.type = 'AssumedRole'",
+                "FROM cloudtrail_logs WHERE {range} AND {error} \
+                 AND useridentity.sessioncontext.sessionissuer.username IS NOT NULL",
                 "ORDER BY errors DESC, 1, 2, 3, 4, 5",
             )),
         ],
@@ -400,14 +433,14 @@ fn console_login_overview() -> Dashboard {
         tiles: vec![
             tile(
                 "top-user-logins",
-                "Top User Logins",
+                "Top User Logins (Top 10)",
                 Chart::Bar,
                 q(&format!(
                     "SELECT {{user}} AS user, count_if({{ok}}) AS successful, count_if({{failed}}) AS failed, \
-                     count(*) AS total {logins} GROUP BY 1 ORDER BY total DESC, 1"
+                     count(*) AS total {logins} GROUP BY 1 ORDER BY total DESC, 1 LIMIT 10"
                 )),
             )
-            .rolled(lr(&["{user} AS \"user\""], "count_if({ok}) AS successful, count_if({failed}) AS failed, count(*) AS total", "", "SELECT \"user\", sum(successful) AS successful, sum(failed) AS failed, sum(total) AS total FROM {partial} GROUP BY \"user\" ORDER BY total DESC, 1")),
+            .rolled(lr(&["{user} AS \"user\""], "count_if({ok}) AS successful, count_if({failed}) AS failed, count(*) AS total", "", "SELECT \"user\", sum(successful) AS successful, sum(failed) AS failed, sum(total) AS total FROM {partial} GROUP BY \"user\" ORDER BY total DESC, 1 LIMIT 10")),
             tile(
                 "console-logins-over-time",
                 "Console Logins Over Time",
@@ -420,15 +453,15 @@ fn console_login_overview() -> Dashboard {
             .rolled(lr(&["substr(eventtime, 1, 10) AS day"], "count_if({ok}) AS successful, count_if({failed}) AS failed", "", "SELECT day, sum(successful) AS successful, sum(failed) AS failed FROM {partial} GROUP BY day ORDER BY 1")),
             tile(
                 "logins-from-multiple-ip-addresses",
-                "Logins from Multiple IP Addresses",
+                "Logins from Multiple IP Addresses (Top 50)",
                 Chart::Table,
                 q(&format!(
                     "SELECT {{user}} AS user, count(DISTINCT sourceipaddress) AS ip_addresses, \
                      count(*) AS logins {logins} GROUP BY 1 HAVING count(DISTINCT sourceipaddress) > 1 \
-                     ORDER BY ip_addresses DESC, 1"
+                     ORDER BY ip_addresses DESC, 1 LIMIT 50"
                 )),
             )
-            .rolled(lr(&["{user} AS \"user\"", "sourceipaddress"], "count(*) AS logins", "", "SELECT \"user\", count(DISTINCT sourceipaddress) AS ip_addresses, sum(logins) AS logins FROM {partial} GROUP BY \"user\" HAVING count(DISTINCT sourceipaddress) > 1 ORDER BY ip_addresses DESC, 1")),
+            .rolled(lr(&["{user} AS \"user\"", "sourceipaddress"], "count(*) AS logins", "", "SELECT \"user\", count(DISTINCT sourceipaddress) AS ip_addresses, sum(logins) AS logins FROM {partial} GROUP BY \"user\" HAVING count(DISTINCT sourceipaddress) > 1 ORDER BY ip_addresses DESC, 1 LIMIT 50")),
             tile(
                 "most-common-ip-addresses",
                 "Most Common IP Addresses",
@@ -459,11 +492,12 @@ fn console_login_overview() -> Dashboard {
                 "Most Common Login Errors",
                 Chart::Bar,
                 q(&format!(
-                    "SELECT coalesce(errormessage, errorcode, 'Failure') AS error, count(*) AS logins \
+                    "SELECT coalesce(errormessage, errorcode, 'Failure') AS error, count(*) AS logins, \
+                     count(DISTINCT {{user}}) AS users_impacted \
                      {logins} AND {{failed}} GROUP BY 1 ORDER BY logins DESC, 1"
                 )),
             )
-            .rolled(lr(&["coalesce(errormessage, errorcode, 'Failure') AS error"], "count(*) AS logins", " AND {failed}", "SELECT error, sum(logins) AS logins FROM {partial} GROUP BY error ORDER BY logins DESC, 1")),
+            .rolled(lr(&["coalesce(errormessage, errorcode, 'Failure') AS error", "{user} AS \"user\""], "count(*) AS logins", " AND {failed}", "SELECT error, sum(logins) AS logins, count(DISTINCT \"user\") AS users_impacted FROM {partial} GROUP BY error ORDER BY logins DESC, 1")),
             tile(
                 "login-user-count-over-time",
                 "Login User Count Over Time",
@@ -491,45 +525,26 @@ fn console_login_overview() -> Dashboard {
 }
 
 fn security_group_modifications() -> Dashboard {
-    let columns = "eventtime, eventname, \
-             coalesce(useridentity.arn, useridentity.principalid) AS user_arn, sourceipaddress, \
-             json_extract_scalar(requestparameters, '$.groupId') AS group_id, \
-             json_extract_scalar(requestparameters, '$.networkInterfaceId') AS network_interface_id, \
-             CASE WHEN eventname LIKE '%Ingress' THEN 'ingress' WHEN eventname LIKE '%Egress' THEN 'egress' END AS direction, \
-             json_extract_scalar(requestparameters, '$.ipPermissions.items[0].ipProtocol') AS protocol, \
-             json_extract_scalar(requestparameters, '$.ipPermissions.items[0].fromPort') AS from_port, \
-             json_extract_scalar(requestparameters, '$.ipPermissions.items[0].toPort') AS to_port, \
-             coalesce(json_extract_scalar(requestparameters, '$.ipPermissions.items[0].ipRanges.items[0].cidrIp'), \
-                      json_extract_scalar(requestparameters, '$.ipPermissions.items[0].ipv6Ranges.items[0].cidrIpv6'), \
-                      json_extract_scalar(requestparameters, '$.ipPermissions.items[0].groups.items[0].groupId')) AS cidr_or_peer, \
-             (strpos(coalesce(requestparameters, ''), '\"0.0.0.0/0\"') > 0 \
-              OR strpos(coalesce(requestparameters, ''), '\"::/0\"') > 0) AS open_to_world";
-    let from = "FROM cloudtrail_logs WHERE {range} AND eventsource = 'ec2.amazonaws.com' AND eventname IN \
-             ('AuthorizeSecurityGroupIngress', 'AuthorizeSecurityGroupEgress', 'RevokeSecurityGroupIngress', \
-              'RevokeSecurityGroupEgress', 'CreateSecurityGroup', 'DeleteSecurityGroup', \
-              'ModifySecurityGroupRules', 'UpdateSecurityGroupRuleDescriptionsIngress', \
-              'UpdateSecurityGroupRuleDescriptionsEgress', 'ModifyNetworkInterfaceAttribute')";
+    use crate::security_groups::{COLUMNS, ORDER, rows};
     Dashboard {
         id: "security-group-modifications",
         title: "EC2 Security Group Modifications",
         tiles: vec![
             tile(
                 "security-group-modifications",
-                "Security Group Modifications",
+                "Security Group Modifications (a row per rule)",
                 Chart::Table,
-                format!("SELECT {columns} {from} ORDER BY eventtime DESC, eventid"),
+                format!("SELECT {COLUMNS} FROM ({}) AS r ORDER BY {ORDER}", rows()),
             )
-            // Rows, not groups: the partial rows are the events themselves.
+            // Rows, not groups: the partial rows are the tile's rows themselves.
             .rolled(Rollup {
                 partial: format!(
                     "SELECT dt, eventtime AS _tmin, eventtime AS _tmax, \
                      CAST(CASE WHEN eventtime IS NULL THEN 0 ELSE 1 END AS BIGINT) AS _tn, \
-                     CAST(1 AS BIGINT) AS _n, eventid AS _eventid, {columns} {from}"
+                     CAST(1 AS BIGINT) AS _n, eventid, {COLUMNS} FROM ({}) AS r",
+                    rows()
                 ),
-                merge: "SELECT eventtime, eventname, user_arn, sourceipaddress, group_id, \
-                        network_interface_id, direction, protocol, from_port, to_port, \
-                        cidr_or_peer, open_to_world FROM {partial} ORDER BY eventtime DESC, _eventid"
-                    .to_string(),
+                merge: format!("SELECT {COLUMNS} FROM {{partial}} ORDER BY {ORDER}"),
                 keys: None,
             }),
         ],
@@ -543,40 +558,40 @@ fn operational_account_activity() -> Dashboard {
         tiles: vec![
             tile(
                 "top-aws-event-errors",
-                "Top AWS Event Errors",
-                Chart::Bar,
-                "SELECT eventname, errorcode, count(*) AS errors FROM cloudtrail_logs \
-                 WHERE {range} AND errorcode IS NOT NULL GROUP BY 1, 2 ORDER BY errors DESC, 1, 2",
+                "Top AWS Event Errors (Top 15)",
+                Chart::Table,
+                "SELECT eventname, errorcode, errormessage, count(*) AS errors FROM cloudtrail_logs \
+                 WHERE {range} AND {error} GROUP BY 1, 2, 3 ORDER BY errors DESC, 1, 2, 3 LIMIT 15",
             )
-            .rolled(counted(&["eventname", "errorcode"], "eventname, errorcode", "errors", "FROM cloudtrail_logs WHERE {range} AND errorcode IS NOT NULL", "ORDER BY errors DESC, 1, 2")),
+            .rolled(counted(&["eventname", "errorcode", "errormessage"], "eventname, errorcode, errormessage", "errors", "FROM cloudtrail_logs WHERE {range} AND {error}", "ORDER BY errors DESC, 1, 2, 3 LIMIT 15")),
             tile(
                 "top-iam-users",
-                "Top IAM Users",
+                "Top IAM Users (Top 15)",
                 Chart::Table,
                 "SELECT useridentity.username AS user, eventname, count(*) AS events FROM cloudtrail_logs \
-                 WHERE {range} AND useridentity.type = 'IAMUser' GROUP BY 1, 2 ORDER BY events DESC, 1, 2",
+                 WHERE {range} AND useridentity.type = 'IAMUser' GROUP BY 1, 2 ORDER BY events DESC, 1, 2 LIMIT 15",
             )
             .rolled(counted(
                 &["useridentity.username AS \"user\"", "eventname"],
                 "\"user\", eventname",
                 "events",
                 "FROM cloudtrail_logs WHERE {range} AND useridentity.type = 'IAMUser'",
-                "ORDER BY events DESC, 1, 2",
+                "ORDER BY events DESC, 1, 2 LIMIT 15",
             )),
             tile(
                 "root-activity",
-                "Root Activity",
+                "Root Activity (Top 15)",
                 Chart::Table,
-                "SELECT eventname, coalesce(useridentity.invokedby, sourceipaddress) AS invoked_by, \
+                "SELECT eventname, useridentity.invokedby AS invoked_by, sourceipaddress, \
                  count(*) AS events FROM cloudtrail_logs WHERE {range} AND useridentity.type = 'Root' \
-                 GROUP BY 1, 2 ORDER BY events DESC, 1, 2",
+                 GROUP BY 1, 2, 3 ORDER BY events DESC, 1, 2, 3 LIMIT 15",
             )
             .rolled(counted(
-                &["eventname", "coalesce(useridentity.invokedby, sourceipaddress) AS invoked_by"],
-                "eventname, invoked_by",
+                &["eventname", "useridentity.invokedby AS invoked_by", "sourceipaddress"],
+                "eventname, invoked_by, sourceipaddress",
                 "events",
                 "FROM cloudtrail_logs WHERE {range} AND useridentity.type = 'Root'",
-                "ORDER BY events DESC, 1, 2",
+                "ORDER BY events DESC, 1, 2, 3 LIMIT 15",
             )),
         ],
     }

@@ -83,10 +83,15 @@ pub fn range_text(range: &Range) -> String {
         (None, Some(u)) => format!("Events before {u}"),
         (Some(s), Some(u)) => format!("Events from {s} to {u}"),
     };
-    match &range.filter {
-        Some((c, v)) => format!("{text}, where {c} = {v}"),
-        None => text,
+    if range.filters.is_empty() {
+        return text;
     }
+    let filters: Vec<String> = range
+        .filters
+        .iter()
+        .map(|(c, v)| format!("{c} = {v}"))
+        .collect();
+    format!("{text}, where {}", filters.join(" and "))
 }
 
 /// The tiles of one dashboard (charts and tables). `max_rows` caps each table (the web
@@ -130,6 +135,11 @@ fn tile(t: &TileResult, link: Option<Linker<'_>>, max_rows: Option<usize>) -> St
         let start = svg.find("<svg").unwrap_or(0);
         let _ = write!(out, "<div class=\"chart\">{}</div>", &svg[start..]);
     }
+    if let Some((days, grid)) = crate::pivot(t) {
+        out.push_str(&heatmap(&t.columns[3], &days, &grid));
+        out.push_str("</section>");
+        return out;
+    }
     let shown = max_rows.map_or(t.rows.len(), |m| m.min(t.rows.len()));
     let total = t.total_rows.max(t.rows.len());
     if shown < total {
@@ -140,6 +150,31 @@ fn tile(t: &TileResult, link: Option<Linker<'_>>, max_rows: Option<usize>) -> St
     }
     out.push_str(&table(&t.columns, &t.rows[..shown], link));
     out.push_str("</section>");
+    out
+}
+
+/// A cross-tab of hours by weekdays, each cell shaded by its share of the largest, its value
+/// in the cell and on hover.
+fn heatmap(measure: &str, days: &[&str; 7], grid: &[[u64; 7]]) -> String {
+    let max = grid.iter().flatten().copied().max().unwrap_or(0).max(1) as f64;
+    let mut out = String::from("<div class=\"table-wrap\"><table class=\"heatmap\"><thead><tr><th>hour</th>");
+    for d in days {
+        let _ = write!(out, "<th>{d}</th>");
+    }
+    out.push_str("</tr></thead><tbody>");
+    for (hour, row) in grid.iter().enumerate() {
+        let _ = write!(out, "<tr><th>{hour:02}:00</th>");
+        for (day, v) in days.iter().zip(row) {
+            let alpha = (*v as f64 / max * 0.85 * 100.0).round() / 100.0;
+            let _ = write!(
+                out,
+                "<td class=\"num\" style=\"background: rgba(31, 119, 180, {alpha})\" title=\"{day} {hour:02}:00: {v} {}\">{v}</td>",
+                escape(measure)
+            );
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table></div>");
     out
 }
 

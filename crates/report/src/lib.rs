@@ -5,6 +5,7 @@ pub mod chart;
 pub mod dashboards;
 pub mod html;
 pub mod rollup;
+pub mod security_groups;
 
 use arrow::array::RecordBatch;
 use serde::Serialize;
@@ -14,25 +15,42 @@ use trawl_schema::TimeWindow;
 pub use dashboards::{Chart, Dashboard, Rollup, Tile};
 pub use rollup::TileCache;
 
-/// What the tiles count: a window on `eventTime` (open ends allowed) and a drill-down filter.
+/// What the tiles count: a window on `eventTime` (open ends allowed) and filters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Range {
     pub window: TimeWindow,
-    /// A drill-down filter applied to every tile: (column, value), as
-    /// [`dashboards::drill_filter`] knows them (`group_id`, `user`, `eventname`...).
-    pub filter: Option<(String, String)>,
+    /// Filters applied to every tile, all of which must hold: (column, value), the columns
+    /// [`dashboards::FILTER_COLUMNS`] names (`account`, `region`, `user`, `eventname`,
+    /// `group_id`...). Build with [`Range::filtered`], which refuses an unknown column.
+    pub filters: Vec<(String, String)>,
 }
 
 impl Range {
-    /// The drill-down filter's predicate alone (`TRUE` without one).
-    pub fn filter_predicate(&self) -> String {
-        self.filter
-            .as_ref()
-            .and_then(|(c, v)| dashboards::drill_filter(c, v))
-            .unwrap_or_else(|| "TRUE".to_string())
+    /// This range, also keeping only events where `column` is `value`; an unknown column is
+    /// an error that lists the known ones (never silently ignored).
+    pub fn filtered(mut self, column: &str, value: &str) -> Result<Range, ReportError> {
+        if dashboards::drill_filter(column, value).is_none() {
+            return Err(ReportError::UnknownFilter(column.to_string()));
+        }
+        self.filters.push((column.to_string(), value.to_string()));
+        Ok(self)
     }
 
-    /// The SQL predicate: string comparisons on `eventtime`, which prune partitions.
+    /// The filters' predicate alone (`TRUE` without any). A column no filter knows matches
+    /// nothing (`FALSE`): a filter is never dropped, even when [`Range::filtered`] was bypassed.
+    pub fn filter_predicate(&self) -> String {
+        if self.filters.is_empty() {
+            return "TRUE".to_string();
+        }
+        self.filters
+            .iter()
+            .map(|(c, v)| dashboards::drill_filter(c, v).unwrap_or_else(|| "FALSE".to_string()))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+
+    /// The SQL predicate: string comparisons on `eventtime`, which prune partitions, and the
+    /// filters.
     pub fn predicate(&self) -> String {
         let mut parts = Vec::new();
         // RFC 3339 UTC text compares as `eventtime` is written; no quote can occur in it.
@@ -42,12 +60,8 @@ impl Range {
         if let Some(u) = self.window.until_text() {
             parts.push(format!("eventtime < '{u}'"));
         }
-        if let Some(f) = self
-            .filter
-            .as_ref()
-            .and_then(|(c, v)| dashboards::drill_filter(c, v))
-        {
-            parts.push(f);
+        if !self.filters.is_empty() {
+            parts.push(self.filter_predicate());
         }
         if parts.is_empty() {
             "TRUE".to_string()
@@ -102,6 +116,8 @@ pub enum ReportError {
     },
     #[error("tile {tile}: {message}")]
     Render { tile: String, message: String },
+    #[error("{0:?} is not a filter column; use one of: {cols}", cols = dashboards::FILTER_COLUMNS.join(", "))]
+    UnknownFilter(String),
 }
 
 /// One tile's answer.
@@ -255,6 +271,23 @@ async fn run_tile(
         sql,
         batches: result.batches,
     })
+}
+
+/// A [`Chart::Heatmap`] tile as its cross-tab: the weekday names across (Monday first) and,
+/// for each hour 0-23, the measure per weekday (0 where no event fell). `None` for other tiles
+/// or rows of another shape.
+pub fn pivot(t: &TileResult) -> Option<([&'static str; 7], Vec<[u64; 7]>)> {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    if t.chart != Chart::Heatmap || t.columns.len() < 4 {
+        return None;
+    }
+    let mut grid = vec![[0u64; 7]; 24];
+    for r in &t.rows {
+        let hour = r[0].as_u64().filter(|h| *h < 24)?;
+        let day = r[1].as_u64().filter(|d| (1..=7).contains(d))?;
+        grid[hour as usize][day as usize - 1] += r[3].as_u64()?;
+    }
+    Some((DAYS, grid))
 }
 
 /// A statement's column names and its rows as JSON values.

@@ -271,7 +271,7 @@ fn march(since: u32, until: u32) -> Range {
             Some(&format!("2024-03-{until:02}")),
         )
         .unwrap(),
-        filter: None,
+        filters: Vec::new(),
     }
 }
 
@@ -305,14 +305,17 @@ async fn every_tile_answers_as_counted_by_hand() {
             r#"["StopInstances",1]"#,
         ]
     );
+    // Columns: events, assumed users (the block's distinct users: role names), principals,
+    // AccessDenied, error %. ConsoleLogin: alice, root and bob, no role; the 3 failed logins
+    // carry an error message (no code): 60 % errors.
     // GetObject: 2 events by 2 roles, both AccessDenied: 100 % errors.
-    // RunInstances: bob and deployer, one UnauthorizedOperation (not AccessDenied): 50 %.
+    // RunInstances: bob and the deployer role, one UnauthorizedOperation (not AccessDenied): 50 %.
     assert_eq!(
         tile(&r, "top-events-full-detail")[..3],
         [
-            r#"["ConsoleLogin",5,3,0,0.0]"#,
-            r#"["GetObject",2,2,2,100.0]"#,
-            r#"["RunInstances",2,2,0,50.0]"#,
+            r#"["ConsoleLogin",5,0,3,0,60.0]"#,
+            r#"["GetObject",2,2,2,2,100.0]"#,
+            r#"["RunInstances",2,1,2,0,50.0]"#,
         ]
     );
     assert_eq!(
@@ -331,14 +334,18 @@ async fn every_tile_answers_as_counted_by_hand() {
             r#"["2024-03-02","us-east-1",5]"#
         ]
     );
+    // Hour by weekday: 2024-03-01 is a Friday (ISO day 5), 2024-03-02 a Saturday.
     assert_eq!(
-        tile(&r, "events-by-hour-of-day"),
-        ["[8,4]", "[9,1]", "[10,4]", "[11,1]", "[12,2]", "[13,1]"]
-    );
-    // 2024-03-01 is a Friday (ISO day 5), 2024-03-02 a Saturday.
-    assert_eq!(
-        tile(&r, "day-of-week"),
-        [r#"[5,"Friday",8]"#, r#"[6,"Saturday",5]"#]
+        tile(&r, "events-by-hour-and-day-of-week"),
+        [
+            r#"[8,5,"Fri",2]"#,
+            r#"[8,6,"Sat",2]"#,
+            r#"[9,5,"Fri",1]"#,
+            r#"[10,5,"Fri",4]"#,
+            r#"[11,5,"Fri",1]"#,
+            r#"[12,6,"Sat",2]"#,
+            r#"[13,6,"Sat",1]"#,
+        ]
     );
     assert_eq!(
         tile(&r, "ec2-instance-changes"),
@@ -348,16 +355,23 @@ async fn every_tile_answers_as_counted_by_hand() {
         ]
     );
 
-    // Error Overview: errors are e2 (deployer), e3 (deployer), e4 (reader); failed console
-    // logins carry no errorCode and are not errors here.
+    // Error Overview: errors are e2 (deployer), e3 (deployer), e4 (reader), and the failed
+    // console logins l2 (alice), l4 and l5 (bob), which have an error message and no code.
     assert_eq!(
         tile(&r, "top-assumed-user-types"),
         [r#"["deployer",2]"#, r#"["reader",1]"#]
     );
-    assert_eq!(tile(&r, "errors-by-user-type"), [r#"["AssumedRole",3]"#]);
+    assert_eq!(
+        tile(&r, "errors-by-user-type"),
+        [r#"["AssumedRole",3]"#, r#"["IAMUser",3]"#]
+    );
     assert_eq!(
         tile(&r, "errors-by-source"),
-        [r#"["s3.amazonaws.com",2]"#, r#"["ec2.amazonaws.com",1]"#]
+        [
+            r#"["signin.amazonaws.com",3]"#,
+            r#"["s3.amazonaws.com",2]"#,
+            r#"["ec2.amazonaws.com",1]"#
+        ]
     );
     // Eight 30-minute buckets; 03-01 10:00 has e1, e2, e3 (2 errors of 3), 10:30 has e4.
     let over_time = tile(&r, "errors-and-events-over-time");
@@ -369,10 +383,19 @@ async fn every_tile_answers_as_counted_by_hand() {
         over_time.contains(&r#"["2024-03-01T10:30:00Z",1,1,100.0]"#.to_string()),
         "{over_time:?}"
     );
+    // 03-01 08:00: l1 (ok) and l2 (failed).
+    assert!(
+        over_time.contains(&r#"["2024-03-01T08:00:00Z",2,1,50.0]"#.to_string()),
+        "{over_time:?}"
+    );
     assert_eq!(over_time.len(), 8, "{over_time:?}");
     assert_eq!(
         tile(&r, "top-events-with-errors"),
-        [r#"["GetObject",2]"#, r#"["RunInstances",1]"#]
+        [
+            r#"["ConsoleLogin",3]"#,
+            r#"["GetObject",2]"#,
+            r#"["RunInstances",1]"#
+        ]
     );
     assert_eq!(
         tile(&r, "top-error-codes"),
@@ -425,7 +448,7 @@ async fn every_tile_answers_as_counted_by_hand() {
     );
     assert_eq!(
         tile(&r, "most-common-login-errors"),
-        [r#"["Failed authentication",3]"#]
+        [r#"["Failed authentication",3,2]"#]
     );
     assert_eq!(
         tile(&r, "login-user-count-over-time"),
@@ -452,7 +475,7 @@ async fn every_tile_answers_as_counted_by_hand() {
     );
     assert!(
         sgs[1].contains(r#""sg-0aaa","#)
-            && sgs[1].contains(r#""ingress","tcp","22","22","0.0.0.0/0",true]"#),
+            && sgs[1].contains(r#""ingress",null,"tcp",22,22,"0.0.0.0/0",true]"#),
         "{}",
         sgs[1]
     );
@@ -461,8 +484,9 @@ async fn every_tile_answers_as_counted_by_hand() {
     assert_eq!(
         tile(&r, "top-aws-event-errors"),
         [
-            r#"["GetObject","AccessDenied",2]"#,
-            r#"["RunInstances","Client.UnauthorizedOperation",1]"#
+            r#"["ConsoleLogin",null,"Failed authentication",3]"#,
+            r#"["GetObject","AccessDenied","Access Denied",2]"#,
+            r#"["RunInstances","Client.UnauthorizedOperation","You are not authorized",1]"#
         ]
     );
     assert_eq!(
@@ -479,8 +503,8 @@ async fn every_tile_answers_as_counted_by_hand() {
     assert_eq!(
         tile(&r, "root-activity"),
         [
-            r#"["ConsoleLogin","89.160.20.112",1]"#,
-            r#"["CreateUser","89.160.20.112",1]"#
+            r#"["ConsoleLogin",null,"89.160.20.112",1]"#,
+            r#"["CreateUser",null,"89.160.20.112",1]"#
         ]
     );
 }
@@ -502,10 +526,7 @@ async fn the_range_filters_and_geolocation_explains_itself_without_a_database() 
     assert_eq!(tile(&r, "top-user-logins"), [r#"["bob",0,2,2]"#]);
     // Filtered by a security group: its modification only, and every tile filtered.
     let r = report(
-        Range {
-            filter: Some(("group_id".into(), "sg-0aaa".into())),
-            ..Range::default()
-        },
+        Range::default().filtered("group_id", "sg-0aaa").unwrap(),
         false,
     )
     .await;
@@ -530,9 +551,22 @@ async fn the_html_report_is_self_contained_with_a_chart_per_charted_tile() {
     let charted = r
         .iter()
         .flat_map(|d| &d.tiles)
-        .filter(|t| t.chart != trawl_report::Chart::Table && !t.rows.is_empty())
+        .filter(|t| {
+            !matches!(
+                t.chart,
+                trawl_report::Chart::Table | trawl_report::Chart::Heatmap
+            ) && !t.rows.is_empty()
+        })
         .count();
     assert_eq!(html.matches("<div class=\"chart\"><svg").count(), charted);
+    // The hour-by-weekday heat map: 24 hours down, Monday to Sunday across; Friday 10:00
+    // holds the most events (4), shaded darkest, its value on hover.
+    assert_eq!(html.matches("<table class=\"heatmap\">").count(), 1);
+    assert!(html.contains("<th>Mon</th><th>Tue</th><th>Wed</th><th>Thu</th><th>Fri</th><th>Sat</th><th>Sun</th>"));
+    assert!(
+        html.contains("style=\"background: rgba(31, 119, 180, 0.85)\" title=\"Fri 10:00: 4 events\">4</td>"),
+        "{html}"
+    );
     // Every tile is there, with its rows in a table.
     for d in &r {
         for t in &d.tiles {

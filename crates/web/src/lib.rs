@@ -29,6 +29,7 @@ use trawl_report::{Range, dashboards};
 use trawl_schema::TimeWindow;
 
 mod background;
+mod events;
 mod serve;
 pub use serve::{ServerLimits, serve};
 
@@ -71,6 +72,9 @@ pub enum WebError {
     /// A result that does not render as a table.
     #[error("{0}")]
     Render(String),
+    /// A query-string parameter no page knows, or a filter on an unknown column.
+    #[error("{0}; or since=, until= (times)")]
+    BadParameter(#[source] trawl_report::ReportError),
 }
 
 /// What the handlers share.
@@ -274,7 +278,7 @@ fn error_status(e: &WebError) -> StatusCode {
 /// Rows a dashboard tile's table shows at most (its JSON at /api/dashboards has all).
 const TILE_ROWS: usize = 1000;
 /// Rows an events page shows at most.
-const EVENTS_LIMIT: usize = 500;
+pub(crate) const EVENTS_LIMIT: usize = 500;
 /// Rows the SQL console shows at most (the CSV download has them all).
 const CONSOLE_LIMIT: usize = 1000;
 
@@ -286,40 +290,62 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/dashboards/{id}", get(dashboard))
         .route("/api/dashboards/{id}", get(dashboard_json))
-        .route("/events", get(events))
+        .route("/events", get(events::events))
+        .route("/events.csv", get(events::export_csv))
+        .route("/events.jsonl", get(events::export_jsonl))
         .route("/events/{id}", get(event))
         .route("/sql", get(console))
         .route("/sql.csv", get(console_csv))
         .with_state(app)
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct RangeQuery {
-    since: Option<String>,
-    until: Option<String>,
-    /// A filter on every tile (`group_id`, `network_interface_id`, `user`...).
-    col: Option<String>,
-    value: Option<String>,
-}
+/// A page's query string: `since`, `until`, filters by column name (`account=...`,
+/// `eventname=...`: [`dashboards::FILTER_COLUMNS`]), the drill-down's `col`/`value` pair, and
+/// the names in `also` (e.g. `page`). Any other name is the client's error.
+pub(crate) type Params = std::collections::BTreeMap<String, String>;
 
-impl RangeQuery {
-    /// The range asked for; a time that does not parse is the client's error (400).
-    fn range(&self) -> Result<Range, WebError> {
-        let clean = |v: &Option<String>| {
-            v.as_ref()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-        };
-        let window = TimeWindow::parse(self.since.as_deref(), self.until.as_deref())
-            .map_err(WebError::BadRange)?;
-        Ok(Range {
-            window,
-            filter: clean(&self.col).zip(clean(&self.value)),
-        })
+/// The range a query string asks for; a time that does not parse, an unknown parameter or
+/// filter column is the client's error (400), said with what was expected.
+pub(crate) fn range_of(params: &Params, also: &[&str]) -> Result<Range, WebError> {
+    let clean = |k: &str| {
+        params
+            .get(k)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let window = TimeWindow::parse(clean("since").as_deref(), clean("until").as_deref())
+        .map_err(WebError::BadRange)?;
+    let mut range = Range {
+        window,
+        filters: Vec::new(),
+    };
+    for (k, v) in params {
+        let v = v.trim();
+        match k.as_str() {
+            "since" | "until" | "value" => {}
+            "col" => {
+                if let (Some(c), Some(v)) = (clean("col"), clean("value")) {
+                    range = range.filtered(&c, &v).map_err(WebError::BadParameter)?;
+                }
+            }
+            k if also.contains(&k) => {}
+            k if dashboards::FILTER_COLUMNS.contains(&k) => {
+                if !v.is_empty() {
+                    range = range.filtered(k, v).map_err(WebError::BadParameter)?;
+                }
+            }
+            other => {
+                return Err(WebError::BadParameter(
+                    trawl_report::ReportError::UnknownFilter(other.to_string()),
+                ));
+            }
+        }
     }
+    Ok(range)
 }
 
-fn range_params(r: &Range) -> String {
+/// The query string that asks for `r` (since, until, each filter), each part after `&`.
+pub(crate) fn range_params(r: &Range) -> String {
     let mut q = String::new();
     if let Some(s) = r.window.since_text() {
         let _ = write!(q, "&since={}", url_encode(&s));
@@ -327,14 +353,22 @@ fn range_params(r: &Range) -> String {
     if let Some(u) = r.window.until_text() {
         let _ = write!(q, "&until={}", url_encode(&u));
     }
-    if let Some((c, v)) = &r.filter {
-        let _ = write!(q, "&col={}&value={}", url_encode(c), url_encode(v));
+    for (c, v) in &r.filters {
+        let _ = write!(q, "&{}={}", url_encode(c), url_encode(v));
     }
     q
 }
 
+/// The filters the form has a field for, as in the block: account, region, user, event name.
+const FORM_FILTERS: [(&str, &str, &str); 4] = [
+    ("account", "account", "111122223333"),
+    ("region", "region", "us-east-1"),
+    ("user", "user", "alice"),
+    ("eventname", "event", "ConsoleLogin"),
+];
+
 /// The header bar: dashboards, the SQL console, and the time-range form.
-fn header(current: &str, range: &Range, form_action: &str) -> String {
+pub(crate) fn header(current: &str, range: &Range, form_action: &str) -> String {
     let mut h = String::from("<strong>trawl</strong><nav>");
     for d in dashboards::all() {
         let _ = write!(
@@ -364,13 +398,36 @@ fn header(current: &str, range: &Range, form_action: &str) -> String {
             h,
             "<form method=\"get\" action=\"{}\" id=\"range\"><label>from <input name=\"since\" \
              placeholder=\"2024-03-01T00:00:00Z\" value=\"{}\"></label><label>to <input name=\"until\" \
-             placeholder=\"2024-03-08T00:00:00Z\" value=\"{}\"></label><label>where <select name=\"col\">{}</select></label>\
-             <input name=\"value\" placeholder=\"sg-0123abcd\" value=\"{}\"><button type=\"submit\">Apply</button></form>",
+             placeholder=\"2024-03-08T00:00:00Z\" value=\"{}\"></label>",
             escape(form_action),
             escape(&range.window.since_text().unwrap_or_default()),
             escape(&range.window.until_text().unwrap_or_default()),
-            filter_options(range.filter.as_ref().map(|f| f.0.as_str())),
-            escape(range.filter.as_ref().map_or("", |f| f.1.as_str()))
+        );
+        let value_of = |col: &str| {
+            range
+                .filters
+                .iter()
+                .find(|(c, _)| c == col)
+                .map_or("", |(_, v)| v.as_str())
+        };
+        for (col, label, example) in FORM_FILTERS {
+            let _ = write!(
+                h,
+                "<label>{label} <input name=\"{col}\" size=\"12\" placeholder=\"{example}\" value=\"{}\"></label>",
+                escape(value_of(col))
+            );
+        }
+        // Any other filter: the first the named fields do not show.
+        let other = range
+            .filters
+            .iter()
+            .find(|(c, _)| !FORM_FILTERS.iter().any(|f| f.0 == c));
+        let _ = write!(
+            h,
+            "<label>where <select name=\"col\">{}</select></label>\
+             <input name=\"value\" placeholder=\"sg-0123abcd\" value=\"{}\"><button type=\"submit\">Apply</button></form>",
+            filter_options(other.map(|f| f.0.as_str())),
+            escape(other.map_or("", |f| f.1.as_str()))
         );
     }
     h
@@ -379,7 +436,10 @@ fn header(current: &str, range: &Range, form_action: &str) -> String {
 /// The filter columns as `<option>`s, `current` selected.
 fn filter_options(current: Option<&str>) -> String {
     let mut out = String::from("<option value=\"\">(no filter)</option>");
-    for c in dashboards::FILTER_COLUMNS {
+    for c in dashboards::FILTER_COLUMNS
+        .iter()
+        .filter(|c| !FORM_FILTERS.iter().any(|f| f.0 == **c))
+    {
         let _ = write!(
             out,
             "<option{}>{c}</option>",
@@ -389,7 +449,7 @@ fn filter_options(current: Option<&str>) -> String {
     out
 }
 
-fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     let body = format!(
         "<h1>{}</h1><p class=\"error\">{}</p>",
         escape(title),
@@ -405,15 +465,15 @@ fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
 async fn dashboard(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    Query(q): Query<RangeQuery>,
+    Query(q): Query<Params>,
 ) -> Response {
     let Some(d) = dashboards::find(&id) else {
         return error_page(StatusCode::NOT_FOUND, "No such dashboard", &id);
     };
-    let range = match q.range() {
+    let range = match range_of(&q, &[]) {
         Ok(r) => r,
         Err(bad) => {
-            return error_page(StatusCode::BAD_REQUEST, "Bad time range", &bad.to_string());
+            return error_page(StatusCode::BAD_REQUEST, "Bad request", &bad.to_string());
         }
     };
     let engine = match app.engine().await {
@@ -431,18 +491,14 @@ async fn dashboard(
     .await
     {
         Ok(result) => {
-            // Drill-downs keep the time range; their own filter replaces the page's.
-            let rp = range_params(&Range {
-                filter: None,
-                ..range.clone()
-            });
+            // Drill-downs keep the time range and the page's filters, and add the cell's.
+            let page_range = range.clone();
             let link = move |column: &str, value: &Value| -> Option<String> {
                 let v = value.as_str()?;
-                dashboards::drill_filter(column, v)?;
+                let drill = page_range.clone().filtered(column, v).ok()?;
                 Some(format!(
-                    "/events?col={}&value={}{rp}",
-                    url_encode(column),
-                    url_encode(v)
+                    "/events?{}",
+                    range_params(&drill).trim_start_matches('&')
                 ))
             };
             let body =
@@ -461,7 +517,7 @@ async fn dashboard(
 async fn dashboard_json(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    Query(q): Query<RangeQuery>,
+    Query(q): Query<Params>,
 ) -> Response {
     let Some(d) = dashboards::find(&id) else {
         return (StatusCode::NOT_FOUND, format!("no dashboard {id}")).into_response();
@@ -470,7 +526,7 @@ async fn dashboard_json(
         Ok(e) => e,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
-    let range = match q.range() {
+    let range = match range_of(&q, &[]) {
         Ok(r) => r,
         Err(bad) => return (StatusCode::BAD_REQUEST, bad.to_string()).into_response(),
     };
@@ -478,69 +534,6 @@ async fn dashboard_json(
     {
         Ok(result) => axum::Json(serde_json::json!({ "dashboards": [result] })).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
-}
-
-/// Columns and rows of a query's (last) statement, as JSON values.
-async fn rows(engine: &QueryEngine, sql: &str) -> Result<(Vec<String>, Vec<Vec<Value>>), WebError> {
-    let mut results = engine.run(sql).await?;
-    match results.pop() {
-        Some(result) => trawl_report::table_of(&result).map_err(WebError::Render),
-        None => Ok((Vec::new(), Vec::new())),
-    }
-}
-
-async fn events(State(app): State<Arc<App>>, Query(q): Query<RangeQuery>) -> Response {
-    let range = match q.range() {
-        Ok(r) => r,
-        Err(bad) => {
-            return error_page(StatusCode::BAD_REQUEST, "Bad time range", &bad.to_string());
-        }
-    };
-    let Some((col, value)) = range.filter.clone() else {
-        return error_page(StatusCode::BAD_REQUEST, "No filter", "give col and value");
-    };
-    if dashboards::drill_filter(&col, &value).is_none() {
-        return error_page(StatusCode::BAD_REQUEST, "Not a drill-down column", &col);
-    }
-    let sql = format!(
-        "SELECT eventtime, eventname, eventsource, coalesce(useridentity.arn, useridentity.principalid) AS user, \
-         sourceipaddress, errorcode, awsregion, eventid FROM cloudtrail_logs WHERE {} \
-         ORDER BY eventtime DESC, eventid LIMIT {EVENTS_LIMIT}",
-        range.predicate()
-    );
-    let title = format!("Events where {col} = {value}");
-    let engine = match app.engine().await {
-        Ok(e) => e,
-        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, &title, &e.to_string()),
-    };
-    match app
-        .background
-        .run(async move { rows(&engine, &sql).await })
-        .await
-    {
-        Ok((columns, rows)) => {
-            let link = |column: &str, value: &Value| -> Option<String> {
-                let id = value
-                    .as_str()
-                    .filter(|_| column == trawl_schema::COL_EVENTID)?;
-                Some(format!("/events/{}", url_encode(id)))
-            };
-            let body = format!(
-                "<h1>{}</h1><div class=\"range\">{} · {} events{}</div>{}",
-                escape(&title),
-                escape(&trawl_report::html::range_text(&range)),
-                rows.len(),
-                if rows.len() == EVENTS_LIMIT {
-                    " (the newest shown)"
-                } else {
-                    ""
-                },
-                table(&columns, &rows, Some(&link))
-            );
-            Html(page(&title, &header("", &range, ""), &body)).into_response()
-        }
-        Err(e) => error_page(StatusCode::INTERNAL_SERVER_ERROR, &title, &e.to_string()),
     }
 }
 

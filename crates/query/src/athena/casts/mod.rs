@@ -61,6 +61,25 @@ pub(crate) fn is_json(field: &Field) -> bool {
 /// A Trino type name (`varchar`, `array(varchar)`, `map(varchar, bigint)`,
 /// `row(a bigint, b varchar)`, `json` ...) as an Arrow type; `json` is Utf8 (see [`is_json`]).
 pub(crate) fn parse_type(text: &str) -> std::result::Result<(DataType, bool), String> {
+    let (dt, json) = parse_shape(text)?;
+    Ok((unmarked(&dt), json))
+}
+
+/// `dt` without the JSON marks [`parse_shape`] puts on nested fields: the type a plan
+/// declares (a field's metadata is part of a nested type's equality).
+fn unmarked(dt: &DataType) -> DataType {
+    let plain = |f: &Field| Field::new(f.name(), unmarked(f.data_type()), f.is_nullable());
+    match dt {
+        DataType::List(f) => DataType::List(Arc::new(plain(f))),
+        DataType::Map(f, sorted) => DataType::Map(Arc::new(plain(f)), *sorted),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(|f| plain(f)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// [`parse_type`], the nested fields that hold JSON values (`array(json)`'s elements)
+/// marked as such, so that a cast from JSON keeps those values as JSON text.
+fn parse_shape(text: &str) -> std::result::Result<(DataType, bool), String> {
     // The parser's spelling (`ARRAY<VARCHAR>`, `STRUCT<a BIGINT>`) as Trino's.
     let normalized = text.trim().replace('<', "(").replace('>', ")");
     let t = match normalized.get(..6) {
@@ -102,7 +121,7 @@ pub(crate) fn parse_type(text: &str) -> std::result::Result<(DataType, bool), St
                     "{text}: array needs one element type, e.g. array(varchar)"
                 ));
             };
-            let (elem, json) = parse_type(elem)?;
+            let (elem, json) = parse_shape(elem)?;
             DataType::List(Arc::new(marked(Field::new_list_field(elem, true), json)))
         }
         "map" => {
@@ -111,8 +130,8 @@ pub(crate) fn parse_type(text: &str) -> std::result::Result<(DataType, bool), St
                     "{text}: map needs a key and a value type, e.g. map(varchar, bigint)"
                 ));
             };
-            let (k, _) = parse_type(k)?;
-            let (v, v_json) = parse_type(v)?;
+            let (k, _) = parse_shape(k)?;
+            let (v, v_json) = parse_shape(v)?;
             DataType::Map(
                 Arc::new(Field::new(
                     "entries",
@@ -131,12 +150,12 @@ pub(crate) fn parse_type(text: &str) -> std::result::Result<(DataType, bool), St
                 let f = f.trim();
                 // `name type` or just `type`.
                 let (name, ty) = match f.split_once(char::is_whitespace) {
-                    Some((n, ty)) if parse_type(ty).is_ok() && !n.contains('(') => {
+                    Some((n, ty)) if parse_shape(ty).is_ok() && !n.contains('(') => {
                         (n.trim_matches('"').to_ascii_lowercase(), ty)
                     }
                     _ => (format!("field{i}"), f),
                 };
-                let (ty, json) = parse_type(ty)?;
+                let (ty, json) = parse_shape(ty)?;
                 fields.push(marked(Field::new(name, ty, true), json));
             }
             DataType::Struct(Fields::from(fields))
@@ -232,6 +251,12 @@ pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
 
 /// The constant type text and TRY flag of a `__trawl_cast` call.
 fn target(scalars: &[Option<&ScalarValue>]) -> Result<(DataType, bool, bool)> {
+    let (shape, json, try_cast) = target_shape(scalars)?;
+    Ok((unmarked(&shape), json, try_cast))
+}
+
+/// [`target`] with JSON fields marked ([`parse_shape`]).
+fn target_shape(scalars: &[Option<&ScalarValue>]) -> Result<(DataType, bool, bool)> {
     let text = match scalars.get(1) {
         Some(Some(s)) => s.try_as_str().flatten().map(str::to_string),
         _ => None,
@@ -240,7 +265,7 @@ fn target(scalars: &[Option<&ScalarValue>]) -> Result<(DataType, bool, bool)> {
         return plan_err!("CAST: the target type must be a constant");
     };
     let try_cast = matches!(scalars.get(2), Some(Some(ScalarValue::Boolean(Some(true)))));
-    match parse_type(&text) {
+    match parse_shape(&text) {
         Ok((dt, json)) => Ok((dt, json, try_cast)),
         Err(e) => plan_err!("{e}"),
     }
@@ -365,7 +390,14 @@ impl ScalarUDFImpl for Cast {
             if to_json {
                 input
             } else {
-                from_json(&input, &to, try_cast)?
+                // Built with JSON fields marked, then declared as the plan has it.
+                let (shape, _, _) = target_shape(&refs)?;
+                let out = from_json(&input, &shape, try_cast)?;
+                if shape == to {
+                    out
+                } else {
+                    datafusion::arrow::compute::cast(&out, &to)?
+                }
             }
         } else if to_json {
             to_json_text(&input)?
