@@ -97,6 +97,102 @@ impl Gen<'_> {
         &items[self.rng.random_range(0..items.len())]
     }
 
+    /// A security-group change in one of the shapes CloudTrail writes: rules in
+    /// `ipPermissions.items[*]` (one or two, each with one or more address ranges, an IPv6
+    /// range, a prefix list or a peer group; empty lists as `{}`), a revoke by rule id,
+    /// `ModifySecurityGroupRules` with capitalised keys, a network interface's groups, a new
+    /// group (its id in the response) or a deleted one.
+    fn security_group_change(&mut self) -> (&'static str, Value, Value) {
+        let gid = |g: &mut Self| format!("sg-0{:016x}", g.rng.random::<u64>() % 0x1_0000_0000);
+        let group = gid(self);
+        let port = *self.pick(&[22, 443, 3389, 5432]);
+        let cidr = |g: &mut Self| {
+            if g.rng.random_bool(0.25) {
+                "0.0.0.0/0".to_string()
+            } else {
+                format!("10.{}.0.0/16", g.rng.random_range(0..255))
+            }
+        };
+        let request_id = self.uuid();
+        match self.rng.random_range(0..20) {
+            0..=11 => {
+                let name = *self.pick(&[
+                    "AuthorizeSecurityGroupIngress",
+                    "RevokeSecurityGroupIngress",
+                    "AuthorizeSecurityGroupEgress",
+                    "RevokeSecurityGroupEgress",
+                ]);
+                let rules = self.rng.random_range(1..=2);
+                let mut items = Vec::new();
+                for r in 0..rules {
+                    let ranges: Vec<Value> = (0..self.rng.random_range(1..=2))
+                        .map(|_| json!({"cidrIp": cidr(self), "description": "added by trawl-gen"}))
+                        .collect();
+                    let v6 = if self.rng.random_bool(0.2) {
+                        json!({"items": [{"cidrIpv6": "::/0"}]})
+                    } else {
+                        json!({})
+                    };
+                    let groups = if r == 1 {
+                        json!({"items": [{"groupId": gid(self), "userId": "111122223333"}]})
+                    } else {
+                        json!({})
+                    };
+                    let p = if r == 1 { 443 } else { port };
+                    items.push(
+                        json!({"ipProtocol": "tcp", "fromPort": p, "toPort": p, "groups": groups,
+                        "ipRanges": {"items": ranges}, "ipv6Ranges": v6, "prefixListIds": {}}),
+                    );
+                }
+                (
+                    name,
+                    json!({"groupId": group, "ipPermissions": {"items": items}}),
+                    json!({"requestId": request_id, "_return": true}),
+                )
+            }
+            12..=13 => {
+                let name = *self.pick(&["RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress"]);
+                let rule = format!("sgr-0{:016x}", self.rng.random::<u64>());
+                (
+                    name,
+                    json!({"groupId": group, "securityGroupRuleIds": {"items": [{"securityGroupRuleId": rule}]}}),
+                    json!({"requestId": request_id, "_return": true}),
+                )
+            }
+            14..=15 => {
+                let rule = format!("sgr-0{:016x}", self.rng.random::<u64>());
+                let c = cidr(self);
+                (
+                    "ModifySecurityGroupRules",
+                    json!({"ModifySecurityGroupRulesRequest": {"GroupId": group, "SecurityGroupRule": {
+                        "SecurityGroupRuleId": rule, "tag": 1,
+                        "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "CidrIpv4": c}}}}),
+                    json!({"ModifySecurityGroupRulesResponse": {"xmlns": "http://ec2.amazonaws.com/doc/2016-11-15/",
+                        "requestId": request_id, "return": true}}),
+                )
+            }
+            16..=17 => {
+                let eni = format!("eni-0{:016x}", self.rng.random::<u64>());
+                let other = gid(self);
+                (
+                    "ModifyNetworkInterfaceAttribute",
+                    json!({"networkInterfaceId": eni, "groupSet": {"items": [{"groupId": group}, {"groupId": other}]}}),
+                    json!({"requestId": request_id, "_return": true}),
+                )
+            }
+            18 => (
+                "CreateSecurityGroup",
+                json!({"groupName": "trawl-gen", "groupDescription": "made by trawl-gen", "vpcId": "vpc-0abc"}),
+                json!({"requestId": request_id, "_return": true, "groupId": group}),
+            ),
+            _ => (
+                "DeleteSecurityGroup",
+                json!({"groupId": group}),
+                json!({"requestId": request_id, "_return": true, "groupId": group}),
+            ),
+        }
+    }
+
     fn uuid(&mut self) -> String {
         let b: [u8; 16] = self.rng.random();
         format!(
@@ -256,28 +352,14 @@ impl Gen<'_> {
                 )
             }
             58..=63 => {
-                let name = *self.pick(&[
-                    "AuthorizeSecurityGroupIngress",
-                    "RevokeSecurityGroupIngress",
-                    "AuthorizeSecurityGroupEgress",
-                    "ModifySecurityGroupRules",
-                ]);
-                let gid = format!("sg-0{:016x}", self.rng.random::<u64>() % 0x1_0000_0000);
-                let world = self.rng.random_bool(0.25);
-                let cidr = if world {
-                    "0.0.0.0/0".to_string()
-                } else {
-                    format!("10.{}.0.0/16", self.rng.random_range(0..255))
-                };
-                let port = *self.pick(&[22, 443, 3389, 5432]);
+                let (name, request, response) = self.security_group_change();
                 (
                     "ec2.amazonaws.com",
                     name,
                     *self.pick(&[1, 2, 3]),
                     false,
-                    json!({"groupId": gid, "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": port, "toPort": port,
-                        "ipRanges": {"items": [{"cidrIp": cidr, "description": "added by trawl-gen"}]}}]}}),
-                    json!({"requestId": self.uuid(), "_return": true}),
+                    request,
+                    response,
                     Value::Null,
                     true,
                 )

@@ -157,7 +157,8 @@ fn tile(t: &TileResult, link: Option<Linker<'_>>, max_rows: Option<usize>) -> St
 /// in the cell and on hover.
 fn heatmap(measure: &str, days: &[&str; 7], grid: &[[u64; 7]]) -> String {
     let max = grid.iter().flatten().copied().max().unwrap_or(0).max(1) as f64;
-    let mut out = String::from("<div class=\"table-wrap\"><table class=\"heatmap\"><thead><tr><th>hour</th>");
+    let mut out =
+        String::from("<div class=\"table-wrap\"><table class=\"heatmap\"><thead><tr><th>hour</th>");
     for d in days {
         let _ = write!(out, "<th>{d}</th>");
     }

@@ -562,9 +562,13 @@ async fn the_html_report_is_self_contained_with_a_chart_per_charted_tile() {
     // The hour-by-weekday heat map: 24 hours down, Monday to Sunday across; Friday 10:00
     // holds the most events (4), shaded darkest, its value on hover.
     assert_eq!(html.matches("<table class=\"heatmap\">").count(), 1);
-    assert!(html.contains("<th>Mon</th><th>Tue</th><th>Wed</th><th>Thu</th><th>Fri</th><th>Sat</th><th>Sun</th>"));
+    assert!(html.contains(
+        "<th>Mon</th><th>Tue</th><th>Wed</th><th>Thu</th><th>Fri</th><th>Sat</th><th>Sun</th>"
+    ));
     assert!(
-        html.contains("style=\"background: rgba(31, 119, 180, 0.85)\" title=\"Fri 10:00: 4 events\">4</td>"),
+        html.contains(
+            "style=\"background: rgba(31, 119, 180, 0.85)\" title=\"Fri 10:00: 4 events\">4</td>"
+        ),
         "{html}"
     );
     // Every tile is there, with its rows in a table.

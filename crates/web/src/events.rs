@@ -154,10 +154,7 @@ pub(crate) async fn export_csv(State(app): State<Arc<App>>, Query(q): Query<Para
     export(app, q, Export::Csv).await
 }
 
-pub(crate) async fn export_jsonl(
-    State(app): State<Arc<App>>,
-    Query(q): Query<Params>,
-) -> Response {
+pub(crate) async fn export_jsonl(State(app): State<Arc<App>>, Query(q): Query<Params>) -> Response {
     export(app, q, Export::Jsonl).await
 }
 

@@ -164,9 +164,9 @@ fn dashboards_drill_down_and_console_in_chromium() {
         &profile,
         &format!("{base}/dashboards/general-operations"),
     );
-    let drill = first_link(&ops, "/events?col=eventname&value=").expect("drill-down links");
+    let drill = first_link(&ops, "/events?eventname=").expect("drill-down links");
     let name = drill
-        .split("value=")
+        .split("eventname=")
         .nth(1)
         .unwrap()
         .split('&')

@@ -212,7 +212,7 @@ fn a_bad_time_is_a_400_that_says_what_it_expected() {
     for path in [
         "/dashboards/general-operations?since=yesterday",
         "/api/dashboards/error-overview?until=2024-13-01",
-        "/events?col=eventname&value=ConsoleLogin&since=last%20week",
+        "/events?eventname=ConsoleLogin&since=last%20week",
     ] {
         let (status, body) = get(addr, path);
         assert_eq!(status, 400, "{path}: {body}");
