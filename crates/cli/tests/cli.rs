@@ -316,7 +316,7 @@ fn report_json_all_dashboards_and_last_period() {
         .iter()
         .map(|d| d["tiles"].as_array().unwrap().len())
         .sum();
-    assert_eq!(tiles, 7 + 7 + 8 + 1 + 3);
+    assert_eq!(tiles, 6 + 7 + 8 + 1 + 3);
     // All 3,000 events are in "Top Events (Full Detail)", as JSON numbers.
     let full = &dashboards[0]["tiles"][1];
     assert_eq!(full["id"], "top-events-full-detail");

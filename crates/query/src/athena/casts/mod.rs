@@ -60,7 +60,8 @@ pub(crate) fn is_json(field: &Field) -> bool {
 
 /// A Trino type name (`varchar`, `array(varchar)`, `map(varchar, bigint)`,
 /// `row(a bigint, b varchar)`, `json` ...) as an Arrow type; `json` is Utf8 (see [`is_json`]).
-pub(crate) fn parse_type(text: &str) -> std::result::Result<(DataType, bool), String> {
+#[cfg(test)]
+fn parse_type(text: &str) -> std::result::Result<(DataType, bool), String> {
     let (dt, json) = parse_shape(text)?;
     Ok((unmarked(&dt), json))
 }
