@@ -168,6 +168,15 @@ pub(crate) struct ReportArgs {
     /// e.g. 48h, 7d, 30m.
     #[arg(long, conflicts_with = "since")]
     pub last: Option<String>,
+    /// Every event in the lake. Without a range, each dashboard shows its default, as the
+    /// block does: the year before the lake's newest event (48 hours for error-overview and
+    /// operational-account-activity).
+    #[arg(long, conflicts_with_all = ["since", "until", "last"])]
+    pub all_time: bool,
+    /// The time zone days, hours and weekdays are counted in: an IANA name
+    /// (America/Los_Angeles, the block's) or an offset (+05:30).
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    pub tz: String,
     /// Only events where COLUMN is VALUE, in every tile; repeat for several (all must hold):
     /// account=111122223333, region=us-east-1, user=alice, eventname=..., group_id=sg-...,
     /// network_interface_id=eni-..., sourceipaddress=..., resource=ARN or bucket or instance id.

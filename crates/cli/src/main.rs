@@ -272,18 +272,25 @@ fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
     let engine = a.query.memory.engine();
     let has_geo = geo.as_ref().is_some_and(|g| g.has_location());
     let rt = trawl_query::query_runtime().context("starting the query runtime")?;
-    let (results, range) = rt.block_on(async {
+    let results = rt.block_on(async {
         let engine = trawl_query::QueryEngine::open_with_options(&lake, geo, &engine).await?;
         let range = match settings.last_us {
             // Relative to the newest event at or before --until.
             Some(period) => settings.range.last(&engine, period).await?,
             None => settings.range.clone(),
         };
+        // Without a range, each dashboard's default, counted back from the newest event.
+        let newest = if range.is_open() && !settings.all_time {
+            trawl_report::newest_event(&engine, None).await?
+        } else {
+            None
+        };
         let mut out = Vec::new();
         for d in &settings.dashboards {
+            let range = trawl_report::default_range(d, &range, newest);
             out.push(trawl_report::run(&engine, d, &range, has_geo).await?);
         }
-        anyhow::Ok((out, range))
+        anyhow::Ok(out)
     })?;
     let mut out: Box<dyn Write> = match &settings.out {
         Some(path) => Box::new(std::io::BufWriter::new(
@@ -296,15 +303,18 @@ fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
             serde_json::to_writer(&mut out, &serde_json::json!({ "dashboards": results }))?;
             writeln!(out)?;
         }
-        ReportFormat::Html => {
-            out.write_all(trawl_report::html::report(&results, &range).as_bytes())?
-        }
+        ReportFormat::Html => out.write_all(trawl_report::html::report(&results).as_bytes())?,
         ReportFormat::Table => {
             for d in &results {
-                writeln!(out, "# {}\n", d.title)?;
+                writeln!(
+                    out,
+                    "# {}\n\n{}\n",
+                    d.title,
+                    trawl_report::html::range_text(&d.range)
+                )?;
                 for t in &d.tiles {
                     writeln!(out, "## {}", t.title)?;
-                    match &t.note {
+                    match t.note.as_ref().or(t.text.as_ref()) {
                         Some(note) => writeln!(out, "{note}")?,
                         None if t.rows.is_empty() => writeln!(out, "(no rows)")?,
                         None if trawl_report::pivot(t).is_some() => {

@@ -78,6 +78,8 @@ pub(crate) struct ReportSettings {
     pub range: Range,
     /// `--last`, in microseconds.
     pub last_us: Option<i64>,
+    /// `--all-time`: no default range.
+    pub all_time: bool,
     pub format: ReportFormat,
     pub out: Option<PathBuf>,
 }
@@ -88,7 +90,9 @@ impl ReportSettings {
         let mut range = Range {
             window: args::window(a.since.as_deref(), a.until.as_deref())?,
             filters: Vec::new(),
+            zone: None,
         };
+        range = range.in_zone(&a.tz).context("--tz")?;
         for (col, value) in &a.filter {
             range = range
                 .filtered(col, value)
@@ -105,6 +109,7 @@ impl ReportSettings {
             dashboards,
             range,
             last_us,
+            all_time: a.all_time,
             format: a.format,
             out: a.out.clone(),
         })

@@ -8,28 +8,6 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use trawl_schema::{FIELDS, Field, Kind};
-
-/// The DuckDB type of a record, from trawl's schema (JSON members as JSON text, booleans as
-/// the text Athena shows).
-fn duckdb_type(fields: &[Field]) -> String {
-    let members: Vec<String> = fields
-        .iter()
-        .map(|f| {
-            let ty = match f.kind {
-                Kind::Str | Kind::Time | Kind::Bool => "VARCHAR".to_string(),
-                Kind::Json => "JSON".to_string(),
-                Kind::StrMap => "MAP(VARCHAR, VARCHAR)".to_string(),
-                Kind::Resources => {
-                    "STRUCT(\"ARN\" VARCHAR, \"accountId\" VARCHAR, \"type\" VARCHAR)[]".to_string()
-                }
-                Kind::Object(children) => duckdb_type(children),
-            };
-            format!("\"{}\" {ty}", f.key)
-        })
-        .collect();
-    format!("STRUCT({})", members.join(", "))
-}
 
 const QUERIES: &[&str] = &[
     "SELECT eventname, count(*) AS n FROM cloudtrail_logs GROUP BY eventname ORDER BY n DESC, eventname",
@@ -48,20 +26,9 @@ const QUERIES: &[&str] = &[
     "SELECT tlsdetails.tlsversion, count(*) FROM cloudtrail_logs GROUP BY 1 ORDER BY 1 NULLS LAST",
 ];
 
-fn duckdb_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import duckdb"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok && std::env::var_os("CI").is_some() {
-        panic!("python3 with duckdb is needed for the differential test: pip install duckdb");
-    }
-    ok
-}
-
 #[tokio::test]
 async fn same_answers_as_duckdb() {
-    if !duckdb_available() {
+    if !trawl_testkit::duckdb_available() {
         eprintln!("skipping: python3 cannot import duckdb (pip install duckdb)");
         return;
     }
@@ -86,7 +53,7 @@ async fn same_answers_as_duckdb() {
     let out = Command::new("python3")
         .arg(&peer)
         .arg(&trail)
-        .arg(duckdb_type(FIELDS))
+        .arg(trawl_testkit::duckdb_record_type())
         .arg(&queries_file)
         .output()
         .unwrap();

@@ -62,7 +62,7 @@ pub fn svg(t: &TileResult) -> Option<String> {
         Chart::Pie => pie(t, &mut out),
         Chart::Map => map(t, &mut out),
         // A heat map is a shaded table, drawn by the page ([`crate::pivot`]).
-        Chart::Table | Chart::Heatmap => return None,
+        Chart::Table | Chart::Heatmap | Chart::Text => return None,
     };
     drawn.ok().flatten().map(|()| out)
 }

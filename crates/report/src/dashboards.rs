@@ -19,6 +19,8 @@ pub enum Chart {
     /// Hours of the day (0-23) down, ISO weekdays (Monday first) across: rows of
     /// `(hour, day_of_week, day name, measure)`, drawn as a shaded cross-tab ([`crate::pivot`]).
     Heatmap,
+    /// Guidance: what the dashboard shows and where to look next ([`Tile::text`]); no query.
+    Text,
 }
 
 impl Chart {
@@ -32,6 +34,7 @@ impl Chart {
             Chart::Table => "table",
             Chart::Map => "map",
             Chart::Heatmap => "heatmap",
+            Chart::Text => "text",
         }
     }
 }
@@ -52,6 +55,8 @@ pub struct Tile {
     pub geo: bool,
     /// The same answer from partial answers that add up ([`crate::rollup`]).
     pub rollup: Option<Rollup>,
+    /// A guidance tile's text (paragraphs separated by blank lines); such a tile runs no SQL.
+    pub text: Option<&'static str>,
 }
 
 /// A tile's query split in two, so that its answer over many commits is the merge of
@@ -74,6 +79,31 @@ pub struct Rollup {
 /// code; many failed API calls have a code and no message (`AccessDenied` on S3, most EC2
 /// errors), so either one makes an error. `{error}` in a tile's SQL is this predicate.
 pub const ERROR: &str = "(errorcode IS NOT NULL OR errormessage IS NOT NULL)";
+
+/// A tile's SQL with its time buckets in `zone` (an IANA name or an offset; `None` is UTC):
+/// `{day}` (the day, `YYYY-MM-DD`), `{ts}` (the event's time, whose hour, weekday and
+/// `date_format` read the zone's wall clock) and `{halfhour}` (the half hour it falls in).
+/// In UTC the day is the text of `eventtime` itself, which needs no parsing.
+pub fn zoned(sql: &str, zone: Option<&str>) -> String {
+    let half = |z: &str| {
+        format!(
+            "from_unixtime(CAST(floor(to_unixtime(from_iso8601_timestamp(eventtime)) / 1800) * 1800 AS bigint){z})"
+        )
+    };
+    match zone {
+        None => sql
+            .replace("{day}", "substr(eventtime, 1, 10)")
+            .replace("{ts}", "from_iso8601_timestamp(eventtime)")
+            .replace("{halfhour}", &half("")),
+        Some(z) => {
+            let z = z.replace('\'', "''");
+            let ts = format!("(from_iso8601_timestamp(eventtime) AT TIME ZONE '{z}')");
+            sql.replace("{day}", &format!("date_format({ts}, '%Y-%m-%d')"))
+                .replace("{ts}", &ts)
+                .replace("{halfhour}", &half(&format!(", '{z}'")))
+        }
+    }
+}
 
 /// The columns every partial query starts with after `dt` and its keys.
 const PARTIAL_TIME: &str =
@@ -120,8 +150,30 @@ impl Tile {
 pub struct Dashboard {
     pub id: &'static str,
     pub title: &'static str,
+    /// The range shown when none is asked for, counted back from the lake's newest event
+    /// (the block's date filter defaults: 1 year, 48 hours on two dashboards).
+    pub default_period: Period,
     pub tiles: Vec<Tile>,
 }
+
+/// A length of time, and how it is said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub micros: i64,
+    pub label: &'static str,
+}
+
+const HOUR_US: i64 = 3_600_000_000;
+/// The block's default date range: 1 year.
+pub const YEAR: Period = Period {
+    micros: 365 * 24 * HOUR_US,
+    label: "1 year",
+};
+/// Error Overview's and Operational Account Activity's default: 48 hours.
+pub const TWO_DAYS: Period = Period {
+    micros: 48 * HOUR_US,
+    label: "48 hours",
+};
 
 fn tile(id: &'static str, title: &'static str, chart: Chart, sql: impl Into<String>) -> Tile {
     Tile {
@@ -131,6 +183,15 @@ fn tile(id: &'static str, title: &'static str, chart: Chart, sql: impl Into<Stri
         sql: sql.into().replace("{error}", ERROR),
         geo: false,
         rollup: None,
+        text: None,
+    }
+}
+
+/// A guidance tile: `text` says what the dashboard shows and where to look next.
+fn guide(id: &'static str, title: &'static str, text: &'static str) -> Tile {
+    Tile {
+        text: Some(text),
+        ..tile(id, title, Chart::Text, "")
     }
 }
 
@@ -217,6 +278,7 @@ fn general_operations() -> Dashboard {
     Dashboard {
         id: "general-operations",
         title: "General Operations",
+        default_period: YEAR,
         tiles: vec![
             tile(
                 "top-10-events",
@@ -263,24 +325,24 @@ fn general_operations() -> Dashboard {
                 "events-by-region",
                 "Events by Region",
                 Chart::Line,
-                "SELECT substr(eventtime, 1, 10) AS day, awsregion, count(*) AS events \
+                "SELECT {day} AS day, awsregion, count(*) AS events \
                  FROM cloudtrail_logs WHERE {range} GROUP BY 1, 2 ORDER BY 1, 2",
             )
-            .rolled(counted(&["substr(eventtime, 1, 10) AS day", "awsregion"], "day, awsregion", "events", "FROM cloudtrail_logs WHERE {range}", "ORDER BY 1, 2")),
+            .rolled(counted(&["{day} AS day", "awsregion"], "day, awsregion", "events", "FROM cloudtrail_logs WHERE {range}", "ORDER BY 1, 2")),
             tile(
                 "events-by-hour-and-day-of-week",
                 "Events by Hour of Day, Day of Week",
                 Chart::Heatmap,
-                "SELECT hour(from_iso8601_timestamp(eventtime)) AS \"hour\", \
-                 day_of_week(from_iso8601_timestamp(eventtime)) AS day_of_week, \
-                 date_format(from_iso8601_timestamp(eventtime), '%a') AS day, count(*) AS events \
+                "SELECT hour({ts}) AS \"hour\", \
+                 day_of_week({ts}) AS day_of_week, \
+                 date_format({ts}, '%a') AS day, count(*) AS events \
                  FROM cloudtrail_logs WHERE {range} GROUP BY 1, 2, 3 ORDER BY 1, 2",
             )
             .rolled(counted(
                 &[
-                    "hour(from_iso8601_timestamp(eventtime)) AS \"hour\"",
-                    "day_of_week(from_iso8601_timestamp(eventtime)) AS day_of_week",
-                    "date_format(from_iso8601_timestamp(eventtime), '%a') AS day",
+                    "hour({ts}) AS \"hour\"",
+                    "day_of_week({ts}) AS day_of_week",
+                    "date_format({ts}, '%a') AS day",
                 ],
                 "\"hour\", day_of_week, day",
                 "events",
@@ -291,13 +353,13 @@ fn general_operations() -> Dashboard {
                 "ec2-instance-changes",
                 "EC2 Instance Changes",
                 Chart::Area,
-                "SELECT substr(eventtime, 1, 10) AS day, eventname, count(*) AS events \
+                "SELECT {day} AS day, eventname, count(*) AS events \
                  FROM cloudtrail_logs WHERE {range} AND eventsource = 'ec2.amazonaws.com' \
                  AND eventname IN ('RunInstances', 'StartInstances', 'StopInstances', 'TerminateInstances') \
                  GROUP BY 1, 2 ORDER BY 1, 2",
             )
             .rolled(counted(
-                &["substr(eventtime, 1, 10) AS day", "eventname"],
+                &["{day} AS day", "eventname"],
                 "day, eventname",
                 "events",
                 "FROM cloudtrail_logs WHERE {range} AND eventsource = 'ec2.amazonaws.com' \
@@ -312,6 +374,7 @@ fn error_overview() -> Dashboard {
     Dashboard {
         id: "error-overview",
         title: "Error Overview",
+        default_period: TWO_DAYS,
         tiles: vec![
             tile(
                 "top-assumed-user-types",
@@ -350,13 +413,13 @@ fn error_overview() -> Dashboard {
                 "errors-and-events-over-time",
                 "Errors and Events Over Time",
                 Chart::Line,
-                "SELECT from_unixtime(CAST(floor(to_unixtime(from_iso8601_timestamp(eventtime)) / 1800) * 1800 AS bigint)) AS bucket, \
+                "SELECT {halfhour} AS bucket, \
                  count(*) AS events, count_if({error}) AS errors, \
                  round(100 * CAST(count_if({error}) AS DOUBLE) / count(*), 2) AS error_pct \
                  FROM cloudtrail_logs WHERE {range} GROUP BY 1 ORDER BY 1",
             )
             .rolled(rollup(
-                &["from_unixtime(CAST(floor(to_unixtime(from_iso8601_timestamp(eventtime)) / 1800) * 1800 AS bigint)) AS bucket"],
+                &["{halfhour} AS bucket"],
                 "count(*) AS events, count_if({error}) AS errors",
                 "FROM cloudtrail_logs WHERE {range}",
                 "SELECT bucket, sum(events) AS events, sum(errors) AS errors, \
@@ -430,6 +493,7 @@ fn console_login_overview() -> Dashboard {
     Dashboard {
         id: "console-login-overview",
         title: "Console Login Overview",
+        default_period: YEAR,
         tiles: vec![
             tile(
                 "top-user-logins",
@@ -446,11 +510,11 @@ fn console_login_overview() -> Dashboard {
                 "Console Logins Over Time",
                 Chart::Line,
                 q(&format!(
-                    "SELECT substr(eventtime, 1, 10) AS day, count_if({{ok}}) AS successful, \
+                    "SELECT {{day}} AS day, count_if({{ok}}) AS successful, \
                      count_if({{failed}}) AS failed {logins} GROUP BY 1 ORDER BY 1"
                 )),
             )
-            .rolled(lr(&["substr(eventtime, 1, 10) AS day"], "count_if({ok}) AS successful, count_if({failed}) AS failed", "", "SELECT day, sum(successful) AS successful, sum(failed) AS failed FROM {partial} GROUP BY day ORDER BY 1")),
+            .rolled(lr(&["{day} AS day"], "count_if({ok}) AS successful, count_if({failed}) AS failed", "", "SELECT day, sum(successful) AS successful, sum(failed) AS failed FROM {partial} GROUP BY day ORDER BY 1")),
             tile(
                 "logins-from-multiple-ip-addresses",
                 "Logins from Multiple IP Addresses (Top 50)",
@@ -503,11 +567,11 @@ fn console_login_overview() -> Dashboard {
                 "Login User Count Over Time",
                 Chart::Line,
                 q(&format!(
-                    "SELECT substr(eventtime, 1, 10) AS day, count(DISTINCT {{user}}) AS users \
+                    "SELECT {{day}} AS day, count(DISTINCT {{user}}) AS users \
                      {logins} GROUP BY 1 ORDER BY 1"
                 )),
             )
-            .rolled(lr(&["substr(eventtime, 1, 10) AS day", "{user} AS \"user\""], "count(*) AS logins", "", "SELECT day, count(DISTINCT \"user\") AS users FROM {partial} GROUP BY day ORDER BY 1")),
+            .rolled(lr(&["{day} AS day", "{user} AS \"user\""], "count(*) AS logins", "", "SELECT day, count(DISTINCT \"user\") AS users FROM {partial} GROUP BY day ORDER BY 1")),
             tile(
                 "logins-without-multi-factor-auth",
                 "Logins without Multi-Factor Auth",
@@ -529,7 +593,20 @@ fn security_group_modifications() -> Dashboard {
     Dashboard {
         id: "security-group-modifications",
         title: "EC2 Security Group Modifications",
+        default_period: YEAR,
         tiles: vec![
+            guide(
+                "security-group-guide",
+                "Reading this dashboard",
+                "Every change to a security group in the range, newest first, one row per rule \
+                 and per peer of the rule: an address range, an IPv6 range, a prefix list or \
+                 another group. open_to_world marks a rule that admits any address (a /0 range).\n\n\
+                 Investigating an instance that misbehaves? Filter on its network interface \
+                 (network_interface_id = eni-...) and on each of its groups (group_id = sg-...) \
+                 and read the changes made shortly before the alarm. A port opened to the world \
+                 and closed again minutes later deserves a look at everything the same user did: \
+                 click the user for their events.",
+            ),
             tile(
                 "security-group-modifications",
                 "Security Group Modifications (a row per rule)",
@@ -555,7 +632,21 @@ fn operational_account_activity() -> Dashboard {
     Dashboard {
         id: "operational-account-activity",
         title: "Operational Account Activity",
+        default_period: TWO_DAYS,
         tiles: vec![
+            guide(
+                "operational-guide",
+                "Reading this dashboard",
+                "Three questions about the running account: which calls keep failing, who works \
+                 with long-term IAM user keys, and what the root user does.\n\n\
+                 The same error repeated many times usually means a misconfigured policy, a \
+                 workload running with the wrong role, or a changed dependency; many different \
+                 denied calls from one principal can mean someone exploring what a stolen \
+                 credential allows. IAM users should be few and known: compare the list with \
+                 the people and systems you expect. Root should rarely act at all. A root event \
+                 invoked by an AWS service (invoked_by) is routine; one from an address is a \
+                 person signed in as root: check who, and from where.",
+            ),
             tile(
                 "top-aws-event-errors",
                 "Top AWS Event Errors (Top 15)",

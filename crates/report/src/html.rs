@@ -83,6 +83,10 @@ pub fn range_text(range: &Range) -> String {
         (None, Some(u)) => format!("Events before {u}"),
         (Some(s), Some(u)) => format!("Events from {s} to {u}"),
     };
+    let text = match &range.zone {
+        Some(z) => format!("{text} (days and hours in {z})"),
+        None => text,
+    };
     if range.filters.is_empty() {
         return text;
     }
@@ -98,7 +102,6 @@ pub fn range_text(range: &Range) -> String {
 /// app's; the JSON has every row), `None` shows all (the printable report).
 pub fn dashboard_body(
     d: &DashboardResult,
-    range: &Range,
     link: Option<Linker<'_>>,
     max_rows: Option<usize>,
 ) -> String {
@@ -108,7 +111,7 @@ pub fn dashboard_body(
         "<h1 id=\"{}\">{}</h1><div class=\"range\">{}</div><div class=\"tiles\">",
         escape(&d.id),
         escape(&d.title),
-        escape(&range_text(range))
+        escape(&range_text(&d.range))
     );
     for t in &d.tiles {
         out.push_str(&tile(t, link, max_rows));
@@ -126,6 +129,13 @@ fn tile(t: &TileResult, link: Option<Linker<'_>>, max_rows: Option<usize>) -> St
         t.chart.name(),
         escape(&t.title)
     );
+    if let Some(text) = &t.text {
+        for para in text.split("\n\n") {
+            let _ = write!(out, "<p class=\"guide\">{}</p>", escape(para));
+        }
+        out.push_str("</section>");
+        return out;
+    }
     if let Some(note) = &t.note {
         let _ = write!(out, "<p class=\"note\">{}</p></section>", escape(note));
         return out;
@@ -217,7 +227,7 @@ pub fn table(columns: &[String], rows: &[Vec<Value>], link: Option<Linker<'_>>) 
 }
 
 /// The HTML report: every dashboard on one printable, self-contained page.
-pub fn report(results: &[DashboardResult], range: &Range) -> String {
+pub fn report(results: &[DashboardResult]) -> String {
     let mut nav = String::from("<strong>trawl</strong> <nav>");
     for d in results {
         let _ = write!(
@@ -230,7 +240,7 @@ pub fn report(results: &[DashboardResult], range: &Range) -> String {
     nav.push_str("</nav>");
     let body: String = results
         .iter()
-        .map(|d| dashboard_body(d, range, None, None))
+        .map(|d| dashboard_body(d, None, None))
         .collect();
     let title = if results.len() == 1 {
         results[0].title.as_str()

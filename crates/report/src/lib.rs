@@ -23,6 +23,9 @@ pub struct Range {
     /// [`dashboards::FILTER_COLUMNS`] names (`account`, `region`, `user`, `eventname`,
     /// `group_id`...). Build with [`Range::filtered`], which refuses an unknown column.
     pub filters: Vec<(String, String)>,
+    /// The zone days, hours and weekdays are counted in (`None`: UTC). Set with
+    /// [`Range::in_zone`], which checks the name.
+    pub zone: Option<String>,
 }
 
 impl Range {
@@ -33,6 +36,20 @@ impl Range {
             return Err(ReportError::UnknownFilter(column.to_string()));
         }
         self.filters.push((column.to_string(), value.to_string()));
+        Ok(self)
+    }
+
+    /// This range with its buckets in `zone`: an IANA name (`America/Los_Angeles`) or an
+    /// offset (`+05:30`); `UTC` is the default. An unknown zone is an error.
+    pub fn in_zone(mut self, zone: &str) -> Result<Range, ReportError> {
+        let z = zone.trim();
+        if z.is_empty() || z.eq_ignore_ascii_case("utc") || z == "Z" {
+            self.zone = None;
+            return Ok(self);
+        }
+        z.parse::<arrow::array::timezone::Tz>()
+            .map_err(|e| ReportError::BadZone(z.to_string(), e.to_string()))?;
+        self.zone = Some(z.to_string());
         Ok(self)
     }
 
@@ -70,36 +87,69 @@ impl Range {
         }
     }
 
-    /// The range starting `period` (microseconds) before the newest event the range holds
-    /// (offline data has no "now": `--last 48h` means the lake's last 48 hours up to
-    /// `until`). Unchanged when the range holds no event.
-    pub async fn last(&self, engine: &QueryEngine, period_us: i64) -> Result<Range, ReportError> {
-        let sql = format!(
-            "SELECT max(eventtime) FROM cloudtrail_logs WHERE {}",
-            self.predicate()
-        );
-        let query = |source| ReportError::Query {
-            dashboard: "--last".into(),
-            tile: "the newest event".into(),
-            source,
-        };
-        let results = engine.run(&sql).await.map_err(query)?;
-        let newest = results
-            .first()
-            .and_then(|r| r.batches.first())
-            .and_then(|b| {
-                use arrow::array::{Array, AsArray};
-                b.column(0)
-                    .as_string_opt::<i32>()
-                    .filter(|c| !c.is_empty() && c.is_valid(0))
-                    .map(|c| c.value(0).to_string())
-            })
-            .and_then(|t| trawl_schema::parse_event_time(&t));
+    /// Whether the range has neither a start nor an end (a dashboard's default applies).
+    pub fn is_open(&self) -> bool {
+        self.window.since.is_none() && self.window.until.is_none()
+    }
+
+    /// The range starting `period_us` before `newest` (microseconds), or unchanged without
+    /// a newest event.
+    pub fn counted_back(&self, newest: Option<i64>, period_us: i64) -> Range {
         let mut range = self.clone();
         if let Some(newest) = newest {
-            range.window.since = Some(newest.micros.saturating_sub(period_us));
+            range.window.since = Some(newest.saturating_sub(period_us));
         }
-        Ok(range)
+        range
+    }
+
+    /// The range starting `period` (microseconds) before the lake's newest event before the
+    /// range's end (offline data has no "now": `--last 48h` means the lake's last 48 hours up
+    /// to `until`). Unchanged when there is no such event.
+    pub async fn last(&self, engine: &QueryEngine, period_us: i64) -> Result<Range, ReportError> {
+        let newest = newest_event(engine, self.window.until_text().as_deref()).await?;
+        Ok(self.counted_back(newest, period_us))
+    }
+}
+
+/// The lake's newest `eventTime` (before `until`, RFC 3339), in microseconds: where a
+/// dashboard's default range (`1 year`, `48 hours`) counts back from.
+pub async fn newest_event(
+    engine: &QueryEngine,
+    until: Option<&str>,
+) -> Result<Option<i64>, ReportError> {
+    let sql = format!(
+        "SELECT max(eventtime) FROM cloudtrail_logs{}",
+        until
+            .map(|u| format!(" WHERE eventtime < '{}'", u.replace('\'', "''")))
+            .unwrap_or_default()
+    );
+    let query = |source| ReportError::Query {
+        dashboard: "the time range".into(),
+        tile: "the newest event".into(),
+        source,
+    };
+    let results = engine.run(&sql).await.map_err(query)?;
+    Ok(results
+        .first()
+        .and_then(|r| r.batches.first())
+        .and_then(|b| {
+            use arrow::array::{Array, AsArray};
+            b.column(0)
+                .as_string_opt::<i32>()
+                .filter(|c| !c.is_empty() && c.is_valid(0))
+                .map(|c| c.value(0).to_string())
+        })
+        .and_then(|t| trawl_schema::parse_event_time(&t))
+        .map(|t| t.micros))
+}
+
+/// The range a dashboard shows: `range`, or when it is open, the dashboard's default period
+/// counted back from `newest` (the lake's newest event, [`newest_event`]).
+pub fn default_range(dashboard: &Dashboard, range: &Range, newest: Option<i64>) -> Range {
+    if range.is_open() {
+        range.counted_back(newest, dashboard.default_period.micros)
+    } else {
+        range.clone()
     }
 }
 
@@ -116,6 +166,10 @@ pub enum ReportError {
     },
     #[error("tile {tile}: {message}")]
     Render { tile: String, message: String },
+    #[error(
+        "unknown time zone {0:?} ({1}): use an IANA name such as America/Los_Angeles, or an offset such as +05:30"
+    )]
+    BadZone(String, String),
     #[error("{0:?} is not a filter column; use one of: {cols}", cols = dashboards::FILTER_COLUMNS.join(", "))]
     UnknownFilter(String),
 }
@@ -134,6 +188,9 @@ pub struct TileResult {
     /// Why the tile has no rows when it cannot have any (no geolocation database...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// A guidance tile's text ([`Chart::Text`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
     pub sql: String,
     #[serde(skip)]
     pub batches: Vec<RecordBatch>,
@@ -143,6 +200,15 @@ pub struct TileResult {
 pub struct DashboardResult {
     pub id: String,
     pub title: String,
+    /// The range the tiles count, as `since`/`until` text (absent: open).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    #[serde(skip)]
+    pub range: Range,
     pub tiles: Vec<TileResult>,
 }
 
@@ -207,6 +273,10 @@ pub async fn run_cached(
     Ok(DashboardResult {
         id: dashboard.id.to_string(),
         title: dashboard.title.to_string(),
+        since: range.window.since_text(),
+        until: range.window.until_text(),
+        zone: range.zone.clone(),
+        range: range.clone(),
         tiles,
     })
 }
@@ -220,7 +290,22 @@ async fn run_tile(
     has_geo: bool,
     table_rows: Option<usize>,
 ) -> Result<TileResult, ReportError> {
-    let sql = t.sql.replace("{range}", &range.predicate());
+    let sql =
+        dashboards::zoned(&t.sql, range.zone.as_deref()).replace("{range}", &range.predicate());
+    if let Some(text) = t.text {
+        return Ok(TileResult {
+            id: t.id.to_string(),
+            title: t.title.to_string(),
+            chart: t.chart,
+            columns: Vec::new(),
+            rows: Vec::new(),
+            total_rows: 0,
+            note: None,
+            text: Some(text.to_string()),
+            sql: String::new(),
+            batches: Vec::new(),
+        });
+    }
     if t.geo && !has_geo {
         return Ok(TileResult {
             id: t.id.to_string(),
@@ -230,6 +315,7 @@ async fn run_tile(
             rows: Vec::new(),
             total_rows: 0,
             note: Some(trawl_geo::HOW_TO_GET.to_string()),
+            text: None,
             sql,
             batches: Vec::new(),
         });
@@ -268,6 +354,7 @@ async fn run_tile(
         rows,
         total_rows,
         note: None,
+        text: None,
         sql,
         batches: result.batches,
     })

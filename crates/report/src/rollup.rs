@@ -33,7 +33,7 @@ type Spans = BTreeSet<(u64, u64)>;
 #[derive(Debug, Clone, Hash, PartialEq, Eq)]
 struct Key {
     tile: &'static str,
-    /// The drill-down filter's predicate (`TRUE` without one).
+    /// The filters' predicate (`TRUE` without any), and the zone of the buckets when not UTC.
     filter: String,
     span: Span,
 }
@@ -213,12 +213,23 @@ impl TileCache {
         range: &Range,
     ) -> Result<StatementResult, QueryError> {
         let filter = range.filter_predicate();
+        // Partials differ by filter and by the zone their buckets are in.
+        let scope = match &range.zone {
+            None => filter.clone(),
+            Some(z) => format!("{filter} @ {z}"),
+        };
+        let zoned = Rollup {
+            partial: crate::dashboards::zoned(&rollup.partial, range.zone.as_deref()),
+            merge: rollup.merge.clone(),
+            keys: rollup.keys,
+        };
+        let rollup = &zoned;
         let version = engine.version();
         let mut parts = Vec::new();
-        for (first, last) in self.chain(tile, &filter, version) {
+        for (first, last) in self.chain(tile, &scope, version) {
             let key = Key {
                 tile,
-                filter: filter.clone(),
+                filter: scope.clone(),
                 span: Span::Commits(first, last),
             };
             let part = self
@@ -232,14 +243,14 @@ impl TileCache {
                 })
                 .await
                 .map_err(shared)?;
-            self.remember(tile, &filter, (first, last));
+            self.remember(tile, &scope, (first, last));
             parts.push(part);
         }
         // A long chain is merged into one span over every commit, from the partials alone.
         if parts.len() > MAX_SPANS {
             let key = Key {
                 tile,
-                filter: filter.clone(),
+                filter: scope.clone(),
                 span: Span::Commits(1, version),
             };
             let merged = self
@@ -247,7 +258,7 @@ impl TileCache {
                 .try_get_with(key, compact(engine, rollup, &parts))
                 .await
                 .map_err(shared)?;
-            self.remember(tile, &filter, (1, version));
+            self.remember(tile, &scope, (1, version));
             parts = vec![merged];
         }
         let window = Window {
@@ -285,7 +296,7 @@ impl TileCache {
             let predicate = format!("{} AND dt IN ({})", range.predicate(), days.join(", "));
             let key = Key {
                 tile,
-                filter: filter.clone(),
+                filter: scope.clone(),
                 span: Span::Edge {
                     version,
                     predicate: predicate.clone(),

@@ -272,6 +272,7 @@ fn march(since: u32, until: u32) -> Range {
         )
         .unwrap(),
         filters: Vec::new(),
+        zone: None,
     }
 }
 
@@ -542,7 +543,7 @@ async fn the_range_filters_and_geolocation_explains_itself_without_a_database() 
 #[tokio::test]
 async fn the_html_report_is_self_contained_with_a_chart_per_charted_tile() {
     let r = report(march(1, 3), true).await;
-    let html = trawl_report::html::report(&r, &march(1, 3));
+    let html = trawl_report::html::report(&r);
     assert!(html.starts_with("<!DOCTYPE html>"));
     // Nothing fetched from elsewhere: no scripts, no external stylesheets, images or fonts.
     for banned in ["<script", "<link", "src=\"http", "url(http", "@import"] {
@@ -603,7 +604,7 @@ async fn a_capped_table_keeps_its_first_rows_and_says_how_many_there_are() {
     assert!(whole.rows.len() > 1, "the fixture has several SG changes");
     assert_eq!(t.rows, whole.rows[..1].to_vec());
     assert_eq!(t.total_rows, whole.rows.len());
-    let html = trawl_report::html::dashboard_body(&capped, &march(1, 3), None, Some(1000));
+    let html = trawl_report::html::dashboard_body(&capped, None, Some(1000));
     assert!(
         html.contains(&format!("The first 1 of {} rows", whole.rows.len())),
         "{html}"

@@ -17,6 +17,7 @@ fn ranges() -> Vec<Range> {
     let w = |since: Option<&str>, until: Option<&str>| Range {
         window: TimeWindow::parse(since, until).unwrap(),
         filters: Vec::new(),
+        zone: None,
     };
     vec![
         w(None, None),
@@ -208,6 +209,7 @@ async fn tiles_from_partials_equal_their_queries_as_commits_land() {
                 Range {
                     window,
                     filters: Vec::new(),
+                    zone: None,
                 },
             ] {
                 let context = format!("commit {seed}");

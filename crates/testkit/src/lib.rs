@@ -260,3 +260,42 @@ pub fn generated_block(doc: &str, name: &str, regenerate: &str, content: &str) {
         "docs/{doc} is stale: run TRAWL_UPDATE_DOCS=1 {regenerate}"
     );
 }
+
+/// The DuckDB type of one CloudTrail record, from trawl's schema (JSON members as JSON, booleans
+/// as the text Athena shows), for the differential tests that read the raw trail with DuckDB.
+pub fn duckdb_record_type() -> String {
+    fn of(fields: &[trawl_schema::Field]) -> String {
+        use trawl_schema::Kind;
+        let members: Vec<String> = fields
+            .iter()
+            .map(|f| {
+                let ty = match f.kind {
+                    Kind::Str | Kind::Time | Kind::Bool => "VARCHAR".to_string(),
+                    Kind::Json => "JSON".to_string(),
+                    Kind::StrMap => "MAP(VARCHAR, VARCHAR)".to_string(),
+                    Kind::Resources => {
+                        "STRUCT(\"ARN\" VARCHAR, \"accountId\" VARCHAR, \"type\" VARCHAR)[]"
+                            .to_string()
+                    }
+                    Kind::Object(children) => of(children),
+                };
+                format!("\"{}\" {ty}", f.key)
+            })
+            .collect();
+        format!("STRUCT({})", members.join(", "))
+    }
+    of(trawl_schema::FIELDS)
+}
+
+/// Whether `python3` can import `duckdb` (the differential tests' peer). With `CI` set, its
+/// absence fails the test instead of skipping it.
+pub fn duckdb_available() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import duckdb"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok && std::env::var_os("CI").is_some() {
+        panic!("python3 with duckdb is needed for the differential tests: pip install duckdb");
+    }
+    ok
+}

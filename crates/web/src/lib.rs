@@ -73,7 +73,9 @@ pub enum WebError {
     #[error("{0}")]
     Render(String),
     /// A query-string parameter no page knows, or a filter on an unknown column.
-    #[error("{0}; or since=, until= (times)")]
+    #[error(
+        "{0}; the other parameters: since=, until= (times), tz= (a time zone), all=1 (the whole lake)"
+    )]
     BadParameter(#[source] trawl_report::ReportError),
 }
 
@@ -92,6 +94,8 @@ pub struct App {
     tiles: Option<trawl_report::TileCache>,
     /// Where console statements, drill-down and event pages run: at a lower priority.
     background: background::Background,
+    /// The lake's newest event at a snapshot version: where default ranges count back from.
+    newest: Mutex<Option<(u64, Option<i64>)>>,
 }
 
 /// Bounds on what one SQL console request may cost.
@@ -198,7 +202,34 @@ impl App {
             limits,
             dashboards,
             console,
+            newest: Mutex::new(None),
         })
+    }
+
+    /// The range a dashboard page shows: the one asked for, or (unless `all`) the
+    /// dashboard's default counted back from the lake's newest event.
+    async fn shown_range(
+        &self,
+        engine: &QueryEngine,
+        d: &trawl_report::Dashboard,
+        range: &Range,
+        all: bool,
+    ) -> Result<Range, WebError> {
+        if all || !range.is_open() {
+            return Ok(range.clone());
+        }
+        let mut newest = self.newest.lock().await;
+        let known = match *newest {
+            Some((version, at)) if version == engine.version() => at,
+            _ => {
+                let at = trawl_report::newest_event(engine, None)
+                    .await
+                    .map_err(|e| WebError::Render(e.to_string()))?;
+                *newest = Some((engine.version(), at));
+                at
+            }
+        };
+        Ok(trawl_report::default_range(d, range, known))
     }
 
     /// Keeps the dashboards' cached partial answers current: when the server starts and
@@ -318,11 +349,13 @@ pub(crate) fn range_of(params: &Params, also: &[&str]) -> Result<Range, WebError
     let mut range = Range {
         window,
         filters: Vec::new(),
+        zone: None,
     };
     for (k, v) in params {
         let v = v.trim();
         match k.as_str() {
             "since" | "until" | "value" => {}
+            "tz" => range = range.in_zone(v).map_err(WebError::BadParameter)?,
             "col" => {
                 if let (Some(c), Some(v)) = (clean("col"), clean("value")) {
                     range = range.filtered(&c, &v).map_err(WebError::BadParameter)?;
@@ -355,6 +388,9 @@ pub(crate) fn range_params(r: &Range) -> String {
     }
     for (c, v) in &r.filters {
         let _ = write!(q, "&{}={}", url_encode(c), url_encode(v));
+    }
+    if let Some(z) = &r.zone {
+        let _ = write!(q, "&tz={}", url_encode(z));
     }
     q
 }
@@ -417,6 +453,11 @@ pub(crate) fn header(current: &str, range: &Range, form_action: &str) -> String 
                 escape(value_of(col))
             );
         }
+        let _ = write!(
+            h,
+            "<label>zone <input name=\"tz\" size=\"10\" placeholder=\"UTC\" value=\"{}\"></label>",
+            escape(range.zone.as_deref().unwrap_or(""))
+        );
         // Any other filter: the first the named fields do not show.
         let other = range
             .filters
@@ -470,7 +511,7 @@ async fn dashboard(
     let Some(d) = dashboards::find(&id) else {
         return error_page(StatusCode::NOT_FOUND, "No such dashboard", &id);
     };
-    let range = match range_of(&q, &[]) {
+    let range = match range_of(&q, &["all"]) {
         Ok(r) => r,
         Err(bad) => {
             return error_page(StatusCode::BAD_REQUEST, "Bad request", &bad.to_string());
@@ -478,6 +519,11 @@ async fn dashboard(
     };
     let engine = match app.engine().await {
         Ok(e) => e,
+        Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, d.title, &e.to_string()),
+    };
+    let all = q.get("all").is_some_and(|v| !v.trim().is_empty());
+    let range = match app.shown_range(&engine, &d, &range, all).await {
+        Ok(r) => r,
         Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, d.title, &e.to_string()),
     };
     match trawl_report::run_cached(
@@ -501,8 +547,7 @@ async fn dashboard(
                     range_params(&drill).trim_start_matches('&')
                 ))
             };
-            let body =
-                trawl_report::html::dashboard_body(&result, &range, Some(&link), Some(TILE_ROWS));
+            let body = trawl_report::html::dashboard_body(&result, Some(&link), Some(TILE_ROWS));
             Html(page(
                 d.title,
                 &header(d.id, &range, &format!("/dashboards/{}", d.id)),
@@ -526,9 +571,14 @@ async fn dashboard_json(
         Ok(e) => e,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
-    let range = match range_of(&q, &[]) {
+    let range = match range_of(&q, &["all"]) {
         Ok(r) => r,
         Err(bad) => return (StatusCode::BAD_REQUEST, bad.to_string()).into_response(),
+    };
+    let all = q.get("all").is_some_and(|v| !v.trim().is_empty());
+    let range = match app.shown_range(&engine, &d, &range, all).await {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
     match trawl_report::run_cached(&engine, app.tiles.as_ref(), &d, &range, app.has_geo, None).await
     {
