@@ -316,7 +316,7 @@ fn report_json_all_dashboards_and_last_period() {
         .iter()
         .map(|d| d["tiles"].as_array().unwrap().len())
         .sum();
-    assert_eq!(tiles, 6 + 7 + 8 + 1 + 3);
+    assert_eq!(tiles, 6 + 7 + 8 + 2 + 4);
     // All 3,000 events are in "Top Events (Full Detail)", as JSON numbers.
     let full = &dashboards[0]["tiles"][1];
     assert_eq!(full["id"], "top-events-full-detail");
@@ -359,6 +359,69 @@ fn report_json_all_dashboards_and_last_period() {
     let want: u64 = stdout(&o).lines().nth(1).unwrap().trim().parse().unwrap();
     assert!(want > 0 && want < 3000);
     assert_eq!(last_day, want);
+
+    // Without a range, each dashboard's default counted back from the newest event: 48 hours
+    // for Error Overview (its JSON says the range), everything with --all-time.
+    let newest = trawl(&[
+        "sql",
+        "--lake",
+        &lake,
+        "--format",
+        "csv",
+        "SELECT to_iso8601(max(from_iso8601_timestamp(eventtime)) - INTERVAL '48' HOUR) FROM cloudtrail_logs",
+    ]);
+    let since = stdout(&newest).lines().nth(1).unwrap().trim().to_string();
+    let events_in = |args: &[&str]| -> (Option<String>, u64) {
+        let mut all = vec![
+            "report",
+            "error-overview",
+            "--lake",
+            &lake,
+            "--format",
+            "json",
+        ];
+        all.extend_from_slice(args);
+        let o = trawl(&all);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let d = &v["dashboards"][0];
+        let over_time = d["tiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == "errors-and-events-over-time")
+            .unwrap();
+        let events = over_time["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[1].as_u64().unwrap())
+            .sum();
+        (d["since"].as_str().map(str::to_string), events)
+    };
+    let (default_since, default_events) = events_in(&[]);
+    assert_eq!(
+        default_since.as_deref().map(|s| s.trim_end_matches('Z')),
+        Some(since.trim_end_matches('Z').trim_end_matches(".000")),
+        "{since}"
+    );
+    let (all_since, all_events) = events_in(&["--all-time"]);
+    assert_eq!(all_since, None);
+    assert_eq!(all_events, 3000);
+    assert!(
+        default_events > 0 && default_events < 3000,
+        "{default_events}"
+    );
+    // Days and hours in another zone; an unknown zone says what to write.
+    let (_, la_events) = events_in(&["--all-time", "--tz", "America/Los_Angeles"]);
+    assert_eq!(la_events, 3000);
+    let o = trawl(&["report", "--lake", &lake, "--tz", "Mars/Olympus"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown time zone \"Mars/Olympus\""),
+        "{}",
+        stderr(&o)
+    );
 
     let o = trawl(&["report", "nope", "--lake", &lake]);
     assert_eq!(o.status.code(), Some(2));

@@ -1,6 +1,7 @@
 //! Tile charts as inline SVG, drawn server-side with `plotters` (no JavaScript, no network):
 //! horizontal bars for rankings, lines and areas over time (a series per second label column),
-//! pies for shares, and a point map (longitude × latitude) for geolocation.
+//! pies for shares, and a point map (longitude × latitude) for geolocation. Every bar, point,
+//! wedge and circle carries its value in an SVG `<title>` (shown on hover, no script needed).
 
 use plotters::prelude::*;
 use serde_json::Value;
@@ -55,21 +56,97 @@ pub fn svg(t: &TileResult) -> Option<String> {
         return None;
     }
     let mut out = String::new();
+    let mut hover = Hover::default();
     let drawn = match t.chart {
-        Chart::Bar => bars(t, &mut out),
-        Chart::Line => lines(t, &mut out, false),
-        Chart::Area => lines(t, &mut out, true),
-        Chart::Pie => pie(t, &mut out),
-        Chart::Map => map(t, &mut out),
+        Chart::Bar => bars(t, &mut out, &mut hover),
+        Chart::Line => lines(t, &mut out, false, &mut hover),
+        Chart::Area => lines(t, &mut out, true, &mut hover),
+        Chart::Pie => pie(t, &mut out, &mut hover),
+        Chart::Map => map(t, &mut out, &mut hover),
         // A heat map is a shaded table, drawn by the page ([`crate::pivot`]).
         Chart::Table | Chart::Heatmap | Chart::Text => return None,
     };
-    drawn.ok().flatten().map(|()| out)
+    drawn.ok().flatten()?;
+    // The hover shapes go last, on top of what they describe.
+    let end = out.rfind("</svg>")?;
+    out.insert_str(end, &hover.0);
+    Some(out)
 }
 
 type Drawn = Result<Option<()>, Box<dyn std::error::Error>>;
 
-fn bars(t: &TileResult, out: &mut String) -> Drawn {
+/// Transparent shapes over the chart's elements, each with its value as an SVG `<title>`.
+#[derive(Default)]
+struct Hover(String);
+
+impl Hover {
+    fn title(text: &str) -> String {
+        format!("<title>{}</title>", crate::html::escape(text))
+    }
+
+    fn rect(&mut self, (x0, y0): (i32, i32), (x1, y1): (i32, i32), text: &str) {
+        use std::fmt::Write as _;
+        let _ = write!(
+            self.0,
+            "<rect class=\"hover\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#000\" fill-opacity=\"0\">{}</rect>",
+            x0.min(x1),
+            y0.min(y1),
+            (x1 - x0).abs().max(1),
+            (y1 - y0).abs().max(1),
+            Self::title(text)
+        );
+    }
+
+    fn circle(&mut self, (x, y): (i32, i32), r: i32, text: &str) {
+        use std::fmt::Write as _;
+        let _ = write!(
+            self.0,
+            "<circle class=\"hover\" cx=\"{x}\" cy=\"{y}\" r=\"{r}\" fill=\"#000\" fill-opacity=\"0\">{}</circle>",
+            Self::title(text)
+        );
+    }
+
+    fn path(&mut self, points: &[(f64, f64)], text: &str) {
+        use std::fmt::Write as _;
+        let d: Vec<String> = points
+            .iter()
+            .map(|(x, y)| format!("{:.1},{:.1}", x, y))
+            .collect();
+        let _ = write!(
+            self.0,
+            "<path class=\"hover\" d=\"M{}Z\" fill=\"#000\" fill-opacity=\"0\">{}</path>",
+            d.join(" L"),
+            Self::title(text)
+        );
+    }
+}
+
+/// Land: Natural Earth's 1:110m country outlines (public domain; `data/README.md`), one ring
+/// of (longitude, latitude) points each.
+static LAND: std::sync::LazyLock<Vec<Vec<(f64, f64)>>> = std::sync::LazyLock::new(|| {
+    include_str!("../data/land-110m.txt")
+        .lines()
+        .map(|line| {
+            line.split(' ')
+                .filter_map(|p| {
+                    let (x, y) = p.split_once(',')?;
+                    Some((x.parse().ok()?, y.parse().ok()?))
+                })
+                .collect()
+        })
+        .collect()
+});
+
+/// A measure as people write it: whole numbers without a fraction.
+fn shown(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn bars(t: &TileResult, out: &mut String, hover: &mut Hover) -> Drawn {
     let Some(m) = measure(t) else { return Ok(None) };
     // The label: the first text column (a day's name rather than its number), else the first.
     let label = (0..m)
@@ -121,12 +198,21 @@ fn bars(t: &TileResult, out: &mut String) -> Drawn {
             let top = n as f64 - i as f64;
             Rectangle::new([(0.0, top - 0.85), (*v, top - 0.15)], PALETTE[0].filled())
         }))?;
+        // The whole row is the hover target, so a short bar is as easy to point at.
+        for (i, (label, v)) in rows.iter().enumerate() {
+            let top = n as f64 - i as f64;
+            hover.rect(
+                chart.backend_coord(&(0.0, top - 0.15)),
+                chart.backend_coord(&(max * 1.08, top - 0.85)),
+                &format!("{label}: {} {}", shown(*v), t.columns[m]),
+            );
+        }
         root.present()?;
     }
     Ok(Some(()))
 }
 
-fn lines(t: &TileResult, out: &mut String, area: bool) -> Drawn {
+fn lines(t: &TileResult, out: &mut String, area: bool, hover: &mut Hover) -> Drawn {
     // The last count column (percentages are in the table, not on the same axis).
     let Some(m) = (0..t.columns.len())
         .rev()
@@ -196,6 +282,15 @@ fn lines(t: &TileResult, out: &mut String, area: bool) -> Drawn {
                 }
             })
             .draw()?;
+        for (name, pts) in series.iter().take(PALETTE.len()) {
+            for &(x, y) in pts {
+                hover.circle(
+                    chart.backend_coord(&(x as f64, y)),
+                    5,
+                    &format!("{name}, {}: {}", xs[x], shown(y)),
+                );
+            }
+        }
         for (k, (name, pts)) in series.iter().enumerate().take(PALETTE.len()) {
             let color = PALETTE[k];
             let pts: Vec<(f64, f64)> = pts.iter().map(|&(x, y)| (x as f64, y)).collect();
@@ -224,7 +319,7 @@ fn lines(t: &TileResult, out: &mut String, area: bool) -> Drawn {
     Ok(Some(()))
 }
 
-fn pie(t: &TileResult, out: &mut String) -> Drawn {
+fn pie(t: &TileResult, out: &mut String, hover: &mut Hover) -> Drawn {
     let Some(m) = measure(t) else { return Ok(None) };
     let mut sizes: Vec<f64> = Vec::new();
     let mut labels: Vec<String> = Vec::new();
@@ -250,6 +345,28 @@ fn pie(t: &TileResult, out: &mut String) -> Drawn {
         let radius = 110.0;
         let colors = &PALETTE[..sizes.len()];
         let mut pie = Pie::new(&center, &radius, &sizes, colors, &labels);
+        // Wedges from 3 o'clock, clockwise (y grows downwards): the hover wedges follow.
+        pie.start_angle(0.0);
+        let total: f64 = sizes.iter().sum();
+        let mut from = 0.0f64;
+        for (size, label) in sizes.iter().zip(&labels) {
+            let to = from + size / total * std::f64::consts::TAU;
+            let mut points = vec![(center.0 as f64, center.1 as f64)];
+            let steps = ((to - from) / 0.05).ceil().max(1.0) as usize;
+            for k in 0..=steps {
+                let a = from + (to - from) * k as f64 / steps as f64;
+                points.push((
+                    center.0 as f64 + radius * a.cos(),
+                    center.1 as f64 + radius * a.sin(),
+                ));
+            }
+            let pct = 100.0 * size / total;
+            hover.path(
+                &points,
+                &format!("{label}: {} {} ({pct:.1}%)", shown(*size), t.columns[m]),
+            );
+            from = to;
+        }
         pie.label_style(("sans-serif", 13).into_font().color(&BLACK));
         pie.label_offset(12.0);
         root.draw(&pie)?;
@@ -258,7 +375,7 @@ fn pie(t: &TileResult, out: &mut String) -> Drawn {
     Ok(Some(()))
 }
 
-fn map(t: &TileResult, out: &mut String) -> Drawn {
+fn map(t: &TileResult, out: &mut String, hover: &mut Hover) -> Drawn {
     let col = |name: &str| t.columns.iter().position(|c| c == name);
     let (Some(lat), Some(lon)) = (col("latitude"), col("longitude")) else {
         return Ok(None);
@@ -283,7 +400,7 @@ fn map(t: &TileResult, out: &mut String) -> Drawn {
     let max = points.iter().map(|p| p.2).fold(1.0, f64::max);
     {
         let root = SVGBackend::with_string(out, (W, W / 2 + 40)).into_drawing_area();
-        root.fill(&RGBColor(0xf4, 0xf8, 0xfb))?;
+        root.fill(&RGBColor(0xee, 0xf4, 0xfa))?;
         let mut chart = ChartBuilder::on(&root)
             .margin(8)
             .x_label_area_size(20)
@@ -296,10 +413,28 @@ fn map(t: &TileResult, out: &mut String) -> Drawn {
             .x_label_formatter(&|x| format!("{x:.0}°"))
             .y_label_formatter(&|y| format!("{y:.0}°"))
             .draw()?;
+        chart.draw_series(
+            LAND.iter()
+                .map(|ring| Polygon::new(ring.clone(), RGBColor(0xdc, 0xe3, 0xea).filled())),
+        )?;
+
         chart.draw_series(points.iter().map(|(x, y, v, _)| {
             let r = (3.0 + 12.0 * (v / max).sqrt()) as i32;
             Circle::new((*x, *y), r, PALETTE[3].mix(0.6).filled())
         }))?;
+        for (x, y, v, name) in &points {
+            let r = (3.0 + 12.0 * (v / max).sqrt()) as i32;
+            let place = if name.is_empty() {
+                "(unknown place)"
+            } else {
+                name
+            };
+            hover.circle(
+                chart.backend_coord(&(*x, *y)),
+                r.max(4),
+                &format!("{place}: {} {}", shown(*v), t.columns[m]),
+            );
+        }
         chart.draw_series(points.iter().map(|(x, y, _, name)| {
             Text::new(
                 name.clone(),

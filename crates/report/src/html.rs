@@ -42,12 +42,16 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0;
 header { background: #232f3e; color: #fff; padding: 10px 20px; display: flex; flex-wrap: wrap; gap: 16px; align-items: center; }
 header a { color: #ffb84d; text-decoration: none; margin-right: 12px; }
 header a.current { color: #fff; font-weight: 600; }
-header form { margin-left: auto; display: flex; gap: 6px; align-items: center; }
+header form { margin-left: auto; display: flex; flex-wrap: wrap; gap: 6px; align-items: center; }
 header input { padding: 3px 6px; }
 main { padding: 16px 20px; }
 h1 { font-size: 22px; margin: 4px 0 12px; }
 .range { color: #566; margin-bottom: 12px; }
-.tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(660px, 1fr)); gap: 16px; }
+.tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(660px, 100%), 1fr)); gap: 16px; }
+.chart svg { max-width: 100%; height: auto; }
+p.guide { max-width: 75ch; line-height: 1.45; margin: 0 0 8px; }
+table.heatmap td { min-width: 44px; }
+table.heatmap th { text-align: right; }
 section.tile { background: #fff; border: 1px solid #d8dee6; border-radius: 6px; padding: 12px; overflow: auto; page-break-inside: avoid; }
 section.tile h2 { font-size: 16px; margin: 0 0 8px; }
 .note { color: #8a5a00; background: #fff7e6; padding: 8px; border-radius: 4px; }

@@ -36,12 +36,32 @@ fn text(v: &Value) -> Option<String> {
     }
 }
 
+fn block_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/block")
+}
+
+/// `tests/block/record_type.txt`, the DuckDB type of a record the peer and
+/// `benches/report_vs_duckdb.sh` read, is trawl's schema (`TRAWL_UPDATE_DOCS=1` rewrites it).
+#[test]
+fn the_record_type_file_is_current() {
+    let path = block_dir().join("record_type.txt");
+    let want = format!("{}\n", trawl_testkit::duckdb_record_type());
+    if std::env::var_os("TRAWL_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "{} is stale: run TRAWL_UPDATE_DOCS=1 cargo test -p trawl-report --test block_peer",
+        path.display()
+    );
+}
+
 fn peer(trail: &std::path::Path, zone: &str) -> BTreeMap<String, Rows> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/block/peer.py");
     let out = Command::new("python3")
-        .arg(&script)
+        .arg(block_dir().join("peer.py"))
         .arg(trail)
-        .arg(trawl_testkit::duckdb_record_type())
+        .arg(block_dir().join("record_type.txt"))
         .arg(zone)
         .output()
         .unwrap();

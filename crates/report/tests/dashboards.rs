@@ -580,6 +580,23 @@ async fn the_html_report_is_self_contained_with_a_chart_per_charted_tile() {
     }
     assert!(html.contains("Events from 2024-03-01T00:00:00Z to 2024-03-03T00:00:00Z"));
     assert!(html.contains("<td>Linköping</td>"));
+    // Every chart element carries its value on hover: bars, pie wedges, line points, map
+    // circles; the map draws land under its points.
+    for title in [
+        "<title>ConsoleLogin: 5 events</title>",
+        "<title>AssumedRole: 3 errors (50.0%)</title>",
+        "<title>successful, 2024-03-01: 2</title>",
+        "<title>Linköping: 2 logins</title>",
+    ] {
+        assert!(html.contains(title), "{title}");
+    }
+    let map = r
+        .iter()
+        .flat_map(|d| &d.tiles)
+        .find(|t| t.id == "user-login-geolocation")
+        .and_then(trawl_report::chart::svg)
+        .unwrap();
+    assert!(map.matches("<polygon").count() > 200, "land outlines");
     assert!(html.contains("@media print"));
     // Cell text is escaped.
     assert_eq!(
@@ -595,12 +612,15 @@ async fn a_capped_table_keeps_its_first_rows_and_says_how_many_there_are() {
     let capped = trawl_report::run_capped(&engine, &d, &march(1, 3), true, Some(1))
         .await
         .unwrap();
-    let whole = full
-        .iter()
-        .find(|r| r.id == d.id)
-        .map(|r| &r.tiles[0])
-        .unwrap();
-    let t = &capped.tiles[0];
+    let sg = |r: &trawl_report::DashboardResult| {
+        r.tiles
+            .iter()
+            .find(|t| t.id == "security-group-modifications")
+            .cloned()
+            .unwrap()
+    };
+    let whole = full.iter().find(|r| r.id == d.id).map(sg).unwrap();
+    let t = &sg(&capped);
     assert!(whole.rows.len() > 1, "the fixture has several SG changes");
     assert_eq!(t.rows, whole.rows[..1].to_vec());
     assert_eq!(t.total_rows, whole.rows.len());

@@ -31,7 +31,11 @@ async fn rows(
     let r = trawl_report::run_cached(engine, cache, &d, range, false, None)
         .await
         .unwrap();
-    let t = &r.tiles[0];
+    let t = r
+        .tiles
+        .iter()
+        .find(|t| t.id == "security-group-modifications")
+        .unwrap();
     let keep = [
         "eventname",
         "group_id",
