@@ -51,6 +51,7 @@ h1 { font-size: 22px; margin: 4px 0 12px; }
 .chart svg { max-width: 100%; height: auto; }
 p.guide { max-width: 75ch; line-height: 1.45; margin: 0 0 8px; }
 table.heatmap td { min-width: 44px; }
+.heatmap-wrap { max-height: none; }
 table.heatmap th { text-align: right; }
 section.tile { background: #fff; border: 1px solid #d8dee6; border-radius: 6px; padding: 12px; overflow: auto; page-break-inside: avoid; }
 section.tile h2 { font-size: 16px; margin: 0 0 8px; }
@@ -171,8 +172,9 @@ fn tile(t: &TileResult, link: Option<Linker<'_>>, max_rows: Option<usize>) -> St
 /// in the cell and on hover.
 fn heatmap(measure: &str, days: &[&str; 7], grid: &[[u64; 7]]) -> String {
     let max = grid.iter().flatten().copied().max().unwrap_or(0).max(1) as f64;
-    let mut out =
-        String::from("<div class=\"table-wrap\"><table class=\"heatmap\"><thead><tr><th>hour</th>");
+    let mut out = String::from(
+        "<div class=\"table-wrap heatmap-wrap\"><table class=\"heatmap\"><thead><tr><th>hour</th>",
+    );
     for d in days {
         let _ = write!(out, "<th>{d}</th>");
     }

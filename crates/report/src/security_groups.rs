@@ -30,35 +30,85 @@ const EVENTS: &str = "('AuthorizeSecurityGroupIngress', 'AuthorizeSecurityGroupE
      'DeleteSecurityGroup', 'ModifySecurityGroupRules', 'UpdateSecurityGroupRuleDescriptionsIngress', \
      'UpdateSecurityGroupRuleDescriptionsEgress', 'ModifyNetworkInterfaceAttribute')";
 
-/// A JSON list member of `requestParameters` as `ARRAY(JSON)` (NULL when absent or not a list).
-fn list(path: &str) -> String {
-    format!("TRY_CAST(json_extract(rp, '{path}') AS ARRAY(JSON))")
+/// A JSON list member of `doc` at `path` as `ARRAY(JSON)`; empty when absent or not a list.
+fn list(doc: &str, path: &str) -> String {
+    format!(
+        "coalesce(TRY_CAST(json_extract({doc}, '{path}') AS ARRAY(JSON)), CAST(JSON '[]' AS ARRAY(JSON)))"
+    )
 }
 
-/// The rows, with `dt`, `eventid` and [`COLUMNS`]; `{range}` selects the events.
-pub fn rows() -> String {
-    let perms = list("$.ipPermissions.items");
-    let rule_ids = list("$.securityGroupRuleIds.items");
-    let group_set = list("$.groupSet.items");
+/// `list`, or a list of one NULL when it is empty: unnested, an event or a rule with nothing
+/// to list keeps one row (as a LEFT JOIN would, with one pass over the events).
+fn or_null(list: &str) -> String {
+    format!("if(cardinality({list}) > 0, {list}, ARRAY[CAST(NULL AS VARCHAR)])")
+}
+
+/// Rows the tile shows, the newest first (the block's limit); the drill-down lists them all.
+pub const LIMIT: usize = 500;
+
+/// The rows of the newest `events` events (all of them with `None`), with `dt`, `eventid` and
+/// [`COLUMNS`]; `{range}` selects the events. Every event gives at least one row, so the
+/// first N rows in [`ORDER`] come from the newest N events: reading the rules of those
+/// alone gives the same first rows.
+///
+/// One pass, the JSON read only for the newest events: each event's rule items of every shape (`ipPermissions` rules, rule ids,
+/// `ModifySecurityGroupRules` rules, a network interface's groups) are unnested together,
+/// then each rule's peers; an event with no item keeps one row, its rule read from the older
+/// top-level form (NULL for a created or deleted group).
+pub fn rows(events: Option<usize>) -> String {
+    let newest = events
+        .map(|n| format!(" ORDER BY eventtime DESC, eventid LIMIT {n}"))
+        .unwrap_or_default();
     // ModifySecurityGroupRules' rules: a list, or one object made a list of one.
-    let modify = "coalesce(TRY_CAST(json_extract(rp, '$.ModifySecurityGroupRulesRequest.SecurityGroupRule') AS ARRAY(JSON)), \
-         TRY_CAST(json_parse('[' || json_format(json_extract(rp, '$.ModifySecurityGroupRulesRequest.SecurityGroupRule')) || ']') AS ARRAY(JSON)))";
-    let legacy = "(json_extract_scalar(rp, '$.cidrIp') IS NOT NULL \
-         OR json_extract_scalar(rp, '$.cidrIpv6') IS NOT NULL \
-         OR json_extract_scalar(rp, '$.sourceSecurityGroupName') IS NOT NULL \
-         OR json_extract_scalar(rp, '$.sourceSecurityGroupId') IS NOT NULL)";
-    let some = |a: &str| format!("coalesce(cardinality({a}), 0) > 0");
+    let modify_path = "'$.ModifySecurityGroupRulesRequest.SecurityGroupRule'";
+    let modify = format!(
+        "coalesce(TRY_CAST(json_extract(rp, {modify_path}) AS ARRAY(JSON)), \
+         TRY_CAST(json_parse('[' || json_format(json_extract(rp, {modify_path})) || ']') AS ARRAY(JSON)), \
+         CAST(JSON '[]' AS ARRAY(JSON)))"
+    );
+    let items = or_null(&format!(
+        "concat({}, {}, {modify}, {})",
+        list("rp", "$.ipPermissions.items"),
+        list("rp", "$.securityGroupRuleIds.items"),
+        list("rp", "$.groupSet.items"),
+    ));
     let peers = |field: &str, key: &str| {
         format!(
-            "transform(coalesce(TRY_CAST(json_extract(p, '$.{field}.items') AS ARRAY(JSON)), \
-             CAST(JSON '[]' AS ARRAY(JSON))), x -> coalesce(json_extract_scalar(x, '$.{key}'), \
-             json_extract_scalar(x, '$.groupName')))"
+            "transform({}, v -> coalesce(json_extract_scalar(v, '$.{key}'), json_extract_scalar(v, '$.groupName')))",
+            list("x", &format!("$.{field}.items"))
         )
     };
-    let head = "dt, eventid, eventtime, eventname, user_arn, sourceipaddress";
-    let port = |v: &str| format!("TRY_CAST(json_extract_scalar({v}) AS INTEGER)");
+    let peer_list = or_null(&format!(
+        "concat({}, {}, {}, {})",
+        peers("ipRanges", "cidrIp"),
+        peers("ipv6Ranges", "cidrIpv6"),
+        peers("prefixListIds", "prefixListId"),
+        peers("groups", "groupId"),
+    ));
+    // A field of the item, else of a ModifySecurityGroupRules rule, else (an event without
+    // items) of the older top-level form.
+    let field = |item: &str, modify: &str, top: &str| {
+        format!(
+            "coalesce(json_extract_scalar(x, '$.{item}'), json_extract_scalar(x, '$.SecurityGroupRule.{modify}'), \
+             CASE WHEN x IS NULL THEN json_extract_scalar(rp, '$.{top}') END)"
+        )
+    };
+    let port =
+        |item: &str, modify: &str| format!("TRY_CAST({} AS INTEGER)", field(item, modify, item));
     format!(
-        "WITH e AS (SELECT dt, eventid, eventtime, eventname, \
+        "SELECT r.*, coalesce(r.peer LIKE '%/0', false) AS open_to_world FROM (\
+         SELECT dt, eventid, eventtime, eventname, user_arn, sourceipaddress, \
+           coalesce(json_extract_scalar(x, '$.groupId'), group_id) AS group_id, network_interface_id, direction, \
+           coalesce(json_extract_scalar(x, '$.securityGroupRuleId'), json_extract_scalar(x, '$.SecurityGroupRuleId'), \
+                    json_extract_scalar(x, '$')) AS rule_id, \
+           {protocol} AS protocol, {from_port} AS from_port, {to_port} AS to_port, \
+           coalesce(peer, json_extract_scalar(x, '$.SecurityGroupRule.CidrIpv4'), \
+                    json_extract_scalar(x, '$.SecurityGroupRule.CidrIpv6'), \
+                    json_extract_scalar(x, '$.SecurityGroupRule.PrefixListId'), \
+                    json_extract_scalar(x, '$.SecurityGroupRule.ReferencedGroupId'), \
+                    CASE WHEN x IS NULL THEN coalesce(json_extract_scalar(rp, '$.cidrIp'), json_extract_scalar(rp, '$.cidrIpv6'), \
+                      json_extract_scalar(rp, '$.sourceSecurityGroupId'), json_extract_scalar(rp, '$.sourceSecurityGroupName')) END) AS peer \
+         FROM (SELECT dt, eventid, eventtime, eventname, \
            coalesce(useridentity.arn, useridentity.principalid) AS user_arn, sourceipaddress, \
            requestparameters AS rp, \
            coalesce(json_extract_scalar(requestparameters, '$.groupId'), \
@@ -66,54 +116,11 @@ pub fn rows() -> String {
                     json_extract_scalar(responseelements, '$.groupId')) AS group_id, \
            json_extract_scalar(requestparameters, '$.networkInterfaceId') AS network_interface_id, \
            CASE WHEN eventname LIKE '%Ingress' THEN 'ingress' WHEN eventname LIKE '%Egress' THEN 'egress' END AS direction \
-         FROM cloudtrail_logs WHERE {{range}} AND eventsource = 'ec2.amazonaws.com' AND eventname IN {EVENTS}), \
-         r AS (\
-         SELECT {head}, group_id, network_interface_id, direction, CAST(NULL AS VARCHAR) AS rule_id, \
-           json_extract_scalar(p, '$.ipProtocol') AS protocol, {from_p} AS from_port, {to_p} AS to_port, peer \
-         FROM e CROSS JOIN UNNEST({perms}) AS u(p) \
-         LEFT JOIN UNNEST(concat({v4}, {v6}, {pl}, {sg})) AS q(peer) ON TRUE \
-         UNION ALL \
-         SELECT {head}, group_id, network_interface_id, direction, NULL, \
-           json_extract_scalar(rp, '$.ipProtocol'), {from_l}, {to_l}, \
-           coalesce(json_extract_scalar(rp, '$.cidrIp'), json_extract_scalar(rp, '$.cidrIpv6'), \
-                    json_extract_scalar(rp, '$.sourceSecurityGroupId'), json_extract_scalar(rp, '$.sourceSecurityGroupName')) \
-         FROM e WHERE NOT ({some_perms}) AND {legacy} \
-         UNION ALL \
-         SELECT {head}, group_id, network_interface_id, direction, \
-           coalesce(json_extract_scalar(x, '$.securityGroupRuleId'), json_extract_scalar(x, '$')), \
-           NULL, NULL, NULL, NULL \
-         FROM e CROSS JOIN UNNEST({rule_ids}) AS u(x) WHERE NOT ({some_perms}) \
-         UNION ALL \
-         SELECT {head}, group_id, network_interface_id, direction, \
-           json_extract_scalar(m, '$.SecurityGroupRuleId'), \
-           json_extract_scalar(m, '$.SecurityGroupRule.IpProtocol'), {from_m}, {to_m}, \
-           coalesce(json_extract_scalar(m, '$.SecurityGroupRule.CidrIpv4'), json_extract_scalar(m, '$.SecurityGroupRule.CidrIpv6'), \
-                    json_extract_scalar(m, '$.SecurityGroupRule.PrefixListId'), json_extract_scalar(m, '$.SecurityGroupRule.ReferencedGroupId')) \
-         FROM e CROSS JOIN UNNEST({modify}) AS u(m) \
-         UNION ALL \
-         SELECT {head}, coalesce(json_extract_scalar(g, '$.groupId'), group_id), network_interface_id, direction, \
-           NULL, NULL, NULL, NULL, NULL \
-         FROM e CROSS JOIN UNNEST({group_set}) AS u(g) \
-         UNION ALL \
-         SELECT {head}, group_id, network_interface_id, direction, NULL, NULL, NULL, NULL, NULL \
-         FROM e WHERE NOT ({some_perms}) AND NOT {legacy} AND NOT ({some_ids}) \
-           AND NOT ({some_modify}) AND NOT ({some_groups})) \
-         SELECT dt, eventid, eventtime, eventname, user_arn, sourceipaddress, group_id, network_interface_id, \
-           direction, rule_id, protocol, from_port, to_port, peer, \
-           coalesce(peer LIKE '%/0', false) AS open_to_world FROM r",
-        v4 = peers("ipRanges", "cidrIp"),
-        v6 = peers("ipv6Ranges", "cidrIpv6"),
-        pl = peers("prefixListIds", "prefixListId"),
-        sg = peers("groups", "groupId"),
-        from_p = port("p, '$.fromPort'"),
-        to_p = port("p, '$.toPort'"),
-        from_l = port("rp, '$.fromPort'"),
-        to_l = port("rp, '$.toPort'"),
-        from_m = port("m, '$.SecurityGroupRule.FromPort'"),
-        to_m = port("m, '$.SecurityGroupRule.ToPort'"),
-        some_perms = some(&perms),
-        some_ids = some(&rule_ids),
-        some_modify = some(modify),
-        some_groups = some(&group_set),
+           FROM cloudtrail_logs WHERE {{range}} AND eventsource = 'ec2.amazonaws.com' AND eventname IN {EVENTS}{newest}) AS e \
+         CROSS JOIN UNNEST({items}) AS u(x) \
+         CROSS JOIN UNNEST({peer_list}) AS q(peer)) AS r",
+        protocol = field("ipProtocol", "IpProtocol", "ipProtocol"),
+        from_port = port("fromPort", "FromPort"),
+        to_port = port("toPort", "ToPort"),
     )
 }

@@ -14,12 +14,18 @@ use trawl_report::html::{escape, page, table, url_encode};
 
 use crate::{App, EVENTS_LIMIT, Params, WebError, error_page, header, range_of, range_params};
 
-/// The columns a drill-down lists, newest first.
+/// The columns a drill-down lists, newest first. `resource` is what the event acted on, as
+/// the `resource` filter finds it: its first ARN in `resources`, else the bucket or instance
+/// the request names.
 fn list_sql(range: &Range) -> String {
     format!(
-        "SELECT eventtime, eventname, eventsource, coalesce(useridentity.arn, useridentity.principalid) AS user, \
-         sourceipaddress, errorcode, awsregion, recipientaccountid AS account, eventid \
-         FROM cloudtrail_logs WHERE {} ORDER BY eventtime DESC, eventid",
+        "SELECT eventtime, eventname, eventsource, coalesce(useridentity.arn, useridentity.principalid) AS user_arn, \
+         sourceipaddress, errorcode, awsregion, recipientaccountid AS account, \
+         coalesce(element_at(transform(resources, r -> r.arn), 1), \
+                  json_extract_scalar(requestparameters, '$.bucketName'), \
+                  json_extract_scalar(requestparameters, '$.instanceId'), \
+                  json_extract_scalar(requestparameters, '$.instancesSet.items[0].instanceId')) AS resource, \
+         eventid FROM cloudtrail_logs WHERE {} ORDER BY eventtime DESC, eventid",
         range.predicate()
     )
 }
@@ -103,11 +109,17 @@ pub(crate) async fn events(State(app): State<Arc<App>>, Query(q): Query<Params>)
         Ok((columns, mut rows, total)) => {
             let more = rows.len() > EVENTS_LIMIT;
             rows.truncate(EVENTS_LIMIT);
+            // An event id opens the event; a user, address, resource... narrows the drill.
             let link = |column: &str, value: &Value| -> Option<String> {
-                let id = value
-                    .as_str()
-                    .filter(|_| column == trawl_schema::COL_EVENTID)?;
-                Some(format!("/events/{}", url_encode(id)))
+                let v = value.as_str()?;
+                if column == trawl_schema::COL_EVENTID {
+                    return Some(format!("/events/{}", url_encode(v)));
+                }
+                let narrower = range.clone().filtered(column, v).ok()?;
+                Some(format!(
+                    "/events?{}",
+                    range_params(&narrower).trim_start_matches('&')
+                ))
             };
             let params = range_params(&range);
             let first = page_no * EVENTS_LIMIT;

@@ -136,6 +136,27 @@ fn filters_combine_and_every_parameter_is_checked() {
         body.contains("where eventname = ConsoleLogin and region = us-east-1"),
         "{body}"
     );
+    // Every listed cell narrows the drill: a resource (an object's ARN here) lists the
+    // events on it, the first filter kept.
+    let (status, body) = get(addr, "/events?eventname=GetObject&all=1");
+    assert_eq!(status, 400, "all= is a dashboard's parameter: {body}");
+    let (status, body) = get(addr, "/events?eventname=GetObject");
+    assert_eq!(status, 200, "{body}");
+    let html = body.replace("&amp;", "&");
+    let link = html
+        .split("href=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .find(|l| l.contains("resource="))
+        .expect("resource links")
+        .to_string();
+    let (status, narrowed) = get(addr, &link);
+    assert_eq!(status, 200, "{narrowed}");
+    assert!(
+        narrowed.contains("Events where eventname = GetObject and resource = arn:aws:s3:::"),
+        "{narrowed}"
+    );
+    assert!(narrowed.matches("href=\"/events/").count() > 0);
     // Unknown parameters and filter columns, bad pages, drills without a filter: 400s that
     // say what was expected.
     for (path, says) in [

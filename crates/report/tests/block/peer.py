@@ -155,6 +155,7 @@ def tiles(zone):
     SELECT eventTime, eventName, user_arn, sourceIPAddress, group_id, eni, direction, rule_id, protocol, from_port, to_port,
         peer, coalesce(peer LIKE '%/0', false)
     FROM rules ORDER BY eventTime DESC, eventID, group_id, rule_id, protocol, from_port, to_port, peer
+    LIMIT 500
     """
     return TILES
 

@@ -275,6 +275,43 @@ fn expand_rows(mut u: Unnest) -> Unnest {
     u
 }
 
+/// The table name standing for the relation in [`wrap_in_unnest`]'s template.
+const RELATION_PLACEHOLDER: &str = "__trawl_relation";
+
+/// Puts `original` where the template names [`RELATION_PLACEHOLDER`], under the template's
+/// alias.
+fn put_back(body: &mut SetExpr, original: &TableFactor) {
+    match body {
+        SetExpr::Select(select) => {
+            for t in &mut select.from {
+                if let TableFactor::Table {
+                    name,
+                    alias: template_alias,
+                    ..
+                } = &t.relation
+                    && name.to_string() == RELATION_PLACEHOLDER
+                {
+                    let mut r = original.clone();
+                    let template_alias = template_alias.clone();
+                    match &mut r {
+                        TableFactor::Table { alias, .. } | TableFactor::Derived { alias, .. } => {
+                            *alias = template_alias;
+                        }
+                        _ => {}
+                    }
+                    t.relation = r;
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            put_back(left, original);
+            put_back(right, original);
+        }
+        SetExpr::Query(q) => put_back(&mut q.body, original),
+        _ => {}
+    }
+}
+
 /// Replaces `relation` by `(SELECT b.*, unnest(e1) AS c1 ... FROM relation AS b) AS b`;
 /// returns `b`.
 fn wrap_in_unnest(relation: &mut TableFactor, u: &Unnest) -> Result<String, Refused> {
@@ -291,21 +328,18 @@ fn wrap_in_unnest(relation: &mut TableFactor, u: &Unnest) -> Result<String, Refu
             .unwrap_or_default(),
         _ => String::new(),
     };
-    let plain = match &*relation {
-        TableFactor::Table { .. } => {
-            let mut plain = relation.clone();
-            if let TableFactor::Table { alias, .. } = &mut plain {
-                *alias = None;
-            }
-            plain.to_string()
-        }
-        TableFactor::Derived { subquery, .. } => format!("({subquery})"),
-        _ => {
-            return Err(Refused::Unsupported(
-                "UNNEST(...) must follow a table or a subquery in FROM".into(),
-            ));
-        }
-    };
+    // The relation goes in as a placeholder too, put back after parsing: a subquery printed
+    // and parsed again would lose its lambdas.
+    if !matches!(
+        &*relation,
+        TableFactor::Table { .. } | TableFactor::Derived { .. }
+    ) {
+        return Err(Refused::Unsupported(
+            "UNNEST(...) must follow a table or a subquery in FROM".into(),
+        ));
+    }
+    let original = relation.clone();
+    let plain = RELATION_PLACEHOLDER;
     let names: Vec<String> = u
         .alias
         .as_ref()
@@ -365,6 +399,7 @@ fn wrap_in_unnest(relation: &mut TableFactor, u: &Unnest) -> Result<String, Refu
             source,
         })?;
     fill_placeholders(&mut subquery, &u.exprs);
+    put_back(&mut subquery.body, &original);
     *relation = TableFactor::Derived {
         lateral: false,
         subquery,
