@@ -153,7 +153,18 @@ pub struct Dashboard {
     /// The range shown when none is asked for, counted back from the lake's newest event
     /// (the block's date filter defaults: 1 year, 48 hours on two dashboards).
     pub default_period: Period,
+    /// When every tile reads only some events: those events are read from the lake once and
+    /// the tiles run on them in memory ([`crate::run_cached`] without a cache).
+    pub scope: Option<Scope>,
     pub tiles: Vec<Tile>,
+}
+
+/// The events all of a dashboard's tiles read: `predicate` selects them, `columns` are every
+/// column a tile (or a filter) uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    pub predicate: &'static str,
+    pub columns: &'static str,
 }
 
 /// A length of time, and how it is said.
@@ -279,6 +290,7 @@ fn general_operations() -> Dashboard {
         id: "general-operations",
         title: "General Operations",
         default_period: YEAR,
+        scope: None,
         tiles: vec![
             tile(
                 "top-10-events",
@@ -375,6 +387,7 @@ fn error_overview() -> Dashboard {
         id: "error-overview",
         title: "Error Overview",
         default_period: TWO_DAYS,
+        scope: None,
         tiles: vec![
             tile(
                 "top-assumed-user-types",
@@ -494,6 +507,11 @@ fn console_login_overview() -> Dashboard {
         id: "console-login-overview",
         title: "Console Login Overview",
         default_period: YEAR,
+        scope: Some(Scope {
+            predicate: "eventname = 'ConsoleLogin'",
+            columns: "eventtime, eventname, useridentity, sourceipaddress, errorcode, errormessage, \
+                      responseelements, additionaleventdata",
+        }),
         tiles: vec![
             tile(
                 "top-user-logins",
@@ -594,6 +612,7 @@ fn security_group_modifications() -> Dashboard {
         id: "security-group-modifications",
         title: "EC2 Security Group Modifications",
         default_period: YEAR,
+        scope: None,
         tiles: vec![
             guide(
                 "security-group-guide",
@@ -627,6 +646,7 @@ fn operational_account_activity() -> Dashboard {
         id: "operational-account-activity",
         title: "Operational Account Activity",
         default_period: TWO_DAYS,
+        scope: None,
         tiles: vec![
             guide(
                 "operational-guide",

@@ -262,13 +262,24 @@ pub async fn run_cached(
     has_geo: bool,
     table_rows: Option<usize>,
 ) -> Result<DashboardResult, ReportError> {
+    // A dashboard whose tiles all read a few events reads them from the lake once.
+    let scoped = match (cache, dashboard.scope) {
+        (None, Some(scope)) => Some(scoped_events(engine, dashboard, scope, range).await?),
+        _ => None,
+    };
     // Tiles run concurrently: small queries leave cores idle between their stages.
-    let tiles = futures::future::try_join_all(
-        dashboard
-            .tiles
-            .iter()
-            .map(|t| run_tile(engine, cache, dashboard, t, range, has_geo, table_rows)),
-    )
+    let tiles = futures::future::try_join_all(dashboard.tiles.iter().map(|t| {
+        run_tile(
+            engine,
+            cache,
+            scoped.as_ref(),
+            dashboard,
+            t,
+            range,
+            has_geo,
+            table_rows,
+        )
+    }))
     .await?;
     Ok(DashboardResult {
         id: dashboard.id.to_string(),
@@ -281,9 +292,41 @@ pub async fn run_cached(
     })
 }
 
+/// The events of a [`dashboards::Scope`] in `range` (filters applied), with the columns its
+/// tiles read.
+async fn scoped_events(
+    engine: &QueryEngine,
+    dashboard: &Dashboard,
+    scope: dashboards::Scope,
+    range: &Range,
+) -> Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>), ReportError> {
+    let sql = format!(
+        "SELECT {} FROM cloudtrail_logs WHERE {} AND {}",
+        scope.columns,
+        range.predicate(),
+        scope.predicate
+    );
+    let result = engine
+        .run(&sql)
+        .await
+        .map_err(|source| ReportError::Query {
+            dashboard: dashboard.id.to_string(),
+            tile: "its events".into(),
+            source,
+        })?
+        .pop()
+        .expect("one statement, one result");
+    Ok((result.schema, result.batches))
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site, each argument named there"
+)]
 async fn run_tile(
     engine: &QueryEngine,
     cache: Option<&TileCache>,
+    scoped: Option<&(arrow::datatypes::SchemaRef, Vec<RecordBatch>)>,
     dashboard: &Dashboard,
     t: &Tile,
     range: &Range,
@@ -330,6 +373,17 @@ async fn run_tile(
             .answer(engine, t.id, rollup, range)
             .await
             .map_err(query)?,
+        // The range and filters were applied when the events were read.
+        _ if scoped.is_some() => {
+            let (schema, batches) = scoped.expect("checked");
+            let in_memory = dashboards::zoned(&t.sql, range.zone.as_deref())
+                .replace("{range}", "TRUE")
+                .replace("FROM cloudtrail_logs", "FROM {partial}");
+            engine
+                .run_on(&in_memory, schema.clone(), batches.clone())
+                .await
+                .map_err(query)?
+        }
         _ => engine
             .run(&sql)
             .await
