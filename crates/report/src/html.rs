@@ -51,7 +51,7 @@ h1 { font-size: 22px; margin: 4px 0 12px; }
 .chart svg { max-width: 100%; height: auto; }
 p.guide { max-width: 75ch; line-height: 1.45; margin: 0 0 8px; }
 table.heatmap td { min-width: 44px; }
-.heatmap-wrap { max-height: none; }
+.table-wrap.heatmap-wrap { max-height: none; }
 table.heatmap th { text-align: right; }
 section.tile { background: #fff; border: 1px solid #d8dee6; border-radius: 6px; padding: 12px; overflow: auto; page-break-inside: avoid; }
 section.tile h2 { font-size: 16px; margin: 0 0 8px; }
