@@ -70,8 +70,8 @@ pub struct Rollup {
     pub partial: String,
     pub merge: String,
     /// How many key columns follow `dt` in a partial row, its measures (counts, which add
-    /// up) following the time columns; `None` when partial rows are events, not groups.
-    pub keys: Option<usize>,
+    /// up) following the time columns.
+    pub keys: usize,
 }
 
 /// What an error is, as the block counts it and more: an error code or an error message. The
@@ -121,7 +121,7 @@ fn rollup(keys: &[&str], measures: &str, from: &str, merge: &str) -> Rollup {
         )
         .replace("{error}", ERROR),
         merge: merge.to_string(),
-        keys: Some(keys.len()),
+        keys: keys.len(),
     }
 }
 

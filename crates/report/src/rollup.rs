@@ -326,7 +326,7 @@ impl TileCache {
 }
 
 /// The partials of consecutive spans as one: groups added up (counts sum, time bounds
-/// widen), or events put together.
+/// widen).
 async fn compact(
     engine: &QueryEngine,
     rollup: &Rollup,
@@ -334,9 +334,7 @@ async fn compact(
 ) -> Result<Arc<Partial>, QueryError> {
     let schema = parts[0].schema.clone();
     let batches: Vec<RecordBatch> = parts.iter().flat_map(|p| p.batches.clone()).collect();
-    let Some(keys) = rollup.keys else {
-        return Ok(Arc::new(Partial { schema, batches }));
-    };
+    let keys = rollup.keys;
     let name = |i: usize| format!("\"{}\"", schema.field(i).name().replace('"', "\"\""));
     let mut select = Vec::new();
     for i in 0..schema.fields().len() {
