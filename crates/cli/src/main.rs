@@ -314,18 +314,18 @@ fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
                 )?;
                 for t in &d.tiles {
                     writeln!(out, "## {}", t.title)?;
-                    match t.note.as_ref().or(t.text.as_ref()) {
-                        Some(note) => writeln!(out, "{note}")?,
-                        None if t.rows.is_empty() => writeln!(out, "(no rows)")?,
-                        None if trawl_report::pivot(t).is_some() => {
-                            let (days, grid) = trawl_report::pivot(t).expect("checked");
+                    let text = t.note.as_ref().or(t.text.as_ref());
+                    match (text, trawl_report::pivot(t)) {
+                        (Some(note), _) => writeln!(out, "{note}")?,
+                        (None, _) if t.rows.is_empty() => writeln!(out, "(no rows)")?,
+                        (None, Some((days, grid))) => {
                             writeln!(out, "hour  {}", days.map(|d| format!("{d:>8}")).join(""))?;
                             for (hour, row) in grid.iter().enumerate() {
                                 let cells: String = row.iter().map(|v| format!("{v:>8}")).collect();
                                 writeln!(out, "{hour:02}:00 {cells}")?;
                             }
                         }
-                        None => {
+                        (None, None) => {
                             let schema = t.batches[0].schema();
                             render::write_result(&mut out, Format::Table, &t.batches, &schema)?;
                         }

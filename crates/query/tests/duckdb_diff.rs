@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
@@ -50,20 +49,16 @@ async fn same_answers_as_duckdb() {
         std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
     )
     .join("tests/duckdb/peer.py");
-    let out = Command::new("python3")
-        .arg(&peer)
-        .arg(&trail)
-        .arg(trawl_testkit::duckdb_record_type())
-        .arg(&queries_file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "duckdb peer failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let record_type = trawl_testkit::duckdb_record_type();
+    let out = trawl_testkit::run_peer(
+        &peer,
+        &[
+            trail.as_os_str(),
+            record_type.as_ref(),
+            queries_file.as_os_str(),
+        ],
     );
-    let theirs: Vec<Vec<Vec<Option<String>>>> = String::from_utf8(out.stdout)
-        .unwrap()
+    let theirs: Vec<Vec<Vec<Option<String>>>> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();

@@ -418,12 +418,14 @@ fn map(t: &TileResult, out: &mut String, hover: &mut Hover) -> Drawn {
                 .map(|ring| Polygon::new(ring.clone(), RGBColor(0xdc, 0xe3, 0xea).filled())),
         )?;
 
-        chart.draw_series(points.iter().map(|(x, y, v, _)| {
-            let r = (3.0 + 12.0 * (v / max).sqrt()) as i32;
-            Circle::new((*x, *y), r, PALETTE[3].mix(0.6).filled())
-        }))?;
+        // A circle's area grows with its logins.
+        let radius = |v: f64| (3.0 + 12.0 * (v / max).sqrt()) as i32;
+        chart.draw_series(
+            points.iter().map(|(x, y, v, _)| {
+                Circle::new((*x, *y), radius(*v), PALETTE[3].mix(0.6).filled())
+            }),
+        )?;
         for (x, y, v, name) in &points {
-            let r = (3.0 + 12.0 * (v / max).sqrt()) as i32;
             let place = if name.is_empty() {
                 "(unknown place)"
             } else {
@@ -431,7 +433,7 @@ fn map(t: &TileResult, out: &mut String, hover: &mut Hover) -> Drawn {
             };
             hover.circle(
                 chart.backend_coord(&(*x, *y)),
-                r.max(4),
+                radius(*v).max(4),
                 &format!("{place}: {} {}", shown(*v), t.columns[m]),
             );
         }

@@ -2,10 +2,11 @@
 //! `cloudtrail_logs`, with the block's defects fixed: a failed console login is
 //! `responseElements.ConsoleLogin = 'Failure'` (not `errorCode = 'AccessDenied'`), JSON
 //! members are read with JSON functions, geolocation is real, and every query is filtered on
-//! `eventtime` so the time range prunes partitions. "Top N" tiles keep their N; the others
-//! return all rows.
+//! `eventtime` so the time range prunes partitions. Tiles keep the block's row limits.
 //!
-//! `{range}` in a query is replaced by the time-range predicate.
+//! In a tile's SQL, `{range}` is replaced by the range's predicate (time and filters),
+//! `{error}` by [`ERROR`], and `{day}`, `{ts}`, `{halfhour}` by the time buckets in the
+//! range's zone ([`zoned`]).
 
 /// How a tile reads best.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +106,11 @@ pub fn zoned(sql: &str, zone: Option<&str>) -> String {
     }
 }
 
+/// A weekday's short name from its ISO number (`day_of_week`), named once per group rather
+/// than formatted once per event.
+const WEEKDAY_NAME: &str =
+    "element_at(ARRAY['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'], day_of_week)";
+
 /// The columns every partial query starts with after `dt` and its keys.
 const PARTIAL_TIME: &str =
     "min(eventtime) AS _tmin, max(eventtime) AS _tmax, count(eventtime) AS _tn, count(*) AS _n";
@@ -150,9 +156,9 @@ impl Tile {
 pub struct Dashboard {
     pub id: &'static str,
     pub title: &'static str,
-    /// The range shown when none is asked for, counted back from the lake's newest event
-    /// (the block's date filter defaults: 1 year, 48 hours on two dashboards).
-    pub default_period: Period,
+    /// The range shown when none is asked for, in microseconds counted back from the lake's
+    /// newest event (the block's date filter defaults: [`YEAR_US`], [`TWO_DAYS_US`]).
+    pub default_period_us: i64,
     /// When every tile reads only some events: those events are read from the lake once and
     /// the tiles run on them in memory ([`crate::run_cached`] without a cache).
     pub scope: Option<Scope>,
@@ -160,31 +166,18 @@ pub struct Dashboard {
 }
 
 /// The events all of a dashboard's tiles read: `predicate` selects them, `columns` are every
-/// column a tile (or a filter) uses.
+/// column a tile uses (the range and its filters are applied when the events are read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scope {
     pub predicate: &'static str,
     pub columns: &'static str,
 }
 
-/// A length of time, and how it is said.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Period {
-    pub micros: i64,
-    pub label: &'static str,
-}
-
 const HOUR_US: i64 = 3_600_000_000;
 /// The block's default date range: 1 year.
-pub const YEAR: Period = Period {
-    micros: 365 * 24 * HOUR_US,
-    label: "1 year",
-};
+pub const YEAR_US: i64 = 365 * 24 * HOUR_US;
 /// Error Overview's and Operational Account Activity's default: 48 hours.
-pub const TWO_DAYS: Period = Period {
-    micros: 48 * HOUR_US,
-    label: "48 hours",
-};
+pub const TWO_DAYS_US: i64 = 48 * HOUR_US;
 
 fn tile(id: &'static str, title: &'static str, chart: Chart, sql: impl Into<String>) -> Tile {
     Tile {
@@ -205,6 +198,9 @@ fn guide(id: &'static str, title: &'static str, text: &'static str) -> Tile {
         ..tile(id, title, Chart::Text, "")
     }
 }
+
+/// The events the Console Login Overview reads.
+const LOGINS: &str = "eventname = 'ConsoleLogin'";
 
 /// The user a console login is for: `root`, the IAM user name, or the role session name.
 const LOGIN_USER: &str = "CASE WHEN useridentity.type = 'Root' THEN 'root' \
@@ -234,6 +230,7 @@ pub const FILTER_COLUMNS: &[&str] = &[
 /// cell: the web app's drill-down (click a user, address, event name, error code, group
 /// id...). `None` for columns that are not filters.
 pub fn drill_filter(column: &str, value: &str) -> Option<String> {
+    use crate::security_groups;
     let v = format!("'{}'", value.replace('\'', "''"));
     Some(match column {
         "eventname" | "eventsource" | "sourceipaddress" | "errorcode" | "awsregion" => {
@@ -248,11 +245,9 @@ pub fn drill_filter(column: &str, value: &str) -> Option<String> {
         // Where the security-group tile finds a group: the call's group, a rule change's
         // group, a new group's id, or one of a network interface's groups.
         "group_id" => format!(
-            "(coalesce(json_extract_scalar(requestparameters, '$.groupId'), \
-             json_extract_scalar(requestparameters, '$.ModifySecurityGroupRulesRequest.GroupId'), \
-             json_extract_scalar(responseelements, '$.groupId')) = {v} \
-             OR contains(transform(coalesce(TRY_CAST(json_extract(requestparameters, '$.groupSet.items') AS ARRAY(JSON)), \
-             CAST(JSON '[]' AS ARRAY(JSON))), g -> json_extract_scalar(g, '$.groupId')), {v}))"
+            "({} = {v} OR contains(transform({}, g -> json_extract_scalar(g, '$.groupId')), {v}))",
+            security_groups::GROUP_ID,
+            security_groups::list("requestparameters", "$.groupSet.items"),
         ),
         "network_interface_id" => {
             format!("json_extract_scalar(requestparameters, '$.networkInterfaceId') = {v}")
@@ -263,8 +258,8 @@ pub fn drill_filter(column: &str, value: &str) -> Option<String> {
             "(any_match(resources, r -> r.arn = {v}) \
              OR json_extract_scalar(requestparameters, '$.bucketName') = {v} \
              OR json_extract_scalar(requestparameters, '$.instanceId') = {v} \
-             OR contains(transform(coalesce(TRY_CAST(json_extract(requestparameters, '$.instancesSet.items') AS ARRAY(JSON)), \
-             CAST(JSON '[]' AS ARRAY(JSON))), i -> json_extract_scalar(i, '$.instanceId')), {v}))"
+             OR contains(transform({}, i -> json_extract_scalar(i, '$.instanceId')), {v}))",
+            security_groups::list("requestparameters", "$.instancesSet.items"),
         ),
         _ => return None,
     })
@@ -289,7 +284,7 @@ fn general_operations() -> Dashboard {
     Dashboard {
         id: "general-operations",
         title: "General Operations",
-        default_period: YEAR,
+        default_period_us: YEAR_US,
         scope: None,
         tiles: vec![
             tile(
@@ -345,21 +340,20 @@ fn general_operations() -> Dashboard {
                 "events-by-hour-and-day-of-week",
                 "Events by Hour of Day, Day of Week",
                 Chart::Heatmap,
-                "SELECT hour({ts}) AS \"hour\", \
-                 day_of_week({ts}) AS day_of_week, \
-                 date_format({ts}, '%a') AS day, count(*) AS events \
-                 FROM cloudtrail_logs WHERE {range} GROUP BY 1, 2, 3 ORDER BY 1, 2",
+                format!(
+                    "SELECT \"hour\", day_of_week, {WEEKDAY_NAME} AS day, events FROM (\
+                     SELECT hour({{ts}}) AS \"hour\", day_of_week({{ts}}) AS day_of_week, count(*) AS events \
+                     FROM cloudtrail_logs WHERE {{range}} GROUP BY 1, 2) ORDER BY 1, 2"
+                ),
             )
-            .rolled(counted(
-                &[
-                    "hour({ts}) AS \"hour\"",
-                    "day_of_week({ts}) AS day_of_week",
-                    "date_format({ts}, '%a') AS day",
-                ],
-                "\"hour\", day_of_week, day",
-                "events",
+            .rolled(rollup(
+                &["hour({ts}) AS \"hour\"", "day_of_week({ts}) AS day_of_week"],
+                "count(*) AS events",
                 "FROM cloudtrail_logs WHERE {range}",
-                "ORDER BY 1, 2",
+                &format!(
+                    "SELECT \"hour\", day_of_week, {WEEKDAY_NAME} AS day, sum(events) AS events \
+                     FROM {{partial}} GROUP BY 1, 2 ORDER BY 1, 2"
+                ),
             )),
             tile(
                 "ec2-instance-changes",
@@ -386,7 +380,7 @@ fn error_overview() -> Dashboard {
     Dashboard {
         id: "error-overview",
         title: "Error Overview",
-        default_period: TWO_DAYS,
+        default_period_us: TWO_DAYS_US,
         scope: None,
         tiles: vec![
             tile(
@@ -494,7 +488,7 @@ fn console_login_overview() -> Dashboard {
                 "json_extract_scalar(responseelements, '$.ConsoleLogin') = 'Success'",
             )
     };
-    let logins = "FROM cloudtrail_logs WHERE {range} AND eventname = 'ConsoleLogin'";
+    let logins = format!("FROM cloudtrail_logs WHERE {{range}} AND {LOGINS}");
     // A login tile's rollup: `extra` narrows the logins.
     let lr = |keys: &[&str], measures: &str, extra: &str, merge: &str| {
         let r = rollup(keys, measures, &format!("{logins}{extra}"), merge);
@@ -506,9 +500,9 @@ fn console_login_overview() -> Dashboard {
     Dashboard {
         id: "console-login-overview",
         title: "Console Login Overview",
-        default_period: YEAR,
+        default_period_us: YEAR_US,
         scope: Some(Scope {
-            predicate: "eventname = 'ConsoleLogin'",
+            predicate: LOGINS,
             columns: "eventtime, eventname, useridentity, sourceipaddress, errorcode, errormessage, \
                       responseelements, additionaleventdata",
         }),
@@ -611,7 +605,7 @@ fn security_group_modifications() -> Dashboard {
     Dashboard {
         id: "security-group-modifications",
         title: "EC2 Security Group Modifications",
-        default_period: YEAR,
+        default_period_us: YEAR_US,
         scope: None,
         tiles: vec![
             guide(
@@ -645,7 +639,7 @@ fn operational_account_activity() -> Dashboard {
     Dashboard {
         id: "operational-account-activity",
         title: "Operational Account Activity",
-        default_period: TWO_DAYS,
+        default_period_us: TWO_DAYS_US,
         scope: None,
         tiles: vec![
             guide(

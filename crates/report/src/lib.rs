@@ -28,6 +28,25 @@ pub struct Range {
     pub zone: Option<String>,
 }
 
+/// In JSON, the range a dashboard shows: `since`, `until` and `zone` (each absent when open
+/// or UTC); the filters are in the tiles' SQL.
+impl Serialize for Range {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        if let Some(since) = self.window.since_text() {
+            map.serialize_entry("since", &since)?;
+        }
+        if let Some(until) = self.window.until_text() {
+            map.serialize_entry("until", &until)?;
+        }
+        if let Some(zone) = &self.zone {
+            map.serialize_entry("zone", zone)?;
+        }
+        map.end()
+    }
+}
+
 impl Range {
     /// This range, also keeping only events where `column` is `value`; an unknown column is
     /// an error that lists the known ones (never silently ignored).
@@ -147,7 +166,7 @@ pub async fn newest_event(
 /// counted back from `newest` (the lake's newest event, [`newest_event`]).
 pub fn default_range(dashboard: &Dashboard, range: &Range, newest: Option<i64>) -> Range {
     if range.is_open() {
-        range.counted_back(newest, dashboard.default_period.micros)
+        range.counted_back(newest, dashboard.default_period_us)
     } else {
         range.clone()
     }
@@ -200,14 +219,8 @@ pub struct TileResult {
 pub struct DashboardResult {
     pub id: String,
     pub title: String,
-    /// The range the tiles count, as `since`/`until` text (absent: open).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub since: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub until: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub zone: Option<String>,
-    #[serde(skip)]
+    /// The range the tiles count (in JSON: `since`, `until`, `zone`).
+    #[serde(flatten)]
     pub range: Range,
     pub tiles: Vec<TileResult>,
 }
@@ -284,9 +297,6 @@ pub async fn run_cached(
     Ok(DashboardResult {
         id: dashboard.id.to_string(),
         title: dashboard.title.to_string(),
-        since: range.window.since_text(),
-        until: range.window.until_text(),
-        zone: range.zone.clone(),
         range: range.clone(),
         tiles,
     })
@@ -333,50 +343,40 @@ async fn run_tile(
     has_geo: bool,
     table_rows: Option<usize>,
 ) -> Result<TileResult, ReportError> {
-    let sql =
-        dashboards::zoned(&t.sql, range.zone.as_deref()).replace("{range}", &range.predicate());
+    // A tile without rows: guidance text, or why it cannot have any.
+    let without_rows = |note: Option<&str>, text: Option<&str>, sql: String| TileResult {
+        id: t.id.to_string(),
+        title: t.title.to_string(),
+        chart: t.chart,
+        columns: Vec::new(),
+        rows: Vec::new(),
+        total_rows: 0,
+        note: note.map(str::to_string),
+        text: text.map(str::to_string),
+        sql,
+        batches: Vec::new(),
+    };
     if let Some(text) = t.text {
-        return Ok(TileResult {
-            id: t.id.to_string(),
-            title: t.title.to_string(),
-            chart: t.chart,
-            columns: Vec::new(),
-            rows: Vec::new(),
-            total_rows: 0,
-            note: None,
-            text: Some(text.to_string()),
-            sql: String::new(),
-            batches: Vec::new(),
-        });
+        return Ok(without_rows(None, Some(text), String::new()));
     }
+    let zoned = dashboards::zoned(&t.sql, range.zone.as_deref());
+    let sql = zoned.replace("{range}", &range.predicate());
     if t.geo && !has_geo {
-        return Ok(TileResult {
-            id: t.id.to_string(),
-            title: t.title.to_string(),
-            chart: t.chart,
-            columns: Vec::new(),
-            rows: Vec::new(),
-            total_rows: 0,
-            note: Some(trawl_geo::HOW_TO_GET.to_string()),
-            text: None,
-            sql,
-            batches: Vec::new(),
-        });
+        return Ok(without_rows(Some(trawl_geo::HOW_TO_GET), None, sql));
     }
     let query = |source| ReportError::Query {
         dashboard: dashboard.id.to_string(),
         tile: t.id.to_string(),
         source,
     };
-    let result = match (cache, &t.rollup) {
-        (Some(cache), Some(rollup)) => cache
+    let result = match (cache, &t.rollup, scoped) {
+        (Some(cache), Some(rollup), _) => cache
             .answer(engine, t.id, rollup, range)
             .await
             .map_err(query)?,
         // The range and filters were applied when the events were read.
-        _ if scoped.is_some() => {
-            let (schema, batches) = scoped.expect("checked");
-            let in_memory = dashboards::zoned(&t.sql, range.zone.as_deref())
+        (_, _, Some((schema, batches))) => {
+            let in_memory = zoned
                 .replace("{range}", "TRUE")
                 .replace("FROM cloudtrail_logs", "FROM {partial}");
             engine

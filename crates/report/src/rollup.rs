@@ -33,8 +33,9 @@ type Spans = BTreeSet<(u64, u64)>;
 #[derive(Debug, Clone, Hash, PartialEq, Eq)]
 struct Key {
     tile: &'static str,
-    /// The filters' predicate (`TRUE` without any), and the zone of the buckets when not UTC.
-    filter: String,
+    /// What the partial is of besides its tile and span: the filters' predicate (`TRUE`
+    /// without any), and the zone of the buckets when not UTC.
+    scope: String,
     span: Span,
 }
 
@@ -65,7 +66,7 @@ impl Partial {
 /// computation per partial however many requests want it at once.
 pub struct TileCache {
     partials: moka::future::Cache<Key, Arc<Partial>>,
-    /// The commit spans cached for each (tile, filter): where chains can start.
+    /// The commit spans cached for each (tile, scope): where chains can start.
     spans: Mutex<HashMap<(&'static str, String), Spans>>,
     /// Sessions over the files of commit spans.
     engines: moka::future::Cache<(u64, u64), Arc<QueryEngine>>,
@@ -123,12 +124,12 @@ impl TileCache {
 
     /// The commit spans whose partials make up a chain over `1..=version`: the longest
     /// cached span at each step, then one new span for the rest.
-    fn chain(&self, tile: &'static str, filter: &str, version: u64) -> Vec<(u64, u64)> {
+    fn chain(&self, tile: &'static str, scope: &str, version: u64) -> Vec<(u64, u64)> {
         let mut spans = self
             .spans
             .lock()
             .expect("the span index lock is never poisoned");
-        let set = spans.entry((tile, filter.to_string())).or_default();
+        let set = spans.entry((tile, scope.to_string())).or_default();
         let mut out = Vec::new();
         let mut pos = 1;
         while pos <= version {
@@ -138,7 +139,7 @@ impl TileCache {
                 .find(|&&(first, last)| {
                     self.partials.contains_key(&Key {
                         tile,
-                        filter: filter.to_string(),
+                        scope: scope.to_string(),
                         span: Span::Commits(first, last),
                     })
                 })
@@ -158,7 +159,7 @@ impl TileCache {
         set.retain(|&(first, last)| {
             self.partials.contains_key(&Key {
                 tile,
-                filter: filter.to_string(),
+                scope: scope.to_string(),
                 span: Span::Commits(first, last),
             })
         });
@@ -187,11 +188,11 @@ impl TileCache {
     }
 
     /// Notes that the partial of a commit span is cached, so chains can start there.
-    fn remember(&self, tile: &'static str, filter: &str, span: (u64, u64)) {
+    fn remember(&self, tile: &'static str, scope: &str, span: (u64, u64)) {
         self.spans
             .lock()
             .expect("the span index lock is never poisoned")
-            .entry((tile, filter.to_string()))
+            .entry((tile, scope.to_string()))
             .or_default()
             .insert(span);
     }
@@ -229,7 +230,7 @@ impl TileCache {
         for (first, last) in self.chain(tile, &scope, version) {
             let key = Key {
                 tile,
-                filter: scope.clone(),
+                scope: scope.clone(),
                 span: Span::Commits(first, last),
             };
             let part = self
@@ -250,7 +251,7 @@ impl TileCache {
         if parts.len() > MAX_SPANS {
             let key = Key {
                 tile,
-                filter: scope.clone(),
+                scope: scope.clone(),
                 span: Span::Commits(1, version),
             };
             let merged = self
@@ -296,7 +297,7 @@ impl TileCache {
             let predicate = format!("{} AND dt IN ({})", range.predicate(), days.join(", "));
             let key = Key {
                 tile,
-                filter: scope.clone(),
+                scope: scope.clone(),
                 span: Span::Edge {
                     version,
                     predicate: predicate.clone(),

@@ -30,8 +30,14 @@ const EVENTS: &str = "('AuthorizeSecurityGroupIngress', 'AuthorizeSecurityGroupE
      'DeleteSecurityGroup', 'ModifySecurityGroupRules', 'UpdateSecurityGroupRuleDescriptionsIngress', \
      'UpdateSecurityGroupRuleDescriptionsEgress', 'ModifyNetworkInterfaceAttribute')";
 
+/// Where a change names its group: the call's group, a rule change's group, or a new group's
+/// id in the response (a network interface's groups are a list: `groupSet.items`).
+pub(crate) const GROUP_ID: &str = "coalesce(json_extract_scalar(requestparameters, '$.groupId'), \
+     json_extract_scalar(requestparameters, '$.ModifySecurityGroupRulesRequest.GroupId'), \
+     json_extract_scalar(responseelements, '$.groupId'))";
+
 /// A JSON list member of `doc` at `path` as `ARRAY(JSON)`; empty when absent or not a list.
-fn list(doc: &str, path: &str) -> String {
+pub(crate) fn list(doc: &str, path: &str) -> String {
     format!(
         "coalesce(TRY_CAST(json_extract({doc}, '{path}') AS ARRAY(JSON)), CAST(JSON '[]' AS ARRAY(JSON)))"
     )
@@ -111,9 +117,7 @@ pub fn rows(events: Option<usize>) -> String {
          FROM (SELECT dt, eventid, eventtime, eventname, \
            coalesce(useridentity.arn, useridentity.principalid) AS user_arn, sourceipaddress, \
            requestparameters AS rp, \
-           coalesce(json_extract_scalar(requestparameters, '$.groupId'), \
-                    json_extract_scalar(requestparameters, '$.ModifySecurityGroupRulesRequest.GroupId'), \
-                    json_extract_scalar(responseelements, '$.groupId')) AS group_id, \
+           {GROUP_ID} AS group_id, \
            json_extract_scalar(requestparameters, '$.networkInterfaceId') AS network_interface_id, \
            CASE WHEN eventname LIKE '%Ingress' THEN 'ingress' WHEN eventname LIKE '%Egress' THEN 'egress' END AS direction \
            FROM cloudtrail_logs WHERE {{range}} AND eventsource = 'ec2.amazonaws.com' AND eventname IN {EVENTS}{newest}) AS e \

@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::Command;
 
 use serde_json::Value;
 use trawl_report::Range;
@@ -58,27 +57,18 @@ fn the_record_type_file_is_current() {
 }
 
 fn peer(trail: &std::path::Path, zone: &str) -> BTreeMap<String, Rows> {
-    let out = Command::new("python3")
-        .arg(block_dir().join("peer.py"))
-        .arg(trail)
-        .arg(block_dir().join("record_type.txt"))
-        .arg(zone)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "the DuckDB peer failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            let rows = serde_json::from_value(v["rows"].clone()).unwrap();
-            (v["id"].as_str().unwrap().to_string(), rows)
-        })
-        .collect()
+    let record_type = block_dir().join("record_type.txt");
+    trawl_testkit::run_peer(
+        &block_dir().join("peer.py"),
+        &[trail.as_os_str(), record_type.as_os_str(), zone.as_ref()],
+    )
+    .lines()
+    .map(|l| {
+        let v: Value = serde_json::from_str(l).unwrap();
+        let rows = serde_json::from_value(v["rows"].clone()).unwrap();
+        (v["id"].as_str().unwrap().to_string(), rows)
+    })
+    .collect()
 }
 
 #[tokio::test]

@@ -299,3 +299,20 @@ pub fn duckdb_available() -> bool {
     }
     ok
 }
+
+/// Runs the Python script `script` with `args` (a differential test's DuckDB peer) and returns
+/// its stdout; a failure shows the script's stderr.
+pub fn run_peer(script: &Path, args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("the peer prints UTF-8")
+}
