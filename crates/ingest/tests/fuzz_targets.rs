@@ -19,7 +19,12 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 
 /// The fixtures, and the real corpus when `TRAWL_CORPUS` names it.
 fn seeds() -> Vec<Vec<u8>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+    // Read at run time: a binary built in another checkout sharing the target directory
+    // still reads this one's fixtures.
+    let root = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for tests"),
+    )
+    .join("../../fixtures");
     let mut paths = files(&root);
     if let Some(corpus) = std::env::var_os("TRAWL_CORPUS") {
         paths.extend(

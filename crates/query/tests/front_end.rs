@@ -17,7 +17,7 @@ fn corpus() -> &'static [(String, bool)] {
 }
 
 fn read_corpus() -> Vec<(String, bool)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
+    let dir = trawl_testkit::manifest_dir().join("tests/slt");
     let mut out = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

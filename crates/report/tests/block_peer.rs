@@ -36,7 +36,7 @@ fn text(v: &Value) -> Option<String> {
 }
 
 fn block_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/block")
+    trawl_testkit::manifest_dir().join("tests/block")
 }
 
 /// `tests/block/record_type.txt`, the DuckDB type of a record the peer and

@@ -10,7 +10,7 @@ use serde_json::Value;
 use trawl_report::{Range, TileCache};
 
 fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/security-groups/shapes.json")
+    trawl_testkit::fixtures().join("security-groups/shapes.json")
 }
 
 async fn engine() -> (trawl_query::QueryEngine, tempfile::TempDir) {

@@ -20,11 +20,16 @@ use trawl_lake::{IngestOptions, IngestSummary, Lake};
 /// `CARGO_MANIFEST_DIR` when it runs them; read at run time, so a test kit built in another
 /// checkout sharing the target directory still points at this one).
 pub fn repo() -> PathBuf {
-    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    let root = manifest.join("../..");
+    let root = manifest_dir().join("../..");
     std::fs::canonicalize(&root).unwrap_or(root)
+}
+
+/// The directory of the crate whose test is running (`CARGO_MANIFEST_DIR` read at run time,
+/// as cargo sets it for tests; the test kit's own at build time otherwise).
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// `fixtures/`: the project's own trails (forms, odd records, sessions...).
