@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
 
-use std::path::PathBuf;
-
 use proptest::prelude::*;
 use sqllogictest::{DefaultColumnType, QueryExpect, Record};
 use trawl_query::fuzz::sql_front_end;
