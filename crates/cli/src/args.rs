@@ -42,6 +42,10 @@ pub(crate) enum Command {
     Verify(VerifyArgs),
     /// Serve the dashboards, drill-down and a read-only SQL console as a local web app.
     Serve(ServeArgs),
+    /// Validate the lake against CloudTrail's digest files: each digest's signature, the
+    /// digest chain, every listed log file's SHA-256, and what no digest covers. Exit 0 when
+    /// all is valid, 1 when something failed validation, 2 on error.
+    Validate(ValidateArgs),
 }
 
 /// `--lake`, on the subcommands that read or write a lake.
@@ -241,6 +245,73 @@ pub(crate) struct GenerateArgs {
     /// Fraction of events delivered a second time in another file.
     #[arg(long, default_value_t = 0.002)]
     pub duplicate_rate: f64,
+    /// Also write CloudTrail digest files, one per account, region and hour, signed with the
+    /// generator's TEST key; their signatures go to `.s3meta/<key>.json` (served as S3
+    /// metadata by `trawl-s3-fake` when --out is a bucket's directory).
+    #[arg(long)]
+    pub digests: bool,
+    /// The bucket the digest files name (the bucket --out is served as).
+    #[arg(long, default_value = "trawl-gen-trail")]
+    pub bucket: String,
+    /// With --digests: write the test key in `aws cloudtrail list-public-keys` form here,
+    /// for `trawl validate --public-keys`.
+    #[arg(long, value_name = "FILE", requires = "digests")]
+    pub public_keys_out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ValidateArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// CloudTrail's public keys: the JSON `aws cloudtrail list-public-keys --start-time ...`
+    /// prints (repeatable; one file per region the trail delivers from).
+    #[arg(long, value_name = "FILE")]
+    pub public_keys: Vec<PathBuf>,
+    /// Fetch CloudTrail's public keys with its ListPublicKeys API (standard credential
+    /// chain, --profile), for each region and the time span of the lake's digests.
+    #[arg(long)]
+    pub fetch_keys: bool,
+    /// With --fetch-keys: also save the keys fetched, in `list-public-keys` form (keep it
+    /// with the evidence; later runs can take it with --public-keys).
+    #[arg(long, value_name = "FILE", requires = "fetch_keys")]
+    pub save_keys: Option<PathBuf>,
+    /// Hours ending after this (RFC 3339, or a date meaning midnight UTC).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Hours starting before this (RFC 3339, or a date meaning midnight UTC).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only these accounts (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub accounts: Vec<String>,
+    /// Only these regions (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub regions: Vec<String>,
+    /// Also re-read every listed log file at its source (local file or S3 object) and check
+    /// it still hashes to what its digest lists. Without it, the hashes recorded at ingest
+    /// are checked.
+    #[arg(long)]
+    pub reread: bool,
+    /// S3 (--reread) and CloudTrail (--fetch-keys): the named profile of the AWS config files.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// S3 (--reread): an S3-compatible endpoint (CloudTrail's is AWS's, or
+    /// AWS_ENDPOINT_URL_CLOUDTRAIL).
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
+    /// table (default) or json: the evidence file, every hour and problem.
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Table)]
+    pub format: ValidateFormat,
+    /// Do not keep the result in the lake (`_trawl/custody/validation.json`, which the
+    /// report and the web app show as "Log integrity").
+    #[arg(long)]
+    pub no_save: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ValidateFormat {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -321,6 +392,10 @@ pub(crate) struct IngestArgs {
     /// as a bad record with its first 4 KiB, and the rest of its object is read on.
     #[arg(long, value_name = "SIZE", default_value_t = bytesize::ByteSize::b(trawl_ingest::DEFAULT_MAX_RECORD_BYTES))]
     pub max_record_bytes: bytesize::ByteSize,
+    /// Do not hash the objects read (SHA-256 of each one's decompressed content, kept in
+    /// the ledger): `trawl validate` then cannot show they are the files CloudTrail signed.
+    #[arg(long)]
+    pub no_hash: bool,
     /// Show a progress bar: auto (when stderr is a terminal), always, never.
     #[arg(long, value_enum, default_value_t = When::Auto)]
     pub progress: When,

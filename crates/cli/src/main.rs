@@ -4,6 +4,7 @@ mod args;
 mod demo;
 mod render;
 mod settings;
+mod validate;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -96,6 +97,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(a) => report(a),
         Command::Verify(a) => verify(a),
         Command::Serve(a) => serve(a),
+        Command::Validate(a) => validate::run(a),
     }
 }
 
@@ -298,19 +300,30 @@ fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
         )),
         None => Box::new(std::io::stdout().lock()),
     };
+    let integrity = trawl_report::Integrity::load(&lake);
     match settings.format {
         ReportFormat::Json => {
-            serde_json::to_writer(&mut out, &serde_json::json!({ "dashboards": results }))?;
+            let validated: Vec<bool> = results
+                .iter()
+                .map(|d| integrity.covers(&d.range.window))
+                .collect();
+            serde_json::to_writer(
+                &mut out,
+                &serde_json::json!({ "dashboards": results, "log_integrity": integrity, "validated": validated }),
+            )?;
             writeln!(out)?;
         }
-        ReportFormat::Html => out.write_all(trawl_report::html::report(&results).as_bytes())?,
+        ReportFormat::Html => {
+            out.write_all(trawl_report::html::report(&results, Some(&integrity)).as_bytes())?;
+        }
         ReportFormat::Table => {
             for d in &results {
                 writeln!(
                     out,
-                    "# {}\n\n{}\n",
+                    "# {}\n\n{}\n{}\n",
                     d.title,
-                    trawl_report::html::range_text(&d.range)
+                    trawl_report::html::range_text(&d.range),
+                    integrity.mark(&d.range.window)
                 )?;
                 for t in &d.tiles {
                     writeln!(out, "## {}", t.title)?;
@@ -333,6 +346,7 @@ fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
                     writeln!(out)?;
                 }
             }
+            out.write_all(integrity.text().as_bytes())?;
         }
     }
     out.flush()?;
@@ -404,14 +418,34 @@ fn generate(a: &args::GenerateArgs) -> anyhow::Result<ExitCode> {
     };
     let stats = trawl_gen::write_trail(&a.out, &spec)
         .with_context(|| format!("writing the trail to {}", a.out.display()))?;
+    let mut summary = serde_json::json!({"out": a.out, "files": stats.files, "events": stats.events,
+        "duplicates": stats.duplicates, "json_bytes": stats.json_bytes, "gz_bytes": stats.gz_bytes});
+    if a.digests {
+        let signer = trawl_gen::Signer::test_key();
+        let spec = trawl_gen::DigestSpec {
+            bucket: a.bucket.clone(),
+            ..trawl_gen::DigestSpec::default()
+        };
+        let d = trawl_gen::write_digests(&a.out, &stats.logs, &spec, &signer)
+            .with_context(|| format!("writing digest files under {}", a.out.display()))?;
+        summary["digests"] = d.digests.into();
+        if let Some(path) = &a.public_keys_out {
+            let (from, to) = (
+                d.first_start.unwrap_or(spec_start()),
+                d.last_end.unwrap_or(spec_start()) + chrono::Duration::days(1),
+            );
+            std::fs::write(path, signer.public_keys_json(from, to).to_string())
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer(
-        &mut out,
-        &serde_json::json!({"out": a.out, "files": stats.files, "events": stats.events,
-            "duplicates": stats.duplicates, "json_bytes": stats.json_bytes, "gz_bytes": stats.gz_bytes}),
-    )?;
+    serde_json::to_writer(&mut out, &summary)?;
     writeln!(out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn spec_start() -> chrono::DateTime<chrono::Utc> {
+    trawl_gen::TrailSpec::default().start
 }
 
 /// The geolocation databases named by `--geoip` / `TRAWL_GEOIP`, if any.

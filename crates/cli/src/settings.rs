@@ -34,6 +34,7 @@ impl IngestSettings {
         options.read.window = window;
         options.read.max_object_bytes = a.max_object_bytes.as_u64();
         options.read.max_record_bytes = a.max_record_bytes.as_u64();
+        options.read.sha256 = !a.no_hash;
         if let Some(t) = a.threads {
             options.threads = t.max(1);
         }

@@ -253,6 +253,7 @@ fn cli_reference_has_the_current_help() {
         &["report", "--help"],
         &["serve", "--help"],
         &["verify", "--help"],
+        &["validate", "--help"],
     ] {
         let o = trawl(cmd);
         assert_eq!(o.status.code(), Some(0));

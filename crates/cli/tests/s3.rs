@@ -20,17 +20,8 @@ fn trawl(args: &[&str], endpoint: Option<&str>) -> Output {
 }
 
 fn command(args: &[&str], endpoint: Option<&str>) -> Command {
-    let mut cmd = trawl_testkit::trawl(env!("CARGO_BIN_EXE_trawl"));
-    cmd.args(args)
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_ENDPOINT_URL_S3")
-        .env("AWS_ACCESS_KEY_ID", trawl_s3_fake::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", trawl_s3_fake::SECRET_KEY)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let mut cmd = trawl_testkit::trawl_s3_client(env!("CARGO_BIN_EXE_trawl"));
+    cmd.args(args);
     if let Some(e) = endpoint {
         cmd.args(["--endpoint-url", e]);
     }

@@ -28,7 +28,7 @@ fn pretty(text: &str) -> String {
 #[test]
 fn help_of_every_subcommand() {
     for sub in [
-        "", "ingest", "sql", "demo", "generate", "report", "serve", "verify",
+        "", "ingest", "sql", "demo", "generate", "report", "serve", "verify", "validate",
     ] {
         let args: Vec<&str> = [sub, "--help"]
             .into_iter()

@@ -13,6 +13,9 @@
 //! assert!(records.iter().all(|r| r["eventID"].is_string()));
 //! ```
 
+mod digests;
+pub use digests::{DigestSpec, DigestStats, Signer, TEST_SIGNING_KEY, write_digests};
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -531,6 +534,22 @@ pub struct TrailStats {
     pub json_bytes: u64,
     pub gz_bytes: u64,
     pub paths: Vec<PathBuf>,
+    /// Each file written, as a CloudTrail digest file lists it ([`write_digests`]).
+    pub logs: Vec<LogFile>,
+}
+
+/// A log file written, with what a digest file says of it.
+#[derive(Debug, Clone)]
+pub struct LogFile {
+    /// The S3 key, relative to the trail's directory (`AWSLogs/...`).
+    pub key: String,
+    pub account: String,
+    pub region: String,
+    pub delivered: DateTime<Utc>,
+    /// SHA-256 of the decompressed content, lowercase hex.
+    pub sha256: String,
+    pub oldest_event: Option<String>,
+    pub newest_event: Option<String>,
 }
 
 /// Writes the trail under `dir` in CloudTrail's S3 key layout. Files group events by
@@ -587,6 +606,8 @@ pub fn write_trail(dir: &Path, spec: &TrailSpec) -> std::io::Result<TrailStats> 
 struct Pending {
     text: Vec<u8>,
     events: usize,
+    /// The earliest event time.
+    first: Option<String>,
     /// The latest event time, for the delivery time.
     last: Option<String>,
 }
@@ -598,10 +619,13 @@ impl Pending {
         }
         serde_json::to_writer(&mut self.text, ev).expect("serialisable");
         self.events += 1;
-        if let Some(t) = ev["eventTime"].as_str()
-            && self.last.as_deref().is_none_or(|last| t > last)
-        {
-            self.last = Some(t.to_string());
+        if let Some(t) = ev["eventTime"].as_str() {
+            if self.last.as_deref().is_none_or(|last| t > last) {
+                self.last = Some(t.to_string());
+            }
+            if self.first.as_deref().is_none_or(|first| t < first) {
+                self.first = Some(t.to_string());
+            }
         }
     }
 }
@@ -626,12 +650,21 @@ fn write_file(
         delivered.format("%Y%m%dT%H%MZ"),
         rng.random::<u64>()
     );
-    let path = dir.join(rel);
+    let path = dir.join(&rel);
     std::fs::create_dir_all(path.parent().expect("has parent"))?;
     let mut body = Vec::with_capacity(chunk.text.len() + 14);
     body.extend_from_slice(b"{\"Records\":[");
     body.extend_from_slice(&chunk.text);
     body.extend_from_slice(b"]}");
+    stats.logs.push(LogFile {
+        key: rel.clone(),
+        account: account.to_string(),
+        region: region.to_string(),
+        delivered,
+        sha256: digests::sha256_hex(&body),
+        oldest_event: chunk.first.clone(),
+        newest_event: chunk.last.clone(),
+    });
     drop(chunk);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
     gz.write_all(&body)?;

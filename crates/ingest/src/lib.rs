@@ -27,6 +27,7 @@ mod forms;
 pub mod fuzz;
 pub mod layout;
 mod parser;
+mod sha;
 mod source;
 mod stream;
 
@@ -41,9 +42,11 @@ pub use encode::{Appended, RecordEncoder};
 pub use error::IngestError;
 pub use forms::{MAX_KEPT_BAD_BYTES, MAX_KEPT_BAD_RECORDS};
 pub use layout::delivery_stamp;
+pub use sha::sha256_hex;
 pub use source::{
-    Body, Claim, Deliver, Discovery, Fetch, Listed, LocalFetch, LocalWalk, Location, SourceObject,
-    Unlisted, discover_local, looks_like_log, mtime_ns, read_local, sort_by_delivery, walk_local,
+    Body, Claim, Deliver, DigestSignature, Discovery, Fetch, Listed, LocalFetch, LocalWalk,
+    Location, SourceObject, Unlisted, discover_local, looks_like_log, mtime_ns, read_local,
+    sort_by_delivery, walk_local,
 };
 pub use stream::{CHUNK_BYTES as DEFAULT_STREAM_CHUNK_BYTES, OVERSIZE_KEPT_BYTES};
 use trawl_schema::TimeWindow;
@@ -77,6 +80,9 @@ pub struct ReadOptions {
     /// it becomes a bad record with its first 4 KiB in the quarantine, and the rest of
     /// the object is read on.
     pub max_record_bytes: u64,
+    /// Hash each object's decompressed content (SHA-256, [`ObjectOutput::sha256`]) as it is
+    /// read, for `trawl validate`. On by default.
+    pub sha256: bool,
 }
 
 /// Default for [`ReadOptions::stream_min_bytes`]: 16 MiB of text.
@@ -93,6 +99,7 @@ impl Default for ReadOptions {
             stream_min_bytes: DEFAULT_STREAM_MIN_BYTES,
             stream_chunk_bytes: DEFAULT_STREAM_CHUNK_BYTES,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            sha256: true,
         }
     }
 }
@@ -146,6 +153,17 @@ pub struct ObjectOutput {
     pub warnings: Vec<String>,
     /// Decompressed JSON bytes.
     pub json_bytes: u64,
+    /// SHA-256 (lowercase hex) of the object's decompressed content, byte for byte as
+    /// inflated (a byte order mark included): what a CloudTrail digest file lists for it.
+    pub sha256: Option<String>,
+    /// The signature S3 keeps in the object's metadata, for a CloudTrail digest file.
+    pub signature: Option<DigestSignature>,
+}
+
+impl ObjectOutput {
+    fn hashed(self, sha256: Option<String>) -> Self {
+        ObjectOutput { sha256, ..self }
+    }
 }
 
 /// Reads a local object; see [`read_bytes`].
@@ -182,30 +200,42 @@ pub fn read_bytes_with(
     // Text up to this long is read whole; one byte more and the object is streamed.
     let whole = opts.stream_min_bytes.max(1).min(opts.max_object_bytes);
     if !decode::is_gzip(&raw) {
-        if raw.len() as u64 <= whole {
-            return read_text_owned(uri, raw, opts);
-        }
-        let reader = Reader::new(uri, opts);
-        let w = stream::Window::new(
-            uri,
-            Box::new(raw.as_slice()),
-            false,
-            opts.max_object_bytes,
-            Vec::new(),
+        let sha256 = opts.sha256.then(|| sha256_hex(&raw));
+        let out = if raw.len() as u64 <= whole {
+            read_text_owned(uri, raw, opts)
+        } else {
+            let reader = Reader::new(uri, opts);
+            let w = stream::Window::new(
+                uri,
+                Box::new(raw.as_slice()),
+                false,
+                opts.max_object_bytes,
+                Vec::new(),
+            );
+            stream_with(reader, w, opts, sink)
+        };
+        return out.map(|o| o.hashed(sha256));
+    }
+    // Hashed as it inflates: the text read whole and whatever is streamed after it.
+    let mut sha = sha::context();
+    let out = {
+        let mut text = INFLATED.with(std::cell::Cell::take);
+        text.clear();
+        let mut gz = sha::Hashing::new(
+            flate2::read::MultiGzDecoder::new(raw.as_slice()),
+            opts.sha256.then_some(&mut sha),
         );
-        return stream_with(reader, w, opts, sink);
-    }
-    let mut text = INFLATED.with(std::cell::Cell::take);
-    text.clear();
-    let mut gz = flate2::read::MultiGzDecoder::new(raw.as_slice());
-    decode::inflate_upto(uri, &mut gz, raw.len(), whole, &mut text)?;
-    if text.len() as u64 > whole {
-        // More text than is read whole: stream it, from what is inflated already.
-        let reader = Reader::new(uri, opts);
-        let w = stream::Window::new(uri, Box::new(gz), true, opts.max_object_bytes, text);
-        return stream_with(reader, w, opts, sink);
-    }
-    read_text_owned(uri, text, opts)
+        decode::inflate_upto(uri, &mut gz, raw.len(), whole, &mut text)?;
+        if text.len() as u64 > whole {
+            // More text than is read whole: stream it, from what is inflated already.
+            let reader = Reader::new(uri, opts);
+            let w = stream::Window::new(uri, Box::new(gz), true, opts.max_object_bytes, text);
+            stream_with(reader, w, opts, sink)
+        } else {
+            read_text_owned(uri, text, opts)
+        }
+    };
+    out.map(|o| o.hashed(opts.sha256.then(|| sha::finish(sha))))
 }
 
 /// Streams the text of `w` through `reader` (see [`stream`]).
@@ -275,6 +305,12 @@ pub fn read_body_with(
 ) -> Result<ObjectOutput, IngestError> {
     match body {
         Body::Bytes(raw) => read_bytes_with(&obj.uri, raw, opts, sink),
+        Body::Signed(raw, signature) => {
+            read_bytes_with(&obj.uri, raw, opts, sink).map(|out| ObjectOutput {
+                signature: Some(signature),
+                ..out
+            })
+        }
         Body::File(path) => read_file_with(obj, &path, opts, sink),
     }
 }
@@ -299,16 +335,23 @@ pub fn read_file_with(
             source,
         }
     })?);
-    let src: Box<dyn std::io::Read + '_> = if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(buffered))
-    } else {
-        Box::new(buffered)
+    let mut sha = sha::context();
+    let out = {
+        let src: Box<dyn std::io::Read + '_> = if gzip {
+            Box::new(sha::Hashing::new(
+                flate2::read::MultiGzDecoder::new(buffered),
+                opts.sha256.then_some(&mut sha),
+            ))
+        } else {
+            Box::new(sha::Hashing::new(buffered, opts.sha256.then_some(&mut sha)))
+        };
+        let mut reader = Reader::new(&obj.uri, opts);
+        let w = stream::Window::new(&obj.uri, src, gzip, opts.max_object_bytes, Vec::new());
+        let streamed = stream::stream(&mut reader, w, opts.limits(), sink)
+            .and_then(|()| source::check_unchanged(obj, &file, "while it was read"));
+        reader.streamed(streamed)
     };
-    let mut reader = Reader::new(&obj.uri, opts);
-    let w = stream::Window::new(&obj.uri, src, gzip, opts.max_object_bytes, Vec::new());
-    let streamed = stream::stream(&mut reader, w, opts.limits(), sink)
-        .and_then(|()| source::check_unchanged(obj, &file, "while it was read"));
-    reader.streamed(streamed)
+    out.map(|o| o.hashed(opts.sha256.then(|| sha::finish(sha))))
 }
 
 #[cfg(test)]

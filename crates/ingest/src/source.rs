@@ -48,9 +48,23 @@ pub type Deliver<'a> = dyn FnMut(usize, Arc<SourceObject>, Result<Body, IngestEr
 pub enum Body {
     /// The object's (still compressed) bytes, held in memory.
     Bytes(Vec<u8>),
+    /// The bytes of an object whose S3 metadata carries a CloudTrail signature (a digest
+    /// file), with that signature.
+    Signed(Vec<u8>, DigestSignature),
     /// A local file too big to hold: the parser streams it from disk
     /// ([`read_body_with`](crate::read_body_with)).
     File(PathBuf),
+}
+
+/// What CloudTrail keeps in a digest file's S3 user metadata: `x-amz-meta-signature` (the
+/// RSA signature, hex) and `x-amz-meta-signature-algorithm` (`SHA256withRSA`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestSignature {
+    pub signature: String,
+    pub algorithm: Option<String>,
+    /// `x-amz-meta-backfill-generation-timestamp`: when CloudTrail generated a backfill
+    /// digest (`..._backfill.json.gz`), the time its signing key is valid at.
+    pub backfill_generated: Option<String>,
 }
 
 /// Hands over the content of objects: their bytes, or a file to stream. The ingest job

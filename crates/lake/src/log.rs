@@ -56,6 +56,10 @@ pub struct SourceEntry {
     /// S3 ETag: with `uri` and `size`, an S3 object's identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
+    /// SHA-256 (lowercase hex) of the object's decompressed content, hashed as it was read:
+    /// what `trawl validate` compares with the hash CloudTrail's digest file lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 impl SourceEntry {
@@ -74,6 +78,7 @@ impl SourceEntry {
             since_us: None,
             until_us: None,
             etag: None,
+            sha256: None,
         }
     }
 

@@ -232,8 +232,9 @@ pub fn table(columns: &[String], rows: &[Vec<Value>], link: Option<Linker<'_>>) 
     out
 }
 
-/// The HTML report: every dashboard on one printable, self-contained page.
-pub fn report(results: &[DashboardResult]) -> String {
+/// The HTML report: every dashboard on one printable, self-contained page, then the lake's
+/// log integrity when given.
+pub fn report(results: &[DashboardResult], integrity: Option<&crate::Integrity>) -> String {
     let mut nav = String::from("<strong>trawl</strong> <nav>");
     for d in results {
         let _ = write!(
@@ -244,10 +245,21 @@ pub fn report(results: &[DashboardResult]) -> String {
         );
     }
     nav.push_str("</nav>");
-    let body: String = results
-        .iter()
-        .map(|d| dashboard_body(d, None, None))
-        .collect();
+    let mut body = String::new();
+    for d in results {
+        if let Some(i) = integrity {
+            let _ = write!(
+                body,
+                "<p class=\"integrity\">{}</p>",
+                escape(&i.mark(&d.range.window))
+            );
+        }
+        body.push_str(&dashboard_body(d, None, None));
+    }
+    if let Some(i) = integrity {
+        nav.push_str("<nav><a href=\"#integrity\">Log integrity</a></nav>");
+        body.push_str(&i.html());
+    }
     let title = if results.len() == 1 {
         results[0].title.as_str()
     } else {

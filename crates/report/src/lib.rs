@@ -4,6 +4,7 @@
 pub mod chart;
 pub mod dashboards;
 pub mod html;
+pub mod integrity;
 pub mod rollup;
 pub mod security_groups;
 
@@ -13,6 +14,7 @@ use trawl_query::QueryEngine;
 use trawl_schema::TimeWindow;
 
 pub use dashboards::{Chart, Dashboard, Rollup, Tile};
+pub use integrity::Integrity;
 pub use rollup::TileCache;
 
 /// What the tiles count: a window on `eventTime` (open ends allowed) and filters.

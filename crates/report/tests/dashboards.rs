@@ -543,7 +543,7 @@ async fn the_range_filters_and_geolocation_explains_itself_without_a_database() 
 #[tokio::test]
 async fn the_html_report_is_self_contained_with_a_chart_per_charted_tile() {
     let r = report(march(1, 3), true).await;
-    let html = trawl_report::html::report(&r);
+    let html = trawl_report::html::report(&r, None);
     assert!(html.starts_with("<!DOCTYPE html>"));
     // Nothing fetched from elsewhere: no scripts, no external stylesheets, images or fonts.
     for banned in ["<script", "<link", "src=\"http", "url(http", "@import"] {

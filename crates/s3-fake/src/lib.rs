@@ -146,6 +146,18 @@ impl Faulty {
     }
 }
 
+/// Where an object's user metadata (`x-amz-meta-*`) is kept, inside its bucket's directory:
+/// `<bucket>/.s3meta/<key>.json`, a JSON object of names (without the prefix) to values.
+/// `trawl generate --digests` writes the signatures of its digest files there, so this server
+/// serves them as S3 does. Hidden from listings; a local directory walk skips it too.
+pub const METADATA_DIR: &str = ".s3meta/";
+
+/// The user metadata stored for an object, if any.
+fn user_metadata(bucket_dir: &Path, key: &str) -> Option<s3s::dto::Metadata> {
+    let text = std::fs::read(bucket_dir.join(METADATA_DIR).join(format!("{key}.json"))).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
 /// The ETag S3 gives a single-part upload: the hex MD5 of the content (unquoted here).
 fn md5_hex(bytes: &[u8]) -> String {
     use md5::Digest;
@@ -179,6 +191,15 @@ impl S3 for Faulty {
         }
         let bucket = req.input.bucket.clone();
         let mut resp = self.inner.list_objects_v2(req).await?;
+        // The metadata sidecars are not objects.
+        if let Some(contents) = resp.output.contents.as_mut() {
+            contents.retain(|o| {
+                !o.key
+                    .as_deref()
+                    .is_some_and(|k| k.starts_with(METADATA_DIR))
+            });
+            resp.output.key_count = Some(contents.len() as i32);
+        }
         // s3s-fs lists no ETags; real S3 does, and clients key their ledgers by them.
         let mut listed = self.counters.listed_keys.lock().expect("counter lock");
         for obj in resp.output.contents.iter_mut().flatten() {
@@ -255,6 +276,7 @@ impl S3 for Faulty {
             content_range,
             e_tag: Some(s3s::dto::ETag::Strong(etag)),
             last_modified: Some(s3s::dto::Timestamp::from(modified)),
+            metadata: user_metadata(&self.root.join(&input.bucket), &input.key),
             ..Default::default()
         };
         Ok(S3Response::new(output))
@@ -265,7 +287,10 @@ impl S3 for Faulty {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         self.admit().await?;
-        self.inner.head_object(req).await
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let mut resp = self.inner.head_object(req).await?;
+        resp.output.metadata = user_metadata(&self.root.join(bucket), &key);
+        Ok(resp)
     }
 
     async fn head_bucket(
@@ -386,6 +411,22 @@ impl FakeS3 {
         let path = self.root.join(bucket).join(key);
         std::fs::create_dir_all(path.parent().expect("object paths have a parent"))?;
         std::fs::write(path, bytes)
+    }
+
+    /// Stores an object's user metadata (see [`METADATA_DIR`]).
+    pub fn put_metadata(
+        &self,
+        bucket: &str,
+        key: &str,
+        metadata: &std::collections::BTreeMap<String, String>,
+    ) -> std::io::Result<()> {
+        let path = self
+            .root
+            .join(bucket)
+            .join(METADATA_DIR)
+            .join(format!("{key}.json"));
+        std::fs::create_dir_all(path.parent().expect("object paths have a parent"))?;
+        std::fs::write(path, serde_json::to_vec(metadata)?)
     }
 
     /// Creates a bucket (an empty directory).

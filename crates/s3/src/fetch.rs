@@ -3,18 +3,23 @@
 
 use std::sync::atomic::Ordering;
 
+use std::collections::HashMap;
+
+use trawl_ingest::DigestSignature;
+
 use crate::retry::{Failure, backoff, chain, classify};
 use crate::{S3Error, S3Source};
 
-/// The bytes of `s3://bucket/key` (`size` from the listing, a capacity hint and a check).
-/// `Err` says why it was given up, after the retries.
+/// The bytes of `s3://bucket/key` (`size` from the listing, a capacity hint and a check),
+/// with the CloudTrail signature its metadata carries (digest files). `Err` says why it was
+/// given up, after the retries.
 pub(crate) async fn get(
     src: &S3Source,
     bucket: &str,
     key: &str,
     etag: Option<&str>,
     size: u64,
-) -> Result<Vec<u8>, S3Error> {
+) -> Result<(Vec<u8>, Option<DigestSignature>), S3Error> {
     let given_up = |message: String, source| S3Error::Request {
         url: format!("s3://{bucket}/{key}"),
         message,
@@ -25,6 +30,7 @@ pub(crate) async fn get(
     let counts = &src.shared.counts;
     let mut buf: Vec<u8> = Vec::with_capacity(size as usize);
     let mut etag = etag.map(str::to_string);
+    let mut signature = None;
     let mut attempt = 0u32;
     loop {
         let mut req = client.get_object().bucket(bucket).key(key);
@@ -39,6 +45,10 @@ pub(crate) async fn get(
             Ok(resp) => {
                 if etag.is_none() {
                     etag = resp.e_tag().map(str::to_string);
+                }
+                // Pinned to one ETag, every part's metadata is the same object's.
+                if signature.is_none() {
+                    signature = digest_signature(resp.metadata());
                 }
                 let expected = resp
                     .content_length()
@@ -75,7 +85,7 @@ pub(crate) async fn get(
                         message: format!("body ended at {} of {want} bytes", buf.len()),
                         source: None,
                     },
-                    (None, _) => return Ok(buf),
+                    (None, _) => return Ok((buf, signature)),
                     (Some(why), _) => why,
                 }
             }
@@ -104,4 +114,21 @@ pub(crate) async fn get(
         counts.retries.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(backoff(opts, attempt - 1)).await;
     }
+}
+
+/// The signature CloudTrail puts in a digest file's user metadata (`x-amz-meta-signature`,
+/// `x-amz-meta-signature-algorithm`; the SDK gives them without the prefix).
+fn digest_signature(metadata: Option<&HashMap<String, String>>) -> Option<DigestSignature> {
+    let metadata = metadata?;
+    let get = |name: &str| {
+        metadata
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    Some(DigestSignature {
+        signature: get("signature")?,
+        algorithm: get("signature-algorithm"),
+        backfill_generated: get("backfill-generation-timestamp"),
+    })
 }

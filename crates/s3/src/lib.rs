@@ -12,6 +12,7 @@
 //! Its own crate so the parsing core builds and tests without the AWS SDK.
 
 mod fetch;
+mod public_keys;
 mod retry;
 mod sources;
 mod walk;
@@ -26,6 +27,7 @@ use trawl_ingest::{
     Body, Claim, Deliver, Fetch, IngestError, LocalFetch, Location, SourceObject, read_local,
 };
 
+pub use public_keys::{FetchedKey, list_public_keys};
 pub use sources::{Listing, SourceFetch, SourceSpec, Sources};
 pub use walk::{Discovered, S3Walk, Selection};
 
@@ -392,7 +394,7 @@ impl Fetch for S3Source {
     fn fetch(&self, obj: &SourceObject) -> Result<Body, IngestError> {
         match &obj.location {
             Location::Local(_) => LocalFetch::default().fetch(obj),
-            Location::S3 { .. } => self.rt.block_on(self.fetch_async(obj)).map(Body::Bytes),
+            Location::S3 { .. } => self.rt.block_on(self.fetch_async(obj)),
         }
     }
 
@@ -428,7 +430,7 @@ impl Fetch for S3Source {
                             }
                         }
                         Claim::Next(i, obj) => running.push(async move {
-                            let raw = self.fetch_async(&obj).await.map(Body::Bytes);
+                            let raw = self.fetch_async(&obj).await;
                             (i, obj, raw)
                         }),
                         Claim::Later => break,
@@ -448,16 +450,20 @@ impl Fetch for S3Source {
 }
 
 impl S3Source {
-    async fn fetch_async(&self, obj: &SourceObject) -> Result<Vec<u8>, IngestError> {
+    async fn fetch_async(&self, obj: &SourceObject) -> Result<Body, IngestError> {
         match &obj.location {
-            Location::Local(_) => read_local(obj),
+            Location::Local(_) => read_local(obj).map(Body::Bytes),
             Location::S3 { bucket, key } => {
-                fetch::get(self, bucket, key, obj.etag.as_deref(), obj.size)
+                let (raw, signature) = fetch::get(self, bucket, key, obj.etag.as_deref(), obj.size)
                     .await
                     .map_err(|e| IngestError::Fetch {
                         uri: obj.uri.clone(),
                         source: Box::new(e),
-                    })
+                    })?;
+                Ok(match signature {
+                    Some(signature) => Body::Signed(raw, signature),
+                    None => Body::Bytes(raw),
+                })
             }
         }
     }

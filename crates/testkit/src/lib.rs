@@ -84,6 +84,23 @@ pub fn trawl(bin: &str) -> Command {
     cmd
 }
 
+/// [`trawl`] as a client of the test S3 endpoint ([`s3`]): its keys, a region, and nothing
+/// from the machine's AWS configuration (profiles, endpoints, instance metadata).
+pub fn trawl_s3_client(bin: &str) -> Command {
+    let mut cmd = trawl(bin);
+    cmd.env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ENDPOINT_URL_S3")
+        .env_remove("AWS_ENDPOINT_URL_CLOUDTRAIL")
+        .env("AWS_ACCESS_KEY_ID", trawl_s3_fake::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", trawl_s3_fake::SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
+}
+
 /// Runs [`trawl`] with `args` to its end.
 pub fn run(bin: &str, args: &[&str]) -> Output {
     trawl(bin).args(args).output().expect("trawl runs")

@@ -30,6 +30,7 @@ use trawl_schema::TimeWindow;
 
 mod background;
 mod events;
+mod integrity;
 mod serve;
 pub use serve::{ServerLimits, serve};
 
@@ -96,6 +97,8 @@ pub struct App {
     background: background::Background,
     /// The lake's newest event at a snapshot version: where default ranges count back from.
     newest: Mutex<Option<(u64, Option<i64>)>>,
+    /// The lake's latest validation, with what it was read from.
+    integrity: std::sync::Mutex<Option<(integrity::Key, Arc<trawl_report::Integrity>)>>,
 }
 
 /// Bounds on what one SQL console request may cost.
@@ -203,6 +206,7 @@ impl App {
             dashboards,
             console,
             newest: Mutex::new(None),
+            integrity: std::sync::Mutex::new(None),
         })
     }
 
@@ -327,6 +331,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/events/{id}", get(event))
         .route("/sql", get(console))
         .route("/sql.csv", get(console_csv))
+        .route("/integrity", get(integrity::integrity_page))
         .with_state(app)
 }
 
@@ -420,14 +425,18 @@ pub(crate) fn header(current: &str, range: &Range, form_action: &str) -> String 
             escape(d.title)
         );
     }
-    let _ = write!(
-        h,
-        "<a href=\"/sql\"{}>SQL console</a></nav>",
-        if current == "sql" {
+    let current_if = |page: &str| {
+        if current == page {
             " class=\"current\""
         } else {
             ""
         }
+    };
+    let _ = write!(
+        h,
+        "<a href=\"/sql\"{}>SQL console</a><a href=\"/integrity\"{}>Log integrity</a></nav>",
+        current_if("sql"),
+        current_if("integrity")
     );
     if !form_action.is_empty() {
         let _ = write!(
@@ -547,7 +556,11 @@ async fn dashboard(
                     range_params(&drill).trim_start_matches('&')
                 ))
             };
-            let body = trawl_report::html::dashboard_body(&result, Some(&link), Some(TILE_ROWS));
+            let body = format!(
+                "{}{}",
+                integrity::mark(&app, &range),
+                trawl_report::html::dashboard_body(&result, Some(&link), Some(TILE_ROWS))
+            );
             Html(page(
                 d.title,
                 &header(d.id, &range, &format!("/dashboards/{}", d.id)),

@@ -98,10 +98,21 @@ impl Collector<'_> {
             );
         }
         for d in &out.digests {
-            self.digest_lines.push(format!(
-                "{{\"uri\":{},\"digest\":{d}}}",
-                serde_json::Value::String(obj.uri.clone())
-            ));
+            // The digest as parsed, the SHA-256 of the file's bytes (signed by CloudTrail,
+            // and named by the next digest of the chain) and the signature from S3's metadata.
+            let signature = out.signature.as_ref();
+            self.digest_lines.push(
+                serde_json::json!({
+                    "uri": obj.uri,
+                    "sha256": out.sha256,
+                    "signature": signature.map(|s| &s.signature),
+                    "signature_algorithm": signature.and_then(|s| s.algorithm.as_ref()),
+                    "backfill_generated": signature.and_then(|s| s.backfill_generated.as_ref()),
+                    "digest": serde_json::from_str::<serde_json::Value>(d)
+                        .unwrap_or_else(|_| serde_json::Value::String(d.clone())),
+                })
+                .to_string(),
+            );
         }
         for batch in out.batches {
             self.accept_part(i, batch)?;
@@ -122,6 +133,7 @@ impl Collector<'_> {
                 since_us: None,
                 until_us: None,
                 etag: obj.etag.clone(),
+                sha256: out.sha256.clone(),
             }
             .read_with(&self.opts.read.window),
         );

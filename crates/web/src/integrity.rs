@@ -1,0 +1,55 @@
+//! The "Log integrity" page and the line each dashboard shows: the lake's latest
+//! `trawl validate` (docs/custody.md), read again only when it or the lake changes.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::extract::State;
+use axum::response::{Html, IntoResponse, Response};
+use trawl_report::html::{escape, page};
+use trawl_report::{Integrity, Range};
+
+use crate::{App, header};
+
+/// What the cached record was read from: the record's modification time and the lake's
+/// version.
+pub(crate) type Key = (Option<SystemTime>, u64);
+
+impl App {
+    /// The lake's latest validation (cached until the record or the lake changes).
+    pub(crate) fn integrity(&self) -> Arc<Integrity> {
+        let modified = std::fs::metadata(trawl_custody::record_path(&self.lake))
+            .and_then(|m| m.modified())
+            .ok();
+        let version = trawl_lake::Snapshot::latest_version(&self.lake.layout()).unwrap_or(0);
+        let key = (modified, version);
+        let mut cached = self.integrity.lock().expect("integrity cache lock");
+        if let Some((k, i)) = cached.as_ref()
+            && *k == key
+        {
+            return i.clone();
+        }
+        let fresh = Arc::new(Integrity::load(&self.lake));
+        *cached = Some((key, fresh.clone()));
+        fresh
+    }
+}
+
+/// The line under a dashboard's title, linking to the page.
+pub(crate) fn mark(app: &App, range: &Range) -> String {
+    format!(
+        "<p class=\"integrity\"><a href=\"/integrity\">{}</a></p>",
+        escape(&app.integrity().mark(&range.window))
+    )
+}
+
+/// `/integrity`.
+pub(crate) async fn integrity_page(State(app): State<Arc<App>>) -> Response {
+    let integrity = app.integrity();
+    Html(page(
+        "Log integrity",
+        &header("integrity", &Range::default(), ""),
+        &integrity.html(),
+    ))
+    .into_response()
+}
