@@ -23,7 +23,7 @@ sync
 run() { # $1: label, $2...: extra flags
     local label="$1"; shift
     rm -rf "$work/lake"
-    /usr/bin/time -f '%e' -o "$work/t" \
+    /usr/bin/time -f '%e %U %S' -o "$work/t" \
         "$TRAWL" ingest --quiet --progress never --json --lake "$work/lake" "$@" "$work/trail" > "$work/$label.json"
     echo "$label $(cat "$work/t")" >> "$work/times"
 }
@@ -35,13 +35,17 @@ done
 python3 - "$work" "$EVENTS" <<'PY'
 import json, sys
 work, events = sys.argv[1], int(sys.argv[2])
-times = {}
+times, cpu = {}, {}
 for line in open(f"{work}/times"):
-    label, t = line.split()
-    times.setdefault(label, []).append(float(t))
+    label, wall, user, system = line.split()
+    times.setdefault(label, []).append(float(wall))
+    cpu.setdefault(label, []).append(float(user) + float(system))
 gen = json.load(open(f"{work}/gen.json"))
 best = {k: min(v) for k, v in times.items()}
+least = {k: min(v) for k, v in cpu.items()}
 for k in ("unhashed", "hashed"):
-    print(f"{k:9} best {best[k]:6.2f} s  ({events / best[k]:,.0f} events/s, {gen['json_bytes'] / best[k] / 1e6:,.0f} MB/s of JSON)  runs: {' '.join(f'{t:.2f}' for t in times[k])}")
-print(f"hashing adds {100 * (best['hashed'] / best['unhashed'] - 1):+.1f}% ({gen['json_bytes'] / 1e9:.2f} GB of JSON, {gen['files']} files)")
+    print(f"{k:9} best {best[k]:6.2f} s  ({events / best[k]:,.0f} events/s, {gen['json_bytes'] / best[k] / 1e6:,.0f} MB/s of JSON), CPU {least[k]:.2f} s  runs: {' '.join(f'{t:.2f}' for t in times[k])}")
+extra = least["hashed"] - least["unhashed"]
+rate = f", {gen['json_bytes'] / extra / 1e9:.2f} GB/s hashed per core" if extra > 0 else ""
+print(f"hashing adds {100 * (best['hashed'] / best['unhashed'] - 1):+.1f}% wall time, {extra:+.2f} s CPU{rate} ({gen['json_bytes'] / 1e9:.2f} GB of JSON, {gen['files']} files)")
 PY

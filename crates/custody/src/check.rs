@@ -207,7 +207,7 @@ fn check_logs(
             let problem = match &entry.sha256 {
                 None => Some((
                     Kind::LogUnhashed,
-                    "ingested by a trawl that did not hash log files (or with --no-hash): ingest the trail into a new lake to validate it".to_string(),
+                    "no SHA-256 recorded for it (ingested with --no-hash or by an older trawl, or the ledger was rebuilt): ingest the trail into a new lake to validate it".to_string(),
                 )),
                 Some(sha) if !sha.eq_ignore_ascii_case(&l.hash_value) => Some((
                     Kind::LogChanged,
