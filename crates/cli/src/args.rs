@@ -292,10 +292,16 @@ pub(crate) struct ValidateArgs {
     /// are checked.
     #[arg(long)]
     pub reread: bool,
-    /// S3 (--reread) and CloudTrail (--fetch-keys): the named profile of the AWS config files.
+    /// For digests the lake read from a local copy (`aws s3 sync` keeps no object metadata):
+    /// fetch their signatures from the digest objects in S3 (HEAD), and check them against
+    /// the copy's content.
+    #[arg(long)]
+    pub fetch_signatures: bool,
+    /// S3 (--reread, --fetch-signatures) and CloudTrail (--fetch-keys): the named profile of
+    /// the AWS config files.
     #[arg(long)]
     pub profile: Option<String>,
-    /// S3 (--reread): an S3-compatible endpoint (CloudTrail's is AWS's, or
+    /// S3 (--reread, --fetch-signatures): an S3-compatible endpoint (CloudTrail's is AWS's, or
     /// AWS_ENDPOINT_URL_CLOUDTRAIL).
     #[arg(long)]
     pub endpoint_url: Option<String>,

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use trawl_custody::{LocalReread, PublicKeys, Reread, ValidateOptions};
+use trawl_custody::{LocalReread, PublicKeys, Reread, Signatures, Sources, ValidateOptions};
 use trawl_lake::Lake;
 
 use crate::args::{ValidateArgs, ValidateFormat, window};
@@ -30,14 +30,19 @@ pub(crate) fn run(a: &ValidateArgs) -> anyhow::Result<ExitCode> {
         accounts: a.accounts.clone(),
         regions: a.regions.clone(),
     };
-    let s3;
-    let reread: Option<&dyn Reread> = if a.reread {
-        s3 = SourceReread::new(a)?;
-        Some(&s3)
+    let s3 = if a.reread || a.fetch_signatures {
+        Some(SourceReread::new(a)?)
     } else {
         None
     };
-    let v = trawl_custody::validate(&lake, &keys, &opts, reread)?;
+    let reach = Sources {
+        reread: s3.as_ref().filter(|_| a.reread).map(|s| s as &dyn Reread),
+        signatures: s3
+            .as_ref()
+            .filter(|_| a.fetch_signatures)
+            .map(|s| s as &dyn Signatures),
+    };
+    let v = trawl_custody::validate(&lake, &keys, &opts, reach)?;
     if !a.no_save {
         trawl_custody::save(&lake, &v)?;
     }
@@ -114,6 +119,19 @@ fn fetch_keys(a: &ValidateArgs, lake: &Lake, keys: &mut PublicKeys) -> anyhow::R
         .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+impl Signatures for SourceReread {
+    fn signatures(
+        &self,
+        digests: &[(String, String)],
+    ) -> Vec<Result<Option<trawl_ingest::DigestSignature>, String>> {
+        self.s3
+            .signatures(digests)
+            .into_iter()
+            .map(|r| r.map_err(|e| e.to_string()))
+            .collect()
+    }
 }
 
 /// Re-reads local files directly and S3 objects through the S3 client ingest uses.

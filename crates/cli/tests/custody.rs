@@ -415,6 +415,70 @@ fn a_local_copy_has_no_signatures_and_says_so() {
     );
     // Every log file still matched its digest, by path under AWSLogs/.
     assert_eq!(v["summary"]["log_files_valid"], c.logs.len());
+    // The signatures fetched from the digest objects in S3 validate the local copy.
+    let (code, v) = c.validate(&["--fetch-signatures"]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["summary"]["rows_validated"], 1500);
+    let note = format!(
+        "{0} of {0} digests read without their S3 metadata got their signature",
+        c.digests.len()
+    );
+    assert!(
+        v["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with(&note)),
+        "{v:#}"
+    );
+    // A local digest whose content differs from the signed object's fails, named.
+    let key = c.chain("111122223333", "us-east-1")[1].clone();
+    let mut text = gunzip(&c.path(&key));
+    let at = text.iter().position(|&b| b == b'[').unwrap();
+    text.insert(at + 1, b' ');
+    let local_copy = Path::new(&c.lake()).parent().unwrap().join("copy");
+    std::fs::create_dir_all(&local_copy).unwrap();
+    let copied = local_copy.join("trail");
+    let status = std::process::Command::new("cp")
+        .args(["-r"])
+        .arg(c.trail())
+        .arg(&copied)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    gzip(&copied.join(&key), &text);
+    let other_lake = Path::new(&c.lake())
+        .parent()
+        .unwrap()
+        .join("lake2")
+        .display()
+        .to_string();
+    let out = c.trawl(&[
+        "ingest",
+        "--lake",
+        &other_lake,
+        "--json",
+        &copied.display().to_string(),
+    ]);
+    assert!(out.status.success());
+    let keys = c.tmp.path().join("keys.json").display().to_string();
+    let endpoint = c.s3.endpoint();
+    let out = c.trawl(&[
+        "validate",
+        "--lake",
+        &other_lake,
+        "--public-keys",
+        &keys,
+        "--format",
+        "json",
+        "--endpoint-url",
+        &endpoint,
+        "--fetch-signatures",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let copied_digest = copied.join(&key).display().to_string();
+    assert!(has(&v, "bad-signature", &copied_digest), "{v:#}");
 }
 
 /// A CloudTrail endpoint on loopback: answers every request with `body` (a ListPublicKeys

@@ -169,7 +169,7 @@ fn check_signature(node: &mut Node<'_>, keys: &PublicKeys) {
         node.fail(
             Kind::Unsigned,
             uri,
-            "no signature: S3 keeps it in the digest object's metadata (x-amz-meta-signature), which a local copy does not have; ingest the CloudTrail-Digest/ prefix from S3".into(),
+            "no signature: S3 keeps it in the digest object's metadata (x-amz-meta-signature), which a local copy does not have: validate with --fetch-signatures, or ingest the CloudTrail-Digest/ prefix from S3".into(),
         );
         return;
     };

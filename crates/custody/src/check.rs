@@ -11,25 +11,29 @@ use crate::chain::{Node, check_chains, nodes, stamp, stamp_us};
 use crate::digest::{self, from_awslogs};
 use crate::model::*;
 use crate::rows::{SourceRows, by_source};
-use crate::{CustodyError, PublicKeys, Reread};
+use crate::{CustodyError, PublicKeys, Reread, Signatures, Sources};
 
-/// Validates the lake's digests, log files and rows (see the crate docs). `reread`: also
-/// hash each listed log file at its source.
+/// Validates the lake's digests, log files and rows (see the crate docs). `reach`: what it
+/// may ask of the sources (re-read log files, fetch signatures).
 pub fn validate(
     lake: &Lake,
     keys: &PublicKeys,
     opts: &ValidateOptions,
-    reread: Option<&dyn Reread>,
+    reach: Sources<'_>,
 ) -> Result<Validation, CustodyError> {
     let layout = lake.layout();
     let snap = Snapshot::load(&layout)?;
     let sources = trawl_lake::log::load_sources(&layout)?;
-    let recorded = digest::load(&layout.meta_dir().join("digests"))?;
+    let mut recorded = digest::load(&layout.meta_dir().join("digests"))?;
     let rows = by_source(layout.root(), &snap.files)?;
     let ledger = Ledger::new(&sources, &snap.quarantined);
 
     let mut problems = Vec::new();
     let mut notes = Vec::new();
+    if let Some(s) = reach.signatures {
+        fetch_signatures(&mut recorded, s, &mut notes);
+    }
+    let reread = reach.reread;
     let mut nodes = nodes(&recorded, keys, opts, &mut problems);
     check_chains(&mut nodes, &mut notes, &mut problems);
     let logs = check_logs(&mut nodes, &ledger, reread, &mut notes);
@@ -117,6 +121,55 @@ pub fn validate(
         problems,
         notes,
     })
+}
+
+/// Fills in the signatures of digests recorded without one (read from a local copy) from
+/// the objects CloudTrail delivered: the signature is then checked against the hash of the
+/// copy the lake read.
+fn fetch_signatures(
+    recorded: &mut [digest::Recorded],
+    from: &dyn Signatures,
+    notes: &mut Vec<String>,
+) {
+    let wanted: Vec<usize> = recorded
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.signature.is_none() && r.digest.is_ok())
+        .map(|(i, _)| i)
+        .collect();
+    let objects: Vec<(String, String)> = wanted
+        .iter()
+        .filter_map(|&i| recorded[i].digest.as_ref().ok())
+        .map(|d| (d.digest_s3_bucket.clone(), d.digest_s3_object.clone()))
+        .collect();
+    let (mut fetched, mut failed) = (0, 0);
+    for (&i, got) in wanted.iter().zip(from.signatures(&objects)) {
+        match got {
+            Ok(Some(sig)) => {
+                let rec = &mut recorded[i];
+                rec.signature = Some(sig.signature);
+                rec.signature_algorithm = sig.algorithm;
+                rec.backfill_generated = sig.backfill_generated;
+                fetched += 1;
+            }
+            Ok(None) => failed += 1,
+            Err(e) => {
+                failed += 1;
+                if failed <= 5 {
+                    notes.push(format!(
+                        "{}: its signature could not be fetched: {e}",
+                        recorded[i].uri
+                    ));
+                }
+            }
+        }
+    }
+    if !wanted.is_empty() {
+        notes.push(format!(
+            "{fetched} of {} digests read without their S3 metadata got their signature from the digest objects in S3 ({failed} did not)",
+            wanted.len()
+        ));
+    }
 }
 
 /// The ledger, found by what a digest names: an S3 object by bucket and key, a local copy

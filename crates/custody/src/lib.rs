@@ -19,7 +19,7 @@
 //! let lake = trawl_lake::Lake::open("./trawl-lake")?;
 //! let mut keys = PublicKeys::default();
 //! keys.add_file("public-keys.json".as_ref())?;
-//! let result = validate(&lake, &keys, &ValidateOptions::default(), None)?;
+//! let result = validate(&lake, &keys, &ValidateOptions::default(), Default::default())?;
 //! println!("{}", result.summary.line());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -38,7 +38,7 @@ use std::path::PathBuf;
 pub use check::validate;
 pub use keys::{PublicKey, PublicKeys};
 pub use model::{Hour, Kind, Problem, Range, Status, Summary, ValidateOptions, Validation};
-pub use reread::{LocalReread, Reread, sha256_of_content};
+pub use reread::{LocalReread, Reread, Signatures, Sources, sha256_of_content};
 pub use table::table;
 
 /// What can stop a validation (as opposed to what it finds).

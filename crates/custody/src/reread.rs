@@ -1,10 +1,38 @@
-//! Re-reading a log file at its source, to show it still matches its digest.
+//! What validation may ask of the sources, beyond the lake: a log file re-read to show it
+//! still matches its digest, and the signatures of digests read from a local copy.
 
 use std::io::Read;
 
 /// Hashes a log file where it was read from. `Ok(None)`: it is no longer there.
 pub trait Reread: Sync {
     fn sha256(&self, uri: &str) -> Result<Option<String>, String>;
+}
+
+/// The signatures S3 keeps in the metadata of digest files, by `(bucket, key)`, in order:
+/// for digests the lake read from a local copy (which has no metadata).
+pub trait Signatures: Sync {
+    fn signatures(
+        &self,
+        digests: &[(String, String)],
+    ) -> Vec<Result<Option<trawl_ingest::DigestSignature>, String>>;
+}
+
+/// What [`validate`](crate::validate) may reach beyond the lake.
+#[derive(Default, Clone, Copy)]
+pub struct Sources<'a> {
+    /// Re-read every listed log file at its source.
+    pub reread: Option<&'a dyn Reread>,
+    /// Fetch the signatures of digests recorded without one.
+    pub signatures: Option<&'a dyn Signatures>,
+}
+
+impl std::fmt::Debug for Sources<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sources")
+            .field("reread", &self.reread.is_some())
+            .field("signatures", &self.signatures.is_some())
+            .finish()
+    }
 }
 
 /// The SHA-256 (hex) of an object's decompressed content (gzip, also multi-member, is

@@ -118,7 +118,9 @@ pub(crate) async fn get(
 
 /// The signature CloudTrail puts in a digest file's user metadata (`x-amz-meta-signature`,
 /// `x-amz-meta-signature-algorithm`; the SDK gives them without the prefix).
-fn digest_signature(metadata: Option<&HashMap<String, String>>) -> Option<DigestSignature> {
+pub(crate) fn digest_signature(
+    metadata: Option<&HashMap<String, String>>,
+) -> Option<DigestSignature> {
     let metadata = metadata?;
     let get = |name: &str| {
         metadata

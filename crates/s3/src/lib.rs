@@ -303,6 +303,36 @@ impl S3Source {
         self.clients.get(&self.shared, bucket).await
     }
 
+    /// The CloudTrail signature in the metadata of each `(bucket, key)` (a HEAD each, many in
+    /// flight): `Ok(None)` for an object without one. For digest files read from a local
+    /// copy, which has no metadata.
+    pub fn signatures(
+        &self,
+        objects: &[(String, String)],
+    ) -> Vec<Result<Option<trawl_ingest::DigestSignature>, S3Error>> {
+        use futures::stream::{self, StreamExt};
+        self.rt.block_on(
+            stream::iter(objects)
+                .map(|(bucket, key)| async move {
+                    let client = self.client(bucket).await;
+                    self.shared.counts.head.fetch_add(1, Ordering::Relaxed);
+                    match client.head_object().bucket(bucket).key(key).send().await {
+                        Ok(resp) => Ok(fetch::digest_signature(resp.metadata())),
+                        Err(e) => {
+                            let f = retry::classify(e);
+                            Err(S3Error::Request {
+                                url: format!("s3://{bucket}/{key}"),
+                                message: f.message,
+                                source: f.source,
+                            })
+                        }
+                    }
+                })
+                .buffered(self.shared.opts.concurrency.max(1))
+                .collect(),
+        )
+    }
+
     /// Lists the CloudTrail objects under `urls` that `sel` selects, as the run consumes
     /// them; see [`S3Walk`]. The folders above the regions are listed before this returns
     /// (an error there, such as a bucket that cannot be listed, is returned); the rest is

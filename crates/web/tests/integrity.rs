@@ -44,7 +44,7 @@ fn the_page_and_the_dashboards_show_the_latest_validation() {
     std::fs::write(&keys_path, keys_json.to_string()).unwrap();
     let mut keys = trawl_custody::PublicKeys::default();
     keys.add_file(&keys_path).unwrap();
-    let v = trawl_custody::validate(&lake, &keys, &Default::default(), None).unwrap();
+    let v = trawl_custody::validate(&lake, &keys, &Default::default(), Default::default()).unwrap();
     assert!(v.summary.failed);
     trawl_custody::save(&lake, &v).unwrap();
     let (_, _, page) = get("/integrity");
