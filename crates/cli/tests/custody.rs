@@ -92,13 +92,16 @@ impl Case {
     }
     /// `trawl validate --format json`: the exit code and the evidence.
     fn validate(&self, extra: &[&str]) -> (i32, Value) {
-        let lake = self.lake();
+        self.validate_lake(&self.lake(), extra)
+    }
+    /// [`Case::validate`] of another lake.
+    fn validate_lake(&self, lake: &str, extra: &[&str]) -> (i32, Value) {
         let keys = self.tmp.path().join("keys.json").display().to_string();
         let endpoint = self.s3.endpoint();
         let mut args = vec![
             "validate",
             "--lake",
-            &lake,
+            lake,
             "--public-keys",
             &keys,
             "--format",
