@@ -217,6 +217,33 @@ fn an_untouched_trail_from_s3_is_valid_to_the_last_row() {
     )
     .unwrap();
     assert_eq!(kept["summary"], v["summary"]);
+    // Scoped to one account, region and window: only its hours, rows and digests.
+    let (code, scoped) = c.validate(&[
+        "--accounts",
+        "111122223333",
+        "--regions",
+        "eu-west-1",
+        "--since",
+        "2024-03-01T06:00:00Z",
+        "--until",
+        "2024-03-01T12:00:00Z",
+    ]);
+    assert_eq!(code, 0, "{scoped:#}");
+    let hours = scoped["hours"].as_array().unwrap();
+    assert!(!hours.is_empty(), "{scoped:#}");
+    assert!(
+        hours
+            .iter()
+            .all(|h| h["account"] == "111122223333" && h["region"] == "eu-west-1")
+    );
+    // The window's hours, and the digest of a file delivered after it with events in it.
+    let digests = scoped["summary"]["digests"].as_u64().unwrap();
+    assert!((1..=8).contains(&digests), "{scoped:#}");
+    let rows = scoped["summary"]["rows"].as_u64().unwrap();
+    assert!(rows > 0 && rows < 1500, "{rows}");
+    assert_eq!(scoped["summary"]["rows_validated"], rows);
+    // The window's first digest links to one before it, in the lake: checked, not missing.
+    assert!(problems(&scoped).is_empty(), "{scoped:#}");
     // Re-read at the source: the same.
     let (code, v) = c.validate(&["--reread"]);
     assert_eq!(code, 0, "{v:#}");

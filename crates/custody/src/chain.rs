@@ -81,12 +81,17 @@ fn in_place(uri: &str, d: &Digest) -> bool {
             && from_awslogs(uri) == from_awslogs(&d.digest_s3_object))
 }
 
-/// The digests in the accounts, regions and window asked for, each with its signature
-/// checked; digests that cannot be read are problems.
+/// Whether a digest, with its hour, is in a validation's scope.
+pub(crate) type InScope<'s> = dyn Fn(&Digest, DateTime<Utc>, DateTime<Utc>) -> bool + 's;
+
+/// The digests in the accounts and regions asked for that `in_scope` keeps (given the
+/// digest and its hour), each with its signature checked; digests that cannot be read are
+/// problems.
 pub(crate) fn nodes<'a>(
     recorded: &'a [Recorded],
     keys: &PublicKeys,
     opts: &ValidateOptions,
+    in_scope: &InScope<'_>,
     problems: &mut Vec<Problem>,
 ) -> Vec<Node<'a>> {
     let mut nodes = Vec::new();
@@ -122,7 +127,7 @@ pub(crate) fn nodes<'a>(
             );
             continue;
         };
-        if !opts.wants(&account, &region) || !opts.spans(start, end) {
+        if !opts.wants(&account, &region) || !in_scope(d, start, end) {
             continue;
         }
         let mut node = Node {
@@ -238,9 +243,30 @@ fn check_signature(node: &mut Node<'_>, keys: &PublicKeys) {
     }
 }
 
+/// The digests the lake holds near the scope, by `(bucket, key)`, and the window they were
+/// read for: where a chain's link out of the scope is looked up.
+pub(crate) struct Around<'a> {
+    pub(crate) recorded: HashMap<(String, String), &'a Recorded>,
+    pub(crate) read: ValidateOptions,
+}
+
+impl<'a> Around<'a> {
+    pub(crate) fn new(recorded: &'a [Recorded], read: ValidateOptions) -> Self {
+        let recorded = recorded
+            .iter()
+            .filter_map(|r| {
+                let d = r.digest.as_ref().ok()?;
+                Some(((d.digest_s3_bucket.clone(), d.digest_s3_object.clone()), r))
+            })
+            .collect();
+        Around { recorded, read }
+    }
+}
+
 /// Links each digest to the one before it, per chain.
 pub(crate) fn check_chains(
     nodes: &mut [Node<'_>],
+    lake: &Around<'_>,
     notes: &mut Vec<String>,
     stops: &mut Vec<Problem>,
 ) {
@@ -293,11 +319,23 @@ pub(crate) fn check_chains(
                     continue;
                 }
             };
-            let Some(&p) = by_key.get(&(prev_bucket.clone(), prev_key.clone())) else {
+            let named = (prev_bucket.clone(), prev_key.clone());
+            // The digest before: validated here, or in the lake but out of this scope.
+            let before = match by_key.get(&named) {
+                Some(&p) => {
+                    successors.entry(p).or_default().push(i);
+                    Some(nodes[p].rec)
+                }
+                None => lake.recorded.get(&named).copied(),
+            };
+            let Some(before) = before else {
                 let prev_end = digest_key_time(&prev_key);
-                if pos == 0 || prev_end.is_some_and(|e| e < first_end) {
+                // Missing only where the lake's digests were read and a chain runs on both
+                // sides of it.
+                let looked = prev_end.is_some_and(|e| lake.read.spans(e - Duration::hours(1), e));
+                if pos == 0 || !looked || prev_end.is_some_and(|e| e < first_end) {
                     notes.push(format!(
-                        "{}: validation of this chain starts here; the digest before it (s3://{prev_bucket}/{prev_key}) is not in the lake",
+                        "{}: validation of this chain starts here; the digest before it (s3://{prev_bucket}/{prev_key}) is not in the lake or not in the window",
                         nodes[i].rec.uri
                     ));
                 } else {
@@ -313,20 +351,19 @@ pub(crate) fn check_chains(
                 }
                 continue;
             };
-            successors.entry(p).or_default().push(i);
             // The link: the previous digest's hash and signature, as this one names them.
             let d = nodes[i].d;
             let links = [
                 (
                     "previousDigestHashValue",
                     &d.previous_digest_hash_value,
-                    nodes[p].rec.sha256.clone(),
+                    before.sha256.clone(),
                     "its SHA-256 is",
                 ),
                 (
                     "previousDigestSignature",
                     &d.previous_digest_signature,
-                    nodes[p].rec.signature.clone(),
+                    before.signature.clone(),
                     "its signature is",
                 ),
             ];
@@ -336,7 +373,7 @@ pub(crate) fn check_chains(
                 {
                     let message = format!(
                         "{field} is {want}, but the previous digest {} does not match ({what} {got})",
-                        nodes[p].rec.uri
+                        before.uri
                     );
                     let prob = nodes[i].problem(Kind::ChainMismatch, &nodes[i].rec.uri, message);
                     nodes[i].problems.push(prob);

@@ -7,8 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 use trawl_ingest::layout::stream_of;
 use trawl_lake::{Lake, QuarantineEntry, Snapshot, SourceEntry};
 
-use crate::chain::{Node, check_chains, nodes, stamp, stamp_us};
-use crate::digest::{self, from_awslogs};
+use crate::chain::{Around, Node, check_chains, nodes, stamp, stamp_us};
+use crate::digest::{self, Digest, from_awslogs};
 use crate::model::*;
 use crate::rows::{SourceRows, by_source};
 use crate::{CustodyError, PublicKeys, Reread, Signatures, Sources};
@@ -24,9 +24,33 @@ pub fn validate(
     let layout = lake.layout();
     let snap = Snapshot::load(&layout)?;
     let sources = trawl_lake::log::load_sources(&layout)?;
-    let mut recorded = digest::load(&layout.meta_dir().join("digests"))?;
+    // Only digests near the scope are held: a file's events may be hours older than its
+    // delivery, so a day's margin.
+    let margin = Duration::days(1);
+    let near = ValidateOptions {
+        since: opts.since.map(|s| s - margin),
+        until: opts.until.map(|u| u + margin),
+        ..opts.clone()
+    };
+    let mut recorded = digest::load(&layout.meta_dir().join("digests"), |d| {
+        let (account, region) = stream_of(&d.digest_s3_object).unwrap_or_default();
+        let start = digest::parse_time(&d.digest_start_time);
+        let end = digest::parse_time(&d.digest_end_time);
+        near.wants(account, region) && start.zip(end).is_none_or(|(s, e)| near.spans(s, e))
+    })?;
     let rows = by_source(layout.root(), &snap.files)?;
     let ledger = Ledger::new(&sources, &snap.quarantined);
+    let scope = Scope { opts, rows: &rows };
+    // A digest is in scope when its hour meets the window or it lists an object in scope
+    // (events in the window delivered after it).
+    let digest_in_scope = |d: &Digest, start, end| {
+        opts.spans(start, end)
+            || d.log_files.iter().any(|l| {
+                ledger
+                    .find(&l.s3_bucket, &l.s3_object)
+                    .is_some_and(|e| scope.object(&e.uri))
+            })
+    };
 
     let mut problems = Vec::new();
     let mut notes = Vec::new();
@@ -34,8 +58,13 @@ pub fn validate(
         fetch_signatures(&mut recorded, s, &mut notes);
     }
     let reread = reach.reread;
-    let mut nodes = nodes(&recorded, keys, opts, &mut problems);
-    check_chains(&mut nodes, &mut notes, &mut problems);
+    let mut nodes = nodes(&recorded, keys, opts, &digest_in_scope, &mut problems);
+    check_chains(
+        &mut nodes,
+        &Around::new(&recorded, near.clone()),
+        &mut notes,
+        &mut problems,
+    );
     let logs = check_logs(&mut nodes, &ledger, reread, &mut notes);
 
     let mut hours = BTreeMap::new();
@@ -53,14 +82,7 @@ pub fn validate(
         problems.extend(node.problems.iter().cloned());
         problems.extend(node.log_problems.iter().cloned());
     }
-    let not_covered = not_covered(
-        &sources,
-        &logs.listed,
-        &rows,
-        opts,
-        &mut hours,
-        &mut problems,
-    );
+    let not_covered = not_covered(&sources, &logs.listed, &scope, &mut hours, &mut problems);
 
     // Rows: traced to a file listed by a digest whose hour is valid.
     let valid_files: HashSet<&str> = nodes
@@ -73,8 +95,7 @@ pub fn validate(
                 .map(|e| e.uri.as_str())
         })
         .collect();
-    let (total_rows, rows_validated) =
-        trace_rows(&rows, &sources, &valid_files, opts, &mut problems);
+    let (total_rows, rows_validated) = trace_rows(&scope, &sources, &valid_files, &mut problems);
 
     let hours: Vec<Hour> = hours.into_values().collect();
     problems.sort_by(|a, b| (a.kind, &a.object).cmp(&(b.kind, &b.object)));
@@ -342,36 +363,56 @@ fn hour_of(node: &Node<'_>) -> Hour {
 
 type Hours = BTreeMap<(String, String, String, String), Hour>;
 
+/// What a validation covers: an object when its account and region are asked for and its
+/// events (else its delivery hour) meet the window.
+struct Scope<'a> {
+    opts: &'a ValidateOptions,
+    rows: &'a HashMap<String, SourceRows>,
+}
+
+impl Scope<'_> {
+    fn object(&self, uri: &str) -> bool {
+        let (account, region) = stream_of(uri).unwrap_or_default();
+        if !self.opts.wants(account, region) {
+            return false;
+        }
+        if self.opts.since.is_none() && self.opts.until.is_none() {
+            return true;
+        }
+        let span = self.rows.get(uri).and_then(|r| {
+            r.min_us
+                .and_then(DateTime::from_timestamp_micros)
+                .zip(r.max_us.and_then(DateTime::from_timestamp_micros))
+        });
+        match (span, delivery_hour(uri)) {
+            (Some((a, b)), _) => self.opts.spans(a, b + Duration::microseconds(1)),
+            (None, Some(h)) => self.opts.spans(h, h + Duration::hours(1)),
+            (None, None) => true,
+        }
+    }
+}
+
 /// Objects in the lake that no digest lists (digest files themselves aside), as problems
 /// and as hours of their own. Returns how many.
 fn not_covered(
     sources: &BTreeMap<String, SourceEntry>,
     listed: &HashSet<String>,
-    rows: &HashMap<String, SourceRows>,
-    opts: &ValidateOptions,
+    scope: &Scope<'_>,
     hours: &mut Hours,
     problems: &mut Vec<Problem>,
 ) -> usize {
     let mut count = 0;
     for s in sources.values() {
-        if s.digests > 0 || listed.contains(&s.uri) {
+        if s.digests > 0 || listed.contains(&s.uri) || !scope.object(&s.uri) {
             continue;
         }
         let (account, region) = stream_of(&s.uri).unwrap_or_default();
-        if !opts.wants(account, region) {
-            continue;
-        }
-        let span = rows.get(&s.uri).copied().unwrap_or_default();
+        let span = scope.rows.get(&s.uri).copied().unwrap_or_default();
         let hour = delivery_hour(&s.uri).or_else(|| {
             span.min_us
                 .and_then(DateTime::from_timestamp_micros)
                 .map(|t| t - Duration::seconds(t.timestamp().rem_euclid(3600)))
         });
-        if let Some(h) = hour
-            && !opts.spans(h, h + Duration::hours(1))
-        {
-            continue;
-        }
         count += 1;
         let end = hour.map(|h| h + Duration::hours(1));
         let from = span.min_us.and_then(stamp_us).or_else(|| hour.map(stamp));
@@ -409,28 +450,20 @@ fn not_covered(
     count
 }
 
-/// The rows in the accounts, regions and window asked for, and of those the rows whose
-/// source is a file of a valid hour. Rows naming a source the ledger does not know are
-/// problems.
+/// The rows of the objects in scope, and of those the rows whose source is a file of a
+/// valid hour. Rows naming a source the ledger does not know are problems.
 fn trace_rows(
-    rows: &HashMap<String, SourceRows>,
+    scope: &Scope<'_>,
     sources: &BTreeMap<String, SourceEntry>,
     valid_files: &HashSet<&str>,
-    opts: &ValidateOptions,
     problems: &mut Vec<Problem>,
 ) -> (u64, u64) {
     let (mut total, mut validated) = (0, 0);
-    for (uri, r) in rows {
-        let (account, region) = stream_of(uri).unwrap_or_default();
-        let span = r
-            .min_us
-            .and_then(DateTime::from_timestamp_micros)
-            .zip(r.max_us.and_then(DateTime::from_timestamp_micros));
-        if !opts.wants(account, region)
-            || span.is_some_and(|(a, b)| !opts.spans(a, b + Duration::microseconds(1)))
-        {
+    for (uri, r) in scope.rows {
+        if !scope.object(uri) {
             continue;
         }
+        let (account, region) = stream_of(uri).unwrap_or_default();
         total += r.rows;
         if valid_files.contains(uri.as_str()) {
             validated += r.rows;

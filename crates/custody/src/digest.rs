@@ -92,9 +92,10 @@ impl Recorded {
     }
 }
 
-/// Every digest the lake recorded, in commit order (a digest read twice is kept once, the
-/// latest).
-pub fn load(dir: &Path) -> Result<Vec<Recorded>, CustodyError> {
+/// Every digest the lake recorded that `keep` keeps (digests that do not parse are always
+/// kept, to be reported), in commit order (a digest read twice is kept once, the latest).
+/// Memory grows with the digests kept, not with all of them.
+pub fn load(dir: &Path, keep: impl Fn(&Digest) -> bool) -> Result<Vec<Recorded>, CustodyError> {
     let mut files: Vec<_> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .filter_map(Result::ok)
@@ -127,6 +128,9 @@ pub fn load(dir: &Path) -> Result<Vec<Recorded>, CustodyError> {
                 message: e.to_string(),
             })?;
             let digest = Digest::deserialize(&line.digest).map_err(|e| e.to_string());
+            if digest.as_ref().is_ok_and(|d| !keep(d)) {
+                continue;
+            }
             let rec = Recorded {
                 uri: line.uri.clone(),
                 sha256: line.sha256,
