@@ -425,6 +425,14 @@ fn a_region_whose_digests_stop() {
         vec![("digests-stop".into(), Case::uri(last))],
         "{v:#}"
     );
+    // The table names it too, as the JSON does.
+    let keys = c.tmp.path().join("keys.json").display().to_string();
+    let out = c.trawl(&["validate", "--lake", &c.lake(), "--public-keys", &keys]);
+    let text = trawl_testkit::stdout(&out);
+    assert!(
+        text.contains(&format!("digests-stop: {}", Case::uri(last))),
+        "{text}"
+    );
 }
 
 #[test]

@@ -64,21 +64,29 @@ pub fn table(v: &Validation) -> String {
             }
         }
     }
+    // Problems an hour's row does not already show (digests-stop, unreadable digests...).
+    let shown: std::collections::HashSet<&str> = v
+        .hours
+        .iter()
+        .flat_map(|h| h.why.iter().map(String::as_str))
+        .collect();
     let other: Vec<_> = v
         .problems
         .iter()
-        .filter(|p| {
-            !v.hours.iter().any(|h| {
-                h.why
-                    .iter()
-                    .any(|w| w.starts_with(&p.object) && w.ends_with(&p.message))
-            })
-        })
+        .filter(|p| !shown.contains(format!("{}: {}", p.object, p.message).as_str()))
         .collect();
     if !other.is_empty() {
         let _ = writeln!(out, "\nalso:");
         for p in other {
-            let _ = writeln!(out, "  {:?}: {}: {}", p.kind, p.object, p.message);
+            // The kind as the JSON names it (`digests-stop`).
+            let kind = serde_json::to_value(p.kind).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {}: {}: {}",
+                kind.as_str().unwrap_or("?"),
+                p.object,
+                p.message
+            );
         }
     }
     if !v.notes.is_empty() {
