@@ -275,10 +275,11 @@ pub(crate) struct ValidateArgs {
     /// with the evidence; later runs can take it with --public-keys).
     #[arg(long, value_name = "FILE", requires = "fetch_keys")]
     pub save_keys: Option<PathBuf>,
-    /// Hours ending after this (RFC 3339, or a date meaning midnight UTC).
+    /// Events at or after this time (RFC 3339, or a date meaning midnight UTC): the log files
+    /// holding them, and the digests of the hours from here on and of those files.
     #[arg(long)]
     pub since: Option<String>,
-    /// Hours starting before this (RFC 3339, or a date meaning midnight UTC).
+    /// Events before this time (RFC 3339, or a date meaning midnight UTC).
     #[arg(long)]
     pub until: Option<String>,
     /// Only these accounts (comma-separated).

@@ -300,7 +300,7 @@ fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
         )),
         None => Box::new(std::io::stdout().lock()),
     };
-    let integrity = trawl_report::Integrity::load(&lake);
+    let integrity = trawl_report::Integrity::load(&lake, lake.latest_version()?);
     match settings.format {
         ReportFormat::Json => {
             let validated: Vec<bool> = results
@@ -414,6 +414,7 @@ fn generate(a: &args::GenerateArgs) -> anyhow::Result<ExitCode> {
         days: a.days,
         events_per_file: a.events_per_file,
         duplicate_rate: a.duplicate_rate,
+        hash_files: a.digests,
         ..trawl_gen::TrailSpec::default()
     };
     let stats = trawl_gen::write_trail(&a.out, &spec)
@@ -422,17 +423,17 @@ fn generate(a: &args::GenerateArgs) -> anyhow::Result<ExitCode> {
         "duplicates": stats.duplicates, "json_bytes": stats.json_bytes, "gz_bytes": stats.gz_bytes});
     if a.digests {
         let signer = trawl_gen::Signer::test_key();
-        let spec = trawl_gen::DigestSpec {
+        let digest_spec = trawl_gen::DigestSpec {
             bucket: a.bucket.clone(),
             ..trawl_gen::DigestSpec::default()
         };
-        let d = trawl_gen::write_digests(&a.out, &stats.logs, &spec, &signer)
+        let d = trawl_gen::write_digests(&a.out, &stats.logs, &digest_spec, &signer)
             .with_context(|| format!("writing digest files under {}", a.out.display()))?;
         summary["digests"] = d.digests.into();
         if let Some(path) = &a.public_keys_out {
             let (from, to) = (
-                d.first_start.unwrap_or(spec_start()),
-                d.last_end.unwrap_or(spec_start()) + chrono::Duration::days(1),
+                d.first_start.unwrap_or(spec.start),
+                d.last_end.unwrap_or(spec.start) + chrono::Duration::days(1),
             );
             std::fs::write(path, signer.public_keys_json(from, to).to_string())
                 .with_context(|| format!("writing {}", path.display()))?;
@@ -442,10 +443,6 @@ fn generate(a: &args::GenerateArgs) -> anyhow::Result<ExitCode> {
     serde_json::to_writer(&mut out, &summary)?;
     writeln!(out)?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn spec_start() -> chrono::DateTime<chrono::Utc> {
-    trawl_gen::TrailSpec::default().start
 }
 
 /// The geolocation databases named by `--geoip` / `TRAWL_GEOIP`, if any.

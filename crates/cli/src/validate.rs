@@ -63,8 +63,7 @@ pub(crate) fn run(a: &ValidateArgs) -> anyhow::Result<ExitCode> {
 
 /// Fetches the keys for every region and the time span of the lake's digests.
 fn fetch_keys(a: &ValidateArgs, lake: &Lake, keys: &mut PublicKeys) -> anyhow::Result<()> {
-    let recorded =
-        trawl_custody::digest::load(&lake.layout().meta_dir().join("digests"), |_| true)?;
+    let recorded = trawl_custody::digest::load(&lake.layout(), lake.latest_version()?, |_| true)?;
     let mut regions = std::collections::BTreeSet::new();
     let (mut first, mut last) = (None, None);
     for r in &recorded {
@@ -147,22 +146,22 @@ impl SourceReread {
             endpoint_url: a.endpoint_url.clone(),
             ..trawl_s3::S3Options::default()
         })
-        .context("setting up the S3 client for --reread")?;
+        .context("setting up the S3 client for --reread or --fetch-signatures")?;
         Ok(SourceReread { s3 })
     }
 }
 
 impl Reread for SourceReread {
     fn sha256(&self, uri: &str) -> Result<Option<String>, String> {
-        let Some(rest) = uri.strip_prefix("s3://") else {
-            return LocalReread.sha256(uri);
+        let url = match trawl_s3::S3Url::parse(uri) {
+            None => return LocalReread.sha256(uri),
+            Some(url) => url.map_err(|e| e.to_string())?,
         };
-        let (bucket, key) = rest.split_once('/').ok_or("not s3://bucket/key")?;
         let obj = trawl_ingest::SourceObject {
             uri: uri.to_string(),
             location: trawl_ingest::Location::S3 {
-                bucket: bucket.to_string(),
-                key: key.to_string(),
+                bucket: url.bucket,
+                key: url.prefix,
             },
             size: 0,
             mtime_ns: 0,
@@ -175,7 +174,7 @@ impl Reread for SourceReread {
             Err(e) if e.to_string().contains("NoSuchKey") => return Ok(None),
             Err(e) => return Err(e.to_string()),
         };
-        trawl_custody::sha256_of_content(raw.as_slice())
+        trawl_ingest::sha256_of_content(raw.as_slice())
             .map(Some)
             .map_err(|e| e.to_string())
     }

@@ -31,6 +31,7 @@ fn case() -> Case {
         days: 1,
         events_per_file: 60,
         duplicate_rate: 0.0,
+        hash_files: true,
         ..trawl_gen::TrailSpec::default()
     };
     let stats = trawl_gen::write_trail(&trail, &spec).unwrap();
@@ -499,22 +500,8 @@ fn a_local_copy_has_no_signatures_and_says_so() {
         &copied.display().to_string(),
     ]);
     assert!(out.status.success());
-    let keys = c.tmp.path().join("keys.json").display().to_string();
-    let endpoint = c.s3.endpoint();
-    let out = c.trawl(&[
-        "validate",
-        "--lake",
-        &other_lake,
-        "--public-keys",
-        &keys,
-        "--format",
-        "json",
-        "--endpoint-url",
-        &endpoint,
-        "--fetch-signatures",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, v) = c.validate_lake(&other_lake, &["--fetch-signatures"]);
+    assert_eq!(code, 1);
     let copied_digest = copied.join(&key).display().to_string();
     assert!(has(&v, "bad-signature", &copied_digest), "{v:#}");
 }

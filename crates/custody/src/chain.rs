@@ -6,9 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use trawl_ingest::layout::stream_of;
 
 use crate::PublicKeys;
-use crate::digest::{
-    self, Digest, Recorded, from_awslogs, is_backfill, parse_time, string_to_sign,
-};
+use crate::digest::{self, Digest, Recorded, from_awslogs, parse_time, string_to_sign};
 use crate::model::{Kind, Problem, ValidateOptions};
 
 pub(crate) fn stamp(t: DateTime<Utc>) -> String {
@@ -48,21 +46,45 @@ impl Node<'_> {
     }
 }
 
-/// `{account}_CloudTrail-Digest_{region}_{trail}_{home}` without the time: one chain per
-/// bucket, prefix and this name (several trails may share a bucket).
+/// A digest key's parts: its folder, and its file name
+/// `{account}_CloudTrail-Digest_{region}_{trail}_{home}_{YYYYMMDDTHHMMSSZ}[_backfill].json.gz`
+/// cut into the name without the time (`stem`), the time, and whether it is a backfill.
+struct KeyName<'a> {
+    dir: &'a str,
+    stem: &'a str,
+    time: &'a str,
+    backfill: bool,
+}
+
+fn key_name(key: &str) -> Option<KeyName<'_>> {
+    let (dir, name) = key.rsplit_once('/').unwrap_or(("", key));
+    let name = name.strip_suffix(".json.gz")?;
+    let (name, backfill) = match name.strip_suffix("_backfill") {
+        Some(name) => (name, true),
+        None => (name, false),
+    };
+    let (stem, time) = name.rsplit_once('_')?;
+    Some(KeyName {
+        dir,
+        stem,
+        time,
+        backfill,
+    })
+}
+
+/// One chain per bucket, prefix, account, region, trail and home region (several trails may
+/// share a bucket): the key without its date folders and time. Backfill digests chain among
+/// themselves. A key of another shape is a chain of its own.
 fn chain_of(d: &Digest) -> String {
     let key = &d.digest_s3_object;
-    let (dir, name) = key.rsplit_once('/').unwrap_or(("", key));
-    // The date folders (YYYY/MM/DD) and the `_YYYYMMDDTHHMMSSZ.json.gz` ending vary.
-    let dir = dir.rsplitn(4, '/').nth(3).unwrap_or(dir);
-    // Backfill digests (`_<time>_backfill.json.gz`) chain among themselves.
-    let (cut, kind) = if is_backfill(name) {
-        (33, "#backfill")
-    } else {
-        (24, "")
-    };
-    let name = name.get(..name.len().saturating_sub(cut)).unwrap_or(name);
-    format!("{}/{dir}/{name}{kind}", d.digest_s3_bucket)
+    match key_name(key) {
+        Some(k) => {
+            let dir = k.dir.rsplitn(4, '/').nth(3).unwrap_or(k.dir);
+            let kind = if k.backfill { "#backfill" } else { "" };
+            format!("{}/{dir}/{}{kind}", d.digest_s3_bucket, k.stem)
+        }
+        None => format!("{}/{key}", d.digest_s3_bucket),
+    }
 }
 
 /// The trail a chain belongs to: the chain without its region (its folder and the
@@ -205,7 +227,7 @@ fn check_signature(node: &mut Node<'_>, keys: &PublicKeys) {
         return;
     }
     // A backfill digest is signed with the key of when it was generated.
-    let signed_at = if is_backfill(&d.digest_s3_object) {
+    let signed_at = if key_name(&d.digest_s3_object).is_some_and(|k| k.backfill) {
         match rec.backfill_generated.as_deref().and_then(parse_time) {
             Some(t) => t,
             None => {
@@ -421,14 +443,7 @@ pub(crate) fn check_chains(
 
 /// The time in a digest key's name (`..._20150817T150131Z.json.gz`).
 fn digest_key_time(key: &str) -> Option<DateTime<Utc>> {
-    let name = key.rsplit('/').next()?;
-    let name = name.strip_suffix(".json.gz")?;
-    let t = name
-        .strip_suffix("_backfill")
-        .unwrap_or(name)
-        .rsplit('_')
-        .next()?;
-    chrono::NaiveDateTime::parse_from_str(t, "%Y%m%dT%H%M%SZ")
+    chrono::NaiveDateTime::parse_from_str(key_name(key)?.time, "%Y%m%dT%H%M%SZ")
         .ok()
         .map(|t| t.and_utc())
 }

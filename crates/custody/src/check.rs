@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use trawl_ingest::layout::stream_of;
-use trawl_lake::{Lake, QuarantineEntry, Snapshot, SourceEntry};
+use trawl_lake::{Lake, QuarantineEntry, SourceEntry};
 
 use crate::chain::{Around, Node, check_chains, nodes, stamp, stamp_us};
 use crate::digest::{self, Digest, from_awslogs};
@@ -22,8 +22,7 @@ pub fn validate(
     reach: Sources<'_>,
 ) -> Result<Validation, CustodyError> {
     let layout = lake.layout();
-    let snap = Snapshot::load(&layout)?;
-    let sources = trawl_lake::log::load_sources(&layout)?;
+    let (snap, sources) = lake.snapshot_with_sources()?;
     // Only digests near the scope are held: a file's events may be hours older than its
     // delivery, so a day's margin.
     let margin = Duration::days(1);
@@ -32,7 +31,7 @@ pub fn validate(
         until: opts.until.map(|u| u + margin),
         ..opts.clone()
     };
-    let mut recorded = digest::load(&layout.meta_dir().join("digests"), |d| {
+    let mut recorded = digest::load(&layout, snap.version, |d| {
         let (account, region) = stream_of(&d.digest_s3_object).unwrap_or_default();
         let start = digest::parse_time(&d.digest_start_time);
         let end = digest::parse_time(&d.digest_end_time);

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use trawl_lake::Layout;
+
 use chrono::{DateTime, Utc};
 use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 use serde::Deserialize;
@@ -95,19 +97,28 @@ impl Recorded {
 /// Every digest the lake recorded that `keep` keeps (digests that do not parse are always
 /// kept, to be reported), in commit order (a digest read twice is kept once, the latest).
 /// Memory grows with the digests kept, not with all of them.
-pub fn load(dir: &Path, keep: impl Fn(&Digest) -> bool) -> Result<Vec<Recorded>, CustodyError> {
-    let mut files: Vec<_> = match std::fs::read_dir(dir) {
+pub fn load(
+    layout: &Layout,
+    _version: u64,
+    keep: impl Fn(&Digest) -> bool,
+) -> Result<Vec<Recorded>, CustodyError> {
+    let dir = layout.digests_dir();
+    let committed = |p: &Path| {
+        p.extension().is_some_and(|x| x == "jsonl")
+            && p.file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.parse::<u64>().ok())
+                .is_some()
+    };
+    let mut files: Vec<_> = match std::fs::read_dir(&dir) {
         Ok(entries) => entries
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .filter(|p| committed(p))
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => {
-            return Err(CustodyError::Io {
-                path: dir.to_path_buf(),
-                source,
-            });
+            return Err(CustodyError::Io { path: dir, source });
         }
     };
     files.sort();
@@ -169,12 +180,6 @@ pub fn verify(public_key_der: &[u8], message: &[u8], signature_hex: &str) -> boo
     UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public_key_der)
         .verify(message, &signature)
         .is_ok()
-}
-
-/// Whether a digest key names a backfill digest (`..._backfill.json.gz`): CloudTrail
-/// writes these when it delivers digests for past hours; they form chains of their own.
-pub fn is_backfill(key: &str) -> bool {
-    key.ends_with("_backfill.json.gz")
 }
 
 /// CloudTrail's times (`2015-08-17T15:01:31Z`, also with fractions or an offset).

@@ -38,7 +38,7 @@ use std::path::PathBuf;
 pub use check::validate;
 pub use keys::{PublicKey, PublicKeys};
 pub use model::{Hour, Kind, Problem, Range, Status, Summary, ValidateOptions, Validation};
-pub use reread::{LocalReread, Reread, Signatures, Sources, sha256_of_content};
+pub use reread::{LocalReread, Reread, Signatures, Sources};
 pub use table::table;
 
 /// What can stop a validation (as opposed to what it finds).
@@ -59,43 +59,35 @@ pub enum CustodyError {
     BadKeys { path: PathBuf, message: String },
     #[error("{}: {message}", path.display())]
     Parquet { path: PathBuf, message: String },
+    #[error("{}: not a validation trawl saved ({message}); run `trawl validate` again to replace it", path.display())]
+    BadValidation { path: PathBuf, message: String },
     #[error(transparent)]
     Lake(#[from] trawl_lake::LakeError),
 }
 
-/// Where the latest validation of a lake is kept (`_trawl/custody/validation.json`): what
-/// the report and the web app show as "Log integrity".
-pub fn record_path(lake: &trawl_lake::Lake) -> PathBuf {
-    lake.layout()
-        .meta_dir()
-        .join("custody")
-        .join("validation.json")
-}
-
-/// Keeps `v` as the lake's latest validation (written to a temporary name, then renamed).
+/// Keeps `v` as the lake's latest validation (`_trawl/custody/validation.json`, written
+/// atomically): what the report and the web app show as "Log integrity".
 pub fn save(lake: &trawl_lake::Lake, v: &Validation) -> Result<PathBuf, CustodyError> {
-    let path = record_path(lake);
-    let io = |source| CustodyError::Io {
-        path: path.clone(),
-        source,
-    };
-    std::fs::create_dir_all(path.parent().expect("has a parent")).map_err(io)?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(v).expect("serialisable")).map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)?;
+    let path = lake.layout().custody_record();
+    std::fs::create_dir_all(path.parent().expect("has a parent")).map_err(|source| {
+        CustodyError::Io {
+            path: path.clone(),
+            source,
+        }
+    })?;
+    trawl_lake::write_atomic(&path, &serde_json::to_vec_pretty(v).expect("serialisable"))?;
     Ok(path)
 }
 
 /// The lake's latest validation, if one was saved.
 pub fn load_latest(lake: &trawl_lake::Lake) -> Result<Option<Validation>, CustodyError> {
-    let path = record_path(lake);
+    let path = lake.layout().custody_record();
     match std::fs::read(&path) {
         Ok(bytes) => {
             serde_json::from_slice(&bytes)
                 .map(Some)
-                .map_err(|e| CustodyError::BadRecord {
+                .map_err(|e| CustodyError::BadValidation {
                     path,
-                    line: 1,
                     message: e.to_string(),
                 })
         }

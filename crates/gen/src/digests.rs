@@ -126,13 +126,23 @@ pub struct DigestStats {
 
 /// Writes one digest file per account, region and hour under `dir`, from the hour of each
 /// chain's first delivered log file to the hour of its last (hours with no log file get a
-/// digest too, as CloudTrail writes them), each signed by `signer`.
+/// digest too, as CloudTrail writes them), each signed by `signer`. The trail must have been
+/// written with [`TrailSpec::hash_files`](crate::TrailSpec::hash_files).
 pub fn write_digests(
     dir: &Path,
     logs: &[LogFile],
     spec: &DigestSpec,
     signer: &Signer,
 ) -> std::io::Result<DigestStats> {
+    if let Some(log) = logs.iter().find(|l| l.sha256.is_none()) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{}: no SHA-256 kept for it: write the trail with TrailSpec::hash_files",
+                log.key
+            ),
+        ));
+    }
     let mut chains: BTreeMap<(&str, &str), Vec<&LogFile>> = BTreeMap::new();
     for log in logs {
         chains

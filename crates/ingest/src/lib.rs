@@ -42,7 +42,7 @@ pub use encode::{Appended, RecordEncoder};
 pub use error::IngestError;
 pub use forms::{MAX_KEPT_BAD_BYTES, MAX_KEPT_BAD_RECORDS};
 pub use layout::delivery_stamp;
-pub use sha::sha256_hex;
+pub use sha::{sha256_hex, sha256_of_content};
 pub use source::{
     Body, Claim, Deliver, DigestSignature, Discovery, Fetch, Listed, LocalFetch, LocalWalk,
     Location, SourceObject, Unlisted, discover_local, looks_like_log, mtime_ns, read_local,

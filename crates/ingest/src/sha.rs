@@ -21,6 +21,27 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(ring::digest::digest(&SHA256, bytes))
 }
 
+/// The SHA-256 (hex) of an object's decompressed content read from `raw`, as ingest hashes
+/// it ([`ObjectOutput::sha256`](crate::ObjectOutput::sha256)): gzip (also multi-member)
+/// inflated, other content as it is. For a second look at an object at its source.
+pub fn sha256_of_content(raw: impl Read) -> std::io::Result<String> {
+    let mut raw = std::io::BufReader::with_capacity(1 << 16, raw);
+    let gzip = crate::decode::is_gzip(std::io::BufRead::fill_buf(&mut raw)?);
+    let mut ctx = context();
+    {
+        let mut src: Box<dyn Read + '_> = if gzip {
+            Box::new(Hashing::new(
+                flate2::read::MultiGzDecoder::new(raw),
+                Some(&mut ctx),
+            ))
+        } else {
+            Box::new(Hashing::new(raw, Some(&mut ctx)))
+        };
+        std::io::copy(&mut src, &mut std::io::sink())?;
+    }
+    Ok(finish(ctx))
+}
+
 /// A reader that hashes every byte read through it (into `ctx`, when there is one).
 pub(crate) struct Hashing<'h, R> {
     inner: R,
@@ -67,6 +88,15 @@ mod tests {
         }
         assert_eq!(out, text);
         assert_eq!(finish(ctx), sha256_hex(&text));
+        // The same content gzipped, in two members, hashes the same.
+        let mut gz = Vec::new();
+        for half in text.chunks(text.len() / 2 + 1) {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut e, half).unwrap();
+            gz.extend(e.finish().unwrap());
+        }
+        assert_eq!(sha256_of_content(&gz[..]).unwrap(), sha256_hex(&text));
+        assert_eq!(sha256_of_content(&text[..]).unwrap(), sha256_hex(&text));
         // The standard test vector (FIPS 180-2, "abc").
         assert_eq!(
             sha256_hex(b"abc"),

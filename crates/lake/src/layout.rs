@@ -8,6 +8,7 @@
 //!   _trawl/log/<version:020>.json                            commit log: the ledger
 //!   _trawl/quarantine/<version:020>.jsonl                    bad records, with reasons
 //!   _trawl/digests/<version:020>.jsonl                       CloudTrail digest files seen
+//!   _trawl/custody/validation.json                           the latest `trawl validate`
 //!   _trawl/index/<version:020>-<n:04>.idx                    dedup index of each data file
 //!   _trawl/staging/<version:020>/                            files of a commit in progress
 //!   _trawl/catalog.json                                      tables declared with Athena DDL
@@ -60,10 +61,16 @@ impl Layout {
     pub fn index_file(version: u64, n: usize) -> String {
         format!("_trawl/index/{version:020}-{n:04}.idx")
     }
+    /// The CloudTrail digest files each commit recorded, one `<version>.jsonl` each.
+    pub fn digests_dir(&self) -> PathBuf {
+        self.meta_dir().join("digests")
+    }
     pub fn digests(&self, version: u64) -> PathBuf {
-        self.meta_dir()
-            .join("digests")
-            .join(format!("{version:020}.jsonl"))
+        self.digests_dir().join(format!("{version:020}.jsonl"))
+    }
+    /// The latest `trawl validate` of the lake.
+    pub fn custody_record(&self) -> PathBuf {
+        self.meta_dir().join("custody").join("validation.json")
     }
     pub fn staging(&self, version: u64) -> PathBuf {
         self.meta_dir()

@@ -39,7 +39,7 @@ pub use catalog::{Catalog, TableDef};
 pub use error::LakeError;
 pub use ingest::{Ingest, IngestOptions, IngestSummary, NoProgress, Progress, Quarantined};
 pub use layout::{FORMAT_VERSION, Layout};
-pub use log::{DataFile, Ledger, QuarantineEntry, Snapshot, SourceEntry};
+pub use log::{DataFile, Ledger, QuarantineEntry, Snapshot, SourceEntry, write_atomic};
 pub use verify::{
     FileProblem, Orphan, Problem, RebuildReport, VerifyReport, rebuild_ledger, verify,
 };
@@ -122,6 +122,14 @@ impl Lake {
         log::load_sources(&self.layout())
     }
 
+    /// The latest committed state and every ingested object's latest ledger entry, in one
+    /// read of the log.
+    pub fn snapshot_with_sources(
+        &self,
+    ) -> Result<(Snapshot, std::collections::BTreeMap<String, SourceEntry>), LakeError> {
+        log::load_with_sources(&self.layout())
+    }
+
     /// The latest committed version (0 for an empty lake), from the log's file names
     /// alone: a cheap way to see whether a snapshot is stale.
     pub fn latest_version(&self) -> Result<u64, LakeError> {
@@ -184,10 +192,7 @@ pub fn recover(layout: &Layout, snap: &Snapshot) -> Result<Vec<PathBuf>, LakeErr
             }
         }
     }
-    for dir in [
-        layout.meta_dir().join("quarantine"),
-        layout.meta_dir().join("digests"),
-    ] {
+    for dir in [layout.meta_dir().join("quarantine"), layout.digests_dir()] {
         if !dir.exists() {
             continue;
         }

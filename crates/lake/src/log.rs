@@ -279,8 +279,23 @@ pub fn load_sources(layout: &Layout) -> Result<BTreeMap<String, SourceEntry>, La
     Ok(sources)
 }
 
+/// [`Snapshot::load`] and [`load_sources`] in one pass over the log.
+pub fn load_with_sources(
+    layout: &Layout,
+) -> Result<(Snapshot, BTreeMap<String, SourceEntry>), LakeError> {
+    let mut snap = Snapshot::default();
+    let mut sources = BTreeMap::new();
+    for_each_entry(layout, |entry| {
+        for s in &entry.sources {
+            sources.insert(s.uri.clone(), s.clone());
+        }
+        snap.apply(entry);
+    })?;
+    Ok((snap, sources))
+}
+
 /// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LakeError> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LakeError> {
     let dir = path.parent().expect("log paths have a parent");
     fs::create_dir_all(dir).at(dir)?;
     let tmp = dir.join(format!(

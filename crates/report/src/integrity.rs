@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 use trawl_custody::{Status, Validation};
-use trawl_lake::{Lake, Snapshot};
+use trawl_lake::Lake;
 use trawl_schema::TimeWindow;
 
 use crate::html::escape;
@@ -26,8 +26,9 @@ pub struct Integrity {
 
 impl Integrity {
     /// Reads the lake's latest validation (a damaged record is reported as none, with a
-    /// warning naming it).
-    pub fn load(lake: &Lake) -> Integrity {
+    /// warning naming it); `lake_version` is the lake's commit version now, as the caller
+    /// read it (a query engine's, [`Lake::latest_version`]).
+    pub fn load(lake: &Lake, lake_version: u64) -> Integrity {
         let validation = match trawl_custody::load_latest(lake) {
             Ok(v) => v,
             Err(e) => {
@@ -35,7 +36,6 @@ impl Integrity {
                 None
             }
         };
-        let lake_version = Snapshot::latest_version(&lake.layout()).unwrap_or(0);
         Integrity {
             validation,
             lake_version,

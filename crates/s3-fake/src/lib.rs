@@ -413,22 +413,6 @@ impl FakeS3 {
         std::fs::write(path, bytes)
     }
 
-    /// Stores an object's user metadata (see [`METADATA_DIR`]).
-    pub fn put_metadata(
-        &self,
-        bucket: &str,
-        key: &str,
-        metadata: &std::collections::BTreeMap<String, String>,
-    ) -> std::io::Result<()> {
-        let path = self
-            .root
-            .join(bucket)
-            .join(METADATA_DIR)
-            .join(format!("{key}.json"));
-        std::fs::create_dir_all(path.parent().expect("object paths have a parent"))?;
-        std::fs::write(path, serde_json::to_vec(metadata)?)
-    }
-
     /// Creates a bucket (an empty directory).
     pub fn create_bucket(&self, bucket: &str) -> std::io::Result<()> {
         std::fs::create_dir_all(self.root.join(bucket))

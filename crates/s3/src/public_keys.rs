@@ -8,7 +8,6 @@ use crate::{S3Error, S3Options, load_config, runtime};
 /// A key as `ListPublicKeys` returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedKey {
-    pub region: String,
     pub fingerprint: String,
     /// DER `RSAPublicKey`.
     pub der: Vec<u8>,
@@ -62,7 +61,6 @@ pub fn list_public_keys(
                     })?;
                 for k in resp.public_key_list() {
                     out.push(FetchedKey {
-                        region: region.clone(),
                         fingerprint: k.fingerprint().unwrap_or_default().to_string(),
                         der: k.value().map(|b| b.as_ref().to_vec()).unwrap_or_default(),
                         valid_from: time(k.validity_start_time()),

@@ -558,7 +558,7 @@ async fn dashboard(
             };
             let body = format!(
                 "{}{}",
-                integrity::mark(&app, &range),
+                integrity::mark(&app, engine.version(), &range),
                 trawl_report::html::dashboard_body(&result, Some(&link), Some(TILE_ROWS))
             );
             Html(page(

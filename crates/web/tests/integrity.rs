@@ -16,6 +16,7 @@ fn the_page_and_the_dashboards_show_the_latest_validation() {
         events: 800,
         days: 1,
         events_per_file: 50,
+        hash_files: true,
         ..trawl_gen::TrailSpec::default()
     };
     let stats = trawl_gen::write_trail(&trail, &spec).unwrap();
