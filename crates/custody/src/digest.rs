@@ -94,12 +94,13 @@ impl Recorded {
     }
 }
 
-/// Every digest the lake recorded that `keep` keeps (digests that do not parse are always
-/// kept, to be reported), in commit order (a digest read twice is kept once, the latest).
-/// Memory grows with the digests kept, not with all of them.
+/// Every digest the lake's commits up to `version` recorded that `keep` keeps (digests that
+/// do not parse are always kept, to be reported), in commit order (a digest read twice is
+/// kept once, the latest). A commit in progress, or cut short, is not read. Memory grows
+/// with the digests kept, not with all of them.
 pub fn load(
     layout: &Layout,
-    _version: u64,
+    version: u64,
     keep: impl Fn(&Digest) -> bool,
 ) -> Result<Vec<Recorded>, CustodyError> {
     let dir = layout.digests_dir();
@@ -108,7 +109,7 @@ pub fn load(
             && p.file_stem()
                 .and_then(|s| s.to_str())
                 .and_then(|s| s.parse::<u64>().ok())
-                .is_some()
+                .is_some_and(|v| v <= version)
     };
     let mut files: Vec<_> = match std::fs::read_dir(&dir) {
         Ok(entries) => entries
