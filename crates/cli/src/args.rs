@@ -46,6 +46,10 @@ pub(crate) enum Command {
     /// digest chain, every listed log file's SHA-256, and what no digest covers. Exit 0 when
     /// all is valid, 1 when something failed validation, 2 on error.
     Validate(ValidateArgs),
+    /// Print what Athena, Trino, Spark or DuckDB need to read the lake: the flat table over the
+    /// committed files (through the lake's symlink manifests, which it first brings up to date)
+    /// and the Athena-shaped `cloudtrail_logs` view.
+    Ddl(DdlArgs),
 }
 
 /// `--lake`, on the subcommands that read or write a lake.
@@ -112,6 +116,29 @@ pub(crate) struct VerifyArgs {
     /// the old log is moved aside, not deleted.
     #[arg(long)]
     pub rebuild_ledger: bool,
+}
+
+/// The engines `trawl ddl` writes for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum DdlEngine {
+    Athena,
+    Trino,
+    Spark,
+    Duckdb,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DdlArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// The engine whose SQL to print.
+    #[arg(long, value_enum)]
+    pub engine: DdlEngine,
+    /// Where the engine reads the lake (e.g. `s3://bucket/trawl-lake` after copying the
+    /// lake there); the manifests are rewritten to name files under it, and later ingests
+    /// keep it. Default: the lake's own directory.
+    #[arg(long, value_name = "URI")]
+    pub location: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! The `trawl` binary: parses flags, calls the library crates, renders results.
 
 mod args;
+mod ddl;
 mod demo;
 mod render;
 mod settings;
@@ -98,6 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(a) => verify(a),
         Command::Serve(a) => serve(a),
         Command::Validate(a) => validate::run(a),
+        Command::Ddl(a) => ddl::run(a),
     }
 }
 

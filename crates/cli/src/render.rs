@@ -230,6 +230,25 @@ pub(crate) fn write_verify(
             "hint: restore these files from a backup, or ingest the sources again into a new lake"
         )?;
     }
+    let behind: Vec<_> = r.manifests.iter().filter(|m| m.extra == 0).collect();
+    if !behind.is_empty() {
+        writeln!(
+            out,
+            "manifests       {} days behind the log (engines reading through them see an older state):",
+            behind.len()
+        )?;
+        for m in &behind {
+            writeln!(
+                out,
+                "  {}: {} committed files not listed",
+                m.path, m.missing
+            )?;
+        }
+        writeln!(
+            out,
+            "hint: the next `trawl ingest` or `trawl ddl` rewrites them (an ingest running now does it at its next commit)"
+        )?;
+    }
     if !r.orphans.is_empty() {
         writeln!(
             out,

@@ -369,6 +369,7 @@ fn a_crash_at_each_point_of_a_commit_loses_and_duplicates_nothing() {
         "lake::before-rename",
         "lake::before-commit",
         "lake::after-commit",
+        "lake::manifests-written",
     ] {
         let lake = dir.path().join(point.replace("::", "-"));
         // Die the second time the point is reached: one commit may already be in.
@@ -386,6 +387,18 @@ fn a_crash_at_each_point_of_a_commit_loses_and_duplicates_nothing() {
         run_to_end(&lake, &trail);
         assert_eq!(lake_ids(&lake), expected, "after a crash at {point}");
         check_between_runs(&lake);
+        // The resumed run brought the symlink manifests (what other engines read) to the log.
+        let o = trawl()
+            .args(["verify", "--json", "--lake"])
+            .arg(&lake)
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            report["manifests"],
+            serde_json::json!([]),
+            "{point}: {report}"
+        );
     }
 }
 

@@ -12,6 +12,8 @@
 //!   _trawl/index/<version:020>-<n:04>.idx                    dedup index of each data file
 //!   _trawl/staging/<version:020>/                            files of a commit in progress
 //!   _trawl/catalog.json                                      tables declared with Athena DDL
+//!   _trawl/manifest/dt=YYYY-MM-DD/manifest                   committed data files of a day (symlink manifest)
+//!   _trawl/manifest.json                                     the version and root the manifests describe
 //!   _trawl/lock                                              writer lock (flock)
 //! ```
 //! Engines skip paths starting with `_`, so only `events/` is visible to them.
@@ -71,6 +73,20 @@ impl Layout {
     /// The latest `trawl validate` of the lake.
     pub fn custody_record(&self) -> PathBuf {
         self.meta_dir().join("custody").join("validation.json")
+    }
+    /// The symlink manifests' directory: the table location of `SymlinkTextInputFormat` tables.
+    pub fn manifest_dir(&self) -> PathBuf {
+        self.meta_dir().join("manifest")
+    }
+    /// The manifest of day `dt`: the URIs of its committed data files, one a line.
+    pub fn manifest(&self, dt: &str) -> PathBuf {
+        self.manifest_dir()
+            .join(format!("dt={dt}"))
+            .join("manifest")
+    }
+    /// The version and root the manifests describe.
+    pub fn manifest_state(&self) -> PathBuf {
+        self.meta_dir().join("manifest.json")
     }
     pub fn staging(&self, version: u64) -> PathBuf {
         self.meta_dir()
@@ -137,6 +153,10 @@ mod tests {
         assert_eq!(
             l.staging(3).to_str().unwrap(),
             "/lake/_trawl/staging/00000000000000000003"
+        );
+        assert_eq!(
+            l.manifest("2024-03-01").to_str().unwrap(),
+            "/lake/_trawl/manifest/dt=2024-03-01/manifest"
         );
         assert_eq!(Layout::log_version("00000000000000000012.json"), Some(12));
         assert_eq!(Layout::log_version(".tmp-00000000000000000012.json"), None);

@@ -29,6 +29,7 @@ pub mod error;
 mod ingest;
 pub mod layout;
 pub mod log;
+pub mod manifest;
 mod verify;
 pub mod writer;
 

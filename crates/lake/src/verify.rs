@@ -31,6 +31,10 @@ pub struct VerifyReport {
     /// Files no commit names (an interrupted commit's, or not trawl's). Queries never read
     /// them; engines that list `events/` would.
     pub orphans: Vec<Orphan>,
+    /// Days whose symlink manifest differs from the log (docs/lake-layout.md, "Reading the
+    /// lake with other engines"). Behind the log: engines see an older state until the next
+    /// ingest or `trawl ddl` rewrites it. Naming a file the log does not: a problem.
+    pub manifests: Vec<crate::manifest::ManifestProblem>,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,6 +76,16 @@ pub fn verify(lake: &Lake) -> Result<VerifyReport, LakeError> {
         }
     }
     report.orphans = orphans(&layout, &snap)?;
+    report.manifests = crate::manifest::check(&layout, &snap)?;
+    for m in report.manifests.iter().filter(|m| m.extra > 0) {
+        report.problems.push(Problem {
+            path: m.path.clone(),
+            problem: format!(
+                "the manifest names {} file(s) no commit holds: engines reading through it would see rows the lake does not; run `trawl ddl` to rewrite it",
+                m.extra
+            ),
+        });
+    }
     Ok(report)
 }
 
@@ -379,6 +393,7 @@ pub fn rebuild_ledger(lake: &Lake) -> Result<RebuildReport, LakeError> {
         quarantined: Vec::new(),
     };
     crate::log::commit(&layout, &entry)?;
+    crate::manifest::sync(&layout, &Snapshot::load(&layout)?, None, true)?;
     report.version = version;
     Ok(report)
 }

@@ -251,9 +251,9 @@ async fn messy_records_are_normalised_and_kept_exactly() {
     );
     // Junk time is kept verbatim, in Hive's NULL partition.
     assert_eq!(
-        q("SELECT eventtime || ' ' || dt FROM cloudtrail_logs WHERE eventid = 'fixture-0104'")
+        q("SELECT eventtime || ' ' || coalesce(dt, 'NULL') FROM cloudtrail_logs WHERE eventid = 'fixture-0104'")
             .await,
-        ["junk-time __HIVE_DEFAULT_PARTITION__"]
+        ["junk-time NULL"]
     );
     // Types as Athena shows them: booleans and numbers as text, arrays as JSON text.
     assert_eq!(

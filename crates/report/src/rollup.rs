@@ -275,7 +275,8 @@ impl TileCache {
             let places: Vec<Place> = (0..b.num_rows()).map(|i| window.place(&t, i)).collect();
             for (i, place) in places.iter().enumerate() {
                 if *place == Place::Across {
-                    straddling.insert(t.dt.value(i).to_string());
+                    // NULL: the partition of events whose time could not be read.
+                    straddling.insert(t.dt.is_valid(i).then(|| t.dt.value(i).to_string()));
                 }
             }
             placed.push((b, t, places));
@@ -285,16 +286,23 @@ impl TileCache {
             let keep: BooleanArray = places
                 .iter()
                 .enumerate()
-                .map(|(i, p)| Some(*p == Place::Inside && !straddling.contains(t.dt.value(i))))
+                .map(|(i, p)| {
+                    let day = t.dt.is_valid(i).then(|| t.dt.value(i).to_string());
+                    Some(*p == Place::Inside && !straddling.contains(&day))
+                })
                 .collect();
             rows.push(filter_record_batch(b, &keep).map_err(internal)?);
         }
         if !straddling.is_empty() {
-            let days: Vec<String> = straddling
+            let mut days: Vec<String> = straddling
                 .iter()
-                .map(|d| format!("'{}'", d.replace('\'', "''")))
+                .flatten()
+                .map(|d| format!("dt = '{}'", d.replace('\'', "''")))
                 .collect();
-            let predicate = format!("{} AND dt IN ({})", range.predicate(), days.join(", "));
+            if straddling.contains(&None) {
+                days.push("dt IS NULL".to_string());
+            }
+            let predicate = format!("{} AND ({})", range.predicate(), days.join(" OR "));
             let key = Key {
                 tile,
                 scope: scope.clone(),

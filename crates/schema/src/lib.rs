@@ -22,6 +22,7 @@
 //!   explicit `null`, non-canonical time format), its column holds the normalised value and
 //!   [`COL_FIXUPS`] records the original key and/or value by path, so [`rebuild`] restores it.
 
+pub mod ddl;
 mod rebuild;
 mod time;
 mod window;
@@ -306,60 +307,11 @@ pub const NOT_IN_ATHENA_STRUCTS: &[&str] = &["useridentity_sessioncontext_source
 /// Name of the physical table the `cloudtrail_logs` view reads.
 pub const PHYSICAL_TABLE: &str = "cloudtrail_events";
 
-/// SQL body of the Athena-shaped view: the flat columns folded back into Athena's
-/// structs with Athena's lowercase names, followed by trawl's extra columns.
-/// Works in DataFusion and DuckDB (both have `named_struct`-like `struct_pack`; we emit
-/// DataFusion's `named_struct`).
+/// SQL body of the Athena-shaped view in trawl's own dialect: the flat columns folded back
+/// into Athena's structs with Athena's lowercase names, followed by trawl's extra columns
+/// ([`ddl::view_select`] writes it for other engines).
 pub fn athena_view_select(table: &str) -> String {
-    fn render(fields: &'static [Field], prefix: &str, out: &mut String) {
-        for f in fields {
-            let lower = f.key.to_ascii_lowercase();
-            let column = if prefix.is_empty() {
-                lower.clone()
-            } else {
-                format!("{prefix}_{lower}")
-            };
-            if NOT_IN_ATHENA_STRUCTS.contains(&column.as_str()) {
-                continue;
-            }
-            if !out.ends_with('(') {
-                out.push_str(", ");
-            }
-            out.push_str(&format!("'{lower}', "));
-            match f.kind {
-                Object(children) => {
-                    out.push_str("named_struct(");
-                    render(children, &column, out);
-                    out.push(')');
-                }
-                _ => out.push_str(&column),
-            }
-        }
-    }
-    let mut cols = Vec::new();
-    for f in FIELDS {
-        let lower = f.key.to_ascii_lowercase();
-        match f.kind {
-            Object(children) => {
-                let mut s = String::from("named_struct(");
-                render(children, &lower, &mut s);
-                s.push_str(&format!(") AS {lower}"));
-                cols.push(s);
-            }
-            Time => {
-                cols.push(lower);
-                cols.push(COL_EVENTTIME_TS.to_string());
-            }
-            _ => cols.push(lower),
-        }
-    }
-    cols.extend(NOT_IN_ATHENA_STRUCTS.iter().map(|c| c.to_string()));
-    for extra in [COL_UNMAPPED, COL_FIXUPS, COL_SOURCE, PARTITION_COL] {
-        cols.push(extra.to_string());
-    }
-    // Athena's pseudo-column: the object each row came from.
-    cols.push(format!("{COL_SOURCE} AS \"$path\""));
-    format!("SELECT {} FROM {table}", cols.join(", "))
+    ddl::view_select(table, ddl::Dialect::DataFusion)
 }
 
 /// The column reference of `docs/schema.md`, generated from the schema.
@@ -421,7 +373,7 @@ pub fn markdown_columns() -> String {
     out
 }
 
-fn hive_type(dt: &DataType) -> String {
+pub(crate) fn hive_type(dt: &DataType) -> String {
     match dt {
         DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "string".into(),
         DataType::Int64 => "bigint".into(),
@@ -438,20 +390,6 @@ fn hive_type(dt: &DataType) -> String {
         ),
         other => unreachable!("no {other} column in the lake"),
     }
-}
-
-/// `CREATE EXTERNAL TABLE` for the lake's physical table, for Athena, Trino or Spark
-/// (Hive DDL). `location` is where `events/` lives, e.g. `s3://bucket/lake/events/`.
-pub fn hive_ddl(table: &str, location: &str) -> String {
-    let cols: Vec<String> = arrow_schema()
-        .fields()
-        .iter()
-        .map(|f| format!("  `{}` {}", f.name(), hive_type(f.data_type())))
-        .collect();
-    format!(
-        "CREATE EXTERNAL TABLE {table} (\n{}\n)\nPARTITIONED BY (`{PARTITION_COL}` string)\nSTORED AS PARQUET\nLOCATION '{location}';",
-        cols.join(",\n")
-    )
 }
 
 #[cfg(test)]

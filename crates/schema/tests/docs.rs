@@ -19,11 +19,17 @@ fn schema_doc_lists_every_column() {
 
 #[test]
 fn layout_doc_has_the_current_ddl() {
-    let ddl = trawl_schema::hive_ddl("cloudtrail_events", "s3://YOUR-BUCKET/trawl-lake/events/");
+    use trawl_schema::ddl::{DdlTarget, Engine, ddl};
+    let target = DdlTarget {
+        location: "s3://YOUR-BUCKET/trawl-lake".into(),
+        first_day: Some("2024-01-01".into()),
+        unknown_partition_rows: 0,
+        version: 1,
+    };
     generated_block(
         "lake-layout.md",
         "ddl",
         REGENERATE,
-        &format!("```sql\n{ddl}\n```\n"),
+        &format!("```sql\n{}```\n", ddl(Engine::Athena, &target)),
     );
 }

@@ -232,7 +232,10 @@ pub fn snapshot_settings(tmp: &Path) -> insta::Settings {
         &regex_escape(&fixtures().display().to_string()),
         "[FIXTURES]",
     );
-    s.add_filter(r#""seconds":\s*[0-9.e+-]+"#, r#""seconds":"[SECS]""#);
+    s.add_filter(
+        r#""(seconds|manifest_seconds)":\s*[0-9.e+-]+"#,
+        r#""$1":"[SECS]""#,
+    );
     s.add_filter(
         r#""(events_per_second|json_mb_per_second)":\s*[0-9.e+-]+"#,
         r#""$1":"[RATE]""#,

@@ -317,6 +317,7 @@ impl Collector<'_> {
         let committed = done.recv().map_err(|_| LakeError::WriterGone)??;
         self.waited += started.elapsed();
         self.summary.files_written += committed.files;
+        self.summary.manifest_seconds += committed.manifest_time.as_secs_f64();
         self.summary.commits += 1;
         self.summary.lake_version = committed.version;
         self.dedup.acked = committed.version;

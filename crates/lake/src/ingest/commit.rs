@@ -127,6 +127,13 @@ pub(super) fn write_commit(
     crate::crash_point("lake::before-commit");
     log::commit(&layout, &entry)?;
     crate::crash_point("lake::after-commit");
+    let manifests = std::time::Instant::now();
+    crate::manifest::after_commit(&layout, version, &entry.add)?;
+    let manifest_time = manifests.elapsed();
     let _ = fs::remove_dir_all(&staging);
-    Ok(Committed { version, files })
+    Ok(Committed {
+        version,
+        files,
+        manifest_time,
+    })
 }

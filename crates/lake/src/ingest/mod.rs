@@ -116,6 +116,8 @@ struct CommitJob {
 struct Committed {
     version: u64,
     files: u64,
+    /// Time spent rewriting the manifests of the days the commit touched.
+    manifest_time: std::time::Duration,
 }
 
 #[cfg(test)]

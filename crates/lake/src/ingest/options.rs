@@ -85,6 +85,8 @@ pub struct IngestSummary {
     pub bad_records: u64,
     pub commits: u64,
     pub files_written: u64,
+    /// Time spent bringing the symlink manifests up to date after commits.
+    pub manifest_seconds: f64,
     pub lake_version: u64,
     pub seconds: f64,
     pub events_per_second: f64,

@@ -193,6 +193,7 @@ fn run(
     let _lock = lake.lock()?;
     let snap = Snapshot::load(&lake.layout())?;
     crate::recover(&lake.layout(), &snap)?;
+    crate::manifest::sync(&lake.layout(), &snap, None, false)?;
     let feed = Feed {
         state: std::sync::Mutex::new(FeedState {
             listing: listing.fuse(),

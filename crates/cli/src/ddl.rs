@@ -1,0 +1,86 @@
+//! `trawl ddl`: what Athena, Trino, Spark or DuckDB need to read the lake, with the lake's
+//! symlink manifests brought up to date first.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use trawl_lake::{Lake, LakeError, manifest};
+use trawl_schema::UNKNOWN_PARTITION;
+use trawl_schema::ddl::{DdlTarget, Engine, ddl};
+
+use crate::args::{DdlArgs, DdlEngine};
+
+/// `--location` as a URI: kept when it has a scheme, else taken as a local directory.
+fn location_uri(location: &str) -> anyhow::Result<String> {
+    if location.contains("://") {
+        return Ok(location.trim_end_matches('/').to_string());
+    }
+    let path = std::path::absolute(location)
+        .with_context(|| format!("--location {location}: not a URI or a usable path"))?;
+    Ok(manifest::local_uri(&path))
+}
+
+pub(crate) fn run(a: &DdlArgs) -> anyhow::Result<ExitCode> {
+    let lake = Lake::open(&a.lake.lake)?;
+    let layout = lake.layout();
+    let wanted = a.location.as_deref().map(location_uri).transpose()?;
+    match lake.lock() {
+        Ok(_lock) => {
+            let snap = lake.snapshot()?;
+            // A manifest lost or edited by hand is rewritten too (the check is one read a day).
+            let damaged = !manifest::check(&layout, &snap)?.is_empty();
+            let done = manifest::sync(&layout, &snap, wanted.as_deref(), damaged)?;
+            if done.written + done.removed > 0 {
+                eprintln!(
+                    "manifests: {} days written, {} removed, under {}",
+                    done.written,
+                    done.removed,
+                    manifest::root(&layout)?
+                );
+            }
+        }
+        Err(LakeError::Locked(_)) => {
+            if let Some(w) = &wanted
+                && *w != manifest::root(&layout)?
+            {
+                bail!(
+                    "{}: another trawl process is writing the lake, so its manifests cannot be rewritten under --location {w} now; run `trawl ddl` again when it is done",
+                    lake.root().display()
+                );
+            }
+            eprintln!(
+                "note: an ingest is writing {}; it brings the manifests up to date at each commit",
+                lake.root().display()
+            );
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let snap = lake.snapshot()?;
+    let target = DdlTarget {
+        location: manifest::root(&layout)?,
+        first_day: snap
+            .files
+            .iter()
+            .map(|f| f.dt.as_str())
+            .filter(|d| *d != UNKNOWN_PARTITION)
+            .min()
+            .map(str::to_string),
+        unknown_partition_rows: snap
+            .files
+            .iter()
+            .filter(|f| f.dt == UNKNOWN_PARTITION)
+            .map(|f| f.rows)
+            .sum(),
+        version: snap.version,
+    };
+    let engine = match a.engine {
+        DdlEngine::Athena => Engine::Athena,
+        DdlEngine::Trino => Engine::Trino,
+        DdlEngine::Spark => Engine::Spark,
+        DdlEngine::Duckdb => Engine::DuckDb,
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(ddl(engine, &target).as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}

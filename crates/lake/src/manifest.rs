@@ -1,0 +1,226 @@
+//! Hive symlink manifests: for each day, the committed data files of that partition, one URI a
+//! line, in `_trawl/manifest/dt=<day>/manifest`.
+//!
+//! They are what other engines read instead of listing `events/` (which can hold a crashed
+//! commit's files until the next ingest removes them): Athena and Trino read a table stored as
+//! `SymlinkTextInputFormat` through them, and the Spark and DuckDB views `trawl ddl` prints keep
+//! only the rows of the files they name. A manifest is replaced whole (a rename here, one PUT on
+//! object storage), after the commit that changed its day, so it never names an uncommitted file.
+//!
+//! `_trawl/manifest.json` records the version the manifests describe and the root their URIs
+//! start with. After a crash between a commit and its manifests, the next writer sees the older
+//! version there and rewrites every manifest from the log ([`sync`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{IoContext, LakeError};
+use crate::layout::Layout;
+use crate::log::{DataFile, Snapshot, write_atomic};
+
+/// What `_trawl/manifest.json` holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestState {
+    /// The lake version the manifests list the files of.
+    pub version: u64,
+    /// What every URI in the manifests starts with: the lake as the engines see it.
+    pub root: String,
+    /// The root was chosen with `trawl ddl --location` (kept when the lake moves); otherwise
+    /// it follows the lake's own directory.
+    #[serde(default)]
+    pub root_set: bool,
+}
+
+/// What [`sync`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ManifestSync {
+    /// Days whose manifest was written.
+    pub written: usize,
+    /// Manifests of days that no longer hold a committed file, removed.
+    pub removed: usize,
+}
+
+/// The lake directory as a `file://` URI (what Spark, Hive and DuckDB accept).
+pub fn local_uri(root: &Path) -> String {
+    url::Url::from_directory_path(root)
+        .map(|u| u.as_str().trim_end_matches('/').to_string())
+        .unwrap_or_else(|()| format!("file://{}", root.display()))
+}
+
+/// The state recorded in `_trawl/manifest.json`, if any.
+pub fn load_state(layout: &Layout) -> Result<Option<ManifestState>, LakeError> {
+    let path = layout.manifest_state();
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| LakeError::BadManifest {
+                path,
+                message: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(LakeError::Io { path, source }),
+    }
+}
+
+/// The root manifests use: the one set with `trawl ddl --location`, else the lake's directory.
+pub fn root(layout: &Layout) -> Result<String, LakeError> {
+    Ok(match load_state(layout)? {
+        Some(s) if s.root_set => s.root,
+        _ => local_uri(layout.root()),
+    })
+}
+
+/// The text of a day's manifest: one line per data file, in commit order.
+fn manifest_text<'a>(root: &str, files: impl Iterator<Item = &'a DataFile>) -> String {
+    let mut text = String::new();
+    for f in files {
+        text.push_str(root);
+        text.push('/');
+        text.push_str(&f.path);
+        text.push('\n');
+    }
+    text
+}
+
+fn write_state(layout: &Layout, state: &ManifestState) -> Result<(), LakeError> {
+    let json = serde_json::to_vec_pretty(state).expect("manifest state serializes");
+    write_atomic(&layout.manifest_state(), &json)
+}
+
+/// Brings the manifests to `snap`: when the recorded state is older than the snapshot, names
+/// another root, `new_root` asks for one, or `force` is set (a manifest was found damaged),
+/// every day's manifest is rewritten from the log and manifests of days without files are
+/// removed. Call with the writer lock held.
+pub fn sync(
+    layout: &Layout,
+    snap: &Snapshot,
+    new_root: Option<&str>,
+    force: bool,
+) -> Result<ManifestSync, LakeError> {
+    let state = load_state(layout)?;
+    let (root, root_set) = match (new_root, &state) {
+        (Some(r), _) => (r.trim_end_matches('/').to_string(), true),
+        (None, Some(s)) if s.root_set => (s.root.clone(), true),
+        (None, _) => (local_uri(layout.root()), false),
+    };
+    let wanted = ManifestState {
+        version: snap.version,
+        root: root.clone(),
+        root_set,
+    };
+    if !force && state.as_ref() == Some(&wanted) {
+        return Ok(ManifestSync::default());
+    }
+    let mut days: BTreeMap<&str, Vec<&DataFile>> = BTreeMap::new();
+    for f in &snap.files {
+        days.entry(f.dt.as_str()).or_default().push(f);
+    }
+    let mut done = ManifestSync::default();
+    for (day, files) in &days {
+        let text = manifest_text(&root, files.iter().copied());
+        write_atomic(&layout.manifest(day), text.as_bytes())?;
+        done.written += 1;
+    }
+    let dir = layout.manifest_dir();
+    if dir.exists() {
+        for e in fs::read_dir(&dir).at(&dir)? {
+            let e = e.at(&dir)?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(day) = name.strip_prefix("dt=") else {
+                continue;
+            };
+            if !days.contains_key(day) {
+                fs::remove_dir_all(e.path()).at(e.path())?;
+                done.removed += 1;
+            }
+        }
+    }
+    write_state(layout, &wanted)?;
+    Ok(done)
+}
+
+/// After commit `version` added `added`: rewrites the manifests of the days it touched (each
+/// the previous list plus the new files) and records the version. If the manifests were not
+/// at the previous version (a crash came between an earlier commit and its manifests), they
+/// are rebuilt from the log instead.
+pub(crate) fn after_commit(
+    layout: &Layout,
+    version: u64,
+    added: &[DataFile],
+) -> Result<(), LakeError> {
+    let state = load_state(layout)?;
+    let Some(state) = state.filter(|s| s.version + 1 == version) else {
+        let snap = Snapshot::load(layout)?;
+        sync(layout, &snap, None, false)?;
+        return Ok(());
+    };
+    let days: BTreeSet<&str> = added.iter().map(|f| f.dt.as_str()).collect();
+    for day in days {
+        let path = layout.manifest(day);
+        let mut text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => return Err(LakeError::Io { path, source }),
+        };
+        text.push_str(&manifest_text(
+            &state.root,
+            added.iter().filter(|f| f.dt == day),
+        ));
+        write_atomic(&path, text.as_bytes())?;
+    }
+    crate::crash_point("lake::manifests-written");
+    write_state(layout, &ManifestState { version, ..state })
+}
+
+/// A day whose manifest differs from the log, as `trawl verify` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManifestProblem {
+    pub path: String,
+    /// Committed files the manifest does not list (it is behind: engines see less).
+    pub missing: usize,
+    /// Lines naming no committed file (engines would read rows the lake does not hold).
+    pub extra: usize,
+}
+
+/// The days whose manifest is missing, behind the log, or lists a file the log does not.
+pub fn check(layout: &Layout, snap: &Snapshot) -> Result<Vec<ManifestProblem>, LakeError> {
+    let root = root(layout)?;
+    let mut days: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in &snap.files {
+        let line = manifest_text(&root, std::iter::once(f));
+        days.entry(f.dt.clone())
+            .or_default()
+            .insert(line.trim_end().to_string());
+    }
+    let dir = layout.manifest_dir();
+    if dir.exists() {
+        for e in fs::read_dir(&dir).at(&dir)? {
+            let name = e.at(&dir)?.file_name().to_string_lossy().into_owned();
+            if let Some(day) = name.strip_prefix("dt=") {
+                days.entry(day.to_string()).or_default();
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    for (day, want) in &days {
+        let path = layout.manifest(day);
+        let have: BTreeSet<String> = match fs::read_to_string(&path) {
+            Ok(text) => text.lines().map(str::to_string).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeSet::new(),
+            Err(source) => return Err(LakeError::Io { path, source }),
+        };
+        let missing = want.difference(&have).count();
+        let extra = have.difference(want).count();
+        if missing + extra > 0 {
+            problems.push(ManifestProblem {
+                path: path.display().to_string(),
+                missing,
+                extra,
+            });
+        }
+    }
+    Ok(problems)
+}
