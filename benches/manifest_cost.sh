@@ -8,6 +8,8 @@
 #   benches/manifest_cost.sh [EVENTS] [DAYS] [BUFFER_MB] [ROUNDS]
 #
 # TRAWL=path/to/trawl picks the binary (default: target/release/trawl under CARGO_TARGET_DIR).
+# BASELINE=path/to/trawl, a build without manifests (e.g. of the commit before them), is run
+# on the same trail, alternating with TRAWL, for the difference in wall time.
 set -euo pipefail
 EVENTS="${1:-1000000}"
 DAYS="${2:-30}"
@@ -28,9 +30,16 @@ for i in $(seq "$ROUNDS"); do
     rm -rf "$work/lake"
     "$TRAWL" ingest --quiet --progress never --json --buffer-mb "$BUFFER_MB" \
         --lake "$work/lake" "$work/trail" > "$work/run-$i.json"
+    if [ -n "${BASELINE:-}" ]; then
+        rm -rf "$work/base"
+        "$BASELINE" ingest --quiet --progress never --json --buffer-mb "$BUFFER_MB" \
+            --lake "$work/base" "$work/trail" > "$work/base-$i.json"
+    fi
 done
 du -sb "$work/lake" | cut -f1 > "$work/lake.bytes"
-du -sb "$work/lake/_trawl/manifest" "$work/lake/_trawl/manifest.json" | awk '{s+=$1} END {print s}' > "$work/manifest.bytes"
+# File contents only (a directory's own size is the file system's, not the lake's).
+find "$work/lake/_trawl/manifest" "$work/lake/_trawl/manifest.json" -type f -printf '%s\n' \
+    | awk '{s+=$1} END {print s}' > "$work/manifest.bytes"
 find "$work/lake/events" -name '*.parquet' | wc -l > "$work/files"
 
 python3 - "$work" "$ROUNDS" <<'PY'
@@ -47,4 +56,9 @@ print(f"ingest (best of {rounds}): {best['seconds']:.2f} s; on manifests: {best[
       f"{1000 * best['manifest_seconds'] / best['commits']:.2f} ms a commit)")
 print(f"lake {lake / 2**20:.1f} MiB; manifests {man / 2**10:.1f} KiB "
       f"({100 * man / lake:.3f}% of the lake, {man / max(files, 1):.0f} bytes a data file)")
+import os
+if os.path.exists(f"{work}/base-1.json"):
+    base = min((json.load(open(f"{work}/base-{i}.json")) for i in range(1, rounds + 1)), key=lambda r: r["seconds"])
+    print(f"baseline without manifests (best of {rounds}): {base['seconds']:.2f} s, {base['commits']} commits; "
+          f"with them {100 * (best['seconds'] / base['seconds'] - 1):+.1f}% wall time")
 PY
