@@ -425,3 +425,47 @@ fn ddl_location_reroots_the_manifests_and_later_ingests_keep_it() {
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["manifests"], serde_json::json!([]), "{report}");
 }
+
+/// The view `trawl ddl --engine athena` prints (Trino's `CAST(ROW(...) AS ROW(...))`) run by
+/// trawl's own Athena front end over the flat table answers every query as trawl's view does.
+#[test]
+fn the_athena_view_answers_as_trawls_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let trail = trawl_testkit::trail(&tmp.path().join("trail"), 5, 2000, 3);
+    ok(ingest(&lake, &trail, None), "ingest");
+    let o = trawl()
+        .args(["ddl", "--engine", "athena", "--lake"])
+        .arg(&lake)
+        .output()
+        .unwrap();
+    let athena = ok(o, "trawl ddl --engine athena");
+    let view = athena
+        .split_once("CREATE OR REPLACE VIEW cloudtrail_logs AS\n")
+        .unwrap()
+        .1
+        .trim_end()
+        .trim_end_matches(';');
+    assert!(view.contains("CAST(ROW("), "{view}");
+    let queries = athena_queries();
+    let names: Vec<&str> = queries.keys().map(String::as_str).collect();
+    let expected = trawl_answers(&lake, &names);
+    for (name, sql) in &queries {
+        let through_view = sql.replace(
+            "FROM cloudtrail_logs",
+            &format!("FROM ({view}) AS cloudtrail_logs"),
+        );
+        let o = trawl()
+            .args(["sql", "--format", "json", "--lake"])
+            .arg(&lake)
+            .arg(&through_view)
+            .output()
+            .unwrap();
+        let got: Value = serde_json::from_str(&ok(o, name)).unwrap();
+        assert_eq!(
+            multiset(&got),
+            expected[name],
+            "{name} through the Athena view"
+        );
+    }
+}

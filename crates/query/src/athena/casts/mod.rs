@@ -354,6 +354,9 @@ impl ScalarUDFImpl for Cast {
             )));
         }
         let input = args.into_iter().next().expect("three arguments");
+        if let Some(rows) = positional_struct_cast(&input, from.data_type(), &to, try_cast) {
+            return Ok(ExprSimplifyResult::Simplified(rows));
+        }
         // Integers: Trino rounds doubles and decimals half away from zero (athena::rewrite).
         let int = match to {
             DataType::Int8 => Some(IntType::TinyInt),
@@ -422,6 +425,56 @@ impl ScalarUDFImpl for Cast {
         };
         Ok(ColumnarValue::Array(out))
     }
+}
+
+/// A cast between row types as Trino does it, by position: `CAST(ROW(a, b) AS ROW(x
+/// varchar, y bigint))` names the fields `x` and `y` (Arrow casts structs by name only). Each
+/// field is cast to its type (nested rows by position too); a NULL row stays NULL. `None` when
+/// the two are not rows of the same arity or already have the same names.
+fn positional_struct_cast(
+    input: &Expr,
+    from: &DataType,
+    to: &DataType,
+    try_cast: bool,
+) -> Option<Expr> {
+    use datafusion::functions::core::expr_fn::{get_field, named_struct};
+    use datafusion::logical_expr::{case, lit};
+    let (DataType::Struct(from_fields), DataType::Struct(to_fields)) = (from, to) else {
+        return None;
+    };
+    let same_names = from_fields
+        .iter()
+        .zip(to_fields.iter())
+        .all(|(a, b)| a.name() == b.name());
+    if from_fields.len() != to_fields.len() || same_names {
+        return None;
+    }
+    let mut members = Vec::with_capacity(2 * to_fields.len());
+    for (f, t) in from_fields.iter().zip(to_fields.iter()) {
+        let value = get_field(input.clone(), f.name().as_str());
+        let value = positional_struct_cast(&value, f.data_type(), t.data_type(), try_cast)
+            .unwrap_or_else(|| {
+                if f.data_type() == t.data_type() {
+                    value
+                } else if try_cast {
+                    Expr::TryCast(datafusion::logical_expr::TryCast::new(
+                        Box::new(value),
+                        t.data_type().clone(),
+                    ))
+                } else {
+                    Expr::Cast(datafusion::logical_expr::Cast::new(
+                        Box::new(value),
+                        t.data_type().clone(),
+                    ))
+                }
+            });
+        members.push(lit(t.name().as_str()));
+        members.push(value);
+    }
+    case(input.clone().is_null())
+        .when(lit(true), lit(ScalarValue::try_from(to).ok()?))
+        .otherwise(named_struct(members))
+        .ok()
 }
 
 /// CAST(x AS <integer>) as Trino: doubles and decimals rounded half away from zero first
