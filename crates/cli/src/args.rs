@@ -37,8 +37,8 @@ pub(crate) enum Command {
     /// console-login-overview, security-group-modifications, operational-account-activity).
     Report(ReportArgs),
     /// Check the lake: re-read every committed Parquet file against the log (size, checksum,
-    /// rows, dedup index) and list files no commit names. Exit 1 if a committed file is
-    /// missing or damaged.
+    /// rows, dedup index), list files no commit names and manifests behind the log. Exit 1 if
+    /// a committed file is missing or damaged, or a manifest names a file no commit holds.
     Verify(VerifyArgs),
     /// Serve the dashboards, drill-down and a read-only SQL console as a local web app.
     Serve(ServeArgs),

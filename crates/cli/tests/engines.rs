@@ -402,7 +402,7 @@ fn ddl_location_reroots_the_manifests_and_later_ingests_keep_it() {
     // A line naming a file no commit holds would show engines rows the lake does not have.
     let day1 = dir.join("dt=2024-03-01/manifest");
     let mut text = std::fs::read_to_string(&day1).unwrap();
-    text.push_str("s3://bucket/lake/events/dt=2024-03-01/part-00000000000000000099-0000.parquet\n");
+    text.push_str("s3://bucket/lake/events/dt=2024-03-01/part-00000000000000000001-0099.parquet\n");
     std::fs::write(&day1, text).unwrap();
     let (code, report) = verify_json(&lake);
     assert_eq!(code, Some(1), "{report}");
@@ -424,6 +424,23 @@ fn ddl_location_reroots_the_manifests_and_later_ingests_keep_it() {
     let (code, report) = verify_json(&lake);
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["manifests"], serde_json::json!([]), "{report}");
+
+    // A damaged manifest record is derived data: the next writer rewrites it and the manifests.
+    std::fs::write(lake.join("_trawl/manifest.json"), "{not json").unwrap();
+    let third = trawl_testkit::trail(&tmp.path().join("third"), 6, 300, 4);
+    ok(
+        ingest(&lake, &third, None),
+        "ingest after a damaged manifest record",
+    );
+    let (code, report) = verify_json(&lake);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["manifests"], serde_json::json!([]), "{report}");
+    assert!(
+        std::fs::read_to_string(dir.join("dt=2024-03-04/manifest"))
+            .unwrap()
+            .starts_with("file://"),
+        "without the record, the root is the lake's directory again"
+    );
 }
 
 /// The view `trawl ddl --engine athena` prints (Trino's `CAST(ROW(...) AS ROW(...))`) run by

@@ -18,10 +18,6 @@ pub enum LakeError {
     Locked(PathBuf),
     #[error("{path}: corrupt commit log entry: {message}; run `trawl verify` to inspect the lake")]
     BadLog { path: PathBuf, message: String },
-    #[error(
-        "{path}: damaged manifest state: {message}; delete it and run `trawl ddl` or `trawl ingest` to rewrite the manifests"
-    )]
-    BadManifest { path: PathBuf, message: String },
     #[error("{path}: writing Parquet failed: {source}")]
     Parquet {
         path: PathBuf,

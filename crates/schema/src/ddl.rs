@@ -209,32 +209,11 @@ fn symlink_table(target: &DdlTarget, projection: bool) -> String {
 
 /// A local `file://` location as a plain path (what DuckDB's file functions take).
 fn duckdb_path(location: &str) -> String {
-    match location.strip_prefix("file://") {
-        Some(path) => percent_decode(path),
-        None => location.to_string(),
-    }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(h), Some(l)) = (
-                bytes.get(i + 1).and_then(|&b| hex(b)),
-                bytes.get(i + 2).and_then(|&b| hex(b)),
-            )
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    url::Url::parse(location)
+        .ok()
+        .filter(|u| u.scheme() == "file")
+        .and_then(|u| u.to_file_path().ok())
+        .map_or_else(|| location.to_string(), |p| p.display().to_string())
 }
 
 /// SQL string literal: single quotes doubled.
