@@ -25,9 +25,11 @@ pub(crate) fn run(a: &DdlArgs) -> anyhow::Result<ExitCode> {
     let lake = Lake::open(&a.lake.lake)?;
     let layout = lake.layout();
     let wanted = a.location.as_deref().map(location_uri).transpose()?;
-    match lake.lock() {
+    let lock = lake.lock();
+    // Read with the lock held when it could be taken: what the manifests are brought to.
+    let snap = lake.snapshot()?;
+    match lock {
         Ok(_lock) => {
-            let snap = lake.snapshot()?;
             // A manifest lost or edited by hand is rewritten too (the check is one read a day).
             let damaged = !manifest::check(&layout, &snap)?.is_empty();
             let done = manifest::sync(&layout, &snap, wanted.as_deref(), damaged)?;
@@ -56,7 +58,6 @@ pub(crate) fn run(a: &DdlArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     }
-    let snap = lake.snapshot()?;
     let target = DdlTarget {
         location: manifest::root(&layout)?,
         first_day: snap

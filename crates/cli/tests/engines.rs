@@ -195,10 +195,14 @@ fn assert_engines_agree(
 }
 
 fn ingest(lake: &Path, trail: &Path, failpoint: Option<&str>) -> Output {
+    ingest_all(lake, &[trail.to_path_buf()], failpoint)
+}
+
+fn ingest_all(lake: &Path, sources: &[PathBuf], failpoint: Option<&str>) -> Output {
     let mut cmd = trawl();
     cmd.args(["ingest", "--quiet", "--progress", "never", "--lake"])
         .arg(lake)
-        .arg(trail);
+        .args(sources);
     if let Some(point) = failpoint {
         cmd.env("FAILPOINTS", format!("{point}=return"));
     }
@@ -219,19 +223,21 @@ fn spark_and_duckdb_answer_as_trawl_sql_and_see_committed_rows_only() {
     if let Some(corpus) = std::env::var_os("TRAWL_CORPUS") {
         // Real records too (each source's `normalized/` copies): other accounts, odd
         // identities, days outside the generated ones.
-        let mut cmd = trawl();
-        cmd.args(["ingest", "--quiet", "--progress", "never", "--lake"])
-            .arg(&lake);
+        let mut files = Vec::new();
         for source in std::fs::read_dir(&corpus).unwrap() {
             let normalized = source.unwrap().path().join("normalized");
             for f in std::fs::read_dir(&normalized).into_iter().flatten() {
                 let f = f.unwrap().path();
                 if f.to_string_lossy().ends_with(".json.gz") {
-                    cmd.arg(f);
+                    files.push(f);
                 }
             }
         }
-        ok(cmd.output().unwrap(), "corpus ingest");
+        assert!(
+            !files.is_empty(),
+            "no normalized/*.json.gz under {corpus:?}"
+        );
+        ok(ingest_all(&lake, &files, None), "corpus ingest");
     }
 
     let names: Vec<String> = athena_queries().into_keys().collect();
@@ -244,12 +250,7 @@ fn spark_and_duckdb_answer_as_trawl_sql_and_see_committed_rows_only() {
     let second = trawl_testkit::trail(&tmp.path().join("second"), 12, 1500, 2);
     let o = ingest(&lake, &second, Some("lake::before-commit"));
     assert!(!o.status.success(), "the crash point stopped the ingest");
-    let verify = trawl()
-        .args(["verify", "--json", "--lake"])
-        .arg(&lake)
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&verify.stdout).unwrap();
+    let (_, report) = verify_json(&lake);
     let orphans = report["orphans"].as_array().unwrap();
     assert!(
         orphans
@@ -272,17 +273,8 @@ fn spark_and_duckdb_answer_as_trawl_sql_and_see_committed_rows_only() {
     assert!(!o.status.success(), "the crash point stopped the ingest");
     let after = trawl_answers(&lake, COUNTS);
     assert_ne!(after["sources"], before["sources"], "the commit landed");
-    let verify = trawl()
-        .args(["verify", "--json", "--lake"])
-        .arg(&lake)
-        .output()
-        .unwrap();
-    assert_eq!(
-        verify.status.code(),
-        Some(0),
-        "a stale manifest is not damage"
-    );
-    let report: Value = serde_json::from_slice(&verify.stdout).unwrap();
+    let (code, report) = verify_json(&lake);
+    assert_eq!(code, Some(0), "a stale manifest is not damage: {report}");
     assert!(
         !report["manifests"].as_array().unwrap().is_empty(),
         "verify reports the manifests behind the log: {report}"
@@ -472,6 +464,7 @@ fn the_athena_view_answers_as_trawls_own() {
             "FROM cloudtrail_logs",
             &format!("FROM ({view}) AS cloudtrail_logs"),
         );
+        assert_ne!(&through_view, sql, "{name} reads cloudtrail_logs");
         let o = trawl()
             .args(["sql", "--format", "json", "--lake"])
             .arg(&lake)

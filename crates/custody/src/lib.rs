@@ -69,12 +69,7 @@ pub enum CustodyError {
 /// atomically): what the report and the web app show as "Log integrity".
 pub fn save(lake: &trawl_lake::Lake, v: &Validation) -> Result<PathBuf, CustodyError> {
     let path = lake.layout().custody_record();
-    std::fs::create_dir_all(path.parent().expect("has a parent")).map_err(|source| {
-        CustodyError::Io {
-            path: path.clone(),
-            source,
-        }
-    })?;
+    // write_atomic creates the directory.
     trawl_lake::write_atomic(&path, &serde_json::to_vec_pretty(v).expect("serialisable"))?;
     Ok(path)
 }

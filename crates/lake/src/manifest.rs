@@ -76,16 +76,23 @@ pub fn root(layout: &Layout) -> Result<String, LakeError> {
     })
 }
 
-/// The text of a day's manifest: one line per data file, in commit order.
-fn manifest_text<'a>(root: &str, files: impl Iterator<Item = &'a DataFile>) -> String {
-    let mut text = String::new();
-    for f in files {
-        text.push_str(root);
-        text.push('/');
-        text.push_str(&f.path);
-        text.push('\n');
+/// A data file's line in a manifest: its URI under `root`.
+fn line(root: &str, f: &DataFile) -> String {
+    format!("{root}/{}", f.path)
+}
+
+/// The lines each day's manifest should hold for `snap`, in commit order.
+fn lines_by_day<'a>(root: &str, snap: &'a Snapshot) -> BTreeMap<&'a str, Vec<String>> {
+    let mut days: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for f in &snap.files {
+        days.entry(f.dt.as_str()).or_default().push(line(root, f));
     }
-    text
+    days
+}
+
+/// A manifest's text: its lines, each ended by a newline.
+fn text_of(lines: impl IntoIterator<Item = String>) -> String {
+    lines.into_iter().map(|l| l + "\n").collect()
 }
 
 fn write_state(layout: &Layout, state: &ManifestState) -> Result<(), LakeError> {
@@ -117,14 +124,13 @@ pub fn sync(
     if !force && state.as_ref() == Some(&wanted) {
         return Ok(ManifestSync::default());
     }
-    let mut days: BTreeMap<&str, Vec<&DataFile>> = BTreeMap::new();
-    for f in &snap.files {
-        days.entry(f.dt.as_str()).or_default().push(f);
-    }
+    let days = lines_by_day(&root, snap);
     let mut done = ManifestSync::default();
-    for (day, files) in &days {
-        let text = manifest_text(&root, files.iter().copied());
-        write_atomic(&layout.manifest(day), text.as_bytes())?;
+    for (day, lines) in &days {
+        write_atomic(
+            &layout.manifest(day),
+            text_of(lines.iter().cloned()).as_bytes(),
+        )?;
         done.written += 1;
     }
     let dir = layout.manifest_dir();
@@ -168,9 +174,11 @@ pub(crate) fn after_commit(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(source) => return Err(LakeError::Io { path, source }),
         };
-        text.push_str(&manifest_text(
-            &state.root,
-            added.iter().filter(|f| f.dt == day),
+        text.push_str(&text_of(
+            added
+                .iter()
+                .filter(|f| f.dt == day)
+                .map(|f| line(&state.root, f)),
         ));
         write_atomic(&path, text.as_bytes())?;
     }
@@ -191,13 +199,10 @@ pub struct ManifestProblem {
 /// The days whose manifest is missing, behind the log, or lists a file the log does not.
 pub fn check(layout: &Layout, snap: &Snapshot) -> Result<Vec<ManifestProblem>, LakeError> {
     let root = root(layout)?;
-    let mut days: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for f in &snap.files {
-        let line = manifest_text(&root, std::iter::once(f));
-        days.entry(f.dt.clone())
-            .or_default()
-            .insert(line.trim_end().to_string());
-    }
+    let mut days: BTreeMap<String, BTreeSet<String>> = lines_by_day(&root, snap)
+        .into_iter()
+        .map(|(day, lines)| (day.to_string(), lines.into_iter().collect()))
+        .collect();
     let dir = layout.manifest_dir();
     if dir.exists() {
         for e in fs::read_dir(&dir).at(&dir)? {

@@ -270,13 +270,18 @@ impl TileCache {
         // of the range are answered by the range itself.
         let mut placed = Vec::new();
         let mut straddling = BTreeSet::new();
+        // The NULL day: the partition of events whose time could not be read.
+        let mut null_straddles = false;
         for b in parts.iter().flat_map(|p| &p.batches) {
             let t = Times::of(b)?;
             let places: Vec<Place> = (0..b.num_rows()).map(|i| window.place(&t, i)).collect();
             for (i, place) in places.iter().enumerate() {
                 if *place == Place::Across {
-                    // NULL: the partition of events whose time could not be read.
-                    straddling.insert(t.dt.is_valid(i).then(|| t.dt.value(i).to_string()));
+                    if t.dt.is_valid(i) {
+                        straddling.insert(t.dt.value(i).to_string());
+                    } else {
+                        null_straddles = true;
+                    }
                 }
             }
             placed.push((b, t, places));
@@ -287,19 +292,22 @@ impl TileCache {
                 .iter()
                 .enumerate()
                 .map(|(i, p)| {
-                    let day = t.dt.is_valid(i).then(|| t.dt.value(i).to_string());
-                    Some(*p == Place::Inside && !straddling.contains(&day))
+                    let straddles = if t.dt.is_valid(i) {
+                        straddling.contains(t.dt.value(i))
+                    } else {
+                        null_straddles
+                    };
+                    Some(*p == Place::Inside && !straddles)
                 })
                 .collect();
             rows.push(filter_record_batch(b, &keep).map_err(internal)?);
         }
-        if !straddling.is_empty() {
+        if !straddling.is_empty() || null_straddles {
             let mut days: Vec<String> = straddling
                 .iter()
-                .flatten()
                 .map(|d| format!("dt = '{}'", d.replace('\'', "''")))
                 .collect();
-            if straddling.contains(&None) {
+            if null_straddles {
                 days.push("dt IS NULL".to_string());
             }
             let predicate = format!("{} AND ({})", range.predicate(), days.join(" OR "));

@@ -35,6 +35,27 @@ pub enum Engine {
     DuckDb,
 }
 
+impl Engine {
+    /// The name `trawl ddl --engine` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Athena => "athena",
+            Engine::Trino => "trino",
+            Engine::Spark => "spark",
+            Engine::DuckDb => "duckdb",
+        }
+    }
+
+    /// The dialect of the engine's SQL (Athena is Trino).
+    pub fn dialect(self) -> Dialect {
+        match self {
+            Engine::Athena | Engine::Trino => Dialect::Trino,
+            Engine::Spark => Dialect::Spark,
+            Engine::DuckDb => Dialect::DuckDb,
+        }
+    }
+}
+
 /// Where the lake is, as the engine reads it, and what the DDL needs to know of it.
 #[derive(Debug, Clone)]
 pub struct DdlTarget {
@@ -227,12 +248,7 @@ pub fn ddl(engine: Engine, target: &DdlTarget) -> String {
     let loc = &target.location;
     let mut out = format!(
         "-- trawl ddl --engine {}: the lake at {loc} (written at lake version {}).\n",
-        match engine {
-            Engine::Athena => "athena",
-            Engine::Trino => "trino",
-            Engine::Spark => "spark",
-            Engine::DuckDb => "duckdb",
-        },
+        engine.name(),
         target.version
     );
     match engine {
@@ -248,10 +264,6 @@ pub fn ddl(engine: Engine, target: &DdlTarget) -> String {
                 ));
             }
             out.push_str(&symlink_table(target, true));
-            out.push_str(&format!(
-                "CREATE OR REPLACE VIEW cloudtrail_logs AS\n{};\n",
-                view_select(PHYSICAL_TABLE, Dialect::Trino)
-            ));
         }
         Engine::Trino => {
             out.push_str(
@@ -265,10 +277,6 @@ pub fn ddl(engine: Engine, target: &DdlTarget) -> String {
             );
             out.push_str(&format!(
                 "CALL system.sync_partition_metadata('default', '{PHYSICAL_TABLE}', 'FULL'); -- your schema in place of 'default'\n"
-            ));
-            out.push_str(&format!(
-                "CREATE OR REPLACE VIEW cloudtrail_logs AS\n{};\n",
-                view_select(PHYSICAL_TABLE, Dialect::Trino)
             ));
         }
         Engine::Spark => {
@@ -291,10 +299,6 @@ pub fn ddl(engine: Engine, target: &DdlTarget) -> String {
                  SELECT regexp_extract(value, '[^/]+$', 0) FROM text.`{loc}/_trawl/manifest/*/manifest`\n);\n",
                 cols.join(", ")
             ));
-            out.push_str(&format!(
-                "CREATE OR REPLACE VIEW cloudtrail_logs AS\n{};\n",
-                view_select(PHYSICAL_TABLE, Dialect::Spark)
-            ));
         }
         Engine::DuckDb => {
             let path = duckdb_path(loc);
@@ -310,12 +314,12 @@ pub fn ddl(engine: Engine, target: &DdlTarget) -> String {
                 lit(&format!("{path}/events/*/*.parquet")),
                 lit(&format!("{path}/_trawl/manifest/*/manifest")),
             ));
-            out.push_str(&format!(
-                "CREATE OR REPLACE VIEW cloudtrail_logs AS\n{};\n",
-                view_select(PHYSICAL_TABLE, Dialect::DuckDb)
-            ));
         }
     }
+    out.push_str(&format!(
+        "CREATE OR REPLACE VIEW cloudtrail_logs AS\n{};\n",
+        view_select(PHYSICAL_TABLE, engine.dialect())
+    ));
     out
 }
 

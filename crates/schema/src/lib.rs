@@ -369,7 +369,7 @@ pub fn markdown_columns() -> String {
             .to_string();
         out.push_str(&format!("| `{col}` | {ty} | — | {what} |\n"));
     }
-    out.push_str(&format!("| `{PARTITION_COL}` | Utf8 (partition) | `eventTime` | the event's UTC date `YYYY-MM-DD`; `{UNKNOWN_PARTITION}` if unparseable |\n"));
+    out.push_str(&format!("| `{PARTITION_COL}` | Utf8 (partition) | `eventTime` | the event's UTC date `YYYY-MM-DD`; NULL if unparseable (stored in partition `{UNKNOWN_PARTITION}`, Hive's NULL partition, as every Hive engine reads it) |\n"));
     out
 }
 
