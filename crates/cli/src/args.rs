@@ -46,6 +46,10 @@ pub(crate) enum Command {
     /// digest chain, every listed log file's SHA-256, and what no digest covers. Exit 0 when
     /// all is valid, 1 when something failed validation, 2 on error.
     Validate(ValidateArgs),
+    /// Rewrite each day's small files into few large ones, sorted by event time, in one atomic
+    /// commit (readers and a running ingest stay correct); delete files earlier compactions
+    /// replaced once older than --retain.
+    Compact(CompactArgs),
     /// Print what Athena, Trino, Spark or DuckDB need to read the lake: the flat table over the
     /// committed files (through the lake's symlink manifests, which it first brings up to date)
     /// and the Athena-shaped `cloudtrail_logs` view.
@@ -116,6 +120,28 @@ pub(crate) struct VerifyArgs {
     /// the old log is moved aside, not deleted.
     #[arg(long)]
     pub rebuild_ledger: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompactArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// Only the days overlapping [since, until) (RFC 3339, or a date meaning midnight UTC).
+    #[arg(long)]
+    pub since: Option<String>,
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Rows a compacted file holds at most; files with fewer than half as many are small.
+    /// Memory grows with it: about 400 MB while a file of the default is written.
+    #[arg(long, default_value_t = trawl_lake::compact::DEFAULT_TARGET_ROWS)]
+    pub target_rows: usize,
+    /// Keep the files compactions replaced this long (e.g. 1h, 0s) for queries that started
+    /// before; older ones are deleted.
+    #[arg(long, default_value = "1h")]
+    pub retain: String,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The engines `trawl ddl` writes for.
@@ -236,19 +262,19 @@ fn parse_filter(text: &str) -> Result<(String, String), String> {
 }
 
 /// `48h`, `7d`, `30m`, `90s` as a duration.
-pub(crate) fn parse_period(text: &str) -> anyhow::Result<chrono::Duration> {
+pub(crate) fn parse_period(flag: &str, text: &str) -> anyhow::Result<chrono::Duration> {
     let t = text.trim();
     let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
     let n: i64 = num
         .parse()
-        .with_context(|| format!("--last {text}: write a number and a unit, e.g. 48h or 7d"))?;
+        .with_context(|| format!("{flag} {text}: write a number and a unit, e.g. 48h or 7d"))?;
     Ok(match unit {
         "s" => chrono::Duration::seconds(n),
         "m" => chrono::Duration::minutes(n),
         "h" => chrono::Duration::hours(n),
         "d" => chrono::Duration::days(n),
         "w" => chrono::Duration::weeks(n),
-        _ => bail!("--last {text}: the unit must be s, m, h, d or w (e.g. 48h)"),
+        _ => bail!("{flag} {text}: the unit must be s, m, h, d or w (e.g. 48h)"),
     })
 }
 

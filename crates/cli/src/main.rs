@@ -100,6 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => serve(a),
         Command::Validate(a) => validate::run(a),
         Command::Ddl(a) => ddl::run(a),
+        Command::Compact(a) => compact(a),
     }
 }
 
@@ -267,6 +268,28 @@ fn verify(a: &args::VerifyArgs) -> anyhow::Result<ExitCode> {
         render::write_verify(&mut out, &report)?;
     }
     Ok(exit(report.is_clean()))
+}
+
+fn compact(a: &args::CompactArgs) -> anyhow::Result<ExitCode> {
+    let lake = Lake::open(&a.lake.lake)?;
+    let retain = args::parse_period("--retain", &a.retain)?
+        .to_std()
+        .map_err(|_| anyhow::anyhow!("--retain {}: must not be negative", a.retain))?;
+    let opts = trawl_lake::CompactOptions {
+        window: args::window(a.since.as_deref(), a.until.as_deref())?,
+        target_rows: a.target_rows,
+        retain,
+        ..Default::default()
+    };
+    let s = trawl_lake::compact(&lake, &opts)?;
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        serde_json::to_writer(&mut out, &s)?;
+        writeln!(out)?;
+    } else {
+        render::write_compact(&mut out, &s)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {

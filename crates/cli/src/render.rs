@@ -288,5 +288,50 @@ pub(crate) fn write_rebuild(
             writeln!(out, "  {}: {}", p.path, p.problem)?;
         }
     }
+    if !r.replaced.is_empty() {
+        writeln!(
+            out,
+            "replaced        {} files left out: a compacted file holds their rows (the next ingest or compaction deletes them)",
+            r.replaced.len()
+        )?;
+    }
     Ok(())
+}
+
+pub(crate) fn write_compact(
+    out: &mut dyn Write,
+    s: &trawl_lake::CompactSummary,
+) -> std::io::Result<()> {
+    match s.version {
+        Some(v) => writeln!(
+            out,
+            "compacted       {} files ({}) of {} days into {} files ({}), {} rows, as lake version {v}",
+            s.files_before,
+            bytesize::ByteSize(s.bytes_before),
+            s.days,
+            s.files_after,
+            bytesize::ByteSize(s.bytes_after),
+            s.rows
+        )?,
+        None => writeln!(out, "compacted       nothing: no day has two small files")?,
+    }
+    if s.retries > 0 {
+        writeln!(
+            out,
+            "retries         {} (another writer committed first; this went on top)",
+            s.retries
+        )?;
+    }
+    if s.purged + s.recovered > 0 {
+        writeln!(
+            out,
+            "deleted         {} replaced files past the retention, {} left by a crashed compaction",
+            s.purged, s.recovered
+        )?;
+    }
+    writeln!(
+        out,
+        "lake            {} data files, {:.2} s",
+        s.lake_files, s.seconds
+    )
 }

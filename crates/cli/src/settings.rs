@@ -102,7 +102,9 @@ impl ReportSettings {
         let last_us = a
             .last
             .as_deref()
-            .map(|p| args::parse_period(p).map(|d| d.num_microseconds().unwrap_or(i64::MAX)))
+            .map(|p| {
+                args::parse_period("--last", p).map(|d| d.num_microseconds().unwrap_or(i64::MAX))
+            })
             .transpose()?;
         Ok(ReportSettings {
             lake: a.query.lake.lake.clone(),

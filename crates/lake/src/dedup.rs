@@ -41,7 +41,10 @@ const LOADED_PARTITIONS: usize = 32;
 const SPILL_BLOCK: usize = 256;
 
 pub(crate) struct Dedup {
+    layout: Layout,
     files_by_dt: HashMap<String, Vec<PathBuf>>,
+    /// The index files this run's own commits add, by partition.
+    own: HashMap<String, Vec<PathBuf>>,
     /// Loaded partitions with the commit epoch that last touched them.
     loaded: HashMap<String, (PartIndex, u64)>,
     /// Epoch of the commit being assembled (= its version).
@@ -77,7 +80,9 @@ impl Dedup {
                 .push(layout.root().join(&f.index));
         }
         Self {
+            layout: layout.clone(),
             files_by_dt,
+            own: HashMap::new(),
             loaded: HashMap::new(),
             epoch: snap.version + 1,
             acked: snap.version,
@@ -93,10 +98,38 @@ impl Dedup {
 
     /// Notes that partition `dt` gets the index file `path` with the next commit.
     pub(crate) fn add_file(&mut self, dt: &str, path: PathBuf) {
+        self.own
+            .entry(dt.to_string())
+            .or_default()
+            .push(path.clone());
         self.files_by_dt
             .entry(dt.to_string())
             .or_default()
             .push(path);
+    }
+
+    /// The index files of partition `dt`: those of the snapshot the run started from, or,
+    /// when one of them is gone (a compaction replaced its file since and the retention
+    /// passed), those of the lake's latest snapshot, plus this run's own.
+    fn index_files(&mut self, dt: &str) -> Result<Vec<PathBuf>, LakeError> {
+        let files = self.files_by_dt.get(dt).cloned().unwrap_or_default();
+        if files.iter().all(|p| p.exists()) {
+            return Ok(files);
+        }
+        let latest = Snapshot::load(&self.layout)?;
+        let mut fresh: Vec<PathBuf> = latest
+            .files
+            .iter()
+            .filter(|f| f.dt == dt)
+            .map(|f| self.layout.root().join(&f.index))
+            .collect();
+        for own in self.own.get(dt).into_iter().flatten() {
+            if !fresh.contains(own) {
+                fresh.push(own.clone());
+            }
+        }
+        self.files_by_dt.insert(dt.to_string(), fresh.clone());
+        Ok(fresh)
     }
 
     /// Makes partition `dt` loaded (from its committed index files on first use) and
@@ -104,7 +137,7 @@ impl Dedup {
     fn load(&mut self, dt: &str) -> Result<(), LakeError> {
         if !self.loaded.contains_key(dt) {
             let mut index = PartIndex::default();
-            for path in self.files_by_dt.get(dt).into_iter().flatten() {
+            for path in &self.index_files(dt)? {
                 for (id, content) in writer::read_index(path)? {
                     index.record(id, content)?;
                 }
@@ -334,7 +367,9 @@ mod tests {
     fn over_budget_committed_days_are_evicted_before_any_day_is_spilled() {
         let dir = tempfile::tempdir().unwrap();
         let mut d = Dedup {
+            layout: Layout::new(dir.path()),
             files_by_dt: HashMap::new(),
+            own: HashMap::new(),
             loaded: HashMap::new(),
             epoch: 1,
             acked: 0,

@@ -16,6 +16,10 @@ pub enum LakeError {
         "another trawl process is writing to the lake at {0}; wait for it to finish (a crashed process releases the lock by itself)"
     )]
     Locked(PathBuf),
+    #[error(
+        "another `trawl compact` is running on the lake at {0}; wait for it to finish (a crashed process releases the lock by itself)"
+    )]
+    CompactLocked(PathBuf),
     #[error("{path}: corrupt commit log entry: {message}; run `trawl verify` to inspect the lake")]
     BadLog { path: PathBuf, message: String },
     #[error("{path}: writing Parquet failed: {source}")]
@@ -60,6 +64,11 @@ pub enum LakeError {
         objects_read: u64,
         lake_version: u64,
     },
+    /// Another writer committed this log version first (the committer retries on top of it).
+    #[error(
+        "lake version {version} was committed by another writer first; run the same command again"
+    )]
+    LostRace { version: u64 },
     /// The thread writing commits ended without a word (it panicked: a bug).
     #[error(
         "the commit writer stopped (a bug in trawl, please report it); run the same command again to resume"

@@ -104,16 +104,38 @@ impl Layout {
     pub fn data_file(dt: &str, version: u64, n: usize) -> String {
         format!("events/dt={dt}/part-{version:020}-{n:04}.parquet")
     }
+    /// Path of data file `n` written by the compaction meant as commit `version`.
+    pub fn compacted_file(dt: &str, version: u64, n: usize) -> String {
+        format!("events/dt={dt}/compact-{version:020}-{n:04}.parquet")
+    }
+    /// The dedup index of compacted file `n` of a commit (relative to the lake root).
+    pub fn compacted_index(version: u64, n: usize) -> String {
+        format!("_trawl/index/compact-{version:020}-{n:04}.idx")
+    }
     /// The commit version and file number a data file's name carries
-    /// (`part-<version>-<n>.parquet`, as [`Layout::data_file`] writes it), from its name or path.
+    /// (`part-<version>-<n>.parquet` as [`Layout::data_file`] writes it, or
+    /// `compact-<version>-<n>.parquet` as [`Layout::compacted_file`] does), from its name or path.
     pub fn parse_data_file(path: &str) -> Option<(u64, usize)> {
-        let (v, n) = path
-            .rsplit('/')
-            .next()?
-            .strip_prefix("part-")?
+        let name = path.rsplit('/').next()?;
+        let (v, n) = name
+            .strip_prefix("part-")
+            .or_else(|| name.strip_prefix("compact-"))?
             .strip_suffix(".parquet")?
             .split_once('-')?;
         Some((v.parse().ok()?, n.parse().ok()?))
+    }
+    /// The dedup index that goes with a data file, from its name or path.
+    pub fn index_of(path: &str) -> Option<String> {
+        let (v, n) = Self::parse_data_file(path)?;
+        Some(if path.rsplit('/').next()?.starts_with("compact-") {
+            Self::compacted_index(v, n)
+        } else {
+            Self::index_file(v, n)
+        })
+    }
+    /// The day a data file path (`events/dt=<day>/...`) is in.
+    pub fn data_file_day(path: &str) -> Option<&str> {
+        path.strip_prefix("events/dt=")?.split('/').next()
     }
     /// The version of the commit that wrote a data file, from its path.
     pub fn data_file_version(path: &str) -> Option<u64> {

@@ -24,6 +24,7 @@
 //! file list from the log, so they never see uncommitted files.
 
 pub mod catalog;
+pub mod compact;
 mod dedup;
 pub mod error;
 mod ingest;
@@ -37,6 +38,7 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 pub use catalog::{Catalog, TableDef};
+pub use compact::{CompactOptions, CompactSummary, compact};
 pub use error::LakeError;
 pub use ingest::{Ingest, IngestOptions, IngestSummary, NoProgress, Progress, Quarantined};
 pub use layout::{FORMAT_VERSION, Layout};
@@ -56,6 +58,10 @@ pub(crate) fn crash_point(name: &str) {
         std::process::abort();
     });
 }
+
+/// Commits a writer retries before it gives up (each lost race means another writer
+/// committed, so the lake moved on).
+pub(crate) const MAX_RETRIES: u32 = 100;
 
 /// A lake directory.
 #[derive(Debug, Clone)]
@@ -139,18 +145,28 @@ impl Lake {
 
     /// Takes the writer lock without waiting.
     pub fn lock(&self) -> Result<WriterLock, LakeError> {
-        let path = self.layout().lock();
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .at(&path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(WriterLock { _file: file }),
-            Err(fs::TryLockError::WouldBlock) => Err(LakeError::Locked(self.root.clone())),
-            Err(fs::TryLockError::Error(e)) => Err(LakeError::Io { path, source: e }),
+        match try_lock_file(&self.layout().lock())? {
+            Some(file) => Ok(WriterLock { _file: file }),
+            None => Err(LakeError::Locked(self.root.clone())),
         }
+    }
+}
+
+/// The lock file at `path`, locked, or `None` when another process holds it.
+pub(crate) fn try_lock_file(path: &Path) -> Result<Option<File>, LakeError> {
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .at(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => Err(LakeError::Io {
+            path: path.into(),
+            source: e,
+        }),
     }
 }
 
@@ -163,9 +179,11 @@ pub fn recover(layout: &Layout, snap: &Snapshot) -> Result<Vec<PathBuf>, LakeErr
         fs::remove_dir_all(&staging).at(&staging)?;
         removed.push(staging);
     }
+    // Files a compaction removed stay for readers of older snapshots until it purges them.
     let committed: std::collections::HashSet<PathBuf> = snap
         .files
         .iter()
+        .chain(snap.removed.iter().map(|t| &t.file))
         .map(|f| layout.root().join(&f.path))
         .collect();
     let events = layout.events_dir();

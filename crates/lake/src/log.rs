@@ -30,6 +30,10 @@ pub struct DataFile {
     pub xxh3: String,
     /// The file's dedup index (`(eventID hash, content hash)` pairs), relative to the lake root.
     pub index: String,
+    /// The log version of the commit that added the file (set when the log is read; a file's
+    /// name carries the version its writer meant, which a lost race can move on).
+    #[serde(skip)]
+    pub committed: u64,
 }
 
 /// An input object fully ingested by a commit.
@@ -122,6 +126,22 @@ pub struct LogEntry {
     pub sources: Vec<SourceEntry>,
     #[serde(default)]
     pub quarantined: Vec<QuarantineEntry>,
+    /// Data files this commit takes out of the lake (paths relative to the root): compaction
+    /// rewrote their rows into the files it adds. They stay on disk for a while for readers
+    /// of older snapshots ([`Tombstone`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+}
+
+/// A data file a commit removed: no snapshot from that version on reads it, and it is
+/// deleted once its removal is older than the retention `trawl compact` is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone {
+    pub file: DataFile,
+    /// The version that removed it.
+    pub version: u64,
+    /// When that commit was made (RFC 3339, as the log records it).
+    pub removed_at: String,
 }
 
 /// Which input objects the lake holds, in about 20 bytes an object whatever the length of
@@ -191,6 +211,10 @@ pub struct Snapshot {
     pub ledger: Ledger,
     /// Objects whose latest attempt was quarantined and not since ingested.
     pub quarantined: BTreeMap<String, QuarantineEntry>,
+    /// Files removed by a commit (compaction), latest last: still on disk until purged.
+    pub removed: Vec<Tombstone>,
+    /// The latest version that removed files (0 if none did): the lake only grew since.
+    pub rewritten_at: u64,
 }
 
 impl Snapshot {
@@ -224,7 +248,26 @@ impl Snapshot {
 
     fn apply(&mut self, entry: LogEntry) {
         self.version = entry.version;
-        self.files.extend(entry.add);
+        if !entry.remove.is_empty() {
+            let gone: std::collections::HashSet<&str> =
+                entry.remove.iter().map(String::as_str).collect();
+            let (removed, kept): (Vec<DataFile>, Vec<DataFile>) = std::mem::take(&mut self.files)
+                .into_iter()
+                .partition(|f| gone.contains(f.path.as_str()));
+            self.files = kept;
+            self.removed
+                .extend(removed.into_iter().map(|file| Tombstone {
+                    file,
+                    version: entry.version,
+                    removed_at: entry.committed_at.clone(),
+                }));
+            self.rewritten_at = entry.version;
+        }
+        let version = entry.version;
+        self.files.extend(entry.add.into_iter().map(|f| DataFile {
+            committed: version,
+            ..f
+        }));
         for q in entry.quarantined {
             self.quarantined.insert(q.uri.clone(), q);
         }
@@ -319,17 +362,36 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), LakeError> {
     fs::File::open(dir).and_then(|d| d.sync_all()).at(dir)
 }
 
-/// Appends a commit. Fails if that version exists (another writer got there first).
+/// Appends a commit, if its version is free: [`LakeError::LostRace`] when another writer
+/// committed that version first. The entry is written whole under a temporary name, then
+/// linked to its version's name, which fails if the name exists: of two writers racing
+/// for a version exactly one wins, as with S3's conditional put (If-None-Match).
 pub(crate) fn commit(layout: &Layout, entry: &LogEntry) -> Result<(), LakeError> {
     let path = layout.log_entry(entry.version);
-    if path.exists() {
-        return Err(LakeError::BadLog {
-            path,
-            message: "version already committed by another writer".into(),
-        });
-    }
+    let dir = layout.log_dir();
+    fs::create_dir_all(&dir).at(&dir)?;
     let json = serde_json::to_vec_pretty(entry).expect("log entries serialise");
-    write_atomic(&path, &json)
+    let tmp = dir.join(format!(".tmp-{}-{:020}", std::process::id(), entry.version));
+    {
+        let mut f = fs::File::create(&tmp).at(&tmp)?;
+        f.write_all(&json).at(&tmp)?;
+        f.sync_all().at(&tmp)?;
+    }
+    crate::crash_point("lake::before-rename");
+    let placed = match fs::hard_link(&tmp, &path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(LakeError::LostRace {
+            version: entry.version,
+        }),
+        // A file system without hard links: the writer lock is then the only guard.
+        Err(_) if !path.exists() => fs::rename(&tmp, &path).at(&path),
+        Err(_) => Err(LakeError::LostRace {
+            version: entry.version,
+        }),
+    };
+    let _ = fs::remove_file(&tmp);
+    placed?;
+    sync_dir(&dir)
 }
 
 #[cfg(test)]
@@ -353,6 +415,43 @@ mod tests {
             mtime_ns,
             etag: etag.map(str::to_string),
         }
+    }
+
+    #[test]
+    fn of_writers_racing_for_one_version_exactly_one_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        for round in 1..=20u64 {
+            let wins: Vec<Result<(), LakeError>> = std::thread::scope(|s| {
+                let racers: Vec<_> = (0..4)
+                    .map(|n| {
+                        let layout = &layout;
+                        s.spawn(move || {
+                            let entry = LogEntry {
+                                version: round,
+                                committed_at: format!("writer {n}"),
+                                trawl_version: String::new(),
+                                add: Vec::new(),
+                                sources: Vec::new(),
+                                quarantined: Vec::new(),
+                                remove: Vec::new(),
+                            };
+                            commit(layout, &entry)
+                        })
+                    })
+                    .collect();
+                racers.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+            assert_eq!(wins.iter().filter(|w| w.is_ok()).count(), 1, "{wins:?}");
+            assert!(
+                wins.iter()
+                    .filter_map(|w| w.as_ref().err())
+                    .all(|e| matches!(e, LakeError::LostRace { version } if *version == round))
+            );
+        }
+        assert_eq!(Snapshot::latest_version(&layout).unwrap(), 20);
+        // No temporary file is left in the log.
+        assert_eq!(std::fs::read_dir(layout.log_dir()).unwrap().count(), 20);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{IoContext, LakeError};
 use crate::layout::Layout;
-use crate::log::{DataFile, Snapshot, write_atomic};
+use crate::log::{DataFile, LogEntry, Snapshot, write_atomic};
 
 /// What `_trawl/manifest.json` holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +110,16 @@ pub fn sync(
     new_root: Option<&str>,
     force: bool,
 ) -> Result<ManifestSync, LakeError> {
+    let _guard = lock(layout)?;
+    sync_locked(layout, snap, new_root, force)
+}
+
+fn sync_locked(
+    layout: &Layout,
+    snap: &Snapshot,
+    new_root: Option<&str>,
+    force: bool,
+) -> Result<ManifestSync, LakeError> {
     let state = load_state(layout)?;
     let (root, root_set) = match (new_root, &state) {
         (Some(r), _) => (r.trim_end_matches('/').to_string(), true),
@@ -151,39 +161,74 @@ pub fn sync(
     Ok(done)
 }
 
-/// After commit `version` added `added`: rewrites the manifests of the days it touched (each
-/// the previous list plus the new files) and records the version. If the manifests were not
-/// at the previous version (a crash came between an earlier commit and its manifests), they
-/// are rebuilt from the log instead.
-pub(crate) fn after_commit(
-    layout: &Layout,
-    version: u64,
-    added: &[DataFile],
-) -> Result<(), LakeError> {
+/// After commit `entry`: rewrites the manifests of the days it touched (each the previous
+/// list without the files it removed, plus the files it added) and records the version. If
+/// the manifests were not at the previous version (a crash came between an earlier commit and
+/// its manifests, or another writer committed meanwhile), they are rebuilt from the log.
+pub(crate) fn after_commit(layout: &Layout, entry: &LogEntry) -> Result<(), LakeError> {
+    let _guard = lock(layout)?;
+    let version = entry.version;
     let state = load_state(layout)?;
     let Some(state) = state.filter(|s| s.version + 1 == version) else {
         let snap = Snapshot::load(layout)?;
-        sync(layout, &snap, None, false)?;
+        if load_state(layout)?.is_none_or(|s| s.version < snap.version) {
+            sync_locked(layout, &snap, None, false)?;
+        }
         return Ok(());
     };
-    let days: BTreeSet<&str> = added.iter().map(|f| f.dt.as_str()).collect();
+    let removed: BTreeSet<String> = entry
+        .remove
+        .iter()
+        .map(|p| format!("{}/{p}", state.root))
+        .collect();
+    let days: BTreeSet<&str> = entry
+        .add
+        .iter()
+        .map(|f| f.dt.as_str())
+        .chain(entry.remove.iter().filter_map(|p| Layout::data_file_day(p)))
+        .collect();
     for day in days {
         let path = layout.manifest(day);
-        let mut text = match fs::read_to_string(&path) {
+        let text = match fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(source) => return Err(LakeError::Io { path, source }),
         };
-        text.push_str(&text_of(
-            added
-                .iter()
-                .filter(|f| f.dt == day)
-                .map(|f| line(&state.root, f)),
-        ));
-        write_atomic(&path, text.as_bytes())?;
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| !removed.contains(*l))
+            .map(str::to_string)
+            .chain(
+                entry
+                    .add
+                    .iter()
+                    .filter(|f| f.dt == day)
+                    .map(|f| line(&state.root, f)),
+            )
+            .collect();
+        if lines.is_empty() {
+            let dir = path.parent().expect("manifests live in a day directory");
+            fs::remove_dir_all(dir).at(dir)?;
+        } else {
+            write_atomic(&path, text_of(lines).as_bytes())?;
+        }
     }
     crate::crash_point("lake::manifests-written");
     write_state(layout, &ManifestState { version, ..state })
+}
+
+/// Holds `_trawl/manifest.lock` while manifests are rewritten, so that two writers of the lake
+/// (an ingest and a compaction) do not interleave their rewrites of one day.
+fn lock(layout: &Layout) -> Result<fs::File, LakeError> {
+    let path = layout.meta_dir().join("manifest.lock");
+    let file = fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .at(&path)?;
+    file.lock().at(&path)?;
+    Ok(file)
 }
 
 /// A day whose manifest differs from the log, as `trawl verify` reports it.

@@ -200,6 +200,7 @@ fn orphans(layout: &Layout, snap: &Snapshot) -> Result<Vec<Orphan>, LakeError> {
     let named: HashSet<PathBuf> = snap
         .files
         .iter()
+        .chain(snap.removed.iter().map(|t| &t.file))
         .flat_map(|f| [root.join(&f.path), root.join(&f.index)])
         .collect();
     let mut out = Vec::new();
@@ -284,6 +285,37 @@ pub struct RebuildReport {
     pub indexes_rebuilt: u64,
     /// Data files left out (not readable as lake Parquet), with the reason.
     pub skipped: Vec<Problem>,
+    /// Data files left out because a compacted file on disk holds their rows (it lists them in
+    /// its metadata): the next ingest or compaction deletes them.
+    pub replaced: Vec<String>,
+}
+
+/// The lake-relative paths the compacted files among `data` list as replaced.
+fn replaced_files(data: &[PathBuf]) -> std::collections::BTreeSet<String> {
+    let mut replaced = std::collections::BTreeSet::new();
+    for p in data {
+        if !p
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("compact-"))
+        {
+            continue;
+        }
+        let Ok(reader) = fs::File::open(p)
+            .map_err(|e| e.to_string())
+            .and_then(|f| ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| e.to_string()))
+        else {
+            continue;
+        };
+        let listed = reader
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|kv| kv.key == crate::compact::REPLACES_KEY))
+            .and_then(|kv| kv.value.as_deref())
+            .and_then(|v| serde_json::from_str::<Vec<String>>(v).ok());
+        replaced.extend(listed.into_iter().flatten());
+    }
+    replaced
 }
 
 /// Writes a new commit log from the data files themselves, for a lake whose log is lost or
@@ -312,12 +344,24 @@ pub fn rebuild_ledger(lake: &Lake) -> Result<RebuildReport, LakeError> {
         Vec::new()
     };
     data.sort();
+    // Files a compaction replaced stay on disk a while: the compacted file holds their rows.
+    let replaced = replaced_files(&data);
+    data.retain(|p| {
+        let rel = p
+            .strip_prefix(&root)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .replace('\\', "/");
+        !replaced.contains(&rel)
+    });
+    report.replaced = replaced.into_iter().collect();
     // The new entry's version is above every version any file name carries, so the next
     // commit's file names cannot collide with an existing file.
     let mut version = 0u64;
     let mut note_version = |name: &str| {
         if let Some(v) = name
             .strip_prefix("part-")
+            .or_else(|| name.strip_prefix("compact-"))
             .or(Some(name))
             .and_then(|n| n.get(..20))
             .and_then(|n| n.parse::<u64>().ok())
@@ -391,6 +435,7 @@ pub fn rebuild_ledger(lake: &Lake) -> Result<RebuildReport, LakeError> {
         add,
         sources,
         quarantined: Vec::new(),
+        remove: Vec::new(),
     };
     crate::log::commit(&layout, &entry)?;
     crate::manifest::sync(&layout, &Snapshot::load(&layout)?, None, true)?;
@@ -446,10 +491,8 @@ fn describe(root: &Path, path: &Path, rel: &str, n: usize) -> Result<Described, 
         .ok_or_else(|| FileProblem::NotTrawl("not under events/dt=.../".into()))?
         .to_string();
     let file_name = path.file_name().unwrap_or_default().to_string_lossy();
-    let index_rel = match Layout::parse_data_file(&file_name) {
-        Some((v, i)) => Layout::index_file(v, i),
-        None => format!("_trawl/index/rebuilt-{n:06}.idx"),
-    };
+    let index_rel =
+        Layout::index_of(&file_name).unwrap_or_else(|| format!("_trawl/index/rebuilt-{n:06}.idx"));
     let index_path = root.join(&index_rel);
     let kept = writer::read_index(&index_path).is_ok_and(|index| index_matches(&index, &ids));
     if !kept {
@@ -487,6 +530,7 @@ fn describe(root: &Path, path: &Path, rel: &str, n: usize) -> Result<Described, 
         max_time: times.last().map(|t| trawl_schema::format_canonical(*t)),
         xxh3,
         index: index_rel,
+        committed: 0,
     };
     Ok((file, by_source.into_iter().collect(), !kept))
 }

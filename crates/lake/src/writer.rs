@@ -37,7 +37,7 @@ const UNIQUE_COLUMNS: &[&str] = &[
 /// does not need, for filters half the size of 1% ones (they are folded to the values seen).
 const BLOOM_FPP: f64 = 0.05;
 
-fn properties(rows: usize, row_group_rows: usize) -> WriterProperties {
+fn properties(rows: usize, row_group_rows: usize, extra: Vec<KeyValue>) -> WriterProperties {
     let schema = arrow_schema();
     let ts_idx = schema
         .index_of(COL_EVENTTIME_TS)
@@ -53,10 +53,14 @@ fn properties(rows: usize, row_group_rows: usize) -> WriterProperties {
             descending: false,
             nulls_first: false,
         }]))
-        .set_key_value_metadata(Some(vec![KeyValue::new(
-            "trawl.version".to_string(),
-            env!("CARGO_PKG_VERSION").to_string(),
-        )]));
+        .set_key_value_metadata(Some(
+            std::iter::once(KeyValue::new(
+                "trawl.version".to_string(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            ))
+            .chain(extra)
+            .collect(),
+        ));
     // Free-form JSON text compresses well: level 6 makes it ~10% smaller than level 3 for
     // little time (benchmarks.md); the other columns are short or random and stay at 3.
     for f in FIELDS.iter().filter(|f| matches!(f.kind, Kind::Json)) {
@@ -138,6 +142,16 @@ pub fn write_file(
     batches: Vec<RecordBatch>,
     row_group_rows: usize,
 ) -> Result<Written, LakeError> {
+    write_file_with(path, batches, row_group_rows, Vec::new())
+}
+
+/// [`write_file`], with `extra` key-value pairs in the file's metadata.
+pub fn write_file_with(
+    path: &Path,
+    batches: Vec<RecordBatch>,
+    row_group_rows: usize,
+    extra: Vec<KeyValue>,
+) -> Result<Written, LakeError> {
     let arrow_err = |source| LakeError::Arrow {
         path: path.into(),
         source,
@@ -202,7 +216,7 @@ pub fn write_file(
     let w = ArrowWriter::try_new(
         file,
         Arc::clone(&lake_schema),
-        Some(properties(rows, row_group_rows)),
+        Some(properties(rows, row_group_rows, extra)),
     )
     .map_err(parquet_err)?;
     // The Arrow writer has put the Arrow schema in the file's metadata; its row groups are
@@ -244,6 +258,35 @@ pub fn write_file(
         max_time,
         xxh3: format!("{:016x}", written.hasher.digest()),
         index,
+    })
+}
+
+/// Moves the data file written at `tmp` to `rel` (relative to the lake root) in its day,
+/// with its dedup index at `index`, both fsynced, and describes it for the log.
+pub(crate) fn place(
+    layout: &crate::Layout,
+    tmp: &Path,
+    dt: String,
+    rel: String,
+    index: String,
+    w: Written,
+) -> Result<crate::DataFile, LakeError> {
+    crate::log::write_atomic(&layout.root().join(&index), &encode_index(&w.index))?;
+    let dest = layout.root().join(&rel);
+    let dir = dest.parent().expect("data files live in a partition dir");
+    std::fs::create_dir_all(dir).at(dir)?;
+    std::fs::rename(tmp, &dest).at(&dest)?;
+    crate::log::sync_dir(dir)?;
+    Ok(crate::DataFile {
+        path: rel,
+        dt,
+        rows: w.rows,
+        bytes: w.bytes,
+        min_time: w.min_time,
+        max_time: w.max_time,
+        xxh3: w.xxh3,
+        index,
+        committed: 0,
     })
 }
 

@@ -266,6 +266,9 @@ pub struct QueryEngine {
     memory_limit: usize,
     /// The files the session reads.
     files: Arc<Vec<DataFile>>,
+    /// The latest version of the snapshot that removed files (compaction): commits up to
+    /// it may since have lost files, so partial answers of commit spans are of one such era.
+    rewritten_at: u64,
     geo: Option<Arc<trawl_geo::GeoDb>>,
     runtime: Arc<RuntimeEnv>,
     /// Where the session's files are registered in `runtime` (taken out on drop).
@@ -318,7 +321,7 @@ impl QueryEngine {
             NonZeroUsize::new(5).expect("non-zero"),
         );
         let runtime = runtime_env(Arc::new(pool), options.spill_dir.clone())?;
-        Self::open_files(
+        let mut engine = Self::open_files(
             lake.layout(),
             snap.version,
             Arc::new(snap.files),
@@ -327,7 +330,9 @@ impl QueryEngine {
             memory_limit,
             options.spill_dir.clone(),
         )
-        .await
+        .await?;
+        engine.rewritten_at = snap.rewritten_at;
+        Ok(engine)
     }
 
     /// A session over `files` (a snapshot's, or some of them) at `version`, running in
@@ -397,6 +402,7 @@ impl QueryEngine {
             layout,
             memory_limit,
             files,
+            rewritten_at: 0,
             geo,
             runtime,
             store_url: url,
@@ -408,15 +414,13 @@ impl QueryEngine {
         Ok(engine)
     }
 
-    /// A session over the files that commits `first..=last` of this snapshot added, in the
+    /// A session over the files of this snapshot that commits `first..=last` added, in the
     /// same memory pool: what a cached partial answer of those commits is computed from.
     pub async fn commits(&self, first: u64, last: u64) -> Result<QueryEngine, QueryError> {
         let files: Vec<DataFile> = self
             .files
             .iter()
-            .filter(|f| {
-                Layout::data_file_version(&f.path).is_some_and(|v| (first..=last).contains(&v))
-            })
+            .filter(|f| (first..=last).contains(&f.committed))
             .cloned()
             .collect();
         self.sibling(self.layout.clone(), last.min(self.version), files)
@@ -428,7 +432,11 @@ impl QueryEngine {
     /// server that follows commits reads only the new files'.
     pub async fn reopen(&self, lake: &Lake) -> Result<QueryEngine, QueryError> {
         let snap = lake.snapshot()?;
-        self.sibling(lake.layout(), snap.version, snap.files).await
+        let mut engine = self
+            .sibling(lake.layout(), snap.version, snap.files)
+            .await?;
+        engine.rewritten_at = snap.rewritten_at;
+        Ok(engine)
     }
 
     /// A session over `files` in this one's runtime, with its geolocation and limits.
@@ -599,6 +607,12 @@ impl QueryEngine {
     /// The lake version this engine reads.
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// The latest version up to this engine's that removed files (0 if none did): the lake
+    /// only grew by commits since.
+    pub fn rewritten_at(&self) -> u64 {
+        self.rewritten_at
     }
 
     pub fn context(&self) -> &SessionContext {

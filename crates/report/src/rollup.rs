@@ -1,6 +1,7 @@
 //! Dashboard tiles answered from cached partial answers, exactly.
 //!
-//! A lake only grows by commits, and a commit's files never change, so a tile's
+//! A lake grows by commits, and a commit's files never change (a compaction, which removes
+//! files, starts a new era of the lake: partials are kept per era), so a tile's
 //! [`Rollup::partial`] over the files of commits `a..=b` is computed once and kept. The
 //! answer at version `w` merges the partials of a chain of commit spans that covers `1..=w`:
 //! a new commit costs a query over its own files, not over the lake. Partials are grouped
@@ -68,8 +69,9 @@ pub struct TileCache {
     partials: moka::future::Cache<Key, Arc<Partial>>,
     /// The commit spans cached for each (tile, scope): where chains can start.
     spans: Mutex<HashMap<(&'static str, String), Spans>>,
-    /// Sessions over the files of commit spans.
-    engines: moka::future::Cache<(u64, u64), Arc<QueryEngine>>,
+    /// Sessions over the files of commit spans, by span and the era of the snapshot
+    /// ([`QueryEngine::rewritten_at`]).
+    engines: moka::future::Cache<(u64, u64, u64), Arc<QueryEngine>>,
     /// Partials of commit spans computed so far.
     computed: AtomicU64,
     /// Partial queries of the lake running at once, at most: each holds its batches and
@@ -179,7 +181,7 @@ impl TileCache {
         }
         let e = self
             .engines
-            .try_get_with((first, last), async {
+            .try_get_with((first, last, engine.rewritten_at()), async {
                 engine.commits(first, last).await.map(Arc::new)
             })
             .await
@@ -214,10 +216,16 @@ impl TileCache {
         range: &Range,
     ) -> Result<StatementResult, QueryError> {
         let filter = range.filter_predicate();
-        // Partials differ by filter and by the zone their buckets are in.
+        // Partials differ by filter, by the zone their buckets are in, and by the era of the
+        // snapshot: a compaction removes files of earlier commits, so spans cached before it
+        // no longer describe the lake.
         let scope = match &range.zone {
             None => filter.clone(),
             Some(z) => format!("{filter} @ {z}"),
+        };
+        let scope = match engine.rewritten_at() {
+            0 => scope,
+            r => format!("{scope} # rewritten at {r}"),
         };
         let zoned = Rollup {
             partial: crate::dashboards::zoned(&rollup.partial, range.zone.as_deref()),

@@ -320,7 +320,8 @@ impl Collector<'_> {
         self.summary.manifest_seconds += committed.manifest_time.as_secs_f64();
         self.summary.commits += 1;
         self.summary.lake_version = committed.version;
-        self.dedup.acked = committed.version;
+        self.summary.commit_retries += u64::from(committed.retries);
+        self.dedup.acked = committed.epoch;
         self.dedup.evict();
         Ok(())
     }

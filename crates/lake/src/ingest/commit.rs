@@ -15,25 +15,16 @@ pub(super) fn write_partition(
 ) -> Result<DataFile, LakeError> {
     let tmp = staging.join(format!("{n:04}.parquet"));
     let w = writer::write_file(&tmp, batches, row_group_rows)?;
-    let rel = Layout::data_file(&dt, version, n);
-    let index = Layout::index_file(version, n);
-    log::write_atomic(&layout.root().join(&index), &writer::encode_index(&w.index))?;
-    let dest = layout.root().join(&rel);
-    let dir = dest.parent().expect("data files live in a partition dir");
-    fs::create_dir_all(dir).at(dir)?;
-    fs::rename(&tmp, &dest).at(&dest)?;
-    log::sync_dir(dir)?;
+    let file = writer::place(
+        layout,
+        &tmp,
+        dt.clone(),
+        Layout::data_file(&dt, version, n),
+        Layout::index_file(version, n),
+        w,
+    )?;
     crate::crash_point("lake::data-file-placed");
-    Ok(DataFile {
-        path: rel,
-        dt,
-        rows: w.rows,
-        bytes: w.bytes,
-        min_time: w.min_time,
-        max_time: w.max_time,
-        xxh3: w.xxh3,
-        index,
-    })
+    Ok(file)
 }
 
 /// The fewest rows a data file gets when a partition is split to keep every core writing.
@@ -116,24 +107,63 @@ pub(super) fn write_commit(
         }
     }
     let files = add.len() as u64;
-    let entry = LogEntry {
-        version,
+    // The version: the one the files were named for, or the first free one if another
+    // writer (a compaction) committed meanwhile.
+    let mut entry = LogEntry {
+        version: version.max(Snapshot::latest_version(&layout)? + 1),
         committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         trawl_version: env!("CARGO_PKG_VERSION").to_string(),
         add,
         sources: job.sources,
         quarantined: job.quarantined,
+        remove: Vec::new(),
     };
+    let mut retries = 0;
     crate::crash_point("lake::before-commit");
-    log::commit(&layout, &entry)?;
+    loop {
+        move_side_files(&layout, version, entry.version)?;
+        match log::commit(&layout, &entry) {
+            Ok(()) => break,
+            // An ingest only adds files and ledger entries, so it goes on top of whatever
+            // won: the writer lock keeps other ingests out, and a compaction removes only
+            // files of its own snapshot, whose rows it keeps.
+            Err(LakeError::LostRace { .. }) if retries < crate::MAX_RETRIES => {
+                retries += 1;
+                let next = Snapshot::latest_version(&layout)? + 1;
+                move_side_files(&layout, entry.version, next)?;
+                entry.version = next;
+                tracing::info!("lost the race for a lake version; committing as {next}");
+            }
+            Err(e) => return Err(e),
+        }
+    }
     crate::crash_point("lake::after-commit");
     let manifests = std::time::Instant::now();
-    crate::manifest::after_commit(&layout, version, &entry.add)?;
+    crate::manifest::after_commit(&layout, &entry)?;
     let manifest_time = manifests.elapsed();
     let _ = fs::remove_dir_all(&staging);
     Ok(Committed {
-        version,
+        epoch: version,
+        version: entry.version,
         files,
         manifest_time,
+        retries,
     })
+}
+
+/// Renames the side files written for version `from` (quarantined records, digest files)
+/// to version `to`'s names.
+fn move_side_files(layout: &Layout, from: u64, to: u64) -> Result<(), LakeError> {
+    if from == to {
+        return Ok(());
+    }
+    for (a, b) in [
+        (layout.quarantine(from), layout.quarantine(to)),
+        (layout.digests(from), layout.digests(to)),
+    ] {
+        if a.exists() {
+            fs::rename(&a, &b).at(&b)?;
+        }
+    }
+    Ok(())
 }

@@ -114,7 +114,12 @@ struct CommitJob {
 }
 
 struct Committed {
+    /// The version the commit's files were named for (the dedup epoch).
+    epoch: u64,
+    /// The log version it was committed as.
     version: u64,
+    /// Times it lost the race for a version to another writer and went on top.
+    retries: u32,
     files: u64,
     /// Time spent rewriting the manifests of the days the commit touched.
     manifest_time: std::time::Duration,

@@ -84,6 +84,9 @@ pub struct IngestSummary {
     pub insights: u64,
     pub bad_records: u64,
     pub commits: u64,
+    /// Commits that lost the race for a lake version to another writer (a compaction) and
+    /// were made on top of it.
+    pub commit_retries: u64,
     pub files_written: u64,
     /// Time spent bringing the symlink manifests up to date after commits.
     pub manifest_seconds: f64,
