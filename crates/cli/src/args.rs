@@ -438,6 +438,10 @@ pub(crate) struct IngestArgs {
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Then compact the days this run wrote to (`trawl compact` over them, keeping replaced
+    /// files for the default retention).
+    #[arg(long)]
+    pub compact: bool,
     /// Fail on the first bad object or record instead of quarantining it.
     #[arg(long)]
     pub strict: bool,

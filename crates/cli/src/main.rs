@@ -189,6 +189,7 @@ fn ingest(a: &IngestArgs) -> anyhow::Result<ExitCode> {
         s.finish_and_clear();
     }
     let lake = Lake::create(&settings.lake)?;
+    let started_at = lake.latest_version()?;
     let bar = Bar::new(settings.progress);
     let stop = ctrl_c();
     let run = lake
@@ -206,12 +207,22 @@ fn ingest(a: &IngestArgs) -> anyhow::Result<ExitCode> {
         }
         r => r?,
     };
+    let compacted = if a.compact {
+        Some(compact_touched(&lake, started_at)?)
+    } else {
+        None
+    };
     let requests = sources.fetch.requests();
     let mut out = std::io::stdout().lock();
     if settings.json {
         let mut v = serde_json::to_value(&summary)?;
-        if let (Some(r), Some(map)) = (requests, v.as_object_mut()) {
-            map.insert("s3".into(), serde_json::to_value(r)?);
+        if let Some(map) = v.as_object_mut() {
+            if let Some(r) = requests {
+                map.insert("s3".into(), serde_json::to_value(r)?);
+            }
+            if let Some(c) = &compacted {
+                map.insert("compact".into(), serde_json::to_value(c)?);
+            }
         }
         serde_json::to_writer(&mut out, &v)?;
         writeln!(out)?;
@@ -220,8 +231,44 @@ fn ingest(a: &IngestArgs) -> anyhow::Result<ExitCode> {
         if let Some(r) = requests {
             render::write_requests(&mut out, &r)?;
         }
+        if let Some(c) = &compacted {
+            render::write_compact(&mut out, c)?;
+        }
     }
     Ok(exit(summary.is_clean()))
+}
+
+/// `trawl ingest --compact`: compacts the days the commits after version `since` wrote to.
+fn compact_touched(lake: &Lake, since: u64) -> anyhow::Result<trawl_lake::CompactSummary> {
+    let snap = lake.snapshot()?;
+    let days: Vec<chrono::NaiveDate> = snap
+        .files
+        .iter()
+        .filter(|f| f.committed > since)
+        .filter_map(|f| chrono::NaiveDate::parse_from_str(&f.dt, "%Y-%m-%d").ok())
+        .collect();
+    let (Some(first), Some(last)) = (days.iter().min(), days.iter().max()) else {
+        return Ok(trawl_lake::CompactSummary {
+            lake: lake.root().display().to_string(),
+            lake_files: snap.files.len() as u64,
+            ..Default::default()
+        });
+    };
+    let micros = |d: &chrono::NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+            .timestamp_micros()
+    };
+    let window =
+        trawl_schema::TimeWindow::new(Some(micros(first)), Some(micros(last) + 86_400_000_000))?;
+    Ok(trawl_lake::compact(
+        lake,
+        &trawl_lake::CompactOptions {
+            window,
+            ..Default::default()
+        },
+    )?)
 }
 
 /// Ctrl-C stops an ingest at an object boundary and commits what was read; a second one

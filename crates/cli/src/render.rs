@@ -240,8 +240,8 @@ pub(crate) fn write_verify(
         for m in &behind {
             writeln!(
                 out,
-                "  {}: {} committed files not listed",
-                m.path, m.missing
+                "  {}: {} committed files not listed, {} replaced files still listed",
+                m.path, m.missing, m.replaced
             )?;
         }
         writeln!(

@@ -97,7 +97,8 @@ fn lake_ids(lake: &Path) -> BTreeMap<String, usize> {
     ids
 }
 
-/// Rows visible after each committed version: 0, then the running sums of the log.
+/// Rows visible after each committed version: 0, then the rows of the files live after each
+/// entry of the log (a compaction's entry removes files and adds their rows again).
 fn committed_totals(lake: &Path) -> Vec<u64> {
     let dir = lake.join("_trawl/log");
     let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -108,17 +109,21 @@ fn committed_totals(lake: &Path) -> Vec<u64> {
             && !p.file_name().unwrap().to_string_lossy().starts_with('.')
     });
     entries.sort();
+    let mut live: BTreeMap<String, u64> = BTreeMap::new();
     let mut totals = vec![0];
     for p in entries {
         let entry: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-        let rows: u64 = entry["add"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["rows"].as_u64().unwrap())
-            .sum();
-        totals.push(totals.last().unwrap() + rows);
+        for gone in entry["remove"].as_array().into_iter().flatten() {
+            assert!(live.remove(gone.as_str().unwrap()).is_some(), "{gone}");
+        }
+        for f in entry["add"].as_array().unwrap() {
+            live.insert(
+                f["path"].as_str().unwrap().to_string(),
+                f["rows"].as_u64().unwrap(),
+            );
+        }
+        totals.push(live.values().sum());
     }
     totals
 }
@@ -238,9 +243,13 @@ fn reader(lake: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(Vec<
 }
 
 fn trail(dir: &Path, events: usize) -> PathBuf {
-    let trail = dir.join("trail");
+    trail_seeded(dir, "trail", 7, events)
+}
+
+fn trail_seeded(dir: &Path, name: &str, seed: u64, events: usize) -> PathBuf {
+    let trail = dir.join(name);
     let spec = trawl_gen::TrailSpec {
-        seed: 7,
+        seed,
         events,
         days: 4,
         events_per_file: 60,
@@ -400,6 +409,144 @@ fn a_crash_at_each_point_of_a_commit_loses_and_duplicates_nothing() {
             "{point}: {report}"
         );
     }
+}
+
+fn compact(lake: &Path, extra: &[&str]) -> Output {
+    trawl()
+        .args(["compact", "--json", "--lake"])
+        .arg(lake)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_crash_at_each_point_of_a_compaction_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = trail(dir.path(), 3_000);
+    let expected = trail_ids(&trail);
+    for point in ["lake::compact-before-commit", "lake::compact-after-commit"] {
+        let lake = dir.path().join(point.replace("::", "-"));
+        run_to_end(&lake, &trail);
+        let o = trawl()
+            .args(["compact", "--lake"])
+            .arg(&lake)
+            .env("FAILPOINTS", format!("{point}=return"))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.code().is_none(),
+            "{point}: not killed there ({:?}) {}",
+            o.status,
+            text(&o.stderr)
+        );
+        check_between_runs(&lake);
+        assert_eq!(lake_ids(&lake), expected, "after a crash at {point}");
+        // The next compaction removes what the crashed one left, or finds nothing to do.
+        let o = compact(&lake, &["--retain", "0s"]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        check_between_runs(&lake);
+        assert_eq!(
+            lake_ids(&lake),
+            expected,
+            "compacted after a crash at {point}"
+        );
+        let files = trawl_testkit::files(&lake.join("events"));
+        assert!(
+            files.iter().all(|f| f.contains("/compact-")) && files.len() <= 5,
+            "{point}: one compacted file a day is left: {files:?}"
+        );
+    }
+}
+
+#[test]
+fn ingest_with_compact_leaves_one_file_a_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = trail(dir.path(), 3_000);
+    let lake = dir.path().join("lake");
+    let o = ingest_cmd(&lake, &trail)
+        .args(["--compact", "--json"])
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(summary["commits"].as_u64().unwrap() > 4, "{summary}");
+    assert!(!summary["compact"]["version"].is_null(), "{summary}");
+    assert_eq!(lake_ids(&lake), trail_ids(&trail));
+    let o = trawl()
+        .args(["verify", "--json", "--lake"])
+        .arg(&lake)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        report["files_checked"], 4,
+        "one file for each of the 4 days: {report}"
+    );
+    assert_eq!(report["problems"], serde_json::json!([]));
+}
+
+#[test]
+fn compaction_beside_an_ingest_and_readers_keeps_every_answer_a_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = trail_seeded(dir.path(), "first", 7, 6_000);
+    let second = trail_seeded(dir.path(), "second", 8, 6_000);
+    let mut expected = trail_ids(&first);
+    for (id, n) in trail_ids(&second) {
+        *expected.entry(id).or_insert(0) += n;
+    }
+    let lake = dir.path().join("lake");
+    run_to_end(&lake, &first);
+    let stop = Arc::new(AtomicBool::new(false));
+    let observer = reader(lake.clone(), stop.clone());
+    let mut ingest = ingest_cmd(&lake, &second).spawn().unwrap();
+    let mut compactions = Vec::new();
+    while ingest.try_wait().unwrap().is_none() || compactions.len() < 2 {
+        let o = compact(&lake, &[]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        compactions.push(serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap());
+    }
+    let status = ingest.wait().unwrap();
+    let err = {
+        let mut e = String::new();
+        ingest
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut e)
+            .unwrap();
+        e
+    };
+    assert!(status.success(), "the ingest beside compactions: {err}");
+    stop.store(true, Ordering::Relaxed);
+    let (seen, _) = observer.join().unwrap();
+    let totals = committed_totals(&lake);
+    for n in &seen {
+        assert!(
+            totals.contains(n),
+            "a query saw {n} rows, which no commit had (commits: {totals:?})"
+        );
+    }
+    let committed: Vec<&serde_json::Value> = compactions
+        .iter()
+        .filter(|c| !c["version"].is_null())
+        .collect();
+    assert!(
+        !committed.is_empty(),
+        "no compaction committed: {compactions:?}"
+    );
+    let o = compact(&lake, &["--retain", "0s"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    check_between_runs(&lake);
+    assert_eq!(lake_ids(&lake), expected);
+    eprintln!(
+        "{} compactions ({} committed) beside the ingest; {} queries; {} commits",
+        compactions.len(),
+        committed.len(),
+        seen.len(),
+        totals.len() - 1
+    );
 }
 
 #[test]

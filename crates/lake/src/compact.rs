@@ -99,11 +99,14 @@ pub fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactSummary, Lak
     let mut summary = CompactSummary {
         lake: lake.root().display().to_string(),
         recovered: recover(&layout, &snap)?,
-        purged: purge(&layout, &snap, opts.retain)?,
         ..CompactSummary::default()
     };
+    // A crash between an earlier commit and its manifests: bring them up first, so that no
+    // manifest names a file the purge below deletes.
+    crate::manifest::sync(&layout, &snap, None, false)?;
     let groups = plan(&snap, opts);
     if groups.is_empty() {
+        summary.purged = purge(&layout, &snap, opts.retain)?;
         summary.lake_files = snap.files.len() as u64;
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);
@@ -166,7 +169,11 @@ pub fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactSummary, Lak
     crate::manifest::after_commit(&layout, &entry)?;
     let _ = fs::remove_dir_all(&staging);
     summary.version = Some(entry.version);
-    summary.lake_files = Snapshot::load(&layout)?.files.len() as u64;
+    // Purged after the commit, so that `--retain 0s` deletes this compaction's replaced
+    // files too.
+    let latest = Snapshot::load(&layout)?;
+    summary.purged = purge(&layout, &latest, opts.retain)?;
+    summary.lake_files = latest.files.len() as u64;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }

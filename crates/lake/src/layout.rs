@@ -4,6 +4,7 @@
 //! ```text
 //! <lake>/
 //!   events/dt=YYYY-MM-DD/part-<version:020>-<n:04>.parquet   Hive-partitioned event data
+//!   events/dt=YYYY-MM-DD/compact-<version:020>-<n:04>.parquet a day's files rewritten by `trawl compact`
 //!   _trawl/lake.json                                         format marker and version
 //!   _trawl/log/<version:020>.json                            commit log: the ledger
 //!   _trawl/quarantine/<version:020>.jsonl                    bad records, with reasons
@@ -14,7 +15,10 @@
 //!   _trawl/catalog.json                                      tables declared with Athena DDL
 //!   _trawl/manifest/dt=YYYY-MM-DD/manifest                   committed data files of a day (symlink manifest)
 //!   _trawl/manifest.json                                     the version and root the manifests describe
-//!   _trawl/lock                                              writer lock (flock)
+//!   _trawl/lock                                              writer lock of ingests (flock)
+//!   _trawl/compact.lock                                      compaction lock (flock)
+//!   _trawl/manifest.lock                                     held while manifests are rewritten
+//!   _trawl/compaction/                                       files of a compaction in progress
 //! ```
 //! Engines skip paths starting with `_`, so only `events/` is visible to them.
 

@@ -134,6 +134,15 @@ fn sync_locked(
     if !force && state.as_ref() == Some(&wanted) {
         return Ok(ManifestSync::default());
     }
+    // Another writer committed after `snap` was read and brought the manifests further.
+    if !force
+        && new_root.is_none()
+        && state
+            .as_ref()
+            .is_some_and(|s| s.version > snap.version && s.root == root)
+    {
+        return Ok(ManifestSync::default());
+    }
     let days = lines_by_day(&root, snap);
     let mut done = ManifestSync::default();
     for (day, lines) in &days {
@@ -237,6 +246,10 @@ pub struct ManifestProblem {
     pub path: String,
     /// Committed files the manifest does not list (it is behind: engines see less).
     pub missing: usize,
+    /// Lines naming files a later commit replaced (a compaction), still on disk: engines see
+    /// the older state until the manifest is rewritten.
+    #[serde(default)]
+    pub replaced: usize,
     /// Lines naming no committed file (engines would read rows the lake does not hold).
     pub extra: usize,
 }
@@ -257,6 +270,13 @@ pub fn check(layout: &Layout, snap: &Snapshot) -> Result<Vec<ManifestProblem>, L
             }
         }
     }
+    // Files a compaction replaced that are still on disk: a manifest naming one is behind.
+    let replaced_lines: BTreeSet<String> = snap
+        .removed
+        .iter()
+        .filter(|t| layout.root().join(&t.file.path).exists())
+        .map(|t| line(&root, &t.file))
+        .collect();
     let mut problems = Vec::new();
     for (day, want) in &days {
         let path = layout.manifest(day);
@@ -267,14 +287,21 @@ pub fn check(layout: &Layout, snap: &Snapshot) -> Result<Vec<ManifestProblem>, L
         };
         let missing = want.difference(&have).count();
         // A file of a commit newer than `snap` is an ingest that committed while this ran.
-        let extra = have
+        let (replaced, extra) = have
             .difference(want)
             .filter(|line| Layout::data_file_version(line).is_none_or(|v| v <= snap.version))
-            .count();
-        if missing + extra > 0 {
+            .fold((0, 0), |(r, e), line| {
+                if replaced_lines.contains(line.as_str()) {
+                    (r + 1, e)
+                } else {
+                    (r, e + 1)
+                }
+            });
+        if missing + replaced + extra > 0 {
             problems.push(ManifestProblem {
                 path: path.display().to_string(),
                 missing,
+                replaced,
                 extra,
             });
         }

@@ -442,11 +442,7 @@ fn positional_struct_cast(
     let (DataType::Struct(from_fields), DataType::Struct(to_fields)) = (from, to) else {
         return None;
     };
-    let same_names = from_fields
-        .iter()
-        .zip(to_fields.iter())
-        .all(|(a, b)| a.name() == b.name());
-    if from_fields.len() != to_fields.len() || same_names {
+    if from_fields.len() != to_fields.len() || same_names(from, to) {
         return None;
     }
     let mut members = Vec::with_capacity(2 * to_fields.len());
@@ -475,6 +471,20 @@ fn positional_struct_cast(
         .when(lit(true), lit(ScalarValue::try_from(to).ok()?))
         .otherwise(named_struct(members))
         .ok()
+}
+
+/// Whether two types name their row fields alike at every depth (so Arrow's cast by name is
+/// Trino's by position).
+fn same_names(from: &DataType, to: &DataType) -> bool {
+    match (from, to) {
+        (DataType::Struct(a), DataType::Struct(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b.iter())
+                    .all(|(a, b)| a.name() == b.name() && same_names(a.data_type(), b.data_type()))
+        }
+        _ => true,
+    }
 }
 
 /// CAST(x AS <integer>) as Trino: doubles and decimals rounded half away from zero first
