@@ -13,9 +13,8 @@ EVENTS="${1:-1000000}"
 DAYS="${2:-30}"
 ROUNDS="${3:-3}"
 here="$(cd "$(dirname "$0")" && pwd)"
-target="${CARGO_TARGET_DIR:-$here/../target}"
-TRAWL="${TRAWL:-$target/release/trawl}"
-[ -x "$TRAWL" ] || { echo "no trawl binary at $TRAWL: cargo build --release, or set TRAWL" >&2; exit 2; }
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/trawl-compact.XXXXXX")"
 trap 'rm -rf "$work"' EXIT

@@ -14,9 +14,8 @@ EVENTS="${1:-100000}"
 THREADS="${2:-$(nproc)}"
 PER_FILE="${3:-}"
 here="$(cd "$(dirname "$0")" && pwd)"
-target="${CARGO_TARGET_DIR:-$here/../target}"
-TRAWL="${TRAWL:-$target/release/trawl}"
-[ -x "$TRAWL" ] || { echo "no trawl binary at $TRAWL: cargo build --release, or set TRAWL" >&2; exit 2; }
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 python3 -c 'import duckdb' 2>/dev/null || { echo "python3 cannot import duckdb: pip install duckdb" >&2; exit 2; }
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/trawl-bench.XXXXXX")"

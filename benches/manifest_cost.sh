@@ -16,9 +16,8 @@ DAYS="${2:-30}"
 BUFFER_MB="${3:-8}"
 ROUNDS="${4:-3}"
 here="$(cd "$(dirname "$0")" && pwd)"
-target="${CARGO_TARGET_DIR:-$here/../target}"
-TRAWL="${TRAWL:-$target/release/trawl}"
-[ -x "$TRAWL" ] || { echo "no trawl binary at $TRAWL: cargo build --release, or set TRAWL" >&2; exit 2; }
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/trawl-manifest.XXXXXX")"
 trap 'rm -rf "$work"' EXIT

@@ -13,9 +13,8 @@ DAYS="${2:-30}"
 RUNS="${3:-3}"
 THREADS="$(nproc)"
 here="$(cd "$(dirname "$0")" && pwd)"
-target="${CARGO_TARGET_DIR:-$here/../target}"
-TRAWL="${TRAWL:-$target/release/trawl}"
-[ -x "$TRAWL" ] || { echo "no trawl binary at $TRAWL: cargo build --release, or set TRAWL" >&2; exit 2; }
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 python3 -c 'import duckdb' 2>/dev/null || { echo "python3 cannot import duckdb: pip install duckdb" >&2; exit 2; }
 record_type="$here/../crates/report/tests/block/record_type.txt"
 

@@ -132,7 +132,7 @@ pub(crate) struct CompactArgs {
     #[arg(long)]
     pub until: Option<String>,
     /// Rows a compacted file holds at most; files with fewer than half as many are small.
-    /// Memory grows with it: about 400 MB while a file of the default is written.
+    /// Memory does not grow with it (files are merged one row group at a time).
     #[arg(long, default_value_t = trawl_lake::compact::DEFAULT_TARGET_ROWS)]
     pub target_rows: usize,
     /// Keep the files compactions replaced this long (e.g. 1h, 0s) for queries that started

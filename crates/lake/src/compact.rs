@@ -1,9 +1,10 @@
 //! `trawl compact`: a day's small files rewritten into few large ones, in one commit.
 //!
-//! Incremental ingests (hourly, daily) add a file per day per commit. Compaction reads a
+//! Incremental ingests (hourly, daily) add a file per day per commit. Compaction takes a
 //! day's small files in event-time order, in groups of at most
-//! [`CompactOptions::target_rows`] rows, and writes each group as one file, sorted by event
-//! time, with the statistics, page index, bloom filters and dedup index ingest writes. One log
+//! [`CompactOptions::target_rows`] rows, and merges each group into one file sorted by event
+//! time (each input is sorted already: a k-way merge that holds one row group of rows at a
+//! time), with the statistics, page index, bloom filters and dedup index ingest writes. One log
 //! entry adds the new files and removes the old ones: readers see the old files or the new
 //! ones, never both and never neither.
 //!
@@ -62,9 +63,10 @@ impl Default for CompactOptions {
     }
 }
 
-/// Rows of a compacted file, at most: four row groups, about 50 MB of Parquet and, while it
-/// is written, about 400 MB of memory for CloudTrail records of usual size.
-pub const DEFAULT_TARGET_ROWS: usize = 512 * 1024;
+/// Rows of a compacted file, at most: eight row groups, about 90 MB of Parquet for
+/// CloudTrail records of usual size. Memory does not grow with it: files are merged one row
+/// group at a time.
+pub const DEFAULT_TARGET_ROWS: usize = 1024 * 1024;
 
 /// What a compaction did. Serialised as `trawl compact --format json`.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -297,8 +299,13 @@ fn plan(snap: &Snapshot, opts: &CompactOptions) -> Vec<Vec<DataFile>> {
     groups
 }
 
+/// Merged rows encoded at a time: what the merge holds besides each input's current batch.
+const MERGE_ROWS: usize = 8192;
+
 /// Writes `group`'s rows as compacted file `n` of the compaction meant as `version`, with its
-/// dedup index, and moves it into its day.
+/// dedup index, and moves it into its day. The files are merged in event-time order (each is
+/// sorted already) and encoded a few thousand rows at a time: memory does not grow with the
+/// file, its row groups or the number of files merged.
 fn rewrite(
     layout: &Layout,
     staging: &std::path::Path,
@@ -308,17 +315,65 @@ fn rewrite(
     row_group_rows: usize,
 ) -> Result<DataFile, LakeError> {
     let dt = group[0].dt.clone();
-    let mut batches = Vec::new();
-    for f in group {
-        batches.extend(read_with_hashes(layout, f)?);
-    }
     let tmp = staging.join(format!("{n:04}.parquet"));
     let replaces: Vec<&str> = group.iter().map(|f| f.path.as_str()).collect();
     let meta = KeyValue::new(
         REPLACES_KEY.to_string(),
         serde_json::to_string(&replaces).expect("paths serialise"),
     );
-    let w = writer::write_file_with(&tmp, batches, row_group_rows, vec![meta])?;
+    let rows: u64 = group.iter().map(|f| f.rows).sum();
+    let row_group_rows = row_group_rows.max(1);
+    let mut file = writer::FileWriter::create(&tmp, rows as usize, row_group_rows, vec![meta])?;
+    // Small reads from each file, so that the open batches of many inputs stay few rows.
+    let batch_rows = (MERGE_ROWS / group.len()).clamp(64, 8192);
+    let mut inputs = group
+        .iter()
+        .map(|f| Input::open(layout, f, batch_rows))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut heap = std::collections::BinaryHeap::new();
+    for (i, input) in inputs.iter_mut().enumerate() {
+        if input.advance()? {
+            heap.push(std::cmp::Reverse((input.key(), i)));
+        }
+    }
+    let mut pending = Pending {
+        batches: Vec::new(),
+        slot: vec![None; inputs.len()],
+        order: Vec::with_capacity(MERGE_ROWS),
+        in_group: 0,
+    };
+    while let Some(std::cmp::Reverse((_, i))) = heap.pop() {
+        let input = &mut inputs[i];
+        let b = *pending.slot[i].get_or_insert_with(|| {
+            pending.batches.push(
+                input
+                    .batch
+                    .clone()
+                    .expect("an input in the heap has a batch"),
+            );
+            pending.batches.len() - 1
+        });
+        pending.order.push((b, input.row));
+        input.row += 1;
+        if input.row == input.len() {
+            pending.slot[i] = None;
+            if !input.advance()? {
+                input.check_index_used()?;
+            }
+        }
+        if input.batch.is_some() {
+            heap.push(std::cmp::Reverse((input.key(), i)));
+        }
+        // Encoded in pieces that end a row group exactly at its size.
+        if pending.order.len() == MERGE_ROWS.min(row_group_rows - pending.in_group) {
+            pending.flush(&mut file, row_group_rows)?;
+        }
+    }
+    if !pending.order.is_empty() {
+        pending.flush(&mut file, row_group_rows)?;
+    }
+    drop(inputs);
+    let w = file.finish()?;
     writer::place(
         layout,
         &tmp,
@@ -329,63 +384,177 @@ fn rewrite(
     )
 }
 
-/// The rows of data file `f` in the ingest schema: its columns plus each row's content hash,
-/// taken from its dedup index (which lists the rows that have an eventID in file order).
-fn read_with_hashes(layout: &Layout, f: &DataFile) -> Result<Vec<RecordBatch>, LakeError> {
-    let path = layout.root().join(&f.path);
-    let parquet = |source| LakeError::Parquet {
-        path: path.clone(),
-        source,
-    };
-    let index = writer::read_index(&layout.root().join(&f.index))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).at(&path)?)
-        .and_then(|b| b.with_batch_size(8192).build())
-        .map_err(parquet)?;
-    let schema: Arc<Schema> = ingest_schema();
-    let mut hashes = index.into_iter().map(|(_, content)| content as i64);
-    let mut out = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|source| LakeError::Arrow {
-            path: path.clone(),
-            source,
-        })?;
-        let ids = batch
-            .column_by_name(COL_EVENTID)
-            .ok_or_else(|| LakeError::BadLog {
+/// The merged rows not yet encoded, as (batch, row) of the batches they come from, where each
+/// input's current batch is among those, and the rows already in the open row group.
+struct Pending {
+    batches: Vec<RecordBatch>,
+    slot: Vec<Option<usize>>,
+    order: Vec<(usize, usize)>,
+    in_group: usize,
+}
+
+impl Pending {
+    /// Encodes the pending rows into the open row group, closing it when full.
+    fn flush(
+        &mut self,
+        file: &mut writer::FileWriter,
+        row_group_rows: usize,
+    ) -> Result<(), LakeError> {
+        file.record(&self.batches, &self.order);
+        let columns = (0..trawl_schema::arrow_schema().fields().len())
+            .map(|j| {
+                self.batches
+                    .iter()
+                    .map(|b| Arc::clone(b.column(j)))
+                    .collect()
+            })
+            .collect();
+        file.append(columns, &self.order)?;
+        self.batches.clear();
+        self.slot.iter_mut().for_each(|s| *s = None);
+        self.in_group += self.order.len();
+        self.order.clear();
+        if self.in_group >= row_group_rows {
+            file.close_group()?;
+            self.in_group = 0;
+        }
+        Ok(())
+    }
+}
+
+/// One file being merged: its rows in file order (sorted by event time, unparseable times
+/// last), each with its content hash from the file's dedup index (which lists the rows that
+/// have an eventID, in file order).
+struct Input {
+    path: PathBuf,
+    index_path: PathBuf,
+    reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    hashes: std::vec::IntoIter<(u64, u64)>,
+    /// The current batch, in the ingest schema, and the next row of it to merge.
+    batch: Option<RecordBatch>,
+    ts: Option<arrow::array::TimestampMicrosecondArray>,
+    row: usize,
+}
+
+impl Input {
+    fn open(layout: &Layout, f: &DataFile, batch_rows: usize) -> Result<Input, LakeError> {
+        let path = layout.root().join(&f.path);
+        let index_path = layout.root().join(&f.index);
+        let hashes = writer::read_index(&index_path)?.into_iter();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).at(&path)?)
+            .and_then(|b| b.with_batch_size(batch_rows).build())
+            .map_err(|source| LakeError::Parquet {
                 path: path.clone(),
-                message: format!("no {COL_EVENTID} column: not a trawl data file"),
-            })?
-            .as_string::<i32>();
-        let mut column = Vec::with_capacity(batch.num_rows());
-        for r in 0..batch.num_rows() {
-            column.push(if ids.is_valid(r) {
-                hashes.next().ok_or_else(|| LakeError::BadLog {
-                    path: layout.root().join(&f.index),
+                source,
+            })?;
+        Ok(Input {
+            path,
+            index_path,
+            reader,
+            hashes,
+            batch: None,
+            ts: None,
+            row: 0,
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.batch.as_ref().map_or(0, RecordBatch::num_rows)
+    }
+
+    /// The merge key of the current row: unparseable times last.
+    fn key(&self) -> (bool, i64) {
+        let ts = self.ts.as_ref().expect("a current batch");
+        if ts.is_valid(self.row) {
+            (false, ts.value(self.row))
+        } else {
+            (true, 0)
+        }
+    }
+
+    /// Reads the next non-empty batch; false at the end of the file.
+    fn advance(&mut self) -> Result<bool, LakeError> {
+        self.batch = None;
+        self.ts = None;
+        self.row = 0;
+        for batch in self.reader.by_ref() {
+            let batch = batch.map_err(|source| LakeError::Arrow {
+                path: self.path.clone(),
+                source,
+            })?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let batch = with_hashes(batch, &mut self.hashes, &self.path, &self.index_path)?;
+            self.ts = Some(
+                batch
+                    .column_by_name(trawl_schema::COL_EVENTTIME_TS)
+                    .and_then(|c| {
+                        c.as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()
+                    })
+                    .ok_or_else(|| not_trawl(&self.path, trawl_schema::COL_EVENTTIME_TS))?
+                    .clone(),
+            );
+            self.batch = Some(batch);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// At the end of the file: its index must have no pair left.
+    fn check_index_used(&mut self) -> Result<(), LakeError> {
+        if self.hashes.next().is_some() {
+            return Err(LakeError::BadLog {
+                path: self.index_path.clone(),
+                message:
+                    "the dedup index lists more events than the file holds; run `trawl verify`"
+                        .into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn not_trawl(path: &std::path::Path, column: &str) -> LakeError {
+    LakeError::BadLog {
+        path: path.into(),
+        message: format!("no {column} column: not a trawl data file"),
+    }
+}
+
+/// `batch` (the lake's columns) in the ingest schema: with each row's content hash from
+/// `hashes`, the file's index pairs, taken in order by the rows that have an eventID.
+fn with_hashes(
+    batch: RecordBatch,
+    hashes: &mut impl Iterator<Item = (u64, u64)>,
+    path: &std::path::Path,
+    index_path: &std::path::Path,
+) -> Result<RecordBatch, LakeError> {
+    let ids = batch
+        .column_by_name(COL_EVENTID)
+        .ok_or_else(|| not_trawl(path, COL_EVENTID))?
+        .as_string::<i32>();
+    let mut column = Vec::with_capacity(batch.num_rows());
+    for r in 0..batch.num_rows() {
+        column.push(if ids.is_valid(r) {
+            hashes
+                .next()
+                .ok_or_else(|| LakeError::BadLog {
+                    path: index_path.into(),
                     message:
                         "the dedup index lists fewer events than the file holds; run `trawl verify`"
                             .into(),
                 })?
-            } else {
-                0
-            });
-        }
-        let mut columns = batch.columns().to_vec();
-        columns.push(Arc::new(Int64Array::from(column)));
-        out.push(
-            RecordBatch::try_new(Arc::clone(&schema), columns).map_err(|source| {
-                LakeError::Arrow {
-                    path: path.clone(),
-                    source,
-                }
-            })?,
-        );
-    }
-    if hashes.next().is_some() {
-        return Err(LakeError::BadLog {
-            path: layout.root().join(&f.index),
-            message: "the dedup index lists more events than the file holds; run `trawl verify`"
-                .into(),
+                .1 as i64
+        } else {
+            0
         });
     }
-    Ok(out)
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(Int64Array::from(column)));
+    let schema: Arc<Schema> = ingest_schema();
+    RecordBatch::try_new(schema, columns).map_err(|source| LakeError::Arrow {
+        path: path.into(),
+        source,
+    })
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, TimestampMicrosecondArray};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter, compute_leaves};
+use parquet::arrow::arrow_writer::{ArrowColumnWriter, compute_leaves};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{KeyValue, SortingColumn};
@@ -142,20 +142,6 @@ pub fn write_file(
     batches: Vec<RecordBatch>,
     row_group_rows: usize,
 ) -> Result<Written, LakeError> {
-    write_file_with(path, batches, row_group_rows, Vec::new())
-}
-
-/// [`write_file`], with `extra` key-value pairs in the file's metadata.
-pub fn write_file_with(
-    path: &Path,
-    batches: Vec<RecordBatch>,
-    row_group_rows: usize,
-    extra: Vec<KeyValue>,
-) -> Result<Written, LakeError> {
-    let arrow_err = |source| LakeError::Arrow {
-        path: path.into(),
-        source,
-    };
     let ts: Vec<_> = batches
         .iter()
         .map(|b| {
@@ -165,12 +151,103 @@ pub fn write_file_with(
         })
         .collect();
     let order = time_order(&ts);
-    let rows = order.len();
-    // Unparseable times sort last: the first row has the earliest time if any has one.
-    let time_at = |&(b, r): &(usize, usize)| ts[b].is_valid(r).then(|| ts[b].value(r));
-    let min_time = order.first().and_then(time_at).map(format_canonical);
-    let max_time = order.iter().rev().find_map(time_at).map(format_canonical);
-    let index = {
+    drop(ts);
+    let mut file = FileWriter::create(path, order.len(), row_group_rows, Vec::new())?;
+    file.record(&batches, &order);
+    // The lake's columns (a prefix of the ingest schema), each as its arrays in the batches.
+    let mut columns: Vec<Vec<ArrayRef>> = (0..file.schema.fields().len())
+        .map(|j| batches.iter().map(|b| Arc::clone(b.column(j))).collect())
+        .collect();
+    drop(batches);
+    let groups: Vec<&[(usize, usize)]> = order.chunks(row_group_rows.max(1)).collect();
+    for (n, group) in groups.iter().enumerate() {
+        // The last row group is the last use of the batches: each column is freed as soon
+        // as it is encoded.
+        let last = n + 1 == groups.len();
+        let inputs = columns
+            .iter_mut()
+            .map(|arrays| {
+                if last {
+                    std::mem::take(arrays)
+                } else {
+                    arrays.clone()
+                }
+            })
+            .collect();
+        file.encode(inputs, group)?;
+    }
+    file.finish()
+}
+
+/// A lake file written one row group at a time, each given as rows `(batch, row)` of
+/// batches in [`trawl_schema::ingest_schema`], in the order they are stored: what
+/// [`write_file`] does with one commit's rows, and what compaction does with the merged
+/// rows of many files, one row group in memory at a time.
+pub(crate) struct FileWriter {
+    path: std::path::PathBuf,
+    schema: arrow::datatypes::SchemaRef,
+    w: parquet::file::writer::SerializedFileWriter<HashingWriter>,
+    factory: parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory,
+    failed: IoFailure,
+    groups: usize,
+    /// The column writers of the row group being written, if one is open.
+    open: Option<Vec<Vec<ArrowColumnWriter>>>,
+    rows: u64,
+    index: Vec<(u64, u64)>,
+    min_time: Option<i64>,
+    max_time: Option<i64>,
+}
+
+impl FileWriter {
+    /// A file at `path` for about `rows` rows (which sizes its bloom filters).
+    pub(crate) fn create(
+        path: &Path,
+        rows: usize,
+        row_group_rows: usize,
+        extra: Vec<KeyValue>,
+    ) -> Result<Self, LakeError> {
+        let schema = arrow_schema();
+        let failed = IoFailure::default();
+        let file = HashingWriter::new(File::create(path).at(path)?, failed.clone());
+        let parquet_err = |source| LakeError::Parquet {
+            path: path.into(),
+            source,
+        };
+        let w = ArrowWriter::try_new(
+            file,
+            Arc::clone(&schema),
+            Some(properties(rows, row_group_rows, extra)),
+        )
+        .map_err(parquet_err)?;
+        // The Arrow writer has put the Arrow schema in the file's metadata; its row groups
+        // are written here, their columns encoded on every core.
+        let (w, factory) = w.into_serialized_writer().map_err(parquet_err)?;
+        Ok(FileWriter {
+            path: path.into(),
+            schema,
+            w,
+            factory,
+            failed,
+            groups: 0,
+            open: None,
+            rows: 0,
+            index: Vec::new(),
+            min_time: None,
+            max_time: None,
+        })
+    }
+
+    /// Notes the rows `order` of `batches` as the next rows of the file: their content hashes
+    /// for the dedup index, their event times for the file's range.
+    pub(crate) fn record(&mut self, batches: &[RecordBatch], order: &[(usize, usize)]) {
+        let ts: Vec<_> = batches
+            .iter()
+            .map(|b| {
+                b.column_by_name(COL_EVENTTIME_TS)
+                    .expect("eventtime_ts")
+                    .as_primitive::<TimestampMicrosecondType>()
+            })
+            .collect();
         let ids: Vec<_> = batches
             .iter()
             .map(|b| {
@@ -187,23 +264,116 @@ pub fn write_file_with(
                     .as_primitive::<Int64Type>()
             })
             .collect();
-        order
-            .iter()
-            .filter(|&&(b, r)| ids[b].is_valid(r))
-            .map(|&(b, r)| (id_hash(ids[b].value(r)), hashes[b].value(r) as u64))
-            .collect()
-    };
-    drop(ts);
-    // The lake's columns (a prefix of the ingest schema), each as its arrays in the batches.
-    let lake_schema = arrow_schema();
-    let mut columns: Vec<Vec<ArrayRef>> = (0..lake_schema.fields().len())
-        .map(|j| batches.iter().map(|b| Arc::clone(b.column(j))).collect())
-        .collect();
-    drop(batches);
-    let failed = IoFailure::default();
-    let file = HashingWriter::new(File::create(path).at(path)?, failed.clone());
-    // A write that failed for an I/O reason (a full disk) is reported as that I/O error.
-    let parquet_err = |source| match failed.lock().expect("io failure lock").take() {
+        for &(b, r) in order {
+            if ts[b].is_valid(r) {
+                let t = ts[b].value(r);
+                self.min_time = Some(self.min_time.map_or(t, |m| m.min(t)));
+                self.max_time = Some(self.max_time.map_or(t, |m| m.max(t)));
+            }
+            if ids[b].is_valid(r) {
+                self.index
+                    .push((id_hash(ids[b].value(r)), hashes[b].value(r) as u64));
+            }
+        }
+        self.rows += order.len() as u64;
+    }
+
+    /// Writes the next row group: rows `group` of the batches whose lake columns are
+    /// `columns` (each column as its arrays in the batches), encoded on every core.
+    pub(crate) fn encode(
+        &mut self,
+        columns: Vec<Vec<ArrayRef>>,
+        group: &[(usize, usize)],
+    ) -> Result<(), LakeError> {
+        self.append(columns, group)?;
+        self.close_group()
+    }
+
+    /// Adds rows `rows` of the batches whose lake columns are `columns` to the row group being
+    /// written (opening one if none is): they are encoded into pages now, so the batches can
+    /// go.
+    pub(crate) fn append(
+        &mut self,
+        columns: Vec<Vec<ArrayRef>>,
+        rows: &[(usize, usize)],
+    ) -> Result<(), LakeError> {
+        let (path, failed) = (&self.path, &self.failed);
+        let err = |e| parquet_error(path, failed, e);
+        let writers = match self.open.take() {
+            Some(w) => w,
+            None => by_column(
+                &self.schema,
+                self.factory
+                    .create_column_writers(self.groups)
+                    .map_err(err)?,
+            )
+            .map_err(err)?,
+        };
+        let writers = feed_columns(&self.schema, columns, rows, writers).map_err(|e| match e {
+            Encode::Arrow(source) => LakeError::Arrow {
+                path: path.clone(),
+                source,
+            },
+            Encode::Parquet(e) => err(e),
+        })?;
+        self.open = Some(writers);
+        Ok(())
+    }
+
+    /// Closes the row group being written (nothing if none is open).
+    pub(crate) fn close_group(&mut self) -> Result<(), LakeError> {
+        let Some(writers) = self.open.take() else {
+            return Ok(());
+        };
+        let (path, failed) = (&self.path, &self.failed);
+        let err = |e| parquet_error(path, failed, e);
+        let chunks = on_cores(writers, |w| {
+            w.into_iter()
+                .map(ArrowColumnWriter::close)
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(err)?;
+        let mut rg = self.w.next_row_group().map_err(err)?;
+        for chunk in chunks.into_iter().flatten() {
+            chunk.append_to_row_group(&mut rg).map_err(err)?;
+        }
+        rg.close().map_err(err)?;
+        self.groups += 1;
+        Ok(())
+    }
+
+    /// Writes the footer and fsyncs the file.
+    pub(crate) fn finish(mut self) -> Result<Written, LakeError> {
+        self.close_group()?;
+        crate::crash_point("lake::parquet-footer");
+        let FileWriter {
+            path,
+            w,
+            failed,
+            rows,
+            index,
+            min_time,
+            max_time,
+            ..
+        } = self;
+        let written = w
+            .into_inner()
+            .map_err(|e| parquet_error(&path, &failed, e))?;
+        written.file.sync_all().at(&path)?;
+        Ok(Written {
+            rows,
+            bytes: written.bytes,
+            min_time: min_time.map(format_canonical),
+            max_time: max_time.map(format_canonical),
+            xxh3: format!("{:016x}", written.hasher.digest()),
+            index,
+        })
+    }
+}
+
+/// A Parquet error writing `path`, or the I/O error (a full disk) behind it.
+fn parquet_error(path: &Path, failed: &IoFailure, source: ParquetError) -> LakeError {
+    match failed.lock().expect("io failure lock").take() {
         Some(io) => LakeError::Io {
             path: path.into(),
             source: io,
@@ -212,53 +382,7 @@ pub fn write_file_with(
             path: path.into(),
             source,
         },
-    };
-    let w = ArrowWriter::try_new(
-        file,
-        Arc::clone(&lake_schema),
-        Some(properties(rows, row_group_rows, extra)),
-    )
-    .map_err(parquet_err)?;
-    // The Arrow writer has put the Arrow schema in the file's metadata; its row groups are
-    // written here, their columns encoded on every core.
-    let (mut w, factory) = w.into_serialized_writer().map_err(parquet_err)?;
-    let groups: Vec<&[(usize, usize)]> = order.chunks(row_group_rows.max(1)).collect();
-    for (n, group) in groups.iter().enumerate() {
-        // The last row group is the last use of the batches: each column is freed as soon
-        // as it is encoded.
-        let last = n + 1 == groups.len();
-        let writers = factory.create_column_writers(n).map_err(parquet_err)?;
-        let inputs = columns
-            .iter_mut()
-            .map(|arrays| {
-                if last {
-                    std::mem::take(arrays)
-                } else {
-                    arrays.clone()
-                }
-            })
-            .collect();
-        let chunks = encode_columns(&lake_schema, inputs, group, writers).map_err(|e| match e {
-            Encode::Arrow(e) => arrow_err(e),
-            Encode::Parquet(e) => parquet_err(e),
-        })?;
-        let mut group = w.next_row_group().map_err(parquet_err)?;
-        for chunk in chunks {
-            chunk.append_to_row_group(&mut group).map_err(parquet_err)?;
-        }
-        group.close().map_err(parquet_err)?;
     }
-    crate::crash_point("lake::parquet-footer");
-    let written = w.into_inner().map_err(parquet_err)?;
-    written.file.sync_all().at(path)?;
-    Ok(Written {
-        rows: rows as u64,
-        bytes: written.bytes,
-        min_time,
-        max_time,
-        xxh3: format!("{:016x}", written.hasher.digest()),
-        index,
-    })
 }
 
 /// Moves the data file written at `tmp` to `rel` (relative to the lake root) in its day,
@@ -306,14 +430,37 @@ impl From<ParquetError> for Encode {
 /// the batch as they are; shorter ones are gathered into a new array first.
 const MIN_RUN_ROWS: usize = 64;
 
-/// Encodes one row group, the rows `group` of the batches whose columns are `columns`, on
-/// every core, biggest column first; the chunks come back in column order.
-fn encode_columns(
+/// The column writers of a row group, split by column (a nested column has several leaves,
+/// each with its writer).
+fn by_column(
+    schema: &arrow::datatypes::Schema,
+    writers: Vec<ArrowColumnWriter>,
+) -> Result<Vec<Vec<ArrowColumnWriter>>, ParquetError> {
+    let mut writers = writers.into_iter();
+    let mut out = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let leaves = compute_leaves(field, &arrow::array::new_empty_array(field.data_type()))?;
+        let of_column: Vec<ArrowColumnWriter> = writers.by_ref().take(leaves.len()).collect();
+        if of_column.len() != leaves.len() {
+            return Err(ParquetError::General(format!(
+                "too few column writers for column {}",
+                field.name()
+            )));
+        }
+        out.push(of_column);
+    }
+    Ok(out)
+}
+
+/// Writes the rows `group` of the batches whose columns are `columns` to the row group's
+/// column `writers` (by column), on every core, biggest column first; the writers come back
+/// in column order, open for more rows.
+fn feed_columns(
     schema: &arrow::datatypes::Schema,
     columns: Vec<Vec<ArrayRef>>,
     group: &[(usize, usize)],
-    writers: Vec<ArrowColumnWriter>,
-) -> Result<Vec<ArrowColumnChunk>, Encode> {
+    writers: Vec<Vec<ArrowColumnWriter>>,
+) -> Result<Vec<Vec<ArrowColumnWriter>>, Encode> {
     // The rows as runs (batch, first row, rows): slices of the batches when they are long.
     let mut runs: Vec<(usize, usize, usize)> = Vec::new();
     for &(b, r) in group {
@@ -323,19 +470,10 @@ fn encode_columns(
         }
     }
     let gather = runs.len() * MIN_RUN_ROWS > group.len();
-    // A nested column has several leaves, each with its writer.
-    let mut writers = writers.into_iter();
     let mut tasks = Vec::with_capacity(columns.len());
-    for ((i, field), arrays) in schema.fields().iter().enumerate().zip(columns) {
-        let leaves = compute_leaves(field, &arrow::array::new_empty_array(field.data_type()))?;
-        let of_column: Vec<ArrowColumnWriter> = writers.by_ref().take(leaves.len()).collect();
-        if of_column.len() != leaves.len() {
-            return Err(ParquetError::General(format!(
-                "too few column writers for column {}",
-                field.name()
-            ))
-            .into());
-        }
+    for (((i, field), arrays), of_column) in
+        schema.fields().iter().enumerate().zip(columns).zip(writers)
+    {
         let size: usize = arrays.iter().map(|a| a.get_array_memory_size()).sum();
         tasks.push((i, field, of_column, arrays, size));
     }
@@ -359,14 +497,10 @@ fn encode_columns(
             }
             drop(arrays);
         }
-        let chunks = writers
-            .into_iter()
-            .map(ArrowColumnWriter::close)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok::<_, Encode>((i, chunks))
+        Ok::<_, Encode>((i, writers))
     })?;
     done.sort_by_key(|(i, _)| *i);
-    Ok(done.into_iter().flat_map(|(_, chunks)| chunks).collect())
+    Ok(done.into_iter().map(|(_, w)| w).collect())
 }
 
 /// Runs `work` on every item on the process's worker pool (rayon: a thread per core, kept for

@@ -301,3 +301,52 @@ fn a_crashed_compaction_leaves_nothing_and_rebuild_ledger_counts_replaced_rows_o
     assert_eq!(rebuilt.rows(), before.rows());
     assert_eq!(rows(&lake, &rebuilt), rows(&lake, &before));
 }
+
+#[test]
+fn a_merge_across_many_row_groups_and_a_second_compaction_keep_rows_order_and_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = incremental_lake(dir.path(), 6);
+    let before = lake.snapshot().unwrap();
+    let want = rows(&lake, &before);
+    // Small outputs of odd row groups: several files a day, each merged from several inputs.
+    let small = CompactOptions {
+        target_rows: 700,
+        row_group_rows: 97,
+        ..CompactOptions::default()
+    };
+    compact(&lake, &small).unwrap();
+    let first = lake.snapshot().unwrap();
+    assert!(
+        first
+            .files
+            .iter()
+            .filter(|f| f.path.contains("/compact-"))
+            .count()
+            > 3
+    );
+    for f in first.files.iter().filter(|f| f.path.contains("/compact-")) {
+        let file = std::fs::File::open(lake.root().join(&f.path)).unwrap();
+        let meta = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let groups = meta.metadata().num_row_groups() as u64;
+        assert_eq!(groups, f.rows.div_ceil(97), "{}", f.path);
+        let t = times(&lake.root().join(&f.path));
+        let mut sorted = t.clone();
+        sorted.sort_by_key(|t| (t.is_none(), *t));
+        assert_eq!(t, sorted, "{}", f.path);
+    }
+    assert_eq!(rows(&lake, &first), want);
+    let v = trawl_lake::verify(&lake).unwrap();
+    assert!(
+        v.is_clean(),
+        "indexes match the merged rows: {:?}",
+        v.problems
+    );
+    // The compacted files are small for the default target: merged again, through their
+    // own indexes.
+    let s = compact(&lake, &CompactOptions::default()).unwrap();
+    assert!(s.version.is_some(), "{s:?}");
+    let second = lake.snapshot().unwrap();
+    assert_eq!(rows(&lake, &second), want);
+    let v = trawl_lake::verify(&lake).unwrap();
+    assert!(v.is_clean(), "{:?}", v.problems);
+}
