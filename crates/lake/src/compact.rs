@@ -50,6 +50,9 @@ pub struct CompactOptions {
     /// Files removed longer ago than this are deleted from disk.
     pub retain: Duration,
     pub row_group_rows: usize,
+    /// Files merged at once, at most: each open input holds a decoded page of every column
+    /// (a few MB), so more are merged in rounds through files in staging.
+    pub fan_in: usize,
 }
 
 impl Default for CompactOptions {
@@ -59,6 +62,7 @@ impl Default for CompactOptions {
             target_rows: DEFAULT_TARGET_ROWS,
             retain: Duration::from_secs(3600),
             row_group_rows: writer::ROW_GROUP_ROWS,
+            fan_in: 16,
         }
     }
 }
@@ -123,7 +127,7 @@ pub fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactSummary, Lak
         days.insert(group[0].dt.clone());
         summary.files_before += group.len() as u64;
         summary.bytes_before += group.iter().map(|f| f.bytes).sum::<u64>();
-        let file = rewrite(&layout, &staging, version, n, group, opts.row_group_rows)?;
+        let file = rewrite(&layout, &staging, version, n, group, opts)?;
         summary.rows += file.rows;
         summary.bytes_after += file.bytes;
         add.push(file);
@@ -312,18 +316,84 @@ fn rewrite(
     version: u64,
     n: usize,
     group: &[DataFile],
-    row_group_rows: usize,
+    opts: &CompactOptions,
 ) -> Result<DataFile, LakeError> {
+    let (row_group_rows, fan_in) = (opts.row_group_rows, opts.fan_in.max(2));
     let dt = group[0].dt.clone();
-    let tmp = staging.join(format!("{n:04}.parquet"));
     let replaces: Vec<&str> = group.iter().map(|f| f.path.as_str()).collect();
     let meta = KeyValue::new(
         REPLACES_KEY.to_string(),
         serde_json::to_string(&replaces).expect("paths serialise"),
     );
+    // Each open input costs a few MB (a decoded page of each column): more than `fan_in`
+    // files are merged in rounds, through files in staging.
+    let mut inputs = group.to_vec();
+    let mut round = 0;
+    while inputs.len() > fan_in {
+        let mut next = Vec::new();
+        for (j, chunk) in inputs.chunks(fan_in).enumerate() {
+            if chunk.len() == 1 {
+                next.push(chunk[0].clone());
+                continue;
+            }
+            let rel = format!("_trawl/compaction/{n:04}-round{round}-{j:04}.parquet");
+            let tmp = layout.root().join(&rel);
+            let w = merge(layout, &tmp, chunk, row_group_rows, Vec::new())?;
+            let index = format!("{rel}.idx");
+            log::write_atomic(&layout.root().join(&index), &writer::encode_index(&w.index))?;
+            next.push(DataFile {
+                path: rel,
+                dt: dt.clone(),
+                rows: w.rows,
+                bytes: w.bytes,
+                min_time: w.min_time,
+                max_time: w.max_time,
+                xxh3: w.xxh3,
+                index,
+                committed: 0,
+            });
+        }
+        // The previous round's files in staging are merged: they can go.
+        for f in inputs
+            .iter()
+            .filter(|f| f.path.starts_with("_trawl/compaction/"))
+        {
+            let _ = fs::remove_file(layout.root().join(&f.path));
+            let _ = fs::remove_file(layout.root().join(&f.index));
+        }
+        inputs = next;
+        round += 1;
+    }
+    let tmp = staging.join(format!("{n:04}.parquet"));
+    let w = merge(layout, &tmp, &inputs, row_group_rows, vec![meta])?;
+    for f in inputs
+        .iter()
+        .filter(|f| f.path.starts_with("_trawl/compaction/"))
+    {
+        let _ = fs::remove_file(layout.root().join(&f.path));
+        let _ = fs::remove_file(layout.root().join(&f.index));
+    }
+    writer::place(
+        layout,
+        &tmp,
+        dt.clone(),
+        Layout::compacted_file(&dt, version, n),
+        Layout::compacted_index(version, n),
+        w,
+    )
+}
+
+/// Merges `group` (files each sorted by event time) into one file at `tmp`, sorted the same.
+fn merge(
+    layout: &Layout,
+    tmp: &std::path::Path,
+    group: &[DataFile],
+    row_group_rows: usize,
+    extra: Vec<KeyValue>,
+) -> Result<writer::Written, LakeError> {
     let rows: u64 = group.iter().map(|f| f.rows).sum();
     let row_group_rows = row_group_rows.max(1);
-    let mut file = writer::FileWriter::create(&tmp, rows as usize, row_group_rows, vec![meta])?;
+    let mut file = writer::FileWriter::create(tmp, rows as usize, row_group_rows, extra)?;
     // Small reads from each file, so that the open batches of many inputs stay few rows.
     let batch_rows = (MERGE_ROWS / group.len()).clamp(64, 8192);
     let mut inputs = group
@@ -373,15 +443,7 @@ fn rewrite(
         pending.flush(&mut file, row_group_rows)?;
     }
     drop(inputs);
-    let w = file.finish()?;
-    writer::place(
-        layout,
-        &tmp,
-        dt.clone(),
-        Layout::compacted_file(&dt, version, n),
-        Layout::compacted_index(version, n),
-        w,
-    )
+    file.finish()
 }
 
 /// The merged rows not yet encoded, as (batch, row) of the batches they come from, where each

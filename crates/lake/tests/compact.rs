@@ -60,6 +60,14 @@ fn in_shared_days(snap: &Snapshot) -> usize {
     per_day.values().filter(|n| **n > 1).sum()
 }
 
+fn days(snap: &Snapshot) -> usize {
+    snap.files
+        .iter()
+        .map(|f| f.dt.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+}
+
 /// The event times of a data file, in file order.
 fn times(path: &Path) -> Vec<Option<i64>> {
     let file = std::fs::File::open(path).unwrap();
@@ -314,6 +322,10 @@ fn a_merge_across_many_row_groups_and_a_second_compaction_keep_rows_order_and_in
         row_group_rows: 97,
         ..CompactOptions::default()
     };
+    assert!(
+        in_shared_days(&before) > 3 * days(&before),
+        "some days have more than two files, for the rounds below"
+    );
     compact(&lake, &small).unwrap();
     let first = lake.snapshot().unwrap();
     assert!(
@@ -342,11 +354,20 @@ fn a_merge_across_many_row_groups_and_a_second_compaction_keep_rows_order_and_in
         v.problems
     );
     // The compacted files are small for the default target: merged again, through their
-    // own indexes.
-    let s = compact(&lake, &CompactOptions::default()).unwrap();
+    // own indexes, two at a time (in rounds through staging).
+    let s = compact(
+        &lake,
+        &CompactOptions {
+            fan_in: 2,
+            ..CompactOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(!lake.layout().meta_dir().join("compaction").exists());
     assert!(s.version.is_some(), "{s:?}");
     let second = lake.snapshot().unwrap();
     assert_eq!(rows(&lake, &second), want);
+    assert_eq!(second.files.len(), days(&second), "one file a day");
     let v = trawl_lake::verify(&lake).unwrap();
     assert!(v.is_clean(), "{:?}", v.problems);
 }
