@@ -328,51 +328,35 @@ fn rewrite(
     // Each open input costs a few MB (a decoded page of each column): more than `fan_in`
     // files are merged in rounds, through files in staging.
     let mut inputs = group.to_vec();
+    // The fewest rows merged twice: the smallest files first, just enough of them that the
+    // rest fit one final merge (as an optimal merge pattern does).
     let mut round = 0;
     while inputs.len() > fan_in {
-        let mut next = Vec::new();
-        for (j, chunk) in inputs.chunks(fan_in).enumerate() {
-            if chunk.len() == 1 {
-                next.push(chunk[0].clone());
-                continue;
-            }
-            let rel = format!("_trawl/compaction/{n:04}-round{round}-{j:04}.parquet");
-            let tmp = layout.root().join(&rel);
-            let w = merge(layout, &tmp, chunk, row_group_rows, Vec::new())?;
-            let index = format!("{rel}.idx");
-            log::write_atomic(&layout.root().join(&index), &writer::encode_index(&w.index))?;
-            next.push(DataFile {
-                path: rel,
-                dt: dt.clone(),
-                rows: w.rows,
-                bytes: w.bytes,
-                min_time: w.min_time,
-                max_time: w.max_time,
-                xxh3: w.xxh3,
-                index,
-                committed: 0,
-            });
-        }
-        // The previous round's files in staging are merged: they can go.
-        for f in inputs
-            .iter()
-            .filter(|f| f.path.starts_with("_trawl/compaction/"))
-        {
-            let _ = fs::remove_file(layout.root().join(&f.path));
-            let _ = fs::remove_file(layout.root().join(&f.index));
-        }
-        inputs = next;
+        inputs.sort_by_key(|f| f.rows);
+        let take = fan_in.min(inputs.len() - fan_in + 1);
+        let chunk: Vec<DataFile> = inputs.drain(..take).collect();
+        let rel = format!("_trawl/compaction/{n:04}-round{round:04}.parquet");
+        let tmp = layout.root().join(&rel);
+        let w = merge(layout, &tmp, &chunk, row_group_rows, Vec::new())?;
+        let index = format!("{rel}.idx");
+        log::write_atomic(&layout.root().join(&index), &writer::encode_index(&w.index))?;
+        inputs.push(DataFile {
+            path: rel,
+            dt: dt.clone(),
+            rows: w.rows,
+            bytes: w.bytes,
+            min_time: w.min_time,
+            max_time: w.max_time,
+            xxh3: w.xxh3,
+            index,
+            committed: 0,
+        });
+        remove_staged(layout, &chunk);
         round += 1;
     }
     let tmp = staging.join(format!("{n:04}.parquet"));
     let w = merge(layout, &tmp, &inputs, row_group_rows, vec![meta])?;
-    for f in inputs
-        .iter()
-        .filter(|f| f.path.starts_with("_trawl/compaction/"))
-    {
-        let _ = fs::remove_file(layout.root().join(&f.path));
-        let _ = fs::remove_file(layout.root().join(&f.index));
-    }
+    remove_staged(layout, &inputs);
     writer::place(
         layout,
         &tmp,
@@ -381,6 +365,17 @@ fn rewrite(
         Layout::compacted_index(version, n),
         w,
     )
+}
+
+/// Deletes the files of an earlier merge round among `files` (they are merged now).
+fn remove_staged(layout: &Layout, files: &[DataFile]) {
+    for f in files
+        .iter()
+        .filter(|f| f.path.starts_with("_trawl/compaction/"))
+    {
+        let _ = fs::remove_file(layout.root().join(&f.path));
+        let _ = fs::remove_file(layout.root().join(&f.index));
+    }
 }
 
 /// Merges `group` (files each sorted by event time) into one file at `tmp`, sorted the same.
