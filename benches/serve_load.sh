@@ -31,7 +31,11 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/trawl-serve-load.XXXXXX")"
 serve_pid=""
 ingest_pid=""
 cleanup() {
-    for p in $ingest_pid $serve_pid; do kill "$p" 2> /dev/null || true; done
+    # The ingest loop stops before its next delivery; the one running is let finish (killing
+    # the loop's shell would leave it writing into the directory being removed).
+    touch "$work/stop"
+    if [ -n "$ingest_pid" ]; then wait "$ingest_pid" 2> /dev/null || true; fi
+    if [ -n "$serve_pid" ]; then kill "$serve_pid" 2> /dev/null || true; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -53,6 +57,7 @@ grep -q serving "$work/serve.log" || { cat "$work/serve.log" >&2; exit 2; }
 (
     sleep 2
     for i in $(seq 20); do
+        [ -e "$work/stop" ] && break
         "$TRAWL" ingest --quiet --progress never --lake "$work/lake" "$work/more/$i" > /dev/null
         sleep 1
     done
