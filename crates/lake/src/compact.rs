@@ -137,7 +137,7 @@ pub fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactSummary, Lak
     summary.days = days.len() as u64;
     let mut entry = LogEntry {
         version,
-        committed_at: String::new(),
+        committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         trawl_version: env!("CARGO_PKG_VERSION").to_string(),
         add,
         sources: Vec::new(),
@@ -145,32 +145,23 @@ pub fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactSummary, Lak
         remove,
     };
     crate::crash_point("lake::compact-before-commit");
-    loop {
-        entry.committed_at =
-            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        match log::commit(&layout, &entry) {
-            Ok(()) => break,
-            Err(LakeError::LostRace { .. }) if summary.retries < crate::MAX_RETRIES => {
-                summary.retries += 1;
-                // Another writer committed: go on top of it if every file this removes is
-                // still in the lake (an ingest only adds; only a compaction removes, and
-                // the compaction lock keeps out another).
-                let latest = Snapshot::load(&layout)?;
-                let live: HashSet<&str> = latest.files.iter().map(|f| f.path.as_str()).collect();
-                if let Some(gone) = entry.remove.iter().find(|p| !live.contains(p.as_str())) {
-                    return Err(LakeError::BadLog {
-                        path: layout.root().join(gone),
-                        message: format!(
-                            "removed by another commit (version {}) while this compaction ran; run `trawl compact` again",
-                            latest.version
-                        ),
-                    });
-                }
-                entry.version = latest.version + 1;
-            }
-            Err(e) => return Err(e),
+    // Another writer committed first: go on top of it if every file this removes is still in
+    // the lake (an ingest only adds; only a compaction removes, and the compaction lock keeps
+    // out another).
+    summary.retries = log::commit_on_top(&layout, &mut entry, |entry, _| {
+        let latest = Snapshot::load(&layout)?;
+        let live: HashSet<&str> = latest.files.iter().map(|f| f.path.as_str()).collect();
+        match entry.remove.iter().find(|p| !live.contains(p.as_str())) {
+            Some(gone) => Err(LakeError::BadLog {
+                path: layout.root().join(gone),
+                message: format!(
+                    "removed by another commit (version {}) while this compaction ran; run `trawl compact` again",
+                    latest.version
+                ),
+            }),
+            None => Ok(()),
         }
-    }
+    })?;
     crate::crash_point("lake::compact-after-commit");
     crate::manifest::after_commit(&layout, &entry)?;
     let _ = fs::remove_dir_all(&staging);
@@ -190,8 +181,11 @@ fn lock(layout: &Layout) -> Result<File, LakeError> {
         .ok_or_else(|| LakeError::CompactLocked(layout.root().to_path_buf()))
 }
 
+/// Where a compaction's files are written before they are placed (relative to the root).
+const STAGING: &str = "_trawl/compaction";
+
 fn staging_dir(layout: &Layout) -> PathBuf {
-    layout.meta_dir().join("compaction")
+    layout.root().join(STAGING)
 }
 
 /// Removes what a crashed compaction left: its staging directory, and compacted files and
@@ -335,22 +329,12 @@ fn rewrite(
         inputs.sort_by_key(|f| f.rows);
         let take = fan_in.min(inputs.len() - fan_in + 1);
         let chunk: Vec<DataFile> = inputs.drain(..take).collect();
-        let rel = format!("_trawl/compaction/{n:04}-round{round:04}.parquet");
+        let rel = format!("{STAGING}/{n:04}-round{round:04}.parquet");
         let tmp = layout.root().join(&rel);
         let w = merge(layout, &tmp, &chunk, row_group_rows, Vec::new())?;
         let index = format!("{rel}.idx");
         log::write_atomic(&layout.root().join(&index), &writer::encode_index(&w.index))?;
-        inputs.push(DataFile {
-            path: rel,
-            dt: dt.clone(),
-            rows: w.rows,
-            bytes: w.bytes,
-            min_time: w.min_time,
-            max_time: w.max_time,
-            xxh3: w.xxh3,
-            index,
-            committed: 0,
-        });
+        inputs.push(w.describe(rel, dt.clone(), index));
         remove_staged(layout, &chunk);
         round += 1;
     }
@@ -369,10 +353,7 @@ fn rewrite(
 
 /// Deletes the files of an earlier merge round among `files` (they are merged now).
 fn remove_staged(layout: &Layout, files: &[DataFile]) {
-    for f in files
-        .iter()
-        .filter(|f| f.path.starts_with("_trawl/compaction/"))
-    {
+    for f in files.iter().filter(|f| f.path.starts_with(STAGING)) {
         let _ = fs::remove_file(layout.root().join(&f.path));
         let _ = fs::remove_file(layout.root().join(&f.index));
     }

@@ -394,6 +394,33 @@ pub(crate) fn commit(layout: &Layout, entry: &LogEntry) -> Result<(), LakeError>
     sync_dir(&dir)
 }
 
+/// [`commit`], going on top of whatever another writer committed first: after each lost race
+/// `rebase` is given the entry and the next free version (to move what is named after the
+/// version, or to refuse with an error), then the entry is committed as that version. Returns
+/// the races lost.
+pub(crate) fn commit_on_top(
+    layout: &Layout,
+    entry: &mut LogEntry,
+    mut rebase: impl FnMut(&mut LogEntry, u64) -> Result<(), LakeError>,
+) -> Result<u32, LakeError> {
+    let mut retries = 0;
+    loop {
+        match commit(layout, entry) {
+            Ok(()) => return Ok(retries),
+            Err(LakeError::LostRace { .. }) if retries < crate::MAX_RETRIES => {
+                retries += 1;
+                let next = Snapshot::latest_version(layout)? + 1;
+                rebase(entry, next)?;
+                tracing::info!("lost the race for a lake version; committing as {next}");
+                entry.version = next;
+                entry.committed_at =
+                    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use trawl_ingest::{Location, SourceObject};

@@ -142,16 +142,7 @@ pub fn write_file(
     batches: Vec<RecordBatch>,
     row_group_rows: usize,
 ) -> Result<Written, LakeError> {
-    let ts: Vec<_> = batches
-        .iter()
-        .map(|b| {
-            b.column_by_name(COL_EVENTTIME_TS)
-                .expect("eventtime_ts")
-                .as_primitive::<TimestampMicrosecondType>()
-        })
-        .collect();
-    let order = time_order(&ts);
-    drop(ts);
+    let order = time_order(&event_times(&batches));
     let mut file = FileWriter::create(path, order.len(), row_group_rows, Vec::new())?;
     file.record(&batches, &order);
     // The lake's columns (a prefix of the ingest schema), each as its arrays in the batches.
@@ -240,14 +231,7 @@ impl FileWriter {
     /// Notes the rows `order` of `batches` as the next rows of the file: their content hashes
     /// for the dedup index, their event times for the file's range.
     pub(crate) fn record(&mut self, batches: &[RecordBatch], order: &[(usize, usize)]) {
-        let ts: Vec<_> = batches
-            .iter()
-            .map(|b| {
-                b.column_by_name(COL_EVENTTIME_TS)
-                    .expect("eventtime_ts")
-                    .as_primitive::<TimestampMicrosecondType>()
-            })
-            .collect();
+        let ts = event_times(batches);
         let ids: Vec<_> = batches
             .iter()
             .map(|b| {
@@ -401,17 +385,37 @@ pub(crate) fn place(
     std::fs::create_dir_all(dir).at(dir)?;
     std::fs::rename(tmp, &dest).at(&dest)?;
     crate::log::sync_dir(dir)?;
-    Ok(crate::DataFile {
-        path: rel,
-        dt,
-        rows: w.rows,
-        bytes: w.bytes,
-        min_time: w.min_time,
-        max_time: w.max_time,
-        xxh3: w.xxh3,
-        index,
-        committed: 0,
-    })
+    Ok(w.describe(rel, dt, index))
+}
+
+/// Each batch's event time column.
+fn event_times(batches: &[RecordBatch]) -> Vec<&TimestampMicrosecondArray> {
+    batches
+        .iter()
+        .map(|b| {
+            b.column_by_name(COL_EVENTTIME_TS)
+                .expect("eventtime_ts")
+                .as_primitive::<TimestampMicrosecondType>()
+        })
+        .collect()
+}
+
+impl Written {
+    /// The log's description of the written file at `path` (lake-relative) in day `dt`, with
+    /// its dedup index at `index`.
+    pub(crate) fn describe(self, path: String, dt: String, index: String) -> crate::DataFile {
+        crate::DataFile {
+            path,
+            dt,
+            rows: self.rows,
+            bytes: self.bytes,
+            min_time: self.min_time,
+            max_time: self.max_time,
+            xxh3: self.xxh3,
+            index,
+            committed: 0,
+        }
+    }
 }
 
 /// Why a column could not be encoded.

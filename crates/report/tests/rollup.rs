@@ -124,6 +124,28 @@ async fn compare_all(engine: &trawl_query::QueryEngine, cache: &TileCache, stage
     assert!(checked > 200, "{stage}: only {checked} tiles had rows");
 }
 
+/// Three dashboards through the cache and directly, over all time and over a window.
+async fn three_dashboards(engine: &trawl_query::QueryEngine, cache: &TileCache, context: &str) {
+    let window = TimeWindow::parse(Some("2024-03-02"), Some("2024-03-04T23:59:59Z")).unwrap();
+    for id in [
+        "general-operations",
+        "security-group-modifications",
+        "console-login-overview",
+    ] {
+        let d = trawl_report::select(id).unwrap().remove(0);
+        for range in [
+            Range::default(),
+            Range {
+                window,
+                filters: Vec::new(),
+                zone: None,
+            },
+        ] {
+            same_both_ways(engine, cache, &d, &range, true, context).await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiles_from_partials_equal_their_queries_as_commits_land() {
     let dir = tempfile::tempdir().unwrap();
@@ -197,25 +219,7 @@ async fn tiles_from_partials_equal_their_queries_as_commits_land() {
         let engine = trawl_query::QueryEngine::open_with_geo(&lake, geo.clone())
             .await
             .unwrap();
-        let window = TimeWindow::parse(Some("2024-03-02"), Some("2024-03-04T23:59:59Z")).unwrap();
-        for id in [
-            "general-operations",
-            "security-group-modifications",
-            "console-login-overview",
-        ] {
-            let d = trawl_report::select(id).unwrap().remove(0);
-            for range in [
-                Range::default(),
-                Range {
-                    window,
-                    filters: Vec::new(),
-                    zone: None,
-                },
-            ] {
-                let context = format!("commit {seed}");
-                same_both_ways(&engine, &cache, &d, &range, true, &context).await;
-            }
-        }
+        three_dashboards(&engine, &cache, &format!("commit {seed}")).await;
     }
 
     // A compaction takes out files of earlier commits and adds their rows again: the
@@ -230,23 +234,6 @@ async fn tiles_from_partials_equal_their_queries_as_commits_land() {
             .await
             .unwrap();
         assert!(engine.rewritten_at() > 0);
-        let window = TimeWindow::parse(Some("2024-03-02"), Some("2024-03-04T23:59:59Z")).unwrap();
-        for id in [
-            "general-operations",
-            "security-group-modifications",
-            "console-login-overview",
-        ] {
-            let d = trawl_report::select(id).unwrap().remove(0);
-            for range in [
-                Range::default(),
-                Range {
-                    window,
-                    filters: Vec::new(),
-                    zone: None,
-                },
-            ] {
-                same_both_ways(&engine, &cache, &d, &range, true, stage).await;
-            }
-        }
+        three_dashboards(&engine, &cache, stage).await;
     }
 }

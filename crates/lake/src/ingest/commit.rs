@@ -118,25 +118,14 @@ pub(super) fn write_commit(
         quarantined: job.quarantined,
         remove: Vec::new(),
     };
-    let mut retries = 0;
     crate::crash_point("lake::before-commit");
-    loop {
-        move_side_files(&layout, version, entry.version)?;
-        match log::commit(&layout, &entry) {
-            Ok(()) => break,
-            // An ingest only adds files and ledger entries, so it goes on top of whatever
-            // won: the writer lock keeps other ingests out, and a compaction removes only
-            // files of its own snapshot, whose rows it keeps.
-            Err(LakeError::LostRace { .. }) if retries < crate::MAX_RETRIES => {
-                retries += 1;
-                let next = Snapshot::latest_version(&layout)? + 1;
-                move_side_files(&layout, entry.version, next)?;
-                entry.version = next;
-                tracing::info!("lost the race for a lake version; committing as {next}");
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    move_side_files(&layout, version, entry.version)?;
+    // An ingest only adds files and ledger entries, so it goes on top of whatever won: the
+    // writer lock keeps other ingests out, and a compaction removes only files of its own
+    // snapshot, whose rows it keeps.
+    let retries = log::commit_on_top(&layout, &mut entry, |entry, next| {
+        move_side_files(&layout, entry.version, next)
+    })?;
     crate::crash_point("lake::after-commit");
     let manifests = std::time::Instant::now();
     crate::manifest::after_commit(&layout, &entry)?;
