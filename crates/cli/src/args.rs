@@ -57,11 +57,38 @@ pub(crate) enum Command {
 }
 
 /// `--lake`, on the subcommands that read or write a lake.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct LakeArg {
-    /// The lake directory.
+    /// The lake: a directory, or `s3://bucket/prefix` (several machines may write one lake in
+    /// S3 at once).
     #[arg(long, env = "TRAWL_LAKE", default_value = "./trawl-lake")]
     pub lake: PathBuf,
+    /// For a lake in S3: the local directory that caches its log and dedup indexes (one
+    /// lake per mirror; default: ~/.cache/trawl/mirrors/<bucket>/<prefix>).
+    #[arg(long, env = "TRAWL_MIRROR", value_name = "DIR")]
+    pub mirror: Option<PathBuf>,
+}
+
+/// How to reach a lake in S3, on the subcommands that do not read sources.
+#[derive(Debug, Args)]
+pub(crate) struct S3Arg {
+    /// For a lake in S3: the named profile of the AWS config files (default: the standard
+    /// credential chain).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// For a lake in S3: an S3-compatible endpoint (MinIO, LocalStack...).
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
+}
+
+impl S3Arg {
+    pub(crate) fn options(&self) -> trawl_s3::S3Options {
+        trawl_s3::S3Options {
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            ..trawl_s3::S3Options::default()
+        }
+    }
 }
 
 /// `--geoip`, on the subcommands that answer geolocation questions.
@@ -104,6 +131,8 @@ pub(crate) struct QueryArgs {
     #[command(flatten)]
     pub(crate) lake: LakeArg,
     #[command(flatten)]
+    pub(crate) s3: S3Arg,
+    #[command(flatten)]
     pub(crate) geo: GeoArg,
     #[command(flatten)]
     pub(crate) memory: MemoryArg,
@@ -113,6 +142,8 @@ pub(crate) struct QueryArgs {
 pub(crate) struct VerifyArgs {
     #[command(flatten)]
     pub lake: LakeArg,
+    #[command(flatten)]
+    pub s3: S3Arg,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -126,6 +157,8 @@ pub(crate) struct VerifyArgs {
 pub(crate) struct CompactArgs {
     #[command(flatten)]
     pub lake: LakeArg,
+    #[command(flatten)]
+    pub s3: S3Arg,
     /// Only the days overlapping [since, until) (RFC 3339, or a date meaning midnight UTC).
     #[arg(long)]
     pub since: Option<String>,
@@ -157,6 +190,8 @@ pub(crate) enum DdlEngine {
 pub(crate) struct DdlArgs {
     #[command(flatten)]
     pub lake: LakeArg,
+    #[command(flatten)]
+    pub s3: S3Arg,
     /// The engine whose SQL to print.
     #[arg(long, value_enum)]
     pub engine: DdlEngine,
@@ -398,17 +433,20 @@ pub(crate) struct IngestArgs {
     #[arg(long, value_delimiter = ',')]
     pub regions: Vec<String>,
     /// Only the K-th of N shares of the objects (K from 1), split by account and region, so
-    /// that N processes (on N machines) can share one backfill: `--shard 1/3`, `2/3`, `3/3`.
-    /// An event and its re-deliveries fall in one share. Objects outside the CloudTrail layout
+    /// that N processes (on N machines) can share one backfill: `--shard 1/3`, `2/3`, `3/3`,
+    /// one after another into a local lake, or at once into an `s3://` lake. An event and its
+    /// re-deliveries fall in one share. Objects outside the CloudTrail layout
     /// are shared by file name.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<trawl_ingest::layout::Shard>,
-    /// S3: the named profile of the AWS config files (default: the standard credential
-    /// chain: environment, AWS_PROFILE, SSO, web identity, container and instance roles).
+    /// S3 (sources, and an `s3://` lake): the named profile of the AWS config files (default:
+    /// the standard credential chain: environment, AWS_PROFILE, SSO, web identity, container
+    /// and instance roles).
     #[arg(long)]
     pub profile: Option<String>,
-    /// S3: an S3-compatible endpoint (MinIO, Ceph, LocalStack...), addressed path-style
-    /// (`AWS_ENDPOINT_URL_S3` and `AWS_ENDPOINT_URL` are honoured too).
+    /// S3 (sources, and an `s3://` lake): an S3-compatible endpoint (MinIO, Ceph,
+    /// LocalStack...), addressed path-style (`AWS_ENDPOINT_URL_S3` and `AWS_ENDPOINT_URL` are
+    /// honoured too).
     #[arg(long)]
     pub endpoint_url: Option<String>,
     /// S3: send unsigned requests (public buckets).

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use trawl_lake::{Lake, LakeError, manifest};
+use trawl_lake::{LakeError, manifest};
 use trawl_schema::UNKNOWN_PARTITION;
 use trawl_schema::ddl::{DdlTarget, Engine, ddl};
 
@@ -22,7 +22,7 @@ fn location_uri(location: &str) -> anyhow::Result<String> {
 }
 
 pub(crate) fn run(a: &DdlArgs) -> anyhow::Result<ExitCode> {
-    let lake = Lake::open(&a.lake.lake)?;
+    let lake = crate::lakes::open_with(&a.lake, &a.s3)?;
     let layout = lake.layout();
     let wanted = a.location.as_deref().map(location_uri).transpose()?;
     let lock = lake.lock();

@@ -3,6 +3,7 @@
 mod args;
 mod ddl;
 mod demo;
+mod lakes;
 mod render;
 mod settings;
 mod validate;
@@ -188,7 +189,7 @@ fn ingest(a: &IngestArgs) -> anyhow::Result<ExitCode> {
     if let Some(s) = spinner.get() {
         s.finish_and_clear();
     }
-    let lake = Lake::create(&settings.lake)?;
+    let lake = lakes::open(&settings.lake, &settings.sources.s3, true)?;
     let started_at = lake.latest_version()?;
     let bar = Bar::new(settings.progress);
     let stop = ctrl_c();
@@ -249,7 +250,7 @@ fn compact_touched(lake: &Lake, since: u64) -> anyhow::Result<trawl_lake::Compac
         .collect();
     let (Some(first), Some(last)) = (days.iter().min(), days.iter().max()) else {
         return Ok(trawl_lake::CompactSummary {
-            lake: lake.root().display().to_string(),
+            lake: lake.location(),
             lake_files: snap.files.len() as u64,
             ..Default::default()
         });
@@ -294,7 +295,7 @@ fn exit(clean: bool) -> ExitCode {
 }
 
 fn verify(a: &args::VerifyArgs) -> anyhow::Result<ExitCode> {
-    let lake = Lake::open(&a.lake.lake)?;
+    let lake = lakes::open_with(&a.lake, &a.s3)?;
     if a.rebuild_ledger {
         let r = trawl_lake::rebuild_ledger(&lake)?;
         let mut out = std::io::stdout().lock();
@@ -318,7 +319,7 @@ fn verify(a: &args::VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn compact(a: &args::CompactArgs) -> anyhow::Result<ExitCode> {
-    let lake = Lake::open(&a.lake.lake)?;
+    let lake = lakes::open_with(&a.lake, &a.s3)?;
     let retain = args::parse_period("--retain", &a.retain)?
         .to_std()
         .map_err(|_| anyhow::anyhow!("--retain {}: must not be negative", a.retain))?;
@@ -341,7 +342,7 @@ fn compact(a: &args::CompactArgs) -> anyhow::Result<ExitCode> {
 
 fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
     let settings = ReportSettings::resolve(a)?;
-    let lake = Lake::open(&settings.lake)?;
+    let lake = lakes::open_with(&a.query.lake, &a.query.s3)?;
     let geo = geo(&settings.geoip)?;
     let engine = a.query.memory.engine();
     let has_geo = geo.as_ref().is_some_and(|g| g.has_location());
@@ -434,7 +435,8 @@ fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
             a.addr
         );
     }
-    let lake = Lake::open(&a.query.lake.lake)?;
+    let lake = lakes::open_with(&a.query.lake, &a.query.s3)?;
+    let lake_name = lake.location();
     let geo = geo(&a.query.geo.geoip)?;
     for (path, kind) in geo.iter().flat_map(|g| g.files()) {
         eprintln!("trawl: geolocation from {} ({kind})", path.display());
@@ -457,7 +459,7 @@ fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
         let addr = listener.local_addr()?;
         eprintln!(
             "trawl: serving {} on http://{addr}/ (Ctrl-C to stop)",
-            a.query.lake.lake.display()
+            lake_name
         );
         if !addr.ip().is_loopback() {
             eprintln!(
@@ -527,7 +529,7 @@ fn geo(paths: &[std::path::PathBuf]) -> anyhow::Result<Option<std::sync::Arc<tra
 
 fn sql(a: &SqlArgs) -> anyhow::Result<ExitCode> {
     let text = args::sql_text(a)?;
-    let lake = Lake::open(&a.query.lake.lake)?;
+    let lake = lakes::open_with(&a.query.lake, &a.query.s3)?;
     let format = a.format.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
     } else {

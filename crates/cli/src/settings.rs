@@ -14,7 +14,7 @@ use crate::args::{self, IngestArgs, ReportArgs, ReportFormat, When};
 /// `trawl ingest`, resolved.
 #[derive(Debug)]
 pub(crate) struct IngestSettings {
-    pub lake: PathBuf,
+    pub lake: args::LakeArg,
     pub sources: SourceSpec,
     pub options: IngestOptions,
     pub progress: When,
@@ -61,7 +61,7 @@ impl IngestSettings {
             exclude: Some(a.lake.lake.clone()),
         };
         Ok(IngestSettings {
-            lake: a.lake.lake.clone(),
+            lake: a.lake.clone(),
             sources,
             options,
             progress: a.progress,
@@ -73,7 +73,6 @@ impl IngestSettings {
 /// `trawl report`, resolved.
 #[derive(Debug)]
 pub(crate) struct ReportSettings {
-    pub lake: PathBuf,
     pub geoip: Vec<PathBuf>,
     pub dashboards: Vec<Dashboard>,
     pub range: Range,
@@ -107,7 +106,6 @@ impl ReportSettings {
             })
             .transpose()?;
         Ok(ReportSettings {
-            lake: a.query.lake.lake.clone(),
             geoip: a.query.geo.geoip.clone(),
             dashboards,
             range,

@@ -10,7 +10,12 @@ use trawl_lake::Lake;
 use crate::args::{ValidateArgs, ValidateFormat, window};
 
 pub(crate) fn run(a: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    let lake = Lake::open(&a.lake.lake)?;
+    let s3 = trawl_s3::S3Options {
+        profile: a.profile.clone(),
+        endpoint_url: a.endpoint_url.clone(),
+        ..trawl_s3::S3Options::default()
+    };
+    let lake = crate::lakes::open(&a.lake, &s3, false)?;
     let mut keys = PublicKeys::default();
     for path in &a.public_keys {
         keys.add_file(path)?;

@@ -101,9 +101,9 @@ pub fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactSummary, Lak
     let started = Instant::now();
     let layout = lake.layout();
     let _lock = lock(&layout)?;
-    let snap = Snapshot::load(&layout)?;
+    let snap = lake.snapshot()?;
     let mut summary = CompactSummary {
-        lake: lake.root().display().to_string(),
+        lake: lake.location(),
         recovered: recover(&layout, &snap)?,
         ..CompactSummary::default()
     };
@@ -113,6 +113,9 @@ pub fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactSummary, Lak
     let groups = plan(&snap, opts);
     if groups.is_empty() {
         summary.purged = purge(&layout, &snap, opts.retain)?;
+        if let Some(remote) = layout.remote() {
+            summary.purged += remote.sweep(&snap, opts.retain)?.purged;
+        }
         summary.lake_files = snap.files.len() as u64;
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);
@@ -127,6 +130,12 @@ pub fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactSummary, Lak
         days.insert(group[0].dt.clone());
         summary.files_before += group.len() as u64;
         summary.bytes_before += group.iter().map(|f| f.bytes).sum::<u64>();
+        if let Some(remote) = layout.remote() {
+            for f in group {
+                remote.fetch(&layout, &f.path)?;
+                remote.fetch(&layout, &f.index)?;
+            }
+        }
         let file = rewrite(&layout, &staging, version, n, group, opts)?;
         summary.rows += file.rows;
         summary.bytes_after += file.bytes;
@@ -143,7 +152,11 @@ pub fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactSummary, Lak
         sources: Vec::new(),
         quarantined: Vec::new(),
         remove,
+        side: Vec::new(),
     };
+    if let Some(remote) = layout.remote() {
+        remote.push(&layout, &entry.add)?;
+    }
     crate::crash_point("lake::compact-before-commit");
     // Another writer committed first: go on top of it if every file this removes is still in
     // the lake (an ingest only adds; only a compaction removes, and the compaction lock keeps
@@ -170,6 +183,13 @@ pub fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactSummary, Lak
     // files too.
     let latest = Snapshot::load(&layout)?;
     summary.purged = purge(&layout, &latest, opts.retain)?;
+    if let Some(remote) = layout.remote() {
+        // The mirror keeps indexes, not data.
+        for rel in entry.add.iter().map(|f| &f.path).chain(&entry.remove) {
+            let _ = fs::remove_file(layout.root().join(rel));
+        }
+        summary.purged += remote.sweep(&latest, opts.retain)?.purged;
+    }
     summary.lake_files = latest.files.len() as u64;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
@@ -341,14 +361,8 @@ fn rewrite(
     let tmp = staging.join(format!("{n:04}.parquet"));
     let w = merge(layout, &tmp, &inputs, row_group_rows, vec![meta])?;
     remove_staged(layout, &inputs);
-    writer::place(
-        layout,
-        &tmp,
-        dt.clone(),
-        Layout::compacted_file(&dt, version, n),
-        Layout::compacted_index(version, n),
-        w,
-    )
+    let (path, index) = layout.compacted_and_index(&dt, version, n);
+    writer::place(layout, &tmp, dt.clone(), path, index, w)
 }
 
 /// Deletes the files of an earlier merge round among `files` (they are merged now).
@@ -551,6 +565,17 @@ impl Input {
         }
         Ok(())
     }
+}
+
+/// Every row of data file `f`, in the ingest schema (with its content hashes), in stored order.
+pub(crate) fn read_all(layout: &Layout, f: &DataFile) -> Result<Vec<RecordBatch>, LakeError> {
+    let mut input = Input::open(layout, f, 8192)?;
+    let mut batches = Vec::new();
+    while input.advance()? {
+        batches.push(input.batch.take().expect("advanced"));
+    }
+    input.check_index_used()?;
+    Ok(batches)
 }
 
 fn not_trawl(path: &std::path::Path, column: &str) -> LakeError {

@@ -108,13 +108,32 @@ impl Dedup {
             .push(path);
     }
 
+    /// Learns index file `path` of partition `dt`, committed by another writer while this run
+    /// was going: the partition, if loaded, gets its events now, or when it loads.
+    pub(crate) fn learn(&mut self, dt: &str, path: PathBuf) -> Result<(), LakeError> {
+        let files = self.files_by_dt.entry(dt.to_string()).or_default();
+        if files.contains(&path) {
+            return Ok(());
+        }
+        files.push(path.clone());
+        if let Some((index, _)) = self.loaded.get_mut(dt) {
+            for (id, content) in writer::read_index(&path)? {
+                index.record(id, content)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The index files of partition `dt`: those of the snapshot the run started from, or,
     /// when one of them is gone (a compaction replaced its file since and the retention
     /// passed), those of the lake's latest snapshot, plus this run's own.
     fn index_files(&mut self, dt: &str) -> Result<Vec<PathBuf>, LakeError> {
         let files = self.files_by_dt.get(dt).cloned().unwrap_or_default();
-        if files.iter().all(|p| p.exists()) {
+        if self.all_present(&files)? {
             return Ok(files);
+        }
+        if let Some(remote) = self.layout.remote() {
+            remote.pull(&self.layout)?;
         }
         let latest = Snapshot::load(&self.layout)?;
         let mut fresh: Vec<PathBuf> = latest
@@ -128,8 +147,22 @@ impl Dedup {
                 fresh.push(own.clone());
             }
         }
+        self.all_present(&fresh)?;
         self.files_by_dt.insert(dt.to_string(), fresh.clone());
         Ok(fresh)
+    }
+
+    /// Whether every index file of `files` is on disk, fetched into the mirror first when the
+    /// lake is in object storage.
+    fn all_present(&self, files: &[PathBuf]) -> Result<bool, LakeError> {
+        let mut all = true;
+        for p in files {
+            all &= match self.layout.remote() {
+                Some(remote) => remote.fetch(&self.layout, &self.layout.rel(p))?,
+                None => p.exists(),
+            };
+        }
+        Ok(all)
     }
 
     /// Makes partition `dt` loaded (from its committed index files on first use) and

@@ -69,6 +69,23 @@ pub enum LakeError {
         "lake version {version} was committed by another writer first; run the same command again"
     )]
     LostRace { version: u64 },
+    /// A request to the lake's object store failed.
+    #[error(
+        "{uri}: {message}\n\nhint: check the credentials (--profile, the AWS_* variables), --endpoint-url, and that this identity may read, write and list the lake's bucket; what is committed is kept, so run the same command again"
+    )]
+    Remote { uri: String, message: String },
+    /// A lake in object storage that has no marker.
+    #[error("no trawl lake at {0}\n\nhint: create one with `trawl ingest SOURCE --lake {0}`")]
+    NotARemoteLake(String),
+    /// The local mirror of a lake in object storage holds commits the lake does not.
+    #[error(
+        "{mirror}: this mirror holds lake version {version}, which {lake} does not have: it was made for another lake (or the lake was deleted and made anew)\n\nhint: remove {mirror} (it is only a cache) or give another with --mirror"
+    )]
+    ForeignMirror {
+        mirror: PathBuf,
+        lake: String,
+        version: u64,
+    },
     /// The thread writing commits ended without a word (it panicked: a bug).
     #[error(
         "the commit writer stopped (a bug in trawl, please report it); run the same command again to resume"

@@ -23,6 +23,9 @@
 //! Engines skip paths starting with `_`, so only `events/` is visible to them.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::remote::Remote;
 
 /// Format version written in `_trawl/lake.json`.
 pub const FORMAT_VERSION: u32 = 1;
@@ -30,11 +33,49 @@ pub const FORMAT_VERSION: u32 = 1;
 #[derive(Debug, Clone)]
 pub struct Layout {
     root: PathBuf,
+    /// For a lake in object storage: the store (`root` is then the local mirror).
+    remote: Option<Arc<Remote>>,
 }
 
 impl Layout {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            remote: None,
+        }
+    }
+    /// The layout of a lake in object storage whose mirror is at `root`.
+    pub fn with_remote(mut self, remote: Option<Arc<Remote>>) -> Self {
+        self.remote = remote;
+        self
+    }
+    /// The lake's object store, when it is in one.
+    pub fn remote(&self) -> Option<&Arc<Remote>> {
+        self.remote.as_ref()
+    }
+    /// What the names of the files this writer makes end with: nothing for a local lake (one
+    /// writer at a time), `-<writer>` for a lake in object storage, so that writers racing for a
+    /// version never write the same object.
+    fn tag(&self) -> String {
+        self.remote
+            .as_ref()
+            .map(|r| format!("-{}", r.writer()))
+            .unwrap_or_default()
+    }
+    /// Whether this writer named the data file at `path` (in a lake in object storage; in a
+    /// local lake every file is the one writer's).
+    pub fn is_own(&self, path: &str) -> bool {
+        let tag = self.tag();
+        tag.is_empty() || path.ends_with(&format!("{tag}.parquet"))
+    }
+    /// The path of a file of the lake relative to its root (`/`-separated).
+    pub fn rel(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
     }
     pub fn root(&self) -> &Path {
         &self.root
@@ -58,21 +99,42 @@ impl Layout {
     pub fn log_entry(&self, version: u64) -> PathBuf {
         self.log_dir().join(format!("{version:020}.json"))
     }
+    /// A log entry's path relative to the lake root.
+    pub fn log_rel(version: u64) -> String {
+        format!("_trawl/log/{version:020}.json")
+    }
     pub fn quarantine(&self, version: u64) -> PathBuf {
         self.meta_dir()
             .join("quarantine")
-            .join(format!("{version:020}.jsonl"))
+            .join(format!("{version:020}{}.jsonl", self.tag()))
     }
     /// The dedup index of data file `n` of a commit (relative to the lake root).
     pub fn index_file(version: u64, n: usize) -> String {
         format!("_trawl/index/{version:020}-{n:04}.idx")
+    }
+    /// [`Layout::data_file`] and [`Layout::index_file`] as this writer names them.
+    pub fn data_and_index(&self, dt: &str, version: u64, n: usize) -> (String, String) {
+        let tag = self.tag();
+        (
+            format!("events/dt={dt}/part-{version:020}-{n:04}{tag}.parquet"),
+            format!("_trawl/index/{version:020}-{n:04}{tag}.idx"),
+        )
+    }
+    /// [`Layout::compacted_file`] and [`Layout::compacted_index`] as this writer names them.
+    pub fn compacted_and_index(&self, dt: &str, version: u64, n: usize) -> (String, String) {
+        let tag = self.tag();
+        (
+            format!("events/dt={dt}/compact-{version:020}-{n:04}{tag}.parquet"),
+            format!("_trawl/index/compact-{version:020}-{n:04}{tag}.idx"),
+        )
     }
     /// The CloudTrail digest files each commit recorded, one `<version>.jsonl` each.
     pub fn digests_dir(&self) -> PathBuf {
         self.meta_dir().join("digests")
     }
     pub fn digests(&self, version: u64) -> PathBuf {
-        self.digests_dir().join(format!("{version:020}.jsonl"))
+        self.digests_dir()
+            .join(format!("{version:020}{}.jsonl", self.tag()))
     }
     /// The latest `trawl validate` of the lake.
     pub fn custody_record(&self) -> PathBuf {
@@ -119,22 +181,25 @@ impl Layout {
     /// The commit version and file number a data file's name carries
     /// (`part-<version>-<n>.parquet` as [`Layout::data_file`] writes it, or
     /// `compact-<version>-<n>.parquet` as [`Layout::compacted_file`] does), from its name or path.
+    /// A writer's tag may follow (`part-<version>-<n>-<writer>.parquet`, in a lake in object
+    /// storage).
     pub fn parse_data_file(path: &str) -> Option<(u64, usize)> {
         let name = path.rsplit('/').next()?;
-        let (v, n) = name
+        let mut parts = name
             .strip_prefix("part-")
             .or_else(|| name.strip_prefix("compact-"))?
             .strip_suffix(".parquet")?
-            .split_once('-')?;
+            .splitn(3, '-');
+        let (v, n) = (parts.next()?, parts.next()?);
         Some((v.parse().ok()?, n.parse().ok()?))
     }
     /// The dedup index that goes with a data file, from its name or path.
     pub fn index_of(path: &str) -> Option<String> {
-        let (v, n) = Self::parse_data_file(path)?;
-        Some(if path.rsplit('/').next()?.starts_with("compact-") {
-            Self::compacted_index(v, n)
-        } else {
-            Self::index_file(v, n)
+        Self::parse_data_file(path)?;
+        let name = path.rsplit('/').next()?.strip_suffix(".parquet")?;
+        Some(match name.strip_prefix("part-") {
+            Some(rest) => format!("_trawl/index/{rest}.idx"),
+            None => format!("_trawl/index/{name}.idx"),
         })
     }
     /// The day a data file path (`events/dt=<day>/...`) is in.
@@ -187,5 +252,40 @@ mod tests {
         assert_eq!(Layout::log_version("00000000000000000012.json"), Some(12));
         assert_eq!(Layout::log_version(".tmp-00000000000000000012.json"), None);
         assert_eq!(Layout::log_version("12.json"), None);
+    }
+
+    #[test]
+    fn a_writer_to_object_storage_tags_its_file_names() {
+        let store = Arc::new(object_store::memory::InMemory::new());
+        let remote = Arc::new(Remote::new("s3://b/lake", store).unwrap());
+        let tag = remote.writer().to_string();
+        let l = Layout::new("/mirror").with_remote(Some(remote));
+        let (data, index) = l.data_and_index("2024-03-01", 7, 2);
+        assert_eq!(
+            data,
+            format!("events/dt=2024-03-01/part-00000000000000000007-0002-{tag}.parquet")
+        );
+        assert_eq!(Layout::parse_data_file(&data), Some((7, 2)));
+        assert_eq!(Layout::index_of(&data), Some(index));
+        let (compacted, index) = l.compacted_and_index("2024-03-01", 9, 0);
+        assert_eq!(Layout::parse_data_file(&compacted), Some((9, 0)));
+        assert_eq!(Layout::index_of(&compacted), Some(index));
+        assert!(
+            l.quarantine(3)
+                .ends_with(format!("00000000000000000003-{tag}.jsonl"))
+        );
+        assert_eq!(
+            l.rel(&l.quarantine(3)),
+            format!("_trawl/quarantine/00000000000000000003-{tag}.jsonl")
+        );
+        // A local lake's names carry no tag.
+        assert_eq!(
+            Layout::index_of(&Layout::data_file("d", 7, 2)),
+            Some(Layout::index_file(7, 2))
+        );
+        assert_eq!(
+            Layout::index_of(&Layout::compacted_file("d", 7, 2)),
+            Some(Layout::compacted_index(7, 2))
+        );
     }
 }

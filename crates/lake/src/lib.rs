@@ -31,11 +31,14 @@ mod ingest;
 pub mod layout;
 pub mod log;
 pub mod manifest;
+mod recheck;
+pub mod remote;
 mod verify;
 pub mod writer;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use catalog::{Catalog, TableDef};
 pub use compact::{CompactOptions, CompactSummary, compact};
@@ -43,6 +46,7 @@ pub use error::LakeError;
 pub use ingest::{Ingest, IngestOptions, IngestSummary, NoProgress, Progress, Quarantined};
 pub use layout::{FORMAT_VERSION, Layout};
 pub use log::{DataFile, Ledger, QuarantineEntry, Snapshot, SourceEntry, write_atomic};
+pub use remote::Remote;
 pub use verify::{
     FileProblem, Orphan, Problem, RebuildReport, VerifyReport, rebuild_ledger, verify,
 };
@@ -63,10 +67,12 @@ pub(crate) fn crash_point(name: &str) {
 /// committed, so the lake moved on).
 pub(crate) const MAX_RETRIES: u32 = 100;
 
-/// A lake directory.
+/// A lake directory, or a lake in object storage worked on through a local mirror.
 #[derive(Debug, Clone)]
 pub struct Lake {
+    /// The lake's directory, or the mirror's.
     root: PathBuf,
+    remote: Option<Arc<Remote>>,
 }
 
 /// The writer lock; released when dropped or when the process dies.
@@ -108,24 +114,97 @@ impl Lake {
                 supported: FORMAT_VERSION,
             });
         }
-        Ok(Lake { root })
+        Ok(Lake { root, remote: None })
     }
 
+    /// Opens the lake in object storage that `remote` reaches, working through the local
+    /// `mirror` directory (created if needed; it is a cache of the log and the dedup indexes,
+    /// and must serve one lake only). With `create`, a lake is made if there is none.
+    pub fn open_remote(
+        mirror: impl AsRef<Path>,
+        remote: Remote,
+        create: bool,
+    ) -> Result<Lake, LakeError> {
+        let root = std::path::absolute(mirror.as_ref()).at(mirror.as_ref())?;
+        let marker_rel = "_trawl/lake.json";
+        let marker = match remote.get(marker_rel)? {
+            Some(bytes) => bytes.to_vec(),
+            None if create => {
+                let marker = serde_json::json!({"format": "trawl-lake", "version": FORMAT_VERSION})
+                    .to_string()
+                    .into_bytes();
+                // Two writers may make the lake at once: either marker will do.
+                remote.put_new(marker_rel, marker.clone())?;
+                marker
+            }
+            None => return Err(LakeError::NotARemoteLake(remote.url().to_string())),
+        };
+        let layout = Layout::new(&root);
+        fs::create_dir_all(layout.log_dir()).at(layout.log_dir())?;
+        let owner = layout.meta_dir().join("mirror-of");
+        match fs::read_to_string(&owner) {
+            Ok(url) if url.trim() != remote.url() => {
+                return Err(LakeError::ForeignMirror {
+                    mirror: root,
+                    lake: remote.url().to_string(),
+                    version: Snapshot::latest_version(&layout)?,
+                });
+            }
+            Ok(_) => {}
+            Err(_) => log::write_atomic(&owner, remote.url().as_bytes())?,
+        }
+        log::write_atomic(&layout.marker(), &marker)?;
+        let lake = Lake {
+            root: root.clone(),
+            remote: Some(Arc::new(remote)),
+        };
+        Self::open(&root)?;
+        let layout = lake.layout();
+        let remote = layout.remote().expect("remote");
+        remote.check_mirror(&layout)?;
+        remote.pull(&layout)?;
+        Ok(lake)
+    }
+
+    /// The lake's directory, or, for a lake in object storage, its local mirror.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// The lake's object store, when it is in one.
+    pub fn remote(&self) -> Option<&Arc<Remote>> {
+        self.remote.as_ref()
+    }
+
+    /// Where the lake is, as messages and other engines name it: its directory or its URL.
+    pub fn location(&self) -> String {
+        match &self.remote {
+            Some(r) => r.url().to_string(),
+            None => self.root.display().to_string(),
+        }
+    }
+
     pub fn layout(&self) -> Layout {
-        Layout::new(&self.root)
+        Layout::new(&self.root).with_remote(self.remote.clone())
+    }
+
+    /// For a lake in object storage: brings the mirror's log up to the lake's.
+    pub fn refresh(&self) -> Result<(), LakeError> {
+        if let Some(r) = &self.remote {
+            r.pull(&self.layout())?;
+        }
+        Ok(())
     }
 
     /// The latest committed state.
     pub fn snapshot(&self) -> Result<Snapshot, LakeError> {
+        self.refresh()?;
         Snapshot::load(&self.layout())
     }
 
     /// Every ingested object's latest ledger entry, by URI (read from the whole log).
     pub fn sources(&self) -> Result<std::collections::BTreeMap<String, SourceEntry>, LakeError> {
+        self.refresh()?;
         log::load_sources(&self.layout())
     }
 
@@ -134,12 +213,15 @@ impl Lake {
     pub fn snapshot_with_sources(
         &self,
     ) -> Result<(Snapshot, std::collections::BTreeMap<String, SourceEntry>), LakeError> {
+        self.refresh()?;
         log::load_with_sources(&self.layout())
     }
 
     /// The latest committed version (0 for an empty lake), from the log's file names
-    /// alone: a cheap way to see whether a snapshot is stale.
+    /// alone: a cheap way to see whether a snapshot is stale (one listing for a lake in
+    /// object storage).
     pub fn latest_version(&self) -> Result<u64, LakeError> {
+        self.refresh()?;
         Snapshot::latest_version(&self.layout())
     }
 
@@ -217,9 +299,11 @@ pub fn recover(layout: &Layout, snap: &Snapshot) -> Result<Vec<PathBuf>, LakeErr
         }
         for f in fs::read_dir(&dir).at(&dir)? {
             let f = f.at(&dir)?.path();
+            // `<version>.jsonl`, or `<version>-<writer>.jsonl` in a mirror.
             let version = f
                 .file_stem()
                 .and_then(|s| s.to_str())
+                .and_then(|s| s.split('-').next())
                 .and_then(|s| s.parse::<u64>().ok());
             if version.is_none_or(|v| v > snap.version) {
                 fs::remove_file(&f).at(&f)?;

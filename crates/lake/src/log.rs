@@ -131,6 +131,10 @@ pub struct LogEntry {
     /// of older snapshots ([`Tombstone`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remove: Vec<String>,
+    /// In a lake in object storage, the commit's side files (quarantined records, digest
+    /// files), relative to the root: their names carry the writer's tag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub side: Vec<String>,
 }
 
 /// A data file a commit removed: no snapshot from that version on reads it, and it is
@@ -215,6 +219,8 @@ pub struct Snapshot {
     pub removed: Vec<Tombstone>,
     /// The latest version that removed files (0 if none did): the lake only grew since.
     pub rewritten_at: u64,
+    /// The side files the log names (a lake in object storage: [`LogEntry::side`]).
+    pub side: std::collections::BTreeSet<String>,
 }
 
 impl Snapshot {
@@ -264,6 +270,7 @@ impl Snapshot {
             self.rewritten_at = entry.version;
         }
         let version = entry.version;
+        self.side.extend(entry.side);
         self.files.extend(entry.add.into_iter().map(|f| DataFile {
             committed: version,
             ..f
@@ -293,21 +300,26 @@ impl Snapshot {
 /// Calls `f` with each committed log entry, in version order.
 fn for_each_entry(layout: &Layout, mut f: impl FnMut(LogEntry)) -> Result<(), LakeError> {
     for v in Snapshot::versions(layout)? {
-        let path = layout.log_entry(v);
-        let text = fs::read(&path).at(&path)?;
-        let entry: LogEntry = serde_json::from_slice(&text).map_err(|e| LakeError::BadLog {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        if entry.version != v {
-            return Err(LakeError::BadLog {
-                path,
-                message: format!("names version {} inside", entry.version),
-            });
-        }
-        f(entry);
+        f(read_entry(layout, v)?);
     }
     Ok(())
+}
+
+/// The committed log entry of version `v`.
+pub(crate) fn read_entry(layout: &Layout, v: u64) -> Result<LogEntry, LakeError> {
+    let path = layout.log_entry(v);
+    let text = fs::read(&path).at(&path)?;
+    let entry: LogEntry = serde_json::from_slice(&text).map_err(|e| LakeError::BadLog {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    if entry.version != v {
+        return Err(LakeError::BadLog {
+            path,
+            message: format!("names version {} inside", entry.version),
+        });
+    }
+    Ok(entry)
 }
 
 /// Every ingested object's latest ledger entry, by URI, read from the log: what the
@@ -367,6 +379,9 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), LakeError> {
 /// linked to its version's name, which fails if the name exists: of two writers racing
 /// for a version exactly one wins, as with S3's conditional put (If-None-Match).
 pub(crate) fn commit(layout: &Layout, entry: &LogEntry) -> Result<(), LakeError> {
+    if let Some(remote) = layout.remote() {
+        return commit_remote(remote, layout, entry);
+    }
     let path = layout.log_entry(entry.version);
     let dir = layout.log_dir();
     fs::create_dir_all(&dir).at(&dir)?;
@@ -392,6 +407,33 @@ pub(crate) fn commit(layout: &Layout, entry: &LogEntry) -> Result<(), LakeError>
     let _ = fs::remove_file(&tmp);
     placed?;
     sync_dir(&dir)
+}
+
+/// [`commit`] in object storage: the entry's side files uploaded, then the entry created if its
+/// version is free (S3's If-None-Match), then copied into the mirror. When the version is
+/// taken, the mirror pulls what was committed, and the race is lost unless the entry there is
+/// this one (a retried request whose first attempt had succeeded).
+fn commit_remote(
+    remote: &crate::remote::Remote,
+    layout: &Layout,
+    entry: &LogEntry,
+) -> Result<(), LakeError> {
+    let side = entry
+        .side
+        .iter()
+        .map(|rel| (layout.root().join(rel), rel.clone()))
+        .collect();
+    remote.upload_all(side)?;
+    let json = serde_json::to_vec_pretty(entry).expect("log entries serialise");
+    crate::crash_point("lake::before-rename");
+    let rel = Layout::log_rel(entry.version);
+    if !remote.put_new(&rel, json.clone())? && remote.get(&rel)?.as_deref() != Some(&json[..]) {
+        remote.pull(layout)?;
+        return Err(LakeError::LostRace {
+            version: entry.version,
+        });
+    }
+    write_atomic(&layout.log_entry(entry.version), &json)
 }
 
 /// [`commit`], going on top of whatever another writer committed first: after each lost race
@@ -444,15 +486,14 @@ mod tests {
         }
     }
 
-    #[test]
-    fn of_writers_racing_for_one_version_exactly_one_wins() {
-        let dir = tempfile::tempdir().unwrap();
-        let layout = Layout::new(dir.path());
+    /// Four writers race for versions 1 to 20, each through its own layout.
+    fn race(layouts: &[Layout]) {
         for round in 1..=20u64 {
             let wins: Vec<Result<(), LakeError>> = std::thread::scope(|s| {
-                let racers: Vec<_> = (0..4)
-                    .map(|n| {
-                        let layout = &layout;
+                let racers: Vec<_> = layouts
+                    .iter()
+                    .enumerate()
+                    .map(|(n, layout)| {
                         s.spawn(move || {
                             let entry = LogEntry {
                                 version: round,
@@ -462,6 +503,7 @@ mod tests {
                                 sources: Vec::new(),
                                 quarantined: Vec::new(),
                                 remove: Vec::new(),
+                                side: Vec::new(),
                             };
                             commit(layout, &entry)
                         })
@@ -476,9 +518,39 @@ mod tests {
                     .all(|e| matches!(e, LakeError::LostRace { version } if *version == round))
             );
         }
+    }
+
+    #[test]
+    fn of_writers_racing_for_one_version_exactly_one_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        race(&vec![layout.clone(); 4]);
         assert_eq!(Snapshot::latest_version(&layout).unwrap(), 20);
         // No temporary file is left in the log.
         assert_eq!(std::fs::read_dir(layout.log_dir()).unwrap().count(), 20);
+    }
+
+    #[test]
+    fn of_writers_racing_for_one_version_in_object_storage_exactly_one_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(object_store::memory::InMemory::new());
+        let layouts: Vec<Layout> = (0..4)
+            .map(|n| {
+                let remote = crate::Remote::new("s3://b/lake", store.clone()).unwrap();
+                Layout::new(dir.path().join(format!("mirror-{n}")))
+                    .with_remote(Some(std::sync::Arc::new(remote)))
+            })
+            .collect();
+        race(&layouts);
+        // Every mirror holds every version, the winner's entry each time.
+        for layout in &layouts {
+            assert_eq!(Snapshot::latest_version(layout).unwrap(), 20);
+            for v in 1..=20 {
+                let theirs = std::fs::read(layout.log_entry(v)).unwrap();
+                let stored = layout.remote().unwrap().get(&Layout::log_rel(v)).unwrap();
+                assert_eq!(stored.as_deref(), Some(&theirs[..]));
+            }
+        }
     }
 
     #[test]

@@ -68,12 +68,20 @@ pub fn load_state(layout: &Layout) -> Result<Option<ManifestState>, LakeError> {
     }
 }
 
-/// The root manifests use: the one set with `trawl ddl --location`, else the lake's directory.
+/// The root manifests use: the one set with `trawl ddl --location`, else the lake's directory
+/// (or its URL, for a lake in object storage).
 pub fn root(layout: &Layout) -> Result<String, LakeError> {
     Ok(match load_state(layout)? {
         Some(s) if s.root_set => s.root,
-        _ => local_uri(layout.root()),
+        _ => default_root(layout),
     })
+}
+
+fn default_root(layout: &Layout) -> String {
+    match layout.remote() {
+        Some(r) => r.url().to_string(),
+        None => local_uri(layout.root()),
+    }
 }
 
 /// A data file's line in a manifest: its URI under `root`.
@@ -124,7 +132,7 @@ fn sync_locked(
     let (root, root_set) = match (new_root, &state) {
         (Some(r), _) => (r.trim_end_matches('/').to_string(), true),
         (None, Some(s)) if s.root_set => (s.root.clone(), true),
-        (None, _) => (local_uri(layout.root()), false),
+        (None, _) => (default_root(layout), false),
     };
     let wanted = ManifestState {
         version: snap.version,
@@ -176,6 +184,50 @@ fn sync_locked(
 /// its manifests, or another writer committed meanwhile), they are rebuilt from the log.
 pub(crate) fn after_commit(layout: &Layout, entry: &LogEntry) -> Result<(), LakeError> {
     let _guard = lock(layout)?;
+    let Some(remote) = layout.remote() else {
+        return after_commit_locked(layout, entry);
+    };
+    // In object storage other writers commit too, and their manifest PUTs may land after this
+    // one's: each round publishes the days of every commit since the last, from the latest
+    // snapshot, until no commit came in meanwhile. The last writer to look has then published
+    // every day from a snapshot that holds every commit.
+    let mut from = load_state(layout)?.map_or(0, |s| s.version.min(entry.version - 1));
+    after_commit_locked(layout, entry)?;
+    for _ in 0..crate::MAX_RETRIES {
+        let snap = Snapshot::load(layout)?;
+        sync_locked(layout, &snap, None, false)?;
+        let mut days = BTreeSet::new();
+        for v in from + 1..=snap.version {
+            let e = crate::log::read_entry(layout, v)?;
+            days.extend(e.add.into_iter().map(|f| f.dt));
+            days.extend(
+                e.remove
+                    .iter()
+                    .filter_map(|p| Layout::data_file_day(p))
+                    .map(str::to_string),
+            );
+        }
+        let (mut uploads, mut gone) = (Vec::new(), Vec::new());
+        for day in days {
+            let path = layout.manifest(&day);
+            let rel = layout.rel(&path);
+            if path.exists() {
+                uploads.push((path, rel));
+            } else {
+                gone.push(rel);
+            }
+        }
+        remote.upload_all(uploads)?;
+        remote.delete_all(gone)?;
+        if remote.pull(layout)? == 0 {
+            break;
+        }
+        from = snap.version;
+    }
+    Ok(())
+}
+
+fn after_commit_locked(layout: &Layout, entry: &LogEntry) -> Result<(), LakeError> {
     let version = entry.version;
     let state = load_state(layout)?;
     let Some(state) = state.filter(|s| s.version + 1 == version) else {

@@ -60,7 +60,7 @@ pub fn verify(lake: &Lake) -> Result<VerifyReport, LakeError> {
     let layout = lake.layout();
     let snap = lake.snapshot()?;
     let mut report = VerifyReport {
-        lake: lake.root().display().to_string(),
+        lake: lake.location(),
         version: snap.version,
         ..VerifyReport::default()
     };
@@ -119,10 +119,23 @@ pub enum FileProblem {
 /// One committed data file and its index against the log.
 fn check_file(layout: &Layout, f: &DataFile) -> Result<(), FileProblem> {
     let path = layout.root().join(&f.path);
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(FileProblem::Missing),
-        Err(e) => return Err(FileProblem::Unreadable(e)),
+    let bytes = match layout.remote() {
+        Some(remote) => match remote.get(&f.path) {
+            Ok(Some(b)) => b.to_vec(),
+            Ok(None) => return Err(FileProblem::Missing),
+            Err(e) => {
+                return Err(FileProblem::Unreadable(std::io::Error::other(
+                    e.to_string(),
+                )));
+            }
+        },
+        None => match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(FileProblem::Missing);
+            }
+            Err(e) => return Err(FileProblem::Unreadable(e)),
+        },
     };
     if bytes.len() as u64 != f.bytes {
         return Err(FileProblem::Size {
@@ -148,6 +161,11 @@ fn check_file(layout: &Layout, f: &DataFile) -> Result<(), FileProblem> {
             found: rows,
             recorded: f.rows,
         });
+    }
+    if let Some(remote) = layout.remote() {
+        remote
+            .fetch(layout, &f.index)
+            .map_err(FileProblem::IndexUnreadable)?;
     }
     let index_path = layout.root().join(&f.index);
     let index = writer::read_index(&index_path).map_err(FileProblem::IndexUnreadable)?;
@@ -194,8 +212,32 @@ fn index_matches(index: &[(u64, u64)], ids: &[(usize, u64)]) -> bool {
     index.len() == ids.len() && index.iter().zip(ids).all(|((a, _), (_, b))| a == b)
 }
 
-/// Files under `events/`, the index directory, staging and the log that no commit names.
+/// Files under `events/`, the index directory, staging and the log that no commit names (in
+/// object storage: the lake's objects under `events/` and `_trawl/index/`).
 fn orphans(layout: &Layout, snap: &Snapshot) -> Result<Vec<Orphan>, LakeError> {
+    if let Some(remote) = layout.remote() {
+        let named: HashSet<&str> = snap
+            .files
+            .iter()
+            .chain(snap.removed.iter().map(|t| &t.file))
+            .flat_map(|f| [f.path.as_str(), f.index.as_str()])
+            .collect();
+        let mut out = Vec::new();
+        for prefix in ["events/", "_trawl/index/"] {
+            for item in remote.list(prefix, None)? {
+                if !named.contains(item.path.as_str()) {
+                    out.push(Orphan {
+                        why: format!(
+                            "no commit names it: a writer's upload for a commit that has not happened (yet), removed by the next `trawl ingest` once older than {} minutes",
+                            crate::remote::ORPHAN_AGE.as_secs() / 60
+                        ),
+                        path: item.path,
+                    });
+                }
+            }
+        }
+        return Ok(out);
+    }
     let root = layout.root();
     let named: HashSet<PathBuf> = snap
         .files
@@ -327,6 +369,12 @@ fn replaced_files(data: &[PathBuf]) -> std::collections::BTreeSet<String> {
 /// exist get their current size and time, so the next ingest skips them; others (S3) are
 /// read again by the next ingest, and dedup drops what is already in.
 pub fn rebuild_ledger(lake: &Lake) -> Result<RebuildReport, LakeError> {
+    if let Some(remote) = lake.remote() {
+        return Err(LakeError::Remote {
+            uri: remote.uri("_trawl/log/"),
+            message: "--rebuild-ledger works on a local lake only: copy the lake down (`aws s3 sync`), rebuild its log there, and copy `_trawl/log/` back with no writer running".into(),
+        });
+    }
     let _lock = lake.lock()?;
     let layout = lake.layout();
     let root = layout.root().to_path_buf();
@@ -436,6 +484,7 @@ pub fn rebuild_ledger(lake: &Lake) -> Result<RebuildReport, LakeError> {
         sources,
         quarantined: Vec::new(),
         remove: Vec::new(),
+        side: Vec::new(),
     };
     crate::log::commit(&layout, &entry)?;
     crate::manifest::sync(&layout, &Snapshot::load(&layout)?, None, true)?;

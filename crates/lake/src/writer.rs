@@ -124,6 +124,21 @@ pub struct Written {
     pub index: Vec<(u64, u64)>,
 }
 
+/// A batch's eventIDs and content hashes (a batch in [`trawl_schema::ingest_schema`]).
+pub(crate) fn ids_and_hashes(
+    batch: &RecordBatch,
+) -> (&arrow::array::StringArray, &arrow::array::Int64Array) {
+    let ids = batch
+        .column_by_name(COL_EVENTID)
+        .expect("the ingest schema has eventid")
+        .as_string::<i32>();
+    let hashes = batch
+        .column_by_name(COL_HASH)
+        .expect("the ingest schema has the content hash")
+        .as_primitive::<Int64Type>();
+    (ids, hashes)
+}
+
 /// The dedup key of an eventID.
 pub fn id_hash(event_id: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(event_id.as_bytes())

@@ -7,8 +7,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use trawl_lake::{CompactOptions, IngestOptions, Lake, compact};
 
@@ -23,19 +22,6 @@ fn write_records(path: &Path, records: &serde_json::Value) {
 fn event(id: &str, time: &str) -> serde_json::Value {
     serde_json::json!({"eventVersion": "1.09", "eventTime": time, "eventSource": "s3.amazonaws.com",
         "eventName": "GetObject", "awsRegion": "eu-west-1", "eventID": id})
-}
-
-/// Runs `then` once, the first time the crash point `name` is passed.
-fn once_at(name: &str, then: impl Fn() + Send + Sync + 'static) -> Arc<AtomicBool> {
-    let fired = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&fired);
-    fail::cfg_callback(name, move || {
-        if !flag.swap(true, Ordering::SeqCst) {
-            then();
-        }
-    })
-    .unwrap();
-    fired
 }
 
 #[test]
@@ -66,7 +52,7 @@ fn a_writer_that_loses_the_race_for_a_version_commits_on_top_of_the_winner() {
 
     // 1. The ingest chose version 4; a compaction commits 4 first.
     let compactor = lake.clone();
-    let fired = once_at("lake::before-commit", move || {
+    let fired = trawl_testkit::once_at("lake::before-commit", move || {
         let s = compact(&compactor, &CompactOptions::default()).unwrap();
         assert_eq!(s.version, Some(4), "{s:?}");
     });
@@ -106,7 +92,7 @@ fn a_writer_that_loses_the_race_for_a_version_commits_on_top_of_the_winner() {
         ]),
     );
     let writer = lake.clone();
-    let fired = once_at("lake::compact-before-commit", move || {
+    let fired = trawl_testkit::once_at("lake::compact-before-commit", move || {
         let s = trawl_testkit::ingest(&writer, std::slice::from_ref(&more));
         assert_eq!(
             (s.lake_version, s.events_stored, s.duplicates_dropped),

@@ -364,7 +364,7 @@ impl QueryEngine {
         let share = memory_limit / (4 * opts.execution.target_partitions.max(1));
         opts.execution.sort_spill_reservation_bytes = share.clamp(64 << 10, 10 << 20);
         let mut ctx = SessionContext::new_with_config_rt(config, runtime.clone());
-        let store = SnapshotStore::of_files(layout.root(), &files)
+        let store = SnapshotStore::of_files(&layout, &files)
             .map_err(|e| QueryError::Execution(e.to_string()))?;
         // Sessions over some of a snapshot's files share its runtime, whose registry maps
         // URLs to stores: each session lists its files under a host of its own.

@@ -13,23 +13,27 @@ use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
     PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
-use trawl_lake::{DataFile, Snapshot};
+use trawl_lake::{DataFile, Layout, Snapshot};
 
 #[derive(Debug)]
 pub struct SnapshotStore {
-    inner: Arc<LocalFileSystem>,
+    /// The lake's directory, or its object store.
+    inner: Arc<dyn ObjectStore>,
     files: Vec<ObjectMeta>,
 }
 
 impl SnapshotStore {
-    pub fn new(root: &std::path::Path, snap: &Snapshot) -> Result<Self> {
-        Self::of_files(root, &snap.files)
+    pub fn new(layout: &Layout, snap: &Snapshot) -> Result<Self> {
+        Self::of_files(layout, &snap.files)
     }
 
     /// A store that lists `files` only (some of a snapshot's: the commits a dashboard's
     /// cached partial answers do not cover yet).
-    pub fn of_files(root: &std::path::Path, files: &[DataFile]) -> Result<Self> {
-        let inner = Arc::new(LocalFileSystem::new_with_prefix(root)?);
+    pub fn of_files(layout: &Layout, files: &[DataFile]) -> Result<Self> {
+        let inner: Arc<dyn ObjectStore> = match layout.remote() {
+            Some(remote) => remote.store(),
+            None => Arc::new(LocalFileSystem::new_with_prefix(layout.root())?),
+        };
         let when = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
         let mut files: Vec<ObjectMeta> = files
             .iter()

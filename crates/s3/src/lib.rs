@@ -12,6 +12,7 @@
 //! Its own crate so the parsing core builds and tests without the AWS SDK.
 
 mod fetch;
+mod lake_store;
 mod public_keys;
 mod retry;
 mod sources;
@@ -27,6 +28,7 @@ use trawl_ingest::{
     Body, Claim, Deliver, Fetch, IngestError, LocalFetch, Location, SourceObject, read_local,
 };
 
+pub use lake_store::lake_store;
 pub use public_keys::{FetchedKey, list_public_keys};
 pub use sources::{Listing, SourceFetch, SourceSpec, Sources};
 pub use walk::{Discovered, S3Walk, Selection};

@@ -341,3 +341,22 @@ pub fn run_peer(script: &Path, args: &[&std::ffi::OsStr]) -> String {
     );
     String::from_utf8(out.stdout).expect("the peer prints UTF-8")
 }
+
+/// Runs `then` once, the first time a writer passes the crash point `name` (the `fail` crate's
+/// callback; process-wide, so a test binary that sets one runs alone): the flag says whether it
+/// ran.
+pub fn once_at(
+    name: &str,
+    then: impl Fn() + Send + Sync + 'static,
+) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let fired = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&fired);
+    fail::cfg_callback(name, move || {
+        if !flag.swap(true, Ordering::SeqCst) {
+            then();
+        }
+    })
+    .expect("a valid crash point name");
+    fired
+}

@@ -146,14 +146,7 @@ impl Collector<'_> {
             .column_by_name(COL_EVENTTIME_TS)
             .expect("eventtime_ts")
             .as_primitive::<TimestampMicrosecondType>();
-        let ids = batch
-            .column_by_name(COL_EVENTID)
-            .expect("the ingest schema has eventid")
-            .as_string::<i32>();
-        let hashes = batch
-            .column_by_name(COL_HASH)
-            .expect("trawl_hash")
-            .as_primitive::<Int64Type>();
+        let (ids, hashes) = writer::ids_and_hashes(&batch);
         // Group rows by event day first (None: time did not parse), then dedup each group
         // against its partition's index, looked up once per group.
         let mut by_day: BTreeMap<Option<i64>, Vec<u32>> = BTreeMap::new();
@@ -284,12 +277,12 @@ impl Collector<'_> {
         }
         let version = self.version + 1;
         let pending = std::mem::take(&mut self.pending);
-        for (n, dt) in pending.keys().enumerate() {
-            let index = self.lake.root().join(Layout::index_file(version, n));
-            self.dedup.add_file(dt, index);
-        }
+        // The pending rows were checked while the dedup knew the lake up to `pending_known`;
+        // the next ones are checked with what it knows now.
+        let checked_upto = std::mem::replace(&mut self.pending_known, self.known);
         let job = CommitJob {
             version,
+            checked_upto,
             pending,
             sources: std::mem::take(&mut self.sources),
             quarantined: std::mem::take(&mut self.quarantined),
@@ -321,6 +314,21 @@ impl Collector<'_> {
         self.summary.commits += 1;
         self.summary.lake_version = committed.version;
         self.summary.commit_retries += u64::from(committed.retries);
+        // The commit's own index files (a partition may have been split into several): the
+        // partitions they belong to stay loaded until now, so they are read from these files
+        // only after this acknowledgement.
+        for f in &committed.added {
+            self.dedup.add_file(&f.dt, self.lake.root().join(&f.index));
+        }
+        self.summary.events_stored -= committed.dropped.min(self.summary.events_stored);
+        self.summary.duplicates_dropped += committed.dropped;
+        for f in &committed.others {
+            if let Some(remote) = self.lake.layout().remote() {
+                remote.fetch(&self.lake.layout(), &f.index)?;
+            }
+            self.dedup.learn(&f.dt, self.lake.root().join(&f.index))?;
+        }
+        self.known = self.known.max(committed.version);
         self.dedup.acked = committed.epoch;
         self.dedup.evict();
         Ok(())

@@ -15,14 +15,8 @@ pub(super) fn write_partition(
 ) -> Result<DataFile, LakeError> {
     let tmp = staging.join(format!("{n:04}.parquet"));
     let w = writer::write_file(&tmp, batches, row_group_rows)?;
-    let file = writer::place(
-        layout,
-        &tmp,
-        dt.clone(),
-        Layout::data_file(&dt, version, n),
-        Layout::index_file(version, n),
-        w,
-    )?;
+    let (path, index) = layout.data_and_index(&dt, version, n);
+    let file = writer::place(layout, &tmp, dt.clone(), path, index, w)?;
     crate::crash_point("lake::data-file-placed");
     Ok(file)
 }
@@ -106,7 +100,9 @@ pub(super) fn write_commit(
             log::write_atomic(&path, text.as_bytes())?;
         }
     }
-    let files = add.len() as u64;
+    if let Some(remote) = layout.remote() {
+        remote.pull(&layout)?;
+    }
     // The version: the one the files were named for, or the first free one if another
     // writer (a compaction) committed meanwhile.
     let mut entry = LogEntry {
@@ -117,41 +113,76 @@ pub(super) fn write_commit(
         sources: job.sources,
         quarantined: job.quarantined,
         remove: Vec::new(),
+        side: Vec::new(),
     };
     crate::crash_point("lake::before-commit");
-    move_side_files(&layout, version, entry.version)?;
+    move_side_files(&layout, &mut entry, version)?;
+    // In object storage other ingests commit too: the rows are checked against what they
+    // committed since the run's dedup last learned the lake.
+    let (mut others, mut dropped, mut checked) = (Vec::new(), 0, job.checked_upto);
+    if layout.remote().is_some() {
+        let found = crate::recheck::against_others(&layout, &mut entry, checked, row_group_rows)?;
+        (others, dropped, checked) = (found.winners, found.dropped, found.upto);
+    }
+    if let Some(remote) = layout.remote() {
+        // In object storage the data and index files go first: a commit never names an
+        // object that is not there.
+        remote.push(&layout, &entry.add)?;
+        crate::crash_point("lake::uploaded");
+    }
     // An ingest only adds files and ledger entries, so it goes on top of whatever won: the
-    // writer lock keeps other ingests out, and a compaction removes only files of its own
-    // snapshot, whose rows it keeps.
+    // writer lock keeps other ingests out of a local lake, and a compaction removes only
+    // files of its own snapshot, whose rows it keeps. In object storage the winner may be
+    // another ingest: its rows are checked against this commit's before it goes on top.
     let retries = log::commit_on_top(&layout, &mut entry, |entry, next| {
-        move_side_files(&layout, entry.version, next)
+        if layout.remote().is_some() {
+            let found = crate::recheck::against_others(&layout, entry, checked, row_group_rows)?;
+            others.extend(found.winners);
+            dropped += found.dropped;
+            checked = found.upto;
+        }
+        let from = entry.version;
+        entry.version = next;
+        move_side_files(&layout, entry, from)
     })?;
     crate::crash_point("lake::after-commit");
     let manifests = std::time::Instant::now();
     crate::manifest::after_commit(&layout, &entry)?;
     let manifest_time = manifests.elapsed();
     let _ = fs::remove_dir_all(&staging);
+    if layout.remote().is_some() {
+        // The mirror keeps the indexes (dedup reads them), not the data.
+        for f in &entry.add {
+            let _ = fs::remove_file(layout.root().join(&f.path));
+        }
+    }
     Ok(Committed {
         epoch: version,
         version: entry.version,
-        files,
+        files: entry.add.len() as u64,
+        added: entry.add,
+        others,
+        dropped,
         manifest_time,
         retries,
     })
 }
 
-/// Renames the side files written for version `from` (quarantined records, digest files)
-/// to version `to`'s names.
-fn move_side_files(layout: &Layout, from: u64, to: u64) -> Result<(), LakeError> {
-    if from == to {
-        return Ok(());
-    }
+/// Renames the side files written for version `from` (quarantined records, digest files) to
+/// the names of the entry's version, and lists them in the entry when the lake is in object
+/// storage (where their names carry the writer's tag).
+fn move_side_files(layout: &Layout, entry: &mut LogEntry, from: u64) -> Result<(), LakeError> {
+    let to = entry.version;
+    entry.side.clear();
     for (a, b) in [
         (layout.quarantine(from), layout.quarantine(to)),
         (layout.digests(from), layout.digests(to)),
     ] {
-        if a.exists() {
+        if from != to && a.exists() {
             fs::rename(&a, &b).at(&b)?;
+        }
+        if layout.remote().is_some() && b.exists() {
+            entry.side.push(layout.rel(&b));
         }
     }
     Ok(())

@@ -20,13 +20,13 @@ use rustc_hash::FxHashMap;
 
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
-use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+use arrow::datatypes::TimestampMicrosecondType;
 use serde::Serialize;
 use trawl_ingest::{
     Body, Claim, Fetch, IngestError, Listed, LocalFetch, ObjectOutput, ReadOptions, SourceObject,
     read_body_with,
 };
-use trawl_schema::{COL_EVENTID, COL_EVENTTIME_TS, COL_HASH, UNKNOWN_PARTITION};
+use trawl_schema::{COL_EVENTTIME_TS, UNKNOWN_PARTITION};
 
 use crate::dedup::{Dedup, Verdict};
 use crate::error::{IoContext, LakeError};
@@ -61,6 +61,10 @@ struct Collector<'a> {
     open: FxHashMap<usize, (u64, u64, u64)>,
     /// Time spent waiting for the commit in flight (the readers stall meanwhile).
     waited: Duration,
+    /// The lake version up to which the dedup knows every commit (other writers' too).
+    known: u64,
+    /// What `known` was when the rows pending now began to be checked.
+    pending_known: u64,
 }
 
 /// What a parser thread hands the collector.
@@ -106,6 +110,9 @@ struct Small {
 /// One commit's worth of data, handed to the writer thread.
 struct CommitJob {
     version: u64,
+    /// The lake version up to which the run's dedup knew other writers' commits when the
+    /// job's rows were checked.
+    checked_upto: u64,
     pending: BTreeMap<String, Vec<RecordBatch>>,
     sources: Vec<SourceEntry>,
     quarantined: Vec<QuarantineEntry>,
@@ -121,6 +128,13 @@ struct Committed {
     /// Times it lost the race for a version to another writer and went on top.
     retries: u32,
     files: u64,
+    /// The data files it added.
+    added: Vec<DataFile>,
+    /// The data files other writers committed since `CommitJob::checked_upto`, which it was
+    /// checked against (in object storage): the run's dedup learns them.
+    others: Vec<DataFile>,
+    /// Its rows found already committed by those writers, and dropped.
+    dropped: u64,
     /// Time spent rewriting the manifests of the days the commit touched.
     manifest_time: std::time::Duration,
 }

@@ -191,8 +191,13 @@ fn run(
 ) -> Result<IngestSummary, LakeError> {
     let started = Instant::now();
     let _lock = lake.lock()?;
-    let snap = Snapshot::load(&lake.layout())?;
+    let snap = lake.snapshot()?;
     crate::recover(&lake.layout(), &snap)?;
+    if let Some(remote) = lake.remote() {
+        // Objects of commits that never happened (a crashed writer's), once old enough that
+        // no live writer can still be about to commit them.
+        remote.sweep(&snap, Duration::MAX)?;
+    }
     crate::manifest::sync(&lake.layout(), &snap, None, false)?;
     let feed = Feed {
         state: std::sync::Mutex::new(FeedState {
@@ -218,13 +223,15 @@ fn run(
         bad_lines: Vec::new(),
         digest_lines: Vec::new(),
         summary: IngestSummary {
-            lake: lake.root().display().to_string(),
+            lake: lake.location(),
             lake_version: snap.version,
             ..Default::default()
         },
         in_flight: false,
         open: FxHashMap::default(),
         waited: Duration::ZERO,
+        known: snap.version,
+        pending_known: snap.version,
     };
     let budget = ByteBudget {
         cap: opts.fetch_budget_bytes.max(1),

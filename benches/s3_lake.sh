@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The lake in S3 against the lake on disk (docs/lake-layout.md, "A lake in S3"), on moto's S3
+# server behind a proxy that holds each request DELAY_MS (a region away): one trail of EVENTS
+# events over DAYS days, ingested into a local lake, into an S3 lake by one writer, and by 2
+# and 4 `--shard` writers at once; then `trawl sql` count(*) and `trawl report all` on each.
+# Prints wall times, commits and lost races (commit_retries).
+#
+#   benches/s3_lake.sh [EVENTS] [DAYS] [DELAY_MS]
+#
+# Needs python3 with moto and boto3. TRAWL=path/to/trawl picks the binary.
+set -euo pipefail
+EVENTS="${1:-200000}"
+DAYS="${2:-7}"
+DELAY_MS="${3:-20}"
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/trawl-s3lake.XXXXXX")"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
+    wait 2> /dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+moto_port="$(free_port)"
+python3 -m moto.server -H 127.0.0.1 -p "$moto_port" > "$work/moto.log" 2>&1 &
+pids+=($!)
+proxy_port="$(free_port)"
+python3 "$here/latency_proxy.py" "$proxy_port" "$moto_port" "$DELAY_MS" &
+pids+=($!)
+for _ in $(seq 100); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $moto_port), 1)" 2> /dev/null && break
+    sleep 0.1
+done
+python3 -c "import sys, boto3; boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='k', aws_secret_access_key='s', region_name='us-east-1').create_bucket(Bucket='lakes')" "http://127.0.0.1:$moto_port"
+export AWS_ACCESS_KEY_ID=k AWS_SECRET_ACCESS_KEY=s AWS_REGION=us-east-1 \
+    AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
+endpoint="http://127.0.0.1:$proxy_port"
+
+echo "generating $EVENTS events over $DAYS days into $work/trail ..." >&2
+"$TRAWL" generate --out "$work/trail" --events "$EVENTS" --days "$DAYS" > /dev/null
+sync
+now() { date +%s.%N; }
+ingest() { # NAME LAKE [ARGS...]: one ingest, its JSON summary in $work/NAME.json
+    local name="$1" lake="$2"
+    shift 2
+    "$TRAWL" ingest --quiet --progress never --json --lake "$lake" --endpoint-url "$endpoint" \
+        --mirror "$work/mirror-$name" "$work/trail" "$@" > "$work/$name.json"
+}
+
+t0=$(now); ingest local "$work/local"; t1=$(now)
+echo "local $t0 $t1" > "$work/times"
+t0=$(now); ingest s3-1 s3://lakes/one; t1=$(now)
+echo "s3-1 $t0 $t1" >> "$work/times"
+for n in 2 4; do
+    t0=$(now)
+    writers=()
+    for k in $(seq "$n"); do
+        ingest "s3-$n-$k" "s3://lakes/shards$n" --shard "$k/$n" &
+        writers+=($!)
+    done
+    for w in "${writers[@]}"; do wait "$w"; done
+    t1=$(now)
+    echo "s3-$n $t0 $t1" >> "$work/times"
+done
+
+query() { # NAME LAKE: count(*) and report all, wall times
+    local name="$1" lake="$2"
+    local t0 t1 t2
+    t0=$(now)
+    "$TRAWL" sql --format csv --lake "$lake" --endpoint-url "$endpoint" --mirror "$work/mirror-q-$name" \
+        "SELECT count(*) FROM cloudtrail_logs" > "$work/count-$name"
+    t1=$(now)
+    "$TRAWL" report all --all-time --format json --lake "$lake" --endpoint-url "$endpoint" \
+        --mirror "$work/mirror-q-$name" > /dev/null
+    t2=$(now)
+    echo "q-$name $t0 $t1 $t2" >> "$work/times"
+}
+query local "$work/local"
+query s3 s3://lakes/shards4
+
+python3 - "$work" "$DELAY_MS" <<'PY'
+import glob, json, sys
+work, delay = sys.argv[1], sys.argv[2]
+times = {}
+for line in open(f"{work}/times"):
+    name, *ts = line.split()
+    times[name] = [float(t) for t in ts]
+def runs(prefix):
+    return [json.load(open(f)) for f in sorted(glob.glob(f"{work}/{prefix}.json"))]
+local = runs("local")[0]
+base = times["local"][1] - times["local"][0]
+print(f"events {local['events_stored']}, request delay {delay} ms (moto behind a proxy)")
+print(f"{'ingest':28} {'wall s':>8} {'vs local':>9} {'events':>9} {'commits':>8} {'lost races':>10}")
+for name, label, files in [("local", "local lake", "local"), ("s3-1", "S3 lake, 1 writer", "s3-1"),
+                           ("s3-2", "S3 lake, 2 --shard writers", "s3-2-*"),
+                           ("s3-4", "S3 lake, 4 --shard writers", "s3-4-*")]:
+    rs = runs(files)
+    wall = times[name][1] - times[name][0]
+    print(f"{label:28} {wall:8.2f} {base / wall:8.2f}x {sum(r['events_stored'] for r in rs):9} "
+          f"{sum(r['commits'] for r in rs):8} {sum(r['commit_retries'] for r in rs):10}")
+for name in ["local", "s3"]:
+    t = times[f"q-{name}"]
+    count = open(f"{work}/count-{name}").read().split()[-1]
+    print(f"{name:6} count(*) = {count}: {t[1] - t[0]:.2f} s; report all: {t[2] - t[1]:.2f} s")
+PY

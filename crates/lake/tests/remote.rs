@@ -1,0 +1,143 @@
+//! A lake in object storage (here `object_store`'s in-memory store, which makes the same
+//! conditional creates as S3): the same rows as a local lake, read from another machine's
+//! mirror, and writers racing for versions with each event stored once. (Alone in its test
+//! binary: the crash-point callbacks it sets are process-wide.)
+
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use object_store::ObjectStore;
+use object_store::memory::InMemory;
+use trawl_lake::{IngestOptions, Lake, Remote, verify, writer};
+
+fn remote_lake(dir: &Path, mirror: &str, store: &Arc<InMemory>) -> Lake {
+    let store: Arc<dyn ObjectStore> = store.clone();
+    let remote = Remote::new("s3://bucket/lake", store).unwrap();
+    Lake::open_remote(dir.join(mirror), remote, true).unwrap()
+}
+
+/// Every `(eventID hash, content hash)` the lake holds, sorted: its events, as dedup sees them.
+fn events(lake: &Lake) -> Vec<(u64, u64)> {
+    let snap = lake.snapshot().unwrap();
+    let mut all = Vec::new();
+    for f in &snap.files {
+        if let Some(remote) = lake.remote() {
+            remote.fetch(&lake.layout(), &f.index).unwrap();
+        }
+        all.extend(writer::read_index(&lake.root().join(&f.index)).unwrap());
+    }
+    all.sort_unstable();
+    all
+}
+
+fn trail(dir: &Path, name: &str, seed: u64, events: usize) -> PathBuf {
+    trawl_testkit::trail(&dir.join(name), seed, events, 3)
+}
+
+#[test]
+fn a_lake_in_object_storage_holds_what_a_local_lake_holds_and_any_mirror_reads_it() {
+    let scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let src = trail(dir.path(), "trail", 11, 4000);
+    let local = Lake::create(dir.path().join("local")).unwrap();
+    let l = trawl_testkit::ingest(&local, std::slice::from_ref(&src));
+
+    let store = Arc::new(InMemory::new());
+    let a = remote_lake(dir.path(), "mirror-a", &store);
+    let r = trawl_testkit::ingest(&a, std::slice::from_ref(&src));
+    assert_eq!(r.events_stored, l.events_stored);
+    assert_eq!(r.duplicates_dropped, l.duplicates_dropped);
+    assert!(r.events_stored > 3000);
+    // The mirror keeps no data file: the data is in the store.
+    let snap = a.snapshot().unwrap();
+    for f in &snap.files {
+        assert!(
+            !a.root().join(&f.path).exists(),
+            "{} left in the mirror",
+            f.path
+        );
+    }
+
+    // Another machine, with an empty mirror: the same rows, the same ledger.
+    let b = remote_lake(dir.path(), "mirror-b", &store);
+    assert_eq!(b.snapshot().unwrap().version, snap.version);
+    assert_eq!(events(&b), events(&local));
+    let again = trawl_testkit::ingest(&b, std::slice::from_ref(&src));
+    assert_eq!(again.events_stored, 0);
+    assert_eq!(again.objects_skipped, again.objects_found);
+    let report = verify(&b).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.rows, l.events_stored);
+    // The manifests in the store name the store's files.
+    let snap = b.snapshot().unwrap();
+    let day = &snap.files[0].dt;
+    let manifest = a
+        .remote()
+        .unwrap()
+        .get(&format!("_trawl/manifest/dt={day}/manifest"))
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(manifest.to_vec()).unwrap();
+    let want = snap.files.iter().filter(|f| &f.dt == day).count();
+    assert_eq!(text.lines().count(), want);
+    assert!(
+        text.lines()
+            .all(|l| l.starts_with("s3://bucket/lake/events/"))
+    );
+
+    // A mirror made for another lake is refused, not mixed in.
+    let other = Arc::new(InMemory::new());
+    let store: Arc<dyn ObjectStore> = other;
+    let remote = Remote::new("s3://bucket/other", store).unwrap();
+    let err = Lake::open_remote(dir.path().join("mirror-a"), remote, true).unwrap_err();
+    assert!(err.to_string().contains("mirror-a"), "{err}");
+    scenario.teardown();
+}
+
+#[test]
+fn writers_racing_for_versions_store_each_event_once() {
+    let scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let x = trail(dir.path(), "x", 21, 1500);
+    let y = trail(dir.path(), "y", 22, 1500);
+    let z = trail(dir.path(), "z", 23, 1500);
+    let local = Lake::create(dir.path().join("local")).unwrap();
+    trawl_testkit::ingest(&local, &[x.clone(), y.clone(), z.clone()]);
+
+    let store = Arc::new(InMemory::new());
+    let a = remote_lake(dir.path(), "mirror-a", &store);
+    // When writer A has uploaded its first commit's files, writer B (another machine)
+    // ingests y and z, and commits first. A loses its version, drops what B holds, and
+    // commits on top; its later commits meet B's rows through its dedup.
+    let b_dir = dir.path().to_path_buf();
+    let (b_store, b_src) = (store.clone(), vec![y.clone(), z.clone()]);
+    let b_stored = Arc::new(AtomicU64::new(0));
+    let stored = b_stored.clone();
+    let fired = trawl_testkit::once_at("lake::uploaded", move || {
+        let b = remote_lake(&b_dir, "mirror-b", &b_store);
+        let s = trawl_testkit::ingest(&b, &b_src);
+        stored.store(s.events_stored, Ordering::SeqCst);
+    });
+    let opts = IngestOptions {
+        threads: 1,
+        flush_bytes: 1,
+        ..IngestOptions::default()
+    };
+    let s = trawl_testkit::ingest_with(&a, &[y.clone(), x.clone(), z.clone()], opts);
+    assert!(fired.load(Ordering::SeqCst));
+    assert!(s.commit_retries >= 1, "{s:?}");
+    assert_eq!(events(&a), events(&local), "every event once");
+    assert_eq!(
+        s.events_stored + b_stored.load(Ordering::SeqCst),
+        events(&local).len() as u64,
+        "the two runs' counts add up: {s:?}"
+    );
+    let c = remote_lake(dir.path(), "mirror-c", &store);
+    assert_eq!(events(&c), events(&local));
+    let report = verify(&c).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    scenario.teardown();
+}
