@@ -8,6 +8,8 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use rand::{Rng, SeedableRng};
+
 const BIN: &str = env!("CARGO_BIN_EXE_trawl");
 
 /// moto's S3 server on a free loopback port, stopped when dropped.
@@ -101,17 +103,30 @@ fn ok(o: Output) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
+/// `trawl ingest TRAIL --lake LAKE --shard K/3 EXTRA...` from the mirror `dir/mirror-K` (as on
+/// machine K), started with its output piped.
+fn spawn_shard(s3: &Moto, dir: &Path, lake: &str, trail: &str, k: usize, extra: &[&str]) -> Child {
+    let shard = format!("{k}/3");
+    let mut args = vec!["ingest", "--lake", lake, trail, "--shard", &shard];
+    args.extend_from_slice(extra);
+    trawl(&s3.endpoint, &dir.join(format!("mirror-{k}")), &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap()
 }
 
-#[test]
-fn a_lake_in_s3_written_by_concurrent_shards_answers_as_a_local_lake() {
-    let Some(s3) = moto() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let trail = dir.path().join("trail");
+/// A trail of `events` events over 3 days in 9 streams (3 accounts x 3 regions), with
+/// re-deliveries, under `dir`, and the `trawl ingest --json` summary of it into a local lake
+/// there: (trail, local lake, summary).
+fn sharded_trail(dir: &Path, events: usize) -> (String, String, serde_json::Value) {
+    let trail = dir.join("trail");
     let spec = trawl_gen::TrailSpec {
-        events: 4_000,
+        events,
         days: 3,
         duplicate_rate: 0.05,
         accounts: ["111122223333", "444455556666", "777788889999"]
@@ -123,36 +138,28 @@ fn a_lake_in_s3_written_by_concurrent_shards_answers_as_a_local_lake() {
         ..trawl_gen::TrailSpec::default()
     };
     trawl_gen::write_trail(&trail, &spec).unwrap();
-    let trail = trail.to_str().unwrap();
-    let local = dir.path().join("local");
-    let local = local.to_str().unwrap();
+    let (trail, local) = (
+        trail.display().to_string(),
+        dir.join("local").display().to_string(),
+    );
     let whole = json(&ok(trawl_testkit::run(
         BIN,
-        &["ingest", "--json", "--lake", local, trail],
+        &["ingest", "--json", "--lake", &local, &trail],
     )));
+    (trail, local, whole)
+}
+
+#[test]
+fn a_lake_in_s3_written_by_concurrent_shards_answers_as_a_local_lake() {
+    let Some(s3) = moto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (trail, local, whole) = sharded_trail(dir.path(), 4_000);
+    let (trail, local) = (trail.as_str(), local.as_str());
 
     // Three shards at once, each from its own mirror (as on three machines), into one lake.
     let lake = "s3://lakes/cloudtrail";
     let writers: Vec<Child> = (1..=3)
-        .map(|k| {
-            trawl(
-                &s3.endpoint,
-                &dir.path().join(format!("mirror-{k}")),
-                &[
-                    "ingest",
-                    "--json",
-                    "--lake",
-                    lake,
-                    trail,
-                    "--shard",
-                    &format!("{k}/3"),
-                ],
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-        })
+        .map(|k| spawn_shard(&s3, dir.path(), lake, trail, k, &["--json"]))
         .collect();
     let mut stored = 0;
     for w in writers {
@@ -225,54 +232,126 @@ fn a_lake_in_s3_written_by_concurrent_shards_answers_as_a_local_lake() {
     assert!(err.contains("s3://lakes/nothing"), "{err}");
 }
 
+/// eventID -> rows, as `trawl sql` reads the lake (from S3 when `mirror` is given).
+fn ids(s3: &Moto, lake: &str, mirror: Option<&Path>) -> String {
+    let sql = "SELECT eventid, count(*) FROM cloudtrail_logs GROUP BY 1 ORDER BY 1";
+    let args = ["sql", "--format", "csv", "--lake", lake, sql];
+    match mirror {
+        Some(m) => on_s3(&s3.endpoint, m, &args),
+        None => ok(trawl_testkit::run(BIN, &args)),
+    }
+}
+
 #[test]
-fn a_writer_killed_after_its_uploads_loses_and_doubles_nothing() {
+fn a_crash_at_each_point_of_a_commit_to_s3_loses_and_doubles_nothing() {
     let Some(s3) = moto() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let trail = trawl_testkit::trail(&dir.path().join("trail"), 5, 3_000, 2);
+    let trail = trawl_testkit::trail(&dir.path().join("trail"), 9, 6_000, 3);
     let trail = trail.to_str().unwrap();
-    let whole = json(&ok(trawl_testkit::run(
+    let local = dir.path().join("local");
+    let local = local.to_str().unwrap();
+    ok(trawl_testkit::run(
         BIN,
-        &[
-            "ingest",
-            "--json",
-            "--lake",
-            dir.path().join("local").to_str().unwrap(),
-            trail,
-        ],
-    )));
-    let lake = "s3://lakes/crashed";
+        &["ingest", "--quiet", "--lake", local, trail],
+    ));
+    let lake = "s3://lakes/crash-points";
     let mirror = dir.path().join("mirror");
-    // Killed (abort: no unwinding) with its first commit's files in S3 and no log entry.
-    let o = trawl(
+    // Each run commits every few milliseconds and dies (abort, as with SIGKILL) at the second
+    // pass of one point, after one commit more than the run before.
+    for point in [
+        "lake::data-file-placed",
+        "lake::uploaded",
+        "lake::before-rename",
+        "lake::before-commit",
+        "lake::after-commit",
+        "lake::manifests-written",
+    ] {
+        let o = trawl(
+            &s3.endpoint,
+            &mirror,
+            &[
+                "ingest",
+                "--quiet",
+                "--commit-interval",
+                "0.01",
+                "--lake",
+                lake,
+                trail,
+            ],
+        )
+        .env("FAILPOINTS", format!("{point}=1*off->return"))
+        .output()
+        .unwrap();
+        assert!(!o.status.success(), "{point} was not passed twice");
+        // What is committed reads back whole.
+        let v = json(&on_s3(
+            &s3.endpoint,
+            &mirror,
+            &["verify", "--json", "--lake", lake],
+        ));
+        assert_eq!(v["problems"].as_array().unwrap().len(), 0, "{point}: {v}");
+        if point == "lake::uploaded" {
+            let orphans = v["orphans"].as_array().unwrap();
+            assert!(
+                !orphans.is_empty(),
+                "the uploads are seen as uncommitted: {v}"
+            );
+        }
+    }
+    // Resumed from another machine: every event once.
+    let other = dir.path().join("mirror-2");
+    on_s3(
         &s3.endpoint,
-        &mirror,
-        &["ingest", "--json", "--lake", lake, trail],
-    )
-    .env("FAILPOINTS", "lake::uploaded=return")
-    .output()
-    .unwrap();
-    assert!(!o.status.success(), "the crash point did not fire");
-    let v = json(&on_s3(
-        &s3.endpoint,
-        &mirror,
-        &["verify", "--json", "--lake", lake],
-    ));
-    assert_eq!(v["rows"], 0, "nothing committed: {v}");
-    assert!(
-        !v["orphans"].as_array().unwrap().is_empty(),
-        "the uploads are seen as uncommitted: {v}"
+        &other,
+        &["ingest", "--quiet", "--lake", lake, trail],
     );
-    // Run again (from another machine): every event once.
-    let again = json(&on_s3(
-        &s3.endpoint,
-        &dir.path().join("mirror-2"),
-        &["ingest", "--json", "--lake", lake, trail],
-    ));
-    assert_eq!(again["events_stored"], whole["events_stored"], "{again}");
+    assert_eq!(ids(&s3, lake, Some(&mirror)), ids(&s3, local, None));
+}
+
+#[test]
+fn shards_killed_and_restarted_at_random_end_as_one_run() {
+    let Some(s3) = moto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (trail, local, whole) = sharded_trail(dir.path(), 9_000);
+    let (trail, local) = (trail.as_str(), local.as_str());
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("kill times from seed {seed}");
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let lake = "s3://lakes/killed";
+    let shard = |k| {
+        spawn_shard(
+            &s3,
+            dir.path(),
+            lake,
+            trail,
+            k,
+            &["--quiet", "--commit-interval", "0.01"],
+        )
+    };
+    // Two rounds of three shards at once, each killed (SIGKILL) at a random moment, then
+    // three runs to the end.
+    for _ in 0..2 {
+        let mut running: Vec<Child> = (1..=3).map(shard).collect();
+        for child in &mut running {
+            std::thread::sleep(Duration::from_millis(rng.random_range(50..600)));
+            let _ = child.kill();
+        }
+        for mut child in running {
+            let _ = child.wait();
+        }
+    }
+    let last: Vec<Child> = (1..=3).map(shard).collect();
+    for mut child in last {
+        assert!(child.wait().unwrap().success());
+    }
+    let reader = dir.path().join("mirror-reader");
+    assert_eq!(ids(&s3, lake, Some(&reader)), ids(&s3, local, None));
     let v = json(&on_s3(
         &s3.endpoint,
-        &mirror,
+        &reader,
         &["verify", "--json", "--lake", lake],
     ));
     assert_eq!(v["rows"], whole["events_stored"], "{v}");

@@ -313,30 +313,79 @@ pub fn check(layout: &Layout, snap: &Snapshot) -> Result<Vec<ManifestProblem>, L
         .into_iter()
         .map(|(day, lines)| (day.to_string(), lines.into_iter().collect()))
         .collect();
-    let dir = layout.manifest_dir();
-    if dir.exists() {
-        for e in fs::read_dir(&dir).at(&dir)? {
-            let name = e.at(&dir)?.file_name().to_string_lossy().into_owned();
-            if let Some(day) = name.strip_prefix("dt=") {
-                days.entry(day.to_string()).or_default();
+    // What the engines read: the manifests in the lake's store (a mirror's own are a cache).
+    let remote = layout.remote();
+    let listed: Vec<String> = match remote {
+        Some(r) => r
+            .list("_trawl/manifest/", None)?
+            .into_iter()
+            .filter_map(|m| {
+                Some(
+                    m.path
+                        .strip_prefix("_trawl/manifest/dt=")?
+                        .split('/')
+                        .next()?
+                        .to_string(),
+                )
+            })
+            .collect(),
+        None => {
+            let dir = layout.manifest_dir();
+            let mut found = Vec::new();
+            if dir.exists() {
+                for e in fs::read_dir(&dir).at(&dir)? {
+                    let name = e.at(&dir)?.file_name().to_string_lossy().into_owned();
+                    found.extend(name.strip_prefix("dt=").map(str::to_string));
+                }
             }
+            found
         }
+    };
+    for day in listed {
+        days.entry(day).or_default();
     }
-    // Files a compaction replaced that are still on disk: a manifest naming one is behind.
+    // Files a compaction replaced that are still stored: a manifest naming one is behind.
+    let stored: Option<std::collections::HashSet<String>> = match remote {
+        Some(r) => Some(
+            r.list("events/", None)?
+                .into_iter()
+                .map(|m| m.path)
+                .collect(),
+        ),
+        None => None,
+    };
     let replaced_lines: BTreeSet<String> = snap
         .removed
         .iter()
-        .filter(|t| layout.root().join(&t.file.path).exists())
+        .filter(|t| match &stored {
+            Some(stored) => stored.contains(&t.file.path),
+            None => layout.root().join(&t.file.path).exists(),
+        })
         .map(|t| line(&root, &t.file))
         .collect();
     let mut problems = Vec::new();
     for (day, want) in &days {
         let path = layout.manifest(day);
-        let have: BTreeSet<String> = match fs::read_to_string(&path) {
-            Ok(text) => text.lines().map(str::to_string).collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeSet::new(),
-            Err(source) => return Err(LakeError::Io { path, source }),
+        let (name, text) = match remote {
+            Some(r) => {
+                let rel = layout.rel(&path);
+                let text = r
+                    .get(&rel)?
+                    .map(|b| String::from_utf8_lossy(&b).into_owned());
+                (r.uri(&rel), text)
+            }
+            None => match fs::read_to_string(&path) {
+                Ok(text) => (path.display().to_string(), Some(text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    (path.display().to_string(), None)
+                }
+                Err(source) => return Err(LakeError::Io { path, source }),
+            },
         };
+        let have: BTreeSet<String> = text
+            .iter()
+            .flat_map(|t| t.lines().map(str::to_string))
+            .collect();
         let missing = want.difference(&have).count();
         // A file of a commit newer than `snap` is an ingest that committed while this ran.
         let (replaced, extra) = have
@@ -351,7 +400,7 @@ pub fn check(layout: &Layout, snap: &Snapshot) -> Result<Vec<ManifestProblem>, L
             });
         if missing + replaced + extra > 0 {
             problems.push(ManifestProblem {
-                path: path.display().to_string(),
+                path: name,
                 missing,
                 replaced,
                 extra,

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use object_store::ObjectStore;
 use object_store::memory::InMemory;
-use trawl_lake::{IngestOptions, Lake, Remote, verify, writer};
+use trawl_lake::{CompactOptions, IngestOptions, Lake, Remote, compact, verify, writer};
 
 fn remote_lake(dir: &Path, mirror: &str, store: &Arc<InMemory>) -> Lake {
     let store: Arc<dyn ObjectStore> = store.clone();
@@ -139,5 +139,29 @@ fn writers_racing_for_versions_store_each_event_once() {
     assert_eq!(events(&c), events(&local));
     let report = verify(&c).unwrap();
     assert!(report.is_clean(), "{report:?}");
+
+    // Compaction in S3 (A committed object by object: many small files a day), from a third
+    // machine: the same events, fewer files, the replaced objects deleted (no retention).
+    let opts = CompactOptions {
+        retain: std::time::Duration::ZERO,
+        ..CompactOptions::default()
+    };
+    let summary = compact(&c, &opts).unwrap();
+    assert!(summary.files_after < summary.files_before, "{summary:?}");
+    assert_eq!(events(&c), events(&local));
+    assert_eq!(
+        events(&a),
+        events(&local),
+        "another mirror reads the compacted lake"
+    );
+    let snap = a.snapshot().unwrap();
+    assert!(!snap.removed.is_empty());
+    for t in &snap.removed {
+        let gone = a.remote().unwrap().get(&t.file.path).unwrap();
+        assert!(gone.is_none(), "{} not deleted", t.file.path);
+    }
+    let report = verify(&a).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert!(report.orphans.is_empty(), "{:?}", report.orphans);
     scenario.teardown();
 }
