@@ -187,12 +187,30 @@ pub(crate) fn after_commit(layout: &Layout, entry: &LogEntry) -> Result<(), Lake
     let Some(remote) = layout.remote() else {
         return after_commit_locked(layout, entry);
     };
-    // In object storage other writers commit too, and their manifest PUTs may land after this
-    // one's: each round publishes the days of every commit since the last, from the latest
-    // snapshot, until no commit came in meanwhile. The last writer to look has then published
-    // every day from a snapshot that holds every commit.
-    let mut from = load_state(layout)?.map_or(0, |s| s.version.min(entry.version - 1));
+    let from = load_state(layout)?.map_or(0, |s| s.version.min(entry.version - 1));
     after_commit_locked(layout, entry)?;
+    publish(layout, remote, from)
+}
+
+/// For a lake in object storage: publishes the manifests if this mirror's are behind its log
+/// (an ingest defers them between commits: [`crate::IngestOptions`]).
+pub(crate) fn catch_up(layout: &Layout) -> Result<(), LakeError> {
+    let Some(remote) = layout.remote() else {
+        return Ok(());
+    };
+    let _guard = lock(layout)?;
+    let from = load_state(layout)?.map_or(0, |s| s.version);
+    if from < Snapshot::latest_version(layout)? {
+        publish(layout, remote, from)?;
+    }
+    Ok(())
+}
+
+/// In object storage other writers commit too, and their manifest PUTs may land after this
+/// one's: each round publishes the days of every commit after version `from`, from the latest
+/// snapshot, until no commit came in meanwhile. The last writer to look has then published
+/// every day from a snapshot that holds every commit. Call with the manifest lock held.
+fn publish(layout: &Layout, remote: &crate::Remote, mut from: u64) -> Result<(), LakeError> {
     for _ in 0..crate::MAX_RETRIES {
         let snap = Snapshot::load(layout)?;
         sync_locked(layout, &snap, None, false)?;

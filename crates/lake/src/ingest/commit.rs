@@ -75,6 +75,7 @@ pub(super) fn write_commit(
     lake: &Lake,
     row_group_rows: usize,
     job: CommitJob,
+    last_publish: &mut Option<std::time::Instant>,
 ) -> Result<Committed, LakeError> {
     let layout = lake.layout();
     let version = job.version;
@@ -100,9 +101,6 @@ pub(super) fn write_commit(
             log::write_atomic(&path, text.as_bytes())?;
         }
     }
-    if let Some(remote) = layout.remote() {
-        remote.pull(&layout)?;
-    }
     // The version: the one the files were named for, or the first free one if another
     // writer (a compaction) committed meanwhile.
     let mut entry = LogEntry {
@@ -118,7 +116,9 @@ pub(super) fn write_commit(
     crate::crash_point("lake::before-commit");
     move_side_files(&layout, &mut entry, version)?;
     // In object storage other ingests commit too: the rows are checked against what they
-    // committed since the run's dedup last learned the lake.
+    // committed since the run's dedup last learned the lake, as far as the mirror knows;
+    // a commit the mirror has not seen holds the version this one tries, so the race is lost
+    // and the check made again after the pull (below).
     let (mut others, mut dropped, mut checked) = (Vec::new(), 0, job.checked_upto);
     if layout.remote().is_some() {
         let found = crate::recheck::against_others(&layout, &mut entry, checked, row_group_rows)?;
@@ -147,7 +147,12 @@ pub(super) fn write_commit(
     })?;
     crate::crash_point("lake::after-commit");
     let manifests = std::time::Instant::now();
-    crate::manifest::after_commit(&layout, &entry)?;
+    // In object storage the manifests cost round trips: they follow the commits every
+    // MANIFEST_EVERY, and are caught up when the run ends.
+    if layout.remote().is_none() || last_publish.is_none_or(|t| t.elapsed() >= MANIFEST_EVERY) {
+        crate::manifest::after_commit(&layout, &entry)?;
+        *last_publish = Some(manifests);
+    }
     let manifest_time = manifests.elapsed();
     let _ = fs::remove_dir_all(&staging);
     if layout.remote().is_some() {
@@ -167,6 +172,9 @@ pub(super) fn write_commit(
         retries,
     })
 }
+
+/// How often an ingest into a lake in object storage publishes the manifests while it runs.
+const MANIFEST_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Renames the side files written for version `from` (quarantined records, digest files) to
 /// the names of the entry's version, and lists them in the entry when the lake is in object

@@ -245,9 +245,10 @@ fn run(
         let (jobs, job_rx) = crossbeam_channel::bounded::<CommitJob>(0);
         let (done_tx, done) = crossbeam_channel::bounded::<Result<Committed, LakeError>>(1);
         s.spawn(move || {
+            let mut last_publish = None;
             for job in job_rx {
                 let started = Instant::now();
-                let r = write_commit(lake, opts.row_group_rows, job);
+                let r = write_commit(lake, opts.row_group_rows, job, &mut last_publish);
                 tracing::debug!("commit written in {:.3} s", started.elapsed().as_secs_f64());
                 if done_tx.send(r).is_err() {
                     break;
@@ -359,6 +360,7 @@ fn run(
         c.wait(&done)
     });
     result?;
+    crate::manifest::catch_up(&lake.layout())?;
     tracing::debug!(
         "the collector waited {:.3} s for commits in flight; the parsers {:.3} s for the collector",
         c.waited.as_secs_f64(),
