@@ -83,11 +83,19 @@ pub(crate) struct S3Arg {
 
 impl S3Arg {
     pub(crate) fn options(&self) -> trawl_s3::S3Options {
-        trawl_s3::S3Options {
-            profile: self.profile.clone(),
-            endpoint_url: self.endpoint_url.clone(),
-            ..trawl_s3::S3Options::default()
-        }
+        s3_options(&self.profile, &self.endpoint_url)
+    }
+}
+
+/// How to reach S3 with `--profile` and `--endpoint-url`, the rest by default.
+pub(crate) fn s3_options(
+    profile: &Option<String>,
+    endpoint_url: &Option<String>,
+) -> trawl_s3::S3Options {
+    trawl_s3::S3Options {
+        profile: profile.clone(),
+        endpoint_url: endpoint_url.clone(),
+        ..trawl_s3::S3Options::default()
     }
 }
 

@@ -20,12 +20,11 @@ pub(crate) fn open(arg: &LakeArg, s3: &S3Options, create: bool) -> anyhow::Resul
     };
     let url = url?;
     let store = trawl_s3::lake_store(&url, s3)?;
-    let name = format!("s3://{}/{}", url.bucket, url.prefix.trim_end_matches('/'));
     let mirror = match &arg.mirror {
         Some(m) => m.clone(),
         None => default_mirror(&url)?,
     };
-    let remote = Remote::new(name.trim_end_matches('/'), store)?;
+    let remote = Remote::new(url.to_string(), store)?;
     Ok(Lake::open_remote(mirror, remote, create)?)
 }
 

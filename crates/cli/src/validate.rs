@@ -10,11 +10,7 @@ use trawl_lake::Lake;
 use crate::args::{ValidateArgs, ValidateFormat, window};
 
 pub(crate) fn run(a: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    let s3 = trawl_s3::S3Options {
-        profile: a.profile.clone(),
-        endpoint_url: a.endpoint_url.clone(),
-        ..trawl_s3::S3Options::default()
-    };
+    let s3 = crate::args::s3_options(&a.profile, &a.endpoint_url);
     let lake = crate::lakes::open(&a.lake, &s3, false)?;
     let mut keys = PublicKeys::default();
     for path in &a.public_keys {
@@ -146,12 +142,8 @@ struct SourceReread {
 
 impl SourceReread {
     fn new(a: &ValidateArgs) -> anyhow::Result<Self> {
-        let s3 = trawl_s3::S3Source::new(trawl_s3::S3Options {
-            profile: a.profile.clone(),
-            endpoint_url: a.endpoint_url.clone(),
-            ..trawl_s3::S3Options::default()
-        })
-        .context("setting up the S3 client for --reread or --fetch-signatures")?;
+        let s3 = trawl_s3::S3Source::new(crate::args::s3_options(&a.profile, &a.endpoint_url))
+            .context("setting up the S3 client for --reread or --fetch-signatures")?;
         Ok(SourceReread { s3 })
     }
 }

@@ -116,6 +116,17 @@ fn spawn_shard(s3: &Moto, dir: &Path, lake: &str, trail: &str, k: usize, extra: 
         .unwrap()
 }
 
+/// `trawl verify --json` of `lake` from `mirror`, which must find no problem.
+fn verified(s3: &Moto, mirror: &Path, lake: &str) -> serde_json::Value {
+    let v = json(&on_s3(
+        &s3.endpoint,
+        mirror,
+        &["verify", "--json", "--lake", lake],
+    ));
+    assert_eq!(v["problems"].as_array().unwrap().len(), 0, "{v}");
+    v
+}
+
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap()
 }
@@ -211,13 +222,8 @@ fn a_lake_in_s3_written_by_concurrent_shards_answers_as_a_local_lake() {
         &["ingest", "--json", "--lake", lake, trail],
     ));
     assert_eq!(again["objects_read"], 0, "{again}");
-    let v = json(&on_s3(
-        &s3.endpoint,
-        &reader,
-        &["verify", "--json", "--lake", lake],
-    ));
+    let v = verified(&s3, &reader, lake);
     assert_eq!(v["rows"], whole["events_stored"], "{v}");
-    assert_eq!(v["problems"].as_array().unwrap().len(), 0, "{v}");
 
     // A lake that is not there is named, with what to do.
     let o = trawl(
@@ -293,12 +299,7 @@ fn a_crash_at_each_point_of_a_commit_to_s3_loses_and_doubles_nothing() {
         .unwrap();
         assert!(!o.status.success(), "{point} was not reached");
         // What is committed reads back whole.
-        let v = json(&on_s3(
-            &s3.endpoint,
-            &mirror,
-            &["verify", "--json", "--lake", lake],
-        ));
-        assert_eq!(v["problems"].as_array().unwrap().len(), 0, "{point}: {v}");
+        let v = verified(&s3, &mirror, lake);
         if point == "lake::uploaded" {
             let orphans = v["orphans"].as_array().unwrap();
             assert!(
@@ -358,11 +359,6 @@ fn shards_killed_and_restarted_at_random_end_as_one_run() {
     }
     let reader = dir.path().join("mirror-reader");
     assert_eq!(ids(&s3, lake, Some(&reader)), ids(&s3, local, None));
-    let v = json(&on_s3(
-        &s3.endpoint,
-        &reader,
-        &["verify", "--json", "--lake", lake],
-    ));
+    let v = verified(&s3, &reader, lake);
     assert_eq!(v["rows"], whole["events_stored"], "{v}");
-    assert_eq!(v["problems"].as_array().unwrap().len(), 0, "{v}");
 }

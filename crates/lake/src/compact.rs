@@ -114,7 +114,7 @@ pub fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactSummary, Lak
     if groups.is_empty() {
         summary.purged = purge(&layout, &snap, opts.retain)?;
         if let Some(remote) = layout.remote() {
-            summary.purged += remote.sweep(&snap, opts.retain)?.purged;
+            summary.purged += remote.sweep(&snap, opts.retain)?;
         }
         summary.lake_files = snap.files.len() as u64;
         summary.seconds = started.elapsed().as_secs_f64();
@@ -188,7 +188,7 @@ pub fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactSummary, Lak
         for rel in entry.add.iter().map(|f| &f.path).chain(&entry.remove) {
             let _ = fs::remove_file(layout.root().join(rel));
         }
-        summary.purged += remote.sweep(&latest, opts.retain)?.purged;
+        summary.purged += remote.sweep(&latest, opts.retain)?;
     }
     summary.lake_files = latest.files.len() as u64;
     summary.seconds = started.elapsed().as_secs_f64();

@@ -109,13 +109,17 @@ impl Dedup {
     }
 
     /// Learns index file `path` of partition `dt`, committed by another writer while this run
-    /// was going: the partition, if loaded, gets its events now, or when it loads.
+    /// was going: the partition, if loaded, gets its events now (the file fetched into the
+    /// mirror first), or when it loads.
     pub(crate) fn learn(&mut self, dt: &str, path: PathBuf) -> Result<(), LakeError> {
         let files = self.files_by_dt.entry(dt.to_string()).or_default();
         if files.contains(&path) {
             return Ok(());
         }
         files.push(path.clone());
+        if self.loaded.contains_key(dt) {
+            self.all_present(std::slice::from_ref(&path))?;
+        }
         if let Some((index, _)) = self.loaded.get_mut(dt) {
             for (id, content) in writer::read_index(&path)? {
                 index.record(id, content)?;

@@ -11,7 +11,7 @@ pub enum LakeError {
         source: std::io::Error,
     },
     #[error("no trawl lake at {0}\n\nhint: create one with `trawl ingest SOURCE --lake {0}`")]
-    NotALake(PathBuf),
+    NotALake(String),
     #[error(
         "another trawl process is writing to the lake at {0}; wait for it to finish (a crashed process releases the lock by itself)"
     )]
@@ -74,9 +74,6 @@ pub enum LakeError {
         "{uri}: {message}\n\nhint: check the credentials (--profile, the AWS_* variables), --endpoint-url, and that this identity may read, write and list the lake's bucket; what is committed is kept, so run the same command again"
     )]
     Remote { uri: String, message: String },
-    /// A lake in object storage that has no marker.
-    #[error("no trawl lake at {0}\n\nhint: create one with `trawl ingest SOURCE --lake {0}`")]
-    NotARemoteLake(String),
     /// The local mirror of a lake in object storage holds commits the lake does not.
     #[error(
         "{mirror}: this mirror holds lake version {version}, which {lake} does not have: it was made for another lake (or the lake was deleted and made anew)\n\nhint: remove {mirror} (it is only a cache) or give another with --mirror"

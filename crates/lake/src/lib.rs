@@ -89,8 +89,7 @@ impl Lake {
         if !layout.marker().exists() {
             fs::create_dir_all(layout.log_dir()).at(layout.log_dir())?;
             fs::create_dir_all(layout.events_dir()).at(layout.events_dir())?;
-            let marker = serde_json::json!({"format": "trawl-lake", "version": FORMAT_VERSION});
-            log::write_atomic(&layout.marker(), marker.to_string().as_bytes())?;
+            log::write_atomic(&layout.marker(), &new_marker())?;
         }
         Self::open(root)
     }
@@ -99,21 +98,9 @@ impl Lake {
     pub fn open(root: impl AsRef<Path>) -> Result<Lake, LakeError> {
         let root = std::path::absolute(root.as_ref()).at(root.as_ref())?;
         let marker = Layout::new(&root).marker();
-        let text = fs::read_to_string(&marker).map_err(|_| LakeError::NotALake(root.clone()))?;
-        let found = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v.get("version").and_then(serde_json::Value::as_u64))
-            .ok_or_else(|| LakeError::BadLog {
-                path: marker.clone(),
-                message: "no `version` in lake marker".into(),
-            })?;
-        if found as u32 != FORMAT_VERSION {
-            return Err(LakeError::Version {
-                path: marker,
-                found: found as u32,
-                supported: FORMAT_VERSION,
-            });
-        }
+        let text =
+            fs::read(&marker).map_err(|_| LakeError::NotALake(root.display().to_string()))?;
+        check_marker(&text, marker)?;
         Ok(Lake { root, remote: None })
     }
 
@@ -130,15 +117,14 @@ impl Lake {
         let marker = match remote.get(marker_rel)? {
             Some(bytes) => bytes.to_vec(),
             None if create => {
-                let marker = serde_json::json!({"format": "trawl-lake", "version": FORMAT_VERSION})
-                    .to_string()
-                    .into_bytes();
+                let marker = new_marker();
                 // Two writers may make the lake at once: either marker will do.
                 remote.put_new(marker_rel, marker.clone())?;
                 marker
             }
-            None => return Err(LakeError::NotARemoteLake(remote.url().to_string())),
+            None => return Err(LakeError::NotALake(remote.url().to_string())),
         };
+        check_marker(&marker, PathBuf::from(remote.uri(marker_rel)))?;
         let layout = Layout::new(&root);
         fs::create_dir_all(layout.log_dir()).at(layout.log_dir())?;
         let owner = layout.meta_dir().join("mirror-of");
@@ -155,10 +141,9 @@ impl Lake {
         }
         log::write_atomic(&layout.marker(), &marker)?;
         let lake = Lake {
-            root: root.clone(),
+            root,
             remote: Some(Arc::new(remote)),
         };
-        Self::open(&root)?;
         let layout = lake.layout();
         let remote = layout.remote().expect("remote");
         remote.check_mirror(&layout)?;
@@ -232,6 +217,32 @@ impl Lake {
             None => Err(LakeError::Locked(self.root.clone())),
         }
     }
+}
+
+/// What `_trawl/lake.json` holds in a new lake.
+fn new_marker() -> Vec<u8> {
+    serde_json::json!({"format": "trawl-lake", "version": FORMAT_VERSION})
+        .to_string()
+        .into_bytes()
+}
+
+/// Checks a lake marker (read from `path`) names the format version this trawl reads.
+fn check_marker(bytes: &[u8], path: PathBuf) -> Result<(), LakeError> {
+    let found = serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("version").and_then(serde_json::Value::as_u64))
+        .ok_or_else(|| LakeError::BadLog {
+            path: path.clone(),
+            message: "no `version` in lake marker".into(),
+        })?;
+    if found as u32 != FORMAT_VERSION {
+        return Err(LakeError::Version {
+            path,
+            found: found as u32,
+            supported: FORMAT_VERSION,
+        });
+    }
+    Ok(())
 }
 
 /// The lock file at `path`, locked, or `None` when another process holds it.

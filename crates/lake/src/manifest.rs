@@ -187,8 +187,15 @@ pub(crate) fn after_commit(layout: &Layout, entry: &LogEntry) -> Result<(), Lake
     let Some(remote) = layout.remote() else {
         return after_commit_locked(layout, entry);
     };
-    let from = load_state(layout)?.map_or(0, |s| s.version.min(entry.version - 1));
-    after_commit_locked(layout, entry)?;
+    let state = load_state(layout)?;
+    let from = state
+        .as_ref()
+        .map_or(0, |s| s.version.min(entry.version - 1));
+    // The mirror's manifests one commit behind: brought up by this entry alone. Further
+    // behind (an ingest defers them), `publish` rebuilds them from the log anyway.
+    if state.is_some_and(|s| s.version + 1 == entry.version) {
+        after_commit_locked(layout, entry)?;
+    }
     publish(layout, remote, from)
 }
 

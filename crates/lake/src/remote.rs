@@ -48,7 +48,6 @@ impl fmt::Debug for Remote {
 pub struct Listed {
     /// Relative to the lake.
     pub path: String,
-    pub size: u64,
     pub modified: chrono::DateTime<chrono::Utc>,
 }
 
@@ -124,13 +123,6 @@ impl Remote {
             }
         })
         .map_err(|e| self.fault(rel, e))
-    }
-
-    /// Writes `bytes` at `rel`, replacing what is there.
-    pub fn put(&self, rel: &str, bytes: Vec<u8>) -> Result<(), LakeError> {
-        self.run(self.store.put(&Key::from(rel), PutPayload::from(bytes)))
-            .map(|_| ())
-            .map_err(|e| self.fault(rel, e))
     }
 
     /// Creates `rel` with `bytes` if nothing is there: `false` when an object already was (the
@@ -230,7 +222,6 @@ impl Remote {
             .into_iter()
             .map(|m| Listed {
                 path: m.location.to_string(),
-                size: m.size,
                 modified: m.last_modified,
             })
             .collect();
@@ -320,15 +311,6 @@ impl Remote {
     }
 }
 
-/// What [`Remote::sweep`] deleted.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Swept {
-    /// Data files a compaction removed longer ago than the retention.
-    pub purged: u64,
-    /// Objects no commit names, older than [`ORPHAN_AGE`]: a crashed writer's.
-    pub orphans: u64,
-}
-
 /// How old an object no commit names must be before it counts as a crashed writer's: a live
 /// writer uploads its files moments before its commit.
 pub const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -336,8 +318,9 @@ pub const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(3600)
 impl Remote {
     /// Deletes from the lake the data files (and indexes) a compaction removed longer ago than
     /// `retain`, and the objects of commits that never happened (no entry names them, older
-    /// than [`ORPHAN_AGE`]). `snap` must be the latest snapshot.
-    pub fn sweep(&self, snap: &Snapshot, retain: std::time::Duration) -> Result<Swept, LakeError> {
+    /// than [`ORPHAN_AGE`]). `snap` must be the latest snapshot. Returns how many data files it
+    /// purged.
+    pub fn sweep(&self, snap: &Snapshot, retain: std::time::Duration) -> Result<u64, LakeError> {
         let now = chrono::Utc::now();
         let older = |t: chrono::DateTime<chrono::Utc>, age: std::time::Duration| {
             (now - t).to_std().unwrap_or_default() >= age
@@ -357,7 +340,7 @@ impl Remote {
             removed.insert(t.file.path.as_str(), (due, true));
             removed.insert(t.file.index.as_str(), (due, false));
         }
-        let mut swept = Swept::default();
+        let mut purged = 0;
         let mut doomed = Vec::new();
         for prefix in [
             "events/",
@@ -372,12 +355,11 @@ impl Remote {
                 }
                 match removed.get(path) {
                     Some(&(true, data)) => {
-                        swept.purged += u64::from(data);
+                        purged += u64::from(data);
                         doomed.push(item.path);
                     }
                     Some(_) => {}
                     None if older(item.modified, ORPHAN_AGE) => {
-                        swept.orphans += 1;
                         tracing::info!(
                             "removing {} (a commit that never happened)",
                             self.uri(path)
@@ -389,6 +371,6 @@ impl Remote {
             }
         }
         self.delete_all(doomed)?;
-        Ok(swept)
+        Ok(purged)
     }
 }

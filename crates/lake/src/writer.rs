@@ -247,22 +247,7 @@ impl FileWriter {
     /// for the dedup index, their event times for the file's range.
     pub(crate) fn record(&mut self, batches: &[RecordBatch], order: &[(usize, usize)]) {
         let ts = event_times(batches);
-        let ids: Vec<_> = batches
-            .iter()
-            .map(|b| {
-                b.column_by_name(COL_EVENTID)
-                    .expect("the lake schema has eventid")
-                    .as_string::<i32>()
-            })
-            .collect();
-        let hashes: Vec<_> = batches
-            .iter()
-            .map(|b| {
-                b.column_by_name(COL_HASH)
-                    .expect("trawl_hash")
-                    .as_primitive::<Int64Type>()
-            })
-            .collect();
+        let (ids, hashes): (Vec<_>, Vec<_>) = batches.iter().map(ids_and_hashes).unzip();
         for &(b, r) in order {
             if ts[b].is_valid(r) {
                 let t = ts[b].value(r);

@@ -13,7 +13,7 @@ use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
     PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
-use trawl_lake::{DataFile, Layout, Snapshot};
+use trawl_lake::{DataFile, Layout};
 
 #[derive(Debug)]
 pub struct SnapshotStore {
@@ -23,10 +23,6 @@ pub struct SnapshotStore {
 }
 
 impl SnapshotStore {
-    pub fn new(layout: &Layout, snap: &Snapshot) -> Result<Self> {
-        Self::of_files(layout, &snap.files)
-    }
-
     /// A store that lists `files` only (some of a snapshot's: the commits a dashboard's
     /// cached partial answers do not cover yet).
     pub fn of_files(layout: &Layout, files: &[DataFile]) -> Result<Self> {

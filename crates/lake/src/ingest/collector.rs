@@ -323,9 +323,6 @@ impl Collector<'_> {
         self.summary.events_stored -= committed.dropped.min(self.summary.events_stored);
         self.summary.duplicates_dropped += committed.dropped;
         for f in &committed.others {
-            if let Some(remote) = self.lake.layout().remote() {
-                remote.fetch(&self.lake.layout(), &f.index)?;
-            }
             self.dedup.learn(&f.dt, self.lake.root().join(&f.index))?;
         }
         self.known = self.known.max(committed.version);

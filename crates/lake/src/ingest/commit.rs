@@ -120,13 +120,11 @@ pub(super) fn write_commit(
     // a commit the mirror has not seen holds the version this one tries, so the race is lost
     // and the check made again after the pull (below).
     let (mut others, mut dropped, mut checked) = (Vec::new(), 0, job.checked_upto);
-    if layout.remote().is_some() {
+    if let Some(remote) = layout.remote() {
         let found = crate::recheck::against_others(&layout, &mut entry, checked, row_group_rows)?;
         (others, dropped, checked) = (found.winners, found.dropped, found.upto);
-    }
-    if let Some(remote) = layout.remote() {
-        // In object storage the data and index files go first: a commit never names an
-        // object that is not there.
+        // The data and index files go first: a commit never names an object that is not
+        // there.
         remote.push(&layout, &entry.add)?;
         crate::crash_point("lake::uploaded");
     }
