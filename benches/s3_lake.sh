@@ -3,7 +3,8 @@
 # server behind a proxy that holds each request DELAY_MS (a region away): one trail of EVENTS
 # events over DAYS days, ingested into a local lake, into an S3 lake by one writer, and by 2
 # and 4 `--shard` writers at once; then `trawl sql` count(*) and `trawl report all` on each.
-# Prints wall times, commits and lost races (commit_retries).
+# Prints wall times, commits, lost races (commit_retries), and the CPU seconds moto and the
+# proxy used meanwhile (on the same cores as trawl, unlike a real S3 endpoint).
 #
 #   benches/s3_lake.sh [EVENTS] [DAYS] [DELAY_MS]
 #
@@ -44,6 +45,19 @@ echo "generating $EVENTS events over $DAYS days into $work/trail ..." >&2
 "$TRAWL" generate --out "$work/trail" --events "$EVENTS" --days "$DAYS" > /dev/null
 sync
 now() { date +%s.%N; }
+# CPU seconds moto and the proxy have used so far: they share the machine's cores with trawl,
+# which a real S3 endpoint would not.
+server_cpu() {
+    python3 - "${pids[@]}" <<'PY'
+import os, sys
+tick = os.sysconf("SC_CLK_TCK")
+total = 0
+for pid in sys.argv[1:]:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    total += int(fields[11]) + int(fields[12])
+print(total / tick)
+PY
+}
 ingest() { # NAME LAKE [ARGS...]: one ingest, its JSON summary in $work/NAME.json
     local name="$1" lake="$2"
     shift 2
@@ -51,11 +65,12 @@ ingest() { # NAME LAKE [ARGS...]: one ingest, its JSON summary in $work/NAME.jso
         --mirror "$work/mirror-$name" "$work/trail" "$@" > "$work/$name.json"
 }
 
-t0=$(now); ingest local "$work/local"; t1=$(now)
-echo "local $t0 $t1" > "$work/times"
-t0=$(now); ingest s3-1 s3://lakes/one; t1=$(now)
-echo "s3-1 $t0 $t1" >> "$work/times"
+c0=$(server_cpu); t0=$(now); ingest local "$work/local"; t1=$(now)
+echo "local $t0 $t1 $c0 $(server_cpu)" > "$work/times"
+c0=$(server_cpu); t0=$(now); ingest s3-1 s3://lakes/one; t1=$(now)
+echo "s3-1 $t0 $t1 $c0 $(server_cpu)" >> "$work/times"
 for n in 2 4; do
+    c0=$(server_cpu)
     t0=$(now)
     writers=()
     for k in $(seq "$n"); do
@@ -64,7 +79,7 @@ for n in 2 4; do
     done
     for w in "${writers[@]}"; do wait "$w"; done
     t1=$(now)
-    echo "s3-$n $t0 $t1" >> "$work/times"
+    echo "s3-$n $t0 $t1 $c0 $(server_cpu)" >> "$work/times"
 done
 
 query() { # NAME LAKE: count(*) and report all, wall times
@@ -94,14 +109,16 @@ def runs(prefix):
 local = runs("local")[0]
 base = times["local"][1] - times["local"][0]
 print(f"events {local['events_stored']}, request delay {delay} ms (moto behind a proxy)")
-print(f"{'ingest':28} {'wall s':>8} {'vs local':>9} {'events':>9} {'commits':>8} {'lost races':>10}")
+print(f"{'ingest':28} {'wall s':>8} {'vs local':>9} {'events':>9} {'commits':>8} {'lost races':>10} "
+      f"{'server CPU s':>12}")
 for name, label, files in [("local", "local lake", "local"), ("s3-1", "S3 lake, 1 writer", "s3-1"),
                            ("s3-2", "S3 lake, 2 --shard writers", "s3-2-*"),
                            ("s3-4", "S3 lake, 4 --shard writers", "s3-4-*")]:
     rs = runs(files)
     wall = times[name][1] - times[name][0]
     print(f"{label:28} {wall:8.2f} {base / wall:8.2f}x {sum(r['events_stored'] for r in rs):9} "
-          f"{sum(r['commits'] for r in rs):8} {sum(r['commit_retries'] for r in rs):10}")
+          f"{sum(r['commits'] for r in rs):8} {sum(r['commit_retries'] for r in rs):10} "
+          f"{times[name][3] - times[name][2]:12.2f}")
 for name in ["local", "s3"]:
     t = times[f"q-{name}"]
     count = open(f"{work}/count-{name}").read().split()[-1]

@@ -19,19 +19,40 @@ pub(crate) fn open(arg: &LakeArg, s3: &S3Options, create: bool) -> anyhow::Resul
         });
     };
     let url = url?;
-    let store = trawl_s3::lake_store(&url, s3)?;
+    let remote = remote(&url, s3)?;
     let mirror = match &arg.mirror {
         Some(m) => m.clone(),
         None => default_mirror(&url)?,
     };
-    let remote = Remote::new(url.to_string(), store)?;
     Ok(Lake::open_remote(mirror, remote, create)?)
+}
+
+/// The lake at `url`, through the S3 client `s3` describes.
+fn remote(url: &S3Url, s3: &S3Options) -> anyhow::Result<Remote> {
+    let store = trawl_s3::lake_store(url, s3)?;
+    Ok(Remote::new(url.to_string(), store)?)
 }
 
 /// [`open`] for the subcommands that only read or maintain a lake (`--profile`,
 /// `--endpoint-url` of their own).
 pub(crate) fn open_with(arg: &LakeArg, s3: &S3Arg) -> anyhow::Result<Lake> {
     open(arg, &s3.options(), false)
+}
+
+/// [`open_with`] for `trawl verify --rebuild-ledger`: a lake in object storage is opened
+/// without reading its log into the mirror (the log may be damaged).
+pub(crate) fn open_to_repair(arg: &LakeArg, s3: &S3Arg) -> anyhow::Result<Lake> {
+    let text = arg.lake.to_string_lossy();
+    let Some(url) = S3Url::parse(&text) else {
+        return Ok(Lake::open(&arg.lake)?);
+    };
+    let url = url?;
+    let remote = remote(&url, &s3.options())?;
+    let mirror = match &arg.mirror {
+        Some(m) => m.clone(),
+        None => default_mirror(&url)?,
+    };
+    Ok(Lake::open_remote_to_repair(mirror, remote)?)
 }
 
 /// `$XDG_CACHE_HOME/trawl/mirrors/<bucket>/<prefix>` (or under `~/.cache`).

@@ -295,8 +295,8 @@ fn exit(clean: bool) -> ExitCode {
 }
 
 fn verify(a: &args::VerifyArgs) -> anyhow::Result<ExitCode> {
-    let lake = lakes::open_with(&a.lake, &a.s3)?;
     if a.rebuild_ledger {
+        let lake = lakes::open_to_repair(&a.lake, &a.s3)?;
         let r = trawl_lake::rebuild_ledger(&lake)?;
         let mut out = std::io::stdout().lock();
         if a.json {
@@ -307,6 +307,7 @@ fn verify(a: &args::VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(exit(r.skipped.is_empty()));
     }
+    let lake = lakes::open_with(&a.lake, &a.s3)?;
     let report = trawl_lake::verify(&lake)?;
     let mut out = std::io::stdout().lock();
     if a.json {

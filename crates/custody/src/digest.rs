@@ -106,8 +106,10 @@ pub fn load(
     let dir = layout.digests_dir();
     let committed = |p: &Path| {
         p.extension().is_some_and(|x| x == "jsonl")
+            // `<version>.jsonl`, or `<version>-<writer>.jsonl` in a lake in object storage.
             && p.file_stem()
                 .and_then(|s| s.to_str())
+                .and_then(|s| s.split('-').next())
                 .and_then(|s| s.parse::<u64>().ok())
                 .is_some_and(|v| v <= version)
     };

@@ -153,6 +153,7 @@ pub fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactSummary, Lak
         quarantined: Vec::new(),
         remove,
         side: Vec::new(),
+        rebuilt: false,
     };
     if let Some(remote) = layout.remote() {
         remote.push(&layout, &entry.add)?;

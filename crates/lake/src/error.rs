@@ -20,7 +20,9 @@ pub enum LakeError {
         "another `trawl compact` is running on the lake at {0}; wait for it to finish (a crashed process releases the lock by itself)"
     )]
     CompactLocked(PathBuf),
-    #[error("{path}: corrupt commit log entry: {message}; run `trawl verify` to inspect the lake")]
+    #[error(
+        "{path}: corrupt commit log entry: {message}\n\nhint: `trawl verify --rebuild-ledger` writes a new log from the data files (the old one is moved aside)"
+    )]
     BadLog { path: PathBuf, message: String },
     #[error("{path}: writing Parquet failed: {source}")]
     Parquet {

@@ -202,6 +202,11 @@ impl Layout {
             None => format!("_trawl/index/{name}.idx"),
         })
     }
+    /// The day of a manifest's path (`_trawl/manifest/dt=<day>/manifest`).
+    pub fn manifest_day(path: &str) -> Option<&str> {
+        path.strip_prefix("_trawl/manifest/dt=")?
+            .strip_suffix("/manifest")
+    }
     /// The day a data file path (`events/dt=<day>/...`) is in.
     pub fn data_file_day(path: &str) -> Option<&str> {
         path.strip_prefix("events/dt=")?.split('/').next()

@@ -31,6 +31,7 @@ mod ingest;
 pub mod layout;
 pub mod log;
 pub mod manifest;
+mod rebuild;
 mod recheck;
 pub mod remote;
 mod verify;
@@ -46,10 +47,9 @@ pub use error::LakeError;
 pub use ingest::{Ingest, IngestOptions, IngestSummary, NoProgress, Progress, Quarantined};
 pub use layout::{FORMAT_VERSION, Layout};
 pub use log::{DataFile, Ledger, QuarantineEntry, Snapshot, SourceEntry, write_atomic};
+pub use rebuild::{RebuildReport, rebuild_ledger};
 pub use remote::Remote;
-pub use verify::{
-    FileProblem, Orphan, Problem, RebuildReport, VerifyReport, rebuild_ledger, verify,
-};
+pub use verify::{FileProblem, Orphan, Problem, VerifyReport, verify};
 
 use error::IoContext;
 
@@ -112,6 +112,28 @@ impl Lake {
         remote: Remote,
         create: bool,
     ) -> Result<Lake, LakeError> {
+        let lake = Self::open_remote_unread(mirror, remote, create)?;
+        let layout = lake.layout();
+        let remote = layout.remote().expect("remote");
+        remote.check_mirror(&layout)?;
+        remote.pull(&layout)?;
+        Ok(lake)
+    }
+
+    /// [`Lake::open_remote`] without reading the lake's log into the mirror: for
+    /// [`rebuild_ledger`], which works when that log is damaged.
+    pub fn open_remote_to_repair(
+        mirror: impl AsRef<Path>,
+        remote: Remote,
+    ) -> Result<Lake, LakeError> {
+        Self::open_remote_unread(mirror, remote, false)
+    }
+
+    fn open_remote_unread(
+        mirror: impl AsRef<Path>,
+        remote: Remote,
+        create: bool,
+    ) -> Result<Lake, LakeError> {
         let root = std::path::absolute(mirror.as_ref()).at(mirror.as_ref())?;
         let marker_rel = "_trawl/lake.json";
         let marker = match remote.get(marker_rel)? {
@@ -140,15 +162,10 @@ impl Lake {
             Err(_) => log::write_atomic(&owner, remote.url().as_bytes())?,
         }
         log::write_atomic(&layout.marker(), &marker)?;
-        let lake = Lake {
+        Ok(Lake {
             root,
             remote: Some(Arc::new(remote)),
-        };
-        let layout = lake.layout();
-        let remote = layout.remote().expect("remote");
-        remote.check_mirror(&layout)?;
-        remote.pull(&layout)?;
-        Ok(lake)
+        })
     }
 
     /// The lake's directory, or, for a lake in object storage, its local mirror.

@@ -135,6 +135,10 @@ pub struct LogEntry {
     /// files), relative to the root: their names carry the writer's tag.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub side: Vec<String>,
+    /// Written by `trawl verify --rebuild-ledger`: it lists the whole lake, and a snapshot
+    /// starts again from it (entries before it are a log that was moved aside).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rebuilt: bool,
 }
 
 /// A data file a commit removed: no snapshot from that version on reads it, and it is
@@ -225,7 +229,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The committed versions, ascending.
-    fn versions(layout: &Layout) -> Result<Vec<u64>, LakeError> {
+    pub(crate) fn versions(layout: &Layout) -> Result<Vec<u64>, LakeError> {
         let mut versions = Vec::new();
         let dir = layout.log_dir();
         if dir.exists() {
@@ -253,6 +257,9 @@ impl Snapshot {
     }
 
     fn apply(&mut self, entry: LogEntry) {
+        if entry.rebuilt {
+            *self = Snapshot::default();
+        }
         self.version = entry.version;
         if !entry.remove.is_empty() {
             let gone: std::collections::HashSet<&str> =
@@ -327,6 +334,9 @@ pub(crate) fn read_entry(layout: &Layout, v: u64) -> Result<LogEntry, LakeError>
 pub fn load_sources(layout: &Layout) -> Result<BTreeMap<String, SourceEntry>, LakeError> {
     let mut sources = BTreeMap::new();
     for_each_entry(layout, |entry| {
+        if entry.rebuilt {
+            sources.clear();
+        }
         for s in entry.sources {
             sources.insert(s.uri.clone(), s);
         }
@@ -341,6 +351,9 @@ pub fn load_with_sources(
     let mut snap = Snapshot::default();
     let mut sources = BTreeMap::new();
     for_each_entry(layout, |entry| {
+        if entry.rebuilt {
+            sources.clear();
+        }
         for s in &entry.sources {
             sources.insert(s.uri.clone(), s.clone());
         }
@@ -504,6 +517,7 @@ mod tests {
                                 quarantined: Vec::new(),
                                 remove: Vec::new(),
                                 side: Vec::new(),
+                                rebuilt: false,
                             };
                             commit(layout, &entry)
                         })

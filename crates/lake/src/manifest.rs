@@ -222,8 +222,15 @@ fn publish(layout: &Layout, remote: &crate::Remote, mut from: u64) -> Result<(),
         let snap = Snapshot::load(layout)?;
         sync_locked(layout, &snap, None, false)?;
         let mut days = BTreeSet::new();
-        for v in from + 1..=snap.version {
+        // (Versions below a rebuilt entry may be missing: that log was moved aside.)
+        for v in Snapshot::versions(layout)?
+            .into_iter()
+            .filter(|v| *v > from)
+        {
             let e = crate::log::read_entry(layout, v)?;
+            if e.rebuilt {
+                days.extend(snap.files.iter().map(|f| f.dt.clone()));
+            }
             days.extend(e.add.into_iter().map(|f| f.dt));
             days.extend(
                 e.remove
@@ -250,6 +257,32 @@ fn publish(layout: &Layout, remote: &crate::Remote, mut from: u64) -> Result<(),
         from = snap.version;
     }
     Ok(())
+}
+
+/// For a lake in object storage whose log was rebuilt: every day's manifest is written from
+/// the latest snapshot and published, and the store's manifests of days without files are
+/// deleted.
+pub(crate) fn republish(layout: &Layout, remote: &crate::Remote) -> Result<(), LakeError> {
+    let _guard = lock(layout)?;
+    let snap = Snapshot::load(layout)?;
+    sync_locked(layout, &snap, None, true)?;
+    let days: BTreeSet<&str> = snap.files.iter().map(|f| f.dt.as_str()).collect();
+    let uploads = days
+        .iter()
+        .map(|day| {
+            let path = layout.manifest(day);
+            let rel = layout.rel(&path);
+            (path, rel)
+        })
+        .collect();
+    remote.upload_all(uploads)?;
+    let gone = remote
+        .list("_trawl/manifest/", None)?
+        .into_iter()
+        .map(|l| l.path)
+        .filter(|p| Layout::manifest_day(p).is_some_and(|day| !days.contains(day)))
+        .collect();
+    remote.delete_all(gone)
 }
 
 fn after_commit_locked(layout: &Layout, entry: &LogEntry) -> Result<(), LakeError> {

@@ -43,7 +43,10 @@ pub(crate) fn against_others(
         upto: latest.max(after),
         ..Rechecked::default()
     };
-    for v in after + 1..=latest {
+    for v in Snapshot::versions(layout)?
+        .into_iter()
+        .filter(|v| *v > after)
+    {
         let other = log::read_entry(layout, v)?;
         if !other.add.iter().any(|f| layout.is_own(&f.path)) {
             found.winners.extend(other.add);

@@ -232,11 +232,33 @@ impl Remote {
     /// Deletes the objects at `paths` (absent ones are fine).
     pub fn delete_all(&self, paths: Vec<String>) -> Result<(), LakeError> {
         self.run(
-            futures::stream::iter(paths.into_iter().map(|rel| async move {
-                match self.store.delete(&Key::from(rel.as_str())).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-                    Err(e) => Err(self.fault(&rel, e)),
-                }
+            futures::stream::iter(
+                paths
+                    .into_iter()
+                    .map(|rel| async move { self.delete_one(&rel).await }),
+            )
+            .buffer_unordered(CONCURRENCY)
+            .try_collect::<Vec<()>>(),
+        )?;
+        Ok(())
+    }
+
+    async fn delete_one(&self, rel: &str) -> Result<(), LakeError> {
+        match self.store.delete(&Key::from(rel)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.fault(rel, e)),
+        }
+    }
+
+    /// Moves objects (`from`, `to`, relative): each copied, then deleted.
+    pub fn move_all(&self, moves: Vec<(String, String)>) -> Result<(), LakeError> {
+        self.run(
+            futures::stream::iter(moves.into_iter().map(|(from, to)| async move {
+                self.store
+                    .copy(&Key::from(from.as_str()), &Key::from(to.as_str()))
+                    .await
+                    .map_err(|e| self.fault(&from, e))?;
+                self.delete_one(&from).await
             }))
             .buffer_unordered(CONCURRENCY)
             .try_collect::<Vec<()>>(),
@@ -300,6 +322,38 @@ impl Remote {
                 e => Err(self.fault(&rel, e)),
             })?;
         if ok {
+            return Ok(());
+        }
+        // The log was rebuilt (`trawl verify --rebuild-ledger`) since this mirror last
+        // looked: its first entry now is the rebuilt one, above anything the mirror holds. The
+        // mirror starts again (its cached indexes too: some may have been rebuilt).
+        let first = self
+            .list("_trawl/log/", None)?
+            .into_iter()
+            .find_map(|l| Layout::log_version(l.path.rsplit('/').next()?).map(|v| (v, l.path)));
+        let rebuilt = match first {
+            Some((v, rel)) if v > local => self
+                .get(&rel)?
+                .and_then(|b| serde_json::from_slice::<LogEntry>(&b).ok())
+                .is_some_and(|e| e.rebuilt),
+            _ => false,
+        };
+        if rebuilt {
+            tracing::info!(
+                "{}: the lake's log was rebuilt; the mirror {} reads it again",
+                self.url,
+                layout.root().display()
+            );
+            for dir in [layout.log_dir(), layout.meta_dir().join("index")] {
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir).at(&dir)?;
+                }
+            }
+            let state = layout.manifest_state();
+            if state.exists() {
+                std::fs::remove_file(&state).at(&state)?;
+            }
+            std::fs::create_dir_all(layout.log_dir()).at(layout.log_dir())?;
             Ok(())
         } else {
             Err(LakeError::ForeignMirror {

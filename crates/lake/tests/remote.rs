@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use object_store::ObjectStore;
 use object_store::memory::InMemory;
+use trawl_lake::layout::Layout;
 use trawl_lake::{CompactOptions, IngestOptions, Lake, Remote, compact, verify, writer};
 
 fn remote_lake(dir: &Path, mirror: &str, store: &Arc<InMemory>) -> Lake {
@@ -163,5 +164,120 @@ fn writers_racing_for_versions_store_each_event_once() {
     let report = verify(&a).unwrap();
     assert!(report.is_clean(), "{report:?}");
     assert!(report.orphans.is_empty(), "{:?}", report.orphans);
+    scenario.teardown();
+}
+
+/// The eventID hashes the lake holds, sorted (a rebuilt index's content hashes come from the
+/// rebuilt records).
+fn ids(lake: &Lake) -> Vec<u64> {
+    events(lake).into_iter().map(|(id, _)| id).collect()
+}
+
+#[test]
+fn a_lost_log_in_object_storage_is_rebuilt_and_every_mirror_follows() {
+    let scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let x = trail(dir.path(), "x", 31, 1500);
+    let y = trail(dir.path(), "y", 32, 1500);
+    let store = Arc::new(InMemory::new());
+    let a = remote_lake(dir.path(), "mirror-a", &store);
+    let opts = IngestOptions {
+        flush_bytes: 1,
+        ..IngestOptions::default()
+    };
+    trawl_testkit::ingest_with(&a, std::slice::from_ref(&x), opts.clone());
+    trawl_testkit::ingest_with(&a, std::slice::from_ref(&y), opts);
+    // A compaction whose replaced files stay in the store (the default retention).
+    let summary = compact(&a, &CompactOptions::default()).unwrap();
+    assert!(summary.files_after < summary.files_before, "{summary:?}");
+    let want = ids(&a);
+    let rows = a.snapshot().unwrap().rows();
+    assert_eq!(want.len() as u64, rows);
+    // Machine B read the lake before the loss.
+    let b = remote_lake(dir.path(), "mirror-b", &store);
+    assert_eq!(ids(&b), want);
+
+    // The log is lost from the store, and one dedup index with it.
+    let remote = a.remote().unwrap();
+    let log: Vec<String> = remote
+        .list("_trawl/log/", None)
+        .unwrap()
+        .into_iter()
+        .map(|l| l.path)
+        .collect();
+    let lost_index = a.snapshot().unwrap().files[0].index.clone();
+    remote
+        .delete_all(log.into_iter().chain([lost_index.clone()]).collect())
+        .unwrap();
+
+    // Machine C rebuilds it from the data files in the store.
+    let c = remote_lake(dir.path(), "mirror-c", &store);
+    assert_eq!(c.snapshot().unwrap().files.len(), 0);
+    let r = trawl_lake::rebuild_ledger(&c).unwrap();
+    assert_eq!(r.rows, rows, "{r:?}");
+    assert_eq!(r.indexes_rebuilt, 1, "{r:?}");
+    assert!(!r.replaced.is_empty(), "compaction's replaced files: {r:?}");
+    assert!(r.skipped.is_empty(), "{r:?}");
+    assert_eq!(ids(&c), want);
+    assert!(remote.get(&lost_index).unwrap().is_some(), "index uploaded");
+    assert_eq!(
+        remote.list("_trawl/log/", None).unwrap().len(),
+        1,
+        "one entry lists the lake"
+    );
+
+    // A and B hold versions the store no longer has: they follow the rebuilt log.
+    for mirror in ["mirror-a", "mirror-b"] {
+        let m = remote_lake(dir.path(), mirror, &store);
+        assert_eq!(m.snapshot().unwrap().version, r.version, "{mirror}");
+        assert_eq!(ids(&m), want, "{mirror}");
+        let report = verify(&m).unwrap();
+        assert!(report.is_clean(), "{mirror}: {report:?}");
+        assert!(
+            report.manifests.is_empty(),
+            "{mirror}: {:?}",
+            report.manifests
+        );
+    }
+    // The ledger came back with the rows: a re-run reads nothing again.
+    let again = trawl_testkit::ingest(&b, &[x.clone(), y.clone()]);
+    assert_eq!(again.events_stored, 0, "{again:?}");
+    assert_eq!(again.objects_skipped, again.objects_found, "{again:?}");
+
+    // A damaged log (an entry that is not JSON): no mirror opens the lake, the error names
+    // the entry, and the rebuild (which does not read the log) moves it aside with the rest.
+    let damaged = format!("_trawl/log/{:020}.json", r.version + 1);
+    let garbage = dir.path().join("garbage");
+    std::fs::write(&garbage, b"{ not json").unwrap();
+    remote.upload_all(vec![(garbage, damaged.clone())]).unwrap();
+    let open = |mirror: &str| {
+        let store: Arc<dyn ObjectStore> = store.clone();
+        Remote::new("s3://bucket/lake", store).map(|r| (dir.path().join(mirror), r))
+    };
+    let (m, rm) = open("mirror-e").unwrap();
+    let err = Lake::open_remote(m, rm, false).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("s3://bucket/lake/{damaged}")),
+        "{err}"
+    );
+    assert!(err.contains("--rebuild-ledger"), "{err}");
+    let (m, rm) = open("mirror-e").unwrap();
+    let e = Lake::open_remote_to_repair(m, rm).unwrap();
+    let again = trawl_lake::rebuild_ledger(&e).unwrap();
+    assert!(again.version > r.version + 1, "{again:?}");
+    assert_eq!(again.rows, rows);
+    assert_eq!(ids(&remote_lake(dir.path(), "mirror-b", &store)), want);
+    let aside: Vec<String> = remote
+        .list("_trawl/", None)
+        .unwrap()
+        .into_iter()
+        .map(|l| l.path)
+        .filter(|p| p.starts_with("_trawl/log.replaced-"))
+        .collect();
+    // The first rebuild found no log to move aside; the second moved the first's entry and
+    // the damaged one.
+    assert_eq!(r.old_log, None);
+    let names: Vec<&str> = aside.iter().map(|p| &p[p.len() - 25..]).collect();
+    assert_eq!(names, [&Layout::log_rel(r.version)[11..], &damaged[11..]]);
     scenario.teardown();
 }

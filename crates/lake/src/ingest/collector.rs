@@ -261,14 +261,16 @@ impl Collector<'_> {
         Ok(())
     }
 
-    /// Hands what is pending to the writer thread as the next commit. At most one commit is
-    /// in flight: this first waits for the previous one.
+    /// Hands what is pending to the writer thread as the next commit. At most
+    /// `max_in_flight` commits are in flight: this first waits for the oldest if needed.
     pub(super) fn flush(
         &mut self,
         jobs: &Sender<CommitJob>,
         done: &Receiver<Result<Committed, LakeError>>,
     ) -> Result<(), LakeError> {
-        self.wait(done)?;
+        while self.in_flight >= self.max_in_flight {
+            self.wait(done)?;
+        }
         for (dt, small) in std::mem::take(&mut self.small) {
             self.coalesce(dt, small)?;
         }
@@ -293,19 +295,30 @@ impl Collector<'_> {
         self.pending_bytes = 0;
         self.dedup.epoch += 1;
         jobs.send(job).map_err(|_| LakeError::WriterGone)?;
-        self.in_flight = true;
+        self.in_flight += 1;
         Ok(())
     }
 
-    /// Waits for the commit in flight, if any.
+    /// Waits for every commit in flight.
+    pub(super) fn wait_all(
+        &mut self,
+        done: &Receiver<Result<Committed, LakeError>>,
+    ) -> Result<(), LakeError> {
+        while self.in_flight > 0 {
+            self.wait(done)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest commit in flight, if any (they finish in order).
     pub(super) fn wait(
         &mut self,
         done: &Receiver<Result<Committed, LakeError>>,
     ) -> Result<(), LakeError> {
-        if !self.in_flight {
+        if self.in_flight == 0 {
             return Ok(());
         }
-        self.in_flight = false;
+        self.in_flight -= 1;
         let started = Instant::now();
         let committed = done.recv().map_err(|_| LakeError::WriterGone)??;
         self.waited += started.elapsed();

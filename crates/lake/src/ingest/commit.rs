@@ -69,14 +69,37 @@ pub(super) fn split_for_cores(
     parts
 }
 
-/// Writes a commit: data files and their dedup indexes through staging, side files, then
-/// the log entry (the commit point).
+/// A commit whose data files are written (in the mirror, or in place), not yet committed.
+pub(super) struct Encoded {
+    /// The version the files were named for (the dedup epoch).
+    epoch: u64,
+    checked_upto: u64,
+    staging: std::path::PathBuf,
+    add: Vec<DataFile>,
+    sources: Vec<SourceEntry>,
+    quarantined: Vec<QuarantineEntry>,
+    bad_lines: Vec<String>,
+    digest_lines: Vec<String>,
+}
+
+/// Writes a commit: [`encode_commit`], then [`finish_commit`].
 pub(super) fn write_commit(
     lake: &Lake,
     row_group_rows: usize,
     job: CommitJob,
     last_publish: &mut Option<std::time::Instant>,
 ) -> Result<Committed, LakeError> {
+    let encoded = encode_commit(lake, row_group_rows, job)?;
+    finish_commit(lake, row_group_rows, encoded, last_publish)
+}
+
+/// Writes a commit's data files and their dedup indexes through staging: the part that
+/// takes the cores. In object storage it runs while the commit before is uploaded.
+pub(super) fn encode_commit(
+    lake: &Lake,
+    row_group_rows: usize,
+    job: CommitJob,
+) -> Result<Encoded, LakeError> {
     let layout = lake.layout();
     let version = job.version;
     let staging = layout.staging(version);
@@ -91,9 +114,48 @@ pub(super) fn write_commit(
             write_partition(&layout, &staging, version, n, dt, batches, row_group_rows)
         },
     )?;
+    Ok(Encoded {
+        epoch: version,
+        checked_upto: job.checked_upto,
+        staging,
+        add,
+        sources: job.sources,
+        quarantined: job.quarantined,
+        bad_lines: job.bad_lines,
+        digest_lines: job.digest_lines,
+    })
+}
+
+/// Commits what [`encode_commit`] wrote: side files, (in object storage) the check against
+/// other writers and the upload, then the log entry (the commit point) and the manifests.
+/// Commits of one run finish one at a time, in order.
+pub(super) fn finish_commit(
+    lake: &Lake,
+    row_group_rows: usize,
+    enc: Encoded,
+    last_publish: &mut Option<std::time::Instant>,
+) -> Result<Committed, LakeError> {
+    let layout = lake.layout();
+    let version = enc.epoch;
+    let staging = enc.staging;
+    // The version: the one the files were named for, or the first free one if another
+    // writer (a compaction, another ingest, or this run's commit before) took it meanwhile.
+    // Side files are named for it: a commit that loses a race later renames its own upward,
+    // and the next one of this run starts above it.
+    let mut entry = LogEntry {
+        version: version.max(Snapshot::latest_version(&layout)? + 1),
+        committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        trawl_version: env!("CARGO_PKG_VERSION").to_string(),
+        add: enc.add,
+        sources: enc.sources,
+        quarantined: enc.quarantined,
+        remove: Vec::new(),
+        side: Vec::new(),
+        rebuilt: false,
+    };
     for (lines, path) in [
-        (job.bad_lines, layout.quarantine(version)),
-        (job.digest_lines, layout.digests(version)),
+        (enc.bad_lines, layout.quarantine(entry.version)),
+        (enc.digest_lines, layout.digests(entry.version)),
     ] {
         if !lines.is_empty() {
             let mut text = lines.join("\n");
@@ -101,25 +163,14 @@ pub(super) fn write_commit(
             log::write_atomic(&path, text.as_bytes())?;
         }
     }
-    // The version: the one the files were named for, or the first free one if another
-    // writer (a compaction) committed meanwhile.
-    let mut entry = LogEntry {
-        version: version.max(Snapshot::latest_version(&layout)? + 1),
-        committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        trawl_version: env!("CARGO_PKG_VERSION").to_string(),
-        add,
-        sources: job.sources,
-        quarantined: job.quarantined,
-        remove: Vec::new(),
-        side: Vec::new(),
-    };
     crate::crash_point("lake::before-commit");
-    move_side_files(&layout, &mut entry, version)?;
+    let first = entry.version;
+    move_side_files(&layout, &mut entry, first)?;
     // In object storage other ingests commit too: the rows are checked against what they
     // committed since the run's dedup last learned the lake, as far as the mirror knows;
     // a commit the mirror has not seen holds the version this one tries, so the race is lost
     // and the check made again after the pull (below).
-    let (mut others, mut dropped, mut checked) = (Vec::new(), 0, job.checked_upto);
+    let (mut others, mut dropped, mut checked) = (Vec::new(), 0, enc.checked_upto);
     if let Some(remote) = layout.remote() {
         let found = crate::recheck::against_others(&layout, &mut entry, checked, row_group_rows)?;
         (others, dropped, checked) = (found.winners, found.dropped, found.upto);

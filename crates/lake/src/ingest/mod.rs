@@ -36,7 +36,10 @@ use crate::{Lake, writer};
 
 #[cfg(test)]
 use commit::split_for_cores;
-use commit::write_commit;
+use commit::{encode_commit, finish_commit, write_commit};
+
+/// Commits in flight at once into a lake in object storage ([`Collector::max_in_flight`]).
+const IN_FLIGHT_REMOTE: usize = 2;
 pub use options::{IngestOptions, IngestSummary, NoProgress, Progress, Quarantined};
 pub use pipeline::Ingest;
 
@@ -55,7 +58,11 @@ struct Collector<'a> {
     bad_lines: Vec<String>,
     digest_lines: Vec<String>,
     summary: IngestSummary,
-    in_flight: bool,
+    in_flight: usize,
+    /// Commits handed over and not yet acknowledged, at most: 1 in a local lake, where the
+    /// commit is writing files; [`IN_FLIGHT_REMOTE`] in object storage, where one is written
+    /// while the one before is uploaded.
+    max_in_flight: usize,
     /// (stored, duplicates, conflicts) so far of objects being streamed, by object index:
     /// their rows arrive a chunk at a time, and may be committed before the object ends.
     open: FxHashMap<usize, (u64, u64, u64)>,

@@ -227,7 +227,12 @@ fn run(
             lake_version: snap.version,
             ..Default::default()
         },
-        in_flight: false,
+        in_flight: 0,
+        max_in_flight: if lake.remote().is_some() {
+            IN_FLIGHT_REMOTE
+        } else {
+            1
+        },
         open: FxHashMap::default(),
         waited: Duration::ZERO,
         known: snap.version,
@@ -243,18 +248,55 @@ fn run(
     let parsers_blocked = std::sync::atomic::AtomicU64::new(0);
     let result: Result<(), LakeError> = std::thread::scope(|s| {
         let (jobs, job_rx) = crossbeam_channel::bounded::<CommitJob>(0);
-        let (done_tx, done) = crossbeam_channel::bounded::<Result<Committed, LakeError>>(1);
-        s.spawn(move || {
-            let mut last_publish = None;
-            for job in job_rx {
-                let started = Instant::now();
-                let r = write_commit(lake, opts.row_group_rows, job, &mut last_publish);
-                tracing::debug!("commit written in {:.3} s", started.elapsed().as_secs_f64());
-                if done_tx.send(r).is_err() {
-                    break;
+        let (done_tx, done) =
+            crossbeam_channel::bounded::<Result<Committed, LakeError>>(IN_FLIGHT_REMOTE);
+        if lake.remote().is_some() {
+            // In object storage a commit's upload and log write are round trips: the next
+            // commit's files are written meanwhile, by a second thread (commits still finish
+            // one at a time, in order).
+            let (encoded_tx, encoded) =
+                crossbeam_channel::bounded::<Result<super::commit::Encoded, LakeError>>(0);
+            s.spawn(move || {
+                for job in job_rx {
+                    let started = Instant::now();
+                    let r = encode_commit(lake, opts.row_group_rows, job);
+                    tracing::debug!("commit encoded in {:.3} s", started.elapsed().as_secs_f64());
+                    if encoded_tx.send(r).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            });
+            s.spawn(move || {
+                let mut last_publish = None;
+                for r in encoded {
+                    let started = Instant::now();
+                    let r = r.and_then(|e| {
+                        finish_commit(lake, opts.row_group_rows, e, &mut last_publish)
+                    });
+                    tracing::debug!(
+                        "commit finished in {:.3} s",
+                        started.elapsed().as_secs_f64()
+                    );
+                    // After a failed commit the next is not made: the run stops.
+                    let failed = r.is_err();
+                    if done_tx.send(r).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+        } else {
+            s.spawn(move || {
+                let mut last_publish = None;
+                for job in job_rx {
+                    let started = Instant::now();
+                    let r = write_commit(lake, opts.row_group_rows, job, &mut last_publish);
+                    tracing::debug!("commit written in {:.3} s", started.elapsed().as_secs_f64());
+                    if done_tx.send(r).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
         // Fetchers hand objects' content to parsers; parsers hand Arrow batches to this
         // thread. How many threads fetch, and how, is the fetcher's choice.
         let (raw_tx, raw_rx) =
@@ -357,7 +399,7 @@ fn run(
         // Commit what the readers produced, even when stopped early; not after an error.
         outcome?;
         c.flush(&jobs, &done)?;
-        c.wait(&done)
+        c.wait_all(&done)
     });
     result?;
     crate::manifest::catch_up(&lake.layout())?;
