@@ -3,8 +3,10 @@
 # server behind a proxy that holds each request DELAY_MS (a region away): one trail of EVENTS
 # events over DAYS days, ingested into a local lake, into an S3 lake by one writer, and by 2
 # and 4 `--shard` writers at once; then `trawl sql` count(*) and `trawl report all` on each.
-# Prints wall times, commits, lost races (commit_retries), and the CPU seconds moto and the
-# proxy used meanwhile (on the same cores as trawl, unlike a real S3 endpoint).
+# Also the trail uploaded to a bucket and ingested from there into an S3 lake (bucket to
+# bucket). Prints wall times, commits, lost races (commit_retries), the CPU seconds moto and
+# the proxy used meanwhile (on the same cores as trawl, unlike a real S3 endpoint), and each
+# ingest's peak RSS (the largest of a run's writers).
 #
 #   benches/s3_lake.sh [EVENTS] [DAYS] [DELAY_MS]
 #
@@ -58,17 +60,33 @@ for pid in sys.argv[1:]:
 print(total / tick)
 PY
 }
-ingest() { # NAME LAKE [ARGS...]: one ingest, its JSON summary in $work/NAME.json
+ingest() { # NAME LAKE [ARGS...]: one ingest of the trail on disk (or of SOURCE if set), its
+    # JSON summary in $work/NAME.json, its peak RSS (KB) in $work/NAME.rss
     local name="$1" lake="$2"
     shift 2
-    "$TRAWL" ingest --quiet --progress never --json --lake "$lake" --endpoint-url "$endpoint" \
-        --mirror "$work/mirror-$name" "$work/trail" "$@" > "$work/$name.json"
+    /usr/bin/time -f %M -o "$work/$name.rss" \
+        "$TRAWL" ingest --quiet --progress never --json --lake "$lake" --endpoint-url "$endpoint" \
+        --mirror "$work/mirror-$name" "${SOURCE:-$work/trail}" "$@" > "$work/$name.json"
 }
 
 c0=$(server_cpu); t0=$(now); ingest local "$work/local"; t1=$(now)
 echo "local $t0 $t1 $c0 $(server_cpu)" > "$work/times"
 c0=$(server_cpu); t0=$(now); ingest s3-1 s3://lakes/one; t1=$(now)
 echo "s3-1 $t0 $t1 $c0 $(server_cpu)" >> "$work/times"
+# Bucket to bucket: the trail uploaded to moto, read from S3 into an S3 lake.
+python3 - "http://127.0.0.1:$moto_port" "$work/trail" <<'PY'
+import os, sys, boto3
+from concurrent.futures import ThreadPoolExecutor
+s3 = boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='k',
+                  aws_secret_access_key='s', region_name='us-east-1')
+s3.create_bucket(Bucket='trail')
+root = sys.argv[2]
+paths = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
+with ThreadPoolExecutor(8) as pool:
+    list(pool.map(lambda p: s3.upload_file(p, 'trail', os.path.relpath(p, root)), paths))
+PY
+c0=$(server_cpu); t0=$(now); SOURCE=s3://trail/ ingest b2b s3://lakes/b2b; t1=$(now)
+echo "b2b $t0 $t1 $c0 $(server_cpu)" >> "$work/times"
 for n in 2 4; do
     c0=$(server_cpu)
     t0=$(now)
@@ -109,16 +127,18 @@ def runs(prefix):
 local = runs("local")[0]
 base = times["local"][1] - times["local"][0]
 print(f"events {local['events_stored']}, request delay {delay} ms (moto behind a proxy)")
-print(f"{'ingest':28} {'wall s':>8} {'vs local':>9} {'events':>9} {'commits':>8} {'lost races':>10} "
-      f"{'server CPU s':>12}")
+print(f"{'ingest':32} {'wall s':>8} {'vs local':>9} {'events':>9} {'commits':>8} {'lost races':>10} "
+      f"{'server CPU s':>12} {'peak RSS MB':>11}")
 for name, label, files in [("local", "local lake", "local"), ("s3-1", "S3 lake, 1 writer", "s3-1"),
+                           ("b2b", "S3 trail into S3 lake, 1 writer", "b2b"),
                            ("s3-2", "S3 lake, 2 --shard writers", "s3-2-*"),
                            ("s3-4", "S3 lake, 4 --shard writers", "s3-4-*")]:
     rs = runs(files)
     wall = times[name][1] - times[name][0]
-    print(f"{label:28} {wall:8.2f} {base / wall:8.2f}x {sum(r['events_stored'] for r in rs):9} "
+    rss = max(int(open(f).read().split()[-1]) for f in glob.glob(f"{work}/{files}.rss")) / 1024
+    print(f"{label:32} {wall:8.2f} {base / wall:8.2f}x {sum(r['events_stored'] for r in rs):9} "
           f"{sum(r['commits'] for r in rs):8} {sum(r['commit_retries'] for r in rs):10} "
-          f"{times[name][3] - times[name][2]:12.2f}")
+          f"{times[name][3] - times[name][2]:12.2f} {rss:11.0f}")
 for name in ["local", "s3"]:
     t = times[f"q-{name}"]
     count = open(f"{work}/count-{name}").read().split()[-1]

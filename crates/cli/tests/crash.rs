@@ -97,37 +97,6 @@ fn lake_ids(lake: &Path) -> BTreeMap<String, usize> {
     ids
 }
 
-/// Rows visible after each committed version: 0, then the rows of the files live after each
-/// entry of the log (a compaction's entry removes files and adds their rows again).
-fn committed_totals(lake: &Path) -> Vec<u64> {
-    let dir = lake.join("_trawl/log");
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|d| d.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
-    entries.retain(|p| {
-        p.extension().is_some_and(|x| x == "json")
-            && !p.file_name().unwrap().to_string_lossy().starts_with('.')
-    });
-    entries.sort();
-    let mut live: BTreeMap<String, u64> = BTreeMap::new();
-    let mut totals = vec![0];
-    for p in entries {
-        let entry: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-        for gone in entry["remove"].as_array().into_iter().flatten() {
-            assert!(live.remove(gone.as_str().unwrap()).is_some(), "{gone}");
-        }
-        for f in entry["add"].as_array().unwrap() {
-            live.insert(
-                f["path"].as_str().unwrap().to_string(),
-                f["rows"].as_u64().unwrap(),
-            );
-        }
-        totals.push(live.values().sum());
-    }
-    totals
-}
-
 fn count(lake: &Path) -> Result<u64, String> {
     let o = sql(lake, "SELECT count(*) FROM cloudtrail_logs");
     if !o.status.success() {
@@ -146,7 +115,7 @@ fn check_between_runs(lake: &Path) {
     if !lake.join("_trawl").exists() {
         return;
     }
-    let totals = committed_totals(lake);
+    let totals = trawl_testkit::committed_totals(lake);
     assert_eq!(count(lake), Ok(*totals.last().unwrap()));
     let o = trawl()
         .args(["verify", "--lake"])
@@ -345,7 +314,7 @@ fn sigkill_anywhere_then_resume_gives_every_event_once() {
         stop.store(true, Ordering::Relaxed);
         let (seen, served) = observer.join().unwrap();
         served_total += served;
-        let totals = committed_totals(&lake);
+        let totals = trawl_testkit::committed_totals(&lake);
         for n in &seen {
             assert!(
                 totals.contains(n),
@@ -521,7 +490,7 @@ fn compaction_beside_an_ingest_and_readers_keeps_every_answer_a_commit() {
     assert!(status.success(), "the ingest beside compactions: {err}");
     stop.store(true, Ordering::Relaxed);
     let (seen, _) = observer.join().unwrap();
-    let totals = committed_totals(&lake);
+    let totals = trawl_testkit::committed_totals(&lake);
     for n in &seen {
         assert!(
             totals.contains(n),

@@ -440,3 +440,121 @@ fn a_trail_in_s3_goes_into_a_lake_in_s3_and_a_lost_log_is_rebuilt_there() {
     assert_eq!(third["events_stored"], 0, "{third}");
     assert_eq!(ids(&s3, lake, Some(&mirror)), ids(&s3, &local, None));
 }
+
+#[test]
+fn compaction_in_s3_beside_an_ingest_and_a_reader_keeps_every_answer_a_commit() {
+    let Some(s3) = moto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let first = trawl_testkit::trail(&dir.path().join("first"), 41, 3_000, 3);
+    let second = trawl_testkit::trail(&dir.path().join("second"), 42, 3_000, 3);
+    let (first, second) = (first.to_str().unwrap(), second.to_str().unwrap());
+    let local = dir.path().join("local");
+    let local = local.to_str().unwrap();
+    for t in [first, second] {
+        ok(trawl_testkit::run(
+            BIN,
+            &["ingest", "--quiet", "--lake", local, t],
+        ));
+    }
+    let lake = "s3://lakes/busy";
+    let small_commits = |mirror: &str, trail: &str| {
+        trawl(
+            &s3.endpoint,
+            &dir.path().join(mirror),
+            &[
+                "ingest",
+                "--quiet",
+                "--commit-interval",
+                "0.02",
+                "--lake",
+                lake,
+                trail,
+            ],
+        )
+    };
+    ok(small_commits("mirror-1", first).output().unwrap());
+    // Machine 2 ingests the second trail; machine 3 queries in a loop; machine 4 compacts
+    // until the ingest is done, twice at least.
+    let mut ingest = small_commits("mirror-2", second)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader_mirror = dir.path().join("mirror-3");
+    let observer = {
+        let (stop, endpoint, mirror) = (stop.clone(), s3.endpoint.clone(), reader_mirror.clone());
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let out = on_s3(
+                    &endpoint,
+                    &mirror,
+                    &[
+                        "sql",
+                        "--format",
+                        "csv",
+                        "--lake",
+                        lake,
+                        "SELECT count(*) FROM cloudtrail_logs",
+                    ],
+                );
+                seen.push(out.lines().nth(1).unwrap().parse::<u64>().unwrap());
+            }
+            seen
+        })
+    };
+    let compactor = dir.path().join("mirror-4");
+    let mut compactions = Vec::new();
+    while ingest.try_wait().unwrap().is_none() || compactions.len() < 2 {
+        let c = json(&on_s3(
+            &s3.endpoint,
+            &compactor,
+            &["compact", "--json", "--lake", lake],
+        ));
+        compactions.push(c);
+    }
+    let o = ingest.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "the ingest beside compactions: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = observer.join().unwrap();
+    // Every count a query returned is the rows of a committed version (the reader's mirror
+    // holds the whole log once it has read the last commit).
+    on_s3(
+        &s3.endpoint,
+        &reader_mirror,
+        &["sql", "--lake", lake, "SELECT 1"],
+    );
+    let totals = trawl_testkit::committed_totals(&reader_mirror);
+    assert!(!seen.is_empty());
+    for n in &seen {
+        assert!(
+            totals.contains(n),
+            "a query saw {n} rows, which no commit had (commits: {totals:?})"
+        );
+    }
+    let committed = compactions
+        .iter()
+        .filter(|c| !c["version"].is_null())
+        .count();
+    assert!(committed > 0, "no compaction committed: {compactions:?}");
+    // Replaced objects deleted, every event once, verify clean and no orphan.
+    on_s3(
+        &s3.endpoint,
+        &compactor,
+        &["compact", "--json", "--retain", "0s", "--lake", lake],
+    );
+    assert_eq!(ids(&s3, lake, Some(&compactor)), ids(&s3, local, None));
+    let v = verified(&s3, &compactor, lake);
+    assert_eq!(v["orphans"].as_array().unwrap().len(), 0, "{v}");
+    eprintln!(
+        "{} compactions ({committed} committed) beside the ingest; {} queries; {} commits",
+        compactions.len(),
+        seen.len(),
+        totals.len() - 1
+    );
+}

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -362,17 +362,26 @@ pub fn load_with_sources(
     Ok((snap, sources))
 }
 
+/// A temporary file's path in `dir` (hidden, named after `what`) that no other process or
+/// thread uses: threads of one run write the same file at once (a log entry pulled by the
+/// commit being finished and by the dedup), and each must rename a whole file of its own.
+pub(crate) fn temp_path(dir: &Path, what: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    dir.join(format!(".tmp-{}-{n}-{what}", std::process::id()))
+}
+
 /// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LakeError> {
     let dir = path.parent().expect("log paths have a parent");
     fs::create_dir_all(dir).at(dir)?;
-    let tmp = dir.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        path.file_name()
+    let tmp = temp_path(
+        dir,
+        &path
+            .file_name()
             .expect("log paths name a file")
-            .to_string_lossy()
-    ));
+            .to_string_lossy(),
+    );
     {
         let mut f = fs::File::create(&tmp).at(&tmp)?;
         f.write_all(bytes).at(&tmp)?;

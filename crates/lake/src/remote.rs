@@ -186,7 +186,9 @@ impl Remote {
     pub fn download(&self, rel: &str, local: &Path) -> Result<bool, LakeError> {
         let dir = local.parent().expect("mirror paths have a parent");
         std::fs::create_dir_all(dir).at(dir)?;
-        let tmp = dir.join(format!(".download-{}", std::process::id()));
+        // A name of its own: several threads of a run download at once (the commit being
+        // finished, the dedup of the rows being read).
+        let tmp = crate::log::temp_path(dir, "download");
         let got = self.run(async {
             let r = match self.store.get(&Key::from(rel)).await {
                 Ok(r) => r,

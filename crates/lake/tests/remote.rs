@@ -281,3 +281,59 @@ fn a_lost_log_in_object_storage_is_rebuilt_and_every_mirror_follows() {
     assert_eq!(names, [&Layout::log_rel(r.version)[11..], &damaged[11..]]);
     scenario.teardown();
 }
+
+#[test]
+fn threads_downloading_and_pulling_at_once_each_get_their_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(InMemory::new());
+    let a = remote_lake(dir.path(), "mirror-a", &store);
+    let opts = IngestOptions {
+        flush_bytes: 1,
+        ..IngestOptions::default()
+    };
+    let commits = trawl_testkit::ingest_with(&a, &[trail(dir.path(), "t", 5, 600)], opts).commits;
+    assert!(commits > 3);
+    let remote = a.remote().unwrap().clone();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let uploads = (0..16)
+        .map(|i| {
+            let p = src.join(format!("{i}"));
+            // Sizes differ, so a file renamed from another thread's temporary is seen.
+            std::fs::write(&p, vec![i as u8; 1000 + 7919 * i]).unwrap();
+            (p, format!("_trawl/index/{i:04}.idx"))
+        })
+        .collect();
+    remote.upload_all(uploads).unwrap();
+    let layout = a.layout();
+    let barrier = std::sync::Barrier::new(4);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (remote, layout, barrier) = (&remote, &layout, &barrier);
+            s.spawn(move || {
+                for round in 0..20 {
+                    for i in 0..16 {
+                        let rel = format!("_trawl/index/{i:04}.idx");
+                        let local = layout.root().join(format!("t{t}-{round}-{i}"));
+                        assert!(remote.download(&rel, &local).unwrap());
+                        let got = std::fs::read(&local).unwrap();
+                        assert_eq!(got, vec![i as u8; 1000 + 7919 * i], "{rel}");
+                    }
+                    // The same log entries written by every thread at once.
+                    if t == 0 {
+                        let mirror = layout.root().join("_trawl/log");
+                        for e in std::fs::read_dir(&mirror).unwrap() {
+                            std::fs::remove_file(e.unwrap().path()).unwrap();
+                        }
+                    }
+                    barrier.wait();
+                    remote.pull(layout).unwrap();
+                    barrier.wait();
+                    let snap = trawl_lake::log::Snapshot::load(layout).unwrap();
+                    assert_eq!(snap.version, commits);
+                    barrier.wait();
+                }
+            });
+        }
+    });
+}

@@ -360,3 +360,35 @@ pub fn once_at(
     .expect("a valid crash point name");
     fired
 }
+
+/// Rows visible after each committed version: 0, then the rows of the files live after each
+/// entry of the log (a compaction's entry removes files and adds their rows again). `lake` is
+/// a lake's directory or a mirror of a lake in object storage (which holds its log).
+pub fn committed_totals(lake: &Path) -> Vec<u64> {
+    let dir = lake.join("_trawl/log");
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    entries.retain(|p| {
+        p.extension().is_some_and(|x| x == "json")
+            && !p.file_name().unwrap().to_string_lossy().starts_with('.')
+    });
+    entries.sort();
+    let mut live: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut totals = vec![0];
+    for p in entries {
+        let entry: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        for gone in entry["remove"].as_array().into_iter().flatten() {
+            assert!(live.remove(gone.as_str().unwrap()).is_some(), "{gone}");
+        }
+        for f in entry["add"].as_array().unwrap() {
+            live.insert(
+                f["path"].as_str().unwrap().to_string(),
+                f["rows"].as_u64().unwrap(),
+            );
+        }
+        totals.push(live.values().sum());
+    }
+    totals
+}
