@@ -87,18 +87,26 @@ with ThreadPoolExecutor(8) as pool:
 PY
 c0=$(server_cpu); t0=$(now); SOURCE=s3://trail/ ingest b2b s3://lakes/b2b; t1=$(now)
 echo "b2b $t0 $t1 $c0 $(server_cpu)" >> "$work/times"
-for n in 2 4; do
+# N --shard writers at once, each as on its own machine; then again with one parser thread
+# each, so that the cores fill one writer at a time (the protocol's scaling, apart from the
+# cores).
+shards() { # NAME N [ARGS...]
+    local name="$1" n="$2"
+    shift 2
     c0=$(server_cpu)
     t0=$(now)
     writers=()
     for k in $(seq "$n"); do
-        ingest "s3-$n-$k" "s3://lakes/shards$n" --shard "$k/$n" &
+        ingest "$name-$k" "s3://lakes/$name" --shard "$k/$n" "$@" &
         writers+=($!)
     done
     for w in "${writers[@]}"; do wait "$w"; done
     t1=$(now)
-    echo "s3-$n $t0 $t1 $c0 $(server_cpu)" >> "$work/times"
-done
+    echo "$name $t0 $t1 $c0 $(server_cpu)" >> "$work/times"
+}
+shards s3-2 2
+shards s3-4 4
+for n in 1 2 4; do shards "t1-$n" "$n" --threads 1; done
 
 query() { # NAME LAKE: count(*) and report all, wall times
     local name="$1" lake="$2"
@@ -113,7 +121,7 @@ query() { # NAME LAKE: count(*) and report all, wall times
     echo "q-$name $t0 $t1 $t2" >> "$work/times"
 }
 query local "$work/local"
-query s3 s3://lakes/shards4
+query s3 s3://lakes/s3-4
 
 python3 - "$work" "$DELAY_MS" <<'PY'
 import glob, json, sys
@@ -127,16 +135,20 @@ def runs(prefix):
 local = runs("local")[0]
 base = times["local"][1] - times["local"][0]
 print(f"events {local['events_stored']}, request delay {delay} ms (moto behind a proxy)")
-print(f"{'ingest':32} {'wall s':>8} {'vs local':>9} {'events':>9} {'commits':>8} {'lost races':>10} "
-      f"{'server CPU s':>12} {'peak RSS MB':>11}")
+print(f"{'ingest':32} {'wall s':>8} {'vs local':>9} {'events/s':>9} {'events':>9} {'commits':>8} "
+      f"{'lost races':>10} {'server CPU s':>12} {'peak RSS MB':>11}")
 for name, label, files in [("local", "local lake", "local"), ("s3-1", "S3 lake, 1 writer", "s3-1"),
                            ("b2b", "S3 trail into S3 lake, 1 writer", "b2b"),
                            ("s3-2", "S3 lake, 2 --shard writers", "s3-2-*"),
-                           ("s3-4", "S3 lake, 4 --shard writers", "s3-4-*")]:
+                           ("s3-4", "S3 lake, 4 --shard writers", "s3-4-*"),
+                           ("t1-1", "1 writer, 1 thread", "t1-1-*"),
+                           ("t1-2", "2 --shard writers, 1 thread each", "t1-2-*"),
+                           ("t1-4", "4 --shard writers, 1 thread each", "t1-4-*")]:
     rs = runs(files)
     wall = times[name][1] - times[name][0]
     rss = max(int(open(f).read().split()[-1]) for f in glob.glob(f"{work}/{files}.rss")) / 1024
-    print(f"{label:32} {wall:8.2f} {base / wall:8.2f}x {sum(r['events_stored'] for r in rs):9} "
+    stored = sum(r['events_stored'] for r in rs)
+    print(f"{label:32} {wall:8.2f} {base / wall:8.2f}x {stored / wall:9.0f} {stored:9} "
           f"{sum(r['commits'] for r in rs):8} {sum(r['commit_retries'] for r in rs):10} "
           f"{times[name][3] - times[name][2]:12.2f} {rss:11.0f}")
 for name in ["local", "s3"]:

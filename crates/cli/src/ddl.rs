@@ -25,6 +25,16 @@ pub(crate) fn run(a: &DdlArgs) -> anyhow::Result<ExitCode> {
     let lake = crate::lakes::open_with(&a.lake, &a.s3)?;
     let layout = lake.layout();
     let wanted = a.location.as_deref().map(location_uri).transpose()?;
+    // A lake in object storage: its manifests name its own objects, which every writer
+    // publishes; another root would be undone by the next commit.
+    if let (Some(remote), Some(w)) = (lake.remote(), &wanted)
+        && w != remote.url()
+    {
+        bail!(
+            "--location {w}: the lake is in object storage at {}, and its manifests name its own objects there; --location is for a local lake copied to object storage (run `trawl ddl` without it)",
+            remote.url()
+        );
+    }
     let lock = lake.lock();
     // Read with the lock held when it could be taken: what the manifests are brought to.
     let snap = lake.snapshot()?;
@@ -32,7 +42,7 @@ pub(crate) fn run(a: &DdlArgs) -> anyhow::Result<ExitCode> {
         Ok(_lock) => {
             // A manifest lost or edited by hand is rewritten too (the check is one read a day).
             let damaged = !manifest::check(&layout, &snap)?.is_empty();
-            let done = manifest::sync(&layout, &snap, wanted.as_deref(), damaged)?;
+            let done = manifest::sync_and_publish(&layout, &snap, wanted.as_deref(), damaged)?;
             if done.written + done.removed > 0 {
                 eprintln!(
                     "manifests: {} days written, {} removed, under {}",

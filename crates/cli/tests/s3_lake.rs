@@ -224,6 +224,47 @@ fn a_lake_in_s3_written_by_concurrent_shards_answers_as_a_local_lake() {
     assert_eq!(again["objects_read"], 0, "{again}");
     let v = verified(&s3, &reader, lake);
     assert_eq!(v["rows"], whole["events_stored"], "{v}");
+    assert_eq!(v["manifests"].as_array().unwrap().len(), 0, "{v}");
+
+    // A manifest lost from the bucket: verify names it, `trawl ddl` publishes it again.
+    boto(
+        &s3,
+        "keys = [o['Key'] for o in s3.list_objects_v2(Bucket='lakes', Prefix=sys.argv[2])['Contents']]\n\
+         s3.delete_object(Bucket='lakes', Key=sorted(keys)[0])",
+        &["cloudtrail/_trawl/manifest/"],
+    );
+    let v = verified(&s3, &reader, lake);
+    assert_eq!(v["manifests"].as_array().unwrap().len(), 1, "{v}");
+    let ddl = on_s3(
+        &s3.endpoint,
+        &reader,
+        &["ddl", "--engine", "athena", "--lake", lake],
+    );
+    assert!(
+        ddl.contains("s3://lakes/cloudtrail/_trawl/manifest/"),
+        "{ddl}"
+    );
+    let v = verified(&s3, &reader, lake);
+    assert_eq!(v["manifests"].as_array().unwrap().len(), 0, "{v}");
+    // Another root for a lake in S3 is refused, naming the lake.
+    let o = trawl(
+        &s3.endpoint,
+        &reader,
+        &[
+            "ddl",
+            "--engine",
+            "athena",
+            "--lake",
+            lake,
+            "--location",
+            "s3://elsewhere/lake",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("s3://lakes/cloudtrail"), "{err}");
 
     // A lake that is not there is named, with what to do.
     let o = trawl(

@@ -259,7 +259,25 @@ fn publish(layout: &Layout, remote: &crate::Remote, mut from: u64) -> Result<(),
     Ok(())
 }
 
-/// For a lake in object storage whose log was rebuilt: every day's manifest is written from
+/// [`sync`], and for a lake in object storage, when it rewrote anything (or `force`), every
+/// day's manifest published to the store (those of days without files deleted there).
+pub fn sync_and_publish(
+    layout: &Layout,
+    snap: &Snapshot,
+    new_root: Option<&str>,
+    force: bool,
+) -> Result<ManifestSync, LakeError> {
+    let done = sync(layout, snap, new_root, force)?;
+    if let Some(remote) = layout.remote()
+        && (force || done.written + done.removed > 0)
+    {
+        republish(layout, remote)?;
+    }
+    Ok(done)
+}
+
+/// For a lake in object storage whose log was rebuilt (or whose manifests in the store were
+/// found damaged): every day's manifest is written from
 /// the latest snapshot and published, and the store's manifests of days without files are
 /// deleted.
 pub(crate) fn republish(layout: &Layout, remote: &crate::Remote) -> Result<(), LakeError> {
