@@ -161,17 +161,17 @@ pub fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactSummary, Lak
     crate::crash_point("lake::compact-before-commit");
     // Another writer committed first: go on top of it if every file this removes is still in
     // the lake (an ingest only adds; only a compaction removes, and the compaction lock keeps
-    // out another).
+    // out another on one machine; in object storage one on another machine may have won).
     summary.retries = log::commit_on_top(&layout, &mut entry, |entry, _| {
         let latest = Snapshot::load(&layout)?;
         let live: HashSet<&str> = latest.files.iter().map(|f| f.path.as_str()).collect();
         match entry.remove.iter().find(|p| !live.contains(p.as_str())) {
-            Some(gone) => Err(LakeError::BadLog {
-                path: layout.root().join(gone),
-                message: format!(
-                    "removed by another commit (version {}) while this compaction ran; run `trawl compact` again",
-                    latest.version
-                ),
+            Some(gone) => Err(LakeError::CompactedMeanwhile {
+                path: match layout.remote() {
+                    Some(r) => r.uri(gone),
+                    None => layout.root().join(gone).display().to_string(),
+                },
+                version: latest.version,
             }),
             None => Ok(()),
         }

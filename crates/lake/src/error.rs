@@ -71,6 +71,12 @@ pub enum LakeError {
         "lake version {version} was committed by another writer first; run the same command again"
     )]
     LostRace { version: u64 },
+    /// A compaction found a file it merged removed by another commit (another compaction, on
+    /// another machine) before its own commit: it commits nothing.
+    #[error(
+        "{path}: removed by another commit (lake version {version}) while this compaction ran, so this one commits nothing; run `trawl compact` again (on a lake in S3, run one compaction at a time)"
+    )]
+    CompactedMeanwhile { path: String, version: u64 },
     /// A request to the lake's object store failed.
     #[error(
         "{uri}: {message}\n\nhint: check the credentials (--profile, the AWS_* variables), --endpoint-url, and that this identity may read, write and list the lake's bucket; what is committed is kept, so run the same command again"

@@ -337,3 +337,46 @@ fn threads_downloading_and_pulling_at_once_each_get_their_own_file() {
         }
     });
 }
+
+#[test]
+fn two_compactions_in_object_storage_at_once_commit_one_and_lose_nothing() {
+    let scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(InMemory::new());
+    let a = remote_lake(dir.path(), "mirror-a", &store);
+    let opts = IngestOptions {
+        flush_bytes: 1,
+        ..IngestOptions::default()
+    };
+    trawl_testkit::ingest_with(&a, &[trail(dir.path(), "t", 51, 2000)], opts);
+    let want = ids(&a);
+    let files_before = a.snapshot().unwrap().files.len();
+    // Machine C compacts; when its merged files are uploaded, machine D compacts the same
+    // days and commits first.
+    let (d_dir, d_store) = (dir.path().to_path_buf(), store.clone());
+    let fired = trawl_testkit::once_at("lake::compact-before-commit", move || {
+        let d = remote_lake(&d_dir, "mirror-d", &d_store);
+        let s = compact(&d, &CompactOptions::default()).unwrap();
+        assert!(s.version.is_some(), "{s:?}");
+    });
+    let c = remote_lake(dir.path(), "mirror-c", &store);
+    let err = compact(&c, &CompactOptions::default()).unwrap_err();
+    assert!(fired.load(Ordering::SeqCst));
+    assert!(
+        matches!(err, trawl_lake::LakeError::CompactedMeanwhile { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("s3://bucket/lake/events/"),
+        "{err}"
+    );
+    // D's compaction holds every event once; C committed nothing.
+    let e = remote_lake(dir.path(), "mirror-e", &store);
+    assert_eq!(ids(&e), want);
+    let snap = e.snapshot().unwrap();
+    assert!(snap.files.len() < files_before);
+    assert_eq!(snap.removed.len(), files_before);
+    let report = verify(&e).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    scenario.teardown();
+}
