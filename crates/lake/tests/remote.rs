@@ -34,6 +34,15 @@ fn events(lake: &Lake) -> Vec<(u64, u64)> {
     all
 }
 
+/// Ingests `paths` into `lake` with a commit per object (many small files).
+fn ingest_small_commits(lake: &Lake, paths: &[PathBuf]) -> trawl_lake::IngestSummary {
+    let opts = IngestOptions {
+        flush_bytes: 1,
+        ..IngestOptions::default()
+    };
+    trawl_testkit::ingest_with(lake, paths, opts)
+}
+
 fn trail(dir: &Path, name: &str, seed: u64, events: usize) -> PathBuf {
     trawl_testkit::trail(&dir.join(name), seed, events, 3)
 }
@@ -181,12 +190,8 @@ fn a_lost_log_in_object_storage_is_rebuilt_and_every_mirror_follows() {
     let y = trail(dir.path(), "y", 32, 1500);
     let store = Arc::new(InMemory::new());
     let a = remote_lake(dir.path(), "mirror-a", &store);
-    let opts = IngestOptions {
-        flush_bytes: 1,
-        ..IngestOptions::default()
-    };
-    trawl_testkit::ingest_with(&a, std::slice::from_ref(&x), opts.clone());
-    trawl_testkit::ingest_with(&a, std::slice::from_ref(&y), opts);
+    ingest_small_commits(&a, std::slice::from_ref(&x));
+    ingest_small_commits(&a, std::slice::from_ref(&y));
     // A compaction whose replaced files stay in the store (the default retention).
     let summary = compact(&a, &CompactOptions::default()).unwrap();
     assert!(summary.files_after < summary.files_before, "{summary:?}");
@@ -287,11 +292,7 @@ fn threads_downloading_and_pulling_at_once_each_get_their_own_file() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(InMemory::new());
     let a = remote_lake(dir.path(), "mirror-a", &store);
-    let opts = IngestOptions {
-        flush_bytes: 1,
-        ..IngestOptions::default()
-    };
-    let commits = trawl_testkit::ingest_with(&a, &[trail(dir.path(), "t", 5, 600)], opts).commits;
+    let commits = ingest_small_commits(&a, &[trail(dir.path(), "t", 5, 600)]).commits;
     assert!(commits > 3);
     let remote = a.remote().unwrap().clone();
     let src = dir.path().join("src");
@@ -344,11 +345,7 @@ fn two_compactions_in_object_storage_at_once_commit_one_and_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(InMemory::new());
     let a = remote_lake(dir.path(), "mirror-a", &store);
-    let opts = IngestOptions {
-        flush_bytes: 1,
-        ..IngestOptions::default()
-    };
-    trawl_testkit::ingest_with(&a, &[trail(dir.path(), "t", 51, 2000)], opts);
+    ingest_small_commits(&a, &[trail(dir.path(), "t", 51, 2000)]);
     let want = ids(&a);
     let files_before = a.snapshot().unwrap().files.len();
     // Machine C compacts; when its merged files are uploaded, machine D compacts the same
