@@ -222,6 +222,7 @@ fn a_lake_in_s3_written_by_concurrent_shards_answers_as_a_local_lake() {
         &["ingest", "--json", "--lake", lake, trail],
     ));
     assert_eq!(again["objects_read"], 0, "{again}");
+    assert_eq!(again["files_written"], 0, "{again}");
     let v = verified(&s3, &reader, lake);
     assert_eq!(v["rows"], whole["events_stored"], "{v}");
     assert_eq!(v["manifests"].as_array().unwrap().len(), 0, "{v}");
@@ -453,6 +454,7 @@ fn a_trail_in_s3_goes_into_a_lake_in_s3_and_a_lost_log_is_rebuilt_there() {
         &["ingest", "--json", "--lake", lake, "s3://trail/AWSLogs/"],
     ));
     assert_eq!(again["objects_read"], 0, "{again}");
+    assert_eq!(again["files_written"], 0, "{again}");
 
     // The log is lost; `trawl verify --rebuild-ledger` writes it again from the bucket.
     boto(
