@@ -20,11 +20,7 @@ pub(crate) fn open(arg: &LakeArg, s3: &S3Options, create: bool) -> anyhow::Resul
     };
     let url = url?;
     let remote = remote(&url, s3)?;
-    let mirror = match &arg.mirror {
-        Some(m) => m.clone(),
-        None => default_mirror(&url)?,
-    };
-    Ok(Lake::open_remote(mirror, remote, create)?)
+    Ok(Lake::open_remote(mirror(arg, &url)?, remote, create)?)
 }
 
 /// The lake at `url`, through the S3 client `s3` describes.
@@ -48,11 +44,15 @@ pub(crate) fn open_to_repair(arg: &LakeArg, s3: &S3Arg) -> anyhow::Result<Lake> 
     };
     let url = url?;
     let remote = remote(&url, &s3.options())?;
-    let mirror = match &arg.mirror {
-        Some(m) => m.clone(),
-        None => default_mirror(&url)?,
-    };
-    Ok(Lake::open_remote_to_repair(mirror, remote)?)
+    Ok(Lake::open_remote_to_repair(mirror(arg, &url)?, remote)?)
+}
+
+/// The mirror `--mirror` names, or the default one for the lake at `url`.
+fn mirror(arg: &LakeArg, url: &S3Url) -> anyhow::Result<PathBuf> {
+    match &arg.mirror {
+        Some(m) => Ok(m.clone()),
+        None => default_mirror(url),
+    }
 }
 
 /// `$XDG_CACHE_HOME/trawl/mirrors/<bucket>/<prefix>` (or under `~/.cache`).

@@ -271,19 +271,14 @@ pub fn sync_and_publish(
     if let Some(remote) = layout.remote()
         && (force || done.written + done.removed > 0)
     {
-        republish(layout, remote)?;
+        push_all(layout, remote, snap)?;
     }
     Ok(done)
 }
 
-/// For a lake in object storage whose log was rebuilt (or whose manifests in the store were
-/// found damaged): every day's manifest is written from
-/// the latest snapshot and published, and the store's manifests of days without files are
-/// deleted.
-pub(crate) fn republish(layout: &Layout, remote: &crate::Remote) -> Result<(), LakeError> {
-    let _guard = lock(layout)?;
-    let snap = Snapshot::load(layout)?;
-    sync_locked(layout, &snap, None, true)?;
+/// Uploads every day's manifest of `snap` from the mirror, and deletes from the store the
+/// manifests of days without files.
+fn push_all(layout: &Layout, remote: &crate::Remote, snap: &Snapshot) -> Result<(), LakeError> {
     let days: BTreeSet<&str> = snap.files.iter().map(|f| f.dt.as_str()).collect();
     let uploads = days
         .iter()

@@ -68,7 +68,6 @@ pub fn rebuild_ledger(lake: &Lake) -> Result<RebuildReport, LakeError> {
         None => local_names(&layout)?,
         Some(r) => remote_names(r)?,
     };
-    data.sort();
     names.extend(data.iter().cloned());
     // The new entry's version is above every version any name carries (and any the mirror
     // knows), so the next commit's file names cannot collide with an existing file.
@@ -80,13 +79,30 @@ pub fn rebuild_ledger(lake: &Lake) -> Result<RebuildReport, LakeError> {
         .max(Snapshot::latest_version(&layout)?)
         + 1;
 
-    let mut described = Vec::new();
+    // Compacted files first, the latest first, then the others: a compaction's files carry a
+    // version above those of the files it replaced, so a replaced file is known as such
+    // before it would be read.
+    let compacted = |rel: &str| {
+        rel.rsplit('/')
+            .next()
+            .is_some_and(|n| n.starts_with("compact-"))
+    };
+    let file_name = |rel: &str| rel.rsplit('/').next().unwrap_or(rel).to_string();
+    data.sort_by(|a, b| match (compacted(a), compacted(b)) {
+        (true, true) => file_name(b).cmp(&file_name(a)),
+        (x, y) => y.cmp(&x).then_with(|| a.cmp(b)),
+    });
     let mut replaced = BTreeSet::new();
     let mut uploads = Vec::new();
+    let mut add = Vec::new();
+    let mut sources: BTreeMap<String, u64> = BTreeMap::new();
     for (n, rel) in data.iter().enumerate() {
-        let name = rel.rsplit('/').next().unwrap_or(rel);
-        let index =
-            Layout::index_of(name).unwrap_or_else(|| format!("_trawl/index/rebuilt-{n:06}.idx"));
+        // Files a compaction replaced stay a while: the compacted file holds their rows.
+        if replaced.contains(rel.as_str()) {
+            continue;
+        }
+        let index = Layout::index_of(&file_name(rel))
+            .unwrap_or_else(|| format!("_trawl/index/rebuilt-{n:06}.idx"));
         let bytes = match &remote {
             None => fs::read(root.join(rel)).map_err(FileProblem::Unreadable),
             // A request that fails stops the rebuild: a log that left the file out would
@@ -101,25 +117,12 @@ pub fn rebuild_ledger(lake: &Lake) -> Result<RebuildReport, LakeError> {
                     .to_vec())
             }
         };
-        let outcome = bytes.and_then(|b| describe(&root, b, rel, &index));
-        if let Ok(d) = &outcome {
-            replaced.extend(d.replaces.iter().cloned());
-            if d.index_rebuilt && remote.is_some() {
-                uploads.push((root.join(&index), index));
-            }
-        }
-        described.push((rel, outcome));
-    }
-
-    let mut add = Vec::new();
-    let mut sources: BTreeMap<String, u64> = BTreeMap::new();
-    for (rel, outcome) in described {
-        // Files a compaction replaced stay a while: the compacted file holds their rows.
-        if replaced.contains(rel.as_str()) {
-            continue;
-        }
-        match outcome {
+        match bytes.and_then(|b| describe(&root, b, rel, &index)) {
             Ok(d) => {
+                replaced.extend(d.replaces);
+                if d.index_rebuilt && remote.is_some() {
+                    uploads.push((root.join(&index), index));
+                }
                 report.rows += d.file.rows;
                 report.indexes_rebuilt += u64::from(d.index_rebuilt);
                 for (uri, count) in d.by_source {
@@ -133,6 +136,8 @@ pub fn rebuild_ledger(lake: &Lake) -> Result<RebuildReport, LakeError> {
             }),
         }
     }
+    add.sort_by(|a, b| a.path.cmp(&b.path));
+    report.skipped.sort_by(|a, b| a.path.cmp(&b.path));
     report.replaced = replaced.into_iter().collect();
     report.files = add.len() as u64;
     report.sources = sources.len() as u64;
@@ -170,7 +175,6 @@ pub fn rebuild_ledger(lake: &Lake) -> Result<RebuildReport, LakeError> {
                 report.old_log = Some(aside.display().to_string());
             }
             crate::log::commit(&layout, &entry)?;
-            crate::manifest::sync(&layout, &Snapshot::load(&layout)?, None, true)?;
         }
         Some(r) => {
             r.upload_all(uploads)?;
@@ -203,9 +207,9 @@ pub fn rebuild_ledger(lake: &Lake) -> Result<RebuildReport, LakeError> {
                 fs::rename(&log, &aside).at(&aside)?;
             }
             crate::log::write_atomic(&layout.log_entry(version), &json)?;
-            crate::manifest::republish(&layout, r)?;
         }
     }
+    crate::manifest::sync_and_publish(&layout, &Snapshot::load(&layout)?, None, true)?;
     report.version = version;
     Ok(report)
 }
