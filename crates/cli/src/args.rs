@@ -54,6 +54,9 @@ pub(crate) enum Command {
     /// committed files (through the lake's symlink manifests, which it first brings up to date)
     /// and the Athena-shaped `cloudtrail_logs` view.
     Ddl(DdlArgs),
+    /// Run a node of a Ballista cluster that runs trawl's queries (`trawl sql --cluster`,
+    /// `trawl report --cluster`): the scheduler, or an executor.
+    Cluster(crate::cluster::ClusterArgs),
 }
 
 /// `--lake`, on the subcommands that read or write a lake.
@@ -123,6 +126,7 @@ impl MemoryArg {
         trawl_query::EngineOptions {
             memory_limit: self.memory_limit.map(bytes),
             spill_dir: None,
+            distributed: None,
         }
     }
 }
@@ -258,6 +262,8 @@ pub(crate) struct ReportArgs {
     pub dashboard: String,
     #[command(flatten)]
     pub query: QueryArgs,
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArg,
     /// Events at or after this time (RFC 3339, or a date meaning midnight UTC).
     #[arg(long)]
     pub since: Option<String>,
@@ -539,6 +545,8 @@ pub(crate) struct SqlArgs {
     /// Output format (default: table on a terminal, csv otherwise).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArg,
 }
 
 #[derive(Debug, Args)]

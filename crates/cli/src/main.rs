@@ -1,6 +1,7 @@
 //! The `trawl` binary: parses flags, calls the library crates, renders results.
 
 mod args;
+mod cluster;
 mod ddl;
 mod demo;
 mod lakes;
@@ -102,6 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(a) => validate::run(a),
         Command::Ddl(a) => ddl::run(a),
         Command::Compact(a) => compact(a),
+        Command::Cluster(a) => cluster::run(a),
     }
 }
 
@@ -345,7 +347,8 @@ fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
     let settings = ReportSettings::resolve(a)?;
     let lake = lakes::open_with(&a.query.lake, &a.query.s3)?;
     let geo = geo(&settings.geoip)?;
-    let engine = a.query.memory.engine();
+    let mut engine = a.query.memory.engine();
+    engine.distributed = a.cluster.distributed(&lake, &a.query.s3)?;
     let has_geo = geo.as_ref().is_some_and(|g| g.has_location());
     let rt = trawl_query::query_runtime().context("starting the query runtime")?;
     let results = rt.block_on(async {
@@ -521,7 +524,9 @@ fn generate(a: &args::GenerateArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The geolocation databases named by `--geoip` / `TRAWL_GEOIP`, if any.
-fn geo(paths: &[std::path::PathBuf]) -> anyhow::Result<Option<std::sync::Arc<trawl_geo::GeoDb>>> {
+pub(crate) fn geo(
+    paths: &[std::path::PathBuf],
+) -> anyhow::Result<Option<std::sync::Arc<trawl_geo::GeoDb>>> {
     if paths.is_empty() {
         return Ok(None);
     }
@@ -538,7 +543,8 @@ fn sql(a: &SqlArgs) -> anyhow::Result<ExitCode> {
     });
     let rt = trawl_query::query_runtime().context("starting the query runtime")?;
     let geo = geo(&a.query.geo.geoip)?;
-    let engine = a.query.memory.engine();
+    let mut engine = a.query.memory.engine();
+    engine.distributed = a.cluster.distributed(&lake, &a.query.s3)?;
     let results = rt.block_on(async {
         let engine = trawl_query::QueryEngine::open_with_options(&lake, geo, &engine).await?;
         engine.run(&text).await

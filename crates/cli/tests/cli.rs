@@ -254,6 +254,8 @@ fn cli_reference_has_the_current_help() {
         &["serve", "--help"],
         &["verify", "--help"],
         &["validate", "--help"],
+        &["cluster", "scheduler", "--help"],
+        &["cluster", "executor", "--help"],
     ] {
         let o = trawl(cmd);
         assert_eq!(o.status.code(), Some(0));

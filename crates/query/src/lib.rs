@@ -29,20 +29,18 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::TableReference;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
-use trawl_lake::{Catalog, DataFile, Lake, LakeError, Layout, TableDef};
-use trawl_schema::{PARTITION_COL, PHYSICAL_TABLE, arrow_schema, athena_view_select};
+pub use trawl_lake::DataFile;
+use trawl_lake::{Catalog, Lake, LakeError, Layout, TableDef};
+use trawl_schema::{PHYSICAL_TABLE, athena_view_select};
 
 pub use athena::{ADDED as ATHENA_FUNCTIONS, TRINO_FUNCTIONS, fold_quoted_identifiers};
 pub use geo::GEO_FUNCTIONS;
@@ -98,6 +96,28 @@ fn bytes_text(n: usize) -> String {
     }
 }
 
+/// A session that plans here and runs elsewhere (a cluster): trawl-query builds the session
+/// and its tables, the implementation makes it distributed. Functions are registered after
+/// [`Distributed::upgrade`], which may replace the session's.
+pub trait Distributed: std::fmt::Debug + Send + Sync {
+    /// The session's configuration, before the session is built (extensions, codecs).
+    fn configure(&self, config: SessionConfig) -> SessionConfig;
+    /// The session, made to run its plans on the cluster.
+    fn upgrade(&self, state: SessionState) -> datafusion::error::Result<SessionState>;
+    /// The cluster's error `message` as a person reads it (the cluster's errors come back
+    /// as text, debug-formatted).
+    fn error_text(&self, message: &str) -> String {
+        message.to_string()
+    }
+}
+
+/// Registers every function trawl adds (Athena's and Trino's, the `geoip_*` ones answering
+/// from `geo`) in `ctx`: what a cluster's scheduler and executors do for their sessions too.
+pub fn register_functions(ctx: &mut SessionContext, geo: Option<Arc<trawl_geo::GeoDb>>) {
+    athena::register(ctx);
+    geo::register(ctx, geo);
+}
+
 /// How a session may use the machine.
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
@@ -107,6 +127,8 @@ pub struct EngineOptions {
     pub memory_limit: Option<usize>,
     /// Where spill files go (default: the system's temporary directory).
     pub spill_dir: Option<PathBuf>,
+    /// Run the session's queries on a cluster (`trawl sql --cluster`).
+    pub distributed: Option<Arc<dyn Distributed>>,
 }
 
 /// The default session memory limit: half of the machine's memory (4 GiB where it cannot be
@@ -274,6 +296,10 @@ pub struct QueryEngine {
     /// Where the session's files are registered in `runtime` (taken out on drop).
     store_url: url::Url,
     spill_dir: Option<PathBuf>,
+    distributed: Option<Arc<dyn Distributed>>,
+    /// For a cluster's session: a session of this process, where [`Self::run_on`] merges
+    /// batches held here.
+    local: Option<SessionContext>,
 }
 
 impl Drop for QueryEngine {
@@ -327,8 +353,10 @@ impl QueryEngine {
             Arc::new(snap.files),
             geo,
             runtime,
-            memory_limit,
-            options.spill_dir.clone(),
+            EngineOptions {
+                memory_limit: Some(memory_limit),
+                ..options.clone()
+            },
         )
         .await?;
         engine.rewritten_at = snap.rewritten_at;
@@ -343,9 +371,14 @@ impl QueryEngine {
         files: Arc<Vec<DataFile>>,
         geo: Option<Arc<trawl_geo::GeoDb>>,
         runtime: Arc<RuntimeEnv>,
-        memory_limit: usize,
-        spill_dir: Option<PathBuf>,
+        options: EngineOptions,
     ) -> Result<Self, QueryError> {
+        let EngineOptions {
+            memory_limit,
+            spill_dir,
+            distributed,
+        } = options;
+        let memory_limit = memory_limit.unwrap_or_else(default_memory_limit);
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema("awsdatacatalog", "default")
             .with_information_schema(true);
@@ -363,9 +396,29 @@ impl QueryEngine {
         // quarter of a partition's share of the limit, so a small limit still sorts.
         let share = memory_limit / (4 * opts.execution.target_partitions.max(1));
         opts.execution.sort_spill_reservation_bytes = share.clamp(64 << 10, 10 << 20);
-        let mut ctx = SessionContext::new_with_config_rt(config, runtime.clone());
-        let store = SnapshotStore::of_files(&layout, &files)
-            .map_err(|e| QueryError::Execution(e.to_string()))?;
+        // For a cluster's session: a session of this process, where [`Self::run_on`] merges
+        // batches held here.
+        let mut local = distributed
+            .as_ref()
+            .map(|_| SessionContext::new_with_config_rt(config.clone(), runtime.clone()));
+        let mut ctx = match &distributed {
+            None => SessionContext::new_with_config_rt(config, runtime.clone()),
+            Some(d) => {
+                let state = SessionStateBuilder::new()
+                    .with_config(d.configure(config))
+                    .with_runtime_env(runtime.clone())
+                    .with_default_features()
+                    .build();
+                SessionContext::new_with_state(d.upgrade(state)?)
+            }
+        };
+        let lake: Arc<dyn object_store::ObjectStore> = match layout.remote() {
+            Some(remote) => remote.store(),
+            None => Arc::new(
+                object_store::local::LocalFileSystem::new_with_prefix(layout.root())
+                    .map_err(|e| QueryError::Execution(e.to_string()))?,
+            ),
+        };
         // Sessions over some of a snapshot's files share its runtime, whose registry maps
         // URLs to stores: each session lists its files under a host of its own.
         static NEXT_STORE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -374,21 +427,13 @@ impl QueryEngine {
             NEXT_STORE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         let url = url::Url::parse(&format!("trawl://{host}/")).expect("a valid url");
-        ctx.register_object_store(&url, Arc::new(store));
-        let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet")
-            .with_table_partition_cols(vec![(PARTITION_COL.to_string(), DataType::Utf8)]);
-        let table_url = ListingTableUrl::parse(format!("trawl://{host}/events/"))?;
-        let config = ListingTableConfig::new(table_url)
-            .with_listing_options(listing)
-            .with_schema(arrow_schema());
-        // File statistics kept in the runtime: files never change, so sessions that share a
-        // runtime (later snapshots, `reopen`) read each file's footer once.
-        let table = ListingTable::try_new(config)?
-            .with_cache(runtime.cache_manager.get_file_statistic_cache());
-        ctx.register_table(PHYSICAL_TABLE, Arc::new(CloudTrailTable::new(table)))?;
-        athena::register(&mut ctx);
-        geo::register(&ctx, geo.clone());
+        let table = CloudTrailTable::over(&url, lake, files.clone(), &runtime, true)?;
+        ctx.register_table(PHYSICAL_TABLE, Arc::new(table))?;
+        // After the session is made: a cluster's session starts from the cluster's defaults.
+        register_functions(&mut ctx, geo.clone());
+        if let Some(local) = &mut local {
+            register_functions(local, geo.clone());
+        }
         ctx.sql(&format!(
             "CREATE VIEW {BASE_VIEW} AS {}",
             athena_view_select(PHYSICAL_TABLE)
@@ -407,6 +452,8 @@ impl QueryEngine {
             runtime,
             store_url: url,
             spill_dir,
+            distributed,
+            local,
         };
         for def in Catalog::load(&engine.layout)?.tables {
             engine.register(&def).await?;
@@ -452,8 +499,11 @@ impl QueryEngine {
             Arc::new(files),
             self.geo.clone(),
             self.runtime.clone(),
-            self.memory_limit,
-            self.spill_dir.clone(),
+            EngineOptions {
+                memory_limit: Some(self.memory_limit),
+                spill_dir: self.spill_dir.clone(),
+                distributed: self.distributed.clone(),
+            },
         )
         .await
     }
@@ -472,11 +522,17 @@ impl QueryEngine {
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         let table = datafusion::datasource::MemTable::try_new(schema, vec![batches])?;
-        self.ctx.register_table(name.as_str(), Arc::new(table))?;
-        let result = self.run(&sql.replace("{partial}", &name)).await;
-        self.ctx.deregister_table(name.as_str())?;
+        // Batches in memory are this process's: a cluster's session merges them here.
+        let ctx = self.local.as_ref().unwrap_or(&self.ctx);
+        ctx.register_table(name.as_str(), Arc::new(table))?;
+        let result = self
+            .run_statements(ctx, &sql.replace("{partial}", &name), None)
+            .await
+            .map_err(|e| self.with_limit(e));
+        ctx.deregister_table(name.as_str())?;
         result?
             .pop()
+            .map(|(r, _)| r)
             .ok_or_else(|| QueryError::Plan("no statement".into()))
     }
 
@@ -651,7 +707,7 @@ impl QueryEngine {
         sql: &str,
         max_rows: usize,
     ) -> Result<Vec<(StatementResult, bool)>, QueryError> {
-        self.run_statements(sql, Some(max_rows))
+        self.run_statements(&self.ctx, sql, Some(max_rows))
             .await
             .map_err(|e| self.with_limit(e))
     }
@@ -661,8 +717,13 @@ impl QueryEngine {
         self.memory_limit
     }
 
-    /// A memory error, told the session's limit.
+    /// A memory error, told the session's limit; a cluster's error, readable.
     fn with_limit(&self, e: QueryError) -> QueryError {
+        let e = match (&self.distributed, e) {
+            (Some(d), QueryError::Execution(m)) => QueryError::Execution(d.error_text(&m)),
+            (Some(d), QueryError::Plan(m)) => QueryError::Plan(d.error_text(&m)),
+            (_, e) => e,
+        };
         match e {
             QueryError::Memory { message, .. } => QueryError::Memory {
                 message,
@@ -675,7 +736,7 @@ impl QueryEngine {
     /// Runs every statement of `sql` (separated by `;`, comments allowed) in order.
     pub async fn run(&self, sql: &str) -> Result<Vec<StatementResult>, QueryError> {
         let results = self
-            .run_statements(sql, None)
+            .run_statements(&self.ctx, sql, None)
             .await
             .map_err(|e| self.with_limit(e))?;
         Ok(results.into_iter().map(|(r, _)| r).collect())
@@ -684,7 +745,7 @@ impl QueryEngine {
     /// The SQL front end for one statement's text: an Athena DDL statement is parsed;
     /// anything else goes through the Athena text passes, the parser, the AST rewrites
     /// (lambdas, UNNEST, types, functions) and DataFusion's planner. Nothing runs.
-    async fn prepare(&self, text: &str) -> Result<Prepared, QueryError> {
+    async fn prepare(&self, ctx: &SessionContext, text: &str) -> Result<Prepared, QueryError> {
         if let Some(ddl) = athena::ddl::parse_ddl(text).map_err(QueryError::Plan)? {
             return Ok(Prepared::Ddl(ddl));
         }
@@ -697,7 +758,7 @@ impl QueryEngine {
         let mut plans = Vec::new();
         for mut stmt in DFParser::parse_sql_with_dialect(&folded, &GenericDialect {})? {
             rewrite_statement(&mut stmt)?;
-            plans.push(self.ctx.state().statement_to_plan(stmt).await?);
+            plans.push(ctx.state().statement_to_plan(stmt).await?);
         }
         Ok(Prepared::Plans(plans))
     }
@@ -708,7 +769,7 @@ impl QueryEngine {
     pub async fn plan_only(&self, sql: &str) -> Result<usize, QueryError> {
         let mut planned = 0;
         for text in athena::ddl::split_statements(sql) {
-            if let Prepared::Plans(plans) = self.prepare(&text).await? {
+            if let Prepared::Plans(plans) = self.prepare(&self.ctx, &text).await? {
                 for plan in plans {
                     self.ctx.state().optimize(&plan)?;
                     planned += 1;
@@ -721,6 +782,7 @@ impl QueryEngine {
     /// [`Self::run`], or with `read_only = Some(max_rows)` [`Self::run_read_only`].
     async fn run_statements(
         &self,
+        ctx: &SessionContext,
         sql: &str,
         read_only: Option<usize>,
     ) -> Result<Vec<(StatementResult, bool)>, QueryError> {
@@ -734,7 +796,7 @@ impl QueryEngine {
             .with_allow_statements(false);
         let mut out = Vec::new();
         for text in statements {
-            let plans = match self.prepare(&text).await? {
+            let plans = match self.prepare(ctx, &text).await? {
                 Prepared::Ddl(ddl) => {
                     if read_only.is_some() {
                         return Err(QueryError::Plan(format!(
@@ -753,7 +815,7 @@ impl QueryEngine {
                         QueryError::Plan(format!("read-only: {}", e.strip_backtrace()))
                     })?;
                 }
-                let df = self.ctx.execute_logical_plan(plan).await?;
+                let df = ctx.execute_logical_plan(plan).await?;
                 let schema = Arc::new(df.schema().as_arrow().clone());
                 let (batches, cut) = match read_only {
                     None => (df.collect().await?, false),

@@ -30,6 +30,11 @@ impl SnapshotStore {
             Some(remote) => remote.store(),
             None => Arc::new(LocalFileSystem::new_with_prefix(layout.root())?),
         };
+        Ok(Self::over(inner, files))
+    }
+
+    /// A store that lists `files` only and reads them from `inner` (rooted at the lake).
+    pub fn over(inner: Arc<dyn ObjectStore>, files: &[DataFile]) -> Self {
         let when = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
         let mut files: Vec<ObjectMeta> = files
             .iter()
@@ -42,7 +47,7 @@ impl SnapshotStore {
             })
             .collect();
         files.sort_by(|a, b| a.location.cmp(&b.location));
-        Ok(Self { inner, files })
+        Self { inner, files }
     }
 
     fn under<'a>(&'a self, prefix: Option<&'a Path>) -> impl Iterator<Item = &'a ObjectMeta> + 'a {

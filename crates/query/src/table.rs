@@ -1,16 +1,24 @@
 //! The physical events table: a ListingTable over the snapshot store, wrapped so that
 //! predicates on the `eventtime` string also prune `dt` partitions.
+//!
+//! The table knows the snapshot's files, so that a cluster's codec can send it to a
+//! scheduler, which builds the same table over the same files (`trawl-cluster`).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::DFSchema;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::TableProvider;
-use datafusion::datasource::listing::ListingTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::error::Result;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{
     BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType, col, lit,
@@ -20,18 +28,54 @@ use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
-use trawl_schema::{PARTITION_COL, UNKNOWN_PARTITION};
+use object_store::ObjectStore;
+use trawl_lake::DataFile;
+use trawl_schema::{PARTITION_COL, UNKNOWN_PARTITION, arrow_schema};
+
+use crate::store::SnapshotStore;
 
 #[derive(Debug)]
 pub struct CloudTrailTable {
     inner: Arc<ListingTable>,
+    files: Arc<Vec<DataFile>>,
 }
 
 impl CloudTrailTable {
-    pub fn new(inner: ListingTable) -> Self {
-        Self {
-            inner: Arc::new(inner),
+    /// The table over `files` (a snapshot's, or some of them), read from `lake` (a store
+    /// rooted at the lake). The store that lists them is registered at `url` (scheme and
+    /// host only) in `runtime`, which the sessions that scan the table must use. With
+    /// `cached`, the files' statistics are kept in `runtime`'s cache, which is keyed by path
+    /// within the store: only for a runtime that serves one lake.
+    pub fn over(
+        url: &url::Url,
+        lake: Arc<dyn ObjectStore>,
+        files: Arc<Vec<DataFile>>,
+        runtime: &RuntimeEnv,
+        cached: bool,
+    ) -> Result<Self> {
+        runtime.register_object_store(url, Arc::new(SnapshotStore::over(lake, &files)));
+        let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(vec![(PARTITION_COL.to_string(), DataType::Utf8)]);
+        let table_url = ListingTableUrl::parse(format!("{url}events/"))?;
+        let config = ListingTableConfig::new(table_url)
+            .with_listing_options(listing)
+            .with_schema(arrow_schema());
+        // File statistics kept in the runtime: files never change, so sessions that share a
+        // runtime (later snapshots, `reopen`) read each file's footer once.
+        let mut table = ListingTable::try_new(config)?;
+        if cached {
+            table = table.with_cache(runtime.cache_manager.get_file_statistic_cache());
         }
+        Ok(Self {
+            inner: Arc::new(table),
+            files,
+        })
+    }
+
+    /// The files the table reads.
+    pub fn files(&self) -> &Arc<Vec<DataFile>> {
+        &self.files
     }
 }
 

@@ -21,6 +21,7 @@ async fn a_query_over_the_memory_limit_stops_with_an_error_that_names_it() {
     let limited = |bytes: usize| EngineOptions {
         memory_limit: Some(bytes),
         spill_dir: Some(dir.path().join("spill")),
+        distributed: None,
     };
     std::fs::create_dir_all(dir.path().join("spill")).unwrap();
     let free = QueryEngine::open(&lake).await.unwrap();

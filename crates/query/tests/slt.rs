@@ -5,69 +5,14 @@
 #![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use async_trait::async_trait;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner};
+use sqllogictest::Runner;
 use trawl_lake::Lake;
-use trawl_query::{QueryEngine, QueryError};
+use trawl_query::QueryEngine;
 
-struct Db {
-    engine: QueryEngine,
-}
-
-#[async_trait]
-impl AsyncDB for Db {
-    type Error = QueryError;
-    type ColumnType = DefaultColumnType;
-
-    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, QueryError> {
-        let result = self.engine.run(sql).await?.pop().expect("one statement");
-        if result.schema.fields().is_empty() {
-            return Ok(DBOutput::StatementComplete(0));
-        }
-        let options = FormatOptions::default().with_null("NULL");
-        let mut rows = Vec::new();
-        for batch in &result.batches {
-            let formatters: Vec<ArrayFormatter> = batch
-                .columns()
-                .iter()
-                .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-                .collect::<Result<_, _>>()
-                .map_err(|e| QueryError::Execution(e.to_string()))?;
-            for row in 0..batch.num_rows() {
-                rows.push(
-                    formatters
-                        .iter()
-                        .map(|f| {
-                            let s = f.value(row).to_string();
-                            if s.is_empty() {
-                                "(empty)".to_string()
-                            } else {
-                                s
-                            }
-                        })
-                        .collect(),
-                );
-            }
-        }
-        Ok(DBOutput::Rows {
-            types: vec![DefaultColumnType::Any; result.schema.fields().len()],
-            rows,
-        })
-    }
-
-    async fn shutdown(&mut self) {}
-
-    fn engine_name(&self) -> &str {
-        "trawl"
-    }
-
-    async fn sleep(dur: Duration) {
-        tokio::time::sleep(dur).await;
-    }
-}
+#[path = "support/slt_db.rs"]
+mod slt_db;
+use slt_db::Db;
 
 /// A lake holding `fixtures/forms` and `fixtures/odd`.
 fn fixture_lake(dir: &std::path::Path) -> Lake {

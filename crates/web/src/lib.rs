@@ -190,6 +190,7 @@ impl App {
             trawl_query::EngineOptions {
                 memory_limit: Some(console_limit),
                 spill_dir: limits.engine.spill_dir.clone(),
+                distributed: None,
             },
         )
         .await?;

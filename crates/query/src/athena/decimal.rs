@@ -71,6 +71,17 @@ impl DecimalPlanner {
 }
 
 impl DecimalPlanner {
+    /// The functions the planner's expressions call: registered in the session too, so that
+    /// a plan that crosses the wire (a cluster) finds them by name.
+    pub(super) fn functions(&self) -> [Arc<ScalarUDF>; 4] {
+        [
+            self.divide.clone(),
+            self.add.clone(),
+            self.sub.clone(),
+            self.mul.clone(),
+        ]
+    }
+
     /// Whether `e` is one of the checked integer operations this planner made.
     fn is_checked(&self, e: &Expr) -> bool {
         matches!(e, Expr::ScalarFunction(f)

@@ -351,7 +351,9 @@ pub(crate) fn register(ctx: &mut SessionContext) {
         .chain(arrays::functions())
         .chain(maps::scalar_functions())
         .chain(ip::functions());
-    for f in scalars {
+    // `__trawl_has_null` is called by a rewrite, never by name in SQL: registered so that
+    // a plan sent to a cluster's nodes finds it there.
+    for f in scalars.chain([arrays::has_null()]) {
         ctx.register_udf(ScalarUDF::new_from_shared_impl(f));
     }
     // Trino's names for DataFusion functions with the same semantics.
@@ -369,11 +371,12 @@ pub(crate) fn register(ctx: &mut SessionContext) {
     agg::register(ctx);
     maps::register(ctx);
     lambdas::register(ctx);
-    datafusion::execution::FunctionRegistry::register_expr_planner(
-        ctx,
-        Arc::new(decimal::DecimalPlanner::new()),
-    )
-    .expect("a session accepts expression planners");
+    let decimals = decimal::DecimalPlanner::new();
+    for f in decimals.functions() {
+        ctx.register_udf((*f).clone());
+    }
+    datafusion::execution::FunctionRegistry::register_expr_planner(ctx, Arc::new(decimals))
+        .expect("a session accepts expression planners");
     // Trino's names for DataFusion's lambda functions.
     use datafusion::functions_nested::{array_filter, array_transform};
     for (f, alias) in [
