@@ -16,14 +16,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/trawl-cluster.XXXXXX")"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
-    wait 2> /dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+with_work cluster
 
 echo "generating $EVENTS events over $DAYS days, ingesting ..." >&2
 "$TRAWL" generate --out "$work/trail" --events "$EVENTS" --days "$DAYS" > /dev/null
@@ -41,23 +34,14 @@ for d in json.load(sys.stdin)["dashboards"]:
             print("q%02d %s/%s" % (n, d["id"], t["id"]))
 ' > "$work/queries"
 
-port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 300); do
-        python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 1)" 2> /dev/null && return 0
-        sleep 0.1
-    done
-    echo "nothing listens on $1" >&2
-    exit 1
-}
-sched=$(port)
+sched=$(free_port)
 "$TRAWL" cluster scheduler --bind "127.0.0.1:$sched" 2> "$work/scheduler.log" &
 pids+=($!)
 wait_port "$sched"
 executor() {
     local flight grpc
-    flight=$(port)
-    grpc=$(port)
+    flight=$(free_port)
+    grpc=$(free_port)
     "$TRAWL" cluster executor --scheduler "127.0.0.1:$sched" --port "$flight" --grpc-port "$grpc" \
         --work-dir "$work/executor-$1" 2> "$work/executor-$1.log" &
     pids+=($!)

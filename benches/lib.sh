@@ -3,3 +3,27 @@
 target="${CARGO_TARGET_DIR:-$here/../target}"
 TRAWL="${TRAWL:-$target/release/trawl}"
 [ -x "$TRAWL" ] || { echo "no trawl binary at $TRAWL: cargo build --release, or set TRAWL" >&2; exit 2; }
+
+# For scripts that start servers: a scratch directory $work, removed at exit with the
+# processes whose PIDs they add to $pids.
+with_work() {
+    work="$(mktemp -d "${TMPDIR:-/tmp}/trawl-$1.XXXXXX")"
+    pids=()
+    trap cleanup EXIT
+}
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
+    wait 2> /dev/null || true
+    rm -rf "$work"
+}
+# A loopback port nothing listens on.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# Waits until something listens on loopback port $1 (30 s at most).
+wait_port() {
+    for _ in $(seq 300); do
+        python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 1)" 2> /dev/null && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on $1" >&2
+    exit 1
+}

@@ -19,25 +19,14 @@ here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/trawl-s3lake.XXXXXX")"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
-    wait 2> /dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+with_work s3lake
 moto_port="$(free_port)"
 python3 -m moto.server -H 127.0.0.1 -p "$moto_port" > "$work/moto.log" 2>&1 &
 pids+=($!)
 proxy_port="$(free_port)"
 python3 "$here/latency_proxy.py" "$proxy_port" "$moto_port" "$DELAY_MS" &
 pids+=($!)
-for _ in $(seq 100); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1', $moto_port), 1)" 2> /dev/null && break
-    sleep 0.1
-done
+wait_port "$moto_port"
 python3 -c "import sys, boto3; boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='k', aws_secret_access_key='s', region_name='us-east-1').create_bucket(Bucket='lakes')" "http://127.0.0.1:$moto_port"
 export AWS_ACCESS_KEY_ID=k AWS_SECRET_ACCESS_KEY=s AWS_REGION=us-east-1 \
     AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true

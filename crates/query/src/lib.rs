@@ -14,6 +14,7 @@
 //! works. Tables resolve as `cloudtrail_logs` and `default.cloudtrail_logs`.
 
 mod athena;
+mod error;
 pub mod fuzz;
 mod geo;
 mod store;
@@ -29,7 +30,6 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::TableReference;
-use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, TrackConsumersPool};
@@ -39,10 +39,11 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 pub use trawl_lake::DataFile;
-use trawl_lake::{Catalog, Lake, LakeError, Layout, TableDef};
+use trawl_lake::{Catalog, Lake, Layout, TableDef};
 use trawl_schema::{PHYSICAL_TABLE, athena_view_select};
 
 pub use athena::{ADDED as ATHENA_FUNCTIONS, TRINO_FUNCTIONS, fold_quoted_identifiers};
+pub use error::{QueryError, check_nesting};
 pub use geo::GEO_FUNCTIONS;
 pub use store::SnapshotStore;
 pub use table::{CloudTrailTable, partition_predicates};
@@ -52,49 +53,6 @@ pub const TABLE: &str = "cloudtrail_logs";
 /// The Athena-shaped view over the lake that `cloudtrail_logs` and tables declared with DDL
 /// read (a DDL table may itself be named `cloudtrail_logs`).
 pub const BASE_VIEW: &str = "trawl_cloudtrail_logs";
-
-#[derive(Debug, thiserror::Error)]
-pub enum QueryError {
-    #[error(transparent)]
-    Lake(#[from] LakeError),
-    /// The query is wrong: bad SQL, unknown column or table, wrong types.
-    #[error("query error: {0}")]
-    Plan(String),
-    /// The query is fine but running it failed (bad data, I/O).
-    #[error("execution error: {0}")]
-    Execution(String),
-    /// The query needed more memory than the session's limit, in an operator that cannot
-    /// spill to disk (sorts, aggregates and joins spill; others cannot).
-    #[error("{message}\n\nhint: {}", memory_hint(*.limit))]
-    Memory {
-        message: String,
-        /// The session's limit in bytes, once known.
-        limit: Option<usize>,
-    },
-    /// A bug in trawl or DataFusion.
-    #[error("internal error (please report it): {0}")]
-    Internal(String),
-}
-
-fn memory_hint(limit: Option<usize>) -> String {
-    let limit = limit.map_or("the limit".to_string(), |l| {
-        format!("the limit is {}", bytes_text(l))
-    });
-    format!(
-        "{limit}; raise it with --memory-limit (e.g. --memory-limit 8GiB), or narrow the query (a time range, fewer columns, LIMIT)"
-    )
-}
-
-fn bytes_text(n: usize) -> String {
-    const GIB: f64 = (1u64 << 30) as f64;
-    const MIB: f64 = (1u64 << 20) as f64;
-    let n = n as f64;
-    if n >= GIB {
-        format!("{:.1} GiB", n / GIB)
-    } else {
-        format!("{:.1} MiB", n / MIB)
-    }
-}
 
 /// A session that plans here and runs elsewhere (a cluster): trawl-query builds the session
 /// and its tables, the implementation makes it distributed. Functions are registered after
@@ -140,66 +98,6 @@ pub fn default_memory_limit() -> usize {
         0 => 4 << 30,
         total => usize::try_from(total / 2).unwrap_or(usize::MAX),
     }
-}
-
-impl From<DataFusionError> for QueryError {
-    fn from(e: DataFusionError) -> Self {
-        match e.find_root() {
-            DataFusionError::ResourcesExhausted(_) => QueryError::Memory {
-                message: e.strip_backtrace(),
-                limit: None,
-            },
-            DataFusionError::SQL(e, _)
-                if matches!(
-                    e.as_ref(),
-                    datafusion::sql::sqlparser::parser::ParserError::RecursionLimitExceeded
-                ) =>
-            {
-                too_deep()
-            }
-            DataFusionError::SQL(..)
-            | DataFusionError::Plan(_)
-            | DataFusionError::SchemaError(..)
-            | DataFusionError::NotImplemented(_) => QueryError::Plan(e.strip_backtrace()),
-            DataFusionError::Internal(_) => QueryError::Internal(e.strip_backtrace()),
-            _ => QueryError::Execution(e.strip_backtrace()),
-        }
-    }
-}
-
-/// Levels the SQL parser nests at most (sqlparser's recursion limit).
-const MAX_NESTING: usize = 50;
-
-fn too_deep() -> QueryError {
-    QueryError::Plan(format!(
-        "the statement nests parentheses, brackets, calls or operators more than {MAX_NESTING} \
-         levels deep (the SQL parser's limit): flatten it, e.g. with a WITH clause"
-    ))
-}
-
-/// Refuses brackets nested past the parser's limit before the parser sees them: on such
-/// input sqlparser backtracks at every level, and 60 nested `ARRAY[` took minutes. Call it
-/// before giving untrusted text to sqlparser (the web console's read-only check does).
-pub fn check_nesting(sql: &str) -> Result<(), QueryError> {
-    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
-    // Text that does not tokenize is the parser's to report.
-    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize() else {
-        return Ok(());
-    };
-    let mut depth = 0usize;
-    for t in &tokens {
-        match t {
-            Token::LParen | Token::LBracket | Token::LBrace => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Err(too_deep());
-                }
-            }
-            Token::RParen | Token::RBracket | Token::RBrace => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 /// Athena rewrites at the AST level (see [`athena::rewrite_statement`]).
@@ -412,13 +310,8 @@ impl QueryEngine {
                 SessionContext::new_with_state(d.upgrade(state)?)
             }
         };
-        let lake: Arc<dyn object_store::ObjectStore> = match layout.remote() {
-            Some(remote) => remote.store(),
-            None => Arc::new(
-                object_store::local::LocalFileSystem::new_with_prefix(layout.root())
-                    .map_err(|e| QueryError::Execution(e.to_string()))?,
-            ),
-        };
+        let lake =
+            SnapshotStore::of_lake(&layout).map_err(|e| QueryError::Execution(e.to_string()))?;
         // Sessions over some of a snapshot's files share its runtime, whose registry maps
         // URLs to stores: each session lists its files under a host of its own.
         static NEXT_STORE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -23,17 +23,18 @@ pub struct SnapshotStore {
 }
 
 impl SnapshotStore {
-    /// A store that lists `files` only (some of a snapshot's: the commits a dashboard's
-    /// cached partial answers do not cover yet).
-    pub fn of_files(layout: &Layout, files: &[DataFile]) -> Result<Self> {
-        let inner: Arc<dyn ObjectStore> = match layout.remote() {
+    /// The store of the lake `layout` describes, rooted at the lake: its directory, or its
+    /// object store.
+    pub fn of_lake(layout: &Layout) -> Result<Arc<dyn ObjectStore>> {
+        Ok(match layout.remote() {
             Some(remote) => remote.store(),
             None => Arc::new(LocalFileSystem::new_with_prefix(layout.root())?),
-        };
-        Ok(Self::over(inner, files))
+        })
     }
 
-    /// A store that lists `files` only and reads them from `inner` (rooted at the lake).
+    /// A store that lists `files` only (a snapshot's, or some of them: the commits a
+    /// dashboard's cached partial answers do not cover yet) and reads them from `inner`
+    /// (rooted at the lake).
     pub fn over(inner: Arc<dyn ObjectStore>, files: &[DataFile]) -> Self {
         let when = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
         let mut files: Vec<ObjectMeta> = files
