@@ -244,10 +244,18 @@ fn a_lost_log_in_object_storage_is_rebuilt_and_every_mirror_follows() {
             report.manifests
         );
     }
-    // The ledger came back with the rows: a re-run reads nothing again.
+    // The ledger came back with the rows: a re-run stores nothing, and reads again only
+    // objects none of whose events were stored (re-deliveries of events another object
+    // brought first, which of the two comes first depends on the ingest's threads), each
+    // dropping at least one duplicate.
     let again = trawl_testkit::ingest(&b, &[x.clone(), y.clone()]);
     assert_eq!(again.events_stored, 0, "{again:?}");
-    assert_eq!(again.objects_skipped, again.objects_found, "{again:?}");
+    assert_eq!(again.conflicts, 0, "{again:?}");
+    assert!(
+        again.objects_read <= again.duplicates_dropped
+            && again.objects_read * 10 < again.objects_found,
+        "{again:?}"
+    );
 
     // A damaged log (an entry that is not JSON): no mirror opens the lake, the error names
     // the entry, and the rebuild (which does not read the log) moves it aside with the rest.
