@@ -54,6 +54,13 @@ pub(crate) enum Command {
     /// committed files (through the lake's symlink manifests, which it first brings up to date)
     /// and the Athena-shaped `cloudtrail_logs` view.
     Ddl(DdlArgs),
+    /// Run every statement of a query set N times on one or more lakes: min, median and max
+    /// wall time, rows, bytes scanned and Athena's estimated bill per statement and lake, and
+    /// the ratio between lakes; with --baseline, exit 1 naming each statement that got slower.
+    Bench(crate::tuning::BenchArgs),
+    /// Describe the lake: layout, events, files and bytes, partitions, date range, and the raw
+    /// trail it came from.
+    Info(crate::tuning::InfoArgs),
     /// Run a node of a Ballista cluster that runs trawl's queries (`trawl sql --cluster`,
     /// `trawl report --cluster`): the scheduler, or an executor.
     Cluster(crate::cluster::ClusterArgs),
@@ -534,8 +541,9 @@ pub(crate) enum Format {
 
 #[derive(Debug, Args)]
 pub(crate) struct SqlArgs {
-    /// The SQL to run (several statements separated by `;`).
-    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    /// The SQL to run (several statements separated by `;`). Without SQL or -f, on a
+    /// terminal: an interactive shell (\? for its commands).
+    #[arg(conflicts_with = "file")]
     pub sql: Option<String>,
     /// Read the SQL from this file (`-` for stdin).
     #[arg(short, long)]
@@ -545,6 +553,15 @@ pub(crate) struct SqlArgs {
     /// Output format (default: table on a terminal, csv otherwise).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
+    /// After each statement, what it cost: wall time, rows, bytes read, partitions, files,
+    /// row groups and pages scanned and pruned, and Amazon Athena's estimated bill on the raw
+    /// trail and on this lake (docs/tuning.md). On stderr; with `--format json`, each
+    /// statement prints `{"rows": [...], "stats": {...}}`.
+    #[arg(long)]
+    pub stats: bool,
+    /// Athena's price per TB scanned, in US dollars, for the estimates of `--stats`.
+    #[arg(long, default_value_t = trawl_tuning::DEFAULT_PRICE_PER_TB, value_name = "USD")]
+    pub price_per_tb: f64,
     #[command(flatten)]
     pub cluster: crate::cluster::ClusterArg,
 }
@@ -582,7 +599,9 @@ pub(crate) fn sql_text(args: &SqlArgs) -> anyhow::Result<String> {
         (None, Some(f)) => {
             std::fs::read_to_string(f).with_context(|| format!("reading SQL file {}", f.display()))
         }
-        (None, None) => bail!("give the SQL as an argument or with -f FILE"),
+        (None, None) => bail!(
+            "give the SQL as an argument or with -f FILE (-f - reads stdin); on a terminal, `trawl sql` alone opens a shell"
+        ),
     }
 }
 

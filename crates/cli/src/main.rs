@@ -7,6 +7,8 @@ mod demo;
 mod lakes;
 mod render;
 mod settings;
+mod shell;
+mod tuning;
 mod validate;
 
 use std::io::{IsTerminal, Write};
@@ -95,6 +97,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Ingest(a) => ingest(a),
         Command::Sql(a) => sql(a),
+        Command::Bench(a) => tuning::bench(a),
+        Command::Info(a) => tuning::info(a),
         Command::Demo(a) => demo::run(a),
         Command::Generate(a) => generate(a),
         Command::Report(a) => report(a),
@@ -533,25 +537,57 @@ pub(crate) fn geo(
     Ok(Some(std::sync::Arc::new(trawl_geo::GeoDb::open(paths)?)))
 }
 
+/// `trawl sql` alone on a terminal: the shell.
+fn shell(a: &SqlArgs) -> anyhow::Result<ExitCode> {
+    let lake = lakes::open_with(&a.query.lake, &a.query.s3)?;
+    let rt = trawl_query::query_runtime().context("starting the query runtime")?;
+    let geo = geo(&a.query.geo.geoip)?;
+    let mut options = a.query.memory.engine();
+    options.distributed = a.cluster.distributed(&lake, &a.query.s3)?;
+    let bench = trawl_tuning::Workbench::new(&lake, a.price_per_tb)?;
+    let engine = rt.block_on(trawl_query::QueryEngine::open_with_options(
+        &lake, geo, &options,
+    ))?;
+    shell::run(&rt, engine, bench, &lake.location())
+}
+
 fn sql(a: &SqlArgs) -> anyhow::Result<ExitCode> {
+    if a.sql.is_none() && a.file.is_none() && std::io::stdin().is_terminal() {
+        return shell(a);
+    }
     let text = args::sql_text(a)?;
     let lake = lakes::open_with(&a.query.lake, &a.query.s3)?;
-    let format = a.format.unwrap_or(if std::io::stdout().is_terminal() {
-        Format::Table
-    } else {
-        Format::Csv
-    });
+    let format = a.format.unwrap_or_else(render::default_format);
     let rt = trawl_query::query_runtime().context("starting the query runtime")?;
     let geo = geo(&a.query.geo.geoip)?;
     let mut engine = a.query.memory.engine();
     engine.distributed = a.cluster.distributed(&lake, &a.query.s3)?;
-    let results = rt.block_on(async {
+    let bench = a
+        .stats
+        .then(|| trawl_tuning::Workbench::new(&lake, a.price_per_tb))
+        .transpose()?;
+    let (results, stats) = rt.block_on(async {
         let engine = trawl_query::QueryEngine::open_with_options(&lake, geo, &engine).await?;
-        engine.run(&text).await
+        let results = engine.run(&text).await?;
+        let stats: Vec<_> = match &bench {
+            None => Vec::new(),
+            Some(b) => results.iter().map(|r| b.stats(r, engine.files())).collect(),
+        };
+        Ok::<_, trawl_query::QueryError>((results, stats))
     })?;
     let mut out = std::io::stdout().lock();
-    for r in &results {
-        render::write_result(&mut out, format, &r.batches, &r.schema)?;
+    for (i, r) in results.iter().enumerate() {
+        let Some(stats) = stats.get(i) else {
+            render::write_result(&mut out, format, &r.batches, &r.schema)?;
+            continue;
+        };
+        if format == Format::Json {
+            render::write_with_stats(&mut out, &r.batches, &r.schema, stats)?;
+        } else {
+            render::write_result(&mut out, format, &r.batches, &r.schema)?;
+            out.flush()?;
+            eprint!("{}", stats.text());
+        }
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

@@ -7,6 +7,16 @@ use trawl_lake::IngestSummary;
 
 use crate::args::Format;
 
+/// The output format when none is given: a table on a terminal, CSV otherwise.
+pub(crate) fn default_format() -> Format {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Csv
+    }
+}
+
 /// Writes one statement's result in `format`. Statements without rows and columns (DDL)
 /// print nothing.
 pub(crate) fn write_result(
@@ -19,6 +29,7 @@ pub(crate) fn write_result(
         return Ok(());
     }
     match format {
+        Format::Table if is_explain(schema) => write_explain(out, batches)?,
         Format::Table => {
             let table = if batches.is_empty() {
                 arrow::util::pretty::pretty_format_batches(&[RecordBatch::new_empty(
@@ -66,6 +77,87 @@ pub(crate) fn write_result(
     Ok(())
 }
 
+/// An `EXPLAIN` result: the columns `plan_type` and `plan`.
+fn is_explain(schema: &arrow::datatypes::SchemaRef) -> bool {
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    names == ["plan_type", "plan"]
+}
+
+/// An `EXPLAIN` result as plain text for a terminal: each plan under its type, and the
+/// metrics of each operator (`EXPLAIN ANALYZE`: rows, time, bytes, what a scan pruned) one
+/// per line under it, rather than one table cell with lines hundreds of characters wide.
+fn write_explain(out: &mut dyn Write, batches: &[RecordBatch]) -> anyhow::Result<()> {
+    use arrow::array::AsArray;
+    for b in batches {
+        let (kinds, plans) = (
+            b.column(0).as_string::<i32>(),
+            b.column(1).as_string::<i32>(),
+        );
+        for (kind, plan) in kinds.iter().zip(plans.iter()) {
+            writeln!(out, "== {} ==", kind.unwrap_or_default())?;
+            for line in plan.unwrap_or_default().lines() {
+                write_plan_line(out, line)?;
+            }
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}
+
+/// One operator's line: its description, then `metrics=[a=1, b=2]` as one metric a line.
+fn write_plan_line(out: &mut dyn Write, line: &str) -> std::io::Result<()> {
+    let Some(at) = line.find(", metrics=[") else {
+        return writeln!(out, "{line}");
+    };
+    let indent = line.len() - line.trim_start().len();
+    writeln!(out, "{}", &line[..at])?;
+    let metrics = line[at + ", metrics=[".len()..].trim_end();
+    let metrics = metrics.strip_suffix(']').unwrap_or(metrics);
+    // Metrics are `name=value` separated by `, `; a value may hold `, ` only inside brackets.
+    let mut depth = 0usize;
+    let mut start = 0;
+    let bytes = metrics.as_bytes();
+    let mut parts = Vec::new();
+    for (i, c) in metrics.char_indices() {
+        match c {
+            '[' | '(' => depth += 1,
+            ']' | ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 && bytes.get(i + 1) == Some(&b' ') => {
+                parts.push(&metrics[start..i]);
+                start = i + 2;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&metrics[start..]);
+    for p in parts.iter().filter(|p| !p.is_empty()) {
+        writeln!(out, "{:indent$}    | {p}", "")?;
+    }
+    Ok(())
+}
+
+/// One statement's rows and what it cost, as one JSON object: `{"rows": [...], "stats": {...}}`.
+pub(crate) fn write_with_stats(
+    out: &mut dyn Write,
+    batches: &[RecordBatch],
+    schema: &arrow::datatypes::SchemaRef,
+    stats: &trawl_tuning::QueryStats,
+) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    if !schema.fields().is_empty() {
+        write_result(&mut rows, Format::Json, batches, schema)?;
+    }
+    let rows: serde_json::Value = if rows.is_empty() {
+        serde_json::Value::Array(Vec::new())
+    } else {
+        serde_json::from_slice(&rows)?
+    };
+    let doc = serde_json::json!({"rows": rows, "stats": stats});
+    serde_json::to_writer(&mut *out, &doc)?;
+    writeln!(out)?;
+    Ok(())
+}
+
 /// CSV has no arrays, structs, maps or bytes: such columns are written as their display text
 /// (`[a, b]`, `{arn: ...}`, hex), as the table format shows them.
 fn csv_ready(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
@@ -109,21 +201,6 @@ fn csv_ready(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
     )?)
 }
 
-fn human_bytes(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < units.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", units[u])
-    }
-}
-
 /// The human-readable ingest summary.
 pub(crate) fn write_summary(out: &mut dyn Write, s: &IngestSummary) -> std::io::Result<()> {
     writeln!(
@@ -139,8 +216,8 @@ pub(crate) fn write_summary(out: &mut dyn Write, s: &IngestSummary) -> std::io::
     writeln!(
         out,
         "bytes           {} read, {} of JSON",
-        human_bytes(s.bytes_read),
-        human_bytes(s.json_bytes)
+        trawl_tuning::human_bytes(s.bytes_read),
+        trawl_tuning::human_bytes(s.json_bytes)
     )?;
     writeln!(
         out,
@@ -198,7 +275,7 @@ pub(crate) fn write_requests(
         r.get_requests,
         r.head_requests,
         r.retries,
-        human_bytes(r.bytes)
+        trawl_tuning::human_bytes(r.bytes)
     )
 }
 
@@ -213,7 +290,7 @@ pub(crate) fn write_verify(
         "checked         {} files, {} rows, {}",
         r.files_checked,
         r.rows,
-        human_bytes(r.bytes)
+        trawl_tuning::human_bytes(r.bytes)
     )?;
     if r.problems.is_empty() {
         writeln!(

@@ -35,6 +35,7 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -42,6 +43,7 @@ pub use trawl_lake::DataFile;
 use trawl_lake::{Catalog, Lake, Layout, TableDef};
 use trawl_schema::{PHYSICAL_TABLE, athena_view_select};
 
+pub use athena::ddl::split_statements;
 pub use athena::{ADDED as ATHENA_FUNCTIONS, TRINO_FUNCTIONS, fold_quoted_identifiers};
 pub use error::{QueryError, check_nesting};
 pub use geo::GEO_FUNCTIONS;
@@ -120,6 +122,11 @@ pub struct StatementResult {
     pub sql: String,
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
+    /// The physical plan that ran, with its metrics (what each scan read and pruned); `None`
+    /// for DDL, which trawl runs itself.
+    pub plan: Option<Arc<dyn ExecutionPlan>>,
+    /// Wall time from planning to the last batch.
+    pub elapsed: std::time::Duration,
 }
 
 /// One statement through the front end: Athena DDL (run by trawl), or plans for DataFusion.
@@ -279,7 +286,10 @@ impl QueryEngine {
         let memory_limit = memory_limit.unwrap_or_else(default_memory_limit);
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema("awsdatacatalog", "default")
-            .with_information_schema(true);
+            .with_information_schema(true)
+            // EXPLAIN ANALYZE shows rows, time, bytes and what each scan pruned, not every
+            // developer counter (`SET datafusion.explain.analyze_level = 'dev'` for those).
+            .set_str("datafusion.explain.analyze_level", "summary");
         let opts = config.options_mut();
         // Trino sorts NULLs last whatever the direction.
         opts.sql_parser.default_null_ordering = "nulls_last".to_string();
@@ -479,6 +489,8 @@ impl QueryEngine {
             sql: sql.to_string(),
             schema: Arc::new(Schema::empty()),
             batches: vec![],
+            plan: None,
+            elapsed: std::time::Duration::ZERO,
         };
         let mut catalog = Catalog::load(&self.layout)?;
         match ddl {
@@ -548,9 +560,16 @@ impl QueryEngine {
                     sql: sql.to_string(),
                     schema,
                     batches: vec![batch],
+                    plan: None,
+                    elapsed: std::time::Duration::ZERO,
                 })
             }
         }
+    }
+
+    /// The files this session reads (its snapshot's, or the commits' it was opened over).
+    pub fn files(&self) -> &[DataFile] {
+        &self.files
     }
 
     /// The lake version this engine reads.
@@ -689,6 +708,7 @@ impl QueryEngine {
             .with_allow_statements(false);
         let mut out = Vec::new();
         for text in statements {
+            let started = std::time::Instant::now();
             let plans = match self.prepare(ctx, &text).await? {
                 Prepared::Ddl(ddl) => {
                     if read_only.is_some() {
@@ -710,13 +730,16 @@ impl QueryEngine {
                 }
                 let df = ctx.execute_logical_plan(plan).await?;
                 let schema = Arc::new(df.schema().as_arrow().clone());
+                let df = match read_only {
+                    None => df,
+                    Some(max_rows) => df.limit(0, Some(max_rows.saturating_add(1)))?,
+                };
+                let task = Arc::new(df.task_ctx());
+                let physical = df.create_physical_plan().await?;
+                let batches = datafusion::physical_plan::collect(physical.clone(), task).await?;
                 let (batches, cut) = match read_only {
-                    None => (df.collect().await?, false),
+                    None => (batches, false),
                     Some(max_rows) => {
-                        let batches = df
-                            .limit(0, Some(max_rows.saturating_add(1)))?
-                            .collect()
-                            .await?;
                         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
                         (first_rows(&batches, max_rows), rows > max_rows)
                     }
@@ -725,6 +748,8 @@ impl QueryEngine {
                     sql: text.trim().to_string(),
                     schema,
                     batches,
+                    plan: Some(physical),
+                    elapsed: started.elapsed(),
                 };
                 out.push((result, cut));
             }

@@ -109,11 +109,16 @@ fn date_prefix(s: &str) -> &str {
 /// Parseable event times are stored canonically (`YYYY-MM-DDTHH:MM:SSZ`) in the partition of
 /// their date, so a string bound on eventtime bounds the date prefix; rows whose time could
 /// not be parsed live in the unknown partition, which is always kept.
+///
+/// An upper bound of at most 10 characters (`eventtime < '2024-03-03'`) excludes its own day:
+/// a stored time is longer than the bound and starts with its date, so it is below the bound
+/// only if its date already is.
 fn derive(op: Operator, bound: &str) -> Option<Expr> {
     let d = date_prefix(bound);
     let dt = col(PARTITION_COL);
     let on_dt = match op {
         Operator::Gt | Operator::GtEq => dt.clone().gt_eq(lit(d)),
+        Operator::Lt | Operator::LtEq if d.len() == bound.len() => dt.clone().lt(lit(d)),
         Operator::Lt | Operator::LtEq => dt.clone().lt_eq(lit(d)),
         Operator::Eq if bound.chars().count() >= 10 => dt.clone().eq(lit(d)),
         _ => return None,
@@ -300,7 +305,15 @@ mod tests {
             (col("eventtime").eq(lit("2024")), vec![]),
             (
                 col("eventtime").lt(lit("2024-03")),
-                vec!["dt <= Utf8(\"2024-03\")"],
+                vec!["dt < Utf8(\"2024-03\")"],
+            ),
+            (
+                col("eventtime").lt_eq(lit("2024-03-03")),
+                vec!["dt < Utf8(\"2024-03-03\")"],
+            ),
+            (
+                col("eventtime").lt(lit("2024-03-03T00:00:00Z")),
+                vec!["dt <= Utf8(\"2024-03-03\")"],
             ),
             (
                 col("eventtime").between(lit("2024-03-01"), lit("2024-03-05T23:59:59Z")),

@@ -35,7 +35,7 @@ pub(crate) enum Ddl {
 
 /// Splits SQL text into statements at top-level semicolons (strings, quoted names and
 /// comments are respected). Empty statements are dropped.
-pub(crate) fn split_statements(sql: &str) -> Vec<String> {
+pub fn split_statements(sql: &str) -> Vec<String> {
     let Some(tokens) = super::tokens_with_ranges(sql, &HiveDialect {}) else {
         return vec![sql.to_string()];
     };

@@ -1,0 +1,211 @@
+//! The stats of `trawl sql --stats` against a lake whose files, row groups and bytes are
+//! known: a generated trail compacted to one file per day in row groups of 100 rows.
+
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use arrow::array::AsArray;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use trawl_lake::{CompactOptions, IngestOptions, Lake, compact};
+use trawl_query::QueryEngine;
+use trawl_tuning::{QueryStats, Workbench};
+
+const GROUP: usize = 100;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    trail: PathBuf,
+    lake: Lake,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = trawl_testkit::trail(&dir.path().join("trail"), 7, 3_000, 3);
+    let lake = Lake::create(dir.path().join("lake")).unwrap();
+    let opts = IngestOptions {
+        flush_bytes: 1,
+        ..IngestOptions::default()
+    };
+    trawl_testkit::ingest_with(&lake, std::slice::from_ref(&trail), opts);
+    let summary = compact(
+        &lake,
+        &CompactOptions {
+            row_group_rows: GROUP,
+            ..CompactOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(summary.files_after < summary.files_before, "{summary:?}");
+    assert_eq!(lake.snapshot().unwrap().files.len(), 3, "one file per day");
+    Fixture {
+        _dir: dir,
+        trail,
+        lake,
+    }
+}
+
+fn run(f: &Fixture, sql: &str) -> (Vec<arrow::record_batch::RecordBatch>, QueryStats) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let engine = QueryEngine::open(&f.lake).await.unwrap();
+        let bench = Workbench::new(&f.lake, 5.0).unwrap();
+        let mut results = engine.run(sql).await.unwrap();
+        let r = results.pop().unwrap();
+        let stats = bench.stats(&r, engine.files());
+        (r.batches, stats)
+    })
+}
+
+/// The event times (microseconds) of one day, in the order the compacted file holds them.
+fn times_of(f: &Fixture, day: &str) -> Vec<i64> {
+    let (batches, _) = run(
+        f,
+        &format!(
+            "SELECT CAST(to_unixtime(from_iso8601_timestamp(eventtime)) * 1000000 AS BIGINT) \
+             FROM cloudtrail_logs WHERE eventtime LIKE '{day}%' ORDER BY 1"
+        ),
+    );
+    batches
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect()
+}
+
+fn file_of(f: &Fixture, day: &str) -> (PathBuf, u64) {
+    let snap = f.lake.snapshot().unwrap();
+    let file = snap.files.iter().find(|d| d.dt == day).unwrap();
+    (f.lake.root().join(&file.path), file.bytes)
+}
+
+/// The gzipped log objects under `dir` (no digests), with the date folder of each.
+fn objects(dir: &Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for rel in trawl_testkit::files(dir) {
+        if rel.ends_with(".json.gz") && !rel.contains("CloudTrail-Digest") {
+            let parts: Vec<&str> = rel.split('/').collect();
+            let n = parts.len();
+            let day = format!("{}-{}-{}", parts[n - 4], parts[n - 3], parts[n - 2]);
+            out.push((day, std::fs::metadata(dir.join(&rel)).unwrap().len()));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_time_filter_prunes_partitions_and_row_groups_exactly() {
+    let f = fixture();
+    let day = "2024-03-02";
+    let bound = "2024-03-02T12:00:00Z";
+    let bound_us = chrono::DateTime::parse_from_rfc3339(bound)
+        .unwrap()
+        .timestamp_micros();
+    let times = times_of(&f, day);
+    let (path, file_bytes) = file_of(&f, day);
+    let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let meta = reader.metadata();
+    let groups = meta.num_row_groups();
+    assert_eq!(
+        groups,
+        times.len().div_ceil(GROUP),
+        "row groups of {GROUP} rows"
+    );
+    // A row group is pruned when its latest event is before the bound.
+    let pruned = times
+        .chunks(GROUP)
+        .filter(|c| *c.last().unwrap() < bound_us)
+        .count();
+    assert!(pruned > 0 && pruned < groups, "{pruned} of {groups}");
+    let want_rows = times.iter().filter(|t| **t >= bound_us).count() as u64;
+
+    let (_, stats) = run(
+        &f,
+        &format!(
+            "SELECT eventname FROM cloudtrail_logs WHERE eventtime >= '{bound}' AND eventtime < '2024-03-03'"
+        ),
+    );
+    assert_eq!(stats.rows, want_rows, "{stats:?}");
+    let s = stats.scan.clone().unwrap();
+    assert_eq!(s.scans, 1);
+    assert_eq!(s.files_in_lake, 3);
+    assert_eq!(s.partitions_in_lake, 3);
+    assert_eq!(s.files_listed, 1, "partition pruning keeps one day: {s:?}");
+    assert_eq!(s.partitions, vec![day.to_string()]);
+    assert_eq!(s.bytes_listed, file_bytes);
+    assert_eq!(s.file_ranges.read, 1, "{s:?}");
+    assert_eq!(s.row_groups_by_statistics.pruned, pruned as u64, "{s:?}");
+    assert_eq!(
+        s.row_groups_by_statistics.read,
+        (groups - pruned) as u64,
+        "{s:?}"
+    );
+    assert_eq!(s.row_groups(), (groups as u64, (groups - pruned) as u64));
+    // The bytes read: at least the `eventname` column chunks of the row groups kept, at most
+    // the file.
+    let col = meta
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == "eventname")
+        .unwrap();
+    let chunks: i64 = (pruned..groups)
+        .map(|g| meta.row_group(g).column(col).compressed_size())
+        .sum();
+    assert!(
+        s.bytes_scanned >= chunks as u64 && s.bytes_scanned <= file_bytes,
+        "{} read; eventname chunks {chunks}, file {file_bytes}",
+        s.bytes_scanned
+    );
+
+    // Athena: every object of the trail on raw JSON; those delivered that day with
+    // projection; the bytes read on this lake.
+    let objects = objects(&f.trail);
+    let all: u64 = objects.iter().map(|(_, b)| b).sum();
+    let that_day: u64 = objects
+        .iter()
+        .filter(|(d, _)| d == day)
+        .map(|(_, b)| b)
+        .sum();
+    assert!(that_day > 0 && that_day < all);
+    let bill = stats.athena.clone().unwrap();
+    assert_eq!(bill.raw_json.bytes, all);
+    assert_eq!(bill.raw_json_projected.bytes, that_day);
+    assert_eq!(bill.lake.bytes, s.bytes_scanned);
+    assert_eq!(bill.lake.billed_bytes, 10 << 20, "the 10 MB minimum");
+    let text = stats.text();
+    assert!(text.contains("partitions 1 of 3 (2024-03-02)"), "{text}");
+    assert!(
+        text.contains(&format!("{pruned} pruned by min/max")),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_self_join_scans_twice_and_athena_bills_both() {
+    let f = fixture();
+    let (_, one) = run(&f, "SELECT eventid FROM cloudtrail_logs");
+    let (_, two) = run(
+        &f,
+        "SELECT count(*) FROM cloudtrail_logs a JOIN cloudtrail_logs b ON a.eventid = b.eventid \
+         WHERE b.eventtime < '2024-03-02'",
+    );
+    let (s1, s2) = (one.scan.unwrap(), two.scan.unwrap());
+    assert_eq!(s1.scans, 1);
+    assert_eq!(s1.files_listed, 3);
+    assert_eq!(s1.row_groups_by_statistics.pruned, 0, "no filter: {s1:?}");
+    assert_eq!(s2.scans, 2, "{s2:?}");
+    assert_eq!(s2.files_listed, 3 + 1, "{s2:?}");
+    let set: BTreeSet<String> = s2.partitions.iter().cloned().collect();
+    assert_eq!(set.len(), 3);
+    let (b1, b2) = (one.athena.unwrap(), two.athena.unwrap());
+    assert_eq!(b2.raw_json.bytes, 2 * b1.raw_json.bytes);
+    assert!(b2.raw_json_projected.bytes < b2.raw_json.bytes);
+    assert!(b2.raw_json_projected.bytes > b1.raw_json_projected.bytes);
+}
