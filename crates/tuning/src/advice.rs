@@ -136,11 +136,22 @@ pub fn advise(sql: &str, stats: &QueryStats, opts: AdviceOptions) -> Vec<Advice>
         .iter()
         .any(|days| days.len() as u64 == scan.partitions_in_lake);
     if every_day && scan.partitions_in_lake > opts.max_days {
+        // The lake's last week, as an example of a bound.
+        let days: Vec<&String> = scan
+            .partitions
+            .iter()
+            .filter(|d| d.len() == 10 && d.starts_with(|c: char| c.is_ascii_digit()))
+            .collect();
+        let example = days
+            .len()
+            .checked_sub(7)
+            .and_then(|i| days.get(i))
+            .map_or_else(|| "2024-03-01".to_string(), |d| d.to_string());
         out.push(Advice {
             rule: "no-time-filter",
             message: format!(
-                "a scan reads all {} days of the lake: a filter on eventtime (eventtime >= '2024-03-01') \
-                 reads only the days it selects, as partition projection does in Athena",
+                "a scan reads all {} days of the lake: a filter on eventtime (eventtime >= '{example}' \
+                 for its last week) reads only the days it selects, as partition projection does in Athena",
                 scan.partitions_in_lake
             ),
             saves_bytes: None,
@@ -232,6 +243,11 @@ mod tests {
             rules(q, &all_days),
             ["no-time-filter", "select-star", "order-without-limit"]
         );
+        let mut last_days = all_days.clone();
+        last_days.scan.as_mut().unwrap().partitions =
+            (1..=30).map(|d| format!("2024-04-{d:02}")).collect();
+        let a = advise(q, &last_days, AdviceOptions::default());
+        assert!(a[0].message.contains("eventtime >= '2024-04-24'"), "{a:?}");
         assert_eq!(rules(q, &some_days), ["select-star", "order-without-limit"]);
         assert_eq!(rules(q, &small), ["select-star", "order-without-limit"]);
         let few_rows = stats(10, 3, 30);
