@@ -537,37 +537,36 @@ pub(crate) fn geo(
     Ok(Some(std::sync::Arc::new(trawl_geo::GeoDb::open(paths)?)))
 }
 
-/// `trawl sql` alone on a terminal: the shell.
-fn shell(a: &SqlArgs) -> anyhow::Result<ExitCode> {
+/// What `trawl sql` and its shell open: the lake, the query runtime, and a session over the
+/// lake's latest snapshot (on the cluster with `--cluster`).
+fn open_session(
+    a: &SqlArgs,
+) -> anyhow::Result<(Lake, tokio::runtime::Runtime, trawl_query::QueryEngine)> {
     let lake = lakes::open_with(&a.query.lake, &a.query.s3)?;
     let rt = trawl_query::query_runtime().context("starting the query runtime")?;
     let geo = geo(&a.query.geo.geoip)?;
     let mut options = a.query.memory.engine();
     options.distributed = a.cluster.distributed(&lake, &a.query.s3)?;
-    let bench = trawl_tuning::Workbench::new(&lake, a.price_per_tb)?;
     let engine = rt.block_on(trawl_query::QueryEngine::open_with_options(
         &lake, geo, &options,
     ))?;
-    shell::run(&rt, engine, bench, &lake.location())
+    Ok((lake, rt, engine))
 }
 
 fn sql(a: &SqlArgs) -> anyhow::Result<ExitCode> {
     if a.sql.is_none() && a.file.is_none() && std::io::stdin().is_terminal() {
-        return shell(a);
+        let (lake, rt, engine) = open_session(a)?;
+        let bench = trawl_tuning::Workbench::new(&lake, a.price_per_tb)?;
+        return shell::run(&rt, engine, bench, &lake.location());
     }
     let text = args::sql_text(a)?;
-    let lake = lakes::open_with(&a.query.lake, &a.query.s3)?;
     let format = a.format.unwrap_or_else(render::default_format);
-    let rt = trawl_query::query_runtime().context("starting the query runtime")?;
-    let geo = geo(&a.query.geo.geoip)?;
-    let mut engine = a.query.memory.engine();
-    engine.distributed = a.cluster.distributed(&lake, &a.query.s3)?;
+    let (lake, rt, engine) = open_session(a)?;
     let bench = a
         .stats
         .then(|| trawl_tuning::Workbench::new(&lake, a.price_per_tb))
         .transpose()?;
     let (results, stats) = rt.block_on(async {
-        let engine = trawl_query::QueryEngine::open_with_options(&lake, geo, &engine).await?;
         let results = engine.run(&text).await?;
         let stats: Vec<_> = match &bench {
             None => Vec::new(),
