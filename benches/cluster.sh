@@ -48,21 +48,13 @@ executor() {
     wait_port "$flight"
 }
 
-# Best wall time of ROUNDS runs of a query, in seconds; the rows of the first run kept in $out.
+# Best wall time of ROUNDS runs of a query, in seconds; its rows, sorted, kept in $out.
 best() {
-    local out=$1
+    local out=$1 s
     shift
-    local best_s=""
-    for r in $(seq "$ROUNDS"); do
-        local t0 t1 s
-        t0=$(date +%s.%N)
-        "$@" > "$work/rows"
-        t1=$(date +%s.%N)
-        [ "$r" = 1 ] && sort "$work/rows" > "$out"
-        s=$(echo "$t1 - $t0" | bc)
-        if [ -z "$best_s" ] || [ "$(echo "$s < $best_s" | bc)" = 1 ]; then best_s=$s; fi
-    done
-    printf '%.3f' "$best_s"
+    s=$(best_of "$work/rows" "$@")
+    sort "$work/rows" > "$out"
+    printf '%s' "$s"
 }
 
 run_all() {

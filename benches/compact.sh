@@ -47,18 +47,7 @@ newest=$("$TRAWL" sql --lake "$work/lake" --format csv \
 IFS=, read -r needle_id needle_key needle_ip <<< "$newest"
 
 # Best wall time of ROUNDS runs of a command, in seconds.
-best() {
-    local best_s=""
-    for _ in $(seq "$ROUNDS"); do
-        local t0 t1 s
-        t0=$(date +%s.%N)
-        "$@" > /dev/null
-        t1=$(date +%s.%N)
-        s=$(echo "$t1 - $t0" | bc)
-        if [ -z "$best_s" ] || [ "$(echo "$s < $best_s" | bc)" = 1 ]; then best_s=$s; fi
-    done
-    printf '%.3f' "$best_s"
-}
+best() { best_of /dev/null "$@"; }
 
 measure() {
     local label=$1

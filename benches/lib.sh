@@ -27,3 +27,17 @@ wait_port() {
     echo "nothing listens on $1" >&2
     exit 1
 }
+# best_of OUT CMD...: the best wall time of $ROUNDS runs of CMD (each a fresh process), in
+# seconds with 3 decimals; the stdout of the last run is left in OUT.
+best_of() {
+    local out=$1 best_s="" t0 t1 s
+    shift
+    for _ in $(seq "$ROUNDS"); do
+        t0=$(date +%s.%N)
+        "$@" > "$out"
+        t1=$(date +%s.%N)
+        s=$(echo "$t1 - $t0" | bc)
+        if [ -z "$best_s" ] || [ "$(echo "$s < $best_s" | bc)" = 1 ]; then best_s=$s; fi
+    done
+    printf '%.3f' "$best_s"
+}

@@ -151,14 +151,6 @@ pub(crate) fn bench(a: &BenchArgs) -> anyhow::Result<ExitCode> {
 /// The report as a table: one row per statement and lake.
 fn report_batch(report: &BenchReport) -> anyhow::Result<RecordBatch> {
     let runs = &report.runs;
-    let one_line = |s: &str| {
-        let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
-        if s.chars().count() > 60 {
-            format!("{}...", s.chars().take(57).collect::<String>())
-        } else {
-            s
-        }
-    };
     let dollars = |f: fn(&trawl_tuning::AthenaBill) -> f64| -> ArrayRef {
         Arc::new(Float64Array::from(
             runs.iter()
@@ -209,7 +201,7 @@ fn report_batch(report: &BenchReport) -> anyhow::Result<RecordBatch> {
         dollars(|b| b.raw_json.dollars),
         dollars(|b| b.raw_json_projected.dollars),
         Arc::new(StringArray::from_iter_values(
-            runs.iter().map(|r| one_line(&r.sql)),
+            runs.iter().map(|r| trawl_tuning::one_line(&r.sql, 60)),
         )),
     ];
     let schema = Schema::new(

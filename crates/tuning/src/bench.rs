@@ -166,6 +166,19 @@ impl BenchReport {
     }
 }
 
+/// `sql` on one line (runs of whitespace as one space), cut to `max` characters with `...`.
+pub fn one_line(sql: &str, max: usize) -> String {
+    let s = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.chars().count() > max {
+        format!(
+            "{}...",
+            s.chars().take(max.saturating_sub(3)).collect::<String>()
+        )
+    } else {
+        s
+    }
+}
+
 /// A statement slower than in the baseline.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Regression {
@@ -179,12 +192,7 @@ pub struct Regression {
 
 impl std::fmt::Display for Regression {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let sql: String = self.sql.split_whitespace().collect::<Vec<_>>().join(" ");
-        let sql = if sql.chars().count() > 80 {
-            format!("{}...", sql.chars().take(77).collect::<String>())
-        } else {
-            sql
-        };
+        let sql = one_line(&self.sql, 80);
         write!(
             f,
             "statement {} on {}: median {:.3} s, was {:.3} s ({:.2}x): {sql}",

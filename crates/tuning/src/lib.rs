@@ -27,7 +27,9 @@ use trawl_lake::{Lake, LakeError};
 use trawl_query::{DataFile, StatementResult};
 
 pub use advice::{Advice, AdviceOptions, advise};
-pub use bench::{BenchOptions, BenchReport, BenchRun, Regression, Timing, run_statements};
+pub use bench::{
+    BenchOptions, BenchReport, BenchRun, Regression, Timing, one_line, run_statements,
+};
 pub use bill::{AthenaBill, DEFAULT_PRICE_PER_TB, Estimate, RawTrail};
 pub use info::LakeInfo;
 pub use scan::{Pruned, ScanStats};

@@ -69,23 +69,18 @@ pub struct ScanStats {
     pub partitions_per_scan: Vec<BTreeSet<String>>,
 }
 
-/// The `dt` of a lake path (`dt=2024-03-01/….parquet`).
-fn partition_of(path: &str) -> Option<&str> {
-    path.split('/').find_map(|seg| seg.strip_prefix("dt="))
-}
-
 impl ScanStats {
     /// Reads the metrics of every lake scan of `plan` (after it ran) over `files`, the
     /// snapshot it read.
     pub fn of(plan: &dyn ExecutionPlan, files: &[DataFile]) -> ScanStats {
         let mut stats = ScanStats::default();
-        let mut in_lake: BTreeSet<&str> = BTreeSet::new();
-        let mut sizes: BTreeMap<&str, u64> = BTreeMap::new();
-        for f in files {
-            in_lake.insert(f.dt.as_str());
-            sizes.insert(f.path.as_str(), f.bytes);
-        }
-        stats.partitions_in_lake = in_lake.len() as u64;
+        let by_path: BTreeMap<&str, &DataFile> =
+            files.iter().map(|f| (f.path.as_str(), f)).collect();
+        stats.partitions_in_lake = files
+            .iter()
+            .map(|f| f.dt.as_str())
+            .collect::<BTreeSet<_>>()
+            .len() as u64;
         let lake_bytes: u64 = files.iter().map(|f| f.bytes).sum();
         let mut all = BTreeSet::new();
         walk(plan, &mut |node| {
@@ -106,11 +101,10 @@ impl ScanStats {
                 .collect();
             stats.files_listed += listed.len() as u64;
             let mut dts = BTreeSet::new();
-            for path in listed {
-                stats.bytes_listed += sizes.get(path).copied().unwrap_or_default();
-                if let Some(dt) = partition_of(path) {
-                    dts.insert(dt.to_string());
-                }
+            // A scan lists the snapshot's files by their paths in the lake.
+            for f in listed.into_iter().filter_map(|path| by_path.get(path)) {
+                stats.bytes_listed += f.bytes;
+                dts.insert(f.dt.clone());
             }
             all.extend(dts.iter().cloned());
             stats.partitions_per_scan.push(dts);
