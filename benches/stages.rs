@@ -107,7 +107,7 @@ fn main() {
             trawl_lake::writer::write_file(
                 &path,
                 batches.clone(),
-                trawl_lake::writer::ROW_GROUP_ROWS,
+                &trawl_lake::LayoutOptions::default(),
             )
             .unwrap()
             .bytes

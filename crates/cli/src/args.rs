@@ -191,6 +191,8 @@ pub(crate) struct CompactArgs {
     /// before; older ones are deleted.
     #[arg(long, default_value = "1h")]
     pub retain: String,
+    #[command(flatten)]
+    pub layout: LayoutArgs,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -430,6 +432,47 @@ pub(crate) enum ValidateFormat {
     Json,
 }
 
+/// How the lake's files are laid out (docs/tuning.md, "Layouts"). What is not given stays as
+/// the lake has it (its latest files'), or the default for a new lake.
+#[derive(Debug, Args)]
+pub(crate) struct LayoutArgs {
+    /// The directories of the files: `dt` (a directory a day, the default), `dt,account`
+    /// (below each day, one per recipientAccountId) or `dt,region` (one per awsRegion). A
+    /// filter on that column then skips the other directories.
+    #[arg(long, value_name = "dt[,account|,region]")]
+    pub partition_by: Option<String>,
+    /// Rows of a Parquet row group, at most (default 131072): smaller groups let min/max
+    /// statistics skip more of a file, for a larger footer.
+    #[arg(long, value_name = "N")]
+    pub row_group_rows: Option<usize>,
+    /// The columns the rows of each file are sorted by (eventtime is always last, added if
+    /// not named), e.g. `eventsource,eventtime`; default `eventtime`. Rows sorted by a
+    /// column that queries filter on are pruned by row group.
+    #[arg(long, value_name = "COLUMNS")]
+    pub sort_by: Option<String>,
+}
+
+impl LayoutArgs {
+    /// The layout asked for, what is not given as `lake` has it; `None` if nothing is given.
+    pub(crate) fn resolve(
+        &self,
+        lake: &trawl_lake::Lake,
+    ) -> anyhow::Result<Option<trawl_lake::LayoutOptions>> {
+        if self.partition_by.is_none() && self.row_group_rows.is_none() && self.sort_by.is_none() {
+            return Ok(None);
+        }
+        let base = lake.snapshot()?.layout();
+        trawl_lake::LayoutOptions::parse(
+            &base,
+            self.partition_by.as_deref(),
+            self.row_group_rows,
+            self.sort_by.as_deref(),
+        )
+        .map(Some)
+        .map_err(anyhow::Error::msg)
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct IngestArgs {
     /// Files, directories and S3 URLs (`s3://bucket[/prefix]`), mixed as needed: a
@@ -497,6 +540,8 @@ pub(crate) struct IngestArgs {
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub layout: LayoutArgs,
     /// Then compact the days this run wrote to (`trawl compact` over them, keeping replaced
     /// files for the default retention).
     #[arg(long)]

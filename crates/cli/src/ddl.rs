@@ -84,6 +84,7 @@ pub(crate) fn run(a: &DdlArgs) -> anyhow::Result<ExitCode> {
             .map(|f| f.rows)
             .sum(),
         version: snap.version,
+        sub_partition: sub_partition(&lake, &snap.files, a.engine)?,
     };
     let engine = match a.engine {
         DdlEngine::Athena => Engine::Athena,
@@ -94,4 +95,37 @@ pub(crate) fn run(a: &DdlArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     out.write_all(ddl(engine, &target).as_bytes())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The directory level below the days that every data file is in (`account`, `region`), if
+/// any. Spark and DuckDB take partitions from the paths and read one depth of directories: a
+/// lake whose files mix layouts is refused for them, naming what to run.
+fn sub_partition(
+    lake: &trawl_lake::Lake,
+    files: &[trawl_lake::DataFile],
+    engine: DdlEngine,
+) -> anyhow::Result<Option<String>> {
+    let kinds: std::collections::BTreeMap<Option<&str>, usize> =
+        files.iter().fold(Default::default(), |mut m, f| {
+            let kind = trawl_lake::layout_options::sub_partition_of(&f.path).map(|(k, _)| k.key());
+            *m.entry(kind).or_default() += 1;
+            m
+        });
+    let by_paths = matches!(engine, DdlEngine::Spark | DdlEngine::Duckdb);
+    if kinds.len() > 1 && by_paths {
+        let counts: Vec<String> = kinds
+            .iter()
+            .map(|(k, n)| match k {
+                Some(k) => format!("{n} in {k}= directories below the day"),
+                None => format!("{n} directly in the day's directory"),
+            })
+            .collect();
+        anyhow::bail!(
+            "{}: its data files are in more than one layout ({}); Spark and DuckDB find partitions from the paths and read one: run `trawl compact --lake {}` (it rewrites every day into the lake's layout), then `trawl ddl` again",
+            lake.location(),
+            counts.join(", "),
+            lake.location()
+        );
+    }
+    Ok(kinds.into_keys().next().flatten().map(str::to_string))
 }

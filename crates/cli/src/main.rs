@@ -181,7 +181,7 @@ pub(crate) fn progress_bar(when: When) -> ProgressBar {
 }
 
 fn ingest(a: &IngestArgs) -> anyhow::Result<ExitCode> {
-    let settings = IngestSettings::resolve(a)?;
+    let mut settings = IngestSettings::resolve(a)?;
     // S3 sources: a spinner while the folders above the regions are listed.
     let spinner = std::sync::OnceLock::new();
     let sources = settings.sources.open(&|requests| {
@@ -196,6 +196,7 @@ fn ingest(a: &IngestArgs) -> anyhow::Result<ExitCode> {
         s.finish_and_clear();
     }
     let lake = lakes::open(&settings.lake, &settings.sources.s3, true)?;
+    settings.options.layout = a.layout.resolve(&lake)?;
     let started_at = lake.latest_version()?;
     let bar = Bar::new(settings.progress);
     let stop = ctrl_c();
@@ -334,6 +335,7 @@ fn compact(a: &args::CompactArgs) -> anyhow::Result<ExitCode> {
         window: args::window(a.since.as_deref(), a.until.as_deref())?,
         target_rows: a.target_rows,
         retain,
+        layout: a.layout.resolve(&lake)?,
         ..Default::default()
     };
     let s = trawl_lake::compact(&lake, &opts)?;

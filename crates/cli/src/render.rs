@@ -390,7 +390,16 @@ pub(crate) fn write_compact(
             bytesize::ByteSize(s.bytes_after),
             s.rows
         )?,
-        None => writeln!(out, "compacted       nothing: no day has two small files")?,
+        None => writeln!(
+            out,
+            "compacted       nothing: no day has two small files or a file in another layout"
+        )?,
+    }
+    if s.relaid_days > 0 {
+        writeln!(out, "re-laid out     {} days, whole", s.relaid_days)?;
+    }
+    if !s.layout.is_empty() {
+        writeln!(out, "layout          {}", s.layout)?;
     }
     if s.retries > 0 {
         writeln!(

@@ -296,6 +296,29 @@ fn spark_and_duckdb_answer_as_trawl_sql_and_see_committed_rows_only() {
         &after,
         "after trawl ddl brought the manifests up to date",
     );
+
+    // Re-laid out with a directory per account below each day: the same answers everywhere.
+    let whole = trawl_answers(&lake, &names);
+    let o = trawl()
+        .args([
+            "compact",
+            "--retain",
+            "0s",
+            "--partition-by",
+            "dt,account",
+            "--lake",
+        ])
+        .arg(&lake)
+        .output()
+        .unwrap();
+    ok(o, "compact --partition-by dt,account");
+    assert_eq!(trawl_answers(&lake, &names), whole, "trawl, re-laid out");
+    let engines = engine_answers(&lake, tmp.path(), &names);
+    assert_engines_agree(
+        &engines,
+        &whole,
+        "after the lake was re-laid out by account",
+    );
 }
 
 /// `trawl ddl` while this process holds the lake's writer lock (as an ingest would): it prints

@@ -243,11 +243,80 @@ fn info_describes_the_lake() {
     assert_eq!(info["partitioned_by"], serde_json::json!(["dt"]));
     let text = stdout(&trawl(&["info", "--lake", &lake]));
     assert!(
-        text.contains("partitioned by dt, sorted by eventtime"),
+        text.contains("partitioned by dt, sorted by eventtime, row groups of 131072 rows"),
         "{text}"
     );
     assert!(
-        text.contains("partitions    2 (dt 2024-03-01 .. 2024-03-02)"),
+        text.contains("partitions    2 in 2 days (dt 2024-03-01 .. 2024-03-02)"),
         "{text}"
     );
+}
+
+#[test]
+fn layout_options_are_kept_by_the_lake_shown_by_info_and_changed_by_compact() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, lake) = generated_lake(
+        dir.path(),
+        "lake",
+        &[
+            "--partition-by",
+            "dt,region",
+            "--row-group-rows",
+            "400",
+            "--sort-by",
+            "eventsource",
+        ],
+    );
+    let info = json(&trawl(&["info", "--lake", &lake, "--json"]));
+    assert_eq!(info["partitioned_by"], serde_json::json!(["dt", "region"]));
+    assert_eq!(
+        info["sorted_by"],
+        serde_json::json!(["eventsource", "eventtime"])
+    );
+    assert_eq!(info["row_group_rows"], 400);
+    assert!(info["partitions"].as_u64().unwrap() > 2, "{info}");
+    let count = |sql: &str| {
+        let o = trawl(&["sql", "--lake", &lake, "--format", "json", sql]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        json(&o)[0]["n"].clone()
+    };
+    let q = "SELECT count(*) AS n FROM cloudtrail_logs WHERE awsregion = 'us-east-1'";
+    let before = count(q);
+    // A wrong value names the option and what it takes; nothing is written.
+    let o = trawl(&["compact", "--lake", &lake, "--partition-by", "region"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "--partition-by region: the lake is partitioned by `dt`, `dt,account` or `dt,region`"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // Only the row groups change: the rest stays as the lake has it.
+    let o = trawl(&[
+        "compact",
+        "--lake",
+        &lake,
+        "--row-group-rows",
+        "1000",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(json(&o)["relaid_days"], 2);
+    let info = json(&trawl(&["info", "--lake", &lake, "--json"]));
+    assert_eq!(info["partitioned_by"], serde_json::json!(["dt", "region"]));
+    assert_eq!(info["row_group_rows"], 1000);
+    assert_eq!(info["files_in_other_layouts"], 0);
+    // Back to a directory a day.
+    let o = trawl(&["compact", "--lake", &lake, "--partition-by", "dt"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("re-laid out     2 days, whole"),
+        "{}",
+        stdout(&o)
+    );
+    let info = json(&trawl(&["info", "--lake", &lake, "--json"]));
+    assert_eq!(info["partitioned_by"], serde_json::json!(["dt"]));
+    assert_eq!(info["partitions"], 2);
+    assert_eq!(count(q), before);
 }

@@ -31,6 +31,7 @@ use trawl_schema::{COL_EVENTID, TimeWindow, ingest_schema};
 
 use crate::error::{IoContext, LakeError};
 use crate::layout::Layout;
+use crate::layout_options::LayoutOptions;
 use crate::log::{self, DataFile, LogEntry, Snapshot};
 use crate::{Lake, writer};
 
@@ -49,7 +50,9 @@ pub struct CompactOptions {
     pub target_rows: usize,
     /// Files removed longer ago than this are deleted from disk.
     pub retain: Duration,
-    pub row_group_rows: usize,
+    /// The layout to write (`None`: the lake's, [`Snapshot::layout`]). The days whose files
+    /// are in another layout are rewritten whole into it.
+    pub layout: Option<LayoutOptions>,
     /// Files merged at once, at most: each open input holds a decoded page of every column
     /// (a few MB), so more are merged in rounds through files in staging.
     pub fan_in: usize,
@@ -61,7 +64,7 @@ impl Default for CompactOptions {
             window: TimeWindow::ALL,
             target_rows: DEFAULT_TARGET_ROWS,
             retain: Duration::from_secs(3600),
-            row_group_rows: writer::ROW_GROUP_ROWS,
+            layout: None,
             fan_in: 16,
         }
     }
@@ -80,6 +83,10 @@ pub struct CompactSummary {
     pub version: Option<u64>,
     /// Days rewritten.
     pub days: u64,
+    /// Of those, days rewritten whole into another layout.
+    pub relaid_days: u64,
+    /// The layout of the files written.
+    pub layout: String,
     pub files_before: u64,
     pub files_after: u64,
     pub bytes_before: u64,
@@ -110,7 +117,9 @@ pub fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactSummary, Lak
     // A crash between an earlier commit and its manifests: bring them up first, so that no
     // manifest names a file the purge below deletes.
     crate::manifest::sync(&layout, &snap, None, false)?;
-    let groups = plan(&snap, opts);
+    let shape = opts.layout.clone().unwrap_or_else(|| snap.layout());
+    summary.layout = shape.to_string();
+    let groups = plan(&snap, opts, &shape);
     if groups.is_empty() {
         summary.purged = purge(&layout, &snap, opts.retain)?;
         if let Some(remote) = layout.remote() {
@@ -126,21 +135,31 @@ pub fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactSummary, Lak
     let mut add = Vec::new();
     let mut remove = Vec::new();
     let mut days = HashSet::new();
-    for (n, group) in groups.iter().enumerate() {
-        days.insert(group[0].dt.clone());
-        summary.files_before += group.len() as u64;
-        summary.bytes_before += group.iter().map(|f| f.bytes).sum::<u64>();
+    let mut names = 0..;
+    for group in &groups {
+        days.insert(group.files[0].dt.clone());
+        summary.relaid_days += u64::from(group.relayout);
+        summary.files_before += group.files.len() as u64;
+        summary.bytes_before += group.files.iter().map(|f| f.bytes).sum::<u64>();
         if let Some(remote) = layout.remote() {
-            for f in group {
+            for f in &group.files {
                 remote.fetch(&layout, &f.path)?;
                 remote.fetch(&layout, &f.index)?;
             }
         }
-        let file = rewrite(&layout, &staging, version, n, group, opts)?;
-        summary.rows += file.rows;
-        summary.bytes_after += file.bytes;
-        add.push(file);
-        remove.extend(group.iter().map(|f| f.path.clone()));
+        let target = Target {
+            layout: &layout,
+            staging: &staging,
+            version,
+            shape: &shape,
+            opts,
+        };
+        for file in target.rewrite(group, &mut names)? {
+            summary.rows += file.rows;
+            summary.bytes_after += file.bytes;
+            add.push(file);
+        }
+        remove.extend(group.files.iter().map(|f| f.path.clone()));
     }
     summary.files_after = add.len() as u64;
     summary.days = days.len() as u64;
@@ -223,15 +242,12 @@ fn recover(layout: &Layout, snap: &Snapshot) -> Result<u64, LakeError> {
         .chain(snap.removed.iter().map(|t| &t.file))
         .flat_map(|f| [layout.root().join(&f.path), layout.root().join(&f.index)])
         .collect();
-    let mut dirs = vec![layout.meta_dir().join("index")];
-    if let Ok(days) = fs::read_dir(layout.events_dir()) {
-        dirs.extend(days.flatten().map(|d| d.path()).filter(|p| p.is_dir()));
-    }
-    for dir in dirs {
-        let Ok(entries) = fs::read_dir(&dir) else {
+    for dir in [layout.meta_dir().join("index"), layout.events_dir()] {
+        if !dir.exists() {
             continue;
-        };
-        for f in entries.flatten().map(|e| e.path()) {
+        }
+        // The days' directories, and those below them.
+        for f in crate::verify::walk(&dir)? {
             let name = f.file_name().unwrap_or_default().to_string_lossy();
             if name.starts_with("compact-") && !known.contains(&f) {
                 fs::remove_file(&f).at(&f)?;
@@ -285,34 +301,72 @@ fn day_in(dt: &str, window: &TimeWindow) -> bool {
     window.since.is_none_or(|s| s < end) && window.until.is_none_or(|u| u > start)
 }
 
-/// The groups of files to rewrite: per selected day, its small files in event-time order,
-/// cut into runs of at most `target_rows` rows; a run of one file is left as it is.
-fn plan(snap: &Snapshot, opts: &CompactOptions) -> Vec<Vec<DataFile>> {
+/// Files rewritten together into one file, or (`relayout`) a day's files rewritten whole
+/// into another layout, a file per directory below the day and per `target_rows` rows.
+#[derive(Debug)]
+struct Group {
+    files: Vec<DataFile>,
+    relayout: bool,
+}
+
+/// The layout a file was written in.
+fn layout_of(f: &DataFile) -> LayoutOptions {
+    f.layout.clone().unwrap_or_default()
+}
+
+/// The directory a data file is in (relative to the root).
+fn dir_of(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(d, _)| d)
+}
+
+/// The groups of files to rewrite: a selected day with a file in a layout other than
+/// `shape`, whole; in the other selected days, per directory, the small files in event-time
+/// order, cut into runs of at most `target_rows` rows (a run of one file is left as it is).
+fn plan(snap: &Snapshot, opts: &CompactOptions, shape: &LayoutOptions) -> Vec<Group> {
     let target = opts.target_rows.max(1);
     let mut by_day: BTreeMap<&str, Vec<&DataFile>> = BTreeMap::new();
-    for f in &snap.files {
-        if (f.rows as usize) < target / 2 && day_in(&f.dt, &opts.window) {
-            by_day.entry(f.dt.as_str()).or_default().push(f);
-        }
+    for f in snap.files.iter().filter(|f| day_in(&f.dt, &opts.window)) {
+        by_day.entry(f.dt.as_str()).or_default().push(f);
     }
     let mut groups = Vec::new();
-    for (_, mut files) in by_day {
-        files.sort_by(|a, b| (&a.min_time, &a.path).cmp(&(&b.min_time, &b.path)));
-        let mut group: Vec<DataFile> = Vec::new();
-        let mut rows = 0;
-        for f in files {
-            if !group.is_empty() && rows + f.rows as usize > target {
-                if group.len() > 1 {
-                    groups.push(std::mem::take(&mut group));
-                }
-                group.clear();
-                rows = 0;
-            }
-            rows += f.rows as usize;
-            group.push(f.clone());
+    for (_, files) in by_day {
+        if files.iter().any(|f| layout_of(f) != *shape) {
+            let mut files: Vec<DataFile> = files.into_iter().cloned().collect();
+            files.sort_by(|a, b| (&a.min_time, &a.path).cmp(&(&b.min_time, &b.path)));
+            groups.push(Group {
+                files,
+                relayout: true,
+            });
+            continue;
         }
-        if group.len() > 1 {
-            groups.push(group);
+        let mut by_dir: BTreeMap<&str, Vec<&DataFile>> = BTreeMap::new();
+        for f in files.into_iter().filter(|f| (f.rows as usize) < target / 2) {
+            by_dir.entry(dir_of(&f.path)).or_default().push(f);
+        }
+        for (_, mut files) in by_dir {
+            files.sort_by(|a, b| (&a.min_time, &a.path).cmp(&(&b.min_time, &b.path)));
+            let mut group: Vec<DataFile> = Vec::new();
+            let mut rows = 0;
+            for f in files {
+                if !group.is_empty() && rows + f.rows as usize > target {
+                    if group.len() > 1 {
+                        groups.push(Group {
+                            files: std::mem::take(&mut group),
+                            relayout: false,
+                        });
+                    }
+                    group.clear();
+                    rows = 0;
+                }
+                rows += f.rows as usize;
+                group.push(f.clone());
+            }
+            if group.len() > 1 {
+                groups.push(Group {
+                    files: group,
+                    relayout: false,
+                });
+            }
         }
     }
     groups
@@ -321,49 +375,195 @@ fn plan(snap: &Snapshot, opts: &CompactOptions) -> Vec<Vec<DataFile>> {
 /// Merged rows encoded at a time: what the merge holds besides each input's current batch.
 const MERGE_ROWS: usize = 8192;
 
-/// Writes `group`'s rows as compacted file `n` of the compaction meant as `version`, with its
-/// dedup index, and moves it into its day. The files are merged in event-time order (each is
-/// sorted already) and encoded a few thousand rows at a time: memory does not grow with the
-/// file, its row groups or the number of files merged.
-fn rewrite(
-    layout: &Layout,
-    staging: &std::path::Path,
+/// Rows sorted in memory at a time when a day is rewritten into another layout: each such
+/// run is written to staging, then the runs are merged.
+const RUN_ROWS: usize = 64 * 1024;
+
+/// Where and how a compaction writes.
+struct Target<'a> {
+    layout: &'a Layout,
+    staging: &'a std::path::Path,
     version: u64,
-    n: usize,
-    group: &[DataFile],
-    opts: &CompactOptions,
-) -> Result<DataFile, LakeError> {
-    let (row_group_rows, fan_in) = (opts.row_group_rows, opts.fan_in.max(2));
-    let dt = group[0].dt.clone();
-    let replaces: Vec<&str> = group.iter().map(|f| f.path.as_str()).collect();
-    let meta = KeyValue::new(
-        REPLACES_KEY.to_string(),
-        serde_json::to_string(&replaces).expect("paths serialise"),
-    );
-    // Each open input costs a few MB (a decoded page of each column): more than `fan_in`
-    // files are merged in rounds, through files in staging.
-    let mut inputs = group.to_vec();
-    // The fewest rows merged twice: the smallest files first, just enough of them that the
-    // rest fit one final merge (as an optimal merge pattern does).
-    let mut round = 0;
-    while inputs.len() > fan_in {
-        inputs.sort_by_key(|f| f.rows);
-        let take = fan_in.min(inputs.len() - fan_in + 1);
-        let chunk: Vec<DataFile> = inputs.drain(..take).collect();
-        let rel = format!("{STAGING}/{n:04}-round{round:04}.parquet");
-        let tmp = layout.root().join(&rel);
-        let w = merge(layout, &tmp, &chunk, row_group_rows, Vec::new())?;
-        let index = format!("{rel}.idx");
-        log::write_atomic(&layout.root().join(&index), &writer::encode_index(&w.index))?;
-        inputs.push(w.describe(rel, dt.clone(), index));
-        remove_staged(layout, &chunk);
-        round += 1;
+    shape: &'a LayoutOptions,
+    opts: &'a CompactOptions,
+}
+
+impl Target<'_> {
+    /// Writes `group`'s rows as compacted files (numbered from `names`), with their dedup
+    /// indexes, and moves them into their directories. Files are merged in the layout's
+    /// order and encoded a few thousand rows at a time: memory does not grow with the file,
+    /// its row groups or the number of files merged. A day rewritten into another layout is
+    /// first cut into sorted runs of at most [`RUN_ROWS`] rows per directory.
+    fn rewrite(
+        &self,
+        group: &Group,
+        names: &mut std::ops::RangeFrom<usize>,
+    ) -> Result<Vec<DataFile>, LakeError> {
+        let dt = group.files[0].dt.clone();
+        let replaces: Vec<&str> = group.files.iter().map(|f| f.path.as_str()).collect();
+        let meta = KeyValue::new(
+            REPLACES_KEY.to_string(),
+            serde_json::to_string(&replaces).expect("paths serialise"),
+        );
+        // The inputs of each directory below the day, each sorted in the layout's order.
+        let mut by_dir: BTreeMap<Option<String>, Vec<DataFile>> = BTreeMap::new();
+        if group.relayout {
+            self.runs(group, &mut by_dir)?;
+        } else {
+            let sub = crate::layout_options::sub_partition_of(&group.files[0].path)
+                .and_then(|(_, v)| self.shape.sub_dir(v));
+            by_dir.insert(sub, group.files.clone());
+        }
+        let mut out = Vec::new();
+        for (sub, inputs) in by_dir {
+            let max_rows = group.relayout.then_some(self.opts.target_rows.max(1));
+            let n = names.next().expect("unbounded");
+            for (k, (tmp, w)) in self
+                .merge_all(n, &dt, inputs, max_rows, &meta)?
+                .into_iter()
+                .enumerate()
+            {
+                let n = if k == 0 {
+                    n
+                } else {
+                    names.next().expect("unbounded")
+                };
+                let (path, index) =
+                    self.layout
+                        .compacted_and_index(&dt, sub.as_deref(), self.version, n);
+                out.push(writer::place(
+                    self.layout,
+                    &tmp,
+                    dt.clone(),
+                    path,
+                    index,
+                    w,
+                )?);
+            }
+        }
+        Ok(out)
     }
-    let tmp = staging.join(format!("{n:04}.parquet"));
-    let w = merge(layout, &tmp, &inputs, row_group_rows, vec![meta])?;
-    remove_staged(layout, &inputs);
-    let (path, index) = layout.compacted_and_index(&dt, version, n);
-    writer::place(layout, &tmp, dt.clone(), path, index, w)
+
+    /// Cuts a day's files into runs sorted in the layout's order, per directory below the
+    /// day: a file already in that order and directory is a run as it is.
+    fn runs(
+        &self,
+        group: &Group,
+        by_dir: &mut BTreeMap<Option<String>, Vec<DataFile>>,
+    ) -> Result<(), LakeError> {
+        let shape = self.shape;
+        let dt = &group.files[0].dt;
+        let mut held: Vec<RecordBatch> = Vec::new();
+        let mut count = 0;
+        for f in &group.files {
+            let own = layout_of(f);
+            let sub = crate::layout_options::sub_partition_of(&f.path);
+            if own.sort_by == shape.sort_by && sub.map(|(s, _)| s) == shape.sub_partition {
+                let dir = sub.and_then(|(_, v)| shape.sub_dir(v));
+                by_dir.entry(dir).or_default().push(f.clone());
+                continue;
+            }
+            let mut input = Input::open(self.layout, f, 8192, None)?;
+            while input.advance()? {
+                held.push(input.batch.take().expect("advanced"));
+                if held.iter().map(RecordBatch::num_rows).sum::<usize>() >= RUN_ROWS {
+                    self.write_runs(dt, std::mem::take(&mut held), &mut count, by_dir)?;
+                }
+            }
+            input.check_index_used()?;
+        }
+        if !held.is_empty() {
+            self.write_runs(dt, held, &mut count, by_dir)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `batches` to staging as runs sorted in the layout's order, one per directory
+    /// below the day.
+    fn write_runs(
+        &self,
+        dt: &str,
+        batches: Vec<RecordBatch>,
+        count: &mut usize,
+        by_dir: &mut BTreeMap<Option<String>, Vec<DataFile>>,
+    ) -> Result<(), LakeError> {
+        let parts = crate::ingest::sub_partitions(
+            self.layout,
+            BTreeMap::from([(dt.to_string(), batches)]),
+            self.shape,
+        )?;
+        for ((_, sub), batches) in parts {
+            let rel = format!("{STAGING}/run-{:06}.parquet", *count);
+            *count += 1;
+            let w = writer::write_file(&self.layout.root().join(&rel), batches, self.shape)?;
+            let index = format!("{rel}.idx");
+            log::write_atomic(
+                &self.layout.root().join(&index),
+                &writer::encode_index(&w.index),
+            )?;
+            let dir = sub.and_then(|v| self.shape.sub_dir(&v));
+            by_dir
+                .entry(dir)
+                .or_default()
+                .push(w.describe(rel, dt.to_string(), index));
+        }
+        Ok(())
+    }
+
+    /// Merges `inputs` (each sorted in the layout's order) into staged files numbered `n`,
+    /// of at most `max_rows` rows each (one file if `None`), with the metadata `meta`.
+    fn merge_all(
+        &self,
+        n: usize,
+        dt: &str,
+        mut inputs: Vec<DataFile>,
+        max_rows: Option<usize>,
+        meta: &KeyValue,
+    ) -> Result<Vec<(PathBuf, writer::Written)>, LakeError> {
+        let fan_in = self.opts.fan_in.max(2);
+        // Each open input costs a few MB (a decoded page of each column): more than `fan_in`
+        // files are merged in rounds, through files in staging. The fewest rows merged twice:
+        // the smallest files first, just enough of them that the rest fit one final merge
+        // (as an optimal merge pattern does).
+        let mut round = 0;
+        while inputs.len() > fan_in {
+            inputs.sort_by_key(|f| f.rows);
+            let take = fan_in.min(inputs.len() - fan_in + 1);
+            let chunk: Vec<DataFile> = inputs.drain(..take).collect();
+            let rel = format!("{STAGING}/{n:04}-round{round:04}.parquet");
+            let tmp = self.layout.root().join(&rel);
+            let mut w = merge(self.layout, &[tmp], &chunk, self.shape, None, Vec::new())?;
+            let w = w.pop().expect("one file").1;
+            let index = format!("{rel}.idx");
+            log::write_atomic(
+                &self.layout.root().join(&index),
+                &writer::encode_index(&w.index),
+            )?;
+            inputs.push(w.describe(rel, dt.to_string(), index));
+            remove_staged(self.layout, &chunk);
+            round += 1;
+        }
+        let tmp = |k: usize| self.staging.join(format!("{n:04}-{k:04}.parquet"));
+        let tmps: Vec<PathBuf> = (0..inputs
+            .iter()
+            .map(|f| f.rows)
+            .sum::<u64>()
+            .max(1)
+            .div_ceil(max_rows.unwrap_or(usize::MAX) as u64)
+            as usize)
+            .map(tmp)
+            .collect();
+        let out = merge(
+            self.layout,
+            &tmps,
+            &inputs,
+            self.shape,
+            max_rows,
+            vec![meta.clone()],
+        )?;
+        remove_staged(self.layout, &inputs);
+        Ok(out)
+    }
 }
 
 /// Deletes the files of an earlier merge round among `files` (they are merged now).
@@ -374,22 +574,36 @@ fn remove_staged(layout: &Layout, files: &[DataFile]) {
     }
 }
 
-/// Merges `group` (files each sorted by event time) into one file at `tmp`, sorted the same.
+/// Merges `group` (files each sorted in `shape`'s order) into files at `tmps`, sorted the
+/// same: a new file after each `max_rows` rows.
 fn merge(
     layout: &Layout,
-    tmp: &std::path::Path,
+    tmps: &[PathBuf],
     group: &[DataFile],
-    row_group_rows: usize,
+    shape: &LayoutOptions,
+    max_rows: Option<usize>,
     extra: Vec<KeyValue>,
-) -> Result<writer::Written, LakeError> {
+) -> Result<Vec<(PathBuf, writer::Written)>, LakeError> {
     let rows: u64 = group.iter().map(|f| f.rows).sum();
-    let row_group_rows = row_group_rows.max(1);
-    let mut file = writer::FileWriter::create(tmp, rows as usize, row_group_rows, extra)?;
+    let max_rows = max_rows.unwrap_or(usize::MAX).max(1);
+    let row_group_rows = shape.row_group_rows.max(1);
+    let sort = (!shape.by_time()).then(|| shape.clone());
+    let mut files = tmps.iter();
+    let mut done = Vec::new();
+    let mut next_file = |left: u64| -> Result<(PathBuf, writer::FileWriter), LakeError> {
+        let tmp = files.next().expect("a staged name per file").clone();
+        let rows = (left as usize).min(max_rows);
+        let w = writer::FileWriter::create(&tmp, rows, shape, extra.clone())?;
+        Ok((tmp, w))
+    };
+    let (mut tmp, mut file) = next_file(rows)?;
+    let mut in_file = 0usize;
+    let mut left = rows;
     // Small reads from each file, so that the open batches of many inputs stay few rows.
-    let batch_rows = (MERGE_ROWS / group.len()).clamp(64, 8192);
+    let batch_rows = (MERGE_ROWS / group.len().max(1)).clamp(64, 8192);
     let mut inputs = group
         .iter()
-        .map(|f| Input::open(layout, f, batch_rows))
+        .map(|f| Input::open(layout, f, batch_rows, sort.clone()))
         .collect::<Result<Vec<_>, _>>()?;
     let mut heap = std::collections::BinaryHeap::new();
     for (i, input) in inputs.iter_mut().enumerate() {
@@ -425,16 +639,32 @@ fn merge(
         if input.batch.is_some() {
             heap.push(std::cmp::Reverse((input.key(), i)));
         }
-        // Encoded in pieces that end a row group exactly at its size.
-        if pending.order.len() == MERGE_ROWS.min(row_group_rows - pending.in_group) {
+        // Encoded in pieces that end a row group, and a file, exactly at its size.
+        let room = MERGE_ROWS
+            .min(row_group_rows - pending.in_group)
+            .min(max_rows - in_file);
+        if pending.order.len() == room {
+            in_file += pending.order.len();
+            left -= pending.order.len() as u64;
             pending.flush(&mut file, row_group_rows)?;
+            if in_file == max_rows && left > 0 {
+                file.close_group()?;
+                pending.in_group = 0;
+                let (t, f) = next_file(left)?;
+                done.push((
+                    std::mem::replace(&mut tmp, t),
+                    std::mem::replace(&mut file, f).finish()?,
+                ));
+                in_file = 0;
+            }
         }
     }
     if !pending.order.is_empty() {
         pending.flush(&mut file, row_group_rows)?;
     }
     drop(inputs);
-    file.finish()
+    done.push((tmp, file.finish()?));
+    Ok(done)
 }
 
 /// The merged rows not yet encoded, as (batch, row) of the batches they come from, where each
@@ -487,10 +717,26 @@ struct Input {
     batch: Option<RecordBatch>,
     ts: Option<arrow::array::TimestampMicrosecondArray>,
     row: usize,
+    /// The order the file is sorted in, when not event time alone, and the current batch's
+    /// keys in it.
+    sort: Option<LayoutOptions>,
+    keys: Option<arrow::row::Rows>,
+}
+
+/// A row's place in the merge: its event time (unparseable last), or its sort key's bytes.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum MergeKey {
+    Time(bool, i64),
+    Row(arrow::row::OwnedRow),
 }
 
 impl Input {
-    fn open(layout: &Layout, f: &DataFile, batch_rows: usize) -> Result<Input, LakeError> {
+    fn open(
+        layout: &Layout,
+        f: &DataFile,
+        batch_rows: usize,
+        sort: Option<LayoutOptions>,
+    ) -> Result<Input, LakeError> {
         let path = layout.root().join(&f.path);
         let index_path = layout.root().join(&f.index);
         let hashes = writer::read_index(&index_path)?.into_iter();
@@ -508,6 +754,8 @@ impl Input {
             batch: None,
             ts: None,
             row: 0,
+            sort,
+            keys: None,
         })
     }
 
@@ -516,12 +764,15 @@ impl Input {
     }
 
     /// The merge key of the current row: unparseable times last.
-    fn key(&self) -> (bool, i64) {
+    fn key(&self) -> MergeKey {
+        if let Some(keys) = &self.keys {
+            return MergeKey::Row(keys.row(self.row).owned());
+        }
         let ts = self.ts.as_ref().expect("a current batch");
         if ts.is_valid(self.row) {
-            (false, ts.value(self.row))
+            MergeKey::Time(false, ts.value(self.row))
         } else {
-            (true, 0)
+            MergeKey::Time(true, 0)
         }
     }
 
@@ -548,6 +799,16 @@ impl Input {
                     .ok_or_else(|| not_trawl(&self.path, trawl_schema::COL_EVENTTIME_TS))?
                     .clone(),
             );
+            if let Some(sort) = &self.sort {
+                self.keys = Some(
+                    sort.sort_keys(std::slice::from_ref(&batch))
+                        .map_err(|source| LakeError::Arrow {
+                            path: self.path.clone(),
+                            source,
+                        })?
+                        .remove(0),
+                );
+            }
             self.batch = Some(batch);
             return Ok(true);
         }
@@ -570,7 +831,7 @@ impl Input {
 
 /// Every row of data file `f`, in the ingest schema (with its content hashes), in stored order.
 pub(crate) fn read_all(layout: &Layout, f: &DataFile) -> Result<Vec<RecordBatch>, LakeError> {
-    let mut input = Input::open(layout, f, 8192)?;
+    let mut input = Input::open(layout, f, 8192, None)?;
     let mut batches = Vec::new();
     while input.advance()? {
         batches.push(input.batch.take().expect("advanced"));

@@ -5,6 +5,7 @@
 //! <lake>/
 //!   events/dt=YYYY-MM-DD/part-<version:020>-<n:04>.parquet   Hive-partitioned event data
 //!   events/dt=YYYY-MM-DD/compact-<version:020>-<n:04>.parquet a day's files rewritten by `trawl compact`
+//!   events/dt=YYYY-MM-DD/account=<id>/part-...parquet         in a lake partitioned by dt,account (or region=)
 //!   _trawl/lake.json                                         format marker and version
 //!   _trawl/log/<version:020>.json                            commit log: the ledger
 //!   _trawl/quarantine/<version:020>.jsonl                    bad records, with reasons
@@ -112,21 +113,49 @@ impl Layout {
     pub fn index_file(version: u64, n: usize) -> String {
         format!("_trawl/index/{version:020}-{n:04}.idx")
     }
-    /// [`Layout::data_file`] and [`Layout::index_file`] as this writer names them.
-    pub fn data_and_index(&self, dt: &str, version: u64, n: usize) -> (String, String) {
+    /// A data file `<kind>-<version>-<n>` of day `dt` (in the directory `sub` below it if
+    /// given) and its dedup index, as this writer names them; the index of a compacted file
+    /// keeps the `compact-` prefix.
+    fn named(
+        &self,
+        kind: &str,
+        dt: &str,
+        sub: Option<&str>,
+        version: u64,
+        n: usize,
+    ) -> (String, String) {
         let tag = self.tag();
-        (
-            format!("events/dt={dt}/part-{version:020}-{n:04}{tag}.parquet"),
-            format!("_trawl/index/{version:020}-{n:04}{tag}.idx"),
-        )
+        let name = format!("{version:020}-{n:04}{tag}");
+        let dir = match sub {
+            Some(sub) => format!("events/dt={dt}/{sub}"),
+            None => format!("events/dt={dt}"),
+        };
+        let index = match kind {
+            "part" => format!("_trawl/index/{name}.idx"),
+            _ => format!("_trawl/index/{kind}-{name}.idx"),
+        };
+        (format!("{dir}/{kind}-{name}.parquet"), index)
+    }
+    /// [`Layout::data_file`] and [`Layout::index_file`] as this writer names them, in the
+    /// directory `sub` below the day if given.
+    pub fn data_and_index(
+        &self,
+        dt: &str,
+        sub: Option<&str>,
+        version: u64,
+        n: usize,
+    ) -> (String, String) {
+        self.named("part", dt, sub, version, n)
     }
     /// [`Layout::compacted_file`] and [`Layout::compacted_index`] as this writer names them.
-    pub fn compacted_and_index(&self, dt: &str, version: u64, n: usize) -> (String, String) {
-        let tag = self.tag();
-        (
-            format!("events/dt={dt}/compact-{version:020}-{n:04}{tag}.parquet"),
-            format!("_trawl/index/compact-{version:020}-{n:04}{tag}.idx"),
-        )
+    pub fn compacted_and_index(
+        &self,
+        dt: &str,
+        sub: Option<&str>,
+        version: u64,
+        n: usize,
+    ) -> (String, String) {
+        self.named("compact", dt, sub, version, n)
     }
     /// The CloudTrail digest files each commit recorded, one `<version>.jsonl` each.
     pub fn digests_dir(&self) -> PathBuf {
@@ -265,14 +294,14 @@ mod tests {
         let remote = Arc::new(Remote::new("s3://b/lake", store).unwrap());
         let tag = remote.writer().to_string();
         let l = Layout::new("/mirror").with_remote(Some(remote));
-        let (data, index) = l.data_and_index("2024-03-01", 7, 2);
+        let (data, index) = l.data_and_index("2024-03-01", None, 7, 2);
         assert_eq!(
             data,
             format!("events/dt=2024-03-01/part-00000000000000000007-0002-{tag}.parquet")
         );
         assert_eq!(Layout::parse_data_file(&data), Some((7, 2)));
         assert_eq!(Layout::index_of(&data), Some(index));
-        let (compacted, index) = l.compacted_and_index("2024-03-01", 9, 0);
+        let (compacted, index) = l.compacted_and_index("2024-03-01", None, 9, 0);
         assert_eq!(Layout::parse_data_file(&compacted), Some((9, 0)));
         assert_eq!(Layout::index_of(&compacted), Some(index));
         assert!(

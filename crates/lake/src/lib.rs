@@ -29,6 +29,7 @@ mod dedup;
 pub mod error;
 mod ingest;
 pub mod layout;
+pub mod layout_options;
 pub mod log;
 pub mod manifest;
 mod rebuild;
@@ -46,6 +47,7 @@ pub use compact::{CompactOptions, CompactSummary, compact};
 pub use error::LakeError;
 pub use ingest::{Ingest, IngestOptions, IngestSummary, NoProgress, Progress, Quarantined};
 pub use layout::{FORMAT_VERSION, Layout};
+pub use layout_options::{LayoutOptions, SubPartition};
 pub use log::{DataFile, Ledger, QuarantineEntry, Snapshot, SourceEntry, write_atomic};
 pub use rebuild::{RebuildReport, rebuild_ledger};
 pub use remote::Remote;
@@ -298,26 +300,17 @@ pub fn recover(layout: &Layout, snap: &Snapshot) -> Result<Vec<PathBuf>, LakeErr
         .collect();
     let events = layout.events_dir();
     if events.exists() {
-        for part in fs::read_dir(&events).at(&events)? {
-            let part = part.at(&events)?.path();
-            if !part.is_dir() {
-                continue;
-            }
-            for f in fs::read_dir(&part).at(&part)? {
-                let f = f.at(&part)?.path();
-                let name = f
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned();
-                if name.starts_with("part-")
-                    && name.ends_with(".parquet")
-                    && !committed.contains(&f)
-                {
-                    fs::remove_file(&f).at(&f)?;
-                    tracing::info!("removed uncommitted file {}", f.display());
-                    removed.push(f);
-                }
+        // The days' directories, and the directories below them of layouts that have some.
+        for f in verify::walk(&events)? {
+            let name = f
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            if name.starts_with("part-") && name.ends_with(".parquet") && !committed.contains(&f) {
+                fs::remove_file(&f).at(&f)?;
+                tracing::info!("removed uncommitted file {}", f.display());
+                removed.push(f);
             }
         }
     }

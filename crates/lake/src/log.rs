@@ -30,6 +30,9 @@ pub struct DataFile {
     pub xxh3: String,
     /// The file's dedup index (`(eventID hash, content hash)` pairs), relative to the lake root.
     pub index: String,
+    /// The layout it was written in, when not the default ([`crate::LayoutOptions`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<crate::LayoutOptions>,
     /// The log version of the commit that added the file (set when the log is read; a file's
     /// name carries the version its writer meant, which a lost race can move on).
     #[serde(skip)]
@@ -301,6 +304,16 @@ impl Snapshot {
 
     pub fn rows(&self) -> u64 {
         self.files.iter().map(|f| f.rows).sum()
+    }
+
+    /// The lake's layout: that of its latest committed file (the default for an empty lake).
+    /// An ingest without layout options writes in it.
+    pub fn layout(&self) -> crate::LayoutOptions {
+        self.files
+            .iter()
+            .max_by_key(|f| f.committed)
+            .and_then(|f| f.layout.clone())
+            .unwrap_or_default()
     }
 }
 

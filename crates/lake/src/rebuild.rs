@@ -280,15 +280,20 @@ fn describe(root: &Path, bytes: Vec<u8>, rel: &str, index: &str) -> Result<Descr
     use arrow::array::TimestampMicrosecondArray;
     let size = bytes.len() as u64;
     let (xxh3, builder) = open_data_builder(bytes)?;
+    let meta = |key: &str| {
+        builder
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|kv| kv.key == key))
+            .and_then(|kv| kv.value.clone())
+    };
     // A compacted file lists in its metadata the files whose rows it holds.
-    let replaces = builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|kv| kv.iter().find(|kv| kv.key == crate::compact::REPLACES_KEY))
-        .and_then(|kv| kv.value.as_deref())
-        .and_then(|v| serde_json::from_str::<Vec<String>>(v).ok())
+    let replaces = meta(crate::compact::REPLACES_KEY)
+        .and_then(|v| serde_json::from_str::<Vec<String>>(&v).ok())
         .unwrap_or_default();
+    let layout = meta(writer::LAYOUT_KEY)
+        .and_then(|v| serde_json::from_str::<crate::LayoutOptions>(&v).ok());
     let reader = builder.build().map_err(FileProblem::NotParquet)?;
     let (mut rows, mut ids, mut times) = (0u64, Vec::new(), Vec::new());
     let mut by_source: BTreeMap<String, u64> = BTreeMap::new();
@@ -314,9 +319,16 @@ fn describe(root: &Path, bytes: Vec<u8>, rel: &str, index: &str) -> Result<Descr
                 .map_err(|e| FileProblem::NotTrawl(format!("its rows do not rebuild: {e}")))?,
         );
     }
+    let in_dir = match rel.matches('/').count() {
+        2 => true,
+        3 => crate::layout_options::sub_partition_of(rel).is_some(),
+        _ => false,
+    };
     let dt = Layout::data_file_day(rel)
-        .filter(|_| rel.matches('/').count() == 2)
-        .ok_or_else(|| FileProblem::NotTrawl("not under events/dt=.../".into()))?
+        .filter(|_| in_dir)
+        .ok_or_else(|| {
+            FileProblem::NotTrawl("not under events/dt=.../ or events/dt=.../account=.../".into())
+        })?
         .to_string();
     let index_path = root.join(index);
     let kept = writer::read_index(&index_path).is_ok_and(|found| index_matches(&found, &ids));
@@ -355,6 +367,7 @@ fn describe(root: &Path, bytes: Vec<u8>, rel: &str, index: &str) -> Result<Descr
         max_time: times.last().map(|t| trawl_schema::format_canonical(*t)),
         xxh3,
         index: index.to_string(),
+        layout,
         committed: 0,
     };
     Ok(Described {

@@ -36,7 +36,6 @@ pub(crate) fn against_others(
     layout: &Layout,
     entry: &mut LogEntry,
     after: u64,
-    row_group_rows: usize,
 ) -> Result<Rechecked, LakeError> {
     let latest = Snapshot::latest_version(layout)?;
     let mut found = Rechecked {
@@ -81,7 +80,7 @@ pub(crate) fn against_others(
             kept.push(f);
             continue;
         }
-        let (file, dropped) = rewrite_without(layout, f, held, row_group_rows)?;
+        let (file, dropped) = rewrite_without(layout, f, held)?;
         found.dropped += dropped;
         kept.extend(file);
     }
@@ -101,7 +100,6 @@ fn rewrite_without(
     layout: &Layout,
     f: DataFile,
     held: &HashSet<(u64, u64)>,
-    row_group_rows: usize,
 ) -> Result<(Option<DataFile>, u64), LakeError> {
     let path = layout.root().join(&f.path);
     let mut dropped = 0;
@@ -137,7 +135,8 @@ fn rewrite_without(
         return Ok((None, dropped));
     }
     let tmp = path.with_extension("recheck");
-    let w = writer::write_file(&tmp, batches, row_group_rows)?;
+    // Written again in the layout it was written in.
+    let w = writer::write_file(&tmp, batches, &f.layout.clone().unwrap_or_default())?;
     let file = writer::place(layout, &tmp, f.dt, f.path, f.index, w)?;
     if let Some(remote) = remote {
         remote.push(layout, std::slice::from_ref(&file))?;

@@ -20,6 +20,7 @@ use trawl_schema::{
 };
 
 use crate::error::{IoContext, LakeError};
+use crate::layout_options::LayoutOptions;
 
 /// Rows per row group: small enough for row-group pruning to matter within a day.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
@@ -37,27 +38,41 @@ const UNIQUE_COLUMNS: &[&str] = &[
 /// does not need, for filters half the size of 1% ones (they are folded to the values seen).
 const BLOOM_FPP: f64 = 0.05;
 
-fn properties(rows: usize, row_group_rows: usize, extra: Vec<KeyValue>) -> WriterProperties {
+/// The key of the metadata entry in which a data file written in a layout other than the
+/// default records it (JSON of [`LayoutOptions`]): `trawl verify --rebuild-ledger` reads it.
+pub const LAYOUT_KEY: &str = "trawl.layout";
+
+fn properties(rows: usize, layout: &LayoutOptions, extra: Vec<KeyValue>) -> WriterProperties {
     let schema = arrow_schema();
-    let ts_idx = schema
-        .index_of(COL_EVENTTIME_TS)
-        .expect("eventtime_ts column") as i32;
+    let row_group_rows = layout.row_group_rows;
+    let sorting = layout
+        .sort_columns()
+        .iter()
+        .map(|c| SortingColumn {
+            column_idx: schema.index_of(c).expect("a sort column of the lake") as i32,
+            descending: false,
+            nulls_first: false,
+        })
+        .collect();
+    let recorded = layout.recorded().map(|l| {
+        KeyValue::new(
+            LAYOUT_KEY.to_string(),
+            serde_json::to_string(&l).expect("a layout serialises"),
+        )
+    });
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
         ))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(row_group_rows.max(1)))
-        .set_sorting_columns(Some(vec![SortingColumn {
-            column_idx: ts_idx,
-            descending: false,
-            nulls_first: false,
-        }]))
+        .set_sorting_columns(Some(sorting))
         .set_key_value_metadata(Some(
             std::iter::once(KeyValue::new(
                 "trawl.version".to_string(),
                 env!("CARGO_PKG_VERSION").to_string(),
             ))
+            .chain(recorded)
             .chain(extra)
             .collect(),
         ));
@@ -93,6 +108,25 @@ fn properties(rows: usize, row_group_rows: usize, extra: Vec<KeyValue>) -> Write
     b.build()
 }
 
+/// The rows of `batches` in the order of `layout`, as `(batch, row)`: NULLs (unparseable
+/// times) last, ties in arrival order.
+pub(crate) fn sort_order(
+    batches: &[RecordBatch],
+    layout: &LayoutOptions,
+) -> Result<Vec<(usize, usize)>, arrow::error::ArrowError> {
+    if layout.by_time() {
+        return Ok(time_order(&event_times(batches)));
+    }
+    let keys = layout.sort_keys(batches)?;
+    let mut order: Vec<(usize, usize)> =
+        Vec::with_capacity(keys.iter().map(|k| k.num_rows()).sum());
+    for (b, k) in keys.iter().enumerate() {
+        order.extend((0..k.num_rows()).map(|r| (b, r)));
+    }
+    order.sort_by(|&(a, i), &(b, j)| keys[a].row(i).cmp(&keys[b].row(j)));
+    Ok(order)
+}
+
 /// The rows of `batches` in event-time order, as `(batch, row)`: unparseable times last,
 /// ties in arrival order. `ts` is each batch's event time column.
 fn time_order(ts: &[&TimestampMicrosecondArray]) -> Vec<(usize, usize)> {
@@ -122,6 +156,8 @@ pub struct Written {
     pub xxh3: String,
     /// `(xxh3 of eventID, content hash)` of every row that has an eventID: the dedup index.
     pub index: Vec<(u64, u64)>,
+    /// The layout it was written in, when not the default.
+    pub layout: Option<LayoutOptions>,
 }
 
 /// A batch's eventIDs and content hashes (a batch in [`trawl_schema::ingest_schema`]).
@@ -144,8 +180,8 @@ pub fn id_hash(event_id: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(event_id.as_bytes())
 }
 
-/// Writes `batches` (one partition's rows, in [`trawl_schema::ingest_schema`]) sorted by time,
-/// consuming them, to `path` as a lake file, fsynced; the content hashes go to
+/// Writes `batches` (one partition's rows, in [`trawl_schema::ingest_schema`]) sorted as
+/// `layout` says, consuming them, to `path` as a lake file, fsynced; the content hashes go to
 /// [`Written::index`].
 ///
 /// The rows are never gathered into one sorted copy: each column of a row group is taken in
@@ -155,10 +191,14 @@ pub fn id_hash(event_id: &str) -> u64 {
 pub fn write_file(
     path: &Path,
     batches: Vec<RecordBatch>,
-    row_group_rows: usize,
+    layout: &LayoutOptions,
 ) -> Result<Written, LakeError> {
-    let order = time_order(&event_times(&batches));
-    let mut file = FileWriter::create(path, order.len(), row_group_rows, Vec::new())?;
+    let order = sort_order(&batches, layout).map_err(|source| LakeError::Arrow {
+        path: path.into(),
+        source,
+    })?;
+    let row_group_rows = layout.row_group_rows;
+    let mut file = FileWriter::create(path, order.len(), layout, Vec::new())?;
     file.record(&batches, &order);
     // The lake's columns (a prefix of the ingest schema), each as its arrays in the batches.
     let mut columns: Vec<Vec<ArrayRef>> = (0..file.schema.fields().len())
@@ -202,6 +242,7 @@ pub(crate) struct FileWriter {
     index: Vec<(u64, u64)>,
     min_time: Option<i64>,
     max_time: Option<i64>,
+    layout: Option<LayoutOptions>,
 }
 
 impl FileWriter {
@@ -209,7 +250,7 @@ impl FileWriter {
     pub(crate) fn create(
         path: &Path,
         rows: usize,
-        row_group_rows: usize,
+        layout: &LayoutOptions,
         extra: Vec<KeyValue>,
     ) -> Result<Self, LakeError> {
         let schema = arrow_schema();
@@ -222,7 +263,7 @@ impl FileWriter {
         let w = ArrowWriter::try_new(
             file,
             Arc::clone(&schema),
-            Some(properties(rows, row_group_rows, extra)),
+            Some(properties(rows, layout, extra)),
         )
         .map_err(parquet_err)?;
         // The Arrow writer has put the Arrow schema in the file's metadata; its row groups
@@ -240,6 +281,7 @@ impl FileWriter {
             index: Vec::new(),
             min_time: None,
             max_time: None,
+            layout: layout.recorded(),
         })
     }
 
@@ -338,6 +380,7 @@ impl FileWriter {
             index,
             min_time,
             max_time,
+            layout,
             ..
         } = self;
         let written = w
@@ -351,6 +394,7 @@ impl FileWriter {
             max_time: max_time.map(format_canonical),
             xxh3: format!("{:016x}", written.hasher.digest()),
             index,
+            layout,
         })
     }
 }
@@ -413,6 +457,7 @@ impl Written {
             max_time: self.max_time,
             xxh3: self.xxh3,
             index,
+            layout: self.layout,
             committed: 0,
         }
     }
@@ -642,7 +687,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.parquet");
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let w = write_file(&path, batches, row_group_rows).unwrap();
+        let layout = LayoutOptions {
+            row_group_rows,
+            ..LayoutOptions::default()
+        };
+        let w = write_file(&path, batches, &layout).unwrap();
         assert_eq!(w.rows as usize, rows);
         let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
         assert_eq!(

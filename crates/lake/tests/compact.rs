@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use trawl_lake::{CompactOptions, IngestOptions, Lake, Snapshot, compact};
+use trawl_lake::{CompactOptions, IngestOptions, Lake, LayoutOptions, Snapshot, compact};
 
 fn gz(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -319,7 +319,10 @@ fn a_merge_across_many_row_groups_and_a_second_compaction_keep_rows_order_and_in
     // Small outputs of odd row groups: several files a day, each merged from several inputs.
     let small = CompactOptions {
         target_rows: 700,
-        row_group_rows: 97,
+        layout: Some(LayoutOptions {
+            row_group_rows: 97,
+            ..LayoutOptions::default()
+        }),
         ..CompactOptions::default()
     };
     assert!(

@@ -1,5 +1,8 @@
 //! The physical events table: a ListingTable over the snapshot store, wrapped so that
-//! predicates on the `eventtime` string also prune `dt` partitions.
+//! predicates on the `eventtime` string also prune `dt` partitions, and equalities on the
+//! column of a directory below the day (`account=`, `region=`: a layout option of the lake)
+//! skip the files of the other directories. That directory is not a column: the table has
+//! the same columns, and gives the same answers, on every layout.
 //!
 //! The table knows the snapshot's files, so that a cluster's codec can send it to a
 //! scheduler, which builds the same table over the same files (`trawl-cluster`).
@@ -14,9 +17,12 @@ use datafusion::common::DFSchema;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileScanConfigBuilder};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::utils::conjunction;
@@ -26,10 +32,14 @@ use datafusion::logical_expr::{
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use object_store::ObjectStore;
+use std::collections::BTreeSet;
 use trawl_lake::DataFile;
+use trawl_lake::SubPartition;
+use trawl_lake::layout_options::{partition_value, sub_partition_of};
 use trawl_schema::{PARTITION_COL, UNKNOWN_PARTITION, arrow_schema};
 
 use crate::store::SnapshotStore;
@@ -189,6 +199,123 @@ fn derive_parsed(op: Operator, t: i64, out: &mut Vec<Expr>) {
     }
 }
 
+/// The values an equality (`=`, `IN`, `OR` of those) in `filter` allows for a column of a
+/// directory below the day, as directory values, per kind (conjunctions are searched; two on
+/// one column intersect).
+fn sub_partition_values(
+    filter: &Expr,
+    out: &mut std::collections::BTreeMap<SubPartition, BTreeSet<String>>,
+) {
+    if let Expr::BinaryExpr(BinaryExpr {
+        left,
+        op: Operator::And,
+        right,
+    }) = filter
+    {
+        sub_partition_values(left, out);
+        sub_partition_values(right, out);
+        return;
+    }
+    if let Some((kind, values)) = allowed(filter) {
+        match out.get_mut(&kind) {
+            Some(have) => have.retain(|v| values.contains(v)),
+            None => {
+                out.insert(kind, values);
+            }
+        }
+    }
+}
+
+/// The sub-partition kind whose column `e` is.
+fn sub_column(e: &Expr) -> Option<SubPartition> {
+    match e {
+        Expr::Column(c) => [SubPartition::Account, SubPartition::Region]
+            .into_iter()
+            .find(|s| s.column() == c.name),
+        Expr::Cast(c) => sub_column(&c.expr),
+        _ => None,
+    }
+}
+
+/// The directory values one disjunct-free predicate allows.
+fn allowed(e: &Expr) -> Option<(SubPartition, BTreeSet<String>)> {
+    let one = |v: &str| BTreeSet::from([partition_value(Some(v)).to_string()]);
+    match e {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => match (
+            sub_column(left),
+            string_literal(right),
+            sub_column(right),
+            string_literal(left),
+        ) {
+            (Some(k), Some(v), _, _) | (_, _, Some(k), Some(v)) => Some((k, one(v))),
+            _ => None,
+        },
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Or,
+            right,
+        }) => {
+            let (a, mut x) = allowed(left)?;
+            let (b, y) = allowed(right)?;
+            (a == b).then(|| {
+                x.extend(y);
+                (a, x)
+            })
+        }
+        Expr::InList(l) if !l.negated => {
+            let k = sub_column(&l.expr)?;
+            let mut values = BTreeSet::new();
+            for item in &l.list {
+                values.extend(one(string_literal(item)?));
+            }
+            Some((k, values))
+        }
+        _ => None,
+    }
+}
+
+/// `plan` (a ListingTable scan) without the files in directories below the day whose value
+/// `allowed` excludes; files directly in a day's directory are kept.
+fn skip_sub_partitions(
+    plan: Arc<dyn ExecutionPlan>,
+    allowed: &std::collections::BTreeMap<SubPartition, BTreeSet<String>>,
+) -> Arc<dyn ExecutionPlan> {
+    let Some(exec) = plan.downcast_ref::<DataSourceExec>() else {
+        return plan;
+    };
+    let Some(config) = exec.data_source().downcast_ref::<FileScanConfig>() else {
+        return plan;
+    };
+    let keep = |f: &PartitionedFile| {
+        let path = f.object_meta.location.as_ref();
+        let rel = path.find("events/").map_or(path, |i| &path[i..]);
+        sub_partition_of(rel)
+            .is_none_or(|(kind, value)| allowed.get(&kind).is_none_or(|v| v.contains(value)))
+    };
+    let groups: Vec<FileGroup> = config
+        .file_groups
+        .iter()
+        .map(|g| g.iter().filter(|f| keep(f)).cloned().collect::<FileGroup>())
+        .filter(|g| !g.is_empty())
+        .collect();
+    if groups.iter().map(FileGroup::len).sum::<usize>()
+        == config.file_groups.iter().map(FileGroup::len).sum::<usize>()
+    {
+        return plan;
+    }
+    if groups.is_empty() {
+        return Arc::new(EmptyExec::new(plan.schema()));
+    }
+    let config = FileScanConfigBuilder::from(config.clone())
+        .with_file_groups(groups)
+        .build();
+    DataSourceExec::from_data_source(config)
+}
+
 /// Partition (and row-group) predicates implied by `filter` (conjunctions are searched).
 pub fn partition_predicates(filter: &Expr, out: &mut Vec<Expr>) {
     match filter {
@@ -246,9 +373,18 @@ impl TableProvider for CloudTrailTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let mut derived = Vec::new();
+        let mut subs = std::collections::BTreeMap::new();
         for f in filters {
             partition_predicates(f, &mut derived);
+            sub_partition_values(f, &mut subs);
         }
+        let prune = |scan: Arc<dyn ExecutionPlan>| {
+            if subs.is_empty() {
+                scan
+            } else {
+                skip_sub_partitions(scan, &subs)
+            }
+        };
         // Partition bounds prune files in the listing; the others (bounds on eventtime_ts) go
         // in a filter over the scan, which the physical optimizer pushes into the Parquet
         // source for row-group pruning. All are implied by `filters`, so rows do not change.
@@ -258,7 +394,9 @@ impl TableProvider for CloudTrailTable {
         let mut all = filters.to_vec();
         all.extend(on_partitions);
         let Some(predicate) = conjunction(on_rows) else {
-            return self.inner.scan(state, projection, &all, limit).await;
+            return Ok(prune(
+                self.inner.scan(state, projection, &all, limit).await?,
+            ));
         };
         let schema = self.schema();
         let mut columns: Vec<usize> = projection
@@ -271,7 +409,7 @@ impl TableProvider for CloudTrailTable {
                 columns.push(i);
             }
         }
-        let scan = self.inner.scan(state, Some(&columns), &all, None).await?;
+        let scan = prune(self.inner.scan(state, Some(&columns), &all, None).await?);
         let df_schema = DFSchema::try_from(scan.schema())?;
         let filter = FilterExec::try_new(state.create_physical_expr(predicate, &df_schema)?, scan)?;
         let exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = (0..wanted)

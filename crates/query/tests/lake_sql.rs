@@ -319,7 +319,10 @@ async fn athena_names_resolve_case_insensitively() {
 async fn eventtime_predicates_prune_partitions_and_row_groups() {
     // 7 days, one file per day, row groups of 100 rows.
     let opts = IngestOptions {
-        row_group_rows: 100,
+        layout: Some(trawl_lake::LayoutOptions {
+            row_group_rows: 100,
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let (_tmp, lake) = generated_lake(7000, &opts);

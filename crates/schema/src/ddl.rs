@@ -68,6 +68,10 @@ pub struct DdlTarget {
     pub unknown_partition_rows: u64,
     /// The lake version the statements were written at (said in a comment).
     pub version: u64,
+    /// The key of the directory level below each day (`account`, `region`) when the lake's
+    /// files are laid out with one: Spark and DuckDB find the files (and their partition
+    /// columns) from the paths.
+    pub sub_partition: Option<String>,
 }
 
 /// The body of the Athena-shaped view over `table` in `dialect`: the flat columns folded back
@@ -306,12 +310,22 @@ pub fn ddl(engine: Engine, target: &DdlTarget) -> String {
                 "-- DuckDB does not read symlink manifests: cloudtrail_events keeps the rows of the files the\n\
                  -- manifests list, read again by every query (so it follows new commits).\n",
             );
+            // A directory below the day is a partition column to DuckDB too: typed as text,
+            // and left out (it is a copy of a column of the table).
+            let (glob, sub_type, sub_excluded) = match &target.sub_partition {
+                Some(key) => (
+                    "*/*/*.parquet",
+                    format!(", '{key}': VARCHAR"),
+                    format!(", {key}"),
+                ),
+                None => ("*/*.parquet", String::new(), String::new()),
+            };
             out.push_str(&format!(
                 "CREATE OR REPLACE VIEW {PHYSICAL_TABLE} AS\n\
-                 SELECT * EXCLUDE (filename) FROM read_parquet({}, hive_partitioning = true, hive_types = {{'{PARTITION_COL}': VARCHAR}}, filename = true)\n\
+                 SELECT * EXCLUDE (filename{sub_excluded}) FROM read_parquet({}, hive_partitioning = true, hive_types = {{'{PARTITION_COL}': VARCHAR{sub_type}}}, filename = true)\n\
                  WHERE parse_filename(filename) IN (\n  \
                  SELECT parse_filename(unnest(string_split(trim(content), chr(10)))) FROM read_text({})\n);\n",
-                lit(&format!("{path}/events/*/*.parquet")),
+                lit(&format!("{path}/events/{glob}")),
                 lit(&format!("{path}/_trawl/manifest/*/manifest")),
             ));
         }
@@ -333,6 +347,7 @@ mod tests {
             first_day: Some("2024-03-01".into()),
             unknown_partition_rows: 0,
             version: 3,
+            sub_partition: None,
         }
     }
 
@@ -381,6 +396,16 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("struct_pack(\"type\" := useridentity_type"));
+        // A lake with a directory per account below each day.
+        let t = DdlTarget {
+            sub_partition: Some("account".into()),
+            ..t
+        };
+        let s = ddl(Engine::DuckDb, &t);
+        assert!(
+            s.contains("EXCLUDE (filename, account) FROM read_parquet('/tmp/my lake/events/*/*/*.parquet', hive_partitioning = true, hive_types = {'dt': VARCHAR, 'account': VARCHAR}"),
+            "{s}"
+        );
     }
 
     #[test]

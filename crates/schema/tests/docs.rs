@@ -25,6 +25,7 @@ fn layout_doc_has_the_current_ddl() {
         first_day: Some("2024-01-01".into()),
         unknown_partition_rows: 0,
         version: 1,
+        sub_partition: None,
     };
     generated_block(
         "lake-layout.md",

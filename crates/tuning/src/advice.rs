@@ -147,14 +147,25 @@ pub fn advise(sql: &str, stats: &QueryStats, opts: AdviceOptions) -> Vec<Advice>
             .checked_sub(7)
             .and_then(|i| days.get(i))
             .map_or_else(|| "2024-03-01".to_string(), |d| d.to_string());
+        // The files of the days before that bound, which it would not list. Rows whose time
+        // did not parse (`__HIVE_DEFAULT_PARTITION__`) are listed on any bound.
+        let saves: u64 = scan
+            .bytes_listed_per_day
+            .iter()
+            .filter(|(d, _)| {
+                d.starts_with(|c: char| c.is_ascii_digit()) && d.as_str() < example.as_str()
+            })
+            .map(|(_, b)| b)
+            .sum();
         out.push(Advice {
             rule: "no-time-filter",
             message: format!(
                 "a scan reads all {} days of the lake: a filter on eventtime (eventtime >= '{example}' \
-                 for its last week) reads only the days it selects, as partition projection does in Athena",
+                 for its last week) reads only the days it selects, as partition projection does in Athena; \
+                 saved: the bytes of the files of the days before it, which this scan listed",
                 scan.partitions_in_lake
             ),
-            saves_bytes: None,
+            saves_bytes: (saves > 0).then_some(saves),
         });
     }
     if shape.select_star {
@@ -244,10 +255,23 @@ mod tests {
             ["no-time-filter", "select-star", "order-without-limit"]
         );
         let mut last_days = all_days.clone();
-        last_days.scan.as_mut().unwrap().partitions =
-            (1..=30).map(|d| format!("2024-04-{d:02}")).collect();
+        let scan = last_days.scan.as_mut().unwrap();
+        scan.partitions = (1..=30).map(|d| format!("2024-04-{d:02}")).collect();
+        // 100 bytes listed a day, and 7 in the partition of unparsed times (always listed).
+        scan.bytes_listed_per_day = scan.partitions.iter().map(|d| (d.clone(), 100)).collect();
+        scan.bytes_listed_per_day
+            .insert("__HIVE_DEFAULT_PARTITION__".into(), 7);
         let a = advise(q, &last_days, AdviceOptions::default());
         assert!(a[0].message.contains("eventtime >= '2024-04-24'"), "{a:?}");
+        assert_eq!(
+            a[0].saves_bytes,
+            Some(23 * 100),
+            "the 23 days before the bound"
+        );
+        assert_eq!(
+            advise(q, &all_days, AdviceOptions::default())[0].saves_bytes,
+            None
+        );
         assert_eq!(rules(q, &some_days), ["select-star", "order-without-limit"]);
         assert_eq!(rules(q, &small), ["select-star", "order-without-limit"]);
         let few_rows = stats(10, 3, 30);

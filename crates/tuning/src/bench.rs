@@ -52,6 +52,9 @@ pub struct BenchRun {
     pub rows: u64,
     /// Bytes the lake scans read (the last run).
     pub bytes_scanned: u64,
+    /// Files the lake scans listed after partition pruning (the last run).
+    #[serde(default)]
+    pub files_listed: u64,
     /// `None` for DDL.
     pub athena: Option<AthenaBill>,
     /// The median against the first lake's for the same statement (`None` on the first).
@@ -95,6 +98,7 @@ pub async fn run_statements(
             seconds: Timing::of(times),
             rows: stats.rows,
             bytes_scanned: stats.scan.as_ref().map_or(0, |s| s.bytes_scanned),
+            files_listed: stats.scan.as_ref().map_or(0, |s| s.files_listed),
             athena: stats.athena,
             ratio: None,
         });
@@ -221,6 +225,7 @@ mod tests {
             },
             rows: 1,
             bytes_scanned: 0,
+            files_listed: 0,
             athena: None,
             ratio: None,
         }

@@ -14,15 +14,23 @@ pub struct LakeInfo {
     pub lake: String,
     /// The committed version described.
     pub version: u64,
-    /// Hive partition columns of the data files.
+    /// Hive partition directories of the data files (`dt`, and `account` or `region` below).
     pub partitioned_by: Vec<String>,
     /// The order of rows within each file.
     pub sorted_by: Vec<String>,
+    /// Rows of a row group, at most.
+    pub row_group_rows: usize,
+    /// Files written in another layout (before the last change of layout; `trawl compact`
+    /// rewrites their days).
+    pub files_in_other_layouts: u64,
     pub events: u64,
     pub files: u64,
     /// Bytes of the committed Parquet files.
     pub bytes: u64,
+    /// Directories holding data files (days, or the directories below them).
     pub partitions: u64,
+    /// Days holding data files.
+    pub days: u64,
     /// Files per partition: fewest, most.
     pub files_per_partition: (u64, u64),
     pub first_partition: Option<String>,
@@ -45,9 +53,13 @@ impl LakeInfo {
     /// Describes the latest committed snapshot of `lake`.
     pub fn of(lake: &Lake) -> Result<LakeInfo, LakeError> {
         let (snap, sources) = lake.snapshot_with_sources()?;
-        let mut per_day: BTreeMap<&str, u64> = BTreeMap::new();
+        let layout = snap.layout();
+        let (mut per_dir, mut days): (BTreeMap<&str, u64>, BTreeMap<&str, u64>) =
+            Default::default();
         for f in &snap.files {
-            *per_day.entry(f.dt.as_str()).or_default() += 1;
+            let dir = f.path.rsplit_once('/').map_or("", |(d, _)| d);
+            *per_dir.entry(dir).or_default() += 1;
+            *days.entry(f.dt.as_str()).or_default() += 1;
         }
         let raw = RawTrail::of(sources.values());
         let digest_objects = sources.values().filter(|s| s.digests > 0).count() as u64;
@@ -56,18 +68,27 @@ impl LakeInfo {
         Ok(LakeInfo {
             lake: lake.location(),
             version: snap.version,
-            partitioned_by: vec!["dt".to_string()],
-            sorted_by: vec!["eventtime".to_string()],
+            partitioned_by: std::iter::once("dt".to_string())
+                .chain(layout.sub_partition.map(|s| s.key().to_string()))
+                .collect(),
+            sorted_by: layout.sort_by.clone(),
+            row_group_rows: layout.row_group_rows,
+            files_in_other_layouts: snap
+                .files
+                .iter()
+                .filter(|f| f.layout.clone().unwrap_or_default() != layout)
+                .count() as u64,
             events: snap.rows(),
             files: snap.files.len() as u64,
             bytes,
-            partitions: per_day.len() as u64,
+            partitions: per_dir.len() as u64,
+            days: days.len() as u64,
             files_per_partition: (
-                per_day.values().copied().min().unwrap_or(0),
-                per_day.values().copied().max().unwrap_or(0),
+                per_dir.values().copied().min().unwrap_or(0),
+                per_dir.values().copied().max().unwrap_or(0),
             ),
-            first_partition: per_day.keys().next().map(|s| s.to_string()),
-            last_partition: per_day.keys().next_back().map(|s| s.to_string()),
+            first_partition: days.keys().next().map(|s| s.to_string()),
+            last_partition: days.keys().next_back().map(|s| s.to_string()),
             first_event: snap.files.iter().filter_map(|f| f.min_time.clone()).min(),
             last_event: snap.files.iter().filter_map(|f| f.max_time.clone()).max(),
             raw_objects: raw.objects(),
@@ -89,10 +110,18 @@ impl LakeInfo {
         );
         let _ = writeln!(
             out,
-            "layout        partitioned by {}, sorted by {}",
+            "layout        partitioned by {}, sorted by {}, row groups of {} rows",
             self.partitioned_by.join(", "),
-            self.sorted_by.join(", ")
+            self.sorted_by.join(", "),
+            self.row_group_rows
         );
+        if self.files_in_other_layouts > 0 {
+            let _ = writeln!(
+                out,
+                "              {} files in another layout (`trawl compact` rewrites their days)",
+                self.files_in_other_layouts
+            );
+        }
         let _ = writeln!(out, "events        {}", self.events);
         let _ = writeln!(
             out,
@@ -104,8 +133,9 @@ impl LakeInfo {
         );
         let _ = writeln!(
             out,
-            "partitions    {} (dt {} .. {})",
+            "partitions    {} in {} days (dt {} .. {})",
             self.partitions,
+            self.days,
             self.first_partition.clone().unwrap_or_else(none),
             self.last_partition.clone().unwrap_or_else(none)
         );

@@ -67,6 +67,9 @@ pub struct ScanStats {
     /// The partitions of each scan, for estimates per scan.
     #[serde(skip)]
     pub partitions_per_scan: Vec<BTreeSet<String>>,
+    /// Bytes of the files the scans listed, per day.
+    #[serde(skip)]
+    pub bytes_listed_per_day: BTreeMap<String, u64>,
 }
 
 impl ScanStats {
@@ -104,6 +107,7 @@ impl ScanStats {
             // A scan lists the snapshot's files by their paths in the lake.
             for f in listed.into_iter().filter_map(|path| by_path.get(path)) {
                 stats.bytes_listed += f.bytes;
+                *stats.bytes_listed_per_day.entry(f.dt.clone()).or_default() += f.bytes;
                 dts.insert(f.dt.clone());
             }
             all.extend(dts.iter().cloned());

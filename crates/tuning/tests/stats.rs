@@ -32,7 +32,10 @@ fn fixture() -> Fixture {
     let summary = compact(
         &lake,
         &CompactOptions {
-            row_group_rows: GROUP,
+            layout: Some(trawl_lake::LayoutOptions {
+                row_group_rows: GROUP,
+                ..Default::default()
+            }),
             ..CompactOptions::default()
         },
     )

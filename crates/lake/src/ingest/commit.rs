@@ -3,19 +3,23 @@
 
 use super::*;
 
+/// A partition of a commit: the day, and the directory below it if the layout has one.
+pub(crate) type Part = (String, Option<Arc<str>>);
+
 /// Writes data file `n` of a commit and its dedup index, and moves the file into place.
 pub(super) fn write_partition(
     layout: &Layout,
     staging: &std::path::Path,
     version: u64,
     n: usize,
-    dt: String,
+    (dt, sub): Part,
     batches: Vec<RecordBatch>,
-    row_group_rows: usize,
+    shape: &LayoutOptions,
 ) -> Result<DataFile, LakeError> {
     let tmp = staging.join(format!("{n:04}.parquet"));
-    let w = writer::write_file(&tmp, batches, row_group_rows)?;
-    let (path, index) = layout.data_and_index(&dt, version, n);
+    let w = writer::write_file(&tmp, batches, shape)?;
+    let sub = sub.and_then(|v| shape.sub_dir(&v));
+    let (path, index) = layout.data_and_index(&dt, sub.as_deref(), version, n);
     let file = writer::place(layout, &tmp, dt.clone(), path, index, w)?;
     crate::crash_point("lake::data-file-placed");
     Ok(file)
@@ -24,17 +28,55 @@ pub(super) fn write_partition(
 /// The fewest rows a data file gets when a partition is split to keep every core writing.
 const MIN_SPLIT_ROWS: usize = 32 * 1024;
 
+/// The rows of each day in the directories below it that `shape` puts them in (each day as
+/// it is when the layout has none).
+pub(crate) fn sub_partitions(
+    layout: &Layout,
+    pending: BTreeMap<String, Vec<RecordBatch>>,
+    shape: &LayoutOptions,
+) -> Result<BTreeMap<Part, Vec<RecordBatch>>, LakeError> {
+    let mut out: BTreeMap<Part, Vec<RecordBatch>> = BTreeMap::new();
+    for (dt, batches) in pending {
+        for batch in batches {
+            let Some(values) = shape.split(&batch) else {
+                out.entry((dt.clone(), None)).or_default().push(batch);
+                continue;
+            };
+            let mut rows: BTreeMap<&Arc<str>, Vec<u32>> = BTreeMap::new();
+            for (r, v) in values.iter().enumerate() {
+                rows.entry(v).or_default().push(r as u32);
+            }
+            for (v, rows) in rows {
+                let part = if rows.len() == batch.num_rows() {
+                    batch.clone()
+                } else {
+                    take_record_batch(&batch, &UInt32Array::from(rows)).map_err(|source| {
+                        LakeError::Arrow {
+                            path: layout.partition(&dt),
+                            source,
+                        }
+                    })?
+                };
+                out.entry((dt.clone(), Some(Arc::clone(v))))
+                    .or_default()
+                    .push(part);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The partitions of a commit as the files to write: objects are read in delivery order, so
 /// a commit often holds one or two days; the biggest partition is halved (in arrival order,
 /// which follows event time closely) until there is a file per core, while halves keep at
 /// least `min_rows` rows.
-pub(super) fn split_for_cores(
-    pending: BTreeMap<String, Vec<RecordBatch>>,
+pub(super) fn split_for_cores<K: Clone>(
+    pending: BTreeMap<K, Vec<RecordBatch>>,
     cores: usize,
     min_rows: usize,
-) -> Vec<(String, Vec<RecordBatch>)> {
+) -> Vec<(K, Vec<RecordBatch>)> {
     let rows = |b: &[RecordBatch]| b.iter().map(RecordBatch::num_rows).sum::<usize>();
-    let mut parts: Vec<(String, Vec<RecordBatch>)> = pending.into_iter().collect();
+    let mut parts: Vec<(K, Vec<RecordBatch>)> = pending.into_iter().collect();
     while parts.len() < cores {
         let Some((i, n)) = parts
             .iter()
@@ -85,19 +127,19 @@ pub(super) struct Encoded {
 /// Writes a commit: [`encode_commit`], then [`finish_commit`].
 pub(super) fn write_commit(
     lake: &Lake,
-    row_group_rows: usize,
+    shape: &LayoutOptions,
     job: CommitJob,
     last_publish: &mut Option<std::time::Instant>,
 ) -> Result<Committed, LakeError> {
-    let encoded = encode_commit(lake, row_group_rows, job)?;
-    finish_commit(lake, row_group_rows, encoded, last_publish)
+    let encoded = encode_commit(lake, shape, job)?;
+    finish_commit(lake, encoded, last_publish)
 }
 
 /// Writes a commit's data files and their dedup indexes through staging: the part that
 /// takes the cores. In object storage it runs while the commit before is uploaded.
 pub(super) fn encode_commit(
     lake: &Lake,
-    row_group_rows: usize,
+    shape: &LayoutOptions,
     job: CommitJob,
 ) -> Result<Encoded, LakeError> {
     let layout = lake.layout();
@@ -107,12 +149,11 @@ pub(super) fn encode_commit(
     // Partitions are independent files: write them on every core (the readers may be done,
     // and this is the tail of the run).
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let parts = split_for_cores(job.pending, threads, MIN_SPLIT_ROWS);
+    let pending = sub_partitions(&layout, job.pending, shape)?;
+    let parts = split_for_cores(pending, threads, MIN_SPLIT_ROWS);
     let add: Vec<DataFile> = writer::on_cores(
         parts.into_iter().enumerate().collect(),
-        |(n, (dt, batches))| {
-            write_partition(&layout, &staging, version, n, dt, batches, row_group_rows)
-        },
+        |(n, (part, batches))| write_partition(&layout, &staging, version, n, part, batches, shape),
     )?;
     Ok(Encoded {
         epoch: version,
@@ -131,7 +172,6 @@ pub(super) fn encode_commit(
 /// Commits of one run finish one at a time, in order.
 pub(super) fn finish_commit(
     lake: &Lake,
-    row_group_rows: usize,
     enc: Encoded,
     last_publish: &mut Option<std::time::Instant>,
 ) -> Result<Committed, LakeError> {
@@ -172,7 +212,7 @@ pub(super) fn finish_commit(
     // and the check made again after the pull (below).
     let (mut others, mut dropped, mut checked) = (Vec::new(), 0, enc.checked_upto);
     if let Some(remote) = layout.remote() {
-        let found = crate::recheck::against_others(&layout, &mut entry, checked, row_group_rows)?;
+        let found = crate::recheck::against_others(&layout, &mut entry, checked)?;
         (others, dropped, checked) = (found.winners, found.dropped, found.upto);
         // The data and index files go first: a commit never names an object that is not
         // there.
@@ -185,7 +225,7 @@ pub(super) fn finish_commit(
     // another ingest: its rows are checked against this commit's before it goes on top.
     let retries = log::commit_on_top(&layout, &mut entry, |entry, next| {
         if layout.remote().is_some() {
-            let found = crate::recheck::against_others(&layout, entry, checked, row_group_rows)?;
+            let found = crate::recheck::against_others(&layout, entry, checked)?;
             others.extend(found.winners);
             dropped += found.dropped;
             checked = found.upto;

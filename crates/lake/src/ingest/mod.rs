@@ -31,11 +31,13 @@ use trawl_schema::{COL_EVENTTIME_TS, UNKNOWN_PARTITION};
 use crate::dedup::{Dedup, Verdict};
 use crate::error::{IoContext, LakeError};
 use crate::layout::Layout;
+use crate::layout_options::LayoutOptions;
 use crate::log::{self, DataFile, LogEntry, QuarantineEntry, Snapshot, SourceEntry};
 use crate::{Lake, writer};
 
 #[cfg(test)]
 use commit::split_for_cores;
+pub(crate) use commit::sub_partitions;
 use commit::{encode_commit, finish_commit, write_commit};
 
 /// Commits in flight at once into a lake in object storage ([`Collector::max_in_flight`]).

@@ -12,8 +12,9 @@ pub struct IngestOptions {
     pub flush_bytes: usize,
     /// Abort on the first bad object or record instead of quarantining it.
     pub strict: bool,
-    /// Rows per Parquet row group.
-    pub row_group_rows: usize,
+    /// The layout of the files written (partitions, row groups, order); `None`: the lake's
+    /// ([`Snapshot::layout`]).
+    pub layout: Option<crate::LayoutOptions>,
     /// Compressed bytes fetched but not yet parsed, at most (one object larger than this is
     /// still read, alone). Bounds memory when a network source fetches many objects at once.
     pub fetch_budget_bytes: u64,
@@ -33,7 +34,7 @@ impl Default for IngestOptions {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             flush_bytes: 64 << 20,
             strict: false,
-            row_group_rows: writer::ROW_GROUP_ROWS,
+            layout: None,
             fetch_budget_bytes: 128 << 20,
             commit_interval: Duration::from_secs(30),
             dedup_events: 1 << 20,

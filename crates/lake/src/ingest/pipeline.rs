@@ -244,6 +244,9 @@ fn run(
         freed: std::sync::Condvar::new(),
     };
     let threads = opts.threads.max(1);
+    // Written in the layout asked for, or the lake's.
+    let shape = opts.layout.clone().unwrap_or_else(|| snap.layout());
+    let shape = &shape;
     // Microseconds the parsers spent waiting for the collector to take their output.
     let parsers_blocked = std::sync::atomic::AtomicU64::new(0);
     let result: Result<(), LakeError> = std::thread::scope(|s| {
@@ -259,7 +262,7 @@ fn run(
             s.spawn(move || {
                 for job in job_rx {
                     let started = Instant::now();
-                    let r = encode_commit(lake, opts.row_group_rows, job);
+                    let r = encode_commit(lake, shape, job);
                     tracing::debug!("commit encoded in {:.3} s", started.elapsed().as_secs_f64());
                     if encoded_tx.send(r).is_err() {
                         break;
@@ -270,9 +273,7 @@ fn run(
                 let mut last_publish = None;
                 for r in encoded {
                     let started = Instant::now();
-                    let r = r.and_then(|e| {
-                        finish_commit(lake, opts.row_group_rows, e, &mut last_publish)
-                    });
+                    let r = r.and_then(|e| finish_commit(lake, e, &mut last_publish));
                     tracing::debug!(
                         "commit finished in {:.3} s",
                         started.elapsed().as_secs_f64()
@@ -289,7 +290,7 @@ fn run(
                 let mut last_publish = None;
                 for job in job_rx {
                     let started = Instant::now();
-                    let r = write_commit(lake, opts.row_group_rows, job, &mut last_publish);
+                    let r = write_commit(lake, shape, job, &mut last_publish);
                     tracing::debug!("commit written in {:.3} s", started.elapsed().as_secs_f64());
                     if done_tx.send(r).is_err() {
                         break;
