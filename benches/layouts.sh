@@ -6,7 +6,7 @@
 # the script checks the row counts agree.
 #
 #   by-day       the default: a directory a day, rows sorted by eventtime, row groups of 131072
-#   by-account   --partition-by dt,account --sort-by eventsource
+#   by-account   --partition-by dt,account --sort-by eventsource --row-group-rows 16384
 #   by-region    --partition-by dt,region --row-group-rows 16384
 #
 #   benches/layouts.sh [EVENTS] [DAYS] [REPEAT]
@@ -35,7 +35,7 @@ ingest() {
     "$TRAWL" info --lake "$work/$name" | grep -E '^(layout|files|partitions)' | tr -s ' ' | paste -sd ';' -
 }
 ingest by-day
-ingest by-account --partition-by dt,account --sort-by eventsource
+ingest by-account --partition-by dt,account --sort-by eventsource --row-group-rows 16384
 ingest by-region --partition-by dt,region --row-group-rows 16384
 
 account=$("$TRAWL" sql --lake "$work/by-day" --format csv \
@@ -48,9 +48,9 @@ cat > "$work/queries.sql" <<SQL
 -- One account's IAM changes (the Operational Account Activity tiles filter one account).
 SELECT eventname, count(*) AS n FROM cloudtrail_logs
 WHERE recipientaccountid = '$account' AND eventsource = 'iam.amazonaws.com' GROUP BY 1;
--- One service over the last week.
-SELECT count(*) AS n FROM cloudtrail_logs
-WHERE eventsource = 's3.amazonaws.com' AND eventtime >= '$last_week';
+-- One service's requests over the last week (reads a wide column where the service is).
+SELECT max(length(requestparameters)) AS n FROM cloudtrail_logs
+WHERE eventsource = 'kms.amazonaws.com' AND eventtime >= '$last_week';
 -- One region's errors.
 SELECT errorcode, count(*) AS n FROM cloudtrail_logs
 WHERE awsregion = 'eu-west-1' AND errorcode IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 10;
