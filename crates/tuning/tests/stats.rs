@@ -212,3 +212,92 @@ fn a_self_join_scans_twice_and_athena_bills_both() {
     assert!(b2.raw_json_projected.bytes < b2.raw_json.bytes);
     assert!(b2.raw_json_projected.bytes > b1.raw_json_projected.bytes);
 }
+
+/// An eventID lookup: each row group's min/max and bloom filter, read from the files, say
+/// which groups the scan prunes by statistics and which by bloom filter; the stats must say
+/// the same.
+#[test]
+fn an_eventid_lookup_prunes_by_min_max_then_bloom_filter_exactly() {
+    use parquet::file::properties::ReaderProperties;
+    use parquet::file::serialized_reader::ReadOptionsBuilder;
+
+    let f = fixture();
+    let (batches, _) = run(
+        &f,
+        "SELECT eventid FROM cloudtrail_logs WHERE eventtime LIKE '2024-03-02T12%' ORDER BY eventtime LIMIT 1",
+    );
+    let needle = batches[0].column(0).as_string::<i32>().value(0).to_string();
+    let (mut by_stats, mut by_bloom, mut kept, mut files_pruned) = (0u64, 0u64, 0u64, 0u64);
+    for file in &f.lake.snapshot().unwrap().files {
+        let options = ReadOptionsBuilder::new()
+            .with_reader_properties(
+                ReaderProperties::builder()
+                    .set_read_bloom_filter(true)
+                    .build(),
+            )
+            .build();
+        let reader = SerializedFileReader::new_with_options(
+            std::fs::File::open(f.lake.root().join(&file.path)).unwrap(),
+            options,
+        )
+        .unwrap();
+        let meta = reader.metadata();
+        let col = meta
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .position(|c| c.name() == "eventid")
+            .unwrap();
+        let range = |g: usize| {
+            let s = meta.row_group(g).column(col).statistics().unwrap();
+            let text = |b: Option<&[u8]>| String::from_utf8(b.unwrap().to_vec()).unwrap();
+            (text(s.min_bytes_opt()), text(s.max_bytes_opt()))
+        };
+        let groups = meta.num_row_groups();
+        let inside = |(lo, hi): (String, String)| {
+            lo.as_str() <= needle.as_str() && needle.as_str() <= hi.as_str()
+        };
+        // A file whose eventIDs all sort apart from the needle is not opened.
+        let file_lo = (0..groups).map(|g| range(g).0).min().unwrap();
+        let file_hi = (0..groups).map(|g| range(g).1).max().unwrap();
+        if !inside((file_lo, file_hi)) {
+            files_pruned += 1;
+            continue;
+        }
+        for g in 0..groups {
+            if !inside(range(g)) {
+                by_stats += 1;
+                continue;
+            }
+            let rg = reader.get_row_group(g).unwrap();
+            let bloom = rg
+                .get_column_bloom_filter(col)
+                .expect("eventid has a bloom filter");
+            if bloom.check(&needle.as_str()) {
+                kept += 1;
+            } else {
+                by_bloom += 1;
+            }
+        }
+    }
+    assert!(by_bloom > 0 && kept >= 1, "bloom {by_bloom}, kept {kept}");
+    let (rows, stats) = run(
+        &f,
+        &format!("SELECT eventname FROM cloudtrail_logs WHERE eventid = '{needle}'"),
+    );
+    assert_eq!(rows.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+    let s = stats.scan.clone().unwrap();
+    assert_eq!(s.files_listed, 3, "no partition bound: {s:?}");
+    assert_eq!(s.file_ranges.pruned, files_pruned, "{s:?}");
+    assert_eq!(s.row_groups_by_statistics.pruned, by_stats, "{s:?}");
+    assert_eq!(s.row_groups_by_bloom_filter.pruned, by_bloom, "{s:?}");
+    assert_eq!(s.row_groups_by_bloom_filter.read, kept, "{s:?}");
+    assert!(
+        stats.text().contains(&format!(
+            "{by_stats} pruned by min/max, {by_bloom} by bloom filter"
+        )),
+        "{}",
+        stats.text()
+    );
+}
