@@ -385,3 +385,53 @@ fn two_compactions_in_object_storage_at_once_commit_one_and_lose_nothing() {
     assert!(report.is_clean(), "{report:?}");
     scenario.teardown();
 }
+
+#[test]
+fn a_lake_in_object_storage_takes_layouts_and_is_re_laid_out_by_compaction() {
+    let scenario = fail::FailScenario::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(InMemory::new());
+    let a = remote_lake(dir.path(), "mirror-a", &store);
+    let by_account = trawl_lake::LayoutOptions::parse(
+        &trawl_lake::LayoutOptions::default(),
+        Some("dt,account"),
+        Some(500),
+        Some("eventname"),
+    )
+    .unwrap();
+    let opts = IngestOptions {
+        flush_bytes: 1,
+        layout: Some(by_account.clone()),
+        ..IngestOptions::default()
+    };
+    trawl_testkit::ingest_with(&a, &[trail(dir.path(), "t", 61, 2000)], opts);
+    let want = events(&a);
+    // Another machine's mirror sees the layout, and the files in their directories.
+    let b = remote_lake(dir.path(), "mirror-b", &store);
+    let snap = b.snapshot().unwrap();
+    assert_eq!(snap.layout(), by_account);
+    assert!(snap.files.iter().all(|f| f.path.contains("/account=")));
+    assert_eq!(events(&b), want);
+    // Compacted back to a directory a day, from that other machine.
+    let s = compact(
+        &b,
+        &CompactOptions {
+            layout: Some(trawl_lake::LayoutOptions::default()),
+            ..CompactOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(s.relaid_days, 3, "{s:?}");
+    let c = remote_lake(dir.path(), "mirror-c", &store);
+    let snap = c.snapshot().unwrap();
+    assert_eq!(snap.files.len(), 3, "a file a day");
+    assert!(
+        snap.files
+            .iter()
+            .all(|f| f.layout.is_none() && !f.path.contains("/account="))
+    );
+    assert_eq!(events(&c), want);
+    let report = verify(&c).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    scenario.teardown();
+}

@@ -301,3 +301,83 @@ fn an_eventid_lookup_prunes_by_min_max_then_bloom_filter_exactly() {
         stats.text()
     );
 }
+
+/// A bound inside a row group: the page index skips the pages whose rows all sort before it.
+/// The pages' first rows, read from the file's offset index, and the file's sorted times give
+/// the rows skipped; the stats must say the same.
+#[test]
+fn a_bound_inside_a_row_group_prunes_its_pages_exactly() {
+    use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let trail = trawl_testkit::trail(&dir.path().join("trail"), 5, 60_000, 1);
+    let lake = Lake::create(dir.path().join("lake")).unwrap();
+    trawl_testkit::ingest(&lake, std::slice::from_ref(&trail));
+    compact(&lake, &CompactOptions::default()).unwrap();
+    let snap = lake.snapshot().unwrap();
+    assert_eq!(snap.files.len(), 1, "one day, one file");
+    let path = lake.root().join(&snap.files[0].path);
+    let f = Fixture {
+        _dir: dir,
+        trail,
+        lake,
+    };
+    let times = times_of(&f, &snap.files[0].dt);
+    let meta = ParquetMetaDataReader::new()
+        .with_page_index_policy(PageIndexPolicy::Required)
+        .parse_and_finish(&std::fs::File::open(&path).unwrap())
+        .unwrap();
+    assert_eq!(meta.num_row_groups(), 1, "a row group: pages are what prunes");
+    let columns = meta.file_metadata().schema_descr().columns().to_vec();
+    let offsets = &meta.offset_index().unwrap()[0];
+    // The first rows of each page of the two columns the bound tests.
+    let firsts = |name: &str| -> Vec<usize> {
+        let c = columns.iter().position(|c| c.name() == name).unwrap();
+        offsets[c]
+            .page_locations()
+            .iter()
+            .map(|p| p.first_row_index as usize)
+            .collect()
+    };
+    let (ts_pages, text_pages) = (firsts("eventtime_ts"), firsts("eventtime"));
+    assert!(ts_pages.len() >= 3, "{ts_pages:?}");
+    // The bound: the time of a row just inside a middle page of eventtime_ts.
+    let page = ts_pages.len() / 2;
+    let bound_row = ts_pages[page] + 10;
+    let bound_us = times[bound_row];
+    let bound = chrono::DateTime::from_timestamp_micros(bound_us)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    // Rows of a column's pages that end before the bound are skipped; the two selections are
+    // intersected, so the rows skipped are those of the column that skips more.
+    let skipped = |firsts: &[usize]| -> usize {
+        let ends: Vec<usize> = firsts[1..].iter().copied().chain([times.len()]).collect();
+        firsts
+            .iter()
+            .zip(&ends)
+            .take_while(|&(_, &end)| {
+                chrono::DateTime::from_timestamp_micros(times[end - 1])
+                    .unwrap()
+                    .format("%Y-%m-%dT%H:%M:%SZ")
+                    .to_string()
+                    < bound
+            })
+            .map(|(&first, &end)| end - first)
+            .sum()
+    };
+    let want = skipped(&ts_pages).max(skipped(&text_pages));
+    assert!(want > 0 && want < times.len(), "{want} of {}", times.len());
+    let (_, stats) = run(
+        &f,
+        &format!("SELECT count(eventname) FROM cloudtrail_logs WHERE eventtime >= '{bound}'"),
+    );
+    let s = stats.scan.unwrap();
+    assert_eq!(s.rows_by_page_index.pruned, want as u64, "{s:?}");
+    assert_eq!(
+        s.rows_by_page_index.read,
+        (times.len() - want) as u64,
+        "{s:?}"
+    );
+    assert!(s.pages_by_page_index.pruned > 0, "{s:?}");
+}
