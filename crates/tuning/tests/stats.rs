@@ -327,7 +327,11 @@ fn a_bound_inside_a_row_group_prunes_its_pages_exactly() {
         .with_page_index_policy(PageIndexPolicy::Required)
         .parse_and_finish(&std::fs::File::open(&path).unwrap())
         .unwrap();
-    assert_eq!(meta.num_row_groups(), 1, "a row group: pages are what prunes");
+    assert_eq!(
+        meta.num_row_groups(),
+        1,
+        "a row group: pages are what prunes"
+    );
     let columns = meta.file_metadata().schema_descr().columns().to_vec();
     let offsets = &meta.offset_index().unwrap()[0];
     // The first rows of each page of the two columns the bound tests.
