@@ -61,6 +61,10 @@ pub(crate) enum Command {
     /// Describe the lake: layout, events, files and bytes, partitions, date range, and the raw
     /// trail it came from.
     Info(crate::tuning::InfoArgs),
+    /// A principal's, access key's, IP's, role session's or resource's events in time order, a
+    /// line each: outcome, source IP, user agent, the main request parameters in short, and the
+    /// event id (docs/investigate.md).
+    Timeline(crate::investigate::TimelineArgs),
     /// Run a node of a Ballista cluster that runs trawl's queries (`trawl sql --cluster`,
     /// `trawl report --cluster`): the scheduler, or an executor.
     Cluster(crate::cluster::ClusterArgs),

@@ -4,6 +4,7 @@ mod args;
 mod cluster;
 mod ddl;
 mod demo;
+mod investigate;
 mod lakes;
 mod render;
 mod settings;
@@ -99,6 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sql(a) => sql(a),
         Command::Bench(a) => tuning::bench(a),
         Command::Info(a) => tuning::info(a),
+        Command::Timeline(a) => investigate::timeline(a),
         Command::Demo(a) => demo::run(a),
         Command::Generate(a) => generate(a),
         Command::Report(a) => report(a),

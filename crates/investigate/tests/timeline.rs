@@ -1,0 +1,280 @@
+//! `trawl timeline` against the trail itself: the events each subject's timeline lists, in
+//! order, are those a reading of the raw JSON objects selects (an oracle that shares no code
+//! with the lake or the query engine).
+
+#![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::path::Path;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use trawl_investigate::{Entry, Subject, Timeline, entries};
+use trawl_lake::Lake;
+use trawl_query::QueryEngine;
+use trawl_schema::TimeWindow;
+
+fn gz(path: &Path, records: Value) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(&serde_json::to_vec(&json!({ "Records": records })).unwrap())
+        .unwrap();
+    std::fs::write(path, e.finish().unwrap()).unwrap();
+}
+
+/// An intrusion written by hand: a user with a `_` in its name (a LIKE wildcard) reads an
+/// object, opens SSH to the world and assumes a role; the role session then lists a bucket.
+fn story(dir: &Path) {
+    let user = json!({"type": "IAMUser", "principalId": "AIDAEXAMPLE", "accountId": "999900001111",
+        "arn": "arn:aws:iam::999900001111:user/dev_ops", "userName": "dev_ops",
+        "accessKeyId": "AKIAEXAMPLEKEY000001"});
+    let session = json!({"type": "AssumedRole", "principalId": "AROAEXAMPLE:night-shift",
+        "arn": "arn:aws:sts::999900001111:assumed-role/Admin/night-shift", "accountId": "999900001111",
+        "accessKeyId": "ASIAEXAMPLEKEY000002",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLE",
+            "arn": "arn:aws:iam::999900001111:role/Admin", "accountId": "999900001111", "userName": "Admin"}}});
+    let ev = |id: &str, t: &str, who: &Value, src: &str, name: &str, params: Value| {
+        json!({"eventVersion": "1.09", "eventID": id, "eventTime": t, "eventSource": src,
+            "eventName": name, "awsRegion": "eu-west-1", "sourceIPAddress": "198.51.100.77",
+            "userAgent": "aws-cli/2.15", "userIdentity": who, "requestParameters": params,
+            "recipientAccountId": "999900001111"})
+    };
+    let mut denied = ev(
+        "story-5",
+        "2024-03-02T09:00:00Z",
+        &session,
+        "iam.amazonaws.com",
+        "CreateUser",
+        json!({"userName": "backdoor"}),
+    );
+    denied["errorCode"] = "AccessDenied".into();
+    let mut listed = ev(
+        "story-4",
+        "2024-03-02T08:30:00Z",
+        &session,
+        "s3.amazonaws.com",
+        "ListObjects",
+        json!({"bucketName": "payroll"}),
+    );
+    listed["resources"] = json!([{"ARN": "arn:aws:s3:::payroll", "accountId": "999900001111", "type": "AWS::S3::Bucket"}]);
+    gz(
+        &dir.join("story/AWSLogs/999900001111/CloudTrail/eu-west-1/2024/03/02/a.json.gz"),
+        json!([
+            ev(
+                "story-1",
+                "2024-03-02T08:00:00Z",
+                &user,
+                "s3.amazonaws.com",
+                "GetObject",
+                json!({"bucketName": "payroll", "key": "2024/march.csv"})
+            ),
+            ev(
+                "story-2",
+                "2024-03-02T08:10:00Z",
+                &user,
+                "ec2.amazonaws.com",
+                "AuthorizeSecurityGroupIngress",
+                json!({"groupId": "sg-0abc", "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22,
+                 "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}})
+            ),
+            ev(
+                "story-3",
+                "2024-03-02T08:20:00Z",
+                &user,
+                "sts.amazonaws.com",
+                "AssumeRole",
+                json!({"roleArn": "arn:aws:iam::999900001111:role/Admin", "roleSessionName": "night-shift"})
+            ),
+            listed,
+            denied,
+        ]),
+    );
+}
+
+/// Every record of the gzipped objects under `dir` (digests apart), each once.
+fn raw_records(dir: &Path) -> Vec<Value> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for e in walkdir::WalkDir::new(dir) {
+        let p = e.unwrap().into_path();
+        let name = p.to_string_lossy().to_string();
+        if !name.ends_with(".json.gz") || name.contains("Digest") {
+            continue;
+        }
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        for r in v["Records"].as_array().unwrap() {
+            if seen.insert(r.to_string()) {
+                out.push(r.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The event ids of the records `keep` selects, by time then id.
+fn oracle(records: &[Value], keep: impl Fn(&Value) -> bool) -> Vec<String> {
+    let mut hits: Vec<(String, String)> = records
+        .iter()
+        .filter(|r| keep(r))
+        .map(|r| {
+            (
+                r["eventTime"].as_str().unwrap().to_string(),
+                r["eventID"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    hits.sort();
+    hits.into_iter().map(|(_, id)| id).collect()
+}
+
+fn run(engine: &QueryEngine, subject: Subject, window: TimeWindow) -> Vec<Entry> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let t = Timeline {
+            subject,
+            window,
+            geo: false,
+        };
+        let mut stream = t.stream(engine).await.unwrap();
+        let mut out = Vec::new();
+        while let Some(b) = stream.next().await {
+            out.extend(entries(&b.unwrap()));
+        }
+        out
+    })
+}
+
+fn ids(entries: &[Entry]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| e.event_id.clone().unwrap())
+        .collect()
+}
+
+fn most_common(records: &[Value], pointer: &str) -> String {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for r in records {
+        if let Some(v) = r.pointer(pointer).and_then(Value::as_str) {
+            *counts.entry(v.to_string()).or_default() += 1;
+        }
+    }
+    counts.into_iter().max_by_key(|(_, n)| *n).unwrap().0
+}
+
+#[test]
+fn each_subject_lists_the_events_the_raw_trail_holds_in_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = trawl_testkit::trail(&dir.path().join("trail"), 21, 3000, 3);
+    story(dir.path());
+    let lake = Lake::create(dir.path().join("lake")).unwrap();
+    trawl_testkit::ingest(&lake, &[trail, dir.path().join("story")]);
+    let records = raw_records(dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let engine = rt.block_on(QueryEngine::open(&lake)).unwrap();
+    let all = TimeWindow::ALL;
+    let s = |r: &Value, p: &str| r.pointer(p).and_then(Value::as_str).map(str::to_string);
+
+    // A principal by ARN: its own events, and a role's sessions.
+    let arn = most_common(&records, "/userIdentity/arn");
+    let got = run(&engine, Subject::Principal(arn.clone()), all);
+    let want = oracle(&records, |r| {
+        s(r, "/userIdentity/arn").as_deref() == Some(&arn)
+            || s(r, "/userIdentity/sessionContext/sessionIssuer/arn").as_deref() == Some(&arn)
+    });
+    assert!(want.len() > 10, "{arn}: {}", want.len());
+    assert_eq!(ids(&got), want, "{arn}");
+    let role = "arn:aws:iam::999900001111:role/Admin".to_string();
+    assert_eq!(
+        ids(&run(&engine, Subject::Principal(role), all)),
+        ["story-4", "story-5"]
+    );
+    // By name: `dev_ops`'s `_` is a character, not a wildcard.
+    assert_eq!(
+        ids(&run(&engine, Subject::Principal("dev_ops".into()), all)),
+        ["story-1", "story-2", "story-3"]
+    );
+    assert!(run(&engine, Subject::Principal("dev%ops".into()), all).is_empty());
+
+    // An access key, an IP.
+    let key = most_common(&records, "/userIdentity/accessKeyId");
+    let want = oracle(&records, |r| {
+        s(r, "/userIdentity/accessKeyId").as_deref() == Some(&key)
+    });
+    assert_eq!(
+        ids(&run(&engine, Subject::AccessKey(key.clone()), all)),
+        want
+    );
+    let ip = most_common(&records, "/sourceIPAddress");
+    let want = oracle(&records, |r| {
+        s(r, "/sourceIPAddress").as_deref() == Some(&ip)
+    });
+    assert!(want.len() > 10);
+    assert_eq!(ids(&run(&engine, Subject::Ip(ip.clone()), all)), want);
+
+    // A role session by its name, its ARN and its key.
+    for session in [
+        "night-shift",
+        "arn:aws:sts::999900001111:assumed-role/Admin/night-shift",
+        "ASIAEXAMPLEKEY000002",
+    ] {
+        assert_eq!(
+            ids(&run(&engine, Subject::Session(session.into()), all)),
+            ["story-4", "story-5"],
+            "{session}"
+        );
+    }
+    // A resource: in `resources`, or named in the request (the AssumeRole of the role).
+    assert_eq!(
+        ids(&run(
+            &engine,
+            Subject::Resource("arn:aws:s3:::payroll".into()),
+            all
+        )),
+        ["story-4"]
+    );
+    assert_eq!(
+        ids(&run(
+            &engine,
+            Subject::Resource("arn:aws:iam::999900001111:role/Admin".into()),
+            all
+        )),
+        ["story-3"]
+    );
+
+    // A window: from, and before, to the second.
+    let window = TimeWindow::new(
+        Some(trawl_schema::parse_instant("2024-03-02T08:10:00Z").unwrap()),
+        Some(trawl_schema::parse_instant("2024-03-02T08:30:00Z").unwrap()),
+    )
+    .unwrap();
+    assert_eq!(
+        ids(&run(&engine, Subject::Ip("198.51.100.77".into()), window)),
+        ["story-2", "story-3"]
+    );
+
+    // Each line's fields, and the outcome and summary per family.
+    let story = run(&engine, Subject::Ip("198.51.100.77".into()), all);
+    let by_id: BTreeMap<String, &Entry> = story
+        .iter()
+        .map(|e| (e.event_id.clone().unwrap(), e))
+        .collect();
+    let first = by_id["story-1"];
+    assert_eq!(first.time.as_deref(), Some("2024-03-02T08:00:00Z"));
+    assert_eq!(first.account.as_deref(), Some("999900001111"));
+    assert_eq!(first.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(first.event.as_deref(), Some("GetObject"));
+    assert_eq!(first.outcome, "");
+    assert_eq!(first.user_agent.as_deref(), Some("aws-cli/2.15"));
+    assert_eq!(
+        first.principal.as_deref(),
+        Some("arn:aws:iam::999900001111:user/dev_ops")
+    );
+    assert_eq!(first.summary, "s3://payroll/2024/march.csv");
+    assert_eq!(by_id["story-2"].summary, "sg-0abc tcp 22 0.0.0.0/0");
+    assert_eq!(by_id["story-5"].outcome, "AccessDenied");
+}
