@@ -65,6 +65,10 @@ pub(crate) enum Command {
     /// line each: outcome, source IP, user agent, the main request parameters in short, and the
     /// event id (docs/investigate.md).
     Timeline(crate::investigate::TimelineArgs),
+    /// One row per principal, access key, source IP or account: first and last seen, events,
+    /// services, regions, IPs, user agents, errors, access denied, console logins and MFA, top
+    /// events; sorted so that a rare or new one stands out (docs/investigate.md).
+    Summary(crate::investigate::SummaryArgs),
     /// Run a node of a Ballista cluster that runs trawl's queries (`trawl sql --cluster`,
     /// `trawl report --cluster`): the scheduler, or an executor.
     Cluster(crate::cluster::ClusterArgs),

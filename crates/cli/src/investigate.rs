@@ -30,6 +30,13 @@ pub(crate) struct TimelineArgs {
     /// A resource ARN: in the event's resources, or named in its request parameters.
     #[arg(long, group = "subject", value_name = "ARN")]
     pub resource: Option<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// What `trawl timeline` and `trawl summary` share: the window, the format, the lake.
+#[derive(Debug, Args)]
+pub(crate) struct CommonArgs {
     /// Events at or after this time (RFC 3339, or a date meaning midnight UTC).
     #[arg(long)]
     pub since: Option<String>,
@@ -47,6 +54,23 @@ pub(crate) struct TimelineArgs {
     pub geo: GeoArg,
 }
 
+impl CommonArgs {
+    /// The lake, its GeoIP database if given, and the window.
+    fn open(
+        &self,
+    ) -> anyhow::Result<(
+        trawl_lake::Lake,
+        Option<std::sync::Arc<trawl_geo::GeoDb>>,
+        trawl_schema::TimeWindow,
+    )> {
+        Ok((
+            lakes::open_with(&self.lake, &self.s3)?,
+            crate::geo(&self.geo.geoip)?,
+            args::window(self.since.as_deref(), self.until.as_deref())?,
+        ))
+    }
+}
+
 impl TimelineArgs {
     fn subject(&self) -> Subject {
         let given = |v: &Option<String>| v.clone();
@@ -61,17 +85,16 @@ impl TimelineArgs {
 }
 
 pub(crate) fn timeline(a: &TimelineArgs) -> anyhow::Result<ExitCode> {
-    let lake = lakes::open_with(&a.lake, &a.s3)?;
-    let geo = crate::geo(&a.geo.geoip)?;
+    let (lake, geo, window) = a.common.open()?;
     let t = Timeline {
         subject: a.subject(),
-        window: args::window(a.since.as_deref(), a.until.as_deref())?,
+        window,
         geo: geo.is_some(),
     };
     let rt = trawl_query::query_runtime().context("starting the query runtime")?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut w = Writer {
-        format: a.format,
+        format: a.common.format,
         lines: 0,
     };
     let written = rt.block_on(async {
@@ -211,4 +234,176 @@ impl Writer {
             _ => Ok(()),
         }
     }
+}
+
+/// What a `trawl summary` row is about.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum SummaryBy {
+    Principal,
+    AccessKey,
+    Ip,
+    Account,
+}
+
+/// The order of `trawl summary`'s rows.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum SummarySort {
+    /// Fewest events first (the rare ones).
+    Events,
+    /// Newest first appearance first (the new ones).
+    FirstSeen,
+    LastSeen,
+    Errors,
+    Denied,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SummaryArgs {
+    /// One row per principal (ARN), access key, source IP or account.
+    #[arg(long, value_enum, default_value = "principal")]
+    pub by: SummaryBy,
+    /// Row order.
+    #[arg(long, value_enum, default_value = "events")]
+    pub sort: SummarySort,
+    /// Only rows with at least this many events.
+    #[arg(long, value_name = "N")]
+    pub min_events: Option<u64>,
+    /// Only rows with at most this many events (the rare ones).
+    #[arg(long, value_name = "N")]
+    pub max_events: Option<u64>,
+    /// Distinct values (and top event names) listed per column; the counts are exact.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub values: usize,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+pub(crate) fn summary(a: &SummaryArgs) -> anyhow::Result<ExitCode> {
+    use trawl_investigate::{By, SortBy, Summary};
+    let (lake, geo, window) = a.common.open()?;
+    let s = Summary {
+        by: match a.by {
+            SummaryBy::Principal => By::Principal,
+            SummaryBy::AccessKey => By::AccessKey,
+            SummaryBy::Ip => By::Ip,
+            SummaryBy::Account => By::Account,
+        },
+        window,
+        sort: match a.sort {
+            SummarySort::Events => SortBy::Events,
+            SummarySort::FirstSeen => SortBy::FirstSeen,
+            SummarySort::LastSeen => SortBy::LastSeen,
+            SummarySort::Errors => SortBy::Errors,
+            SummarySort::Denied => SortBy::Denied,
+        },
+        min_events: a.min_events,
+        max_events: a.max_events,
+        values: a.values,
+        geo: geo.is_some(),
+    };
+    let rt = trawl_query::query_runtime().context("starting the query runtime")?;
+    let rows = rt.block_on(async {
+        let engine = trawl_query::QueryEngine::open_with_geo(&lake, geo).await?;
+        anyhow::Ok(s.run(&engine).await?)
+    })?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let list = |d: &trawl_investigate::Distinct| {
+        let more = d.count.saturating_sub(d.values.len() as u64);
+        let mut text = d.values.join(" ");
+        if more > 0 {
+            text.push_str(&format!(" +{more}"));
+        }
+        text
+    };
+    let top = |r: &trawl_investigate::Row| {
+        r.top_events
+            .iter()
+            .map(|(n, c)| format!("{n}:{c}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    match a.common.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &rows)?;
+            writeln!(out)?;
+        }
+        Format::Jsonl => {
+            for r in &rows {
+                serde_json::to_writer(&mut out, r)?;
+                writeln!(out)?;
+            }
+        }
+        Format::Csv => {
+            writeln!(
+                out,
+                "key,first_seen,last_seen,events,services,regions,source_ips,countries,user_agents,errors,access_denied,console_logins,console_login_failures,console_logins_with_mfa,top_events"
+            )?;
+            for r in &rows {
+                let o = |v: &Option<String>| v.clone().unwrap_or_default();
+                let fields = [
+                    o(&r.key),
+                    o(&r.first_seen),
+                    o(&r.last_seen),
+                    r.events.to_string(),
+                    list(&r.services),
+                    list(&r.regions),
+                    list(&r.source_ips),
+                    r.countries.as_ref().map(list).unwrap_or_default(),
+                    list(&r.user_agents),
+                    r.errors.to_string(),
+                    r.access_denied.to_string(),
+                    r.console_logins.to_string(),
+                    r.console_login_failures.to_string(),
+                    r.console_logins_with_mfa.to_string(),
+                    top(r),
+                ];
+                let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+                writeln!(out, "{}", line.join(","))?;
+            }
+        }
+        Format::Table => {
+            for r in &rows {
+                let o = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+                writeln!(out, "{}", o(&r.key))?;
+                writeln!(
+                    out,
+                    "  {} events, {} .. {}; errors {}, access denied {}; console logins {} ({} failed, {} with MFA)",
+                    r.events,
+                    o(&r.first_seen),
+                    o(&r.last_seen),
+                    r.errors,
+                    r.access_denied,
+                    r.console_logins,
+                    r.console_login_failures,
+                    r.console_logins_with_mfa
+                )?;
+                writeln!(
+                    out,
+                    "  services {}: {}; regions {}: {}",
+                    r.services.count,
+                    list(&r.services),
+                    r.regions.count,
+                    list(&r.regions)
+                )?;
+                let countries = r
+                    .countries
+                    .as_ref()
+                    .map(|c| format!(" (countries {}: {})", c.count, list(c)))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "  source IPs {}: {}{countries}; user agents {}",
+                    r.source_ips.count,
+                    list(&r.source_ips),
+                    r.user_agents.count
+                )?;
+                writeln!(out, "  top events {}", top(r))?;
+            }
+        }
+    }
+    out.flush()?;
+    if rows.is_empty() {
+        eprintln!("no events in {} for that selection", lake.location());
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -101,6 +101,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(a) => tuning::bench(a),
         Command::Info(a) => tuning::info(a),
         Command::Timeline(a) => investigate::timeline(a),
+        Command::Summary(a) => investigate::summary(a),
         Command::Demo(a) => demo::run(a),
         Command::Generate(a) => generate(a),
         Command::Report(a) => report(a),

@@ -130,3 +130,48 @@ fn a_timeline_in_every_format() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_summary_per_principal_ip_and_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake(dir.path());
+    let json = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["summary", "--lake", &lake, "--format", "json"];
+        args.extend_from_slice(extra);
+        let o = trawl(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str(&stdout(&o)).unwrap()
+    };
+    let rows = json(&[]);
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    let r = &rows[0];
+    assert_eq!(r["key"], "arn:aws:iam::999900001111:user/dev_ops");
+    assert_eq!(r["events"], 3);
+    assert_eq!(r["first_seen"], "2024-03-01T10:00:00Z");
+    assert_eq!(r["last_seen"], "2024-03-02T10:00:00Z");
+    assert_eq!(
+        r["services"]["values"],
+        serde_json::json!(["s3.amazonaws.com"])
+    );
+    assert_eq!(
+        r["top_events"],
+        serde_json::json!([["DeleteObject", 1], ["GetObject", 1], ["PutObject", 1]])
+    );
+    assert_eq!(json(&["--by", "ip"])[0]["key"], "198.51.100.77");
+    assert_eq!(
+        json(&["--by", "account", "--since", "2024-03-02"])[0]["events"],
+        1
+    );
+    // Too few events: no rows, and a message.
+    let o = trawl(&["summary", "--lake", &lake, "--min-events", "4"]);
+    assert!(o.status.success());
+    assert_eq!(stdout(&o), "");
+    assert!(stderr(&o).contains("no events in"), "{}", stderr(&o));
+    let o = trawl(&["summary", "--lake", &lake]);
+    let text = stdout(&o);
+    assert!(text.starts_with("arn:aws:iam::999900001111:user/dev_ops\n  3 events, 2024-03-01T10:00:00Z .. 2024-03-02T10:00:00Z; errors 0"), "{text}");
+    assert!(
+        text.contains("top events DeleteObject:1 GetObject:1 PutObject:1"),
+        "{text}"
+    );
+}

@@ -28,7 +28,7 @@ pub enum Subject {
 }
 
 /// A SQL string literal.
-fn lit(s: &str) -> String {
+pub(crate) fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
@@ -75,6 +75,20 @@ fn like_escape(s: &str) -> String {
         .replace('_', "\\_")
 }
 
+/// The bounds of `window` on `eventtime` (which prune days).
+pub(crate) fn window_filters(window: &TimeWindow) -> Vec<String> {
+    let mut filters = Vec::new();
+    if let Some(s) = window.since {
+        filters.push(format!("eventtime >= {}", lit(&format_canonical(s))));
+    }
+    if let Some(u) = window.until {
+        // The stored text is to the second: a bound with a fraction ends after its second.
+        let op = if u % 1_000_000 == 0 { "<" } else { "<=" };
+        filters.push(format!("eventtime {op} {}", lit(&format_canonical(u))));
+    }
+    filters
+}
+
 /// What to list.
 #[derive(Debug, Clone)]
 pub struct Timeline {
@@ -90,14 +104,7 @@ impl Timeline {
     /// not parse last), ties by event id.
     pub fn sql(&self) -> String {
         let mut filters = vec![self.subject.predicate()];
-        if let Some(s) = self.window.since {
-            filters.push(format!("eventtime >= {}", lit(&format_canonical(s))));
-        }
-        if let Some(u) = self.window.until {
-            // The stored text is to the second: a bound with a fraction ends after its second.
-            let op = if u % 1_000_000 == 0 { "<" } else { "<=" };
-            filters.push(format!("eventtime {op} {}", lit(&format_canonical(u))));
-        }
+        filters.extend(window_filters(&self.window));
         let country = if self.geo {
             ", geoip_country(sourceipaddress) AS country"
         } else {

@@ -1,6 +1,6 @@
-//! `trawl timeline` against the trail itself: the events each subject's timeline lists, in
-//! order, are those a reading of the raw JSON objects selects (an oracle that shares no code
-//! with the lake or the query engine).
+//! `trawl timeline` and `trawl summary` against the trail itself: the events each subject's
+//! timeline lists, in order, and each principal's counts, are those a reading of the raw JSON
+//! objects gives (an oracle that shares no code with the lake or the query engine).
 
 #![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
 
@@ -10,7 +10,7 @@ use std::path::Path;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
-use trawl_investigate::{Entry, Subject, Timeline, entries};
+use trawl_investigate::{By, Entry, SortBy, Subject, Summary, Timeline, entries};
 use trawl_lake::Lake;
 use trawl_query::QueryEngine;
 use trawl_schema::TimeWindow;
@@ -166,16 +166,40 @@ fn most_common(records: &[Value], pointer: &str) -> String {
     counts.into_iter().max_by_key(|(_, n)| *n).unwrap().0
 }
 
-#[test]
-fn each_subject_lists_the_events_the_raw_trail_holds_in_time_order() {
+struct Fixture {
+    _dir: tempfile::TempDir,
+    /// The raw records, each once.
+    records: Vec<Value>,
+    rt: tokio::runtime::Runtime,
+    engine: QueryEngine,
+}
+
+/// A generated trail of `events` events over 3 days plus the hand-written story, ingested.
+fn fixture(seed: u64, events: usize) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let trail = trawl_testkit::trail(&dir.path().join("trail"), 21, 3000, 3);
+    let trail = trawl_testkit::trail(&dir.path().join("trail"), seed, events, 3);
     story(dir.path());
     let lake = Lake::create(dir.path().join("lake")).unwrap();
     trawl_testkit::ingest(&lake, &[trail, dir.path().join("story")]);
     let records = raw_records(dir.path());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let engine = rt.block_on(QueryEngine::open(&lake)).unwrap();
+    Fixture {
+        _dir: dir,
+        records,
+        rt,
+        engine,
+    }
+}
+
+#[test]
+fn each_subject_lists_the_events_the_raw_trail_holds_in_time_order() {
+    let Fixture {
+        _dir,
+        records,
+        rt: _rt,
+        engine,
+    } = fixture(21, 3000);
     let all = TimeWindow::ALL;
     let s = |r: &Value, p: &str| r.pointer(p).and_then(Value::as_str).map(str::to_string);
 
@@ -277,4 +301,141 @@ fn each_subject_lists_the_events_the_raw_trail_holds_in_time_order() {
     assert_eq!(first.summary, "s3://payroll/2024/march.csv");
     assert_eq!(by_id["story-2"].summary, "sg-0abc tcp 22 0.0.0.0/0");
     assert_eq!(by_id["story-5"].outcome, "AccessDenied");
+}
+
+#[test]
+fn each_principal_s_summary_counts_what_the_raw_trail_holds() {
+    let Fixture {
+        _dir,
+        records,
+        rt,
+        engine,
+    } = fixture(22, 4000);
+    let summary = Summary {
+        by: By::Principal,
+        window: TimeWindow::ALL,
+        sort: SortBy::Events,
+        min_events: None,
+        max_events: None,
+        values: 3,
+        geo: false,
+    };
+    let rows = rt.block_on(summary.run(&engine)).unwrap();
+
+    // The oracle: per principal (ARN, else principal id, else invoking service, else type).
+    let s = |r: &Value, p: &str| r.pointer(p).and_then(Value::as_str).map(str::to_string);
+    let key = |r: &Value| {
+        s(r, "/userIdentity/arn")
+            .or_else(|| s(r, "/userIdentity/principalId"))
+            .or_else(|| s(r, "/userIdentity/invokedBy"))
+            .or_else(|| s(r, "/userIdentity/type"))
+    };
+    let mut by: BTreeMap<Option<String>, Vec<&Value>> = BTreeMap::new();
+    for r in &records {
+        by.entry(key(r)).or_default().push(r);
+    }
+    assert_eq!(rows.len(), by.len());
+    let events: Vec<u64> = rows.iter().map(|r| r.events).collect();
+    assert!(events.is_sorted(), "rarest first: {events:?}");
+    let mut logins_seen = 0;
+    for row in &rows {
+        let mine = &by[&row.key];
+        let distinct = |p: &str| mine.iter().filter_map(|r| s(r, p)).collect::<BTreeSet<_>>();
+        let what = format!("{:?}", row.key);
+        assert_eq!(row.events, mine.len() as u64, "{what}");
+        let times: BTreeSet<String> = distinct("/eventTime");
+        assert_eq!(row.first_seen.as_ref(), times.first(), "{what}");
+        assert_eq!(row.last_seen.as_ref(), times.last(), "{what}");
+        assert_eq!(
+            row.services.count,
+            distinct("/eventSource").len() as u64,
+            "{what}"
+        );
+        assert_eq!(
+            row.regions.count,
+            distinct("/awsRegion").len() as u64,
+            "{what}"
+        );
+        assert_eq!(
+            row.source_ips.count,
+            distinct("/sourceIPAddress").len() as u64,
+            "{what}"
+        );
+        assert_eq!(
+            row.user_agents.count,
+            distinct("/userAgent").len() as u64,
+            "{what}"
+        );
+        let first_services: Vec<String> = distinct("/eventSource").into_iter().take(3).collect();
+        assert_eq!(row.services.values, first_services, "{what}");
+        let errors: Vec<String> = mine.iter().filter_map(|r| s(r, "/errorCode")).collect();
+        assert_eq!(row.errors, errors.len() as u64, "{what}");
+        let denied = errors
+            .iter()
+            .filter(|e| {
+                [
+                    "AccessDenied",
+                    "AccessDeniedException",
+                    "Client.UnauthorizedOperation",
+                    "UnauthorizedOperation",
+                    "Forbidden",
+                ]
+                .contains(&e.as_str())
+            })
+            .count();
+        assert_eq!(row.access_denied, denied as u64, "{what}");
+        let logins: Vec<&&Value> = mine
+            .iter()
+            .filter(|r| {
+                s(r, "/eventName").as_deref() == Some("ConsoleLogin")
+                    && s(r, "/responseElements/ConsoleLogin").is_some()
+            })
+            .collect();
+        logins_seen += logins.len();
+        assert_eq!(row.console_logins, logins.len() as u64, "{what}");
+        let failed = logins
+            .iter()
+            .filter(|r| s(r, "/responseElements/ConsoleLogin").as_deref() == Some("Failure"))
+            .count();
+        assert_eq!(row.console_login_failures, failed as u64, "{what}");
+        let mfa = logins
+            .iter()
+            .filter(|r| {
+                s(r, "/responseElements/ConsoleLogin").as_deref() == Some("Success")
+                    && s(r, "/additionalEventData/MFAUsed").as_deref() == Some("Yes")
+            })
+            .count();
+        assert_eq!(row.console_logins_with_mfa, mfa as u64, "{what}");
+        let mut names: BTreeMap<String, u64> = BTreeMap::new();
+        for r in mine {
+            *names.entry(s(r, "/eventName").unwrap()).or_default() += 1;
+        }
+        let mut names: Vec<(String, u64)> = names.into_iter().collect();
+        names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        names.truncate(3);
+        assert_eq!(row.top_events, names, "{what}");
+    }
+    assert!(logins_seen > 0, "the trail has console logins");
+    // The hand-written user: its row, and filters on the event count.
+    let dev = rows
+        .iter()
+        .find(|r| r.key.as_deref() == Some("arn:aws:iam::999900001111:user/dev_ops"))
+        .unwrap();
+    assert_eq!(dev.events, 3);
+    assert_eq!(
+        dev.services.values,
+        ["ec2.amazonaws.com", "s3.amazonaws.com", "sts.amazonaws.com"]
+    );
+    let few = Summary {
+        max_events: Some(3),
+        sort: SortBy::FirstSeen,
+        ..summary.clone()
+    };
+    let few = rt.block_on(few.run(&engine)).unwrap();
+    assert!(few.iter().all(|r| r.events <= 3) && few.iter().any(|r| r == dev));
+    let firsts: Vec<&Option<String>> = few.iter().map(|r| &r.first_seen).collect();
+    assert!(
+        firsts.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {firsts:?}"
+    );
 }
