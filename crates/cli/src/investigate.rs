@@ -30,6 +30,11 @@ pub(crate) struct TimelineArgs {
     /// A resource ARN: in the event's resources, or named in its request parameters.
     #[arg(long, group = "subject", value_name = "ARN")]
     pub resource: Option<String>,
+    /// With --session or --access-key: first, who is behind it: the chain of STS calls that
+    /// issued its keys, hop by hop, back to a long-term key's creation or a federation (with
+    /// --format table, or as `{"lineage": ...}` lines with jsonl).
+    #[arg(long)]
+    pub lineage: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -97,8 +102,38 @@ pub(crate) fn timeline(a: &TimelineArgs) -> anyhow::Result<ExitCode> {
         format: a.common.format,
         lines: 0,
     };
+    let start = match (&a.session, &a.access_key) {
+        _ if !a.lineage => None,
+        (Some(s), _) | (None, Some(s)) => Some(s.clone()),
+        (None, None) => anyhow::bail!(
+            "--lineage follows a session's or an access key's credentials: give --session or --access-key"
+        ),
+    };
+    if start.is_some() && matches!(a.common.format, Format::Json | Format::Csv) {
+        anyhow::bail!("--lineage prints with --format table or jsonl");
+    }
     let written = rt.block_on(async {
         let engine = trawl_query::QueryEngine::open_with_geo(&lake, geo).await?;
+        if let Some(start) = &start {
+            let keys = trawl_investigate::session_keys(&engine, start).await?;
+            if keys.is_empty() {
+                writeln!(
+                    out,
+                    "lineage of {start}: no key of it in {}",
+                    lake.location()
+                )?;
+            }
+            for key in keys {
+                let chain = trawl_investigate::chain(&engine, &key).await?;
+                if matches!(a.common.format, Format::Jsonl) {
+                    serde_json::to_writer(&mut out, &serde_json::json!({ "lineage": chain }))?;
+                    writeln!(out)?;
+                } else {
+                    write!(out, "{}", chain.text())?;
+                }
+            }
+            out.flush()?;
+        }
         let mut stream = t.stream(&engine).await?;
         w.start(&mut out)?;
         while let Some(batch) = stream.next().await {

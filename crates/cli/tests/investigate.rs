@@ -175,3 +175,49 @@ fn a_summary_per_principal_ip_and_account() {
         "{text}"
     );
 }
+
+#[test]
+fn lineage_comes_first_and_says_where_the_chain_breaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake(dir.path());
+    let lineage = |extra: &[&str]| {
+        let mut args = vec![
+            "timeline",
+            "--lake",
+            &lake,
+            "--access-key",
+            "AKIAEXAMPLE1",
+            "--lineage",
+        ];
+        args.extend_from_slice(extra);
+        trawl(&args)
+    };
+    let o = lineage(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "lineage of AKIAEXAMPLE1");
+    assert!(
+        lines[1].starts_with("  end: no CreateAccessKey of AKIAEXAMPLE1 in the lake (its first event is 2024-03-01T10:00:00Z)"),
+        "{text}"
+    );
+    assert_eq!(
+        lines.len(),
+        2 + 3,
+        "the chain, then the three events: {text}"
+    );
+    let o = lineage(&["--format", "jsonl"]);
+    let first: serde_json::Value =
+        serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(first["lineage"]["key"], "AKIAEXAMPLE1");
+    for bad in [
+        vec!["--ip", "198.51.100.77", "--lineage"],
+        vec!["--session", "x", "--lineage", "--format", "json"],
+    ] {
+        let mut args = vec!["timeline", "--lake", &lake];
+        args.extend(bad);
+        let o = trawl(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains("--lineage"), "{}", stderr(&o));
+    }
+}

@@ -4,9 +4,11 @@
 //! ([`Summary`]), so that a rare or new one stands out.
 
 pub mod brief;
+pub mod lineage;
 pub mod summary;
 pub mod timeline;
 
 pub use brief::brief;
+pub use lineage::{Chain, Link, chain, session_keys};
 pub use summary::{By, Distinct, Row, SortBy, Summary};
 pub use timeline::{Entry, Subject, Timeline, entries};

@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Int64Type};
 use serde::Serialize;
 use trawl_query::{QueryEngine, QueryError};
 use trawl_schema::{PHYSICAL_TABLE, TimeWindow};
 
+use crate::lineage::text;
 use crate::timeline::{lit, window_filters};
 
 /// What a row is about.
@@ -261,14 +262,4 @@ impl Summary {
         }
         Ok(out)
     }
-}
-
-/// A column of `batch` as optional texts.
-fn text(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
-    let a = batch.column_by_name(name).expect("a text column");
-    let a = arrow::compute::cast(a, &DataType::Utf8).expect("text");
-    let a = a.as_string::<i32>();
-    (0..a.len())
-        .map(|i| a.is_valid(i).then(|| a.value(i).to_string()))
-        .collect()
 }

@@ -34,7 +34,7 @@ pub(crate) fn lit(s: &str) -> String {
 
 impl Subject {
     /// The predicate on the lake's flat table that selects the subject's events.
-    fn predicate(&self) -> String {
+    pub(crate) fn predicate(&self) -> String {
         match self {
             Subject::Principal(p) if p.starts_with("arn:") => format!(
                 "(useridentity_arn = {v} OR useridentity_sessioncontext_sessionissuer_arn = {v})",

@@ -439,3 +439,208 @@ fn each_principal_s_summary_counts_what_the_raw_trail_holds() {
         "newest first: {firsts:?}"
     );
 }
+
+/// Chains written by hand: a user whose key an admin created assumes a role, whose session
+/// assumes another; a SAML and a web-identity federation; a session whose issuing call the
+/// trail does not hold.
+fn chains(dir: &Path) {
+    let acct = "999900002222";
+    let user = |name: &str, key: &str| {
+        json!({"type": "IAMUser", "principalId": format!("AIDA{name}"), "accountId": acct,
+            "arn": format!("arn:aws:iam::{acct}:user/{name}"), "userName": name, "accessKeyId": key})
+    };
+    let session = |role: &str, name: &str, key: &str| {
+        json!({"type": "AssumedRole", "principalId": format!("AROA{role}:{name}"), "accountId": acct,
+            "arn": format!("arn:aws:sts::{acct}:assumed-role/{role}/{name}"), "accessKeyId": key,
+            "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": format!("AROA{role}"),
+                "arn": format!("arn:aws:iam::{acct}:role/{role}"), "accountId": acct, "userName": role}}})
+    };
+    let ev = |id: &str, t: &str, who: Value, src: &str, name: &str, req: Value, resp: Value| {
+        json!({"eventVersion": "1.09", "eventID": id, "eventTime": t, "eventSource": src,
+            "eventName": name, "awsRegion": "us-east-1", "sourceIPAddress": format!("203.0.113.{}", id.len()),
+            "userAgent": "aws-cli/2", "userIdentity": who, "requestParameters": req,
+            "responseElements": resp, "recipientAccountId": acct})
+    };
+    let assumed = |role: &str, name: &str, key: &str| {
+        json!({"credentials": {"accessKeyId": key, "sessionToken": "x", "expiration": "later"},
+            "assumedRoleUser": {"assumedRoleId": format!("AROA{role}:{name}"),
+                "arn": format!("arn:aws:sts::{acct}:assumed-role/{role}/{name}")}})
+    };
+    gz(
+        &dir.join("chains/AWSLogs/999900002222/CloudTrail/us-east-1/2024/03/02/c.json.gz"),
+        json!([
+            ev(
+                "c-1",
+                "2024-03-02T01:00:00Z",
+                user("admin", "AKIAADMIN0000000000"),
+                "iam.amazonaws.com",
+                "CreateAccessKey",
+                json!({"userName": "alice"}),
+                json!({"accessKey": {"accessKeyId": "AKIAALICE0000000000", "userName": "alice", "status": "Active"}})
+            ),
+            ev(
+                "c-2",
+                "2024-03-02T02:00:00Z",
+                user("alice", "AKIAALICE0000000000"),
+                "sts.amazonaws.com",
+                "AssumeRole",
+                json!({"roleArn": format!("arn:aws:iam::{acct}:role/Ops"), "roleSessionName": "alice-s", "sourceIdentity": "alice"}),
+                assumed("Ops", "alice-s", "ASIAOPS000000000001")
+            ),
+            ev(
+                "c-3",
+                "2024-03-02T02:05:00Z",
+                session("Ops", "alice-s", "ASIAOPS000000000001"),
+                "sts.amazonaws.com",
+                "AssumeRole",
+                json!({"roleArn": format!("arn:aws:iam::{acct}:role/Admin"), "roleSessionName": "chained"}),
+                assumed("Admin", "chained", "ASIAADM000000000001")
+            ),
+            ev(
+                "c-4",
+                "2024-03-02T02:10:00Z",
+                session("Admin", "chained", "ASIAADM000000000001"),
+                "cloudtrail.amazonaws.com",
+                "StopLogging",
+                json!({"name": "main"}),
+                Value::Null
+            ),
+            ev(
+                "c-5",
+                "2024-03-02T03:00:00Z",
+                json!({"type": "SAMLUser", "principalId": "SAMLbob", "userName": "bob@example.com",
+                      "identityProvider": "Okta"}),
+                "sts.amazonaws.com",
+                "AssumeRoleWithSAML",
+                json!({"roleArn": format!("arn:aws:iam::{acct}:role/Sso"), "principalArn": format!("arn:aws:iam::{acct}:saml-provider/Okta")}),
+                json!({"credentials": {"accessKeyId": "ASIASAML00000000001"}, "subject": "bob@example.com",
+                      "assumedRoleUser": {"arn": format!("arn:aws:sts::{acct}:assumed-role/Sso/bob@example.com")}})
+            ),
+            ev(
+                "c-6",
+                "2024-03-02T03:05:00Z",
+                session("Sso", "bob@example.com", "ASIASAML00000000001"),
+                "s3.amazonaws.com",
+                "ListBuckets",
+                json!({}),
+                Value::Null
+            ),
+            ev(
+                "c-7",
+                "2024-03-02T04:00:00Z",
+                json!({"type": "WebIdentityUser", "principalId": "accounts.google.com:app:1234", "userName": "1234",
+                      "identityProvider": "accounts.google.com"}),
+                "sts.amazonaws.com",
+                "AssumeRoleWithWebIdentity",
+                json!({"roleArn": format!("arn:aws:iam::{acct}:role/App"), "roleSessionName": "web"}),
+                json!({"credentials": {"accessKeyId": "ASIAWEB000000000001"}, "provider": "accounts.google.com",
+                      "subjectFromWebIdentityToken": "1234",
+                      "assumedRoleUser": {"arn": format!("arn:aws:sts::{acct}:assumed-role/App/web")}})
+            ),
+            ev(
+                "c-8",
+                "2024-03-02T05:00:00Z",
+                session("Lost", "ghost", "ASIALOST00000000001"),
+                "s3.amazonaws.com",
+                "GetObject",
+                json!({"bucketName": "b", "key": "k"}),
+                Value::Null
+            ),
+        ]),
+    );
+}
+
+#[test]
+fn lineage_follows_each_chain_back_and_says_where_it_breaks() {
+    use trawl_investigate::{chain, session_keys};
+    let dir = tempfile::tempdir().unwrap();
+    let trail = trawl_testkit::trail(&dir.path().join("trail"), 23, 1000, 2);
+    chains(dir.path());
+    let lake = Lake::create(dir.path().join("lake")).unwrap();
+    trawl_testkit::ingest(&lake, &[trail, dir.path().join("chains")]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let engine = rt.block_on(QueryEngine::open(&lake)).unwrap();
+    let follow = |session: &str| {
+        rt.block_on(async {
+            let keys = session_keys(&engine, session).await.unwrap();
+            assert_eq!(keys.len(), 1, "{session}: {keys:?}");
+            chain(&engine, &keys[0]).await.unwrap()
+        })
+    };
+    // user -> role -> role, back to the key's creation by an admin whose own key predates the lake.
+    let c = follow("arn:aws:sts::999900002222:assumed-role/Admin/chained");
+    let hops: Vec<(&str, &str, Option<&str>)> = c
+        .links
+        .iter()
+        .map(|l| (l.key.as_str(), l.event.as_str(), l.caller.as_deref()))
+        .collect();
+    assert_eq!(
+        hops,
+        [
+            (
+                "ASIAADM000000000001",
+                "AssumeRole",
+                Some("arn:aws:sts::999900002222:assumed-role/Ops/alice-s")
+            ),
+            (
+                "ASIAOPS000000000001",
+                "AssumeRole",
+                Some("arn:aws:iam::999900002222:user/alice")
+            ),
+            (
+                "AKIAALICE0000000000",
+                "CreateAccessKey",
+                Some("arn:aws:iam::999900002222:user/admin")
+            ),
+        ]
+    );
+    assert_eq!(c.links[1].source_identity.as_deref(), Some("alice"));
+    assert_eq!(c.links[1].event_id.as_deref(), Some("c-2"));
+    assert_eq!(c.links[2].issued_to.as_deref(), Some("alice"));
+    assert!(
+        c.end
+            .starts_with("no CreateAccessKey of AKIAADMIN0000000000 in the lake"),
+        "{}",
+        c.end
+    );
+    let text = c.text();
+    assert!(text.contains("AssumeRole issued ASIAOPS000000000001 as arn:aws:sts::999900002222:assumed-role/Ops/alice-s by arn:aws:iam::999900002222:user/alice (IAMUser, key AKIAALICE0000000000)"), "{text}");
+    // The same chain from the session's name or its key.
+    assert_eq!(follow("chained"), c);
+    assert_eq!(follow("ASIAADM000000000001"), c);
+
+    // Federation: the identity provider and the subject it vouched for end the chain.
+    let saml = follow("ASIASAML00000000001");
+    assert_eq!(saml.links.len(), 1);
+    assert_eq!(
+        saml.links[0].provider.as_deref(),
+        Some("arn:aws:iam::999900002222:saml-provider/Okta")
+    );
+    assert_eq!(saml.links[0].subject.as_deref(), Some("bob@example.com"));
+    assert!(
+        saml.end.starts_with(
+            "federated: arn:aws:iam::999900002222:saml-provider/Okta vouched for bob@example.com"
+        ),
+        "{}",
+        saml.end
+    );
+    // A session that made no call: its key from the call that issued it.
+    let web = follow("arn:aws:sts::999900002222:assumed-role/App/web");
+    assert_eq!(web.key, "ASIAWEB000000000001");
+    assert_eq!(
+        web.links[0].provider.as_deref(),
+        Some("accounts.google.com")
+    );
+    assert_eq!(web.links[0].subject.as_deref(), Some("1234"));
+
+    // A session whose issuing call is not in the lake.
+    let lost = follow("ghost");
+    assert!(lost.links.is_empty());
+    assert!(
+        lost.end.starts_with(
+            "no event in the lake issued ASIALOST00000000001 (its first event is 2024-03-01"
+        ),
+        "{}",
+        lost.end
+    );
+}
