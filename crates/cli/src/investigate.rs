@@ -35,6 +35,10 @@ pub(crate) struct TimelineArgs {
     /// --format table, or as `{"lineage": ...}` lines with jsonl).
     #[arg(long)]
     pub lineage: bool,
+    /// With --lineage: also list the events made with every key upstream (the callers'),
+    /// in the same time order.
+    #[arg(long, requires = "lineage")]
+    pub follow: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -91,10 +95,11 @@ impl TimelineArgs {
 
 pub(crate) fn timeline(a: &TimelineArgs) -> anyhow::Result<ExitCode> {
     let (lake, geo, window) = a.common.open()?;
-    let t = Timeline {
+    let mut t = Timeline {
         subject: a.subject(),
         window,
         geo: geo.is_some(),
+        also_keys: Vec::new(),
     };
     let rt = trawl_query::query_runtime().context("starting the query runtime")?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -125,6 +130,10 @@ pub(crate) fn timeline(a: &TimelineArgs) -> anyhow::Result<ExitCode> {
             }
             for key in keys {
                 let chain = trawl_investigate::chain(&engine, &key).await?;
+                if a.follow {
+                    t.also_keys
+                        .extend(chain.links.iter().filter_map(|l| l.caller_key.clone()));
+                }
                 if matches!(a.common.format, Format::Jsonl) {
                     serde_json::to_writer(&mut out, &serde_json::json!({ "lineage": chain }))?;
                     writeln!(out)?;

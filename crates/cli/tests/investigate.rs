@@ -221,3 +221,10 @@ fn lineage_comes_first_and_says_where_the_chain_breaks() {
         assert!(stderr(&o).contains("--lineage"), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn follow_needs_lineage() {
+    let o = trawl(&["timeline", "--session", "x", "--follow"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--lineage"), "{}", stderr(&o));
+}

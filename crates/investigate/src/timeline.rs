@@ -97,13 +97,26 @@ pub struct Timeline {
     pub window: TimeWindow,
     /// Add each source IP's country (the engine has a GeoIP database).
     pub geo: bool,
+    /// Also the events made with these access keys (`--follow`: the keys upstream of a
+    /// session in its lineage).
+    pub also_keys: Vec<String>,
 }
 
 impl Timeline {
     /// The query: the subject's events in the window, in time order (events whose time did
     /// not parse last), ties by event id.
     pub fn sql(&self) -> String {
-        let mut filters = vec![self.subject.predicate()];
+        let subject = if self.also_keys.is_empty() {
+            self.subject.predicate()
+        } else {
+            let keys: Vec<String> = self.also_keys.iter().map(|k| lit(k)).collect();
+            format!(
+                "({} OR useridentity_accesskeyid IN ({}))",
+                self.subject.predicate(),
+                keys.join(", ")
+            )
+        };
+        let mut filters = vec![subject];
         filters.extend(window_filters(&self.window));
         let country = if self.geo {
             ", geoip_country(sourceipaddress) AS country"

@@ -139,6 +139,7 @@ fn run(engine: &QueryEngine, subject: Subject, window: TimeWindow) -> Vec<Entry>
             subject,
             window,
             geo: false,
+            also_keys: Vec::new(),
         };
         let mut stream = t.stream(engine).await.unwrap();
         let mut out = Vec::new();
@@ -605,6 +606,27 @@ fn lineage_follows_each_chain_back_and_says_where_it_breaks() {
     );
     let text = c.text();
     assert!(text.contains("AssumeRole issued ASIAOPS000000000001 as arn:aws:sts::999900002222:assumed-role/Ops/alice-s by arn:aws:iam::999900002222:user/alice (IAMUser, key AKIAALICE0000000000)"), "{text}");
+    // Followed: the session's events and those of every key upstream, in order.
+    let upstream: Vec<String> = c
+        .links
+        .iter()
+        .filter_map(|l| l.caller_key.clone())
+        .collect();
+    let t = Timeline {
+        subject: Subject::Session("chained".into()),
+        window: TimeWindow::ALL,
+        geo: false,
+        also_keys: upstream,
+    };
+    let events = rt.block_on(async {
+        let mut stream = t.stream(&engine).await.unwrap();
+        let mut out = Vec::new();
+        while let Some(b) = stream.next().await {
+            out.extend(entries(&b.unwrap()));
+        }
+        out
+    });
+    assert_eq!(ids(&events), ["c-1", "c-2", "c-3", "c-4"]);
     // The same chain from the session's name or its key.
     assert_eq!(follow("chained"), c);
     assert_eq!(follow("ASIAADM000000000001"), c);
