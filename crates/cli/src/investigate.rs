@@ -8,7 +8,7 @@ use clap::Args;
 use futures::StreamExt;
 use trawl_investigate::{Entry, Subject, Timeline, entries};
 
-use crate::args::{self, Format, GeoArg, LakeArg, S3Arg};
+use crate::args::{self, GeoArg, LakeArg, S3Arg};
 use crate::lakes;
 
 #[derive(Debug, Args)]
@@ -43,6 +43,20 @@ pub(crate) struct TimelineArgs {
     pub common: CommonArgs,
 }
 
+/// How `trawl timeline` and `trawl summary` print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// Aligned text for a terminal.
+    Table,
+    Csv,
+    /// One JSON array.
+    Json,
+    /// A JSON object a line.
+    Jsonl,
+    /// One self-contained HTML page: the rows in a table (the fields of csv).
+    Html,
+}
+
 /// What `trawl timeline` and `trawl summary` share: the window, the format, the lake.
 #[derive(Debug, Args)]
 pub(crate) struct CommonArgs {
@@ -53,7 +67,7 @@ pub(crate) struct CommonArgs {
     #[arg(long)]
     pub until: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     #[command(flatten)]
     pub lake: LakeArg,
@@ -114,7 +128,7 @@ pub(crate) fn timeline(a: &TimelineArgs) -> anyhow::Result<ExitCode> {
             "--lineage follows a session's or an access key's credentials: give --session or --access-key"
         ),
     };
-    if start.is_some() && matches!(a.common.format, Format::Json | Format::Csv) {
+    if start.is_some() && matches!(a.common.format, Format::Json | Format::Csv | Format::Html) {
         anyhow::bail!("--lineage prints with --format table or jsonl");
     }
     let written = rt.block_on(async {
@@ -198,10 +212,41 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// The head of an HTML page whose table has the columns of `header` (comma-separated).
+fn html_start(out: &mut dyn Write, title: &str, header: &str) -> std::io::Result<()> {
+    let esc = trawl_report::html::escape;
+    write!(
+        out,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title><style>{}</style></head><body><h1>{}</h1><table><thead><tr>",
+        esc(title),
+        trawl_report::html::STYLE,
+        esc(title)
+    )?;
+    for h in header.split(',') {
+        write!(out, "<th>{}</th>", esc(h))?;
+    }
+    writeln!(out, "</tr></thead><tbody>")
+}
+
+/// One row of fields, as CSV or as an HTML table row.
+fn row(out: &mut dyn Write, format: Format, fields: &[String]) -> std::io::Result<()> {
+    if format == Format::Html {
+        write!(out, "<tr>")?;
+        for f in fields {
+            write!(out, "<td>{}</td>", trawl_report::html::escape(f))?;
+        }
+        writeln!(out, "</tr>")
+    } else {
+        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        writeln!(out, "{}", line.join(","))
+    }
+}
+
 impl Writer {
     fn start(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
         match self.format {
             Format::Csv => writeln!(out, "{CSV_HEADER}"),
+            Format::Html => html_start(out, "trawl timeline", CSV_HEADER),
             Format::Json => write!(out, "["),
             Format::Table | Format::Jsonl => Ok(()),
         }
@@ -221,7 +266,7 @@ impl Writer {
                 writeln!(out)?;
                 serde_json::to_writer(&mut *out, e)?;
             }
-            Format::Csv => {
+            Format::Csv | Format::Html => {
                 let fields = [
                     o(&e.time),
                     o(&e.account),
@@ -236,8 +281,7 @@ impl Writer {
                     e.summary.clone(),
                     o(&e.event_id),
                 ];
-                let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-                writeln!(out, "{}", line.join(","))?;
+                row(out, self.format, &fields)?;
             }
             Format::Table => {
                 let source = o(&e.source);
@@ -275,6 +319,7 @@ impl Writer {
     fn end(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
         match self.format {
             Format::Json => writeln!(out, "\n]"),
+            Format::Html => writeln!(out, "</tbody></table></body></html>"),
             _ => Ok(()),
         }
     }
@@ -377,11 +422,13 @@ pub(crate) fn summary(a: &SummaryArgs) -> anyhow::Result<ExitCode> {
                 writeln!(out)?;
             }
         }
-        Format::Csv => {
-            writeln!(
-                out,
-                "key,first_seen,last_seen,events,services,regions,source_ips,countries,user_agents,errors,access_denied,console_logins,console_login_failures,console_logins_with_mfa,top_events"
-            )?;
+        Format::Csv | Format::Html => {
+            const HEADER: &str = "key,first_seen,last_seen,events,services,regions,source_ips,countries,user_agents,errors,access_denied,console_logins,console_login_failures,console_logins_with_mfa,top_events";
+            if a.common.format == Format::Html {
+                html_start(&mut out, "trawl summary", HEADER)?;
+            } else {
+                writeln!(out, "{HEADER}")?;
+            }
             for r in &rows {
                 let o = |v: &Option<String>| v.clone().unwrap_or_default();
                 let fields = [
@@ -401,8 +448,10 @@ pub(crate) fn summary(a: &SummaryArgs) -> anyhow::Result<ExitCode> {
                     r.console_logins_with_mfa.to_string(),
                     top(r),
                 ];
-                let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-                writeln!(out, "{}", line.join(","))?;
+                row(&mut out, a.common.format, &fields)?;
+            }
+            if a.common.format == Format::Html {
+                writeln!(out, "</tbody></table></body></html>")?;
             }
         }
         Format::Table => {

@@ -228,3 +228,37 @@ fn follow_needs_lineage() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--lineage"), "{}", stderr(&o));
 }
+
+#[test]
+fn html_pages_escape_what_they_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake(dir.path());
+    for (cmd, subject) in [
+        ("timeline", ["--ip", "198.51.100.77"]),
+        ("summary", ["--by", "ip"]),
+    ] {
+        let o = trawl(&[
+            cmd, "--lake", &lake, "--format", "html", subject[0], subject[1],
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let page = stdout(&o);
+        assert!(
+            page.starts_with("<!doctype html>") && page.trim_end().ends_with("</html>"),
+            "{page}"
+        );
+        assert!(page.contains("aws-cli/2.15, &quot;quoted&quot;"), "{page}");
+        assert!(!page.contains("\"quoted\""), "{page}");
+    }
+    let o = trawl(&[
+        "timeline",
+        "--lake",
+        &lake,
+        "--format",
+        "html",
+        "--ip",
+        "198.51.100.77",
+    ]);
+    let page = stdout(&o);
+    assert_eq!(page.matches("<tr><td>").count(), 3, "{page}");
+    assert!(page.contains("<td>s3://b/k,1</td>"), "{page}");
+}
