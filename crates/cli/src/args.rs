@@ -69,6 +69,11 @@ pub(crate) enum Command {
     /// services, regions, IPs, user agents, errors, access denied, console logins and MFA, top
     /// events; sorted so that a rare or new one stands out (docs/investigate.md).
     Summary(crate::investigate::SummaryArgs),
+    /// Evaluate Sigma rules (files or directories of YAML, like SigmaHQ's
+    /// rules/cloud/aws/cloudtrail) over the lake: each hit with the rule's title, id, level,
+    /// tags and author, the event's time, principal, source IP and id, and the fields that
+    /// matched (docs/investigate.md).
+    Detect(crate::detect::DetectArgs),
     /// Run a node of a Ballista cluster that runs trawl's queries (`trawl sql --cluster`,
     /// `trawl report --cluster`): the scheduler, or an executor.
     Cluster(crate::cluster::ClusterArgs),

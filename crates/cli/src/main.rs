@@ -4,6 +4,7 @@ mod args;
 mod cluster;
 mod ddl;
 mod demo;
+mod detect;
 mod investigate;
 mod lakes;
 mod render;
@@ -102,6 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Info(a) => tuning::info(a),
         Command::Timeline(a) => investigate::timeline(a),
         Command::Summary(a) => investigate::summary(a),
+        Command::Detect(a) => detect::detect(a),
         Command::Demo(a) => demo::run(a),
         Command::Generate(a) => generate(a),
         Command::Report(a) => report(a),

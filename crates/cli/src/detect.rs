@@ -1,0 +1,193 @@
+//! `trawl detect`: Sigma rules over the lake, hits streamed as they are read.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use trawl_detections::{Hit, RuleRun, RuleSet};
+
+use crate::args::{self, LakeArg, S3Arg};
+use crate::lakes;
+
+#[derive(Debug, Args)]
+pub(crate) struct DetectArgs {
+    /// Sigma rule files, or directories searched for `*.yml`/`*.yaml` (detection rules,
+    /// filters and correlation rules).
+    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+    /// Events at or after this time (RFC 3339, or a date meaning midnight UTC).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Events before this time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Output format: a hit a line (table, jsonl) or one JSON object with the hits, what each
+    /// rule did and the rules that could not run (json).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Exit with status 1 when a rule hits (for scripts and CI).
+    #[arg(long)]
+    pub fail_on_hit: bool,
+    #[command(flatten)]
+    pub lake: LakeArg,
+    #[command(flatten)]
+    pub s3: S3Arg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    Table,
+    Json,
+    Jsonl,
+}
+
+/// Reads the rules of `paths`, and says on stderr what could not be read. Fails when no rule
+/// can run.
+pub(crate) fn load_rules(paths: &[PathBuf]) -> anyhow::Result<RuleSet> {
+    let set = trawl_detections::load(paths)?;
+    for p in &set.problems {
+        eprintln!("not evaluated: {p}");
+    }
+    for r in &set.rules {
+        for n in &r.notes {
+            eprintln!(
+                "note: {}: rule \"{}\": {n}",
+                r.info.file.display(),
+                r.info.title
+            );
+        }
+    }
+    if set.rules.is_empty() {
+        anyhow::bail!(
+            "no rule to run in {}: {} Sigma files read, {} rules not evaluated (above); give \
+             Sigma detection rules for CloudTrail (logsource product: aws, service: cloudtrail)",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            set.files,
+            set.problems.len()
+        );
+    }
+    eprintln!(
+        "{} rules, {} correlations, {} filters from {} files; {} not evaluated",
+        set.rules.len(),
+        set.correlations.len(),
+        set.filters,
+        set.files,
+        set.problems.len()
+    );
+    Ok(set)
+}
+
+/// One hit as a table line.
+pub(crate) fn hit_line(h: &Hit) -> String {
+    let o = |v: &Option<String>| v.clone().unwrap_or_default();
+    let event = match (&h.event_source, &h.event_name) {
+        (Some(s), Some(n)) => format!("{}:{n}", s.strip_suffix(".amazonaws.com").unwrap_or(s)),
+        _ => "-".to_string(),
+    };
+    let fields: Vec<String> = h.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!(
+        "{:<20}  {:<8}  {}  {}  {}  {}  [{}]  {}",
+        o(&h.time),
+        o(&h.rule.level),
+        h.rule.title,
+        o(&h.principal),
+        o(&h.source_ip),
+        event,
+        o(&h.event_id),
+        fields.join(" ")
+    )
+}
+
+pub(crate) fn detect(a: &DetectArgs) -> anyhow::Result<ExitCode> {
+    let lake = lakes::open_with(&a.lake, &a.s3)?;
+    let window = args::window(a.since.as_deref(), a.until.as_deref())?;
+    let set = load_rules(&a.rules)?;
+    let rt = trawl_query::query_runtime().context("starting the query runtime")?;
+    let start = Instant::now();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let format = a.format;
+    let mut first = true;
+    if format == Format::Json {
+        write!(out, "{{\"hits\":[")?;
+    }
+    let result = rt.block_on(async {
+        let engine = trawl_query::QueryEngine::open(&lake).await?;
+        let runs = trawl_detections::run(&engine, &set, &window, |hit| {
+            match format {
+                Format::Table => writeln!(out, "{}", hit_line(&hit))?,
+                Format::Jsonl => {
+                    serde_json::to_writer(&mut out, &hit)?;
+                    writeln!(out)?;
+                }
+                Format::Json => {
+                    if !first {
+                        write!(out, ",")?;
+                    }
+                    first = false;
+                    writeln!(out)?;
+                    serde_json::to_writer(&mut out, &hit)?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        anyhow::Ok(runs)
+    });
+    let runs = match result {
+        Ok(runs) => runs,
+        Err(e)
+            if e.downcast_ref::<trawl_detections::RunError>().is_some_and(|r| {
+                matches!(r, trawl_detections::RunError::Sink(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => return Err(e),
+    };
+    if format == Format::Json {
+        writeln!(
+            out,
+            "\n],\"rules\":{},\"problems\":{}}}",
+            serde_json::to_string(&runs)?,
+            serde_json::to_string(&set.problems)?
+        )?;
+    }
+    out.flush()?;
+    let hits: u64 = runs.iter().map(|r| r.hits).sum();
+    summary(&runs, hits, start.elapsed().as_secs_f64(), &lake.location());
+    Ok(if a.fail_on_hit && hits > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Per rule that hit, its count, on stderr.
+fn summary(runs: &[RuleRun], hits: u64, seconds: f64, location: &str) {
+    let hit: Vec<&RuleRun> = runs.iter().filter(|r| r.hits > 0).collect();
+    eprintln!(
+        "{hits} hits from {} of {} rules over {location} in {seconds:.2} s",
+        hit.len(),
+        runs.len()
+    );
+    for r in hit {
+        eprintln!(
+            "  {:>8}  {:<8}  {}  ({})",
+            r.hits,
+            r.rule.level.clone().unwrap_or_default(),
+            r.rule.title,
+            r.rule
+                .file
+                .file_name()
+                .map(|f| f.to_string_lossy().to_string())
+                .unwrap_or_default()
+        );
+    }
+}
