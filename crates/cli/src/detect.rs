@@ -28,6 +28,10 @@ pub(crate) struct DetectArgs {
     /// rule did and the rules that could not run (json).
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Only the hits of rules at this level or above (Sigma's informational, low, medium,
+    /// high, critical; a rule without a level is kept).
+    #[arg(long, value_enum)]
+    pub min_level: Option<Level>,
     /// Exit with status 1 when a rule hits (for scripts and CI).
     #[arg(long)]
     pub fail_on_hit: bool,
@@ -35,6 +39,15 @@ pub(crate) struct DetectArgs {
     pub lake: LakeArg,
     #[command(flatten)]
     pub s3: S3Arg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Level {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -108,7 +121,11 @@ pub(crate) fn hit_line(h: &Hit) -> String {
 pub(crate) fn detect(a: &DetectArgs) -> anyhow::Result<ExitCode> {
     let lake = lakes::open_with(&a.lake, &a.s3)?;
     let window = args::window(a.since.as_deref(), a.until.as_deref())?;
-    let set = load_rules(&a.rules)?;
+    let mut set = load_rules(&a.rules)?;
+    if let Some(l) = a.min_level {
+        let name = format!("{l:?}").to_ascii_lowercase();
+        set.keep_min_level(&name);
+    }
     let rt = trawl_query::query_runtime().context("starting the query runtime")?;
     let start = Instant::now();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

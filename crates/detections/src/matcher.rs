@@ -121,12 +121,12 @@ impl Compiled {
     /// field holding a list as matching when one member does.
     pub fn matches(&self, values: &[Found<'_>]) -> bool {
         match &self.spec.test {
-            Test::Exists(want) => values.iter().any(|v| !matches!(v, Found::Null)) == *want,
-            Test::Null => values.is_empty() || values.iter().all(|v| matches!(v, Found::Null)),
+            Test::Exists(want) => values.iter().any(|v| !v.is_null()) == *want,
+            Test::Null => values.iter().all(Found::is_null),
             _ => {
                 let hit = values.iter().any(|v| self.one(v));
                 if self.spec.negate {
-                    !hit && values.iter().any(|v| !matches!(v, Found::Null))
+                    !hit && values.iter().any(|v| !v.is_null())
                 } else {
                     hit
                 }
@@ -136,6 +136,7 @@ impl Compiled {
 
     fn one(&self, value: &Found<'_>) -> bool {
         let text: std::borrow::Cow<'_, str> = match value {
+            _ if value.is_null() => return false,
             Found::Null => return false,
             Found::Text(s) => std::borrow::Cow::Borrowed(s),
             Found::Json(v) => match v {
@@ -206,6 +207,12 @@ pub enum Found<'a> {
     Text(&'a str),
     Json(&'a Value),
     Null,
+}
+
+impl Found<'_> {
+    fn is_null(&self) -> bool {
+        matches!(self, Found::Null | Found::Json(Value::Null))
+    }
 }
 
 /// The values at `path` inside `root`: a list on the way is crossed member by member (so

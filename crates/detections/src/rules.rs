@@ -104,6 +104,34 @@ pub struct RuleSet {
     pub filters: usize,
 }
 
+/// The rank of a Sigma level, `informational` lowest; `None` for a level Sigma does not name.
+pub fn level_rank(level: &str) -> Option<u8> {
+    ["informational", "low", "medium", "high", "critical"]
+        .iter()
+        .position(|l| l.eq_ignore_ascii_case(level))
+        .map(|p| p as u8)
+}
+
+impl RuleSet {
+    /// Keeps the hits of rules at `min` or above (a rule without a level is kept); a rule
+    /// below still feeds the correlations that use it.
+    pub fn keep_min_level(&mut self, min: &str) {
+        let Some(min) = level_rank(min) else { return };
+        let below = |info: &RuleInfo| {
+            info.level
+                .as_deref()
+                .and_then(level_rank)
+                .is_some_and(|r| r < min)
+        };
+        for r in &mut self.rules {
+            if below(&r.info) {
+                r.emit = false;
+            }
+        }
+        self.correlations.retain(|c| !below(&c.info));
+    }
+}
+
 /// Why rules could not be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -214,7 +242,8 @@ fn compile_rule(r: &SigmaRule, file: &Path) -> Result<Rule, String> {
     })
 }
 
-/// A filter's predicate (its condition, which the rules it names must not meet).
+/// A filter's predicate: its condition, which the events of the rules it names must also
+/// meet (Sigma filters say `condition: not selection` to drop what the selection matches).
 fn compile_filter(f: &FilterRule) -> Result<String, String> {
     if let Some(ls) = &f.logsource {
         cloudtrail(ls)?;
@@ -313,10 +342,13 @@ fn apply_filters(set: &mut RuleSet, filters: Vec<(PathBuf, FilterRule)>) {
         for rule in &mut set.rules {
             let targeted = match &f.rules {
                 FilterRuleTarget::Any => true,
-                FilterRuleTarget::Specific(refs) => refs.iter().any(|r| names(&rule.info, r)),
+                FilterRuleTarget::Specific(refs) => refs
+                    .iter()
+                    .any(|r| names(&rule.info, r) || rule.info.title == *r),
             };
             if targeted {
-                rule.predicate = format!("({} AND NOT {predicate})", rule.predicate);
+                // The filter's condition says what to keep (`not selection`, usually).
+                rule.predicate = format!("({} AND {predicate})", rule.predicate);
                 applied += 1;
             }
         }

@@ -41,6 +41,10 @@ pub struct TrailSpec {
     /// Hash each file's content as it is written ([`LogFile::sha256`]), for
     /// [`write_digests`]; off by default (it costs about 7% of the generation time).
     pub hash_files: bool,
+    /// Everyday work only: object reads and writes, and describe/list/get calls (the first
+    /// half of the default mix), without console logins, security group, instance, IAM, STS
+    /// or trail changes. What a detection run on a quiet account sees.
+    pub benign: bool,
 }
 
 impl Default for TrailSpec {
@@ -59,6 +63,7 @@ impl Default for TrailSpec {
             events_per_file: 400,
             duplicate_rate: 0.002,
             hash_files: false,
+            benign: false,
         }
     }
 }
@@ -273,6 +278,7 @@ impl Gen<'_> {
         let account = self.pick(&self.spec.accounts).clone();
         let region = self.pick(&self.spec.regions).clone();
         let roll = self.rng.random_range(0..100u32);
+        let roll = if self.spec.benign { roll % 50 } else { roll };
         let ip = (*self.pick(IPS)).to_string();
         let agent = (*self.pick(AGENTS)).to_string();
         let mut ev = json!({
