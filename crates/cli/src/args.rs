@@ -637,6 +637,23 @@ pub(crate) struct DemoArgs {
     pub seed: u64,
 }
 
+/// `--since` and `--until` on event time.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WindowArgs {
+    /// Events at or after this time (RFC 3339, or a date meaning midnight UTC).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Events before this time.
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+impl WindowArgs {
+    pub(crate) fn window(&self) -> anyhow::Result<TimeWindow> {
+        window(self.since.as_deref(), self.until.as_deref())
+    }
+}
+
 /// `--since`/`--until` as a time window (RFC 3339, or a date meaning midnight UTC).
 pub(crate) fn window(since: Option<&str>, until: Option<&str>) -> anyhow::Result<TimeWindow> {
     let end = |flag: &str, text: Option<&str>| -> anyhow::Result<Option<i64>> {

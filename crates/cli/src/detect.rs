@@ -18,12 +18,8 @@ pub(crate) struct DetectArgs {
     /// filters and correlation rules).
     #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
     pub rules: Vec<PathBuf>,
-    /// Events at or after this time (RFC 3339, or a date meaning midnight UTC).
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Events before this time.
-    #[arg(long)]
-    pub until: Option<String>,
+    #[command(flatten)]
+    pub window: args::WindowArgs,
     /// Output format: a hit a line (table, jsonl) or one JSON object with the hits, what each
     /// rule did and the rules that could not run (json).
     #[arg(long, value_enum, default_value = "table")]
@@ -120,7 +116,7 @@ pub(crate) fn hit_line(h: &Hit) -> String {
 
 pub(crate) fn detect(a: &DetectArgs) -> anyhow::Result<ExitCode> {
     let lake = lakes::open_with(&a.lake, &a.s3)?;
-    let window = args::window(a.since.as_deref(), a.until.as_deref())?;
+    let window = a.window.window()?;
     let mut set = load_rules(&a.rules)?;
     if let Some(l) = a.min_level {
         let name = format!("{l:?}").to_ascii_lowercase();

@@ -60,12 +60,8 @@ pub(crate) enum Format {
 /// What `trawl timeline` and `trawl summary` share: the window, the format, the lake.
 #[derive(Debug, Args)]
 pub(crate) struct CommonArgs {
-    /// Events at or after this time (RFC 3339, or a date meaning midnight UTC).
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Events before this time.
-    #[arg(long)]
-    pub until: Option<String>,
+    #[command(flatten)]
+    pub window: args::WindowArgs,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -89,7 +85,7 @@ impl CommonArgs {
         Ok((
             lakes::open_with(&self.lake, &self.s3)?,
             crate::geo(&self.geo.geoip)?,
-            args::window(self.since.as_deref(), self.until.as_deref())?,
+            self.window.window()?,
         ))
     }
 }

@@ -13,9 +13,8 @@ use futures::StreamExt;
 use rsigma_parser::CorrelationType;
 use serde::Serialize;
 use trawl_query::{QueryEngine, QueryError};
-use trawl_schema::{PHYSICAL_TABLE, TimeWindow, format_canonical};
+use trawl_schema::{PHYSICAL_TABLE, TimeWindow};
 
-use crate::compile::lit;
 use crate::field::Target;
 use crate::matcher::json_display;
 use crate::rules::{Correlation, Rule, RuleInfo, RuleSet};
@@ -83,19 +82,6 @@ pub enum RunError {
 
 const PRINCIPAL: &str = "coalesce(useridentity_arn, useridentity_principalid, useridentity_invokedby, useridentity_type)";
 
-/// The window's bounds on `eventtime` (which prune days).
-fn window_sql(window: &TimeWindow) -> Vec<String> {
-    let mut f = Vec::new();
-    if let Some(s) = window.since {
-        f.push(format!("eventtime >= {}", lit(&format_canonical(s))));
-    }
-    if let Some(u) = window.until {
-        let op = if u % 1_000_000 == 0 { "<" } else { "<=" };
-        f.push(format!("eventtime {op} {}", lit(&format_canonical(u))));
-    }
-    f
-}
-
 /// The query of one rule.
 pub fn rule_sql(rule: &Rule, window: &TimeWindow) -> String {
     let mut columns: Vec<&str> = Vec::new();
@@ -109,7 +95,7 @@ pub fn rule_sql(rule: &Rule, window: &TimeWindow) -> String {
         .map(|c| format!(", {c} AS \"f_{c}\""))
         .collect();
     let mut filters = vec![rule.predicate.clone()];
-    filters.extend(window_sql(window));
+    filters.extend(window.eventtime_filters());
     format!(
         "SELECT eventtime, recipientaccountid, awsregion, {PRINCIPAL} AS principal, \
          sourceipaddress, eventsource, eventname, eventid{shown} FROM {PHYSICAL_TABLE} \
@@ -304,7 +290,7 @@ pub fn correlation_sql(corr: &Correlation, rules: &[Rule], window: &TimeWindow) 
             .join(" OR ")
     )];
     filters.push("eventtime_ts IS NOT NULL".into());
-    filters.extend(window_sql(window));
+    filters.extend(window.eventtime_filters());
     let mut order: Vec<String> = (0..corr.group_by.len())
         .map(|i| format!("g{i} NULLS FIRST"))
         .collect();

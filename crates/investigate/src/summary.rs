@@ -10,7 +10,7 @@ use trawl_query::{QueryEngine, QueryError};
 use trawl_schema::{PHYSICAL_TABLE, TimeWindow};
 
 use crate::lineage::text;
-use crate::timeline::{lit, window_filters};
+use crate::timeline::lit;
 
 /// What a row is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +108,7 @@ pub struct Distinct {
 impl Summary {
     fn filter(&self) -> String {
         let mut f = vec!["TRUE".to_string()];
-        f.extend(window_filters(&self.window));
+        f.extend(self.window.eventtime_filters());
         f.join(" AND ")
     }
 

@@ -7,7 +7,7 @@ use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use datafusion::physical_plan::SendableRecordBatchStream;
 use serde::Serialize;
 use trawl_query::{QueryEngine, QueryError};
-use trawl_schema::{PHYSICAL_TABLE, TimeWindow, format_canonical};
+use trawl_schema::{PHYSICAL_TABLE, TimeWindow};
 
 use crate::brief::brief;
 
@@ -75,20 +75,6 @@ fn like_escape(s: &str) -> String {
         .replace('_', "\\_")
 }
 
-/// The bounds of `window` on `eventtime` (which prune days).
-pub(crate) fn window_filters(window: &TimeWindow) -> Vec<String> {
-    let mut filters = Vec::new();
-    if let Some(s) = window.since {
-        filters.push(format!("eventtime >= {}", lit(&format_canonical(s))));
-    }
-    if let Some(u) = window.until {
-        // The stored text is to the second: a bound with a fraction ends after its second.
-        let op = if u % 1_000_000 == 0 { "<" } else { "<=" };
-        filters.push(format!("eventtime {op} {}", lit(&format_canonical(u))));
-    }
-    filters
-}
-
 /// What to list.
 #[derive(Debug, Clone)]
 pub struct Timeline {
@@ -117,7 +103,7 @@ impl Timeline {
             )
         };
         let mut filters = vec![subject];
-        filters.extend(window_filters(&self.window));
+        filters.extend(self.window.eventtime_filters());
         let country = if self.geo {
             ", geoip_country(sourceipaddress) AS country"
         } else {

@@ -108,6 +108,21 @@ impl TimeWindow {
     pub fn until_text(&self) -> Option<String> {
         self.until.map(rfc3339)
     }
+
+    /// SQL predicates bounding the lake's `eventtime` text (which prune days): `eventtime >=`
+    /// the start, and `<` the end (`<=` an end with a fraction: the text is to the second).
+    pub fn eventtime_filters(&self) -> Vec<String> {
+        let text = |micros: i64| format!("'{}'", crate::format_canonical(micros));
+        let mut filters = Vec::new();
+        if let Some(s) = self.since {
+            filters.push(format!("eventtime >= {}", text(s)));
+        }
+        if let Some(u) = self.until {
+            let op = if u % 1_000_000 == 0 { "<" } else { "<=" };
+            filters.push(format!("eventtime {op} {}", text(u)));
+        }
+        filters
+    }
 }
 
 /// `2024-03-01T12:00:00Z`, `2024-03-01T13:00:00+01:00` or `2024-03-01` (midnight UTC), as
