@@ -555,6 +555,10 @@ pub(crate) struct IngestArgs {
     pub json: bool,
     #[command(flatten)]
     pub layout: LayoutArgs,
+    /// Then run these Sigma rules (files or directories, as `trawl detect --rules`) over the
+    /// events this run committed, and print their hits after the summary (before `--compact`).
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub detect: Vec<PathBuf>,
     /// Then compact the days this run wrote to (`trawl compact` over them, keeping replaced
     /// files for the default retention).
     #[arg(long)]

@@ -182,6 +182,53 @@ pub(crate) fn detect(a: &DetectArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `trawl ingest --detect`: the rules over the events of the commits after `since_version`
+/// (no rule runs when the run committed nothing).
+pub(crate) fn after_ingest(
+    lake: &trawl_lake::Lake,
+    set: &RuleSet,
+    since_version: u64,
+) -> anyhow::Result<(Vec<Hit>, Vec<RuleRun>)> {
+    let rt = trawl_query::query_runtime().context("starting the query runtime")?;
+    rt.block_on(async {
+        let engine = trawl_query::QueryEngine::open(lake).await?;
+        let last = engine.version();
+        if last <= since_version {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let new = engine.commits(since_version + 1, last).await?;
+        let mut hits = Vec::new();
+        let runs = trawl_detections::run(&new, set, &trawl_schema::TimeWindow::ALL, |h| {
+            hits.push(h);
+            Ok(())
+        })
+        .await?;
+        Ok((hits, runs))
+    })
+}
+
+/// `trawl ingest --detect`'s hits, after the ingest summary.
+pub(crate) fn write_hits(
+    out: &mut dyn Write,
+    hits: &[Hit],
+    runs: &[RuleRun],
+) -> std::io::Result<()> {
+    if runs.is_empty() {
+        return writeln!(out, "detections      none: this run committed no event");
+    }
+    let hit_rules = runs.iter().filter(|r| r.hits > 0).count();
+    writeln!(
+        out,
+        "detections      {} hits from {hit_rules} of {} rules on the events this run committed",
+        hits.len(),
+        runs.len()
+    )?;
+    for h in hits {
+        writeln!(out, "  {}", hit_line(h))?;
+    }
+    Ok(())
+}
+
 /// Per rule that hit, its count, on stderr.
 fn summary(runs: &[RuleRun], hits: u64, seconds: f64, location: &str) {
     let hit: Vec<&RuleRun> = runs.iter().filter(|r| r.hits > 0).collect();

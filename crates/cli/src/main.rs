@@ -187,6 +187,12 @@ pub(crate) fn progress_bar(when: When) -> ProgressBar {
 
 fn ingest(a: &IngestArgs) -> anyhow::Result<ExitCode> {
     let mut settings = IngestSettings::resolve(a)?;
+    // Rules are read first: a wrong path stops before anything is ingested.
+    let rules = if a.detect.is_empty() {
+        None
+    } else {
+        Some(detect::load_rules(&a.detect)?)
+    };
     // S3 sources: a spinner while the folders above the regions are listed.
     let spinner = std::sync::OnceLock::new();
     let sources = settings.sources.open(&|requests| {
@@ -220,6 +226,10 @@ fn ingest(a: &IngestArgs) -> anyhow::Result<ExitCode> {
         }
         r => r?,
     };
+    let detections = match &rules {
+        Some(set) => Some(detect::after_ingest(&lake, set, started_at)?),
+        None => None,
+    };
     let compacted = if a.compact {
         Some(compact_touched(&lake, started_at)?)
     } else {
@@ -236,6 +246,12 @@ fn ingest(a: &IngestArgs) -> anyhow::Result<ExitCode> {
             if let Some(c) = &compacted {
                 map.insert("compact".into(), serde_json::to_value(c)?);
             }
+            if let Some((hits, runs)) = &detections {
+                map.insert(
+                    "detections".into(),
+                    serde_json::json!({ "hits": hits, "rules": runs }),
+                );
+            }
         }
         serde_json::to_writer(&mut out, &v)?;
         writeln!(out)?;
@@ -246,6 +262,9 @@ fn ingest(a: &IngestArgs) -> anyhow::Result<ExitCode> {
         }
         if let Some(c) = &compacted {
             render::write_compact(&mut out, c)?;
+        }
+        if let Some((hits, runs)) = &detections {
+            detect::write_hits(&mut out, hits, runs)?;
         }
     }
     Ok(exit(summary.is_clean()))
