@@ -57,6 +57,12 @@ pub(crate) fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
         )?;
         let stats = trawl_gen::write_trail(&trail_dir, &spec)
             .with_context(|| format!("writing {}", trail_dir.display()))?;
+        // The worked example of docs/investigate.md: a small intrusion, mid-trail.
+        let story = spec.start
+            + chrono::Duration::days(i64::from(spec.days / 2))
+            + chrono::Duration::hours(13);
+        trawl_gen::story::write_intrusion(&trail_dir, story, &spec.accounts[0])
+            .with_context(|| format!("writing {}", trail_dir.display()))?;
         writeln!(
             err,
             "  {} files, {:.1} MB of JSON, {} re-delivered events",
@@ -102,7 +108,11 @@ pub(crate) fn run(a: &DemoArgs) -> anyhow::Result<ExitCode> {
         out,
         "\nNext:\n  trawl sql --lake {root} \"SELECT eventsource, count(*) FROM cloudtrail_logs GROUP BY 1 ORDER BY 2 DESC\"\n  \
          trawl report all --lake {root} --format html --out report.html\n  \
-         trawl serve --lake {root}          # the dashboards at http://127.0.0.1:8080/"
+         trawl serve --lake {root}          # the dashboards at http://127.0.0.1:8080/\n  \
+         trawl summary --lake {root} --by ip  # the rare addresses first: {ip} is the intruder\n  \
+         trawl timeline --lake {root} --ip {ip}\n  \
+         trawl detect --lake {root} --rules PATH/TO/sigma/rules/cloud/aws/cloudtrail",
+        ip = trawl_gen::story::INTRUDER_IP
     )?;
     Ok(crate::exit(summary.is_clean()))
 }

@@ -217,7 +217,8 @@ fn demo_runs_end_to_end() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("events          3000 stored"), "{out}");
+    // The generated events and the intrusion story planted for docs/investigate.md.
+    assert!(out.contains("events          3012 stored"), "{out}");
     for title in [
         "Top 10 events",
         "Console logins per user",

@@ -650,3 +650,40 @@ async fn correlations_fire_on_their_windows_only() {
             .contains(&("distinct values".into(), "2".into()))
     );
 }
+
+#[tokio::test]
+async fn the_demo_intrusion_raises_the_rules_it_was_written_for() {
+    let Some(rules) = sigmahq() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let start = chrono::DateTime::parse_from_rfc3339("2024-03-08T13:00:00Z")
+        .unwrap()
+        .to_utc();
+    trawl_gen::story::write_intrusion(&tmp.path().join("trail"), start, "111122223333").unwrap();
+    let lake = Lake::create(tmp.path().join("lake")).unwrap();
+    trawl_testkit::ingest(&lake, &[tmp.path().join("trail")]);
+    let hits = run(&lake, &load(&[rules]).unwrap()).await;
+    // Written from the story (crates/gen/src/story.rs), event by event.
+    let misuse = "aws_sts_assumerole_misuse.yml";
+    let want: BTreeSet<(String, String)> = [
+        ("aws_sts_getcalleridentity_trufflehog.yml", 1),
+        ("aws_cloudtrail_pua_trufflehog.yml", 1),
+        ("aws_enum_buckets.yml", 2),
+        ("aws_iam_backdoor_users_keys.yml", 4),
+        ("aws_cloudtrail_disable_logging.yml", 7),
+        ("aws_cloudtrail_vpc_flow_logs_deleted.yml", 8),
+        ("aws_cloudtrail_security_group_change_ingress_egress.yml", 9),
+        ("aws_snapshot_backup_exfiltration.yml", 10),
+        ("aws_update_login_profile.yml", 11),
+        ("aws_cloudtrail_console_login_success_without_mfa.yml", 12),
+        // The role session's five calls.
+        (misuse, 7),
+        (misuse, 8),
+        (misuse, 9),
+        (misuse, 10),
+        (misuse, 11),
+    ]
+    .into_iter()
+    .map(|(r, n)| (r.to_string(), trawl_gen::story::event_id(n)))
+    .collect();
+    assert_eq!(pairs(&hits), want);
+}

@@ -14,6 +14,7 @@
 //! ```
 
 mod digests;
+pub mod story;
 pub use digests::{DigestSpec, DigestStats, Signer, TEST_SIGNING_KEY, write_digests};
 
 use std::io::Write;
