@@ -247,6 +247,10 @@ pub(crate) struct ServeArgs {
     /// connect reads the whole lake.
     #[arg(long)]
     pub allow_remote: bool,
+    /// Sigma rules (files or directories, as `trawl detect --rules`) for the "Detections"
+    /// page: each rule's hits over the page's range, the latest 50 linked to their events.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub rules: Vec<PathBuf>,
     /// Seconds a SQL console statement may run before it is cancelled.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub sql_timeout: u64,
@@ -296,6 +300,11 @@ pub(crate) struct ReportArgs {
     /// e.g. 48h, 7d, 30m.
     #[arg(long, conflicts_with = "since")]
     pub last: Option<String>,
+    /// Sigma rules (files or directories, as `trawl detect --rules`): add a "Detections"
+    /// section, over the given range (all events without one): each rule's hits counted, the
+    /// latest 20 listed.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub rules: Vec<PathBuf>,
     /// Every event in the lake. Without a range, each dashboard shows its default, as the
     /// block does: the year before the lake's newest event (48 hours for error-overview and
     /// operational-account-activity).

@@ -229,6 +229,38 @@ pub(crate) fn write_hits(
     Ok(())
 }
 
+/// The "Detections" section of `trawl report` as text.
+pub(crate) fn write_digest(
+    out: &mut dyn Write,
+    d: &trawl_detections::Digest,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "\n# Detections\n\n{} hits from {} of {} rules",
+        d.hits,
+        d.rules.len(),
+        d.ran
+    )?;
+    for r in &d.rules {
+        writeln!(
+            out,
+            "\n## {} ({}, {} hits, {} .. {})",
+            r.rule.title,
+            r.rule.level.as_deref().unwrap_or("no level"),
+            r.hits,
+            r.first.as_deref().unwrap_or("?"),
+            r.last.as_deref().unwrap_or("?")
+        )?;
+        for h in &r.latest {
+            writeln!(out, "{}", hit_line(h))?;
+        }
+    }
+    for p in &d.problems {
+        writeln!(out, "not evaluated: {p}")?;
+    }
+    Ok(())
+}
+
 /// Per rule that hit, its count, on stderr.
 fn summary(runs: &[RuleRun], hits: u64, seconds: f64, location: &str) {
     let hit: Vec<&RuleRun> = runs.iter().filter(|r| r.hits > 0).collect();

@@ -373,6 +373,9 @@ fn compact(a: &args::CompactArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Hits per rule the report's "Detections" section lists (all are counted).
+const REPORT_HITS_PER_RULE: usize = 20;
+
 fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
     let settings = ReportSettings::resolve(a)?;
     let lake = lakes::open_with(&a.query.lake, &a.query.s3)?;
@@ -380,8 +383,13 @@ fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
     let mut engine = a.query.memory.engine();
     engine.distributed = a.cluster.distributed(&lake, &a.query.s3)?;
     let has_geo = geo.as_ref().is_some_and(|g| g.has_location());
+    let rules = if a.rules.is_empty() {
+        None
+    } else {
+        Some(detect::load_rules(&a.rules)?)
+    };
     let rt = trawl_query::query_runtime().context("starting the query runtime")?;
-    let results = rt.block_on(async {
+    let (results, detections) = rt.block_on(async {
         let engine = trawl_query::QueryEngine::open_with_options(&lake, geo, &engine).await?;
         let range = match settings.last_us {
             // Relative to the newest event at or before --until.
@@ -399,7 +407,13 @@ fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
             let range = trawl_report::default_range(d, &range, newest);
             out.push(trawl_report::run(&engine, d, &range, has_geo).await?);
         }
-        anyhow::Ok(out)
+        let detections = match &rules {
+            Some(set) => Some(
+                trawl_detections::digest(&engine, set, &range.window, REPORT_HITS_PER_RULE).await?,
+            ),
+            None => None,
+        };
+        anyhow::Ok((out, detections))
     })?;
     let mut out: Box<dyn Write> = match &settings.out {
         Some(path) => Box::new(std::io::BufWriter::new(
@@ -416,12 +430,17 @@ fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
                 .collect();
             serde_json::to_writer(
                 &mut out,
-                &serde_json::json!({ "dashboards": results, "log_integrity": integrity, "validated": validated }),
+                &serde_json::json!({ "dashboards": results, "log_integrity": integrity, "validated": validated, "detections": detections }),
             )?;
             writeln!(out)?;
         }
         ReportFormat::Html => {
-            out.write_all(trawl_report::html::report(&results, Some(&integrity)).as_bytes())?;
+            let sections: Vec<(&str, &str, String)> = detections
+                .iter()
+                .map(|d| ("detections", "Detections", d.html(&|_| None)))
+                .collect();
+            let page = trawl_report::html::report_with(&results, Some(&integrity), &sections);
+            out.write_all(page.as_bytes())?;
         }
         ReportFormat::Table => {
             for d in &results {
@@ -454,6 +473,9 @@ fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             out.write_all(integrity.text().as_bytes())?;
+            if let Some(d) = &detections {
+                detect::write_digest(&mut out, d)?;
+            }
         }
     }
     out.flush()?;
@@ -484,9 +506,18 @@ fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
         console_concurrency: a.sql_concurrency.max(1),
         console_wait: std::time::Duration::from_secs(a.sql_timeout.max(1)),
     };
+    let rules = if a.rules.is_empty() {
+        None
+    } else {
+        Some(detect::load_rules(&a.rules)?)
+    };
     let rt = trawl_query::query_runtime().context("starting the server runtime")?;
     rt.block_on(async {
-        let app = std::sync::Arc::new(trawl_web::App::open(lake, geo, limits).await?);
+        let mut app = trawl_web::App::open(lake, geo, limits).await?;
+        if let Some(set) = rules {
+            app = app.with_rules(set);
+        }
+        let app = std::sync::Arc::new(app);
         let listener = tokio::net::TcpListener::bind(a.addr)
             .await
             .with_context(|| format!("listening on {}: pick another --addr", a.addr))?;

@@ -9,10 +9,12 @@
 //! ([`run`]).
 
 pub mod compile;
+pub mod digest;
 pub mod field;
 pub mod matcher;
 pub mod rules;
 pub mod run;
 
+pub use digest::{Digest, RuleDigest, digest};
 pub use rules::{Correlation, LoadError, Problem, Rule, RuleInfo, RuleSet, load};
 pub use run::{Hit, RuleRun, RunError, run};

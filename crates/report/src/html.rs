@@ -235,6 +235,16 @@ pub fn table(columns: &[String], rows: &[Vec<Value>], link: Option<Linker<'_>>) 
 /// The HTML report: every dashboard on one printable, self-contained page, then the lake's
 /// log integrity when given.
 pub fn report(results: &[DashboardResult], integrity: Option<&crate::Integrity>) -> String {
+    report_with(results, integrity, &[])
+}
+
+/// [`report`], then more sections: `(anchor, title in the navigation, HTML)` (the
+/// "Detections" view of `trawl report --rules`).
+pub fn report_with(
+    results: &[DashboardResult],
+    integrity: Option<&crate::Integrity>,
+    sections: &[(&str, &str, String)],
+) -> String {
     let mut nav = String::from("<strong>trawl</strong> <nav>");
     for d in results {
         let _ = write!(
@@ -259,6 +269,15 @@ pub fn report(results: &[DashboardResult], integrity: Option<&crate::Integrity>)
     if let Some(i) = integrity {
         nav.push_str("<nav><a href=\"#integrity\">Log integrity</a></nav>");
         body.push_str(&i.html());
+    }
+    for (anchor, title, html) in sections {
+        let _ = write!(
+            nav,
+            "<nav><a href=\"#{}\">{}</a></nav>",
+            escape(anchor),
+            escape(title)
+        );
+        body.push_str(html);
     }
     let title = if results.len() == 1 {
         results[0].title.as_str()

@@ -29,6 +29,7 @@ use trawl_report::{Range, dashboards};
 use trawl_schema::TimeWindow;
 
 mod background;
+mod detections;
 mod events;
 mod integrity;
 mod serve;
@@ -99,6 +100,9 @@ pub struct App {
     newest: Mutex<Option<(u64, Option<i64>)>>,
     /// The lake's latest validation, with what it was read from.
     integrity: std::sync::Mutex<Option<(integrity::Key, Arc<trawl_report::Integrity>)>>,
+    /// The Sigma rules of the "Detections" page, and its latest digest.
+    rules: Option<Arc<trawl_detections::RuleSet>>,
+    detections: std::sync::Mutex<Option<(detections::Key, Arc<trawl_detections::Digest>)>>,
 }
 
 /// Bounds on what one SQL console request may cost.
@@ -208,6 +212,8 @@ impl App {
             console,
             newest: Mutex::new(None),
             integrity: std::sync::Mutex::new(None),
+            rules: None,
+            detections: std::sync::Mutex::new(None),
         })
     }
 
@@ -333,6 +339,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/sql", get(console))
         .route("/sql.csv", get(console_csv))
         .route("/integrity", get(integrity::integrity_page))
+        .route("/detections", get(detections::detections_page))
         .with_state(app)
 }
 
@@ -435,7 +442,10 @@ pub(crate) fn header(current: &str, range: &Range, form_action: &str) -> String 
     };
     let _ = write!(
         h,
-        "<a href=\"/sql\"{}>SQL console</a><a href=\"/integrity\"{}>Log integrity</a></nav>",
+        "<a href=\"/detections?{}\"{}>Detections</a><a href=\"/sql\"{}>SQL console</a>\
+         <a href=\"/integrity\"{}>Log integrity</a></nav>",
+        escape(range_params(range).trim_start_matches('&')),
+        current_if("detections"),
         current_if("sql"),
         current_if("integrity")
     );
