@@ -428,10 +428,11 @@ fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|d| integrity.covers(&d.range.window))
                 .collect();
-            serde_json::to_writer(
-                &mut out,
-                &serde_json::json!({ "dashboards": results, "log_integrity": integrity, "validated": validated, "detections": detections }),
-            )?;
+            let mut v = serde_json::json!({ "dashboards": results, "log_integrity": integrity, "validated": validated });
+            if let (Some(d), Some(map)) = (&detections, v.as_object_mut()) {
+                map.insert("detections".into(), serde_json::to_value(d)?);
+            }
+            serde_json::to_writer(&mut out, &v)?;
             writeln!(out)?;
         }
         ReportFormat::Html => {

@@ -179,6 +179,43 @@ fn detect_in_every_format_with_a_window_and_broken_rules_reported() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).is_empty());
 
+    // The report's "Detections" section: in HTML with the navigation, in JSON counted.
+    let o = trawl(&[
+        "report",
+        "all",
+        "--lake",
+        &lake,
+        "--all-time",
+        "--format",
+        "html",
+        "--rules",
+        &rules,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let html = stdout(&o);
+    assert!(html.contains("href=\"#detections\"") && html.contains("<section id=\"detections\">"));
+    assert!(html.contains("3 hits from 2 of 2 Sigma rules"), "{html}");
+    assert!(
+        html.contains("broken.yml"),
+        "the rules not evaluated are listed"
+    );
+    let o = trawl(&[
+        "report",
+        "all",
+        "--lake",
+        &lake,
+        "--since",
+        "2024-03-02",
+        "--format",
+        "json",
+        "--rules",
+        &rules,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["detections"]["hits"], 2);
+    assert_eq!(v["detections"]["rules"].as_array().unwrap().len(), 2);
+
     // A path that is not there: status 2, naming it.
     let o = trawl(&["detect", "--lake", &lake, "--rules", "/no/such/rules"]);
     assert_eq!(o.status.code(), Some(2));
