@@ -77,9 +77,14 @@ fn detect_in_every_format_with_a_window_and_broken_rules_reported() {
     rule(&rules, "delete.yml", "Trail deleted", "DeleteTrail", "low");
     std::fs::write(rules.join("broken.yml"), "title: [oops\n").unwrap();
     let rules = rules.display().to_string();
+    let detect = |extra: &[&str]| {
+        let mut args = vec!["detect", "--lake", &lake, "--rules", &rules];
+        args.extend_from_slice(extra);
+        trawl(&args)
+    };
 
     // Table: a hit a line, in time order per rule; what could not run is on stderr, by file.
-    let o = trawl(&["detect", "--lake", &lake, "--rules", &rules]);
+    let o = detect(&[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
@@ -102,17 +107,7 @@ fn detect_in_every_format_with_a_window_and_broken_rules_reported() {
     assert!(err.contains("3 hits from 2 of 2 rules"), "{err}");
 
     // JSONL: the rule's title, id, level, tags and author with each hit.
-    let o = trawl(&[
-        "detect",
-        "--lake",
-        &lake,
-        "--rules",
-        &rules,
-        "--format",
-        "jsonl",
-        "--since",
-        "2024-03-02",
-    ]);
+    let o = detect(&["--format", "jsonl", "--since", "2024-03-02"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let hits: Vec<Value> = stdout(&o)
         .lines()
@@ -133,17 +128,7 @@ fn detect_in_every_format_with_a_window_and_broken_rules_reported() {
     assert_eq!(h["source_ip"], "198.51.100.9");
 
     // JSON: one object with the hits, what each rule did and the problems.
-    let o = trawl(&[
-        "detect",
-        "--lake",
-        &lake,
-        "--rules",
-        &rules,
-        "--format",
-        "json",
-        "--min-level",
-        "high",
-    ]);
+    let o = detect(&["--format", "json", "--min-level", "high"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["hits"].as_array().unwrap().len(), 2);
@@ -157,25 +142,9 @@ fn detect_in_every_format_with_a_window_and_broken_rules_reported() {
     );
 
     // --fail-on-hit: status 1 when something hit, 0 when nothing did.
-    let o = trawl(&[
-        "detect",
-        "--lake",
-        &lake,
-        "--rules",
-        &rules,
-        "--fail-on-hit",
-    ]);
+    let o = detect(&["--fail-on-hit"]);
     assert_eq!(o.status.code(), Some(1));
-    let o = trawl(&[
-        "detect",
-        "--lake",
-        &lake,
-        "--rules",
-        &rules,
-        "--fail-on-hit",
-        "--until",
-        "2024-03-01",
-    ]);
+    let o = detect(&["--fail-on-hit", "--until", "2024-03-01"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).is_empty());
 
