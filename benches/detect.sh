@@ -10,6 +10,7 @@
 #
 #   benches/detect.sh [EVENTS] [DAYS] [ROUNDS] [PEER_EVENTS]
 #
+# EVENTS=0 runs the peer comparison only.
 # TRAWL=path/to/trawl picks the binary (default: target/release/trawl under CARGO_TARGET_DIR);
 # SIGMA=dir the SigmaHQ rules (default ../shared/sigma/rules beside the repository);
 # RSIGMA=path the rsigma CLI (default: installed from crates.io into ~/.cache/trawl-tools the
@@ -42,22 +43,24 @@ detect() {
 }
 rules_line() { grep -E '^[0-9]+ rules, ' "$work/err"; }
 
-echo "generating and ingesting $EVENTS events over $DAYS days ..." >&2
-started=$(date +%s.%N)
-lake_of "$EVENTS" "$work/big"
-echo "  in $(echo "$(date +%s.%N) - $started" | bc) s" >&2
 printf '%-34s %10s %10s\n' layout hits seconds
-t=$(best_of "$work/hits" detect "$work/big/lake")
-echo "  $(rules_line)" >&2
-printf '%-34s %10s %10s\n' "default (by time)" "$(wc -l < "$work/hits")" "$t"
-t=$(best_of "$work/hits-medium" detect "$work/big/lake" --min-level medium)
-printf '%-34s %10s %10s\n' "default, --min-level medium" "$(wc -l < "$work/hits-medium")" "$t"
-"$TRAWL" compact --lake "$work/big/lake" --sort-by eventsource,eventname --retain 0s > /dev/null
-t=$(best_of "$work/hits-sorted" detect "$work/big/lake")
-printf '%-34s %10s %10s\n' "sorted by eventsource,eventname" "$(wc -l < "$work/hits-sorted")" "$t"
-[ "$(wc -l < "$work/hits")" = "$(wc -l < "$work/hits-sorted")" ] ||
-    { echo "the sorted lake gave other hits" >&2; exit 1; }
-rm -rf "$work/big"
+if [ "$EVENTS" -gt 0 ]; then
+    echo "generating and ingesting $EVENTS events over $DAYS days ..." >&2
+    started=$(date +%s.%N)
+    lake_of "$EVENTS" "$work/big"
+    echo "  in $(echo "$(date +%s.%N) - $started" | bc) s" >&2
+    t=$(best_of "$work/hits" detect "$work/big/lake")
+    echo "  $(rules_line)" >&2
+    printf '%-34s %10s %10s\n' "default (by time)" "$(wc -l < "$work/hits")" "$t"
+    t=$(best_of "$work/hits-medium" detect "$work/big/lake" --min-level medium)
+    printf '%-34s %10s %10s\n' "default, --min-level medium" "$(wc -l < "$work/hits-medium")" "$t"
+    "$TRAWL" compact --lake "$work/big/lake" --sort-by eventsource,eventname --retain 0s > /dev/null
+    t=$(best_of "$work/hits-sorted" detect "$work/big/lake")
+    printf '%-34s %10s %10s\n' "sorted by eventsource,eventname" "$(wc -l < "$work/hits-sorted")" "$t"
+    [ "$(wc -l < "$work/hits")" = "$(wc -l < "$work/hits-sorted")" ] ||
+        { echo "the sorted lake gave other hits" >&2; exit 1; }
+    rm -rf "$work/big"
+fi
 
 [ "${RSIGMA:-}" = none ] && exit 0
 if [ -z "${RSIGMA:-}" ]; then
