@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `trawl timeline` on a needle (docs/investigate.md), against DuckDB on the same Parquet files:
-# a generated trail of EVENTS events over DAYS days ingested into a lake, then the timelines of
-# a rare principal, of the busiest access key and of a rare source IP, each the best of ROUNDS fresh
+# a generated trail of EVENTS events over DAYS days, with a needle principal of three events
+# planted, ingested into a lake, then the timelines of the needle, and of a rare principal, the
+# busiest access key and a rare source IP of the generated events, each the best of ROUNDS fresh
 # processes; DuckDB runs the same selection and order over the lake's data files (the files a
 # snapshot lists, read with read_parquet). The row counts must agree.
 #
@@ -20,6 +21,28 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/trawl-timeline.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 echo "generating $EVENTS events over $DAYS days into $work/trail ..." >&2
 "$TRAWL" generate --out "$work/trail" --events "$EVENTS" --days "$DAYS" > /dev/null
+# A needle: a principal with three events on one day, among the generated millions.
+needle=arn:aws:iam::111122223333:user/needle needle_key=AKIANEEDLE0000000001 needle_ip=198.51.100.77
+python3 - "$work/trail" <<'PY'
+import gzip, json, pathlib, sys
+day = pathlib.Path(sys.argv[1], "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/15")
+day.mkdir(parents=True, exist_ok=True)
+arn = "arn:aws:iam::111122223333:user/needle"
+records = [{
+    "eventVersion": "1.08", "eventTime": f"2024-03-15T12:0{i}:00Z",
+    "eventSource": "s3.amazonaws.com", "eventName": "GetObject", "awsRegion": "us-east-1",
+    "sourceIPAddress": "198.51.100.77", "userAgent": "aws-cli/2.15.0",
+    "userIdentity": {"type": "IAMUser", "principalId": "AIDANEEDLE", "arn": arn,
+                     "accountId": "111122223333", "accessKeyId": "AKIANEEDLE0000000001",
+                     "userName": "needle"},
+    "requestParameters": {"bucketName": "needle-bucket", "key": f"secret/{i}.txt"},
+    "responseElements": None, "eventID": f"00000000-0000-4000-8000-0000000ee{i:03d}",
+    "eventType": "AwsApiCall", "recipientAccountId": "111122223333", "readOnly": True,
+} for i in range(3)]
+name = day / "111122223333_CloudTrail_us-east-1_20240315T1205Z_NEEDLE0000000001.json.gz"
+with gzip.open(name, "wt") as f:
+    json.dump({"Records": records}, f)
+PY
 started=$(date +%s.%N)
 "$TRAWL" ingest --quiet --progress never --lake "$work/lake" "$work/trail" > /dev/null
 echo "ingested in $(echo "$(date +%s.%N) - $started" | bc) s" >&2
@@ -31,10 +54,10 @@ one() {
     [ "$(echo "$out" | wc -l)" -ge 2 ] || { echo "no value for: $1" >&2; exit 1; }
     echo "$out" | tail -1
 }
-principal=$(one "SELECT useridentity.arn FROM cloudtrail_logs WHERE useridentity.arn IS NOT NULL GROUP BY 1 HAVING count(*) >= 3 ORDER BY count(*), 1 LIMIT 1")
+principal=$(one "SELECT useridentity.arn FROM cloudtrail_logs WHERE useridentity.arn IS NOT NULL AND useridentity.arn <> '$needle' GROUP BY 1 HAVING count(*) >= 3 ORDER BY count(*), 1 LIMIT 1")
 # The busiest access key (the generator gives most sessions a key of their own).
-key=$(one "SELECT useridentity.accesskeyid FROM cloudtrail_logs WHERE useridentity.accesskeyid IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
-ip=$(one "SELECT sourceipaddress FROM cloudtrail_logs GROUP BY 1 HAVING count(*) >= 3 ORDER BY count(*), 1 LIMIT 1")
+key=$(one "SELECT useridentity.accesskeyid FROM cloudtrail_logs WHERE useridentity.accesskeyid IS NOT NULL AND useridentity.accesskeyid <> '$needle_key' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
+ip=$(one "SELECT sourceipaddress FROM cloudtrail_logs WHERE sourceipaddress <> '$needle_ip' GROUP BY 1 HAVING count(*) >= 3 ORDER BY count(*), 1 LIMIT 1")
 files=$(find "$work/lake/events" -name '*.parquet' | sort | python3 -c 'import json, sys; print(json.dumps(sys.stdin.read().split()))')
 
 peer() {
@@ -53,7 +76,8 @@ PY
 }
 
 printf '%-10s %-58s %8s %10s %10s\n' subject value events trawl_s duckdb_s
-for case in "principal|$principal|useridentity_arn = '$principal' OR useridentity_sessioncontext_sessionissuer_arn = '$principal'" \
+for case in "principal|$needle|useridentity_arn = '$needle' OR useridentity_sessioncontext_sessionissuer_arn = '$needle'" \
+            "principal|$principal|useridentity_arn = '$principal' OR useridentity_sessioncontext_sessionissuer_arn = '$principal'" \
             "access-key|$key|useridentity_accesskeyid = '$key'" \
             "ip|$ip|sourceipaddress = '$ip'"; do
     IFS='|' read -r flag value predicate <<< "$case"

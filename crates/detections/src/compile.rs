@@ -1,9 +1,8 @@
 //! A Sigma rule's detection lowered to one SQL predicate over the lake's flat table.
 //!
-//! Plain values on text columns become SQL the scan can prune with: case-insensitive
-//! equality is `lower(c) = 'v'` behind the range `c BETWEEN 'V' AND 'v'` (which min/max
-//! statistics and the page index read); patterns are `LIKE`, regular expressions
-//! `regexp_like`. What SQL cannot say (paths inside JSON text, where Sigma matches a list
+//! Plain values on text columns become plain SQL: case-insensitive equality is
+//! `lower(c) = 'v'`, a list of values one `lower(c) IN (...)`; patterns are `LIKE`, regular
+//! expressions `regexp_like`. What SQL cannot say (paths inside JSON text, where Sigma matches a list
 //! member by member; `resources`; CIDR) goes through `sigma_match` ([`crate::matcher`]).
 //! Every leaf is false, never NULL, on a missing field, so `not filter` keeps the events
 //! that lack the filter's field, as Sigma means.
@@ -231,6 +230,29 @@ fn item(it: &DetectionItem, negated: bool, out: &mut Lowering) -> Result<String,
     if it.values.is_empty() {
         return Err(format!("field `{name}` has no value"));
     }
+    if let (Target::Column(c), false) = (&target, m.all || m.fieldref) {
+        // Several case-insensitive values of one column: one `lower()` and one IN list, not
+        // a `lower()` per value.
+        let specs = it
+            .values
+            .iter()
+            .map(|v| spec(name, v, &m))
+            .collect::<Result<Vec<_>, _>>()?;
+        let texts: Vec<String> = specs
+            .iter()
+            .filter_map(|s| match &s.test {
+                Test::Eq { text, .. } if !s.cased && !s.negate => Some(lit(&text.to_lowercase())),
+                _ => None,
+            })
+            .collect();
+        if texts.len() > 1 && texts.len() == specs.len() {
+            return Ok(format!(
+                "({c} IS NOT NULL AND lower({c}) IN ({}))",
+                texts.join(", ")
+            ));
+        }
+        return Ok(or(specs.iter().map(|s| leaf(&target, s)).collect()));
+    }
     let parts = it
         .values
         .iter()
@@ -270,6 +292,11 @@ fn value(name: &str, target: &Target, v: &SigmaValue, m: &Mods) -> Result<String
             "({a} IS NOT NULL AND {b} IS NOT NULL AND {a} = {b})"
         ));
     }
+    Ok(leaf(target, &spec(name, v, m)?))
+}
+
+/// The test of one value under the item's modifiers (all but `fieldref`).
+fn spec(name: &str, v: &SigmaValue, m: &Mods) -> Result<Spec, String> {
     let test = if m.exists {
         match v {
             SigmaValue::Bool(b) => Test::Exists(*b),
@@ -349,12 +376,11 @@ fn value(name: &str, target: &Target, v: &SigmaValue, m: &Mods) -> Result<String
             SigmaValue::Null => Test::Null,
         }
     };
-    let spec = Spec {
+    Ok(Spec {
         test,
         cased: m.cased,
         negate: m.neq,
-    };
-    Ok(leaf(target, &spec))
+    })
 }
 
 /// LIKE's pattern for Sigma parts (escape `\`).
@@ -378,18 +404,6 @@ fn like(parts: &[Part], lower: bool) -> String {
     s
 }
 
-/// Bounds every spelling of ASCII `v` lies between, whatever its case: all capitals sort
-/// first; last, small letters with `k` as the Kelvin sign (U+212A, which lowercases to `k`
-/// and sorts after every ASCII byte).
-fn case_range(v: &str) -> Option<(String, String)> {
-    v.is_ascii().then(|| {
-        (
-            v.to_ascii_uppercase(),
-            v.to_ascii_lowercase().replace('k', "\u{212A}"),
-        )
-    })
-}
-
 fn leaf(target: &Target, spec: &Spec) -> String {
     let Target::Column(c) = target else {
         let (column, path) = match target {
@@ -406,15 +420,7 @@ fn leaf(target: &Target, spec: &Spec) -> String {
         Test::Exists(false) => return format!("({c} IS NULL)"),
         Test::Cidr { .. } => return udf(c, "", spec),
         Test::Eq { text, .. } if spec.cased => format!("{c} = {}", lit(text)),
-        Test::Eq { text, .. } => {
-            let eq = format!("lower({c}) = {}", lit(&text.to_lowercase()));
-            match case_range(text) {
-                Some((lo, hi)) if !spec.negate => {
-                    format!("{c} >= {} AND {c} <= {} AND {eq}", lit(&lo), lit(&hi))
-                }
-                _ => eq,
-            }
-        }
+        Test::Eq { text, .. } => format!("lower({c}) = {}", lit(&text.to_lowercase())),
         Test::Glob { parts } if spec.cased => {
             format!("{c} LIKE {} ESCAPE '\\'", lit(&like(parts, false)))
         }
@@ -442,24 +448,6 @@ fn udf(column: &str, path: &str, spec: &Spec) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn case_range_bounds_every_spelling() {
-        let (lo, hi) = case_range("DeleteBucket").unwrap();
-        for v in [
-            "DELETEBUCKET",
-            "deletebucket",
-            "DeleteBucket",
-            "dELETEbUCKET",
-        ] {
-            assert!(lo.as_str() <= v && v <= hi.as_str(), "{v}");
-        }
-        // The Kelvin sign spelling lowercases to the same text, and stays inside.
-        let kelvin = "DeleteBuc\u{212A}et";
-        assert_eq!(kelvin.to_lowercase(), "deletebucket");
-        assert!(lo.as_str() <= kelvin && kelvin <= hi.as_str());
-        assert!(case_range("Grüße").is_none());
-    }
 
     #[test]
     fn like_escapes_its_wildcards() {

@@ -1,5 +1,5 @@
 //! Rules run over the lake: a query a rule (its predicate next to the time window, so the
-//! scan prunes days, and row groups and pages where statistics allow), hits streamed out in
+//! scan prunes days and filters rows as it decodes them), hits streamed out in
 //! time order; correlations over their base rules' events, a group at a time.
 
 use std::collections::{HashMap, VecDeque};

@@ -416,7 +416,7 @@ async fn modifiers_conditions_and_filters_mean_what_sigma_says() {
     trawl_testkit::ingest(&lake, &[tmp.path().join("trail")]);
     let set = load(&[trawl_testkit::fixtures().join("sigma/semantics")]).unwrap();
     assert_eq!(set.problems, vec![]);
-    assert_eq!((set.files, set.rules.len(), set.filters), (14, 13, 1));
+    assert_eq!((set.files, set.rules.len(), set.filters), (15, 14, 1));
     let hits = run(&lake, &set).await;
     let mut got: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (rule, id) in pairs(&hits) {
@@ -427,6 +427,8 @@ async fn modifiers_conditions_and_filters_mean_what_sigma_says() {
         ("list_member.yml", &["e2"]),
         ("fieldref.yml", &["e3"]),
         ("case_insensitive.yml", &["e5"]),
+        // Each list is one `lower() IN`: any value, in any case.
+        ("name_list.yml", &["e3", "e4", "e5"]),
         ("cidr_not.yml", &["e2", "e7"]),
         ("not_null.yml", &["e5"]),
         ("regex.yml", &["e1", "e3"]),
