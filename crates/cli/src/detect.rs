@@ -119,8 +119,8 @@ pub(crate) fn detect(a: &DetectArgs) -> anyhow::Result<ExitCode> {
     let window = a.window.window()?;
     let mut set = load_rules(&a.rules)?;
     if let Some(l) = a.min_level {
-        let name = format!("{l:?}").to_ascii_lowercase();
-        set.keep_min_level(&name);
+        let name = clap::ValueEnum::to_possible_value(&l).expect("levels are all shown");
+        set.keep_min_level(name.get_name());
     }
     let rt = trawl_query::query_runtime().context("starting the query runtime")?;
     let start = Instant::now();
@@ -153,17 +153,8 @@ pub(crate) fn detect(a: &DetectArgs) -> anyhow::Result<ExitCode> {
         .await?;
         anyhow::Ok(runs)
     });
-    let runs = match result {
-        Ok(runs) => runs,
-        Err(e)
-            if e.downcast_ref::<trawl_detections::RunError>().is_some_and(|r| {
-                matches!(r, trawl_detections::RunError::Sink(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) =>
-        {
-            return Ok(ExitCode::SUCCESS);
-        }
-        Err(e) => return Err(e),
-    };
+    // A reader that went away (`| head`) ends the run as success, in main.
+    let runs = result?;
     if format == Format::Json {
         writeln!(
             out,

@@ -105,23 +105,22 @@ pub fn rule_sql(rule: &Rule, window: &TimeWindow) -> String {
 }
 
 fn text_column(batch: &RecordBatch, name: &str) -> Option<ArrayRef> {
-    let c = batch.column_by_name(name)?;
-    match c.data_type() {
-        DataType::Utf8 => Some(c.clone()),
-        DataType::Utf8View | DataType::LargeUtf8 => arrow::compute::cast(c, &DataType::Utf8).ok(),
-        _ => Some(c.clone()),
-    }
+    batch.column_by_name(name).cloned()
 }
 
+/// A cell as text: string arrays read in place (no cast of the batch), anything else as
+/// Arrow displays it.
 fn text_at(col: &Option<ArrayRef>, row: usize) -> Option<String> {
     let c = col.as_ref()?;
     if c.is_null(row) {
         return None;
     }
-    match c.data_type() {
-        DataType::Utf8 => Some(c.as_string::<i32>().value(row).to_string()),
-        _ => array_value_to_string(c, row).ok(),
-    }
+    Some(match c.data_type() {
+        DataType::Utf8 => c.as_string::<i32>().value(row).to_string(),
+        DataType::LargeUtf8 => c.as_string::<i64>().value(row).to_string(),
+        DataType::Utf8View => c.as_string_view().value(row).to_string(),
+        _ => array_value_to_string(c, row).ok()?,
+    })
 }
 
 /// Long JSON texts shown in full would drown the line: cut at this many characters.
