@@ -23,26 +23,7 @@ echo "generating $EVENTS events over $DAYS days into $work/trail ..." >&2
 "$TRAWL" generate --out "$work/trail" --events "$EVENTS" --days "$DAYS" > /dev/null
 # A needle: a principal with three events on one day, among the generated millions.
 needle=arn:aws:iam::111122223333:user/needle needle_key=AKIANEEDLE0000000001 needle_ip=198.51.100.77
-python3 - "$work/trail" <<'PY'
-import gzip, json, pathlib, sys
-day = pathlib.Path(sys.argv[1], "AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/15")
-day.mkdir(parents=True, exist_ok=True)
-arn = "arn:aws:iam::111122223333:user/needle"
-records = [{
-    "eventVersion": "1.08", "eventTime": f"2024-03-15T12:0{i}:00Z",
-    "eventSource": "s3.amazonaws.com", "eventName": "GetObject", "awsRegion": "us-east-1",
-    "sourceIPAddress": "198.51.100.77", "userAgent": "aws-cli/2.15.0",
-    "userIdentity": {"type": "IAMUser", "principalId": "AIDANEEDLE", "arn": arn,
-                     "accountId": "111122223333", "accessKeyId": "AKIANEEDLE0000000001",
-                     "userName": "needle"},
-    "requestParameters": {"bucketName": "needle-bucket", "key": f"secret/{i}.txt"},
-    "responseElements": None, "eventID": f"00000000-0000-4000-8000-0000000ee{i:03d}",
-    "eventType": "AwsApiCall", "recipientAccountId": "111122223333", "readOnly": True,
-} for i in range(3)]
-name = day / "111122223333_CloudTrail_us-east-1_20240315T1205Z_NEEDLE0000000001.json.gz"
-with gzip.open(name, "wt") as f:
-    json.dump({"Records": records}, f)
-PY
+python3 "$here/plant_needle.py" "$work/trail"
 started=$(date +%s.%N)
 "$TRAWL" ingest --quiet --progress never --lake "$work/lake" "$work/trail" > /dev/null
 echo "ingested in $(echo "$(date +%s.%N) - $started" | bc) s" >&2

@@ -1,6 +1,6 @@
 //! `eventTime` parsing and its canonical text form.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 /// An event time that parsed unambiguously.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,12 +90,40 @@ pub fn parse_event_time(s: &str) -> Option<ParsedTime> {
         }
         _ => return None,
     };
-    let date = NaiveDate::from_ymd_opt(y as i32, mo, d)?;
-    let naive = date.and_hms_opt(h, mi, se)?;
-    let secs = naive.and_utc().timestamp() - offset_secs;
-    let micros = secs.checked_mul(1_000_000)?.checked_add(frac_micros)?;
-    DateTime::<Utc>::from_timestamp_micros(micros)?;
-    Some(ParsedTime { micros })
+    if h > 23 || mi > 59 || se > 59 {
+        return None;
+    }
+    let days = days_from_civil(y, mo, d)?;
+    let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + se) - offset_secs;
+    // Four-digit years and a fraction below a second: no overflow, always a valid instant.
+    Some(ParsedTime {
+        micros: secs * 1_000_000 + frac_micros,
+    })
+}
+
+/// Days from 1970-01-01 to the proleptic Gregorian date `y-m-d` (years 0 to 9999), or `None`
+/// when there is no such date (month 13, February 30th). Arithmetic only: this runs once
+/// per event at ingest and once per row where a query parses `eventtime`.
+fn days_from_civil(y: u32, m: u32, d: u32) -> Option<i64> {
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if d == 0 || d > month_days {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil: years start in March, so leap days come last.
+    let y = i64::from(y) - i64::from(m <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
 }
 
 #[cfg(test)]
@@ -127,6 +155,35 @@ mod tests {
             let got = parse_event_time(input).map(|t| t.canonical());
             assert_eq!(got.as_deref(), *want, "input {input:?}");
         }
+    }
+
+    /// The arithmetic agrees with chrono on every day of years around the edges of the
+    /// calendar rules (leap years by 4, 100 and 400, year 0, 1969/1970, 9999) and refuses the
+    /// days chrono refuses.
+    #[test]
+    fn civil_days_agree_with_chrono() {
+        use chrono::NaiveDate;
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        for y in [
+            0u32, 1, 4, 99, 100, 400, 1900, 1968, 1969, 1970, 1972, 2000, 2024, 2100, 9999,
+        ] {
+            for m in 0..=13u32 {
+                for d in 0..=32u32 {
+                    let want = NaiveDate::from_ymd_opt(y as i32, m, d)
+                        .map(|date| (date - epoch).num_days());
+                    assert_eq!(days_from_civil(y, m, d), want, "{y:04}-{m:02}-{d:02}");
+                }
+            }
+        }
+        let t = parse_event_time("1969-12-31T23:59:59.5Z").unwrap();
+        assert_eq!(t.micros, -500_000);
+        assert_eq!(t.canonical(), "1969-12-31T23:59:59Z");
+        assert_eq!(parse_event_time("2024-03-01T12:00:60Z"), None);
+        assert_eq!(parse_event_time("2024-03-01T12:60:00Z"), None);
+        assert_eq!(
+            parse_event_time("0000-01-01T00:00:00Z").map(|t| t.canonical()),
+            Some("0000-01-01T00:00:00Z".to_string())
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! - `array_max`/`array_min` are NULL when an element is NULL (DataFusion skips NULLs);
 //! - `arrays_overlap` is NULL when no element is shared but either array holds a NULL;
 //! - `reverse` of an array reverses the array (DataFusion's reverses its text);
-//! - `date_trunc` of a DATE is a DATE (DataFusion's gives a timestamp);
+//! - `date_trunc` of a DATE is a DATE (DataFusion's gives a timestamp); of a timestamp in UTC
+//!   (`from_iso8601_timestamp`'s), it truncates the UTC wall clock by arithmetic, where
+//!   DataFusion's would convert each row through a time zone (`__trawl_date_trunc_utc`);
 //! - `__trawl_has_null(a)`, which `contains(a, x)` uses for Trino's NULL rule.
 //!
 //! The AST rewrites of `athena::ast` do the rest: `greatest`/`least` are NULL when an
@@ -27,6 +29,9 @@ enum Kind {
     Overlap,
     Reverse,
     DateTrunc,
+    /// `date_trunc` of a timestamp whose zone is UTC: DataFusion's `date_trunc` of the same
+    /// instants without a zone (the same wall clock, no zone lookups per row), zone put back.
+    DateTruncUtc,
     HasNull,
     /// `sequence(start, stop[, step])`: without a step, 1 (a day for dates) or -1 when
     /// start > stop (DataFusion's generate_series gives an empty array then).
@@ -46,6 +51,7 @@ pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
         (Kind::Overlap, 2),
         (Kind::Reverse, 1),
         (Kind::DateTrunc, 2),
+        (Kind::DateTruncUtc, 2),
         (Kind::HasNull, 1),
         (Kind::Sequence, 0),
     ]
@@ -75,6 +81,56 @@ pub(super) fn has_null() -> Arc<dyn ScalarUDFImpl> {
     })
 }
 
+/// Zone names whose wall clock is UTC's at every instant.
+fn is_utc(tz: &str) -> bool {
+    [
+        "UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "+00:00", "+0000", "+00", "-00:00",
+    ]
+    .iter()
+    .any(|z| tz.eq_ignore_ascii_case(z))
+}
+
+/// `a` (timestamps) as the same values typed `t`: no copy, no per-row conversion.
+fn retyped(a: &ArrayRef, t: &DataType) -> Result<ArrayRef> {
+    let data = a.to_data().into_builder().data_type(t.clone()).build()?;
+    Ok(datafusion::arrow::array::make_array(data))
+}
+
+/// [`Kind::DateTruncUtc`]: the instants without their zone (UTC's wall clock is the instant's
+/// own), truncated by DataFusion's `date_trunc` (arithmetic for hours and days), zone put back.
+fn date_trunc_utc(args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    let rows = args.number_rows;
+    let zoned = args.return_field.data_type().clone();
+    let DataType::Timestamp(unit, _) = &zoned else {
+        return exec_err!("__trawl_date_trunc_utc: expected a timestamp, got {zoned}");
+    };
+    let naive = DataType::Timestamp(*unit, None);
+    let scalar = matches!(args.args[1], ColumnarValue::Scalar(_));
+    let input = retyped(&args.args[1].to_array(rows)?, &naive)?;
+    let field = |name: &str| {
+        Arc::new(datafusion::arrow::datatypes::Field::new(
+            name,
+            naive.clone(),
+            true,
+        ))
+    };
+    let truncated = datafusion::functions::datetime::date_trunc()
+        .invoke_with_args(ScalarFunctionArgs {
+            args: vec![args.args[0].clone(), ColumnarValue::Array(input)],
+            arg_fields: vec![args.arg_fields[0].clone(), field("t")],
+            number_rows: rows,
+            return_field: field("date_trunc"),
+            config_options: args.config_options.clone(),
+        })?
+        .to_array(rows)?;
+    let out = retyped(&truncated, &zoned)?;
+    Ok(if scalar {
+        ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
+    } else {
+        ColumnarValue::Array(out)
+    })
+}
+
 /// The elements of row `row` of a list array (`None` for a NULL list).
 fn elements(list: &ArrayRef, row: usize) -> Result<Option<Vec<ScalarValue>>> {
     let list = list.as_list::<i32>();
@@ -96,6 +152,7 @@ impl ScalarUDFImpl for ArrayFn {
             Kind::Overlap => "arrays_overlap",
             Kind::Reverse => "reverse",
             Kind::DateTrunc => "date_trunc",
+            Kind::DateTruncUtc => "__trawl_date_trunc_utc",
             Kind::HasNull => "__trawl_has_null",
             Kind::Sequence => "sequence",
         }
@@ -128,6 +185,7 @@ impl ScalarUDFImpl for ArrayFn {
                 ))
             }
             Kind::Reverse => args[0].clone(),
+            Kind::DateTruncUtc => args[1].clone(),
             Kind::DateTrunc => match &args[1] {
                 DataType::Date32 | DataType::Date64 => DataType::Date32,
                 DataType::Timestamp(unit, tz) => DataType::Timestamp(*unit, tz.clone()),
@@ -156,6 +214,17 @@ impl ScalarUDFImpl for ArrayFn {
                     DataType::Date32 => DataType::Timestamp(TimeUnit::Microsecond, None),
                     other => other.clone(),
                 };
+                if matches!(&ret, DataType::Timestamp(_, Some(tz)) if is_utc(tz)) {
+                    return Ok(ExprSimplifyResult::Simplified(
+                        Arc::new(datafusion::logical_expr::ScalarUDF::new_from_impl(
+                            ArrayFn {
+                                kind: Kind::DateTruncUtc,
+                                signature: Signature::any(2, Volatility::Immutable),
+                            },
+                        ))
+                        .call(vec![unit, cast(t, as_timestamp)]),
+                    ));
+                }
                 let truncated = datafusion::functions::datetime::date_trunc()
                     .call(vec![unit, cast(t, as_timestamp.clone())]);
                 Ok(ExprSimplifyResult::Simplified(if ret == as_timestamp {
@@ -188,6 +257,9 @@ impl ScalarUDFImpl for ArrayFn {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
+        if self.kind == Kind::DateTruncUtc {
+            return date_trunc_utc(args);
+        }
         let a = args.args[0].to_array(rows)?;
         match self.kind {
             Kind::Max | Kind::Min => {
@@ -242,7 +314,7 @@ impl ScalarUDFImpl for ArrayFn {
                     .collect::<Result<_>>()?;
                 Ok(ColumnarValue::Array(Arc::new(out)))
             }
-            Kind::Reverse | Kind::DateTrunc | Kind::Sequence => {
+            Kind::Reverse | Kind::DateTrunc | Kind::DateTruncUtc | Kind::Sequence => {
                 exec_err!("{} is rewritten before it runs", self.name())
             }
         }
