@@ -24,6 +24,7 @@
 //! file list from the log, so they never see uncommitted files.
 
 pub mod catalog;
+pub mod checkpoint;
 pub mod compact;
 mod dedup;
 pub mod error;
@@ -204,6 +205,14 @@ impl Lake {
     pub fn snapshot(&self) -> Result<Snapshot, LakeError> {
         self.refresh()?;
         Snapshot::load(&self.layout())
+    }
+
+    /// The latest committed state of the tables (the data files), for readers: from the
+    /// newest checkpoint and the log entries after it, without the ledger
+    /// ([`checkpoint::load_tables`]).
+    pub fn table_snapshot(&self) -> Result<Snapshot, LakeError> {
+        self.refresh()?;
+        checkpoint::load_tables(&self.layout())
     }
 
     /// Every ingested object's latest ledger entry, by URI (read from the whole log).

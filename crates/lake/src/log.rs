@@ -228,6 +228,10 @@ pub struct Snapshot {
     pub rewritten_at: u64,
     /// The side files the log names (a lake in object storage: [`LogEntry::side`]).
     pub side: std::collections::BTreeSet<String>,
+    /// Loaded for its data files only ([`crate::checkpoint::load_tables`]): the ledger and
+    /// the quarantine list are empty, not read, and `removed` holds only the removals after
+    /// the checkpoint it started from.
+    pub tables_only: bool,
 }
 
 impl Snapshot {
@@ -259,9 +263,12 @@ impl Snapshot {
         Ok(snap)
     }
 
-    fn apply(&mut self, entry: LogEntry) {
+    pub(crate) fn apply(&mut self, entry: LogEntry) {
         if entry.rebuilt {
-            *self = Snapshot::default();
+            *self = Snapshot {
+                tables_only: self.tables_only,
+                ..Snapshot::default()
+            };
         }
         self.version = entry.version;
         if !entry.remove.is_empty() {
@@ -299,6 +306,10 @@ impl Snapshot {
     /// Whether the object with this identity is already in the lake, read with a window
     /// that covers `window`.
     pub fn has_source(&self, obj: &trawl_ingest::SourceObject, window: &TimeWindow) -> bool {
+        assert!(
+            !self.tables_only,
+            "a snapshot of the tables only has no ledger to ask"
+        );
         self.ledger.has(obj, window)
     }
 

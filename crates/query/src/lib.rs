@@ -244,7 +244,7 @@ impl QueryEngine {
         geo: Option<Arc<trawl_geo::GeoDb>>,
         options: &EngineOptions,
     ) -> Result<Self, QueryError> {
-        let snap = lake.snapshot()?;
+        let snap = lake.table_snapshot()?;
         let memory_limit = options.memory_limit.unwrap_or_else(default_memory_limit);
         // Fair shares among the spilling operators; an error names the five biggest users.
         let pool = TrackConsumersPool::new(
@@ -381,7 +381,7 @@ impl QueryEngine {
     /// pool, and the footers and statistics already read (a file never changes), so a
     /// server that follows commits reads only the new files'.
     pub async fn reopen(&self, lake: &Lake) -> Result<QueryEngine, QueryError> {
-        let snap = lake.snapshot()?;
+        let snap = lake.table_snapshot()?;
         let mut engine = self
             .sibling(lake.layout(), snap.version, snap.files)
             .await?;
