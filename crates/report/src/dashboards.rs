@@ -503,8 +503,12 @@ fn console_login_overview() -> Dashboard {
         default_period_us: YEAR_US,
         scope: Some(Scope {
             predicate: LOGINS,
-            columns: "eventtime, eventname, useridentity, sourceipaddress, errorcode, errormessage, \
-                      responseelements, additionaleventdata",
+            // Of `useridentity`, the members the tiles read ([`LOGIN_USER`]): the whole row
+            // would decode a score of columns for every login.
+            columns: "eventtime, eventname, CAST(ROW(useridentity.type, useridentity.principalid, \
+                      useridentity.arn, useridentity.username) AS ROW(type varchar, principalid varchar, \
+                      arn varchar, username varchar)) AS useridentity, sourceipaddress, errorcode, \
+                      errormessage, responseelements, additionaleventdata",
         }),
         tiles: vec![
             tile(
