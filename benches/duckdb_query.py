@@ -34,14 +34,6 @@ def load(trail, out, record_type_file, threads):
     ) TO '{out}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (day))""")
 
 
-def text(v):
-    if v is None:
-        return None
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)
-
-
 def run(parquet, threads, sql_file, since):
     sql = open(sql_file).read()
     started = time.perf_counter()
@@ -57,7 +49,7 @@ def run(parquet, threads, sql_file, since):
     # As text, in DuckDB (a time with a zone would need pytz in Python).
     rows = con.execute(f"SELECT COLUMNS(*)::VARCHAR FROM ({sql.strip().rstrip(';')})").fetchall()
     seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "rows": [[text(v) for v in r] for r in rows]}))
+    print(json.dumps({"seconds": seconds, "rows": [[peer.text(v) for v in r] for r in rows]}))
 
 
 if __name__ == "__main__":

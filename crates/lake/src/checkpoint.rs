@@ -17,7 +17,7 @@ use std::fs;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::error::{IoContext, LakeError};
+use crate::error::LakeError;
 use crate::layout::Layout;
 use crate::log::{DataFile, LogEntry, Snapshot};
 
@@ -89,18 +89,7 @@ pub fn load_tables(layout: &Layout) -> Result<Snapshot, LakeError> {
     }
     let mut last_bytes = None;
     for &v in &versions[start..] {
-        let path = layout.log_entry(v);
-        let bytes = fs::read(&path).at(&path)?;
-        let e: TableEntry = serde_json::from_slice(&bytes).map_err(|e| LakeError::BadLog {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        if e.version != v {
-            return Err(LakeError::BadLog {
-                path,
-                message: format!("names version {} inside", e.version),
-            });
-        }
+        let (e, bytes) = crate::log::read_entry_as(layout, v, |e: &TableEntry| e.version)?;
         snap.apply(LogEntry {
             version: e.version,
             committed_at: e.committed_at,

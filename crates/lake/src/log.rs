@@ -338,19 +338,29 @@ fn for_each_entry(layout: &Layout, mut f: impl FnMut(LogEntry)) -> Result<(), La
 
 /// The committed log entry of version `v`.
 pub(crate) fn read_entry(layout: &Layout, v: u64) -> Result<LogEntry, LakeError> {
+    read_entry_as(layout, v, |e: &LogEntry| e.version).map(|(entry, _)| entry)
+}
+
+/// The log entry of version `v` read as `T` (whose version `version_of` gives), with its
+/// bytes: an error names the file when it does not parse or names another version.
+pub(crate) fn read_entry_as<T: serde::de::DeserializeOwned>(
+    layout: &Layout,
+    v: u64,
+    version_of: impl Fn(&T) -> u64,
+) -> Result<(T, Vec<u8>), LakeError> {
     let path = layout.log_entry(v);
-    let text = fs::read(&path).at(&path)?;
-    let entry: LogEntry = serde_json::from_slice(&text).map_err(|e| LakeError::BadLog {
+    let bytes = fs::read(&path).at(&path)?;
+    let entry: T = serde_json::from_slice(&bytes).map_err(|e| LakeError::BadLog {
         path: path.clone(),
         message: e.to_string(),
     })?;
-    if entry.version != v {
+    if version_of(&entry) != v {
         return Err(LakeError::BadLog {
             path,
-            message: format!("names version {} inside", entry.version),
+            message: format!("names version {} inside", version_of(&entry)),
         });
     }
-    Ok(entry)
+    Ok((entry, bytes))
 }
 
 /// Every ingested object's latest ledger entry, by URI, read from the log: what the

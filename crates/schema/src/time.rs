@@ -105,7 +105,7 @@ pub fn parse_event_time(s: &str) -> Option<ParsedTime> {
 /// when there is no such date (month 13, February 30th). Arithmetic only: this runs once
 /// per event at ingest and once per row where a query parses `eventtime`.
 fn days_from_civil(y: u32, m: u32, d: u32) -> Option<i64> {
-    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let leap = y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400));
     let month_days = match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
