@@ -8,9 +8,10 @@
 //! reads only the entries after it; the ledger, which a query never needs, is not parsed.
 //! Checkpoints are derived data: written by readers (after [`EVERY`] entries past the newest
 //! one, best effort: a lake that cannot be written to is read whole), under a temporary name
-//! then renamed, never required. A checkpoint counts only when the log entry of its version
-//! is still there with the bytes it was made from (xxh3 recorded): a log rebuilt by `trawl
-//! verify --rebuild-ledger` or a lake copied over another makes it stale, and it is ignored.
+//! then renamed, the older ones then removed; never required. A checkpoint counts only when
+//! the log entry of its version is still there with the bytes it was made from (xxh3
+//! recorded): a log rebuilt by `trawl verify --rebuild-ledger` or a lake copied over another
+//! makes it stale, and it is ignored.
 
 use std::fs;
 
@@ -155,7 +156,19 @@ fn write(layout: &Layout, snap: &Snapshot, entry: &[u8]) -> Result<(), LakeError
             .collect(),
     };
     let json = serde_json::to_vec(&cp).expect("checkpoints serialise");
-    crate::log::write_atomic(&path(layout, snap.version), &json)
+    crate::log::write_atomic(&path(layout, snap.version), &json)?;
+    // Older checkpoints are never read again (a reader that listed one just before it goes
+    // finds it gone and reads the whole log): only the newest is kept.
+    if let Ok(entries) = fs::read_dir(dir(layout)) {
+        for e in entries.flatten() {
+            let older = Layout::log_version(&e.file_name().to_string_lossy())
+                .is_some_and(|v| v < snap.version);
+            if older {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -254,6 +267,14 @@ mod tests {
             1,
             "10 entries past it: no new one"
         );
+
+        // 64 entries past it: a new one, which replaces it.
+        for v in 161..=214 {
+            commit(&layout, v, None);
+        }
+        let newer = load_tables(&layout).unwrap();
+        assert_eq!(newer.files.len(), later.files.len() + 54);
+        assert_eq!(checkpoints(&layout), [format!("{:020}.json", 214)]);
     }
 
     #[test]
