@@ -30,16 +30,13 @@ entries=$(find "$work/lake/_trawl/log" -name '*.json' | wc -l)
 echo "log: $entries entries, $(du -sb "$work/lake/_trawl/log" | cut -f1) bytes;" \
      "$(cat "$work/lake/_trawl/manifest"/*/manifest | wc -l) data files after compaction"
 q="SELECT count(*) FROM cloudtrail_logs"
-ROUNDS_ALL=$ROUNDS
+run() { best_of "$work/out" "$1" sql --lake "$work/lake" --format csv "$q"; }
 if [ -n "${BASELINE:-}" ]; then
     rm -rf "$work/lake/_trawl/checkpoints"
-    ROUNDS=$ROUNDS_ALL
-    echo "baseline ($BASELINE), best of $ROUNDS: $(best_of "$work/out" "$BASELINE" sql --lake "$work/lake" --format csv "$q") s"
+    echo "baseline ($BASELINE), best of $ROUNDS: $(run "$BASELINE") s"
 fi
 rm -rf "$work/lake/_trawl/checkpoints"
-ROUNDS=1
-echo "first run, no checkpoint yet: $(best_of "$work/out" "$TRAWL" sql --lake "$work/lake" --format csv "$q") s"
+echo "first run, no checkpoint yet: $(ROUNDS=1 run "$TRAWL") s"
 ls "$work/lake/_trawl/checkpoints" > /dev/null 2>&1 || { echo "no checkpoint was written" >&2; exit 1; }
-ROUNDS=$ROUNDS_ALL
-echo "from the checkpoint, best of $ROUNDS: $(best_of "$work/out" "$TRAWL" sql --lake "$work/lake" --format csv "$q") s"
+echo "from the checkpoint, best of $ROUNDS: $(run "$TRAWL") s"
 echo "rows: $(tail -1 "$work/out")"
