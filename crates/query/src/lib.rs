@@ -15,6 +15,7 @@
 
 mod athena;
 mod error;
+mod exact_time;
 pub mod fuzz;
 mod geo;
 mod store;

@@ -15,6 +15,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::DFSchema;
 use datafusion::common::ScalarValue;
+use datafusion::common::Statistics;
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
@@ -284,6 +285,14 @@ fn skip_sub_partitions(
     plan: Arc<dyn ExecutionPlan>,
     allowed: &std::collections::BTreeMap<SubPartition, BTreeSet<String>>,
 ) -> Arc<dyn ExecutionPlan> {
+    keep_files(plan, |rel| {
+        sub_partition_of(rel)
+            .is_none_or(|(kind, value)| allowed.get(&kind).is_none_or(|v| v.contains(value)))
+    })
+}
+
+/// `plan` (a scan of the lake) without the files whose lake-relative path `keep` refuses.
+fn keep_files(plan: Arc<dyn ExecutionPlan>, keep: impl Fn(&str) -> bool) -> Arc<dyn ExecutionPlan> {
     let Some(exec) = plan.downcast_ref::<DataSourceExec>() else {
         return plan;
     };
@@ -292,9 +301,7 @@ fn skip_sub_partitions(
     };
     let keep = |f: &PartitionedFile| {
         let path = f.object_meta.location.as_ref();
-        let rel = path.find("events/").map_or(path, |i| &path[i..]);
-        sub_partition_of(rel)
-            .is_none_or(|(kind, value)| allowed.get(&kind).is_none_or(|v| v.contains(value)))
+        keep(path.find("events/").map_or(path, |i| &path[i..]))
     };
     let groups: Vec<FileGroup> = config
         .file_groups
@@ -310,8 +317,20 @@ fn skip_sub_partitions(
     if groups.is_empty() {
         return Arc::new(EmptyExec::new(plan.schema()));
     }
+    // The table's statistics were the listed files': now those of the files kept (with no
+    // filter left on the scan, a count is answered from them).
+    let schema = config.file_source().table_schema().table_schema().clone();
+    let per_file: Option<Vec<Arc<Statistics>>> = groups
+        .iter()
+        .flat_map(|g| g.iter())
+        .map(|f| f.statistics.clone())
+        .collect();
+    let statistics = per_file
+        .and_then(|s| Statistics::try_merge_iter(s.iter().map(|s| s.as_ref()), &schema).ok())
+        .unwrap_or_else(|| Statistics::new_unknown(&schema));
     let config = FileScanConfigBuilder::from(config.clone())
         .with_file_groups(groups)
+        .with_statistics(statistics)
         .build();
     DataSourceExec::from_data_source(config)
 }
@@ -362,7 +381,13 @@ impl TableProvider for CloudTrailTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        self.inner.supports_filters_pushdown(filters)
+        let mut answers = self.inner.supports_filters_pushdown(filters)?;
+        for (answer, filter) in answers.iter_mut().zip(filters) {
+            if crate::exact_time::is_exact(filter, &self.files) {
+                *answer = TableProviderFilterPushDown::Exact;
+            }
+        }
+        Ok(answers)
     }
 
     async fn scan(
@@ -378,7 +403,7 @@ impl TableProvider for CloudTrailTable {
             partition_predicates(f, &mut derived);
             sub_partition_values(f, &mut subs);
         }
-        let prune = |scan: Arc<dyn ExecutionPlan>| {
+        let by_sub_partition = |scan: Arc<dyn ExecutionPlan>| {
             if subs.is_empty() {
                 scan
             } else {
@@ -391,7 +416,30 @@ impl TableProvider for CloudTrailTable {
         let (on_partitions, on_rows): (Vec<Expr>, Vec<Expr>) = derived
             .into_iter()
             .partition(|e| e.column_refs().iter().all(|c| c.name == PARTITION_COL));
-        let mut all = filters.to_vec();
+        // Time filters every kept file holds wholly (crate::exact_time): the files wholly
+        // outside are dropped and no row tests them.
+        let (exact, tested): (Vec<&Expr>, Vec<&Expr>) = filters
+            .iter()
+            .partition(|f| crate::exact_time::is_exact(f, &self.files));
+        let outside: BTreeSet<&str> = self
+            .files
+            .iter()
+            .filter(|file| {
+                exact.iter().any(|f| {
+                    crate::exact_time::verdict(f, file) == Some(crate::exact_time::Verdict::None)
+                })
+            })
+            .map(|file| file.path.as_str())
+            .collect();
+        let prune = |scan: Arc<dyn ExecutionPlan>| {
+            let scan = by_sub_partition(scan);
+            if outside.is_empty() {
+                scan
+            } else {
+                keep_files(scan, |path| !outside.contains(path))
+            }
+        };
+        let mut all: Vec<Expr> = tested.into_iter().cloned().collect();
         all.extend(on_partitions);
         let Some(predicate) = conjunction(on_rows) else {
             return Ok(prune(

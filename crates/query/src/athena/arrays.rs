@@ -82,7 +82,7 @@ pub(super) fn has_null() -> Arc<dyn ScalarUDFImpl> {
 }
 
 /// Zone names whose wall clock is UTC's at every instant.
-fn is_utc(tz: &str) -> bool {
+pub(super) fn is_utc(tz: &str) -> bool {
     [
         "UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z", "+00:00", "+0000", "+00", "-00:00",
     ]

@@ -19,6 +19,7 @@ mod strings;
 mod time;
 mod trino_list;
 mod url;
+mod utc_parts;
 mod zones;
 
 use std::sync::Arc;
@@ -351,11 +352,12 @@ pub(crate) fn register(ctx: &mut SessionContext) {
         .chain(arrays::functions())
         .chain(maps::scalar_functions())
         .chain(ip::functions());
-    // `__trawl_has_null` is called by a rewrite, never by name in SQL: registered so that
-    // a plan sent to a cluster's nodes finds it there.
+    // `__trawl_has_null` and `__trawl_utc_part` are called by rewrites, never by name in
+    // SQL: registered so that a plan sent to a cluster's nodes finds them there.
     for f in scalars.chain([arrays::has_null()]) {
         ctx.register_udf(ScalarUDF::new_from_shared_impl(f));
     }
+    ctx.register_udf(utc_parts::utc_part());
     // Trino's names for DataFusion functions with the same semantics.
     let state = ctx.state();
     for (df, trino) in [("levenshtein", "levenshtein_distance"), ("isnan", "is_nan")] {

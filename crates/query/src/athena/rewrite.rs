@@ -110,6 +110,21 @@ pub(super) fn integer_cast(to: IntType, try_cast: bool) -> datafusion::logical_e
     })
 }
 
+/// The part [`super::utc_parts`] computes for `rewrite`, if it does.
+fn utc_part_name(rewrite: Rewrite) -> Option<&'static str> {
+    let part = match rewrite {
+        Rewrite::Part(part) => part,
+        Rewrite::IsoDayOfWeek => "isodow",
+        _ => return None,
+    };
+    super::utc_parts::PARTS.contains(&part).then_some(part)
+}
+
+/// A timestamp whose zone's wall clock is UTC's.
+fn is_utc_timestamp(t: &DataType) -> bool {
+    matches!(t, DataType::Timestamp(_, Some(tz)) if super::arrays::is_utc(tz))
+}
+
 pub(super) fn functions() -> Vec<Arc<dyn ScalarUDFImpl>> {
     let parts: &[(&'static str, &'static str)] = &[
         ("year", "year"),
@@ -302,6 +317,15 @@ impl ScalarUDFImpl for RewriteFn {
                 } else {
                     cast(x, to.data_type())
                 }
+            }
+            Rewrite::Part(_) | Rewrite::IsoDayOfWeek
+                if utc_part_name(self.rewrite).is_some()
+                    && info
+                        .get_data_type(&args[0])
+                        .is_ok_and(|t| is_utc_timestamp(&t)) =>
+            {
+                let part = utc_part_name(self.rewrite).unwrap_or_default();
+                super::utc_parts::utc_part().call(vec![lit(part), args.remove(0)])
             }
             Rewrite::Part(part) => cast(date_part(part, args.remove(0)), DataType::Int64),
             Rewrite::IsoDayOfWeek => {

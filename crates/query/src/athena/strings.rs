@@ -214,20 +214,25 @@ fn byte_at(s: &str, n: usize) -> usize {
 
 /// Trino's `substr(s, start[, length])`: 1-based; a negative start counts from the end; a
 /// start of 0, before the beginning or past the end, or a length of 0 or less, gives ''.
-fn substr(s: &str, start: i64, length: Option<i64>) -> String {
-    let len = s.chars().count() as i64;
+/// ASCII text (most of a trail) is cut by bytes, without counting code points.
+fn substr(s: &str, start: i64, length: Option<i64>) -> &str {
+    let ascii = s.is_ascii();
+    let len = if ascii { s.len() } else { s.chars().count() } as i64;
     let start = if start < 0 { len + start + 1 } else { start };
     if start <= 0 || start > len || length.is_some_and(|l| l <= 0) {
-        return String::new();
+        return "";
     }
     let from = (start - 1) as usize;
     let to = match length {
         Some(l) => (start - 1).saturating_add(l).min(len) as usize,
         None => len as usize,
     };
+    if ascii {
+        return &s[from..to];
+    }
     let b = byte_at(s, from);
     let e = b + byte_at(&s[b..], to - from);
-    s[b..e].to_string()
+    &s[b..e]
 }
 
 /// Trino's `split_part`: NULL past the last field; an empty delimiter splits into code points.
@@ -396,19 +401,31 @@ impl ScalarUDFImpl for StringFn {
                     },
                 )?
             }
-            Kind::Substr => strings(&mut |r| {
-                let length = match a.get(2) {
-                    Some(_) => match int_at(&a, 2, r) {
-                        Some(l) => Some(l),
-                        None => return Ok(None),
-                    },
-                    None => None,
-                };
-                Ok(match (str_at(&a, 0, r), int_at(&a, 1, r)) {
-                    (Some(s), Some(start)) => Some(substr(s, start, length)),
-                    _ => None,
-                })
-            })?,
+            Kind::Substr => {
+                // Slices of the input appended as they are: no string per row.
+                let text = a[0].as_string::<i32>();
+                let mut out = datafusion::arrow::array::StringBuilder::with_capacity(
+                    rows,
+                    text.value_data().len(),
+                );
+                for r in 0..rows {
+                    let length = match a.get(2) {
+                        Some(_) => match int_at(&a, 2, r) {
+                            Some(l) => Some(l),
+                            None => {
+                                out.append_null();
+                                continue;
+                            }
+                        },
+                        None => None,
+                    };
+                    match (str_at(&a, 0, r), int_at(&a, 1, r)) {
+                        (Some(s), Some(start)) => out.append_value(substr(s, start, length)),
+                        _ => out.append_null(),
+                    }
+                }
+                Arc::new(out.finish())
+            }
             Kind::Strpos => {
                 let out: Int64Array = (0..rows)
                     .map(|r| {
