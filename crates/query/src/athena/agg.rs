@@ -39,6 +39,99 @@ impl AggregateUDFImpl for CountIf {
     fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::<CountIfAcc>::default())
     }
+
+    fn groups_accumulator_supported(&self, _: AccumulatorArgs) -> bool {
+        true
+    }
+
+    /// One count per group, added to row by row: no per-group slicing of each batch.
+    fn create_groups_accumulator(
+        &self,
+        _: AccumulatorArgs,
+    ) -> Result<Box<dyn datafusion::logical_expr::GroupsAccumulator>> {
+        Ok(Box::<CountIfGroups>::default())
+    }
+
+    fn default_value(&self, _: &DataType) -> Result<ScalarValue> {
+        Ok(ScalarValue::Int64(Some(0)))
+    }
+}
+
+/// [`CountIf`] for every group at once.
+#[derive(Debug, Default)]
+struct CountIfGroups {
+    counts: Vec<i64>,
+}
+
+impl CountIfGroups {
+    /// Adds `add(row)` to the group of each row the filter keeps.
+    fn add(
+        &mut self,
+        groups: &[usize],
+        filter: Option<&datafusion::arrow::array::BooleanArray>,
+        total: usize,
+        add: impl Fn(usize) -> i64,
+    ) {
+        self.counts.resize(total, 0);
+        for (row, &g) in groups.iter().enumerate() {
+            if filter.is_none_or(|f| f.is_valid(row) && f.value(row)) {
+                self.counts[g] += add(row);
+            }
+        }
+    }
+}
+
+impl datafusion::logical_expr::GroupsAccumulator for CountIfGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        groups: &[usize],
+        filter: Option<&datafusion::arrow::array::BooleanArray>,
+        total: usize,
+    ) -> Result<()> {
+        let b = values[0].as_boolean();
+        self.add(groups, filter, total, |row| {
+            i64::from(b.is_valid(row) && b.value(row))
+        });
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, values: &[ArrayRef], groups: &[usize], total: usize) -> Result<()> {
+        let n = values[0].as_primitive::<Int64Type>();
+        self.add(groups, None, total, |row| {
+            if n.is_valid(row) { n.value(row) } else { 0 }
+        });
+        Ok(())
+    }
+
+    /// Each row as its own group: 1 where it counts.
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        filter: Option<&datafusion::arrow::array::BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let b = values[0].as_boolean();
+        let ones = (0..b.len()).map(|row| {
+            let kept = filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+            i64::from(kept && b.is_valid(row) && b.value(row))
+        });
+        Ok(vec![Arc::new(
+            datafusion::arrow::array::Int64Array::from_iter_values(ones),
+        )])
+    }
+
+    fn evaluate(&mut self, emit_to: datafusion::logical_expr::EmitTo) -> Result<ArrayRef> {
+        let counts = emit_to.take_needed(&mut self.counts);
+        Ok(Arc::new(datafusion::arrow::array::Int64Array::from(counts)))
+    }
+
+    fn state(&mut self, emit_to: datafusion::logical_expr::EmitTo) -> Result<Vec<ArrayRef>> {
+        Ok(vec![self.evaluate(emit_to)?])
+    }
+
+    fn size(&self) -> usize {
+        self.counts.capacity() * std::mem::size_of::<i64>()
+    }
 }
 
 impl Accumulator for CountIfAcc {

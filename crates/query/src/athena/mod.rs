@@ -8,6 +8,7 @@ mod binary;
 mod casts;
 pub(crate) mod ddl;
 mod decimal;
+mod distinct;
 mod idents;
 mod ip;
 mod json;
@@ -371,6 +372,9 @@ pub(crate) fn register(ctx: &mut SessionContext) {
         }
     }
     agg::register(ctx);
+    // Registered for a cluster's nodes: the rule below calls it.
+    ctx.register_udaf(distinct::udaf());
+    ctx.add_optimizer_rule(Arc::new(distinct::CountDistinctText));
     maps::register(ctx);
     lambdas::register(ctx);
     let decimals = decimal::DecimalPlanner::new();
