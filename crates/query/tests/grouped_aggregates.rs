@@ -106,11 +106,13 @@ async fn distinct_texts_and_conditional_counts_per_group_match_their_definitions
             engine.run(s).await.unwrap();
         }
         let plan = rows(&engine, &format!("EXPLAIN {query}")).await;
-        assert!(
-            plan.iter()
-                .flatten()
-                .any(|c| c.contains("__trawl_count_distinct")),
-            "{set:?}: trawl's accumulator is used: {plan:?}"
+        let physical = &plan.iter().find(|r| r[0] == "physical_plan").unwrap()[1];
+        let aggregates = physical.matches("AggregateExec").count();
+        assert!(aggregates > 0, "{physical}");
+        assert_eq!(
+            physical.matches("__trawl_count_distinct(").count(),
+            3 * aggregates,
+            "{set:?}: trawl's accumulator counts each of the three: {physical}"
         );
         let got = rows(&engine, query).await;
         let reference = |column: &str| {

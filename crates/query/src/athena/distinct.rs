@@ -272,6 +272,33 @@ impl Accumulator for Groups {
     }
 }
 
+/// [`DistinctText`] of `x` for `count(DISTINCT x)` of a text `x` with no FILTER or ORDER BY.
+fn distinct_text_count(e: &Expr, schema: &datafusion::common::DFSchema) -> Option<Expr> {
+    let Expr::AggregateFunction(AggregateFunction { func, params }) = e else {
+        return None;
+    };
+    let [arg] = params.args.as_slice() else {
+        return None;
+    };
+    let text = arg.get_type(schema).is_ok_and(|t| is_text(&t));
+    if func.name() != "count"
+        || !params.distinct
+        || params.filter.is_some()
+        || !params.order_by.is_empty()
+        || !text
+    {
+        return None;
+    }
+    Some(Expr::AggregateFunction(AggregateFunction::new_udf(
+        Arc::new(udaf()),
+        vec![arg.clone()],
+        false,
+        None,
+        vec![],
+        params.null_treatment,
+    )))
+}
+
 /// The logical rule: `count(DISTINCT x)` of a text `x`, in an aggregate with GROUP BY, with no
 /// FILTER or ORDER BY, becomes [`DistinctText`] under the same name.
 #[derive(Debug, Default)]
@@ -303,35 +330,21 @@ impl OptimizerRule for CountDistinctText {
             .aggr_expr
             .iter()
             .map(|e| {
-                let Expr::AggregateFunction(AggregateFunction { func, params }) = e else {
-                    return Ok(e.clone());
+                // DataFusion's rules may have aliased the call already: keep the alias.
+                let (call, alias) = match e {
+                    Expr::Alias(a) => (a.expr.as_ref(), Some(a)),
+                    e => (e, None),
                 };
-                let text_arg = params.args.len() == 1
-                    && params
-                        .args
-                        .first()
-                        .and_then(|a| a.get_type(&schema).ok())
-                        .is_some_and(|t| is_text(&t));
-                if func.name() != "count"
-                    || !params.distinct
-                    || params.filter.is_some()
-                    || !params.order_by.is_empty()
-                    || !text_arg
-                {
-                    return Ok(e.clone());
-                }
+                let Some(counted) = distinct_text_count(call, &schema) else {
+                    return e.clone();
+                };
                 changed = true;
-                let call = Expr::AggregateFunction(AggregateFunction::new_udf(
-                    Arc::new(udaf()),
-                    params.args.clone(),
-                    false,
-                    None,
-                    vec![],
-                    params.null_treatment,
-                ));
-                Ok(call.alias(e.schema_name().to_string()))
+                match alias {
+                    Some(a) => counted.alias_qualified(a.relation.clone(), a.name.clone()),
+                    None => counted.alias(e.schema_name().to_string()),
+                }
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Vec<_>>();
         if !changed {
             return Ok(Transformed::no(LogicalPlan::Aggregate(agg)));
         }
