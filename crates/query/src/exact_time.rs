@@ -38,7 +38,8 @@ enum TimeFilter<'a> {
     Between(&'a str, &'a str),
 }
 
-fn text(e: &Expr) -> Option<&str> {
+/// The text of a string constant.
+pub(crate) fn text(e: &Expr) -> Option<&str> {
     use datafusion::common::ScalarValue;
     match e {
         Expr::Literal(

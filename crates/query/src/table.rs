@@ -92,14 +92,8 @@ impl CloudTrailTable {
 
 fn string_literal(e: &Expr) -> Option<&str> {
     match e {
-        Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)),
-            _,
-        ) => Some(s),
         Expr::Cast(c) => string_literal(&c.expr),
-        _ => None,
+        e => crate::exact_time::text(e),
     }
 }
 

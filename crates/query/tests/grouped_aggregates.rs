@@ -7,37 +7,13 @@
 
 use std::collections::BTreeMap;
 
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use trawl_lake::{IngestOptions, Lake};
 use trawl_query::QueryEngine;
 
-/// Every row of the last statement's result, as text cells.
-async fn rows(engine: &QueryEngine, sql: &str) -> Vec<Vec<String>> {
-    let result = engine
-        .run(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .pop()
-        .unwrap();
-    let options = FormatOptions::default().with_null("NULL");
-    let mut out = Vec::new();
-    for batch in &result.batches {
-        let formatters: Vec<_> = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        for row in 0..batch.num_rows() {
-            out.push(
-                formatters
-                    .iter()
-                    .map(|f| f.value(row).to_string())
-                    .collect(),
-            );
-        }
-    }
-    out
-}
+#[path = "support/rows.rs"]
+mod rows;
+
+use rows::cells as rows;
 
 /// `key -> count` from two-column rows.
 fn by_key(rows: Vec<Vec<String>>) -> BTreeMap<String, String> {

@@ -8,9 +8,11 @@
 
 #![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
 
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use trawl_lake::Lake;
 use trawl_query::QueryEngine;
+
+#[path = "support/rows.rs"]
+mod rows;
 
 fn lake() -> (tempfile::TempDir, Lake) {
     let dir = tempfile::tempdir().unwrap();
@@ -22,29 +24,11 @@ fn lake() -> (tempfile::TempDir, Lake) {
 
 /// Every row of the (single) result, its columns joined by a space.
 async fn rows(engine: &QueryEngine, sql: &str) -> Vec<String> {
-    let result = engine
-        .run(sql)
+    rows::cells(engine, sql)
         .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .pop()
-        .unwrap();
-    let options = FormatOptions::default().with_null("NULL");
-    let mut out = Vec::new();
-    for batch in &result.batches {
-        let formatters: Vec<ArrayFormatter> = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        for row in 0..batch.num_rows() {
-            let cells: Vec<String> = formatters
-                .iter()
-                .map(|f| f.value(row).to_string())
-                .collect();
-            out.push(cells.join(" "));
-        }
-    }
-    out
+        .into_iter()
+        .map(|r| r.join(" "))
+        .collect()
 }
 
 fn ids(ns: &[u32]) -> Vec<String> {
