@@ -22,7 +22,7 @@ use trawl_schema::{COL_EVENTTIME, UNKNOWN_PARTITION};
 
 /// What a filter is on the rows of one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
+enum Verdict {
     /// Every row satisfies it.
     All,
     /// No row does.
@@ -57,17 +57,6 @@ fn is_eventtime(e: &Expr) -> bool {
     matches!(e, Expr::Column(c) if c.name == COL_EVENTTIME)
 }
 
-fn flip(op: Operator) -> Option<Operator> {
-    Some(match op {
-        Operator::Gt => Operator::Lt,
-        Operator::GtEq => Operator::LtEq,
-        Operator::Lt => Operator::Gt,
-        Operator::LtEq => Operator::GtEq,
-        Operator::Eq => Operator::Eq,
-        _ => return None,
-    })
-}
-
 fn time_filter(filter: &Expr) -> Option<TimeFilter<'_>> {
     match filter {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
@@ -78,8 +67,7 @@ fn time_filter(filter: &Expr) -> Option<TimeFilter<'_>> {
             if is_eventtime(left) {
                 text(right).map(|s| TimeFilter::Compare(op, s))
             } else if is_eventtime(right) {
-                let op = flip(op)?;
-                text(left).map(|s| TimeFilter::Compare(op, s))
+                text(left).map(|s| TimeFilter::Compare(crate::table::flip(op), s))
             } else {
                 None
             }
@@ -94,15 +82,13 @@ fn time_filter(filter: &Expr) -> Option<TimeFilter<'_>> {
     }
 }
 
-/// `filter` on the rows of `file`; `None` when `filter` is not a time filter this module
-/// knows.
-pub(crate) fn verdict(filter: &Expr, file: &DataFile) -> Option<Verdict> {
-    let f = time_filter(filter)?;
+/// What `f` is on the rows of `file`.
+fn verdict_of(f: &TimeFilter<'_>, file: &DataFile) -> Verdict {
     let (Some(lo), Some(hi)) = (file.min_time.as_deref(), file.max_time.as_deref()) else {
-        return Some(Verdict::Some);
+        return Verdict::Some;
     };
     if file.dt == UNKNOWN_PARTITION {
-        return Some(Verdict::Some);
+        return Verdict::Some;
     }
     let decide = |all: bool, none: bool| {
         if all {
@@ -113,7 +99,7 @@ pub(crate) fn verdict(filter: &Expr, file: &DataFile) -> Option<Verdict> {
             Verdict::Some
         }
     };
-    Some(match f {
+    match *f {
         TimeFilter::Compare(Operator::GtEq, s) => decide(lo >= s, hi < s),
         TimeFilter::Compare(Operator::Gt, s) => decide(lo > s, hi <= s),
         TimeFilter::Compare(Operator::LtEq, s) => decide(hi <= s, lo > s),
@@ -121,22 +107,63 @@ pub(crate) fn verdict(filter: &Expr, file: &DataFile) -> Option<Verdict> {
         TimeFilter::Compare(Operator::Eq, s) => decide(lo == s && hi == s, s < lo || s > hi),
         TimeFilter::Compare(..) => Verdict::Some,
         TimeFilter::Between(a, b) => decide(lo >= a && hi <= b, hi < a || lo > b || a > b),
-    })
+    }
+}
+
+/// Each file's verdict on `filter` when no file leaves it to the rows (the filter is then
+/// answered by the files); `None` otherwise.
+fn verdicts(filter: &Expr, files: &[DataFile]) -> Option<Vec<Verdict>> {
+    let f = time_filter(filter)?;
+    files
+        .iter()
+        .map(|file| Some(verdict_of(&f, file)).filter(|v| *v != Verdict::Some))
+        .collect()
 }
 
 /// Whether `files` answer `filter` without testing a row: it is a time filter and every file
 /// lies wholly inside or wholly outside it.
 pub(crate) fn is_exact(filter: &Expr, files: &[DataFile]) -> bool {
-    time_filter(filter).is_some()
-        && files
-            .iter()
-            .all(|f| verdict(filter, f).is_some_and(|v| v != Verdict::Some))
+    verdicts(filter, files).is_some()
+}
+
+/// A scan's filters, split by what answers them.
+pub(crate) struct Split<'a> {
+    /// The filters rows must still be tested against.
+    pub tested: Vec<Expr>,
+    /// The files (lake-relative paths) wholly outside a filter the files answer.
+    pub files_outside: std::collections::BTreeSet<&'a str>,
+}
+
+/// Splits `filters` into those [`is_exact`] answers and the rest, for a scan of `files`.
+pub(crate) fn split<'a>(filters: &[Expr], files: &'a [DataFile]) -> Split<'a> {
+    let mut split = Split {
+        tested: Vec::new(),
+        files_outside: Default::default(),
+    };
+    for filter in filters {
+        match verdicts(filter, files) {
+            Some(vs) => split.files_outside.extend(
+                files
+                    .iter()
+                    .zip(vs)
+                    .filter(|(_, v)| *v == Verdict::None)
+                    .map(|(f, _)| f.path.as_str()),
+            ),
+            None => split.tested.push(filter.clone()),
+        }
+    }
+    split
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use datafusion::logical_expr::{col, lit};
+
+    /// `filter` on the rows of `file`; `None` when it is not a time filter this module knows.
+    fn verdict(filter: &Expr, file: &DataFile) -> Option<Verdict> {
+        time_filter(filter).map(|f| verdict_of(&f, file))
+    }
 
     fn file(dt: &str, lo: Option<&str>, hi: Option<&str>) -> DataFile {
         DataFile {

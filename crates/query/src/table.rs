@@ -131,7 +131,8 @@ fn derive(op: Operator, bound: &str) -> Option<Expr> {
     Some(on_dt.or(dt.eq(lit(UNKNOWN_PARTITION))))
 }
 
-fn flip(op: Operator) -> Operator {
+/// `op` with its operands swapped (`a < b` is `b > a`).
+pub(crate) fn flip(op: Operator) -> Operator {
     match op {
         Operator::Gt => Operator::Lt,
         Operator::GtEq => Operator::LtEq,
@@ -273,18 +274,6 @@ fn allowed(e: &Expr) -> Option<(SubPartition, BTreeSet<String>)> {
     }
 }
 
-/// `plan` (a ListingTable scan) without the files in directories below the day whose value
-/// `allowed` excludes; files directly in a day's directory are kept.
-fn skip_sub_partitions(
-    plan: Arc<dyn ExecutionPlan>,
-    allowed: &std::collections::BTreeMap<SubPartition, BTreeSet<String>>,
-) -> Arc<dyn ExecutionPlan> {
-    keep_files(plan, |rel| {
-        sub_partition_of(rel)
-            .is_none_or(|(kind, value)| allowed.get(&kind).is_none_or(|v| v.contains(value)))
-    })
-}
-
 /// `plan` (a scan of the lake) without the files whose lake-relative path `keep` refuses.
 fn keep_files(plan: Arc<dyn ExecutionPlan>, keep: impl Fn(&str) -> bool) -> Arc<dyn ExecutionPlan> {
     let Some(exec) = plan.downcast_ref::<DataSourceExec>() else {
@@ -397,13 +386,6 @@ impl TableProvider for CloudTrailTable {
             partition_predicates(f, &mut derived);
             sub_partition_values(f, &mut subs);
         }
-        let by_sub_partition = |scan: Arc<dyn ExecutionPlan>| {
-            if subs.is_empty() {
-                scan
-            } else {
-                skip_sub_partitions(scan, &subs)
-            }
-        };
         // Partition bounds prune files in the listing; the others (bounds on eventtime_ts) go
         // in a filter over the scan, which the physical optimizer pushes into the Parquet
         // source for row-group pruning. All are implied by `filters`, so rows do not change.
@@ -412,28 +394,25 @@ impl TableProvider for CloudTrailTable {
             .partition(|e| e.column_refs().iter().all(|c| c.name == PARTITION_COL));
         // Time filters every kept file holds wholly (crate::exact_time): the files wholly
         // outside are dropped and no row tests them.
-        let (exact, tested): (Vec<&Expr>, Vec<&Expr>) = filters
-            .iter()
-            .partition(|f| crate::exact_time::is_exact(f, &self.files));
-        let outside: BTreeSet<&str> = self
-            .files
-            .iter()
-            .filter(|file| {
-                exact.iter().any(|f| {
-                    crate::exact_time::verdict(f, file) == Some(crate::exact_time::Verdict::None)
-                })
-            })
-            .map(|file| file.path.as_str())
-            .collect();
+        let crate::exact_time::Split {
+            tested,
+            files_outside,
+        } = crate::exact_time::split(filters, &self.files);
+        // One pass over the scan's files for both reasons a file is not read: wholly outside
+        // an exact time filter, or in a directory below the day whose value an equality
+        // excludes (files directly in a day's directory are kept).
         let prune = |scan: Arc<dyn ExecutionPlan>| {
-            let scan = by_sub_partition(scan);
-            if outside.is_empty() {
-                scan
-            } else {
-                keep_files(scan, |path| !outside.contains(path))
+            if subs.is_empty() && files_outside.is_empty() {
+                return scan;
             }
+            keep_files(scan, |rel| {
+                !files_outside.contains(rel)
+                    && sub_partition_of(rel).is_none_or(|(kind, value)| {
+                        subs.get(&kind).is_none_or(|v| v.contains(value))
+                    })
+            })
         };
-        let mut all: Vec<Expr> = tested.into_iter().cloned().collect();
+        let mut all = tested;
         all.extend(on_partitions);
         let Some(predicate) = conjunction(on_rows) else {
             return Ok(prune(

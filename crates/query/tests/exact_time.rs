@@ -111,33 +111,25 @@ async fn same_rows_as_testing_each_row(engine: &QueryEngine) {
         }
     }
     for (filter, tested) in filters {
-        let got = rows(engine, &format!("{select} {filter}")).await;
-        let want = rows(engine, &format!("{select} {tested}")).await;
-        assert_eq!(got, want, "{filter}");
-        // A count alone (answered from the kept files' statistics when no row is tested).
-        let got = rows(
-            engine,
-            &format!("SELECT count(*) FROM cloudtrail_logs WHERE {filter}"),
-        )
-        .await;
-        let want = rows(
-            engine,
-            &format!("SELECT count(*) FROM cloudtrail_logs WHERE {tested}"),
-        )
-        .await;
-        assert_eq!(got, want, "{filter}: count");
-        // With other filters beside it, and under a LIMIT the scan may take.
-        let got = rows(
-            engine,
-            &format!("SELECT eventid FROM cloudtrail_logs WHERE {filter} AND eventname <> 'x' ORDER BY eventid LIMIT 7"),
-        )
-        .await;
-        let want = rows(
-            engine,
-            &format!("SELECT eventid FROM cloudtrail_logs WHERE {tested} AND eventname <> 'x' ORDER BY eventid LIMIT 7"),
-        )
-        .await;
-        assert_eq!(got, want, "{filter} with LIMIT");
+        // The aggregates; a count alone (answered from the kept files' statistics when no
+        // row is tested); with other filters beside it, under a LIMIT the scan may take.
+        for (what, query) in [
+            ("rows", format!("{select} {{}}")),
+            (
+                "count",
+                "SELECT count(*) FROM cloudtrail_logs WHERE {}".to_string(),
+            ),
+            (
+                "LIMIT",
+                "SELECT eventid FROM cloudtrail_logs WHERE {} AND eventname <> 'x' \
+                 ORDER BY eventid LIMIT 7"
+                    .to_string(),
+            ),
+        ] {
+            let got = rows(engine, &query.replace("{}", &filter)).await;
+            let want = rows(engine, &query.replace("{}", &tested)).await;
+            assert_eq!(got, want, "{filter}: {what}");
+        }
     }
 }
 
@@ -157,6 +149,17 @@ async fn whole_files_answer_time_filters_with_the_rows_each_row_would() {
     let p = plan(&engine, days).await;
     assert!(!p.contains("eventtime@"), "no per-row test:\n{p}");
     assert_eq!(p.matches(".parquet").count(), 2, "two days' files:\n{p}");
+    // Bounds at midnight: the days they name keep three days' files (`dt <= '2024-03-07'`),
+    // the files' first and last times two.
+    let midnights = "SELECT count(DISTINCT eventname) FROM cloudtrail_logs \
+                     WHERE eventtime >= '2024-03-05T00:00:00Z' AND eventtime < '2024-03-07T00:00:00Z'";
+    let p = plan(&engine, midnights).await;
+    assert!(!p.contains("eventtime@"), "no per-row test:\n{p}");
+    assert_eq!(
+        p.matches(".parquet").count(),
+        2,
+        "the 2024-03-07 file lies after the bound:\n{p}"
+    );
     // A bound inside a day's file: its rows are tested.
     let mid = "SELECT count(DISTINCT eventname) FROM cloudtrail_logs WHERE eventtime >= '2024-03-04T12:00:00Z'";
     let p = plan(&engine, mid).await;

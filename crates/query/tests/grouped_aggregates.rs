@@ -132,6 +132,13 @@ async fn distinct_texts_and_conditional_counts_per_group_match_their_definitions
         )
         .await;
         assert_eq!(one[0][0], want[0][0], "{set:?}");
+        // The accumulator without GROUP BY (reached only by its internal name).
+        let by_name = rows(
+            &engine,
+            "SELECT __trawl_count_distinct(sourceipaddress) FROM cloudtrail_logs",
+        )
+        .await;
+        assert_eq!(by_name[0][0], want[0][0], "{set:?}: by name");
         let none = rows(
             &engine,
             "SELECT eventname, count(DISTINCT sourceipaddress), count(DISTINCT eventsource), \

@@ -57,6 +57,11 @@ impl AggregateUDFImpl for CountIf {
     }
 }
 
+/// Whether row `row` passes an aggregate's FILTER (all rows do without one).
+pub(super) fn kept(filter: Option<&datafusion::arrow::array::BooleanArray>, row: usize) -> bool {
+    filter.is_none_or(|f| f.is_valid(row) && f.value(row))
+}
+
 /// [`CountIf`] for every group at once.
 #[derive(Debug, Default)]
 struct CountIfGroups {
@@ -74,7 +79,7 @@ impl CountIfGroups {
     ) {
         self.counts.resize(total, 0);
         for (row, &g) in groups.iter().enumerate() {
-            if filter.is_none_or(|f| f.is_valid(row) && f.value(row)) {
+            if kept(filter, row) {
                 self.counts[g] += add(row);
             }
         }
@@ -111,10 +116,8 @@ impl datafusion::logical_expr::GroupsAccumulator for CountIfGroups {
         filter: Option<&datafusion::arrow::array::BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         let b = values[0].as_boolean();
-        let ones = (0..b.len()).map(|row| {
-            let kept = filter.is_none_or(|f| f.is_valid(row) && f.value(row));
-            i64::from(kept && b.is_valid(row) && b.value(row))
-        });
+        let ones =
+            (0..b.len()).map(|row| i64::from(kept(filter, row) && b.is_valid(row) && b.value(row)));
         Ok(vec![Arc::new(
             datafusion::arrow::array::Int64Array::from_iter_values(ones),
         )])

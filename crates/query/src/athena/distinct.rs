@@ -71,34 +71,28 @@ fn for_each_text(a: &ArrayRef, mut each: impl FnMut(usize, &str)) -> Result<()> 
     Ok(())
 }
 
-/// Adds `s` to `set` (allocating only for a text not seen before).
-fn offer(set: &mut Set, s: &str) {
-    if !set.contains(s) {
-        set.insert(s.into());
-    }
+/// What one text held in a set costs: its bytes and its slot.
+fn held(s: &str) -> usize {
+    s.len() + std::mem::size_of::<Box<str>>()
 }
 
-/// The sets as a list of texts per set: the state merged across partitions.
-fn as_lists(sets: &[Set]) -> ArrayRef {
-    let mut values = StringBuilder::new();
-    let mut offsets = Vec::with_capacity(sets.len() + 1);
-    offsets.push(0i32);
-    for set in sets {
-        for s in set {
-            values.append_value(s);
-        }
-        offsets.push(offsets.last().copied().unwrap_or(0) + set.len() as i32);
-    }
+/// The state: a list of texts per group, from the texts and the list lengths.
+fn lists(mut texts: StringBuilder, lengths: impl IntoIterator<Item = usize>) -> ArrayRef {
     Arc::new(ListArray::new(
         Arc::new(Field::new_list_field(DataType::Utf8, true)),
-        OffsetBuffer::new(offsets.into()),
-        Arc::new(values.finish()),
+        OffsetBuffer::from_lengths(lengths),
+        Arc::new(texts.finish()),
         None,
     ))
 }
 
-fn set_bytes(set: &Set) -> usize {
-    set.capacity() * std::mem::size_of::<Box<str>>() + set.iter().map(|s| s.len()).sum::<usize>()
+/// The sets as a list of texts per set: the state merged across partitions.
+fn as_lists(sets: &[Set]) -> ArrayRef {
+    let mut texts = StringBuilder::new();
+    for s in sets.iter().flatten() {
+        texts.append_value(s);
+    }
+    lists(texts, sets.iter().map(Set::len))
 }
 
 impl AggregateUDFImpl for DistinctText {
@@ -147,6 +141,8 @@ impl AggregateUDFImpl for DistinctText {
 #[derive(Debug, Default)]
 struct Groups {
     sets: Vec<Set>,
+    /// What the sets' texts hold ([`held`]), kept as they grow: `size` is asked every batch.
+    bytes: usize,
 }
 
 impl Groups {
@@ -155,10 +151,33 @@ impl Groups {
             self.sets.resize_with(total, Set::default);
         }
     }
-}
 
-fn kept(filter: Option<&BooleanArray>, row: usize) -> bool {
-    filter.is_none_or(|f| f.is_valid(row) && f.value(row))
+    /// Adds `s` to group `g`'s set (allocating only for a text not seen before).
+    fn offer(&mut self, g: usize, s: &str) {
+        let set = &mut self.sets[g];
+        if !set.contains(s) {
+            self.bytes += held(s);
+            set.insert(s.into());
+        }
+    }
+
+    /// Adds every text of each list to its group's set.
+    fn merge_lists(&mut self, lists: &ArrayRef, groups: &[usize]) -> Result<()> {
+        let lists = lists.as_list::<i32>();
+        for (row, &g) in groups.iter().enumerate() {
+            if !lists.is_null(row) {
+                for_each_text(&lists.value(row), |_, s| self.offer(g, s))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The sets of the groups `emit_to` names, taken out.
+    fn take(&mut self, emit_to: EmitTo) -> Vec<Set> {
+        let taken = emit_to.take_needed(&mut self.sets);
+        self.bytes -= taken.iter().flatten().map(|s| held(s)).sum::<usize>();
+        taken
+    }
 }
 
 impl GroupsAccumulator for Groups {
@@ -170,37 +189,26 @@ impl GroupsAccumulator for Groups {
         total: usize,
     ) -> Result<()> {
         self.grow(total);
-        let sets = &mut self.sets;
         for_each_text(&values[0], |row, s| {
-            if kept(filter, row) {
-                offer(&mut sets[groups[row]], s);
+            if super::agg::kept(filter, row) {
+                self.offer(groups[row], s);
             }
         })
     }
 
     fn merge_batch(&mut self, values: &[ArrayRef], groups: &[usize], total: usize) -> Result<()> {
         self.grow(total);
-        let lists = values[0].as_list::<i32>();
-        for (row, &g) in groups.iter().enumerate() {
-            if lists.is_null(row) {
-                continue;
-            }
-            let texts = lists.value(row);
-            let sets = &mut self.sets;
-            for_each_text(&texts, |_, s| offer(&mut sets[g], s))?;
-        }
-        Ok(())
+        self.merge_lists(&values[0], groups)
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let sets = emit_to.take_needed(&mut self.sets);
         Ok(Arc::new(Int64Array::from_iter_values(
-            sets.iter().map(|s| s.len() as i64),
+            self.take(emit_to).iter().map(|s| s.len() as i64),
         )))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        Ok(vec![as_lists(&emit_to.take_needed(&mut self.sets))])
+        Ok(vec![as_lists(&self.take(emit_to))])
     }
 
     /// Each row as its own group: a list of its text (empty when NULL or filtered out).
@@ -209,50 +217,32 @@ impl GroupsAccumulator for Groups {
         values: &[ArrayRef],
         filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
-        let rows = values[0].len();
         let mut texts = StringBuilder::new();
-        let mut offsets = vec![0i32; rows + 1];
+        let mut lengths = vec![0; values[0].len()];
         for_each_text(&values[0], |row, s| {
-            if kept(filter, row) {
+            if super::agg::kept(filter, row) {
                 texts.append_value(s);
-                offsets[row + 1] = 1;
+                lengths[row] = 1;
             }
         })?;
-        for i in 1..=rows {
-            offsets[i] += offsets[i - 1];
-        }
-        Ok(vec![Arc::new(ListArray::new(
-            Arc::new(Field::new_list_field(DataType::Utf8, true)),
-            OffsetBuffer::new(offsets.into()),
-            Arc::new(texts.finish()),
-            None,
-        ))])
+        Ok(vec![lists(texts, lengths)])
     }
 
     fn size(&self) -> usize {
-        self.sets.capacity() * std::mem::size_of::<Set>()
-            + self.sets.iter().map(set_bytes).sum::<usize>()
+        self.sets.capacity() * std::mem::size_of::<Set>() + self.bytes
     }
 }
 
-/// Without GROUP BY: the same set, one group.
+/// Without GROUP BY (`__trawl_count_distinct` called by name): the same, one group.
 impl Accumulator for Groups {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.grow(1);
-        let set = &mut self.sets[0];
-        for_each_text(&values[0], |_, s| offer(set, s))
+        let groups = vec![0; values[0].len()];
+        GroupsAccumulator::update_batch(self, values, &groups, None, 1)
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.grow(1);
-        let lists = states[0].as_list::<i32>();
-        for row in 0..lists.len() {
-            if !lists.is_null(row) {
-                let set = &mut self.sets[0];
-                for_each_text(&lists.value(row), |_, s| offer(set, s))?;
-            }
-        }
-        Ok(())
+        let groups = vec![0; states[0].len()];
+        GroupsAccumulator::merge_batch(self, states, &groups, 1)
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {

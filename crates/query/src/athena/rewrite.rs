@@ -111,13 +111,12 @@ pub(super) fn integer_cast(to: IntType, try_cast: bool) -> datafusion::logical_e
 }
 
 /// The part [`super::utc_parts`] computes for `rewrite`, if it does.
-fn utc_part_name(rewrite: Rewrite) -> Option<&'static str> {
-    let part = match rewrite {
-        Rewrite::Part(part) => part,
-        Rewrite::IsoDayOfWeek => "isodow",
-        _ => return None,
-    };
-    super::utc_parts::PARTS.contains(&part).then_some(part)
+fn utc_part_name(rewrite: Rewrite) -> Option<super::utc_parts::Part> {
+    match rewrite {
+        Rewrite::Part(part) => super::utc_parts::Part::parse(part),
+        Rewrite::IsoDayOfWeek => Some(super::utc_parts::Part::IsoDayOfWeek),
+        _ => None,
+    }
 }
 
 /// A timestamp whose zone's wall clock is UTC's.
@@ -236,6 +235,16 @@ impl ScalarUDFImpl for RewriteFn {
 
     fn simplify(&self, mut args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
         use datafusion::functions::{crypto, encoding, math, string};
+        // A part of a UTC timestamp: by arithmetic, without DataFusion's per-row zone lookup.
+        if let Some(part) = utc_part_name(self.rewrite)
+            && info
+                .get_data_type(&args[0])
+                .is_ok_and(|t| is_utc_timestamp(&t))
+        {
+            return Ok(ExprSimplifyResult::Simplified(
+                super::utc_parts::utc_part().call(vec![lit(part.name()), args.remove(0)]),
+            ));
+        }
         Ok(ExprSimplifyResult::Simplified(match self.rewrite {
             Rewrite::Md5 => crypto::digest().call(vec![args.remove(0), lit("md5")]),
             Rewrite::Slice => {
@@ -317,15 +326,6 @@ impl ScalarUDFImpl for RewriteFn {
                 } else {
                     cast(x, to.data_type())
                 }
-            }
-            Rewrite::Part(_) | Rewrite::IsoDayOfWeek
-                if utc_part_name(self.rewrite).is_some()
-                    && info
-                        .get_data_type(&args[0])
-                        .is_ok_and(|t| is_utc_timestamp(&t)) =>
-            {
-                let part = utc_part_name(self.rewrite).unwrap_or_default();
-                super::utc_parts::utc_part().call(vec![lit(part), args.remove(0)])
             }
             Rewrite::Part(part) => cast(date_part(part, args.remove(0)), DataType::Int64),
             Rewrite::IsoDayOfWeek => {

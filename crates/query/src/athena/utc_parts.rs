@@ -13,10 +13,51 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-/// The parts this module computes (`date_part` names; `isodow` is Monday = 1 .. Sunday = 7).
-pub(super) const PARTS: [&str; 8] = [
-    "year", "quarter", "month", "day", "doy", "hour", "minute", "isodow",
-];
+/// The parts this module computes, read once per call (not per row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Part {
+    Year,
+    Quarter,
+    Month,
+    Day,
+    DayOfYear,
+    Hour,
+    Minute,
+    /// Monday = 1 .. Sunday = 7.
+    IsoDayOfWeek,
+}
+
+impl Part {
+    const ALL: [Part; 8] = [
+        Part::Year,
+        Part::Quarter,
+        Part::Month,
+        Part::Day,
+        Part::DayOfYear,
+        Part::Hour,
+        Part::Minute,
+        Part::IsoDayOfWeek,
+    ];
+
+    /// Its `date_part` name.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Part::Year => "year",
+            Part::Quarter => "quarter",
+            Part::Month => "month",
+            Part::Day => "day",
+            Part::DayOfYear => "doy",
+            Part::Hour => "hour",
+            Part::Minute => "minute",
+            Part::IsoDayOfWeek => "isodow",
+        }
+    }
+
+    /// The part named `name`, if this module computes it.
+    pub(super) fn parse(name: &str) -> Option<Part> {
+        Part::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct UtcPart {
@@ -56,27 +97,26 @@ fn day_of_year(year: i64, month: i64, day: i64) -> i64 {
 }
 
 /// `part` of the instant `micros` (microseconds since the epoch, UTC).
-fn part_of(part: &str, micros: i64) -> Option<i64> {
+fn part_of(part: Part, micros: i64) -> i64 {
     let secs = micros.div_euclid(1_000_000);
     let days = secs.div_euclid(86_400);
     let of_day = secs.rem_euclid(86_400);
-    Some(match part {
-        "hour" => of_day / 3_600,
-        "minute" => of_day % 3_600 / 60,
+    match part {
+        Part::Hour => of_day / 3_600,
+        Part::Minute => of_day % 3_600 / 60,
         // 1970-01-01 was a Thursday (4).
-        "isodow" => (days + 3).rem_euclid(7) + 1,
-        _ => {
+        Part::IsoDayOfWeek => (days + 3).rem_euclid(7) + 1,
+        Part::Year | Part::Quarter | Part::Month | Part::Day | Part::DayOfYear => {
             let (y, m, d) = civil_from_days(days);
             match part {
-                "year" => y,
-                "quarter" => (m - 1) / 3 + 1,
-                "month" => m,
-                "day" => d,
-                "doy" => day_of_year(y, m, d),
-                _ => return None,
+                Part::Year => y,
+                Part::Quarter => (m - 1) / 3 + 1,
+                Part::Month => m,
+                Part::Day => d,
+                _ => day_of_year(y, m, d),
             }
         }
-    })
+    }
 }
 
 impl ScalarUDFImpl for UtcPart {
@@ -94,9 +134,9 @@ impl ScalarUDFImpl for UtcPart {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let part = match &args.args[0] {
-            ColumnarValue::Scalar(v) => match v.try_as_str().flatten() {
-                Some(p) if PARTS.contains(&p) => p.to_string(),
-                _ => return exec_err!("__trawl_utc_part: unknown part {v}"),
+            ColumnarValue::Scalar(v) => match v.try_as_str().flatten().and_then(Part::parse) {
+                Some(p) => p,
+                None => return exec_err!("__trawl_utc_part: unknown part {v}"),
             },
             ColumnarValue::Array(_) => return exec_err!("__trawl_utc_part: part must be constant"),
         };
@@ -111,10 +151,7 @@ impl ScalarUDFImpl for UtcPart {
             )?,
         };
         let micros = micros.as_primitive::<TimestampMicrosecondType>();
-        let out: Int64Array = micros
-            .iter()
-            .map(|v| v.and_then(|v| part_of(&part, v)))
-            .collect();
+        let out: Int64Array = micros.iter().map(|v| v.map(|v| part_of(part, v))).collect();
         Ok(if scalar {
             ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
         } else {
@@ -157,11 +194,12 @@ mod tests {
                     ("minute", i64::from(t.minute())),
                     ("isodow", i64::from(t.weekday().number_from_monday())),
                 ];
-                for (part, v) in want {
-                    assert_eq!(part_of(part, us), Some(v), "{part} of {t}");
+                for (name, v) in want {
+                    let part = Part::parse(name).unwrap();
+                    assert_eq!(part_of(part, us), v, "{name} of {t}");
                 }
             }
         }
-        assert_eq!(part_of("week", 0), None);
+        assert_eq!(Part::parse("week"), None);
     }
 }
