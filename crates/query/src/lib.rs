@@ -20,6 +20,7 @@ pub mod fuzz;
 mod geo;
 mod store;
 mod table;
+mod text_views;
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -75,8 +76,40 @@ pub trait Distributed: std::fmt::Debug + Send + Sync {
 /// Registers every function trawl adds (Athena's and Trino's, the `geoip_*` ones answering
 /// from `geo`) in `ctx`: what a cluster's scheduler and executors do for their sessions too.
 pub fn register_functions(ctx: &mut SessionContext, geo: Option<Arc<trawl_geo::GeoDb>>) {
+    let before = ctx.state();
     athena::register(ctx);
     geo::register(ctx, geo);
+    // Trawl's own functions (added, or replacing DataFusion's) are given `Utf8` where the
+    // engine reads views (text_views).
+    let after = ctx.state();
+    let mut ours: std::collections::HashSet<String> = after
+        .scalar_functions()
+        .iter()
+        .filter(|(name, f)| {
+            before
+                .scalar_functions()
+                .get(*name)
+                .is_none_or(|old| !Arc::ptr_eq(old, f))
+        })
+        .map(|(_, f)| f.name().to_string())
+        .collect();
+    ours.extend(
+        after
+            .aggregate_functions()
+            .iter()
+            .filter(|(name, f)| {
+                before
+                    .aggregate_functions()
+                    .get(*name)
+                    .is_none_or(|old| !Arc::ptr_eq(old, f))
+            })
+            .map(|(_, f)| f.name().to_string()),
+    );
+    datafusion::execution::FunctionRegistry::register_function_rewrite(
+        ctx,
+        Arc::new(text_views::ViewArgs { ours }),
+    )
+    .expect("a session accepts function rewrites");
 }
 
 /// How a session may use the machine.
@@ -307,17 +340,24 @@ impl QueryEngine {
         opts.execution.sort_spill_reservation_bytes = share.clamp(64 << 10, 10 << 20);
         // For a cluster's session: a session of this process, where [`Self::run_on`] merges
         // batches held here.
+        // Every session's results leave as plain text (text_views::TextOutput): built in,
+        // as the session is made (a session rebuilt later re-registers its functions).
+        let builder = |config: SessionConfig| {
+            SessionStateBuilder::new()
+                .with_config(config)
+                .with_runtime_env(runtime.clone())
+                .with_default_features()
+                .with_physical_optimizer_rule(Arc::new(text_views::TextOutput))
+        };
+        // For a cluster's session: a session of this process, where [`Self::run_on`] merges
+        // batches held here.
         let mut local = distributed
             .as_ref()
-            .map(|_| SessionContext::new_with_config_rt(config.clone(), runtime.clone()));
+            .map(|_| SessionContext::new_with_state(builder(config.clone()).build()));
         let mut ctx = match &distributed {
-            None => SessionContext::new_with_config_rt(config, runtime.clone()),
+            None => SessionContext::new_with_state(builder(config).build()),
             Some(d) => {
-                let state = SessionStateBuilder::new()
-                    .with_config(d.configure(config))
-                    .with_runtime_env(runtime.clone())
-                    .with_default_features()
-                    .build();
+                let state = builder(d.configure(config)).build();
                 SessionContext::new_with_state(d.upgrade(state)?)
             }
         };
@@ -730,13 +770,14 @@ impl QueryEngine {
                     })?;
                 }
                 let df = ctx.execute_logical_plan(plan).await?;
-                let schema = Arc::new(df.schema().as_arrow().clone());
                 let df = match read_only {
                     None => df,
                     Some(max_rows) => df.limit(0, Some(max_rows.saturating_add(1)))?,
                 };
                 let task = Arc::new(df.task_ctx());
                 let physical = df.create_physical_plan().await?;
+                // The plan's, not the statement's: the analyzer may have changed types.
+                let schema = physical.schema();
                 let batches = datafusion::physical_plan::collect(physical.clone(), task).await?;
                 let (batches, cut) = match read_only {
                     None => (batches, false),

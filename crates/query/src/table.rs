@@ -41,7 +41,7 @@ use std::collections::BTreeSet;
 use trawl_lake::DataFile;
 use trawl_lake::SubPartition;
 use trawl_lake::layout_options::{partition_value, sub_partition_of};
-use trawl_schema::{PARTITION_COL, UNKNOWN_PARTITION, arrow_schema};
+use trawl_schema::{PARTITION_COL, UNKNOWN_PARTITION};
 
 use crate::store::SnapshotStore;
 
@@ -71,7 +71,7 @@ impl CloudTrailTable {
         let table_url = ListingTableUrl::parse(format!("{url}events/"))?;
         let config = ListingTableConfig::new(table_url)
             .with_listing_options(listing)
-            .with_schema(arrow_schema());
+            .with_schema(crate::text_views::read_schema());
         // File statistics kept in the runtime: files never change, so sessions that share a
         // runtime (later snapshots, `reopen`) read each file's footer once.
         let mut table = ListingTable::try_new(config)?;

@@ -14,6 +14,10 @@ use trawl_query::QueryEngine;
 
 use trawl_testkit::fixtures;
 
+#[path = "support/lake.rs"]
+mod lake;
+use lake::generated_lake;
+
 fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("TRAWL_CORPUS")
         .map(PathBuf::from)
@@ -41,21 +45,6 @@ fn corpus_dir() -> Option<PathBuf> {
 
 fn ingest_paths(lake: &Lake, paths: &[PathBuf], opts: &IngestOptions) -> trawl_lake::IngestSummary {
     trawl_testkit::ingest_with(lake, paths, opts.clone())
-}
-
-/// A lake holding a generated trail of `events` events over 7 days, without re-deliveries.
-fn generated_lake(events: usize, opts: &IngestOptions) -> (tempfile::TempDir, Lake) {
-    let tmp = tempfile::tempdir().unwrap();
-    let lake = Lake::create(tmp.path().join("lake")).unwrap();
-    let trail = tmp.path().join("trail");
-    let spec = trawl_gen::TrailSpec {
-        events,
-        duplicate_rate: 0.0,
-        ..Default::default()
-    };
-    trawl_gen::write_trail(&trail, &spec).unwrap();
-    ingest_paths(&lake, &[trail], opts);
-    (tmp, lake)
 }
 
 async fn query(lake: &Lake, sql: &str) -> Vec<RecordBatch> {

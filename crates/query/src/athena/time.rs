@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, Date32Array, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -320,21 +320,21 @@ impl ScalarUDFImpl for DateFn {
                 .iter()
                 .any(|t| chrono_fmt.contains(t));
             let has_offset = chrono_fmt.contains("%z") || chrono_fmt.contains("%:z");
+            // The format's items are parsed once, not once per row.
             let parsed: TimestampMicrosecondArray = input
                 .as_string::<i32>()
                 .iter()
                 .map(|s| {
-                    let s = s?;
+                    let mut p = chrono::format::Parsed::new();
+                    chrono::format::parse(&mut p, s?, items.iter()).ok()?;
                     if has_offset {
-                        chrono::DateTime::parse_from_str(s, &chrono_fmt)
-                            .ok()
-                            .map(|t| t.timestamp_micros())
+                        p.to_datetime().ok().map(|t| t.timestamp_micros())
                     } else if has_time {
-                        chrono::NaiveDateTime::parse_from_str(s, &chrono_fmt)
+                        p.to_naive_datetime_with_offset(0)
                             .ok()
                             .map(|t| t.and_utc().timestamp_micros())
                     } else {
-                        let d = chrono::NaiveDate::parse_from_str(s, &chrono_fmt).ok()?;
+                        let d = p.to_naive_date().ok()?;
                         Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros())
                     }
                 })
@@ -353,13 +353,23 @@ impl ScalarUDFImpl for DateFn {
                 _ => None,
             };
             let micros = super::zones::instants(&input)?;
-            let out: datafusion::arrow::array::StringArray = micros
-                .iter()
-                .map(|t| {
-                    let t = super::zones::local(t?, zone.as_ref())?;
-                    Some(t.format_with_items(items.iter()).to_string())
-                })
-                .collect();
+            let mut out = datafusion::arrow::array::StringBuilder::with_capacity(
+                micros.len(),
+                micros.len() * chrono_fmt.len(),
+            );
+            for t in micros.iter() {
+                match t.and_then(|t| super::zones::local(t, zone.as_ref())) {
+                    Some(t) => {
+                        use std::fmt::Write;
+                        write!(out, "{}", t.format_with_items(items.iter())).map_err(|e| {
+                            DataFusionError::Execution(format!("{}: {e}", self.name()))
+                        })?;
+                        out.append_value("");
+                    }
+                    None => out.append_null(),
+                }
+            }
+            let out = out.finish();
             Ok(ColumnarValue::Array(Arc::new(out)))
         }
     }
