@@ -82,29 +82,14 @@ pub fn register_functions(ctx: &mut SessionContext, geo: Option<Arc<trawl_geo::G
     // Trawl's own functions (added, or replacing DataFusion's) are given `Utf8` where the
     // engine reads views (text_views).
     let after = ctx.state();
-    let mut ours: std::collections::HashSet<String> = after
-        .scalar_functions()
-        .iter()
-        .filter(|(name, f)| {
-            before
-                .scalar_functions()
-                .get(*name)
-                .is_none_or(|old| !Arc::ptr_eq(old, f))
-        })
-        .map(|(_, f)| f.name().to_string())
-        .collect();
-    ours.extend(
-        after
-            .aggregate_functions()
-            .iter()
-            .filter(|(name, f)| {
-                before
-                    .aggregate_functions()
-                    .get(*name)
-                    .is_none_or(|old| !Arc::ptr_eq(old, f))
-            })
-            .map(|(_, f)| f.name().to_string()),
-    );
+    let mut ours = text_views::added(before.scalar_functions(), after.scalar_functions(), |f| {
+        f.name().to_string()
+    });
+    ours.extend(text_views::added(
+        before.aggregate_functions(),
+        after.aggregate_functions(),
+        |f| f.name().to_string(),
+    ));
     datafusion::execution::FunctionRegistry::register_function_rewrite(
         ctx,
         Arc::new(text_views::ViewArgs { ours }),

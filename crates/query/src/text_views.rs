@@ -15,7 +15,7 @@
 //!   callers, writers and renderers see the types they always saw (the plan's logical schema
 //!   still says views: read a result's types from its batches or its physical plan).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::compute::can_cast_types;
@@ -98,6 +98,20 @@ fn devoid(e: Expr, t: &DataType) -> Transformed<Expr> {
     } else {
         Transformed::no(e)
     }
+}
+
+/// The names (by `name`) of the functions of `after` that `before` did not have under the
+/// same name: what a registration added or replaced.
+pub(crate) fn added<T>(
+    before: &HashMap<String, Arc<T>>,
+    after: &HashMap<String, Arc<T>>,
+    name: impl Fn(&T) -> String,
+) -> HashSet<String> {
+    after
+        .iter()
+        .filter(|(key, f)| before.get(*key).is_none_or(|old| !Arc::ptr_eq(old, f)))
+        .map(|(_, f)| name(f))
+        .collect()
 }
 
 /// Casts the `Utf8View` arguments of trawl's own functions to `Utf8` (they were written for
@@ -240,6 +254,27 @@ mod tests {
                 .clone()
         );
         assert_eq!(s.fields().len(), arrow_schema().fields().len());
+    }
+
+    #[test]
+    fn added_names_what_a_registration_added_or_replaced() {
+        let kept = Arc::new("kept".to_string());
+        let before: HashMap<String, Arc<String>> = [
+            ("kept".to_string(), kept.clone()),
+            ("replaced".to_string(), Arc::new("old".to_string())),
+        ]
+        .into();
+        let after: HashMap<String, Arc<String>> = [
+            ("kept".to_string(), kept),
+            ("replaced".to_string(), Arc::new("new".to_string())),
+            ("new".to_string(), Arc::new("added".to_string())),
+        ]
+        .into();
+        let names = added(&before, &after, |f| f.clone());
+        assert_eq!(
+            names,
+            HashSet::from(["new".to_string(), "added".to_string()])
+        );
     }
 
     #[test]
