@@ -11,7 +11,22 @@ pub(crate) fn readable(message: &str) -> String {
     if let Some((job, cause)) = job_failure(message) {
         return format!("on the cluster (job {job}): {cause}");
     }
+    if let Some(cause) = fetch_failure(message) {
+        return format!(
+            "on the cluster: reading the answer from an executor failed ({cause}); an executor \
+             may have stopped: run the query again"
+        );
+    }
     message.to_string()
+}
+
+/// The message of a failed read of results from an executor, which comes back as a gRPC
+/// status displayed by Arrow Flight (`code: 'Unknown error', message: "h2 protocol error: ..."`).
+fn fetch_failure(text: &str) -> Option<String> {
+    let at = text.find("code: '")?;
+    let rest = &text[at..];
+    let start = rest.find("message: \"")? + "message: \"".len();
+    quoted(&rest[start..]).map(|(s, _)| s)
 }
 
 /// What a transport error says went wrong (`Connection refused`), or its whole text.
@@ -88,6 +103,16 @@ mod tests {
         assert_eq!(
             readable(text),
             "the cluster's scheduler refused the query: Could not parse plan: no field \"x\"\n"
+        );
+    }
+
+    #[test]
+    fn a_failed_read_of_the_answer() {
+        let text = r#"Arrow error: External error: code: 'Unknown error', message: "h2 protocol error: error reading a body from connection", source: hyper::Error(Body, Error { kind: Io(Custom { kind: BrokenPipe, error: "stream closed because of a broken pipe" }) })"#;
+        assert_eq!(
+            readable(text),
+            "on the cluster: reading the answer from an executor failed (h2 protocol error: error \
+             reading a body from connection); an executor may have stopped: run the query again"
         );
     }
 
