@@ -323,8 +323,6 @@ impl QueryEngine {
         // quarter of a partition's share of the limit, so a small limit still sorts.
         let share = memory_limit / (4 * opts.execution.target_partitions.max(1));
         opts.execution.sort_spill_reservation_bytes = share.clamp(64 << 10, 10 << 20);
-        // For a cluster's session: a session of this process, where [`Self::run_on`] merges
-        // batches held here.
         // Every session's results leave as plain text (text_views::TextOutput): built in,
         // as the session is made (a session rebuilt later re-registers its functions).
         let builder = |config: SessionConfig| {
@@ -761,7 +759,8 @@ impl QueryEngine {
                 };
                 let task = Arc::new(df.task_ctx());
                 let physical = df.create_physical_plan().await?;
-                // The plan's, not the statement's: the analyzer may have changed types.
+                // The physical plan's, not the statement's: its last step casts views to text
+                // (text_views::TextOutput).
                 let schema = physical.schema();
                 let batches = datafusion::physical_plan::collect(physical.clone(), task).await?;
                 let (batches, cut) = match read_only {

@@ -89,14 +89,17 @@ pub(crate) fn without_views(t: &DataType) -> DataType {
     }
 }
 
-/// A cast of `e` (of type `t`) to [`without_views`] of `t`, when that differs and Arrow
-/// can cast it.
-fn devoid(e: Expr, t: &DataType) -> Transformed<Expr> {
+/// [`without_views`] of `t`, when that differs from `t` and Arrow can cast `t` to it.
+fn plain_type(t: &DataType) -> Option<DataType> {
     let to = without_views(t);
-    if &to != t && can_cast_types(t, &to) {
-        Transformed::yes(cast(e, to))
-    } else {
-        Transformed::no(e)
+    (&to != t && can_cast_types(t, &to)).then_some(to)
+}
+
+/// A cast of `e` (of type `t`) to its [`plain_type`], if it has one.
+fn devoid(e: Expr, t: &DataType) -> Transformed<Expr> {
+    match plain_type(t) {
+        Some(to) => Transformed::yes(cast(e, to)),
+        None => Transformed::no(e),
     }
 }
 
@@ -194,7 +197,7 @@ impl PhysicalOptimizerRule for TextOutput {
         if schema
             .fields()
             .iter()
-            .all(|f| &without_views(f.data_type()) == f.data_type())
+            .all(|f| plain_type(f.data_type()).is_none())
         {
             return Ok(plan);
         }
@@ -204,13 +207,10 @@ impl PhysicalOptimizerRule for TextOutput {
             .enumerate()
             .map(|(i, f)| {
                 let column: Arc<dyn PhysicalExpr> = Arc::new(PhysicalColumn::new(f.name(), i));
-                let to = without_views(f.data_type());
-                let expr: Arc<dyn PhysicalExpr> =
-                    if &to != f.data_type() && can_cast_types(f.data_type(), &to) {
-                        Arc::new(CastExpr::new(column, to, None))
-                    } else {
-                        column
-                    };
+                let expr: Arc<dyn PhysicalExpr> = match plain_type(f.data_type()) {
+                    Some(to) => Arc::new(CastExpr::new(column, to, None)),
+                    None => column,
+                };
                 (expr, f.name().clone())
             })
             .collect();
