@@ -7,6 +7,14 @@
 #
 #   benches/serve_load.sh [EVENTS] [SECONDS] [CLIENTS]
 #
+# DELIVERIES picks what those commits hold:
+#   next    (default) the trail's next day, as CloudTrail delivers it: the trail is generated
+#           over 31 days, the first 30 (EVENTS events) are ingested before the run, and the
+#           last day's objects are held back and delivered in 20 batches (each commit writes
+#           into the newest day, as an ingest that follows a bucket does)
+#   spread  20 small trails of their own, each over the same 30 days (every commit writes a
+#           small file into every day: the worst case for the lake's file count)
+#
 # Targets, kept here and checked (exit 1 when one is missed):
 #   DASHBOARD_P99_MS  p99 of a dashboard page (default 2000: the issue's target at 64 clients
 #                     on a 1M-event lake)
@@ -40,13 +48,34 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "generating and ingesting $EVENTS events, and 20 deliveries to ingest during the run ..." >&2
-"$TRAWL" generate --out "$work/trail" --events "$EVENTS" --days 30 > /dev/null
+DELIVERIES="${DELIVERIES:-next}"
+echo "generating and ingesting $EVENTS events, and 20 deliveries ($DELIVERIES) to ingest during the run ..." >&2
+case "$DELIVERIES" in
+next)
+    "$TRAWL" generate --out "$work/trail" --events $((EVENTS * 31 / 30)) --days 31 > /dev/null
+    # The 31st day's objects (2024-03-31 in the key layout), dealt round in 20 deliveries.
+    find "$work/trail" -path '*/2024/03/31/*' -type f | sort | awk '{print NR % 20 + 1, $0}' |
+        while read -r i f; do
+            rel="${f#"$work"/trail/}"
+            mkdir -p "$work/more/$i/$(dirname "$rel")"
+            mv "$f" "$work/more/$i/$rel"
+        done
+    ;;
+spread)
+    "$TRAWL" generate --out "$work/trail" --events "$EVENTS" --days 30 > /dev/null
+    for i in $(seq 20); do
+        "$TRAWL" generate --out "$work/more/$i" --events $((EVENTS / 200 + 50)) --days 30 \
+            --seed $((1000 + i)) > /dev/null
+    done
+    ;;
+*)
+    echo "DELIVERIES is next or spread, not $DELIVERIES" >&2
+    exit 2
+    ;;
+esac
+# A small trail's last day may have fewer than 20 objects: as many deliveries as it has.
+[ -n "$(ls "$work/more" 2> /dev/null)" ] || { echo "serve_load: no deliveries in $work/more" >&2; exit 2; }
 "$TRAWL" ingest --quiet --progress never --lake "$work/lake" "$work/trail" > /dev/null
-more=$((EVENTS / 200 + 50))
-for i in $(seq 20); do
-    "$TRAWL" generate --out "$work/more/$i" --events "$more" --days 30 --seed $((1000 + i)) > /dev/null
-done
 
 port=$((20000 + RANDOM % 20000))
 "$TRAWL" serve --lake "$work/lake" --addr "127.0.0.1:$port" 2> "$work/serve.log" &
@@ -56,9 +85,9 @@ grep -q serving "$work/serve.log" || { cat "$work/serve.log" >&2; exit 2; }
 
 (
     sleep 2
-    for i in $(seq 20); do
+    for delivery in "$work"/more/*; do
         [ -e "$work/stop" ] && break
-        "$TRAWL" ingest --quiet --progress never --lake "$work/lake" "$work/more/$i" > /dev/null
+        "$TRAWL" ingest --quiet --progress never --lake "$work/lake" "$delivery" > /dev/null
         sleep 1
     done
 ) &

@@ -282,12 +282,26 @@ pub async fn run_cached(
         (None, Some(scope)) => Some(scoped_events(engine, dashboard, scope, range).await?),
         _ => None,
     };
+    // A filtered dashboard's partials are computed from its events, read once.
+    let filtered = match cache {
+        Some(_) if !range.filters.is_empty() => Some(
+            rollup::Scoped::of(engine, dashboard)
+                .await
+                .map_err(|source| ReportError::Query {
+                    dashboard: dashboard.id.to_string(),
+                    tile: "its events".into(),
+                    source,
+                })?,
+        ),
+        _ => None,
+    };
     // Tiles run concurrently: small queries leave cores idle between their stages.
     let tiles = futures::future::try_join_all(dashboard.tiles.iter().map(|t| {
         run_tile(
             engine,
             cache,
             scoped.as_ref(),
+            filtered.as_ref(),
             dashboard,
             t,
             range,
@@ -339,6 +353,7 @@ async fn run_tile(
     engine: &QueryEngine,
     cache: Option<&TileCache>,
     scoped: Option<&(arrow::datatypes::SchemaRef, Vec<RecordBatch>)>,
+    filtered: Option<&rollup::Scoped>,
     dashboard: &Dashboard,
     t: &Tile,
     range: &Range,
@@ -373,7 +388,7 @@ async fn run_tile(
     };
     let result = match (cache, &t.rollup, scoped) {
         (Some(cache), Some(rollup), _) => cache
-            .answer(engine, t.id, rollup, range)
+            .answer(engine, t.id, rollup, range, filtered)
             .await
             .map_err(query)?,
         // The range and filters were applied when the events were read.

@@ -21,14 +21,74 @@ use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use trawl_query::{QueryEngine, QueryError, StatementResult};
 
 use crate::Range;
-use crate::dashboards::Rollup;
+use crate::dashboards::{Dashboard, Rollup};
 
 /// Spans a chain may have before they are merged into one span over every commit (from the
 /// partials alone, no query of the lake), so a page merges a few partials, not one a commit.
 const MAX_SPANS: usize = 8;
 
+/// Most events a filtered dashboard reads into memory once for all its tiles' partials of a
+/// commit span; a filter that keeps more has each tile query the lake, as without a filter.
+pub const SCOPED_ROWS: usize = 100_000;
+
+/// Bytes of filtered dashboards' events kept at once for their tiles (more are read again).
+const SCOPED_BYTES: u64 = 128 << 20;
+
 /// Commit spans `(first, last)`, in order.
 type Spans = BTreeSet<(u64, u64)>;
+
+/// The events of a commit span a filtered dashboard reads once: (dashboard, scope, first,
+/// last).
+type RowsKey = (&'static str, String, u64, u64);
+
+/// What a filtered dashboard's tiles read from the lake: the columns any of them names,
+/// read once per commit span for the events the filters keep, and the tiles' partials then
+/// computed from those events in memory (one scan of the lake instead of one per tile).
+#[derive(Debug, Clone)]
+pub struct Scoped {
+    dashboard: &'static str,
+    columns: Vec<String>,
+}
+
+impl Scoped {
+    /// The columns of `engine`'s `cloudtrail_logs` that the partial queries of `dashboard`'s
+    /// tiles name (as a whole word, in any case: a name too many only reads more), with `dt`
+    /// and `eventtime`, which every partial groups and bounds by.
+    pub async fn of(engine: &QueryEngine, dashboard: &Dashboard) -> Result<Scoped, QueryError> {
+        let view = engine.context().table(trawl_query::TABLE).await?;
+        let sqls: Vec<String> = dashboard
+            .tiles
+            .iter()
+            .filter_map(|t| t.rollup.as_ref())
+            .map(|r| r.partial.to_ascii_lowercase())
+            .collect();
+        let columns = view
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|c| {
+                c == "dt"
+                    || c == "eventtime"
+                    || sqls.iter().any(|s| names(s, &c.to_ascii_lowercase()))
+            })
+            .collect();
+        Ok(Scoped {
+            dashboard: dashboard.id,
+            columns,
+        })
+    }
+}
+
+/// Whether `text` holds `word` as a whole identifier.
+fn names(text: &str, word: &str) -> bool {
+    let ident = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
+    text.match_indices(word).any(|(i, _)| {
+        let before = i.checked_sub(1).and_then(|j| text.as_bytes().get(j));
+        let after = text.as_bytes().get(i + word.len());
+        !before.is_some_and(ident) && !after.is_some_and(ident)
+    })
+}
 
 /// What a partial answer is of.
 #[derive(Debug, Clone, Hash, PartialEq, Eq)]
@@ -72,8 +132,17 @@ pub struct TileCache {
     /// Sessions over the files of commit spans, by span and the era of the snapshot
     /// ([`QueryEngine::rewritten_at`]).
     engines: moka::future::Cache<(u64, u64, u64), Arc<QueryEngine>>,
+    /// The events filtered dashboards read, while their tiles use them (`None`: more than
+    /// [`TileCache::scoped_rows`]).
+    rows: moka::future::Cache<RowsKey, Option<Arc<Partial>>>,
+    /// Most events a filtered dashboard reads into memory ([`SCOPED_ROWS`]).
+    scoped_rows: usize,
     /// Partials of commit spans computed so far.
     computed: AtomicU64,
+    /// Reads of a filtered dashboard's events from the lake so far.
+    scoped_reads: AtomicU64,
+    /// Partials computed from a filtered dashboard's events in memory so far.
+    from_events: AtomicU64,
     /// Partial queries of the lake running at once, at most: each holds its batches and
     /// hash tables, and more than the cores can run only share them.
     running: tokio::sync::Semaphore,
@@ -106,16 +175,45 @@ impl TileCache {
                 .max_capacity(8)
                 .time_to_idle(std::time::Duration::from_secs(30))
                 .build(),
+            // Kept while the tiles of the pages that asked for them compute their partials.
+            rows: moka::future::Cache::builder()
+                .max_capacity(SCOPED_BYTES)
+                .weigher(|_, p: &Option<Arc<Partial>>| {
+                    p.as_ref()
+                        .map_or(1, |p| u32::try_from(p.bytes()).unwrap_or(u32::MAX))
+                })
+                .time_to_idle(std::time::Duration::from_secs(10))
+                .build(),
+            scoped_rows: SCOPED_ROWS,
             computed: AtomicU64::new(0),
+            scoped_reads: AtomicU64::new(0),
+            from_events: AtomicU64::new(0),
             running: tokio::sync::Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
         }
     }
 
+    /// This cache, reading at most `rows` events of a filtered dashboard into memory (0:
+    /// every tile queries the lake).
+    pub fn with_scoped_rows(mut self, rows: usize) -> TileCache {
+        self.scoped_rows = rows;
+        self
+    }
+
     /// How many partial answers of commit spans were computed (not found in the cache).
     pub fn computed(&self) -> u64 {
         self.computed.load(Ordering::Relaxed)
+    }
+
+    /// How many times a filtered dashboard's events were read from the lake.
+    pub fn scoped_reads(&self) -> u64 {
+        self.scoped_reads.load(Ordering::Relaxed)
+    }
+
+    /// How many partials were computed from a filtered dashboard's events in memory.
+    pub fn from_events(&self) -> u64 {
+        self.from_events.load(Ordering::Relaxed)
     }
 
     /// Bytes of partial answers held (after pending evictions run).
@@ -199,6 +297,44 @@ impl TileCache {
             .insert(span);
     }
 
+    /// The events of commits `first..=last` that `filter` keeps, with the columns `scoped`
+    /// names, read once for all the dashboard's tiles; `None` when there are more than
+    /// [`TileCache::scoped_rows`] of them.
+    async fn scoped_events(
+        &self,
+        engine: &QueryEngine,
+        scoped: &Scoped,
+        scope: &str,
+        filter: &str,
+        (first, last): (u64, u64),
+    ) -> Result<Option<Arc<Partial>>, QueryError> {
+        let key = (scoped.dashboard, scope.to_string(), first, last);
+        self.rows
+            .try_get_with(key, async {
+                if self.scoped_rows == 0 {
+                    return Ok(None);
+                }
+                self.scoped_reads.fetch_add(1, Ordering::Relaxed);
+                let columns: Vec<String> = scoped
+                    .columns
+                    .iter()
+                    .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+                    .collect();
+                let sql = format!(
+                    "SELECT {} FROM {} WHERE {filter} LIMIT {}",
+                    columns.join(", "),
+                    trawl_query::TABLE,
+                    self.scoped_rows + 1
+                );
+                let _slot = self.slot().await;
+                let events = run_partial(engine, &sql).await?;
+                let n: usize = events.batches.iter().map(RecordBatch::num_rows).sum();
+                Ok((n <= self.scoped_rows).then_some(events))
+            })
+            .await
+            .map_err(shared)
+    }
+
     /// A turn to query the lake.
     async fn slot(&self) -> tokio::sync::SemaphorePermit<'_> {
         self.running
@@ -214,8 +350,10 @@ impl TileCache {
         tile: &'static str,
         rollup: &Rollup,
         range: &Range,
+        scoped: Option<&Scoped>,
     ) -> Result<StatementResult, QueryError> {
         let filter = range.filter_predicate();
+        let scoped = scoped.filter(|_| !range.filters.is_empty());
         // Partials differ by filter, by the zone their buckets are in, and by the era of the
         // snapshot: a compaction removes files of earlier commits, so spans cached before it
         // no longer describe the lake.
@@ -246,9 +384,28 @@ impl TileCache {
                 .try_get_with(key, async {
                     self.computed.fetch_add(1, Ordering::Relaxed);
                     let sub = self.engine_for(engine, first, last).await?;
+                    let sub = sub.as_deref().unwrap_or(engine);
+                    if let Some(s) = scoped
+                        && let Some(events) = self
+                            .scoped_events(sub, s, &scope, &filter, (first, last))
+                            .await?
+                    {
+                        // The events are those the filters keep, in the tile's own query.
+                        let sql = rollup
+                            .partial
+                            .replace("{range}", "TRUE")
+                            .replace(&format!("FROM {}", trawl_query::TABLE), "FROM {partial}");
+                        let _slot = self.slot().await;
+                        self.from_events.fetch_add(1, Ordering::Relaxed);
+                        return partial_of(
+                            engine
+                                .run_on(&sql, events.schema.clone(), events.batches.clone())
+                                .await?,
+                        );
+                    }
                     let sql = rollup.partial.replace("{range}", &filter);
                     let _slot = self.slot().await;
-                    run_partial(sub.as_deref().unwrap_or(engine), &sql).await
+                    run_partial(sub, &sql).await
                 })
                 .await
                 .map_err(shared)?;

@@ -146,6 +146,52 @@ async fn three_dashboards(engine: &trawl_query::QueryEngine, cache: &TileCache, 
     }
 }
 
+/// A filtered dashboard's tiles are computed from its events, read from the lake once; a
+/// filter that keeps more events than the cache reads into memory has each tile query the
+/// lake instead; both answer as the tiles' own queries do.
+async fn filtered_dashboards_read_the_lake_once(engine: &trawl_query::QueryEngine) {
+    let d = trawl_report::select("general-operations")
+        .unwrap()
+        .remove(0);
+    let range = Range::default().filtered("awsregion", "us-east-1").unwrap();
+    let counted = engine
+        .run("SELECT count(*) FROM cloudtrail_logs WHERE awsregion = 'us-east-1'")
+        .await
+        .unwrap()
+        .remove(0);
+    let kept = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(
+        counted.batches[0].column(0),
+    )
+    .value(0) as usize;
+    assert!(kept > 100, "{kept} events in us-east-1");
+    let rolled = d.tiles.iter().filter(|t| t.rollup.is_some()).count() as u64;
+    // (events allowed in memory, reads of them, partials from them)
+    for (rows, reads, from_events) in [(kept, 1, rolled), (kept - 1, 1, 0), (0, 0, 0)] {
+        let cache = TileCache::new(64 << 20).with_scoped_rows(rows);
+        same_both_ways(
+            engine,
+            &cache,
+            &d,
+            &range,
+            true,
+            &format!("{rows} events in memory"),
+        )
+        .await;
+        assert_eq!(cache.computed(), rolled, "one partial per tile");
+        let context = format!("{kept} events kept by the filter, {rows} allowed in memory");
+        assert_eq!(
+            cache.scoped_reads(),
+            reads,
+            "reads of the events, {context}"
+        );
+        assert_eq!(
+            cache.from_events(),
+            from_events,
+            "partials from them, {context}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiles_from_partials_equal_their_queries_as_commits_land() {
     let dir = tempfile::tempdir().unwrap();
@@ -171,6 +217,7 @@ async fn tiles_from_partials_equal_their_queries_as_commits_land() {
         .await
         .unwrap();
     compare_all(&engine, &cache, "one trail").await;
+    filtered_dashboards_read_the_lake_once(&engine).await;
 
     let odd = dir.path().join("odd.json");
     std::fs::write(&odd, odd_records().to_string()).unwrap();
