@@ -244,8 +244,10 @@ impl App {
     }
 
     /// Keeps the dashboards' cached partial answers current: when the server starts and
-    /// after each commit, every tile's partial over all time without a filter is computed in
-    /// the background, so the first page after a commit does not wait for the lake to be
+    /// after each commit, every tile of the page each dashboard shows without parameters
+    /// (its default range counted back from the newest event, no filter) is computed in the
+    /// background: the partials over all time, and the day the range starts in, which moves
+    /// with the newest event. The first page after a commit does not wait for the lake to be
     /// read. [`serve`] runs it; it loops until aborted.
     pub async fn keep_warm(self: Arc<Self>) {
         let Some(cache) = &self.tiles else { return };
@@ -255,7 +257,16 @@ impl App {
                 && warmed != Some(engine.version())
             {
                 for d in dashboards::all() {
-                    let range = Range::default();
+                    let range = match self
+                        .shown_range(&engine, &d, &Range::default(), false)
+                        .await
+                    {
+                        Ok(range) => range,
+                        Err(e) => {
+                            tracing::warn!("the {} dashboard's default range: {e}", d.id);
+                            Range::default()
+                        }
+                    };
                     if let Err(e) = trawl_report::run_cached(
                         &engine,
                         Some(cache),
