@@ -385,16 +385,20 @@ impl TileCache {
                     self.computed.fetch_add(1, Ordering::Relaxed);
                     let sub = self.engine_for(engine, first, last).await?;
                     let sub = sub.as_deref().unwrap_or(engine);
+                    // The tile's own query over the events the filters keep: only when it
+                    // reads the table in FROM clauses alone (a table named elsewhere would
+                    // read the lake unfiltered).
+                    let in_memory = rollup
+                        .partial
+                        .replace("{range}", "TRUE")
+                        .replace(&format!("FROM {}", trawl_query::TABLE), "FROM {partial}");
                     if let Some(s) = scoped
+                        && !in_memory.contains(trawl_query::TABLE)
                         && let Some(events) = self
                             .scoped_events(sub, s, &scope, &filter, (first, last))
                             .await?
                     {
-                        // The events are those the filters keep, in the tile's own query.
-                        let sql = rollup
-                            .partial
-                            .replace("{range}", "TRUE")
-                            .replace(&format!("FROM {}", trawl_query::TABLE), "FROM {partial}");
+                        let sql = in_memory;
                         let _slot = self.slot().await;
                         self.from_events.fetch_add(1, Ordering::Relaxed);
                         return partial_of(
@@ -651,5 +655,22 @@ impl Window {
         } else {
             Place::Across
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names;
+
+    #[test]
+    fn a_column_is_named_as_a_whole_identifier() {
+        let sql = "select useridentity.type, eventname_x, \"errorcode\", count(*) from t where awsregion='a'";
+        for named in ["useridentity", "type", "errorcode", "awsregion"] {
+            assert!(names(sql, named), "{named}");
+        }
+        for not in ["eventname", "identity", "region", "count_if", "error"] {
+            assert!(!names(sql, not), "{not}");
+        }
+        assert!(names("eventtime", "eventtime"), "the whole text");
     }
 }
