@@ -146,6 +146,19 @@ fn mutate(sql: &str, edits: &[(u8, usize, usize)]) -> String {
     s.into_iter().collect()
 }
 
+/// Statements the `sql` fuzz target found panicking, kept as they were found.
+#[test]
+fn statements_the_fuzzer_found_do_not_panic() {
+    for sql in [
+        // WITH ORDINALITY with a table alias and no column names (an overflow counting them).
+        "SELECT r.arn, n FROM cloudtrail_logs CROSS JOIN UNNEST(resources) WITH ORDINALITY ASr ,t( n) \
+         WHERE eventid = 'fixture-0212' ORDER BY n",
+        "SELECT * FROM cloudtrail_logs CROSS JOIN UNNEST(resources) WITH ORDINALITY AS t",
+    ] {
+        sql_front_end(sql.as_bytes());
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 

@@ -240,7 +240,12 @@ fn expand_rows(mut u: Unnest) -> Unnest {
     use datafusion::sql::sqlparser::ast::{
         LambdaFunction, LambdaFunctionParameter, LambdaSyntax, OneOrManyWithParens,
     };
-    let columns = u.alias.as_ref().map_or(0, |a| a.columns.len()) - usize::from(u.ordinality);
+    // `WITH ORDINALITY AS t` names no column at all: nothing to expand.
+    let columns = u
+        .alias
+        .as_ref()
+        .map_or(0, |a| a.columns.len())
+        .saturating_sub(usize::from(u.ordinality));
     let is_resources = match u.exprs.as_slice() {
         [Expr::Identifier(id)] => id.value.eq_ignore_ascii_case("resources"),
         [Expr::CompoundIdentifier(parts)] => parts
