@@ -398,12 +398,11 @@ impl TileCache {
                             .scoped_events(sub, s, &scope, &filter, (first, last))
                             .await?
                     {
-                        let sql = in_memory;
                         let _slot = self.slot().await;
                         self.from_events.fetch_add(1, Ordering::Relaxed);
                         return partial_of(
                             engine
-                                .run_on(&sql, events.schema.clone(), events.batches.clone())
+                                .run_on(&in_memory, events.schema.clone(), events.batches.clone())
                                 .await?,
                         );
                     }
