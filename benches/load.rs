@@ -50,6 +50,10 @@ struct Args {
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Seconds to wait for the server's `GET /ready` (its dashboards' default pages computed
+    /// since it started) before the load begins; 0: begin at once, while it warms.
+    #[arg(long, default_value_t = 600)]
+    ready_timeout: u64,
 }
 
 /// What the clients draw requests from, learnt from the lake through the server.
@@ -157,6 +161,31 @@ async fn sample(addr: SocketAddr) -> anyhow::Result<Sample> {
         bail!("the lake is empty: ingest a trail first");
     }
     Ok(Sample { days, ids, filters })
+}
+
+/// Waits for the server's `GET /ready` to answer 200 (a server without that route, 404, is
+/// taken as ready); returns how long that took.
+async fn ready(addr: SocketAddr, timeout: Duration) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let mut c = Client { addr, conn: None };
+    loop {
+        match c.get("/ready").await {
+            Ok((200 | 404, _)) => return Ok(start.elapsed()),
+            Ok((503, _)) | Err(_) if start.elapsed() < timeout => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Ok((status, body)) => bail!(
+                "http://{addr}/ready answered {status} after {:.0} s: {}",
+                start.elapsed().as_secs_f64(),
+                String::from_utf8_lossy(&body)
+            ),
+            Err(e) => bail!(
+                "http://{addr}/ready: no answer within {} s ({e}); raise --ready-timeout, or \
+                 pass 0 to load a server that is still warming",
+                timeout.as_secs()
+            ),
+        }
+    }
 }
 
 /// One request of the mix: its route name and path.
@@ -285,6 +314,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     let a = Args::parse();
+    if a.ready_timeout > 0 {
+        let waited = ready(a.addr, Duration::from_secs(a.ready_timeout)).await?;
+        eprintln!(
+            "trawl-load: the server was ready after {:.1} s",
+            waited.as_secs_f64()
+        );
+    }
     let sample = std::sync::Arc::new(
         sample(a.addr)
             .await

@@ -20,6 +20,9 @@
 #                     on a 1M-event lake)
 #   MAX_RSS_MB        peak RSS of the server (default 3072)
 #   no 5xx, no transport error, every count a commit's total and never going back.
+# The load and the deliveries begin when the server's GET /ready answers 200 (its dashboards'
+# default pages computed, as after any start); READY_TIMEOUT (default 600 s) bounds the wait,
+# and READY_TIMEOUT=0 loads it at once, while it warms (a cold start under load).
 # TRAWL and LOAD pick the binaries (default: release builds under CARGO_TARGET_DIR).
 set -euo pipefail
 EVENTS="${1:-1000000}"
@@ -27,6 +30,7 @@ SECONDS_EACH="${2:-60}"
 CLIENTS="${3:-64}"
 DASHBOARD_P99_MS="${DASHBOARD_P99_MS:-2000}"
 MAX_RSS_MB="${MAX_RSS_MB:-3072}"
+READY_TIMEOUT="${READY_TIMEOUT:-600}"
 here="$(cd "$(dirname "$0")" && pwd)"
 target="${CARGO_TARGET_DIR:-$here/../target}"
 TRAWL="${TRAWL:-$target/release/trawl}"
@@ -82,6 +86,21 @@ port=$((20000 + RANDOM % 20000))
 serve_pid=$!
 for _ in $(seq 300); do grep -q serving "$work/serve.log" 2> /dev/null && break; sleep 0.1; done
 grep -q serving "$work/serve.log" || { cat "$work/serve.log" >&2; exit 2; }
+# The load and the deliveries begin once the server is ready (GET /ready: its dashboards'
+# default pages computed); READY_TIMEOUT=0 begins at once, while it warms (a cold start).
+if [ "$READY_TIMEOUT" -gt 0 ]; then
+    command -v curl > /dev/null || { echo "serve_load: curl is needed to wait for the server (or READY_TIMEOUT=0)" >&2; exit 2; }
+    started_ms=$(($(date +%s%N) / 1000000))
+    until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ready")" = 200 ]; do
+        if [ $(($(date +%s%N) / 1000000 - started_ms)) -gt $((READY_TIMEOUT * 1000)) ]; then
+            echo "serve_load: the server was not ready within $READY_TIMEOUT s" >&2
+            cat "$work/serve.log" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+    echo "server ready after $(($(date +%s%N) / 1000000 - started_ms)) ms" >&2
+fi
 
 (
     sleep 2
@@ -95,7 +114,8 @@ ingest_pid=$!
 
 set +e
 "$LOAD" --addr "127.0.0.1:$port" --lake "$work/lake" --clients "$CLIENTS" \
-    --seconds "$SECONDS_EACH" --dashboard-p99-ms "$DASHBOARD_P99_MS" --json "$work/load.json"
+    --seconds "$SECONDS_EACH" --dashboard-p99-ms "$DASHBOARD_P99_MS" --json "$work/load.json" \
+    --ready-timeout 0
 rc=$?
 set -e
 commits="$(ls "$work/lake/_trawl/log" | wc -l)"

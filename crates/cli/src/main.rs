@@ -538,6 +538,14 @@ fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
                  login: anyone who connects reads the whole lake"
             );
         }
+        let warming = app.clone();
+        tokio::spawn(async move {
+            let (_, took) = warming.ready().await;
+            eprintln!(
+                "trawl: the dashboards are ready (their default pages computed in {:.1} s)",
+                took.as_secs_f64()
+            );
+        });
         let server = trawl_web::ServerLimits {
             header_timeout: std::time::Duration::from_secs(a.header_timeout.max(1)),
             request_timeout: std::time::Duration::from_secs(

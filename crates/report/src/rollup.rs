@@ -47,13 +47,16 @@ type RowsKey = (&'static str, String, u64, u64);
 #[derive(Debug, Clone)]
 pub struct Scoped {
     dashboard: &'static str,
+    /// What the read selects: a column, or a struct column narrowed to the members the
+    /// tiles name (`useridentity` is a dozen columns in the lake; the tiles read three).
     columns: Vec<String>,
 }
 
 impl Scoped {
     /// The columns of `engine`'s `cloudtrail_logs` that the partial queries of `dashboard`'s
     /// tiles name (as a whole word, in any case: a name too many only reads more), with `dt`
-    /// and `eventtime`, which every partial groups and bounds by.
+    /// and `eventtime`, which every partial groups and bounds by. A struct column the tiles
+    /// name only through members (`useridentity.arn`) is read as a struct of those members.
     pub async fn of(engine: &QueryEngine, dashboard: &Dashboard) -> Result<Scoped, QueryError> {
         let view = engine.context().table(trawl_query::TABLE).await?;
         let sqls: Vec<String> = dashboard
@@ -62,21 +65,37 @@ impl Scoped {
             .filter_map(|t| t.rollup.as_ref())
             .map(|r| r.partial.to_ascii_lowercase())
             .collect();
-        let columns = view
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .filter(|c| {
-                c == "dt"
-                    || c == "eventtime"
-                    || sqls.iter().any(|s| names(s, &c.to_ascii_lowercase()))
-            })
-            .collect();
+        let mut columns = Vec::new();
+        for f in view.schema().fields() {
+            let name = f.name();
+            let lower = name.to_ascii_lowercase();
+            if name != "dt" && name != "eventtime" && !sqls.iter().any(|s| names(s, &lower)) {
+                continue;
+            }
+            let quoted = quote(name);
+            let narrowed = match f.data_type() {
+                DataType::Struct(_) => {
+                    let mut paths = BTreeSet::new();
+                    sqls.iter()
+                        .try_for_each(|s| members(s, &lower, &mut paths))
+                        .and_then(|()| narrowed(&quoted, f.data_type(), &paths, 0))
+                }
+                _ => None,
+            };
+            columns.push(match narrowed {
+                Some(expr) => format!("{expr} AS {quoted}"),
+                None => quoted,
+            });
+        }
         Ok(Scoped {
             dashboard: dashboard.id,
             columns,
         })
+    }
+
+    /// What the read selects, in SQL: each column, or a struct narrowed to its members.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
     }
 }
 
@@ -88,6 +107,86 @@ fn names(text: &str, word: &str) -> bool {
         let after = text.as_bytes().get(i + word.len());
         !before.is_some_and(ident) && !after.is_some_and(ident)
     })
+}
+
+/// An identifier in double quotes.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Adds to `paths` the member paths of `column` that `text` names (`column.a.b` → `[a, b]`);
+/// `None` when `text` names `column` otherwise (alone, or with brackets or quotes), so the
+/// whole column is needed.
+fn members(text: &str, column: &str, paths: &mut BTreeSet<Vec<String>>) -> Option<()> {
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let bytes = text.as_bytes();
+    for (i, _) in text.match_indices(column) {
+        let end = i + column.len();
+        if i.checked_sub(1).is_some_and(|j| ident(bytes[j]))
+            || bytes.get(end).is_some_and(|b| ident(*b))
+        {
+            continue;
+        }
+        let mut path = Vec::new();
+        let mut at = end;
+        while bytes.get(at) == Some(&b'.') {
+            let start = at + 1;
+            let mut stop = start;
+            while bytes.get(stop).is_some_and(|b| ident(*b)) {
+                stop += 1;
+            }
+            if stop == start {
+                return None;
+            }
+            path.push(text[start..stop].to_string());
+            at = stop;
+        }
+        if path.is_empty() {
+            return None;
+        }
+        paths.insert(path);
+    }
+    Some(())
+}
+
+/// `expr` (a struct of type `data_type`) as a struct of the members `paths` name, at the
+/// same places (a member named whole is kept whole); `None` when a path names no member,
+/// so the whole struct is read.
+fn narrowed(
+    expr: &str,
+    data_type: &DataType,
+    paths: &BTreeSet<Vec<String>>,
+    depth: usize,
+) -> Option<String> {
+    let DataType::Struct(fields) = data_type else {
+        return None;
+    };
+    let mut parts = Vec::new();
+    for f in fields {
+        let name = f.name().to_ascii_lowercase();
+        let under: BTreeSet<Vec<String>> = paths
+            .iter()
+            .filter(|p| p.get(depth) == Some(&name))
+            .cloned()
+            .collect();
+        if under.is_empty() {
+            continue;
+        }
+        let member = format!("{expr}.{}", quote(f.name()));
+        let whole = under.iter().any(|p| p.len() == depth + 1);
+        let value = if whole {
+            member
+        } else {
+            narrowed(&member, f.data_type(), &under, depth + 1)?
+        };
+        parts.push(format!("'{}', {value}", f.name().replace('\'', "''")));
+    }
+    // Every path must name a member of the struct.
+    let named = paths
+        .iter()
+        .filter_map(|p| p.get(depth))
+        .all(|n| fields.iter().any(|f| f.name().eq_ignore_ascii_case(n)));
+    (named && !parts.is_empty()).then(|| format!("named_struct({})", parts.join(", ")))
 }
 
 /// What a partial answer is of.
@@ -139,6 +238,8 @@ pub struct TileCache {
     scoped_rows: usize,
     /// Partials of commit spans computed so far.
     computed: AtomicU64,
+    /// Partials of the days across a range's ends computed so far.
+    edges: AtomicU64,
     /// Reads of a filtered dashboard's events from the lake so far.
     scoped_reads: AtomicU64,
     /// Partials computed from a filtered dashboard's events in memory so far.
@@ -186,6 +287,7 @@ impl TileCache {
                 .build(),
             scoped_rows: SCOPED_ROWS,
             computed: AtomicU64::new(0),
+            edges: AtomicU64::new(0),
             scoped_reads: AtomicU64::new(0),
             from_events: AtomicU64::new(0),
             running: tokio::sync::Semaphore::new(
@@ -204,6 +306,12 @@ impl TileCache {
     /// How many partial answers of commit spans were computed (not found in the cache).
     pub fn computed(&self) -> u64 {
         self.computed.load(Ordering::Relaxed)
+    }
+
+    /// How many partials of the days across a range's ends were computed (not found in the
+    /// cache).
+    pub fn edges(&self) -> u64 {
+        self.edges.load(Ordering::Relaxed)
     }
 
     /// How many times a filtered dashboard's events were read from the lake.
@@ -315,20 +423,24 @@ impl TileCache {
                     return Ok(None);
                 }
                 self.scoped_reads.fetch_add(1, Ordering::Relaxed);
-                let columns: Vec<String> = scoped
-                    .columns
-                    .iter()
-                    .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
-                    .collect();
                 let sql = format!(
                     "SELECT {} FROM {} WHERE {filter} LIMIT {}",
-                    columns.join(", "),
+                    scoped.columns.join(", "),
                     trawl_query::TABLE,
                     self.scoped_rows + 1
                 );
+                let asked = std::time::Instant::now();
                 let _slot = self.slot().await;
+                let started = std::time::Instant::now();
                 let events = run_partial(engine, &sql).await?;
                 let n: usize = events.batches.iter().map(RecordBatch::num_rows).sum();
+                timed(
+                    scoped.dashboard,
+                    "its events",
+                    (first, last),
+                    asked,
+                    started,
+                );
                 Ok((n <= self.scoped_rows).then_some(events))
             })
             .await
@@ -383,6 +495,7 @@ impl TileCache {
                 .partials
                 .try_get_with(key, async {
                     self.computed.fetch_add(1, Ordering::Relaxed);
+                    let asked = std::time::Instant::now();
                     let sub = self.engine_for(engine, first, last).await?;
                     let sub = sub.as_deref().unwrap_or(engine);
                     // The tile's own query over the events the filters keep: only when it
@@ -399,16 +512,22 @@ impl TileCache {
                             .await?
                     {
                         let _slot = self.slot().await;
+                        let started = std::time::Instant::now();
                         self.from_events.fetch_add(1, Ordering::Relaxed);
-                        return partial_of(
+                        let part = partial_of(
                             engine
                                 .run_on(&in_memory, events.schema.clone(), events.batches.clone())
                                 .await?,
                         );
+                        timed(tile, "from events", (first, last), asked, started);
+                        return part;
                     }
                     let sql = rollup.partial.replace("{range}", &filter);
                     let _slot = self.slot().await;
-                    run_partial(sub, &sql).await
+                    let started = std::time::Instant::now();
+                    let part = run_partial(sub, &sql).await;
+                    timed(tile, "from the lake", (first, last), asked, started);
+                    part
                 })
                 .await
                 .map_err(shared)?;
@@ -490,8 +609,14 @@ impl TileCache {
             let edge = self
                 .partials
                 .try_get_with(key, async {
+                    self.edges.fetch_add(1, Ordering::Relaxed);
+                    let asked = std::time::Instant::now();
                     let _slot = self.slot().await;
-                    run_partial(engine, &rollup.partial.replace("{range}", &predicate)).await
+                    let started = std::time::Instant::now();
+                    let part =
+                        run_partial(engine, &rollup.partial.replace("{range}", &predicate)).await;
+                    timed(tile, "edge days", (version, version), asked, started);
+                    part
                 })
                 .await
                 .map_err(shared)?;
@@ -508,6 +633,21 @@ impl TileCache {
         };
         engine.run_on(&rollup.merge, schema, rows).await
     }
+}
+
+/// Logs (at debug level) how long a partial waited for a turn and then ran.
+fn timed(
+    what: &str,
+    how: &str,
+    (first, last): (u64, u64),
+    asked: std::time::Instant,
+    started: std::time::Instant,
+) {
+    tracing::debug!(
+        "partial of {what} {how}, commits {first}..={last}: waited {} ms, ran {} ms",
+        (started - asked).as_millis(),
+        started.elapsed().as_millis()
+    );
 }
 
 /// The partials of consecutive spans as one: groups added up (counts sum, time bounds
@@ -659,7 +799,78 @@ impl Window {
 
 #[cfg(test)]
 mod tests {
-    use super::names;
+    use std::collections::BTreeSet;
+
+    use arrow::datatypes::{DataType, Field, Fields};
+
+    use super::{members, names, narrowed};
+
+    #[test]
+    fn a_struct_column_named_through_members_is_read_as_those_members() {
+        let sql = "select useridentity.arn, t.useridentity.sessioncontext.sessionissuer.username, \
+                   x_useridentity.other from t where useridentity.type = 'a' and useridentity.arn > ''";
+        let mut paths = BTreeSet::new();
+        assert_eq!(members(sql, "useridentity", &mut paths), Some(()));
+        let path = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            paths,
+            BTreeSet::from([
+                path(&["arn"]),
+                path(&["sessioncontext", "sessionissuer", "username"]),
+                path(&["type"]),
+            ])
+        );
+        // Named otherwise: the whole column.
+        for whole in [
+            "select useridentity from t",
+            "select * from t where useridentity is null",
+            "select useridentity['arn'] from t",
+            "select useridentity.\"arn\" from t",
+            "select useridentity. arn from t",
+        ] {
+            assert_eq!(
+                members(whole, "useridentity", &mut BTreeSet::new()),
+                None,
+                "{whole}"
+            );
+        }
+
+        let leaf = |n: &str| Field::new(n, DataType::Utf8, true);
+        let issuer = DataType::Struct(Fields::from(vec![leaf("arn"), leaf("username")]));
+        let context = DataType::Struct(Fields::from(vec![
+            Field::new("sessionissuer", issuer, true),
+            leaf("mfaauthenticated"),
+        ]));
+        let identity = DataType::Struct(Fields::from(vec![
+            leaf("type"),
+            leaf("arn"),
+            leaf("accountid"),
+            Field::new("sessioncontext", context, true),
+        ]));
+        assert_eq!(
+            narrowed("\"u\"", &identity, &paths, 0).as_deref(),
+            Some(
+                "named_struct('type', \"u\".\"type\", 'arn', \"u\".\"arn\", 'sessioncontext', \
+                 named_struct('sessionissuer', named_struct('username', \
+                 \"u\".\"sessioncontext\".\"sessionissuer\".\"username\")))"
+            )
+        );
+        // A member named whole is kept whole, whatever else names its own members.
+        let mut context_whole = paths.clone();
+        context_whole.insert(path(&["sessioncontext"]));
+        assert_eq!(
+            narrowed("u", &identity, &context_whole, 0).as_deref(),
+            Some(
+                "named_struct('type', u.\"type\", 'arn', u.\"arn\", 'sessioncontext', u.\"sessioncontext\")"
+            )
+        );
+        // A path that names no member (or goes below a leaf): the whole struct.
+        for bad in [&["nosuch"][..], &["accountid", "deeper"]] {
+            let mut p = paths.clone();
+            p.insert(path(bad));
+            assert_eq!(narrowed("u", &identity, &p, 0), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn a_column_is_named_as_a_whole_identifier() {

@@ -165,6 +165,22 @@ async fn filtered_dashboards_read_the_lake_once(engine: &trawl_query::QueryEngin
     .value(0) as usize;
     assert!(kept > 100, "{kept} events in us-east-1");
     let rolled = d.tiles.iter().filter(|t| t.rollup.is_some()).count() as u64;
+    // The tiles name members of `useridentity` only: the read takes those members, not the
+    // dozen columns of the struct (the answers below are the tiles' own over the lake).
+    let scoped = trawl_report::rollup::Scoped::of(engine, &d).await.unwrap();
+    let identity: Vec<&String> = scoped
+        .columns()
+        .iter()
+        .filter(|c| c.ends_with("AS \"useridentity\""))
+        .collect();
+    assert!(
+        identity.len() == 1
+            && identity[0].starts_with("named_struct(")
+            && identity[0].contains("'arn', ")
+            && !identity[0].contains("accountid"),
+        "{:?}",
+        scoped.columns()
+    );
     // (events allowed in memory, reads of them, partials from them)
     for (rows, reads, from_events) in [(kept, 1, rolled), (kept - 1, 1, 0), (0, 0, 0)] {
         let cache = TileCache::new(64 << 20).with_scoped_rows(rows);

@@ -99,6 +99,9 @@ pub struct App {
     background: background::Background,
     /// The lake's newest event at a snapshot version: where default ranges count back from.
     newest: Mutex<Option<(u64, Option<i64>)>>,
+    /// Set once the dashboards' default pages are first computed ([`App::keep_warm`]): the
+    /// snapshot version and how long it took. `GET /ready` answers 503 until then.
+    warm: tokio::sync::watch::Sender<Option<(u64, Duration)>>,
     /// The lake's latest validation, with what it was read from.
     integrity: std::sync::Mutex<Option<(integrity::Key, Arc<trawl_report::Integrity>)>>,
     /// The Sigma rules of the "Detections" page, and its latest digest.
@@ -212,6 +215,7 @@ impl App {
             dashboards,
             console,
             newest: Mutex::new(None),
+            warm: tokio::sync::watch::Sender::new(None),
             integrity: std::sync::Mutex::new(None),
             rules: None,
             detections: std::sync::Mutex::new(None),
@@ -283,6 +287,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/sql.csv", get(console_csv))
         .route("/integrity", get(integrity::integrity_page))
         .route("/detections", get(detections::detections_page))
+        .route("/ready", get(warm::ready))
         .with_state(app)
 }
 
@@ -474,6 +479,7 @@ async fn dashboard(
     let Some(d) = dashboards::find(&id) else {
         return error_page(StatusCode::NOT_FOUND, "No such dashboard", &id);
     };
+    let asked = std::time::Instant::now();
     let range = match range_of(&q, &["all"]) {
         Ok(r) => r,
         Err(bad) => {
@@ -489,7 +495,8 @@ async fn dashboard(
         Ok(r) => r,
         Err(e) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, d.title, &e.to_string()),
     };
-    match trawl_report::run_cached(
+    let shown = asked.elapsed();
+    let tiles = trawl_report::run_cached(
         &engine,
         app.tiles.as_ref(),
         &d,
@@ -497,8 +504,15 @@ async fn dashboard(
         app.has_geo,
         Some(TILE_ROWS),
     )
-    .await
-    {
+    .await;
+    tracing::debug!(
+        "dashboard {} {:?}: snapshot and range {} ms, tiles {} ms",
+        d.id,
+        q,
+        shown.as_millis(),
+        (asked.elapsed() - shown).as_millis()
+    );
+    match tiles {
         Ok(result) => {
             // Drill-downs keep the time range and the page's filters, and add the cell's.
             let page_range = range.clone();
