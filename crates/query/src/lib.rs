@@ -678,6 +678,50 @@ impl QueryEngine {
         Ok(results.into_iter().map(|(r, _)| r).collect())
     }
 
+    /// Runs one query, keeping its rows only while they take at most `max_bytes` of memory:
+    /// `None` as soon as they would take more (the query is stopped there, so a result too
+    /// big to keep costs no more than that to find out).
+    pub async fn run_within(
+        &self,
+        sql: &str,
+        max_bytes: usize,
+    ) -> Result<Option<StatementResult>, QueryError> {
+        use futures::TryStreamExt as _;
+        let started = std::time::Instant::now();
+        let mut plans = match self.prepare(&self.ctx, sql).await? {
+            Prepared::Plans(plans) if plans.len() == 1 => plans,
+            _ => return Err(QueryError::Plan(format!("not one query: {sql}"))),
+        };
+        let df = self
+            .ctx
+            .execute_logical_plan(plans.remove(0))
+            .await
+            .map_err(|e| self.with_limit(e.into()))?;
+        let task = Arc::new(df.task_ctx());
+        let physical = df.create_physical_plan().await?;
+        let schema = physical.schema();
+        let mut stream = datafusion::physical_plan::execute_stream(physical.clone(), task)?;
+        let (mut batches, mut bytes) = (Vec::new(), 0);
+        while let Some(batch) = stream
+            .try_next()
+            .await
+            .map_err(|e| self.with_limit(e.into()))?
+        {
+            bytes += batch.get_array_memory_size();
+            if bytes > max_bytes {
+                return Ok(None);
+            }
+            batches.push(batch);
+        }
+        Ok(Some(StatementResult {
+            sql: sql.trim().to_string(),
+            schema,
+            batches,
+            plan: Some(physical),
+            elapsed: started.elapsed(),
+        }))
+    }
+
     /// The SQL front end for one statement's text: an Athena DDL statement is parsed;
     /// anything else goes through the Athena text passes, the parser, the AST rewrites
     /// (lambdas, UNNEST, types, functions) and DataFusion's planner. Nothing runs.

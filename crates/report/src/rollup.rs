@@ -29,7 +29,11 @@ const MAX_SPANS: usize = 8;
 
 /// Most events a filtered dashboard reads into memory once for all its tiles' partials of a
 /// commit span; a filter that keeps more has each tile query the lake, as without a filter.
-pub const SCOPED_ROWS: usize = 100_000;
+pub const SCOPED_ROWS: usize = 1_000_000;
+
+/// Most bytes of events a filtered dashboard reads into memory for one commit span (the
+/// read stops there, and each tile queries the lake).
+pub const SCOPED_READ_BYTES: usize = 64 << 20;
 
 /// Bytes of filtered dashboards' events kept at once for their tiles (more are read again).
 const SCOPED_BYTES: u64 = 128 << 20;
@@ -47,6 +51,9 @@ type RowsKey = (&'static str, String, u64, u64);
 #[derive(Debug, Clone)]
 pub struct Scoped {
     dashboard: &'static str,
+    /// What every tile of the dashboard reads only ([`crate::dashboards::Scope`]): the read
+    /// keeps only those events.
+    predicate: Option<&'static str>,
     /// What the read selects: a column, or a struct column narrowed to the members the
     /// tiles name (`useridentity` is a dozen columns in the lake; the tiles read three).
     columns: Vec<String>,
@@ -89,6 +96,7 @@ impl Scoped {
         }
         Ok(Scoped {
             dashboard: dashboard.id,
+            predicate: dashboard.scope.map(|s| s.predicate),
             columns,
         })
     }
@@ -236,6 +244,8 @@ pub struct TileCache {
     rows: moka::future::Cache<RowsKey, Option<Arc<Partial>>>,
     /// Most events a filtered dashboard reads into memory ([`SCOPED_ROWS`]).
     scoped_rows: usize,
+    /// Most bytes of them ([`SCOPED_READ_BYTES`]).
+    scoped_bytes: usize,
     /// Partials of commit spans computed so far.
     computed: AtomicU64,
     /// Partials of the days across a range's ends computed so far.
@@ -286,6 +296,7 @@ impl TileCache {
                 .time_to_idle(std::time::Duration::from_secs(10))
                 .build(),
             scoped_rows: SCOPED_ROWS,
+            scoped_bytes: SCOPED_READ_BYTES,
             computed: AtomicU64::new(0),
             edges: AtomicU64::new(0),
             scoped_reads: AtomicU64::new(0),
@@ -300,6 +311,12 @@ impl TileCache {
     /// every tile queries the lake).
     pub fn with_scoped_rows(mut self, rows: usize) -> TileCache {
         self.scoped_rows = rows;
+        self
+    }
+
+    /// This cache, reading at most `bytes` of a filtered dashboard's events into memory.
+    pub fn with_scoped_bytes(mut self, bytes: usize) -> TileCache {
+        self.scoped_bytes = bytes;
         self
     }
 
@@ -423,8 +440,12 @@ impl TileCache {
                     return Ok(None);
                 }
                 self.scoped_reads.fetch_add(1, Ordering::Relaxed);
+                let only = scoped
+                    .predicate
+                    .map(|p| format!(" AND ({p})"))
+                    .unwrap_or_default();
                 let sql = format!(
-                    "SELECT {} FROM {} WHERE {filter} LIMIT {}",
+                    "SELECT {} FROM {} WHERE {filter}{only} LIMIT {}",
                     scoped.columns.join(", "),
                     trawl_query::TABLE,
                     self.scoped_rows + 1
@@ -432,8 +453,7 @@ impl TileCache {
                 let asked = std::time::Instant::now();
                 let _slot = self.slot().await;
                 let started = std::time::Instant::now();
-                let events = run_partial(engine, &sql).await?;
-                let n: usize = events.batches.iter().map(RecordBatch::num_rows).sum();
+                let events = engine.run_within(&sql, self.scoped_bytes).await?;
                 timed(
                     scoped.dashboard,
                     "its events",
@@ -441,7 +461,13 @@ impl TileCache {
                     asked,
                     started,
                 );
-                Ok((n <= self.scoped_rows).then_some(events))
+                let Some(events) = events else {
+                    return Ok(None);
+                };
+                let n: usize = events.batches.iter().map(RecordBatch::num_rows).sum();
+                (n <= self.scoped_rows)
+                    .then(|| partial_of(events))
+                    .transpose()
             })
             .await
             .map_err(shared)

@@ -154,15 +154,15 @@ async fn filtered_dashboards_read_the_lake_once(engine: &trawl_query::QueryEngin
         .unwrap()
         .remove(0);
     let range = Range::default().filtered("awsregion", "us-east-1").unwrap();
-    let counted = engine
-        .run("SELECT count(*) FROM cloudtrail_logs WHERE awsregion = 'us-east-1'")
-        .await
-        .unwrap()
-        .remove(0);
-    let kept = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(
-        counted.batches[0].column(0),
-    )
-    .value(0) as usize;
+    let count = async |sql: String| {
+        let counted = engine.run(&sql).await.unwrap().remove(0);
+        arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(
+            counted.batches[0].column(0),
+        )
+        .value(0) as usize
+    };
+    let kept =
+        count("SELECT count(*) FROM cloudtrail_logs WHERE awsregion = 'us-east-1'".into()).await;
     assert!(kept > 100, "{kept} events in us-east-1");
     let rolled = d.tiles.iter().filter(|t| t.rollup.is_some()).count() as u64;
     // The tiles name members of `useridentity` only: the read takes those members, not the
@@ -181,20 +181,23 @@ async fn filtered_dashboards_read_the_lake_once(engine: &trawl_query::QueryEngin
         "{:?}",
         scoped.columns()
     );
-    // (events allowed in memory, reads of them, partials from them)
-    for (rows, reads, from_events) in [(kept, 1, rolled), (kept - 1, 1, 0), (0, 0, 0)] {
-        let cache = TileCache::new(64 << 20).with_scoped_rows(rows);
-        same_both_ways(
-            engine,
-            &cache,
-            &d,
-            &range,
-            true,
-            &format!("{rows} events in memory"),
-        )
-        .await;
+    // (events allowed in memory, bytes, reads of them, partials from them): the events the
+    // filter keeps, one fewer, none, and all of them but a byte.
+    let all = usize::MAX;
+    for (rows, bytes, reads, from_events) in [
+        (kept, all, 1, rolled),
+        (kept - 1, all, 1, 0),
+        (0, all, 0, 0),
+        (kept, 1, 1, 0),
+    ] {
+        let cache = TileCache::new(64 << 20)
+            .with_scoped_rows(rows)
+            .with_scoped_bytes(bytes);
+        let context = format!(
+            "{kept} events kept by the filter, {rows} events and {bytes} bytes allowed in memory"
+        );
+        same_both_ways(engine, &cache, &d, &range, true, &context).await;
         assert_eq!(cache.computed(), rolled, "one partial per tile");
-        let context = format!("{kept} events kept by the filter, {rows} allowed in memory");
         assert_eq!(
             cache.scoped_reads(),
             reads,
@@ -206,6 +209,30 @@ async fn filtered_dashboards_read_the_lake_once(engine: &trawl_query::QueryEngin
             "partials from them, {context}"
         );
     }
+
+    // A dashboard whose tiles all read some events only (Console Login Overview: logins)
+    // reads only those: as many as the filter keeps of them fit.
+    let d = trawl_report::select("console-login-overview")
+        .unwrap()
+        .remove(0);
+    let scope = d.scope.expect("the logins dashboard reads logins only");
+    let logins = count(format!(
+        "SELECT count(*) FROM cloudtrail_logs WHERE awsregion = 'us-east-1' AND {}",
+        scope.predicate
+    ))
+    .await;
+    assert!(
+        logins > 0 && logins < kept,
+        "{logins} logins of {kept} events"
+    );
+    let rolled = d.tiles.iter().filter(|t| t.rollup.is_some()).count() as u64;
+    let cache = TileCache::new(64 << 20).with_scoped_rows(logins);
+    same_both_ways(engine, &cache, &d, &range, true, "logins in memory").await;
+    assert_eq!(
+        (cache.scoped_reads(), cache.from_events()),
+        (1, rolled),
+        "{logins} logins allowed in memory"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
