@@ -18,6 +18,7 @@ mod error;
 mod exact_time;
 pub mod fuzz;
 mod geo;
+mod run;
 mod store;
 mod table;
 mod text_views;
@@ -32,7 +33,6 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::TableReference;
-use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -678,50 +678,6 @@ impl QueryEngine {
         Ok(results.into_iter().map(|(r, _)| r).collect())
     }
 
-    /// Runs one query, keeping its rows only while they take at most `max_bytes` of memory:
-    /// `None` as soon as they would take more (the query is stopped there, so a result too
-    /// big to keep costs no more than that to find out).
-    pub async fn run_within(
-        &self,
-        sql: &str,
-        max_bytes: usize,
-    ) -> Result<Option<StatementResult>, QueryError> {
-        use futures::TryStreamExt as _;
-        let started = std::time::Instant::now();
-        let mut plans = match self.prepare(&self.ctx, sql).await? {
-            Prepared::Plans(plans) if plans.len() == 1 => plans,
-            _ => return Err(QueryError::Plan(format!("not one query: {sql}"))),
-        };
-        let df = self
-            .ctx
-            .execute_logical_plan(plans.remove(0))
-            .await
-            .map_err(|e| self.with_limit(e.into()))?;
-        let task = Arc::new(df.task_ctx());
-        let physical = df.create_physical_plan().await?;
-        let schema = physical.schema();
-        let mut stream = datafusion::physical_plan::execute_stream(physical.clone(), task)?;
-        let (mut batches, mut bytes) = (Vec::new(), 0);
-        while let Some(batch) = stream
-            .try_next()
-            .await
-            .map_err(|e| self.with_limit(e.into()))?
-        {
-            bytes += batch.get_array_memory_size();
-            if bytes > max_bytes {
-                return Ok(None);
-            }
-            batches.push(batch);
-        }
-        Ok(Some(StatementResult {
-            sql: sql.trim().to_string(),
-            schema,
-            batches,
-            plan: Some(physical),
-            elapsed: started.elapsed(),
-        }))
-    }
-
     /// The SQL front end for one statement's text: an Athena DDL statement is parsed;
     /// anything else goes through the Athena text passes, the parser, the AST rewrites
     /// (lambdas, UNNEST, types, functions) and DataFusion's planner. Nothing runs.
@@ -757,73 +713,5 @@ impl QueryEngine {
             }
         }
         Ok(planned)
-    }
-
-    /// [`Self::run`], or with `read_only = Some(max_rows)` [`Self::run_read_only`].
-    async fn run_statements(
-        &self,
-        ctx: &SessionContext,
-        sql: &str,
-        read_only: Option<usize>,
-    ) -> Result<Vec<(StatementResult, bool)>, QueryError> {
-        let statements = athena::ddl::split_statements(sql);
-        if statements.is_empty() {
-            return Err(QueryError::Plan("no SQL statement given".into()));
-        }
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
-        let mut out = Vec::new();
-        for text in statements {
-            let started = std::time::Instant::now();
-            let plans = match self.prepare(ctx, &text).await? {
-                Prepared::Ddl(ddl) => {
-                    if read_only.is_some() {
-                        return Err(QueryError::Plan(format!(
-                            "read-only: {:?} changes the catalog; run it with `trawl sql`",
-                            text.trim()
-                        )));
-                    }
-                    out.push((self.run_ddl(&text, ddl).await?, false));
-                    continue;
-                }
-                Prepared::Plans(plans) => plans,
-            };
-            for plan in plans {
-                if read_only.is_some() {
-                    options.verify_plan(&plan).map_err(|e| {
-                        QueryError::Plan(format!("read-only: {}", e.strip_backtrace()))
-                    })?;
-                }
-                let df = ctx.execute_logical_plan(plan).await?;
-                let df = match read_only {
-                    None => df,
-                    Some(max_rows) => df.limit(0, Some(max_rows.saturating_add(1)))?,
-                };
-                let task = Arc::new(df.task_ctx());
-                let physical = df.create_physical_plan().await?;
-                // The physical plan's, not the statement's: its last step casts views to text
-                // (text_views::TextOutput).
-                let schema = physical.schema();
-                let batches = datafusion::physical_plan::collect(physical.clone(), task).await?;
-                let (batches, cut) = match read_only {
-                    None => (batches, false),
-                    Some(max_rows) => {
-                        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-                        (first_rows(&batches, max_rows), rows > max_rows)
-                    }
-                };
-                let result = StatementResult {
-                    sql: text.trim().to_string(),
-                    schema,
-                    batches,
-                    plan: Some(physical),
-                    elapsed: started.elapsed(),
-                };
-                out.push((result, cut));
-            }
-        }
-        Ok(out)
     }
 }
