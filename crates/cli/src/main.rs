@@ -407,11 +407,14 @@ fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
         } else {
             None
         };
-        let mut out = Vec::new();
-        for d in &settings.dashboards {
+        // The dashboards run together, as each one's tiles do: one's small queries and
+        // single-threaded steps leave a core that another's scans use.
+        let out = futures::future::try_join_all(settings.dashboards.iter().map(|d| {
             let range = trawl_report::default_range(d, &range, newest);
-            out.push(trawl_report::run(&engine, d, &range, has_geo).await?);
-        }
+            let engine = &engine;
+            async move { trawl_report::run(engine, d, &range, has_geo).await }
+        }))
+        .await?;
         let detections = match &rules {
             Some(set) => Some(
                 trawl_detections::digest(&engine, set, &range.window, REPORT_HITS_PER_RULE).await?,

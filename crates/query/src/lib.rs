@@ -22,6 +22,7 @@ mod run;
 mod store;
 mod table;
 mod text_views;
+mod time_order;
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_optimizer::filter_pushdown::FilterPushdown;
+use datafusion::physical_optimizer::optimizer::PhysicalOptimizer;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
@@ -119,6 +123,19 @@ pub fn default_memory_limit() -> usize {
         0 => 4 << 30,
         total => usize::try_from(total / 2).unwrap_or(usize::MAX),
     }
+}
+
+/// DataFusion's physical optimisations with trawl's [`time_order::TimeOrderedFiles`] before
+/// the late filter pushdown (which links a top-k's dynamic filter to the scan it reorders).
+fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    let mut rules = PhysicalOptimizer::new().rules;
+    let late = FilterPushdown::new_post_optimization();
+    let late = rules
+        .iter()
+        .position(|r| r.name() == late.name())
+        .unwrap_or(rules.len());
+    rules.insert(late, Arc::new(time_order::TimeOrderedFiles));
+    rules
 }
 
 /// Athena rewrites at the AST level (see [`athena::rewrite_statement`]).
@@ -330,6 +347,7 @@ impl QueryEngine {
                 .with_config(config)
                 .with_runtime_env(runtime.clone())
                 .with_default_features()
+                .with_physical_optimizer_rules(physical_rules())
                 .with_physical_optimizer_rule(Arc::new(text_views::TextOutput))
         };
         // For a cluster's session: a session of this process, where [`Self::run_on`] merges
