@@ -84,24 +84,33 @@ pub const ERROR: &str = "(errorcode IS NOT NULL OR errormessage IS NOT NULL)";
 /// A tile's SQL with its time buckets in `zone` (an IANA name or an offset; `None` is UTC):
 /// `{day}` (the day, `YYYY-MM-DD`), `{ts}` (the event's time, whose hour, weekday and
 /// `date_format` read the zone's wall clock) and `{halfhour}` (the half hour it falls in).
-/// In UTC the day is the text of `eventtime` itself, which needs no parsing.
+///
+/// In UTC the buckets come from what the lake stores, which needs no parsing of `eventtime`
+/// (decoding that text is most of a scan of the whole lake): the day is the event's day
+/// partition `dt` and the time is `eventtime_ts`. Both give exactly the buckets of
+/// `from_iso8601_timestamp(eventtime)`: a time that parses is stored as canonical UTC text in
+/// the partition of its date, and `eventtime_ts` differs from the text's time only by the
+/// fraction of a second the text drops, which moves no event out of its second, half hour,
+/// hour or day. A time that does not parse is NULL in all three (its day is the unknown
+/// partition's, read as NULL).
 pub fn zoned(sql: &str, zone: Option<&str>) -> String {
-    let half = |z: &str| {
-        format!(
-            "from_unixtime(CAST(floor(to_unixtime(from_iso8601_timestamp(eventtime)) / 1800) * 1800 AS bigint){z})"
-        )
+    let half = |ts: &str, z: &str| {
+        format!("from_unixtime(CAST(floor(to_unixtime({ts}) / 1800) * 1800 AS bigint){z})")
     };
     match zone {
         None => sql
-            .replace("{day}", "substr(eventtime, 1, 10)")
-            .replace("{ts}", "from_iso8601_timestamp(eventtime)")
-            .replace("{halfhour}", &half("")),
+            .replace("{day}", trawl_schema::PARTITION_COL)
+            .replace("{ts}", trawl_schema::COL_EVENTTIME_TS)
+            .replace("{halfhour}", &half(trawl_schema::COL_EVENTTIME_TS, "")),
         Some(z) => {
             let z = z.replace('\'', "''");
             let ts = format!("(from_iso8601_timestamp(eventtime) AT TIME ZONE '{z}')");
             sql.replace("{day}", &format!("date_format({ts}, '%Y-%m-%d')"))
                 .replace("{ts}", &ts)
-                .replace("{halfhour}", &half(&format!(", '{z}'")))
+                .replace(
+                    "{halfhour}",
+                    &half("from_iso8601_timestamp(eventtime)", &format!(", '{z}'")),
+                )
         }
     }
 }
@@ -505,7 +514,7 @@ fn console_login_overview() -> Dashboard {
             predicate: LOGINS,
             // Of `useridentity`, the members the tiles read ([`LOGIN_USER`]): the whole row
             // would decode a score of columns for every login.
-            columns: "eventtime, eventname, CAST(ROW(useridentity.type, useridentity.principalid, \
+            columns: "dt, eventtime, eventname, CAST(ROW(useridentity.type, useridentity.principalid, \
                       useridentity.arn, useridentity.username) AS ROW(type varchar, principalid varchar, \
                       arn varchar, username varchar)) AS useridentity, sourceipaddress, errorcode, \
                       errormessage, responseelements, additionaleventdata",

@@ -33,7 +33,9 @@ impl Scoped {
             .tiles
             .iter()
             .filter_map(|t| t.rollup.as_ref())
-            .map(|r| r.partial.to_ascii_lowercase())
+            // In UTC the time buckets read stored columns (`dt`, `eventtime_ts`); in another
+            // zone `eventtime`, which is always read.
+            .map(|r| crate::dashboards::zoned(&r.partial, None).to_ascii_lowercase())
             .collect();
         let mut columns = Vec::new();
         for f in view.schema().fields() {
