@@ -17,6 +17,7 @@
 use std::sync::Arc;
 
 use datafusion::common::Result;
+use datafusion::common::ScalarValue;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::datasource::listing::PartitionedFile;
@@ -30,7 +31,7 @@ use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
-use trawl_schema::{COL_EVENTTIME_TS, PARTITION_COL, UNKNOWN_PARTITION};
+use trawl_schema::{COL_EVENTTIME_TS, UNKNOWN_PARTITION};
 
 /// See the module documentation. Runs before DataFusion's late filter pushdown, which links
 /// the sort's dynamic filter to the scan.
@@ -125,16 +126,7 @@ fn ordered(
         return Ok(None);
     }
     let groups = in_time_order(&config.file_groups, descending, config.preserve_order);
-    let same = |a: &[FileGroup], b: &[FileGroup]| {
-        a.iter()
-            .flat_map(FileGroup::iter)
-            .map(|f| (&f.object_meta.location, f.range.as_ref().map(|r| r.start)))
-            .eq(b
-                .iter()
-                .flat_map(FileGroup::iter)
-                .map(|f| (&f.object_meta.location, f.range.as_ref().map(|r| r.start))))
-    };
-    if same(&groups, &config.file_groups) {
+    if listed(&groups).eq(listed(&config.file_groups)) {
         return Ok(None);
     }
     let config = FileScanConfigBuilder::from(config.clone())
@@ -143,14 +135,26 @@ fn ordered(
     Ok(Some(DataSourceExec::from_data_source(config)))
 }
 
-/// The day a lake file holds (`dt=` in its path); `None` for the unknown-time partition and
-/// for files outside day partitions.
+/// The day a lake file holds (its `dt` partition value, which the listing read from its
+/// path); `None` for the unknown-time partition.
 fn day(file: &PartitionedFile) -> Option<&str> {
-    let path = file.object_meta.location.as_ref();
-    let prefix = format!("{PARTITION_COL}=");
-    let at = path.find(&prefix)? + prefix.len();
-    let day = path[at..].split('/').next()?;
-    (day != UNKNOWN_PARTITION).then_some(day)
+    match file.partition_values.first() {
+        Some(ScalarValue::Utf8(Some(d))) if d != UNKNOWN_PARTITION => Some(d),
+        _ => None,
+    }
+}
+
+/// Where a file (or a byte range of one) stands in a listing: its path and first byte.
+fn place(file: &PartitionedFile) -> (&str, Option<i64>) {
+    (
+        file.object_meta.location.as_ref(),
+        file.range.as_ref().map(|r| r.start),
+    )
+}
+
+/// Every file of `groups` where it stands, group after group.
+fn listed(groups: &[FileGroup]) -> impl Iterator<Item = (&str, Option<i64>)> {
+    groups.iter().flat_map(FileGroup::iter).map(place)
 }
 
 /// `groups`' files in day order (newest first when `descending`; ties by path, the unknown
@@ -171,15 +175,9 @@ fn in_time_order(groups: &[FileGroup], descending: bool, own_groups: bool) -> Ve
             (None, None) => std::cmp::Ordering::Equal,
         };
         by_day.then_with(|| {
-            let (pa, pb) = (
-                a.object_meta.location.as_ref(),
-                b.object_meta.location.as_ref(),
-            );
+            let ((pa, sa), (pb, sb)) = (place(a), place(b));
             let by_path = if descending { pb.cmp(pa) } else { pa.cmp(pb) };
-            by_path.then_with(|| {
-                let start = |f: &PartitionedFile| f.range.as_ref().map(|r| r.start);
-                start(a).cmp(&start(b))
-            })
+            by_path.then(sa.cmp(&sb))
         })
     });
     if own_groups {
@@ -206,8 +204,15 @@ fn in_time_order(groups: &[FileGroup], descending: bool, own_groups: bool) -> Ve
 mod tests {
     use super::*;
 
+    /// A file as the listing gives it: its day partition's value read from its path.
     fn file(path: &str) -> PartitionedFile {
-        PartitionedFile::new(path, 10)
+        let day = path.split("dt=").nth(1).and_then(|d| d.split('/').next());
+        let mut f = PartitionedFile::new(path, 10);
+        f.partition_values = day
+            .map(|d| ScalarValue::Utf8(Some(d.to_string())))
+            .into_iter()
+            .collect();
+        f
     }
 
     fn paths(groups: &[FileGroup]) -> Vec<Vec<String>> {

@@ -11,11 +11,7 @@ mod rows;
 
 /// Every row of the result, its cells joined by `|`.
 async fn rows(engine: &QueryEngine, sql: &str) -> Vec<String> {
-    rows::cells(engine, sql)
-        .await
-        .into_iter()
-        .map(|r| r.join("|"))
-        .collect()
+    rows::joined(engine, sql, "|").await
 }
 
 /// The physical plan of `sql`.

@@ -24,11 +24,7 @@ fn lake() -> (tempfile::TempDir, Lake) {
 
 /// Every row of the (single) result, its columns joined by a space.
 async fn rows(engine: &QueryEngine, sql: &str) -> Vec<String> {
-    rows::cells(engine, sql)
-        .await
-        .into_iter()
-        .map(|r| r.join(" "))
-        .collect()
+    rows::joined(engine, sql, " ").await
 }
 
 fn ids(ns: &[u32]) -> Vec<String> {

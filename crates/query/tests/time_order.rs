@@ -11,11 +11,7 @@ use trawl_query::QueryEngine;
 mod rows;
 
 async fn rows(engine: &QueryEngine, sql: &str) -> Vec<String> {
-    rows::cells(engine, sql)
-        .await
-        .into_iter()
-        .map(|r| r.join("|"))
-        .collect()
+    rows::joined(engine, sql, "|").await
 }
 
 /// Two deliveries of a generated week (two files a day), and a record whose time does not

@@ -30,3 +30,16 @@ pub(crate) async fn cells(engine: &QueryEngine, sql: &str) -> Vec<Vec<String>> {
     }
     out
 }
+
+/// Every row of the last statement's result, its cells joined by `separator`.
+#[allow(
+    dead_code,
+    reason = "each test that includes this file uses some of it"
+)]
+pub(crate) async fn joined(engine: &QueryEngine, sql: &str, separator: &str) -> Vec<String> {
+    cells(engine, sql)
+        .await
+        .into_iter()
+        .map(|r| r.join(separator))
+        .collect()
+}
