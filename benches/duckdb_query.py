@@ -5,7 +5,7 @@ Usage: python3 duckdb_query.py load TRAIL_DIR PARQUET_DIR RECORD_TYPE_FILE THREA
 
 `load` writes the records (as DuckDB's read_json types them from trawl's schema: nested
 `userIdentity`, JSON members as JSON text) once per eventID, zstd Parquet partitioned by day
-(`day=YYYY-MM-DD`). `run` runs one statement and prints one JSON line: the seconds from
+(`day=YYYY-MM-DD`), a day at a time (100M events do not fit in memory at once). `run` runs one statement and prints one JSON line: the seconds from
 connecting to the last row fetched (the interpreter's start and `import duckdb` are not
 counted, as a DuckDB shell would not pay them) and the rows as DuckDB's text. With SINCE, the
 statement reads the views `ct` (the events at or after SINCE) and `sg` (their security-group
@@ -13,6 +13,7 @@ changes), as crates/report/tests/block/peer.py's tiles do.
 """
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -23,15 +24,27 @@ import peer  # noqa: E402
 
 
 def load(trail, out, record_type_file, threads):
+    """Two passes, so memory stays bounded at any size: the records streamed to a staging copy
+    partitioned by day, then each day's copy kept once per eventID (a duplicate delivery
+    repeats its event's time, so both copies fall in the same day)."""
     con = duckdb.connect()
     con.execute(f"SET threads = {threads}")
     con.execute("SET preserve_insertion_order = false")
     record_type = open(record_type_file).read().strip()
-    # The lake keeps one row per event (duplicate deliveries are dropped); so does this copy.
+    staging = os.path.join(out, ".staging")
+    os.makedirs(out, exist_ok=True)
     con.execute(f"""COPY (
         SELECT *, left(eventTime, 10) AS day FROM ({peer.raw_trail(trail, record_type)})
-        QUALIFY row_number() OVER (PARTITION BY eventID) = 1
-    ) TO '{out}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (day))""")
+    ) TO '{staging}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, PARTITION_BY (day))""")
+    for part in sorted(os.listdir(staging)):
+        os.makedirs(os.path.join(out, part))
+        files = os.path.join(staging, part, "*.parquet")
+        con.execute(f"""COPY (
+            SELECT * FROM read_parquet('{files}', hive_partitioning = false)
+            QUALIFY row_number() OVER (PARTITION BY eventID) = 1
+        ) TO '{os.path.join(out, part, "data_0.parquet")}' (FORMAT parquet, COMPRESSION zstd)""")
+        shutil.rmtree(os.path.join(staging, part))
+    os.rmdir(staging)
 
 
 def run(parquet, threads, sql_file, since):

@@ -180,6 +180,10 @@ pub struct Dashboard {
 pub struct Scope {
     pub predicate: &'static str,
     pub columns: &'static str,
+    /// Expressions of several tiles, computed once per event as the events are read: each
+    /// `(expression, column)` is read as `expression AS column`, and a tile running on the
+    /// events in memory reads the column wherever its SQL has the expression's text.
+    pub computed: &'static [(&'static str, &'static str)],
 }
 
 const HOUR_US: i64 = 3_600_000_000;
@@ -214,6 +218,12 @@ const LOGINS: &str = "eventname = 'ConsoleLogin'";
 /// The user a console login is for: `root`, the IAM user name, or the role session name.
 const LOGIN_USER: &str = "CASE WHEN useridentity.type = 'Root' THEN 'root' \
      ELSE coalesce(useridentity.username, element_at(split(useridentity.arn, '/'), -1), useridentity.principalid) END";
+
+/// A console login's outcome: `Success` or `Failure`.
+const LOGIN_OUTCOME: &str = "json_extract_scalar(responseelements, '$.ConsoleLogin')";
+
+/// Whether a console login used MFA: `Yes` or `No`.
+const MFA_USED: &str = "json_extract_scalar(additionaleventdata, '$.MFAUsed')";
 
 /// The columns [`drill_filter`] knows: the block's filters (account, region, user, event
 /// name) and the columns of tile cells a click drills into.
@@ -488,14 +498,10 @@ fn error_overview() -> Dashboard {
 fn console_login_overview() -> Dashboard {
     let q = |body: &str| -> String {
         body.replace("{user}", LOGIN_USER)
-            .replace(
-                "{failed}",
-                "json_extract_scalar(responseelements, '$.ConsoleLogin') = 'Failure'",
-            )
-            .replace(
-                "{ok}",
-                "json_extract_scalar(responseelements, '$.ConsoleLogin') = 'Success'",
-            )
+            .replace("{outcome}", LOGIN_OUTCOME)
+            .replace("{mfa}", MFA_USED)
+            .replace("{failed}", &format!("{LOGIN_OUTCOME} = 'Failure'"))
+            .replace("{ok}", &format!("{LOGIN_OUTCOME} = 'Success'"))
     };
     let logins = format!("FROM cloudtrail_logs WHERE {{range}} AND {LOGINS}");
     // A login tile's rollup: `extra` narrows the logins.
@@ -512,12 +518,14 @@ fn console_login_overview() -> Dashboard {
         default_period_us: YEAR_US,
         scope: Some(Scope {
             predicate: LOGINS,
-            // Of `useridentity`, the members the tiles read ([`LOGIN_USER`]): the whole row
-            // would decode a score of columns for every login.
-            columns: "dt, eventtime, eventname, CAST(ROW(useridentity.type, useridentity.principalid, \
-                      useridentity.arn, useridentity.username) AS ROW(type varchar, principalid varchar, \
-                      arn varchar, username varchar)) AS useridentity, sourceipaddress, errorcode, \
-                      errormessage, responseelements, additionaleventdata",
+            columns: "dt, eventtime, eventname, sourceipaddress, errorcode, errormessage",
+            // The tiles read `useridentity`, `responseelements` and `additionaleventdata`
+            // only through these: computed once per login, not once per tile.
+            computed: &[
+                (LOGIN_USER, "__login_user"),
+                (LOGIN_OUTCOME, "__login_outcome"),
+                (MFA_USED, "__mfa_used"),
+            ],
         }),
         tiles: vec![
             tile(
@@ -602,13 +610,11 @@ fn console_login_overview() -> Dashboard {
                 "Logins without Multi-Factor Auth",
                 Chart::Table,
                 q(&format!(
-                    "SELECT {{user}} AS user, json_extract_scalar(responseelements, '$.ConsoleLogin') AS login_status, \
-                     count(*) AS logins {logins} \
-                     AND json_extract_scalar(additionaleventdata, '$.MFAUsed') = 'No' \
-                     GROUP BY 1, 2 ORDER BY logins DESC, 1, 2"
+                    "SELECT {{user}} AS user, {{outcome}} AS login_status, count(*) AS logins {logins} \
+                     AND {{mfa}} = 'No' GROUP BY 1, 2 ORDER BY logins DESC, 1, 2"
                 )),
             )
-            .rolled(lr(&["{user} AS \"user\"", "json_extract_scalar(responseelements, '$.ConsoleLogin') AS login_status"], "count(*) AS logins", " AND json_extract_scalar(additionaleventdata, '$.MFAUsed') = 'No'", "SELECT \"user\", login_status, sum(logins) AS logins FROM {partial} GROUP BY \"user\", login_status ORDER BY logins DESC, 1, 2")),
+            .rolled(lr(&["{user} AS \"user\"", "{outcome} AS login_status"], "count(*) AS logins", " AND {mfa} = 'No'", "SELECT \"user\", login_status, sum(logins) AS logins FROM {partial} GROUP BY \"user\", login_status ORDER BY logins DESC, 1, 2")),
         ],
     }
 }

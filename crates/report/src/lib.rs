@@ -326,8 +326,13 @@ async fn scoped_events(
     scope: dashboards::Scope,
     range: &Range,
 ) -> Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>), ReportError> {
+    let computed: String = scope
+        .computed
+        .iter()
+        .map(|(expr, column)| format!(", {expr} AS \"{column}\""))
+        .collect();
     let sql = format!(
-        "SELECT {} FROM cloudtrail_logs WHERE {} AND {}",
+        "SELECT {}{computed} FROM cloudtrail_logs WHERE {} AND {}",
         scope.columns,
         range.predicate(),
         scope.predicate
@@ -393,9 +398,12 @@ async fn run_tile(
             .map_err(query)?,
         // The range and filters were applied when the events were read.
         (_, _, Some((schema, batches))) => {
-            let in_memory = zoned
+            let mut in_memory = zoned
                 .replace("{range}", "TRUE")
                 .replace("FROM cloudtrail_logs", "FROM {partial}");
+            for (expr, column) in dashboard.scope.iter().flat_map(|s| s.computed) {
+                in_memory = in_memory.replace(expr, &format!("\"{column}\""));
+            }
             engine
                 .run_on(&in_memory, schema.clone(), batches.clone())
                 .await
