@@ -5,12 +5,13 @@ Usage: python3 duckdb_query.py load TRAIL_DIR PARQUET_DIR RECORD_TYPE_FILE THREA
 
 `load` writes the records (as DuckDB's read_json types them from trawl's schema: nested
 `userIdentity`, JSON members as JSON text) once per eventID, zstd Parquet partitioned by day
-(`day=YYYY-MM-DD`), a day at a time (100M events do not fit in memory at once). `run` runs one statement and prints one JSON line: the seconds from
+(`day=YYYY-MM-DD`), a delivery day at a time (100M events do not fit in memory at once). `run` runs one statement and prints one JSON line: the seconds from
 connecting to the last row fetched (the interpreter's start and `import duckdb` are not
 counted, as a DuckDB shell would not pay them) and the rows as DuckDB's text. With SINCE, the
 statement reads the views `ct` (the events at or after SINCE) and `sg` (their security-group
 changes), as crates/report/tests/block/peer.py's tiles do.
 """
+import glob
 import json
 import os
 import shutil
@@ -23,19 +24,29 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "crates", "repo
 import peer  # noqa: E402
 
 
+def delivery_days(trail):
+    """The trail's parts to load one at a time: its delivery days in CloudTrail's key layout
+    (`AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD`), or the whole trail if it has none."""
+    days = sorted({os.path.relpath(d, os.path.dirname(os.path.dirname(os.path.dirname(d))))
+                   for d in glob.glob(os.path.join(trail, "AWSLogs/*/CloudTrail/*/*/*/*"))})
+    return [os.path.join(trail, "AWSLogs/*/CloudTrail/*", d) for d in days] or [trail]
+
+
 def load(trail, out, record_type_file, threads):
-    """Two passes, so memory stays bounded at any size: the records streamed to a staging copy
-    partitioned by day, then each day's copy kept once per eventID (a duplicate delivery
-    repeats its event's time, so both copies fall in the same day)."""
+    """Two passes, so memory stays bounded at any size: each delivery day's records streamed
+    to a staging copy partitioned by the event's day, then each day's copy kept once per
+    eventID (a duplicate delivery repeats its event's time, so both copies fall in one day)."""
     con = duckdb.connect()
     con.execute(f"SET threads = {threads}")
     con.execute("SET preserve_insertion_order = false")
     record_type = open(record_type_file).read().strip()
     staging = os.path.join(out, ".staging")
     os.makedirs(out, exist_ok=True)
-    con.execute(f"""COPY (
-        SELECT *, left(eventTime, 10) AS day FROM ({peer.raw_trail(trail, record_type)})
-    ) TO '{staging}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, PARTITION_BY (day))""")
+    for n, part in enumerate(delivery_days(trail)):
+        con.execute(f"""COPY (
+            SELECT *, left(eventTime, 10) AS day FROM ({peer.raw_trail(part, record_type)})
+        ) TO '{staging}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, PARTITION_BY (day),
+                          FILENAME_PATTERN 'part{n}_{{i}}', OVERWRITE_OR_IGNORE true)""")
     for part in sorted(os.listdir(staging)):
         os.makedirs(os.path.join(out, part))
         files = os.path.join(staging, part, "*.parquet")
