@@ -91,6 +91,8 @@ impl LogicalExtensionCodec for LakeCodec {
             Arc::new(payload.files),
             &ctx.runtime_env(),
             false,
+            // A node reads no needle filters: the lake's directory is not its own.
+            None,
         )?;
         Ok(Arc::new(table))
     }

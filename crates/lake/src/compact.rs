@@ -232,8 +232,8 @@ fn staging_dir(layout: &Layout) -> PathBuf {
     layout.root().join(STAGING)
 }
 
-/// Removes what a crashed compaction left: its staging directory, and compacted files and
-/// indexes no commit names. Call with the compaction lock held.
+/// Removes what a crashed compaction left: its staging directory, and compacted files,
+/// indexes and needle filters no commit names. Call with the compaction lock held.
 fn recover(layout: &Layout, snap: &Snapshot) -> Result<u64, LakeError> {
     let mut removed = 0;
     let staging = staging_dir(layout);
@@ -244,9 +244,15 @@ fn recover(layout: &Layout, snap: &Snapshot) -> Result<u64, LakeError> {
         .files
         .iter()
         .chain(snap.removed.iter().map(|t| &t.file))
-        .flat_map(|f| [layout.root().join(&f.path), layout.root().join(&f.index)])
+        .flat_map(|f| {
+            [&f.path, &f.index, &crate::needles::path_of(&f.index)].map(|p| layout.root().join(p))
+        })
         .collect();
-    for dir in [layout.meta_dir().join("index"), layout.events_dir()] {
+    for dir in [
+        layout.meta_dir().join("index"),
+        layout.meta_dir().join("needles"),
+        layout.events_dir(),
+    ] {
         if !dir.exists() {
             continue;
         }
@@ -263,8 +269,8 @@ fn recover(layout: &Layout, snap: &Snapshot) -> Result<u64, LakeError> {
     Ok(removed)
 }
 
-/// Deletes the files (and their indexes) removed longer than `retain` ago; returns how many
-/// data files it deleted. One already gone is skipped.
+/// Deletes the files (and their indexes and needle filters) removed longer than `retain`
+/// ago; returns how many data files it deleted. One already gone is skipped.
 fn purge(layout: &Layout, snap: &Snapshot, retain: Duration) -> Result<u64, LakeError> {
     let now = chrono::Utc::now();
     let mut purged = 0;
@@ -275,7 +281,11 @@ fn purge(layout: &Layout, snap: &Snapshot, retain: Duration) -> Result<u64, Lake
         if (now - removed).to_std().unwrap_or_default() < retain {
             continue;
         }
-        for rel in [&t.file.path, &t.file.index] {
+        for rel in [
+            &t.file.path,
+            &t.file.index,
+            &crate::needles::path_of(&t.file.index),
+        ] {
             let path = layout.root().join(rel);
             match fs::remove_file(&path) {
                 Ok(()) => purged += u64::from(rel == &t.file.path),

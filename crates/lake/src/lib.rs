@@ -33,6 +33,7 @@ pub mod layout;
 pub mod layout_options;
 pub mod log;
 pub mod manifest;
+pub mod needles;
 mod rebuild;
 mod recheck;
 pub mod remote;

@@ -156,6 +156,8 @@ pub struct Written {
     pub xxh3: String,
     /// `(xxh3 of eventID, content hash)` of every row that has an eventID: the dedup index.
     pub index: Vec<(u64, u64)>,
+    /// Its needle filter, encoded ([`crate::needles`]); `None` when it has no lookup values.
+    pub needles: Option<Vec<u8>>,
     /// The layout it was written in, when not the default.
     pub layout: Option<LayoutOptions>,
 }
@@ -240,6 +242,7 @@ pub(crate) struct FileWriter {
     open: Option<Vec<Vec<ArrowColumnWriter>>>,
     rows: u64,
     index: Vec<(u64, u64)>,
+    needles: crate::needles::Keys,
     min_time: Option<i64>,
     max_time: Option<i64>,
     layout: Option<LayoutOptions>,
@@ -279,6 +282,7 @@ impl FileWriter {
             open: None,
             rows: 0,
             index: Vec::new(),
+            needles: Default::default(),
             min_time: None,
             max_time: None,
             layout: layout.recorded(),
@@ -286,8 +290,10 @@ impl FileWriter {
     }
 
     /// Notes the rows `order` of `batches` as the next rows of the file: their content hashes
-    /// for the dedup index, their event times for the file's range.
+    /// for the dedup index, their event times for the file's range, their lookup values for
+    /// its needle filter.
     pub(crate) fn record(&mut self, batches: &[RecordBatch], order: &[(usize, usize)]) {
+        self.needles.record(batches, order);
         let ts = event_times(batches);
         let (ids, hashes): (Vec<_>, Vec<_>) = batches.iter().map(ids_and_hashes).unzip();
         for &(b, r) in order {
@@ -378,6 +384,7 @@ impl FileWriter {
             failed,
             rows,
             index,
+            needles,
             min_time,
             max_time,
             layout,
@@ -387,12 +394,14 @@ impl FileWriter {
             .into_inner()
             .map_err(|e| parquet_error(&path, &failed, e))?;
         written.file.sync_all().at(&path)?;
+        let xxh3 = format!("{:016x}", written.hasher.digest());
         Ok(Written {
             rows,
             bytes: written.bytes,
             min_time: min_time.map(format_canonical),
             max_time: max_time.map(format_canonical),
-            xxh3: format!("{:016x}", written.hasher.digest()),
+            needles: needles.encode(&xxh3, &index),
+            xxh3,
             index,
             layout,
         })
@@ -424,6 +433,7 @@ pub(crate) fn place(
     w: Written,
 ) -> Result<crate::DataFile, LakeError> {
     crate::log::write_atomic(&layout.root().join(&index), &encode_index(&w.index))?;
+    w.write_needles(layout, &index)?;
     let dest = layout.root().join(&rel);
     let dir = dest.parent().expect("data files live in a partition dir");
     std::fs::create_dir_all(dir).at(dir)?;
@@ -445,6 +455,21 @@ fn event_times(batches: &[RecordBatch]) -> Vec<&TimestampMicrosecondArray> {
 }
 
 impl Written {
+    /// Writes the file's needle filter, named as its dedup index `index` (lake-relative), if
+    /// it has one.
+    pub(crate) fn write_needles(
+        &self,
+        layout: &crate::Layout,
+        index: &str,
+    ) -> Result<(), LakeError> {
+        match &self.needles {
+            Some(bytes) => {
+                crate::needles::write(&layout.root().join(crate::needles::path_of(index)), bytes)
+            }
+            None => Ok(()),
+        }
+    }
+
     /// The log's description of the written file at `path` (lake-relative) in day `dt`, with
     /// its dedup index at `index`.
     pub(crate) fn describe(self, path: String, dt: String, index: String) -> crate::DataFile {

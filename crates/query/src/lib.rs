@@ -18,6 +18,7 @@ mod error;
 mod exact_time;
 pub mod fuzz;
 mod geo;
+mod needles;
 mod run;
 mod store;
 mod table;
@@ -372,7 +373,14 @@ impl QueryEngine {
             NEXT_STORE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         let url = url::Url::parse(&format!("trawl://{host}/")).expect("a valid url");
-        let table = CloudTrailTable::over(&url, lake, files.clone(), &runtime, true)?;
+        let table = CloudTrailTable::over(
+            &url,
+            lake,
+            files.clone(),
+            &runtime,
+            true,
+            Some(layout.root().to_path_buf()),
+        )?;
         ctx.register_table(PHYSICAL_TABLE, Arc::new(table))?;
         // After the session is made: a cluster's session starts from the cluster's defaults.
         register_functions(&mut ctx, geo.clone());

@@ -49,6 +49,8 @@ use crate::store::SnapshotStore;
 pub struct CloudTrailTable {
     inner: Arc<ListingTable>,
     files: Arc<Vec<DataFile>>,
+    /// The files' needle filters, read from the lake when a query first looks a value up.
+    needles: crate::needles::Filters,
 }
 
 impl CloudTrailTable {
@@ -56,14 +58,17 @@ impl CloudTrailTable {
     /// rooted at the lake). The store that lists them is registered at `url` (scheme and
     /// host only) in `runtime`, which the sessions that scan the table must use. With
     /// `cached`, the files' statistics are kept in `runtime`'s cache, which is keyed by path
-    /// within the store: only for a runtime that serves one lake.
+    /// within the store: only for a runtime that serves one lake. `needles` is the local
+    /// directory of the files' needle filters (the lake's, or its mirror's), if any.
     pub fn over(
         url: &url::Url,
         lake: Arc<dyn ObjectStore>,
         files: Arc<Vec<DataFile>>,
         runtime: &RuntimeEnv,
         cached: bool,
+        needles: Option<std::path::PathBuf>,
     ) -> Result<Self> {
+        let needles = crate::needles::Filters::new(needles);
         runtime.register_object_store(url, Arc::new(SnapshotStore::over(lake, &files)));
         let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
@@ -81,6 +86,7 @@ impl CloudTrailTable {
         Ok(Self {
             inner: Arc::new(table),
             files,
+            needles,
         })
     }
 
@@ -90,7 +96,7 @@ impl CloudTrailTable {
     }
 }
 
-fn string_literal(e: &Expr) -> Option<&str> {
+pub(crate) fn string_literal(e: &Expr) -> Option<&str> {
     match e {
         Expr::Cast(c) => string_literal(&c.expr),
         e => crate::exact_time::text(e),
@@ -398,15 +404,19 @@ impl TableProvider for CloudTrailTable {
             tested,
             files_outside,
         } = crate::exact_time::split(filters, &self.files);
-        // One pass over the scan's files for both reasons a file is not read: wholly outside
-        // an exact time filter, or in a directory below the day whose value an equality
-        // excludes (files directly in a day's directory are kept).
+        // Files whose needle filters say they hold none of the values a lookup asks for.
+        let without = self.needles.without(&self.files, filters).await;
+        // One pass over the scan's files for the reasons a file is not read: wholly outside
+        // an exact time filter, in a directory below the day whose value an equality
+        // excludes (files directly in a day's directory are kept), or without the value
+        // looked up.
         let prune = |scan: Arc<dyn ExecutionPlan>| {
-            if subs.is_empty() && files_outside.is_empty() {
+            if subs.is_empty() && files_outside.is_empty() && without.is_empty() {
                 return scan;
             }
             keep_files(scan, |rel| {
                 !files_outside.contains(rel)
+                    && !without.contains(rel)
                     && sub_partition_of(rel).is_none_or(|(kind, value)| {
                         subs.get(&kind).is_none_or(|v| v.contains(value))
                     })

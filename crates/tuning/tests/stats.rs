@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::AsArray;
 use parquet::file::reader::{FileReader, SerializedFileReader};
-use trawl_lake::{CompactOptions, IngestOptions, Lake, compact};
+
+use trawl_lake::{CompactOptions, IngestOptions, Lake, compact, needles};
 use trawl_query::QueryEngine;
 use trawl_tuning::{QueryStats, Workbench};
 
@@ -282,10 +283,26 @@ fn an_eventid_lookup_prunes_by_min_max_then_bloom_filter_exactly() {
         }
     }
     assert!(by_bloom > 0 && kept >= 1, "bloom {by_bloom}, kept {kept}");
-    let (rows, stats) = run(
-        &f,
-        &format!("SELECT eventname FROM cloudtrail_logs WHERE eventid = '{needle}'"),
-    );
+    let lookup = format!("SELECT eventname FROM cloudtrail_logs WHERE eventid = '{needle}'");
+    // The files' needle filters first: the scan lists only the files whose filter may hold
+    // the eventID.
+    let files = f.lake.snapshot().unwrap().files;
+    let may_hold = files
+        .iter()
+        .filter(|file| {
+            let path = f.lake.root().join(needles::path_of(&file.index));
+            needles::Needles::read(&path, &file.xxh3)
+                .expect("every file has a needle filter")
+                .may_hold(0, &needle)
+        })
+        .count() as u64;
+    let (rows, stats) = run(&f, &lookup);
+    assert_eq!(rows.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+    assert!(may_hold >= 1 && may_hold < files.len() as u64, "{may_hold}");
+    assert_eq!(stats.scan.unwrap().files_listed, may_hold);
+    // Without them, the footers' statistics and bloom filters decide, exactly so.
+    std::fs::remove_dir_all(f.lake.root().join("_trawl/needles")).unwrap();
+    let (rows, stats) = run(&f, &lookup);
     assert_eq!(rows.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
     let s = stats.scan.clone().unwrap();
     assert_eq!(s.files_listed, 3, "no partition bound: {s:?}");
