@@ -3,6 +3,7 @@ of the same trail, each a fresh process, best of ROUNDS; ratios, geometric means
 that both engines gave the same answer.
 
 Usage: python3 query_vs_duckdb.py TRAWL LAKE DUCK_DIR THREADS ROUNDS [OUT_JSON]
+DUCK_DIR `-` times trawl alone (a lake DuckDB has no copy of).
 
 trawl is timed from the command to its last printed row (`trawl sql --format csv`, process
 start, commit log and all). DuckDB twice: from connecting to its last fetched row inside its
@@ -266,6 +267,18 @@ def main():
     work = [q + (None,) for q in queries(v)] + tiles(trawl, lake)
     results, failed = [], []
     print(f"{'query':<58} {'trawl s':>8} {'duckdb s':>9} {'ratio':>6} {'process':>8} {'ratio':>6} {'rows':>6}")
+    if duck == "-":
+        print(f"{'query':<58} {'trawl s':>8} {'rows':>6}")
+        for group, name, athena, _, _, _ in work:
+            t, trows = best_trawl(trawl, lake, athena, rounds)
+            results.append({"group": group, "query": name, "trawl_s": t, "rows": len(trows)})
+            print(f"{name[:58]:<58} {t:8.3f} {len(trows):6}", flush=True)
+        needles = [r["trawl_s"] for r in results if r["group"] == "needles"]
+        print(f"needles, trawl, slowest: {max(needles) * 1000:.0f} ms")
+        if out_json:
+            with open(out_json, "w") as f:
+                json.dump({"picked": v, "results": results}, f, indent=1)
+        return
     for group, name, athena, duck_sql, compare, since in work:
         t, trows = best_trawl(trawl, lake, athena, rounds)
         d, dp, drows = best_duck(duck, threads, duck_sql, rounds, since)

@@ -9,8 +9,9 @@
 #
 # TRAWL picks the binary (default: target/release/trawl under CARGO_TARGET_DIR). DATA=DIR
 # keeps the trail, the lake and DuckDB's Parquet in DIR and reuses them on the next run
-# (loading 10M events takes minutes); COMPACT=1 runs `trawl compact` after the ingest.
-# Needs python3 with duckdb.
+# (loading 10M events takes minutes); COMPACT=1 runs `trawl compact` after the ingest;
+# DUCKDB=0 times trawl alone (no DuckDB copy: at 100M events it takes the better part of an
+# hour to load). Needs python3 with duckdb.
 set -euo pipefail
 EVENTS="${1:-1000000}"
 DAYS="${2:-30}"
@@ -42,18 +43,27 @@ if [ ! -d "$work/lake" ]; then
     echo "ingested in $(echo "$(date +%s.%N) - $started" | bc) s" >&2
     if [ -n "${COMPACT:-}" ]; then "$TRAWL" compact --lake "$work/lake" > /dev/null; fi
 fi
-if [ ! -d "$work/duck" ]; then
+duck="$work/duck"
+if [ "${DUCKDB:-1}" = 0 ]; then
+    duck=-
+elif [ ! -d "$duck" ]; then
     echo "loading DuckDB's Parquet ..." >&2
-    python3 "$here/duckdb_query.py" load "$work/trail" "$work/duck" "$record_type" "$THREADS"
+    started=$(date +%s.%N)
+    python3 "$here/duckdb_query.py" load "$work/trail" "$duck" "$record_type" "$THREADS"
+    echo "DuckDB loaded in $(echo "$(date +%s.%N) - $started" | bc) s" >&2
 fi
 
 echo "$EVENTS events over $DAYS days, $THREADS threads, best of $ROUNDS; seconds:"
-python3 "$here/query_vs_duckdb.py" "$TRAWL" "$work/lake" "$work/duck" "$THREADS" "$ROUNDS" "$work/results.json"
+python3 "$here/query_vs_duckdb.py" "$TRAWL" "$work/lake" "$duck" "$THREADS" "$ROUNDS" "$work/results.json"
 # trawl's committed files are those its day manifests list (a compaction's inputs stay on disk
 # until removed); DuckDB's are every file it wrote.
 lake_files() { cat "$work/lake/_trawl/manifest"/*/manifest | sed 's|^file://||'; }
 t=$(lake_files | xargs stat -c %s | awk '{ s += $1 } END { print s }')
-d=$(find "$work/duck/" -name '*.parquet' -printf '%s\n' | awk '{ s += $1 } END { print s }')
-echo "Parquet bytes: trawl $t in $(lake_files | wc -l) files," \
-     "DuckDB $d in $(find "$work/duck/" -name '*.parquet' | wc -l) files; ratio $(echo "scale=3; $t / $d" | bc)"
+if [ "$duck" = - ]; then
+    echo "Parquet bytes: trawl $t in $(lake_files | wc -l) files"
+else
+    d=$(find "$duck/" -name '*.parquet' -printf '%s\n' | awk '{ s += $1 } END { print s }')
+    echo "Parquet bytes: trawl $t in $(lake_files | wc -l) files," \
+         "DuckDB $d in $(find "$duck/" -name '*.parquet' | wc -l) files; ratio $(echo "scale=3; $t / $d" | bc)"
+fi
 echo "trawl's log, ledger and indexes: $(du -sb "$work/lake/_trawl" | cut -f1) bytes"
