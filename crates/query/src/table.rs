@@ -25,6 +25,7 @@ use datafusion::datasource::listing::{
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileScanConfigBuilder};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
+use datafusion::execution::SessionState;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{
@@ -421,6 +422,21 @@ impl TableProvider for CloudTrailTable {
                         subs.get(&kind).is_none_or(|v| v.contains(value))
                     })
             })
+        };
+        // A lookup that skips files: the listing reads no file's footer for statistics (it
+        // would read every listed file's, the skipped ones included: most of a lookup's time
+        // on a lake of many files); the files kept are opened, and pruned, as they are read.
+        let no_stats = (!without.is_empty())
+            .then(|| state.as_any().downcast_ref::<SessionState>())
+            .flatten()
+            .map(|s| {
+                let mut s = s.clone();
+                s.config_mut().options_mut().execution.collect_statistics = false;
+                s
+            });
+        let state: &dyn Session = match &no_stats {
+            Some(s) => s,
+            None => state,
         };
         let mut all = tested;
         all.extend(on_partitions);
