@@ -5,8 +5,8 @@ Usage: python3 duckdb_query.py load TRAIL_DIR PARQUET_DIR RECORD_TYPE_FILE THREA
 
 `load` writes the records (as DuckDB's read_json types them from trawl's schema: nested
 `userIdentity`, JSON members as JSON text) once per eventID, zstd Parquet partitioned by day
-(`day=YYYY-MM-DD`), a delivery day at a time (100M events do not fit in memory at once). `run` runs one statement and prints one JSON line: the seconds from
-connecting to the last row fetched (the interpreter's start and `import duckdb` are not
+(`day=YYYY-MM-DD`), a delivery day at a time (100M events do not fit in memory at once).
+`run` runs one statement and prints one JSON line: the seconds from connecting to the last row fetched (the interpreter's start and `import duckdb` are not
 counted, as a DuckDB shell would not pay them) and the rows as DuckDB's text. With SINCE, the
 statement reads the views `ct` (the events at or after SINCE) and `sg` (their security-group
 changes), as crates/report/tests/block/peer.py's tiles do.
@@ -27,7 +27,7 @@ import peer  # noqa: E402
 def delivery_days(trail):
     """The trail's parts to load one at a time: its delivery days in CloudTrail's key layout
     (`AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD`), or the whole trail if it has none."""
-    days = sorted({os.path.relpath(d, os.path.dirname(os.path.dirname(os.path.dirname(d))))
+    days = sorted({"/".join(d.split(os.sep)[-3:])
                    for d in glob.glob(os.path.join(trail, "AWSLogs/*/CloudTrail/*/*/*/*"))})
     return [os.path.join(trail, "AWSLogs/*/CloudTrail/*", d) for d in days] or [trail]
 

@@ -266,19 +266,23 @@ def main():
     print("picked: " + ", ".join(f"{k}={v[k]}" for k in ("day", "ip", "eventid", "key", "principal")), file=sys.stderr)
     work = [q + (None,) for q in queries(v)] + tiles(trawl, lake)
     results, failed = [], []
-    print(f"{'query':<58} {'trawl s':>8} {'duckdb s':>9} {'ratio':>6} {'process':>8} {'ratio':>6} {'rows':>6}")
+
+    def finish():
+        needles = [r["trawl_s"] for r in results if r["group"] == "needles"]
+        print(f"needles, trawl, slowest: {max(needles) * 1000:.0f} ms")
+        if out_json:
+            with open(out_json, "w") as f:
+                json.dump({"picked": v, "results": results}, f, indent=1)
+
     if duck == "-":
         print(f"{'query':<58} {'trawl s':>8} {'rows':>6}")
         for group, name, athena, _, _, _ in work:
             t, trows = best_trawl(trawl, lake, athena, rounds)
             results.append({"group": group, "query": name, "trawl_s": t, "rows": len(trows)})
             print(f"{name[:58]:<58} {t:8.3f} {len(trows):6}", flush=True)
-        needles = [r["trawl_s"] for r in results if r["group"] == "needles"]
-        print(f"needles, trawl, slowest: {max(needles) * 1000:.0f} ms")
-        if out_json:
-            with open(out_json, "w") as f:
-                json.dump({"picked": v, "results": results}, f, indent=1)
+        finish()
         return
+    print(f"{'query':<58} {'trawl s':>8} {'duckdb s':>9} {'ratio':>6} {'process':>8} {'ratio':>6} {'rows':>6}")
     for group, name, athena, duck_sql, compare, since in work:
         t, trows = best_trawl(trawl, lake, athena, rounds)
         d, dp, drows = best_duck(duck, threads, duck_sql, rounds, since)
@@ -306,11 +310,7 @@ def main():
         if rs:
             print(f"  {g:<14} {geo(rs, 'ratio'):5.2f}  {geo(rs, 'ratio_process'):5.2f}  ({len(rs)} queries)")
     print(f"  {'all':<14} {geo(results, 'ratio'):5.2f}  {geo(results, 'ratio_process'):5.2f}  ({len(results)} queries)")
-    needles = [r["trawl_s"] for r in results if r["group"] == "needles"]
-    print(f"needles, trawl, slowest: {max(needles) * 1000:.0f} ms")
-    if out_json:
-        with open(out_json, "w") as f:
-            json.dump({"picked": v, "results": results}, f, indent=1)
+    finish()
     if failed:
         sys.exit("different answers: " + "; ".join(failed))
 

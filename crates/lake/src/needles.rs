@@ -19,7 +19,6 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::DataType;
 use xorf::{BinaryFuse8, BinaryFuse8Ref, DmaSerializable, Filter, FilterRef};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
@@ -33,7 +32,7 @@ const HEADER: usize = MAGIC.len() + XXH3_HEX + BinaryFuse8::DESCRIPTOR_LEN;
 /// key is its dedup hash ([`crate::writer::id_hash`]), which the dedup index already holds.
 pub fn key(column: usize, value: &str) -> u64 {
     match column {
-        0 => xxh3_64(value.as_bytes()),
+        0 => crate::writer::id_hash(value),
         c => xxh3_64_with_seed(value.as_bytes(), c as u64),
     }
 }
@@ -83,25 +82,19 @@ impl Keys {
             return;
         }
         for (c, name) in BLOOM_COLUMNS.iter().enumerate().skip(1) {
-            let mut texts = Vec::with_capacity(batches.len());
-            for b in batches {
-                let Some(a) = b.column_by_name(name) else {
-                    self.incomplete = true;
-                    return;
-                };
-                texts.push(match a.data_type() {
-                    DataType::Utf8 => Text::Utf8(a.as_string::<i32>()),
-                    DataType::LargeUtf8 => Text::Large(a.as_string::<i64>()),
-                    DataType::Utf8View => Text::View(a.as_string_view()),
-                    _ => {
-                        self.incomplete = true;
-                        return;
-                    }
-                });
-            }
+            // The lake's text columns are `Utf8` (trawl_schema); a column missing or of
+            // another type means the file gets no filter.
+            let texts: Option<Vec<_>> = batches
+                .iter()
+                .map(|b| b.column_by_name(name)?.as_string_opt::<i32>())
+                .collect();
+            let Some(texts) = texts else {
+                self.incomplete = true;
+                return;
+            };
             for &(b, r) in order {
-                if let Some(v) = texts[b].value(r) {
-                    self.others.insert(key(c, v));
+                if texts[b].is_valid(r) {
+                    self.others.insert(key(c, texts[b].value(r)));
                 }
             }
         }
@@ -130,23 +123,6 @@ impl Keys {
         let sum = xxh3_64(&out);
         out.extend_from_slice(&sum.to_le_bytes());
         Some(out)
-    }
-}
-
-/// A text column of any of Arrow's three layouts.
-enum Text<'a> {
-    Utf8(&'a arrow::array::StringArray),
-    Large(&'a arrow::array::LargeStringArray),
-    View(&'a arrow::array::StringViewArray),
-}
-
-impl Text<'_> {
-    fn value(&self, r: usize) -> Option<&str> {
-        match self {
-            Text::Utf8(a) => a.is_valid(r).then(|| a.value(r)),
-            Text::Large(a) => a.is_valid(r).then(|| a.value(r)),
-            Text::View(a) => a.is_valid(r).then(|| a.value(r)),
-        }
     }
 }
 

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
+use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::utils::split_conjunction;
 use trawl_lake::DataFile;
 use trawl_lake::needles::{self, Needles};
 
@@ -74,67 +75,15 @@ impl Filters {
 }
 
 /// The lookups in `filters`: (lookup column, values) for each conjunct that is an equality of
-/// a lookup column with a text constant, or such a column `IN` a list of them.
+/// a lookup column with a text constant, the column `IN` a list of them, or an `OR` of such
+/// equalities of one column (DataFusion writes a short `IN` list so).
 fn lookups(filters: &[Expr]) -> Vec<(usize, Vec<String>)> {
-    let mut out = Vec::new();
-    for f in filters {
-        conjuncts(f, &mut out);
-    }
-    out
-}
-
-fn conjuncts(e: &Expr, out: &mut Vec<(usize, Vec<String>)>) {
-    match e {
-        Expr::BinaryExpr(BinaryExpr {
-            left,
-            op: Operator::And,
-            right,
-        }) => {
-            conjuncts(left, out);
-            conjuncts(right, out);
-        }
-        e => out.extend(lookup(e)),
-    }
-}
-
-/// The lookup `e` is: an equality of a lookup column with a text constant, the column `IN` a
-/// list of them, or a disjunction of such lookups of one column (DataFusion writes a short
-/// `IN` list so).
-fn lookup(e: &Expr) -> Option<(usize, Vec<String>)> {
-    match e {
-        Expr::BinaryExpr(BinaryExpr {
-            left,
-            op: Operator::Eq,
-            right,
-        }) => {
-            let (c, v) = match (lookup_column(left), crate::table::string_literal(right)) {
-                (Some(c), Some(v)) => (c, v),
-                _ => lookup_column(right).zip(crate::table::string_literal(left))?,
-            };
-            Some((c, vec![v.to_string()]))
-        }
-        Expr::BinaryExpr(BinaryExpr {
-            left,
-            op: Operator::Or,
-            right,
-        }) => {
-            let (c, mut values) = lookup(left)?;
-            let (d, more) = lookup(right)?;
-            (c == d).then(|| {
-                values.extend(more);
-                (c, values)
-            })
-        }
-        Expr::InList(list) if !list.negated => {
-            let values: Option<Vec<String>> = list
-                .list
-                .iter()
-                .map(|v| crate::table::string_literal(v).map(str::to_string))
-                .collect();
-            Some((lookup_column(&list.expr)?, values?))
-        }
-        _ => None,
-    }
+    filters
+        .iter()
+        .flat_map(split_conjunction)
+        .filter_map(|e| crate::table::equal_to(e, &lookup_column))
+        .map(|(c, values)| (c, values.into_iter().map(str::to_string).collect()))
+        .collect()
 }
 
 /// The lookup column `e` reads as it is stored (or cast to another text type).

@@ -97,7 +97,7 @@ impl CloudTrailTable {
     }
 }
 
-pub(crate) fn string_literal(e: &Expr) -> Option<&str> {
+fn string_literal(e: &Expr) -> Option<&str> {
     match e {
         Expr::Cast(c) => string_literal(&c.expr),
         e => crate::exact_time::text(e),
@@ -242,40 +242,44 @@ fn sub_column(e: &Expr) -> Option<SubPartition> {
 
 /// The directory values one disjunct-free predicate allows.
 fn allowed(e: &Expr) -> Option<(SubPartition, BTreeSet<String>)> {
-    let one = |v: &str| BTreeSet::from([partition_value(Some(v)).to_string()]);
+    let (kind, values) = equal_to(e, &sub_column)?;
+    let values = values
+        .into_iter()
+        .map(|v| partition_value(Some(v)).to_string())
+        .collect();
+    Some((kind, values))
+}
+
+/// The text constants `e` allows for the column `column` recognises (and what it says of
+/// it): `column = 'v'`, `column IN ('v', ...)`, or an `OR` of those on that one column.
+pub(crate) fn equal_to<'e, K: PartialEq>(
+    e: &'e Expr,
+    column: &impl Fn(&Expr) -> Option<K>,
+) -> Option<(K, Vec<&'e str>)> {
     match e {
         Expr::BinaryExpr(BinaryExpr {
             left,
             op: Operator::Eq,
             right,
-        }) => match (
-            sub_column(left),
-            string_literal(right),
-            sub_column(right),
-            string_literal(left),
-        ) {
-            (Some(k), Some(v), _, _) | (_, _, Some(k), Some(v)) => Some((k, one(v))),
-            _ => None,
+        }) => match (column(left), string_literal(right)) {
+            (Some(k), Some(v)) => Some((k, vec![v])),
+            _ => Some((column(right)?, vec![string_literal(left)?])),
         },
         Expr::BinaryExpr(BinaryExpr {
             left,
             op: Operator::Or,
             right,
         }) => {
-            let (a, mut x) = allowed(left)?;
-            let (b, y) = allowed(right)?;
+            let (a, mut x) = equal_to(left, column)?;
+            let (b, y) = equal_to(right, column)?;
             (a == b).then(|| {
                 x.extend(y);
                 (a, x)
             })
         }
         Expr::InList(l) if !l.negated => {
-            let k = sub_column(&l.expr)?;
-            let mut values = BTreeSet::new();
-            for item in &l.list {
-                values.extend(one(string_literal(item)?));
-            }
-            Some((k, values))
+            let values: Option<Vec<&str>> = l.list.iter().map(string_literal).collect();
+            Some((column(&l.expr)?, values?))
         }
         _ => None,
     }
