@@ -71,7 +71,8 @@ impl CloudTrailTable {
     ) -> Result<Self> {
         let needles = crate::needles::Filters::new(needles);
         runtime.register_object_store(url, Arc::new(SnapshotStore::over(lake, &files)));
-        let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        let format = ParquetFormat::default().with_metadata_size_hint(Some(FOOTER_READ));
+        let listing = ListingOptions::new(Arc::new(format))
             .with_file_extension(".parquet")
             .with_table_partition_cols(vec![(PARTITION_COL.to_string(), DataType::Utf8)]);
         let table_url = ListingTableUrl::parse(format!("{url}events/"))?;
@@ -96,6 +97,13 @@ impl CloudTrailTable {
         &self.files
     }
 }
+
+/// The bytes read from the end of a data file to find its footer and page index in one read.
+/// DataFusion reads 512 KiB, and a lake as ingested has a file per partition per commit: at
+/// 100M events, 2,344 files of about 4 MB whose footer and page index take about 30 KB, so
+/// planning copied 1.2 GB to read 70 MB. A compacted file's tail (110 KB for a day of 10M
+/// events) takes a second read of the rest. docs/benchmarks.md, "Footers read whole".
+const FOOTER_READ: usize = 64 << 10;
 
 fn string_literal(e: &Expr) -> Option<&str> {
     match e {
@@ -522,5 +530,69 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A data file as one ingest writes it (a day of 40,000 events): its footer and page
+    /// index lie within the last FOOTER_READ bytes, and the lake's table reads that many.
+    #[tokio::test]
+    async fn one_read_finds_the_footer_and_page_index_of_a_file_as_ingested() {
+        use datafusion::parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
+        let tmp = tempfile::tempdir().expect("a temporary directory");
+        let lake = trawl_lake::Lake::create(tmp.path().join("lake")).expect("a lake");
+        let trail = trawl_testkit::trail(&tmp.path().join("trail"), 5, 40_000, 1);
+        trawl_testkit::ingest_with(&lake, &[trail], trawl_lake::IngestOptions::default());
+        let mut checked = 0;
+        for entry in walkdir(&tmp.path().join("lake/events")) {
+            let file = std::fs::File::open(&entry).expect("a data file");
+            let size = file.metadata().expect("its size").len();
+            let meta = ParquetMetaDataReader::new()
+                .with_page_index_policy(PageIndexPolicy::Required)
+                .parse_and_finish(&file)
+                .expect("its footer and page index");
+            let index_start = meta
+                .row_groups()
+                .iter()
+                .flat_map(|g| g.columns())
+                .flat_map(|c| [c.column_index_offset(), c.offset_index_offset()])
+                .map(|o| o.expect("a page index"))
+                .min()
+                .expect("columns");
+            let tail = size - u64::try_from(index_start).expect("an offset");
+            assert!(
+                tail <= FOOTER_READ as u64,
+                "{}: footer and page index take the last {tail} bytes",
+                entry.display()
+            );
+            checked += 1;
+        }
+        assert!(checked > 0, "no data file written");
+        let engine = crate::QueryEngine::open(&lake).await.expect("the engine");
+        let table = engine
+            .ctx
+            .table_provider(crate::PHYSICAL_TABLE)
+            .await
+            .expect("the lake's table");
+        let table = table
+            .downcast_ref::<CloudTrailTable>()
+            .expect("trawl's table");
+        let listing = table.inner.options();
+        let format = listing
+            .format
+            .downcast_ref::<ParquetFormat>()
+            .expect("Parquet");
+        assert_eq!(format.metadata_size_hint(), Some(FOOTER_READ));
+    }
+
+    fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("a directory") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                out.extend(walkdir(&path));
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                out.push(path);
+            }
+        }
+        out
     }
 }
