@@ -143,56 +143,6 @@ struct Groups {
     sets: Vec<Set>,
     /// What the sets' texts hold ([`held`]), kept as they grow: `size` is asked every batch.
     bytes: usize,
-    /// The (group, view) pairs of the batch being added already offered: see [`Seen`].
-    seen: Seen,
-}
-
-/// The (group, view) pairs of one `Utf8View` batch already added to their group's set, in a
-/// direct-mapped cache. Within one array, equal views are equal texts (a view holds the length
-/// and either the text itself or its prefix, buffer and offset), and the lake's text is read
-/// from dictionary pages, so a text repeated in a batch repeats its view: a pair found here
-/// skips hashing the text and comparing it with the set's copy. Only a hit skips, so a
-/// collision costs a lookup, never a wrong count. Emptied for each batch (its buffers differ).
-#[derive(Debug, Default)]
-struct Seen {
-    views: Vec<u128>,
-    groups: Vec<u32>,
-}
-
-impl Seen {
-    const BITS: u32 = 12;
-    /// No group: `u32::MAX` is never one (groups this many fall back to the sets).
-    const EMPTY: u32 = u32::MAX;
-
-    fn reset(&mut self) {
-        let slots = 1 << Self::BITS;
-        self.views.clear();
-        self.views.resize(slots, 0);
-        self.groups.clear();
-        self.groups.resize(slots, Self::EMPTY);
-    }
-
-    fn slot(g: u32, view: u128) -> usize {
-        let mixed = (view as u64) ^ ((view >> 64) as u64).rotate_left(29) ^ u64::from(g);
-        (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - Self::BITS)) as usize
-    }
-
-    /// Whether (`g`, `view`) was offered already in this batch; records it when not.
-    fn first(&mut self, g: usize, view: u128) -> bool {
-        let Ok(g) = u32::try_from(g) else {
-            return true;
-        };
-        if g == Self::EMPTY {
-            return true;
-        }
-        let slot = Self::slot(g, view);
-        if self.groups[slot] == g && self.views[slot] == view {
-            return false;
-        }
-        self.groups[slot] = g;
-        self.views[slot] = view;
-        true
-    }
 }
 
 impl Groups {
@@ -239,19 +189,6 @@ impl GroupsAccumulator for Groups {
         total: usize,
     ) -> Result<()> {
         self.grow(total);
-        if let Some(texts) = values[0].as_string_view_opt() {
-            self.seen.reset();
-            let views = texts.views();
-            for (row, s) in texts.iter().enumerate() {
-                if let Some(s) = s
-                    && super::agg::kept(filter, row)
-                    && self.seen.first(groups[row], views[row])
-                {
-                    self.offer(groups[row], s);
-                }
-            }
-            return Ok(());
-        }
         for_each_text(&values[0], |row, s| {
             if super::agg::kept(filter, row) {
                 self.offer(groups[row], s);
@@ -407,93 +344,5 @@ impl OptimizerRule for CountDistinctText {
             aggr_expr,
         )?;
         Ok(Transformed::yes(LogicalPlan::Aggregate(new)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, reason = "a test's unwrap is its failure message")]
-
-    use std::collections::BTreeSet;
-
-    use datafusion::arrow::array::StringViewArray;
-
-    use super::*;
-
-    fn counts(acc: &mut Groups) -> Vec<i64> {
-        let out = GroupsAccumulator::evaluate(acc, EmitTo::All).unwrap();
-        out.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
-            .values()
-            .to_vec()
-    }
-
-    /// Texts short (inline in the view) and long, repeated, over more (group, text) pairs
-    /// than the cache has slots, some rows filtered out: every group's count is that of a set.
-    #[test]
-    fn view_batches_count_what_sets_count() {
-        let groups_n = 37;
-        let mut acc = Groups::default();
-        let mut truth = vec![BTreeSet::new(); groups_n];
-        for batch in 0..3u64 {
-            let rows = 20_000;
-            let mut texts = Vec::new();
-            let mut groups = Vec::new();
-            let mut keep = Vec::new();
-            for i in 0..rows {
-                let x = (i as u64 * 2_654_435_761 + batch * 7) % 9_973;
-                let text = match x % 3 {
-                    0 => None,
-                    1 => Some(format!("u{}", x % 500)),
-                    _ => Some(format!(
-                        "arn:aws:sts::111122223333:assumed-role/r/{}",
-                        x % 3000
-                    )),
-                };
-                let g = (x % groups_n as u64) as usize;
-                let kept = i % 11 != 0;
-                if let (Some(t), true) = (&text, kept) {
-                    truth[g].insert(t.clone());
-                }
-                texts.push(text);
-                groups.push(g);
-                keep.push(kept);
-            }
-            let values: ArrayRef = Arc::new(StringViewArray::from_iter(texts));
-            let filter = BooleanArray::from(keep);
-            GroupsAccumulator::update_batch(&mut acc, &[values], &groups, Some(&filter), groups_n)
-                .unwrap();
-        }
-        let want: Vec<i64> = truth.iter().map(|s| s.len() as i64).collect();
-        assert_eq!(counts(&mut acc), want);
-    }
-
-    /// One text in two groups whose pairs take the same slot: each group counts it.
-    #[test]
-    fn one_slot_two_groups() {
-        let values: ArrayRef = Arc::new(StringViewArray::from_iter_values(["alice"; 2]));
-        let view = values.as_string_view().views()[0];
-        let other = (1..u32::MAX)
-            .find(|&g| Seen::slot(g, view) == Seen::slot(0, view))
-            .unwrap();
-        let total = other as usize + 1;
-        let mut acc = Groups::default();
-        GroupsAccumulator::update_batch(&mut acc, &[values], &[0, total - 1], None, total).unwrap();
-        let counts = counts(&mut acc);
-        assert_eq!((counts[0], counts[total - 1]), (1, 1));
-    }
-
-    /// Two batches whose long texts have the same view (length, prefix, buffer 0, offset 0)
-    /// but differ after the prefix: the second is a new text, not one seen in the first.
-    #[test]
-    fn equal_views_of_another_batch_are_other_texts() {
-        let mut acc = Groups::default();
-        for text in [
-            "arn:aws:iam::111122223333:user/alice",
-            "arn:aws:iam::111122223333:user/bobby",
-        ] {
-            let values: ArrayRef = Arc::new(StringViewArray::from_iter_values([text, text]));
-            GroupsAccumulator::update_batch(&mut acc, &[values], &[0, 0], None, 1).unwrap();
-        }
-        assert_eq!(counts(&mut acc), vec![2]);
     }
 }
