@@ -6,8 +6,9 @@ Usage: python3 duckdb_query.py load TRAIL_DIR PARQUET_DIR RECORD_TYPE_FILE THREA
 `load` writes the records (as DuckDB's read_json types them from trawl's schema: nested
 `userIdentity`, JSON members as JSON text) once per eventID, zstd Parquet partitioned by day
 (`day=YYYY-MM-DD`), a delivery day at a time (100M events do not fit in memory at once).
-`run` runs one statement and prints one JSON line: the seconds from connecting to the last row fetched (the interpreter's start and `import duckdb` are not
-counted, as a DuckDB shell would not pay them) and the rows as DuckDB's text. With SINCE, the
+`run` runs one statement and prints one JSON line: the seconds from connecting to the last
+row fetched (the interpreter's start and `import duckdb` are not counted, as a DuckDB shell
+would not pay them) and the rows as DuckDB's text. With SINCE, the
 statement reads the views `ct` (the events at or after SINCE) and `sg` (their security-group
 changes), as crates/report/tests/block/peer.py's tiles do.
 """
